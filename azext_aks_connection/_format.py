@@ -1,0 +1,33 @@
+"""Table views (-o table)."""
+from collections import OrderedDict
+
+
+def _row(c):
+    return OrderedDict([
+        ("Name", c.get("name")),
+        ("Namespace", c.get("scope")),
+        ("Target", ((c.get("targetService") or {}).get("id") or "").split("/providers/")[-1]),
+        ("AuthType", (c.get("authInfo") or {}).get("authType")),
+        ("ClientType", c.get("clientType")),
+        ("Secret", (c.get("kubernetesResourceName") or {}).get("secret")),
+        ("ProvisioningState", c.get("provisioningState")),
+    ])
+
+
+def transform_connections_table(result):
+    return [_row(c) for c in result or []]
+
+
+def transform_connection_table(result):
+    return _row(result) if result else result
+
+
+def transform_configurations_table(result):
+    return [OrderedDict([("Name", c["name"]), ("Value", c["value"] if c["value"] != "" else "(credential)")])
+            for c in (result or {}).get("configurations", [])]
+
+
+def transform_support_types_table(result):
+    return [OrderedDict([("Source", r["source"]), ("Target", r["target"]),
+                         ("AuthType", ", ".join(r["auth_types"])), ("ClientType", ", ".join(r["client_types"]))])
+            for r in result or []]

@@ -1,0 +1,21 @@
+"""Command table: `create <target>` is generated from the target table."""
+from azext_aks_connection._format import (transform_connection_table, transform_connections_table,
+                                          transform_configurations_table, transform_support_types_table)
+from azext_aks_connection.targets import TARGETS
+
+
+def load_command_table(self, _):
+    with self.command_group("aks connection", is_preview=True) as g:
+        g.custom_command("list", "connection_list", table_transformer=transform_connections_table)
+        g.custom_show_command("show", "connection_show", table_transformer=transform_connection_table)
+        g.custom_command("delete", "connection_delete", confirmation=True, supports_no_wait=True)
+        g.custom_command("list-configuration", "connection_list_configuration",
+                         table_transformer=transform_configurations_table)
+        g.custom_command("list-support-types", "connection_list_support_types",
+                         table_transformer=transform_support_types_table)
+        g.custom_wait_command("wait", "connection_show")
+
+    with self.command_group("aks connection create", is_preview=True) as g:
+        for name in TARGETS:
+            g.custom_command(name, "connection_create", supports_no_wait=True,
+                             table_transformer=transform_connection_table)

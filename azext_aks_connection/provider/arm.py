@@ -1,0 +1,114 @@
+"""Generic ARM calls by resource id, for the targets of the table (each with its own api-version).
+
+Built on the pipeline azure-cli gives every management client (auth, retries, user agent, the
+redacting debug logger). Calls whose answer holds a credential pass ``secret=True``: their bodies
+never reach the debug log.
+"""
+import json
+import time
+
+from azure.cli.core.azclierror import AzureResponseError
+
+
+class ArmError(Exception):
+    def __init__(self, status_code, code, message, headers=None):
+        super().__init__(f"({code}) {message}")
+        self.status_code = status_code
+        self.message = message
+        self.headers = headers or {}
+        self.error = type("Err", (), {"code": code, "message": message})()
+
+
+class Arm:
+    def __init__(self, cli_ctx, subscription_id=None):
+        from azure.cli.core.commands.client_factory import get_mgmt_service_client
+        from azure.cli.core.profiles import ResourceType
+        client = get_mgmt_service_client(cli_ctx, ResourceType.MGMT_RESOURCE_RESOURCES,
+                                         subscription_id=subscription_id)
+        self._pipeline = client._client  # pylint: disable=protected-access
+        self._base = cli_ctx.cloud.endpoints.resource_manager.rstrip("/")
+
+    def send(self, method, path, api_version=None, body=None, secret=False, headers=None):
+        """(status, parsed body or None, headers). ``path`` is an ARM id (+ action) or an absolute URL."""
+        from azure.core.rest import HttpRequest
+        url = path if path.startswith("https://") else self._base + path
+        if api_version:
+            url += ("&" if "?" in url else "?") + "api-version=" + api_version
+        hdrs = {"Accept": "application/json"}
+        hdrs.update(headers or {})
+        data = None
+        if body is not None:
+            data = json.dumps(body)
+            hdrs["Content-Type"] = "application/json"
+        request = HttpRequest(method, url, headers=hdrs, data=data)
+        response = self._pipeline.send_request(request, logging_enable=not secret)
+        text = response.text()
+        parsed = None
+        if text:
+            try:
+                parsed = json.loads(text)
+            except ValueError:
+                parsed = None
+        if response.status_code >= 400:
+            err = (parsed or {}).get("error") or {} if isinstance(parsed, dict) else {}
+            raise ArmError(response.status_code, err.get("code") or str(response.status_code),
+                           err.get("message") or (text[:300] if not secret else "error body withheld"),
+                           dict(response.headers))
+        return response.status_code, parsed, dict(response.headers)
+
+    def get(self, resource_id, api_version):
+        return self.send("GET", resource_id, api_version)[1]
+
+    def post(self, resource_id, action, api_version, body=None, secret=False):
+        return self.send("POST", resource_id + "/" + action, api_version, body=body, secret=secret)[1]
+
+    def patch(self, resource_id, api_version, body, progress=None):
+        status, parsed, headers = self.send("PATCH", resource_id, api_version, body=body)
+        if status == 202 or _async_url(headers):
+            self.wait(headers, progress)
+            return self.get(resource_id, api_version)
+        return parsed
+
+    def wait(self, headers, progress=None, timeout=1800):
+        """Poll an ARM long-running operation, as often as the service's Retry-After says."""
+        url = _async_url(headers)
+        if not url:
+            return None
+        deadline = time.monotonic() + timeout
+        while True:
+            delay = retry_after(headers)
+            if progress:
+                progress()
+            _pause(delay)
+            status, parsed, headers = self.send("GET", url)
+            state = (parsed or {}).get("status") if isinstance(parsed, dict) else None
+            if status == 200 and state in (None, "Succeeded"):
+                return parsed
+            if state in ("Failed", "Canceled"):
+                err = (parsed or {}).get("error") or {}
+                raise AzureResponseError(f"Operation {state.lower()}: ({err.get('code')}) {err.get('message')}")
+            if time.monotonic() > deadline:
+                raise AzureResponseError(f"Operation did not finish within {timeout} s.")
+
+
+def _async_url(headers):
+    lower = {k.lower(): v for k, v in (headers or {}).items()}
+    return lower.get("azure-asyncoperation") or lower.get("location")
+
+
+def retry_after(headers, default=1.0):
+    """Seconds to wait, from retry-after-ms / x-ms-retry-after-ms / Retry-After (as azure-core reads them)."""
+    lower = {k.lower(): v for k, v in (headers or {}).items()}
+    for name, scale in (("retry-after-ms", 0.001), ("x-ms-retry-after-ms", 0.001), ("retry-after", 1.0)):
+        if name in lower:
+            try:
+                return max(0.0, float(lower[name]) * scale)
+            except ValueError:
+                continue
+    return default
+
+
+def _pause(seconds):
+    """Wait as long as the service asked (Retry-After); an Event wait, so threads stay responsive."""
+    import threading
+    threading.Event().wait(seconds)

@@ -1,0 +1,167 @@
+"""sc-extension: the cluster extension that holds the cluster's connection records.
+
+Each connection is one key of the extension's ``configurationSettings`` (``connection.<name>``, a
+JSON record without credentials). Records are written with PATCH, which merges settings key by
+key, so two creates on one cluster at the same time both survive; the first connection creates
+the extension with a conditional PUT (If-None-Match: *) so a concurrent first create cannot wipe
+another's record. While another operation runs on the extension the service answers 409: we wait
+for it (as long as Retry-After says) and try again, a bounded number of times.
+"""
+import io
+import json
+import time
+
+from azure.cli.core.azclierror import AzureResponseError
+from azure.core.exceptions import HttpResponseError
+
+from azext_aks_connection.model import load_records, setting_key
+from azext_aks_connection.provider.arm import retry_after, _pause
+from azext_aks_connection.provider.errors import arm_error
+
+EXTENSION_NAME = "sc-extension"
+RELEASE_NAMESPACE = "sc-system"
+# The real Service Connector extension type string is not public: one constant, overridable with
+# `az config set aks_connection.extension_type=<type>` or AZURE_AKS_CONNECTION_EXTENSION_TYPE.
+DEFAULT_EXTENSION_TYPE = "microsoft.serviceconnector.kubernetes"
+BUSY_STATES = ("Creating", "Updating", "Deleting", "Accepted", "Running")
+MAX_ATTEMPTS = 30
+
+
+def extension_type(cli_ctx):
+    return cli_ctx.config.get("aks_connection", "extension_type", DEFAULT_EXTENSION_TYPE)
+
+
+def _client(cmd, subscription_id):
+    from azure.cli.core.commands.client_factory import get_mgmt_service_client
+    from azure.mgmt.kubernetesconfiguration import SourceControlConfigurationClient
+    return get_mgmt_service_client(cmd.cli_ctx, SourceControlConfigurationClient,
+                                   subscription_id=subscription_id).extensions
+
+
+def _args(cluster):
+    return (cluster.resource_group, "Microsoft.ContainerService", "managedClusters", cluster.name, EXTENSION_NAME)
+
+
+def _json(body):
+    return io.BytesIO(json.dumps(body).encode("utf-8"))
+
+
+def get_extension(cmd, cluster):
+    """sc-extension as a dict (REST shape), or None when the cluster has none."""
+    try:
+        ext = _client(cmd, cluster.subscription).get(*_args(cluster))
+    except HttpResponseError as exc:
+        if exc.status_code == 404:
+            return None
+        raise arm_error(exc, f"Reading {EXTENSION_NAME} on cluster '{cluster.name}'")
+    return ext.serialize(keep_readonly=True)
+
+
+def state_of(ext):
+    return ((ext or {}).get("properties") or {}).get("provisioningState")
+
+
+def records_of(ext):
+    return load_records(((ext or {}).get("properties") or {}).get("configurationSettings"))
+
+
+def failed_message(ext):
+    props = (ext or {}).get("properties") or {}
+    msgs = [s.get("message") for s in props.get("statuses") or [] if s.get("message")]
+    err = props.get("errorInfo") or {}
+    if err.get("message"):
+        msgs.append(err["message"])
+    return "; ".join(msgs) or "no status message"
+
+
+def _raise_failed(cluster, ext):
+    raise AzureResponseError(
+        f"{EXTENSION_NAME} on cluster '{cluster.name}' is in state Failed: {failed_message(ext)}",
+        recommendation=f"Inspect it with 'az k8s-extension show -g {cluster.resource_group} -c {cluster.name} "
+        f"--cluster-type managedClusters -n {EXTENSION_NAME}' and the namespace {RELEASE_NAMESPACE} "
+        "('kubectl get events -n sc-system').")
+
+
+def _wait_idle(cmd, cluster, delay, progress):
+    """Poll the extension until no operation runs on it; returns it (None if it is gone)."""
+    deadline = time.monotonic() + 1800
+    while True:
+        _pause(delay)
+        if progress:
+            progress()
+        ext = get_extension(cmd, cluster)
+        if state_of(ext) not in BUSY_STATES:
+            return ext
+        if time.monotonic() > deadline:
+            raise AzureResponseError(f"{EXTENSION_NAME} on cluster '{cluster.name}' stayed busy for 30 minutes.")
+
+
+def wait_poller(poller, progress=None):
+    while not poller.done():
+        if progress:
+            progress()
+        poller.wait(0.25)   # returns as soon as the poller's own (Retry-After driven) loop finishes
+    return poller.result()
+
+
+def write_settings(cmd, cluster, settings, progress=None, no_wait=False):
+    """Merge ``settings`` (key -> JSON string, or None to remove) into sc-extension, creating the
+    extension when the cluster has none. Returns the extension dict after the write."""
+    client = _client(cmd, cluster.subscription)
+    delay = 1.0
+    creating = all(v is not None for v in settings.values())
+    for _ in range(MAX_ATTEMPTS):
+        ext = get_extension(cmd, cluster)
+        try:
+            if ext is None:
+                if not creating:
+                    return None     # nothing to remove from an extension that does not exist
+                body = {"properties": {
+                    "extensionType": extension_type(cmd.cli_ctx),
+                    "autoUpgradeMinorVersion": True,
+                    "releaseTrain": "stable",
+                    "scope": {"cluster": {"releaseNamespace": RELEASE_NAMESPACE}},
+                    "configurationSettings": settings}}
+                poller = client.begin_create(*_args(cluster), _json(body), content_type="application/json",
+                                             headers={"If-None-Match": "*"})
+            elif state_of(ext) in BUSY_STATES:
+                ext = _wait_idle(cmd, cluster, delay, progress)
+                continue
+            elif state_of(ext) == "Failed" and creating:
+                _raise_failed(cluster, ext)
+            else:
+                poller = client.begin_update(*_args(cluster), _json({"properties": {"configurationSettings": settings}}),
+                                             content_type="application/json")
+        except HttpResponseError as exc:
+            if exc.status_code in (409, 412):
+                # Another operation runs on the extension (409), or someone created it first (412).
+                delay = retry_after(getattr(exc.response, "headers", {}) or {}, default=1.0)
+                if exc.status_code == 409 and getattr(exc.error, "code", "") == "MissingSubscriptionRegistration":
+                    raise arm_error(exc, f"Installing {EXTENSION_NAME} on cluster '{cluster.name}'")
+                continue
+            raise arm_error(exc, f"Writing the connection record to {EXTENSION_NAME} on cluster '{cluster.name}'")
+        if no_wait:
+            return None
+        try:
+            result = wait_poller(poller, progress)
+        except HttpResponseError as exc:
+            raise arm_error(exc, f"Writing to {EXTENSION_NAME} on cluster '{cluster.name}'")
+        ext = result.serialize(keep_readonly=True) if result is not None else get_extension(cmd, cluster)
+        if state_of(ext) == "Failed":
+            _raise_failed(cluster, ext)
+        # A write that raced with another client's replace would not show our keys: check and redo.
+        current = (ext.get("properties") or {}).get("configurationSettings") or {}
+        if all(current.get(k) == v for k, v in settings.items()):
+            return ext
+    raise AzureResponseError(f"Could not write to {EXTENSION_NAME} on cluster '{cluster.name}': it stayed busy "
+                             f"after {MAX_ATTEMPTS} attempts.",
+                             recommendation="Wait for the running operation to finish, then retry.")
+
+
+def put_record(cmd, cluster, record, progress=None, no_wait=False):
+    from azext_aks_connection.model import dump_record
+    return write_settings(cmd, cluster, {setting_key(record["name"]): dump_record(record)}, progress, no_wait)
+
+
+def remove_record(cmd, cluster, name, progress=None, no_wait=False):
+    return write_settings(cmd, cluster, {setting_key(name): None}, progress, no_wait)

@@ -1,0 +1,425 @@
+"""Microsoft.ContainerService/managedClusters (AKS): GET/list, PUT and PATCH (tags) as LROs,
+DELETE, start/stop, list*Credential (kubeconfigs pointing at the sandbox Kubernetes API),
+and the read-only agentPools child."""
+import base64
+import copy
+import hashlib
+import json
+import re
+
+from sandbox.arm import common, network
+from sandbox.arm.common import arm_error, deep_merge, iso, new_guid, stable_guid, system_data
+from sandbox.core import Response
+
+NS = "Microsoft.ContainerService"
+TYPE = "Microsoft.ContainerService/ManagedClusters"
+K8S_VERSION = "1.31.7"
+NODE_IMAGE = "AKSUbuntu-2204gen2containerd-202505.14.0"
+API_VERSIONS = ["2026-06-01", "2025-10-01", "2025-07-01", "2025-05-01", "2025-03-01", "2024-10-01", "2024-09-01",
+                "2024-05-01", "2024-02-01", "2023-10-01"]
+BUSY_VERBS = {"creating": "create", "updating": "update", "deleting": "delete", "upgrading": "upgrade",
+              "scaling": "scale", "starting": "start", "stopping": "stop", "migrating": "migrate",
+              "canceling": "cancel"}
+
+
+def register(registry):
+    registry.add(ManagedClusterHandler)
+    registry.add(AgentPoolHandler)
+    registry.namespace(NS, {"locations": API_VERSIONS, "locations/operations": API_VERSIONS,
+                            "locations/operationresults": API_VERSIONS})
+
+
+# --------------------------------------------------------------------------- shapes
+
+def _agent_pool(overrides=None, k8s=K8S_VERSION):
+    pool = {
+        "name": "nodepool1", "count": 2, "vmSize": "Standard_DS2_v2", "osDiskSizeGB": 128, "osDiskType": "Managed",
+        "kubeletDiskType": "OS", "maxPods": 250, "type": "VirtualMachineScaleSets", "enableAutoScaling": False,
+        "scaleDownMode": "Delete", "provisioningState": "Succeeded", "powerState": {"code": "Running"},
+        "orchestratorVersion": k8s, "currentOrchestratorVersion": k8s, "enableNodePublicIP": False,
+        "nodeTaints": [], "mode": "System", "osType": "Linux", "osSKU": "Ubuntu", "nodeImageVersion": NODE_IMAGE,
+        "upgradeSettings": {"maxSurge": "10%", "maxUnavailable": "0"}, "enableFIPS": False,
+        "securityProfile": {"enableVTPM": False, "enableSecureBoot": False},
+    }
+    return deep_merge(pool, overrides or {})
+
+
+def _normalise(res):
+    props = res.setdefault("properties", {})
+    k8s = props.get("kubernetesVersion") or K8S_VERSION
+    props["kubernetesVersion"] = k8s
+    props["currentKubernetesVersion"] = k8s
+    pools = props.get("agentPoolProfiles") or [{}]
+    props["agentPoolProfiles"] = [_agent_pool(p, k8s) for p in pools]
+    for p in props["agentPoolProfiles"]:
+        p.setdefault("nodeTaints", [])
+        p["currentOrchestratorVersion"] = p.get("orchestratorVersion") or k8s
+        p.setdefault("provisioningState", "Succeeded")
+    props.setdefault("oidcIssuerProfile", {"enabled": False})
+    props.setdefault("securityProfile", {})
+    props.setdefault("addonProfiles", {})
+    return res
+
+
+def default_cluster(state, rg, name, location):
+    sb = state.sb
+    cid = state.cluster_id(rg, name)
+    dns_prefix = re.sub(r"[^a-zA-Z0-9-]", "", f"{name}-{rg}-{sb.subscription_id[:6]}")[:54]
+    h = hashlib.sha256(cid.lower().encode()).hexdigest()
+    fqdn = f"{dns_prefix}-{h[:8]}.hcp.{location}.azmk8s.io"
+    node_rg = f"MC_{rg}_{name}_{location}"
+    kubelet_name = f"{name}-agentpool"
+    return {
+        "id": cid, "location": location, "name": name, "type": TYPE, "tags": {},
+        "sku": {"name": "Base", "tier": "Free"}, "kind": "Base",
+        "identity": {"type": "SystemAssigned", "principalId": stable_guid(cid, "identity"), "tenantId": sb.tenant_id},
+        "properties": {
+            "provisioningState": "Succeeded",
+            "powerState": {"code": "Running"},
+            "kubernetesVersion": K8S_VERSION, "currentKubernetesVersion": K8S_VERSION,
+            "dnsPrefix": dns_prefix, "fqdn": fqdn, "azurePortalFQDN": f"{dns_prefix}-{h[8:16]}.portal.hcp.{location}.azmk8s.io",
+            "agentPoolProfiles": [_agent_pool()],
+            "servicePrincipalProfile": {"clientId": "msi"},
+            "addonProfiles": {},
+            "nodeResourceGroup": node_rg,
+            "enableRBAC": True,
+            "supportPlan": "KubernetesOfficial",
+            "networkProfile": {
+                "networkPlugin": "azure", "networkPluginMode": "overlay", "networkPolicy": "none",
+                "networkDataplane": "azure", "loadBalancerSku": "standard",
+                "loadBalancerProfile": {"managedOutboundIPs": {"count": 1}, "effectiveOutboundIPs": [],
+                                        "backendPoolType": "nodeIPConfiguration"},
+                "podCidr": "10.244.0.0/16", "serviceCidr": "10.0.0.0/16", "dnsServiceIP": "10.0.0.10",
+                "outboundType": "loadBalancer", "podCidrs": ["10.244.0.0/16"], "serviceCidrs": ["10.0.0.0/16"],
+                "ipFamilies": ["IPv4"],
+            },
+            "maxAgentPools": 100,
+            "identityProfile": {"kubeletidentity": {
+                "resourceId": f"/subscriptions/{sb.subscription_id}/resourcegroups/{node_rg}/providers/"
+                              f"Microsoft.ManagedIdentity/userAssignedIdentities/{kubelet_name}",
+                "clientId": stable_guid(cid, "kubelet-client"), "objectId": stable_guid(cid, "kubelet-object")}},
+            "autoUpgradeProfile": {"upgradeChannel": "none", "nodeOSUpgradeChannel": "NodeImage"},
+            "disableLocalAccounts": False,
+            "securityProfile": {},
+            "storageProfile": {"diskCSIDriver": {"enabled": True}, "fileCSIDriver": {"enabled": True},
+                               "snapshotController": {"enabled": True}},
+            "oidcIssuerProfile": {"enabled": False},
+            "workloadAutoScalerProfile": {},
+            "metricsProfile": {"costAnalysis": {"enabled": False}},
+            "resourceUID": h[:24],
+            "nodeProvisioningProfile": {"mode": "Manual"},
+            "bootstrapProfile": {"artifactSource": "Direct"},
+        },
+    }
+
+
+def issuer_url(state, res):
+    return f"https://{res['location']}.oic.sandbox.local/{state.sb.tenant_id}/{stable_guid(res['id'], 'oidc')}/"
+
+
+def _apply_computed(state, res):
+    props = res["properties"]
+    oidc = props.setdefault("oidcIssuerProfile", {"enabled": False})
+    if oidc.get("enabled"):
+        oidc["issuerURL"] = issuer_url(state, res)
+    else:
+        oidc.pop("issuerURL", None)
+
+
+def _outbound_ip(state, res, rg):
+    """Create the node resource group and the cluster's managed outbound public IP."""
+    props = res["properties"]
+    lb = props.setdefault("networkProfile", {}).setdefault("loadBalancerProfile", {})
+    if lb.get("effectiveOutboundIPs"):
+        return
+    node_rg = props.get("nodeResourceGroup") or f"MC_{rg}_{res['name']}_{res['location']}"
+    state.add_resource_group(node_rg, res["location"], managed_by=res["id"])
+    h = hashlib.sha256(res["id"].lower().encode()).digest()
+    ip = f"20.{h[0] % 250 + 1}.{h[1]}.{h[2] % 250 + 2}"
+    pip = network.seed_public_ip(state, node_rg, stable_guid(res["id"], "outbound-ip"), ip, res["location"],
+                                 {"aks-managed-cluster-name": res["name"], "aks-managed-cluster-rg": rg,
+                                  "aks-managed-type": "aks-slb-managed-outbound-ip"})
+    lb["effectiveOutboundIPs"] = [{"id": pip["id"]}]
+
+
+def ensure_kube_store(state, key):
+    kube = state.sb.kube
+    if kube is None:
+        return None
+    try:
+        store = kube.get(key)
+    except Exception:  # pylint: disable=broad-except
+        store = None
+    if store is None:
+        store = kube.add(key)
+    return store
+
+
+def kube_key_of(state, cluster_id):
+    meta = state.meta_of(cluster_id)
+    return meta.get("kube_key") or common.parse_path(cluster_id).name
+
+
+def seed_cluster(state, rg, name, location, kube_key, overrides):
+    location = (location or (state.raw(state.rg_id(rg)) or {}).get("location") or state.sb.location).lower()
+    with state.lock:
+        state.ensure_resource_group(rg, location)
+        res = default_cluster(state, rg, name, location)
+        for k, v in (overrides or {}).items():
+            if k in ("tags", "sku", "identity", "kind", "location", "zones", "extendedLocation"):
+                res[k] = copy.deepcopy(v)
+            elif k == "properties":
+                res["properties"] = deep_merge(res["properties"], v)
+            else:
+                res["properties"][k] = deep_merge(res["properties"].get(k), v)
+        _normalise(res)
+        _outbound_ip(state, res, rg)
+        _apply_computed(state, res)
+        res["systemData"] = system_data(None, state.sb)
+        state.store(res)
+        state.meta_of(res["id"])["kube_key"] = kube_key or name
+    ensure_kube_store(state, kube_key or name)
+    return res
+
+
+def set_provisioning_state(state, cluster_id, value):
+    with state.lock:
+        res = state.raw(cluster_id)
+        if res is None:
+            raise KeyError(cluster_id)
+        res["properties"]["provisioningState"] = value
+        meta = state.meta_of(cluster_id)
+        if value.lower() in TERMINAL:
+            meta.pop("operation_started", None)
+            meta.pop("held", None)
+        else:
+            meta["operation_started"] = iso()
+            meta["held"] = True
+        return copy.deepcopy(res)
+
+
+TERMINAL = common.TERMINAL_STATES
+
+
+def check_not_busy(state, cluster):
+    """409 OperationNotAllowed when the cluster has an operation in progress."""
+    ps = (cluster.get("properties") or {}).get("provisioningState") or "Succeeded"
+    if ps.lower() in TERMINAL:
+        return
+    meta = state.meta_of(cluster["id"])
+    started = meta.get("operation_started") or iso()
+    verb = BUSY_VERBS.get(ps.lower(), "update")
+    op = state.lro.in_flight(cluster["id"])
+    wait = max(1, int(op.remaining() + 0.999)) if op else 1
+    raise arm_error(409, "OperationNotAllowed",
+                    f"Operation is not allowed because there's an in progress {verb} managed cluster operation "
+                    f"on the managed cluster started at {started}. Please wait for it to finish before starting "
+                    "a new operation. See https://aka.ms/aks-pending-operation for more details.",
+                    headers={"Retry-After": str(wait)})
+
+
+def _yaml(value):
+    s = str(value)
+    return s if re.fullmatch(r"[A-Za-z0-9_./:@+=-]+", s) and not s[0] in "-:@" else json.dumps(s)
+
+
+def kubeconfig(state, cluster, rg, admin=False):
+    sb = state.sb
+    name = cluster["name"]
+    key = kube_key_of(state, cluster["id"])
+    server = f"{(sb.kube_url or 'https://127.0.0.1').rstrip('/')}/clusters/{key}"
+    user = f"{'clusterAdmin' if admin else 'clusterUser'}_{rg}_{name}"
+    context = f"{name}-admin" if admin else name
+    lines = ["apiVersion: v1", "clusters:", "- cluster:"]
+    if sb.ca_pem:
+        ca = base64.b64encode(sb.ca_pem.encode() if isinstance(sb.ca_pem, str) else sb.ca_pem).decode()
+        lines.append(f"    certificate-authority-data: {ca}")
+    lines += [f"    server: {_yaml(server)}", f"  name: {_yaml(name)}", "contexts:", "- context:",
+              f"    cluster: {_yaml(name)}", f"    user: {_yaml(user)}", f"  name: {_yaml(context)}",
+              f"current-context: {_yaml(context)}", "kind: Config", "preferences: {}", "users:",
+              f"- name: {_yaml(user)}", "  user:", f"    token: {_yaml(sb.kube_token)}", ""]
+    return "\n".join(lines)
+
+
+# --------------------------------------------------------------------------- handlers
+
+class ManagedClusterHandler(common.ResourceHandler):
+    type_name = "Microsoft.ContainerService/managedClusters"
+    methods = frozenset({"GET", "PUT", "PATCH", "DELETE"})
+    api_versions = tuple(API_VERSIONS)
+    actions = {"listclusterusercredential": "list_user_credential",
+               "listclusteradmincredential": "list_admin_credential",
+               "listclustermonitoringusercredential": "list_user_credential",
+               "start": "start", "stop": "stop"}
+
+    def _status_path(self, ref, location):
+        op_id = new_guid()
+        base = f"/subscriptions/{ref.subscription}/providers/{NS}/locations/{location}"
+        return op_id, f"{base}/operations/{op_id}", f"{base}/operationresults/{op_id}"
+
+    def _start(self, req, ref, res, kind, transient, finish, with_location=False):
+        """Mark ``res`` busy and complete it after an LRO period. ``finish(res)`` applies the end state."""
+        res["properties"]["provisioningState"] = transient
+        self.state.meta_of(ref.id)["operation_started"] = iso()
+        self.state.meta_of(ref.id).pop("held", None)
+        op_id, status_path, result_path = self._status_path(ref, res["location"])
+        rid = ref.id
+
+        def complete(op):
+            cur = self.state.raw(rid)
+            if cur is None:
+                return None
+            if self.state.meta_of(rid).get("held"):
+                return None    # a control endpoint holds the state: leave it
+            finish(cur)
+            if cur.get("properties", {}).get("provisioningState") == transient:
+                cur["properties"]["provisioningState"] = "Succeeded"
+            self.state.meta_of(rid).pop("operation_started", None)
+            return None
+
+        op = self.lro.start("managedClusters", rid, status_path, result_path if with_location else None,
+                            on_complete=complete, op_id=op_id, req=req)
+        if with_location and kind != "delete":
+            op.result = lambda: (200, self.render(self.state.raw(rid), req)) if self.state.raw(rid) else (204, None)
+        return op
+
+    def put(self, req, ref, body):
+        with self.state.lock:
+            existing = self.state.raw(ref.id)
+            if existing is not None:
+                check_not_busy(self.state, existing)
+                res = copy.deepcopy(existing)
+                body = copy.deepcopy(body)
+                if "tags" in body:
+                    res["tags"] = body.pop("tags") or {}
+                body.pop("id", None)
+                body.pop("name", None)
+                body.pop("type", None)
+                if body.get("location") and body["location"].replace(" ", "").lower() != res["location"].lower():
+                    raise arm_error(400, "BadRequest", "Changing property 'location' is not allowed.")
+                body.pop("location", None)
+                res = deep_merge(res, body)
+                res["systemData"] = system_data(req, self.sb, existing.get("systemData"))
+                _normalise(res)
+                transient, status = "Updating", 200
+            else:
+                location = (body.get("location") or "").replace(" ", "").lower()
+                if not location:
+                    raise arm_error(400, "LocationRequired", "The location property is required for this definition.")
+                res = default_cluster(self.state, ref.resource_group, ref.name, location)
+                props = body.get("properties") or {}
+                for k in ("tags", "sku", "identity", "kind", "zones", "extendedLocation"):
+                    if k in body:
+                        res[k] = copy.deepcopy(body[k])
+                res["properties"] = deep_merge(res["properties"], props)
+                if "agentPoolProfiles" in props:
+                    res["properties"]["agentPoolProfiles"] = copy.deepcopy(props["agentPoolProfiles"])
+                _normalise(res)
+                _outbound_ip(self.state, res, ref.resource_group)
+                res["systemData"] = system_data(req, self.sb)
+                self.state.meta_of(ref.id)["kube_key"] = ref.name
+                transient, status = "Creating", 201
+            res.setdefault("identity", {"type": "SystemAssigned"})
+            self.state.store(res)
+            key = kube_key_of(self.state, ref.id)
+
+            def finish(cur):
+                _apply_computed(self.state, cur)
+
+            op = self._start(req, ref, res, "put", transient, finish)
+            if transient == "Creating":
+                op.after = lambda: ensure_kube_store(self.state, key)
+            return Response(status, self.render(res, req), self.lro.headers(req, op))
+
+    def patch(self, req, ref, body):
+        """updateTags."""
+        with self.state.lock:
+            res = self.require(ref)
+            check_not_busy(self.state, res)
+            if "tags" in body:
+                res["tags"] = body.get("tags") or {}
+            res["systemData"] = system_data(req, self.sb, res.get("systemData"))
+            op = self._start(req, ref, res, "patch", "Updating", lambda cur: None)
+            return Response(200, self.render(res, req), self.lro.headers(req, op))
+
+    def delete(self, req, ref):
+        with self.state.lock:
+            res = self.state.raw(ref.id)
+            if res is None:
+                return Response(204)
+            check_not_busy(self.state, res)
+            node_rg = res["properties"].get("nodeResourceGroup")
+            rid = ref.id
+
+            def finish(cur):
+                self.state.remove_tree(rid)
+                if node_rg:
+                    self.state.remove_tree(self.state.rg_id(node_rg))
+
+            op = self._start(req, ref, res, "delete", "Deleting", finish, with_location=True)
+            return Response(202, None, self.lro.headers(req, op, location=True))
+
+    def _power(self, req, ref, transient, code):
+        with self.state.lock:
+            res = self.require(ref)
+            check_not_busy(self.state, res)
+
+            def finish(cur):
+                cur["properties"]["powerState"] = {"code": code}
+                for p in cur["properties"].get("agentPoolProfiles", []):
+                    p["powerState"] = {"code": code}
+
+            op = self._start(req, ref, res, transient.lower(), transient, finish, with_location=True)
+            op.result = None
+            return Response(202, None, self.lro.headers(req, op, location=True))
+
+    def start(self, req, ref):
+        return self._power(req, ref, "Starting", "Running")
+
+    def stop(self, req, ref):
+        return self._power(req, ref, "Stopping", "Stopped")
+
+    def _credentials(self, req, ref, admin):
+        with self.state.lock:
+            res = copy.deepcopy(self.require(ref))
+        if admin and res["properties"].get("disableLocalAccounts"):
+            raise arm_error(400, "BadRequest", "Getting static credential is not allowed because this cluster is "
+                                               "set to disable local accounts.")
+        text = kubeconfig(self.state, res, ref.resource_group, admin=admin)
+        return Response(200, {"kubeconfigs": [{"name": "clusterAdmin" if admin else "clusterUser",
+                                               "value": base64.b64encode(text.encode()).decode()}]})
+
+    def list_user_credential(self, req, ref):
+        return self._credentials(req, ref, admin=False)
+
+    def list_admin_credential(self, req, ref):
+        return self._credentials(req, ref, admin=True)
+
+
+class AgentPoolHandler(common.ResourceHandler):
+    """managedClusters/agentPools, read-only views of the cluster's agentPoolProfiles."""
+
+    type_name = "Microsoft.ContainerService/managedClusters/agentPools"
+    api_versions = tuple(API_VERSIONS)
+    list_by_subscription = False
+    list_by_resource_group = False
+
+    def _pools(self, cluster):
+        out = []
+        for p in cluster["properties"].get("agentPoolProfiles", []):
+            props = {k: copy.deepcopy(v) for k, v in p.items() if k != "name"}
+            out.append({"id": f"{cluster['id']}/agentPools/{p['name']}", "name": p["name"],
+                        "type": "Microsoft.ContainerService/managedClusters/agentPools", "properties": props})
+        return out
+
+    def get(self, req, ref):
+        with self.state.lock:
+            cluster = self.state.raw(ref.parent_id)
+            for p in self._pools(cluster):
+                if p["name"].lower() == ref.name.lower():
+                    return Response(200, p)
+        raise common.resource_not_found(ref)
+
+    def list_children(self, req, parent):
+        with self.state.lock:
+            return Response(200, {"value": self._pools(self.state.raw(parent))})

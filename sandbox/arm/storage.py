@@ -1,0 +1,179 @@
+"""Microsoft.Storage: storageAccounts (GET/list, PATCH, DELETE, listKeys, regenerateKey), the four
+``*Services/default`` children and blob containers / file shares / queues / tables."""
+import base64
+import copy
+import os
+
+from sandbox.arm import common
+from sandbox.arm.common import arm_error, iso, stable_guid, system_data
+from sandbox.core import Response
+
+API_VERSIONS = ["2025-08-01", "2025-06-01", "2025-01-01", "2024-01-01", "2023-05-01", "2023-01-01", "2022-09-01"]
+ACCOUNT_TYPE = "Microsoft.Storage/storageAccounts"
+SERVICES = {"blobServices": "containers", "fileServices": "shares", "queueServices": "queues",
+            "tableServices": "tables"}
+
+
+def register(registry):
+    registry.add(StorageAccountHandler)
+    for service, child in SERVICES.items():
+        registry.generic(f"{ACCOUNT_TYPE}/{service}", API_VERSIONS, tracked=False,
+                         methods=frozenset({"GET", "PUT"}), list_by_subscription=False,
+                         list_by_resource_group=False, defaults=_service_defaults(service),
+                         provisioning_state=False)
+        registry.generic(f"{ACCOUNT_TYPE}/{service}/{child}", API_VERSIONS, tracked=False,
+                         list_by_subscription=False, list_by_resource_group=False,
+                         defaults=CHILD_DEFAULTS.get(child, {}), on_create=_child_created,
+                         provisioning_state=False)
+    registry.namespace("Microsoft.Storage", {"locations": API_VERSIONS, "operations": API_VERSIONS,
+                                             "checkNameAvailability": API_VERSIONS})
+
+
+CHILD_DEFAULTS = {
+    "containers": {"immutableStorageWithVersioning": {"enabled": False}, "deleted": False,
+                   "remainingRetentionDays": 0, "defaultEncryptionScope": "$account-encryption-key",
+                   "denyEncryptionScopeOverride": False, "publicAccess": "None", "leaseStatus": "Unlocked",
+                   "leaseState": "Available", "hasImmutabilityPolicy": False, "hasLegalHold": False},
+    "shares": {"accessTier": "TransactionOptimized", "shareQuota": 102400, "enabledProtocols": "SMB"},
+    "queues": {"metadata": {}},
+    "tables": {},
+}
+
+
+def _child_created(handler, res, req, ref):
+    res["etag"] = '"0x8DC' + os.urandom(6).hex().upper() + '"'
+    props = res.setdefault("properties", {})
+    if ref.types[-1].lower() in ("containers", "shares"):
+        props["lastModifiedTime"] = iso()
+    if ref.types[-1].lower() == "tables":
+        props["tableName"] = ref.name
+
+
+def _service_defaults(service):
+    if service == "blobServices":
+        return {"cors": {"corsRules": []}, "deleteRetentionPolicy": {"allowPermanentDelete": False, "enabled": False}}
+    if service == "fileServices":
+        return {"cors": {"corsRules": []}, "shareDeleteRetentionPolicy": {"enabled": True, "days": 7},
+                "protocolSettings": {"smb": {}}}
+    return {"cors": {"corsRules": []}}
+
+
+def _new_key():
+    return base64.b64encode(os.urandom(64)).decode()
+
+
+def normalise_acls(acls):
+    acls = copy.deepcopy(acls or {})
+    acls.setdefault("bypass", "AzureServices")
+    acls.setdefault("virtualNetworkRules", [])
+    acls.setdefault("ipRules", [])
+    acls.setdefault("ipv6Rules", [])
+    acls.setdefault("defaultAction", "Allow")
+    for rule in acls["ipRules"] + acls["ipv6Rules"]:
+        rule.setdefault("action", "Allow")
+    for rule in acls["virtualNetworkRules"]:
+        rule.setdefault("action", "Allow")
+        rule.setdefault("state", "Succeeded")
+    return acls
+
+
+def seed_account(state, resource_group, name, keys, endpoints, location, containers, overrides):
+    sb = state.sb
+    with state.lock:
+        rg = state.ensure_resource_group(resource_group, location)
+        location = (location or rg.get("location") or sb.location).lower()
+        rid = state.storage_account_id(resource_group, name)
+        now = iso()
+        res = {
+            "sku": {"name": "Standard_LRS", "tier": "Standard"}, "kind": "StorageV2", "id": rid, "name": name,
+            "type": ACCOUNT_TYPE, "location": location, "tags": {},
+            "properties": {
+                "dnsEndpointType": "Standard", "defaultToOAuthAuthentication": False, "publicNetworkAccess": "Enabled",
+                "keyCreationTime": {"key1": now, "key2": now}, "allowCrossTenantReplication": False,
+                "privateEndpointConnections": [], "minimumTlsVersion": "TLS1_2", "allowBlobPublicAccess": False,
+                "allowSharedKeyAccess": True, "largeFileSharesState": "Enabled",
+                "networkAcls": normalise_acls(None), "supportsHttpsTrafficOnly": True,
+                "encryption": {"requireInfrastructureEncryption": False, "keySource": "Microsoft.Storage",
+                               "services": {s: {"keyType": "Account", "enabled": True, "lastEnabledTime": now}
+                                            for s in ("file", "blob")}},
+                "accessTier": "Hot", "provisioningState": "Succeeded", "creationTime": now,
+                "primaryEndpoints": dict(endpoints or {}), "primaryLocation": location,
+                "statusOfPrimary": "available",
+            },
+            "systemData": system_data(None, sb),
+        }
+        for k, v in (overrides or {}).items():
+            if k in ("tags", "sku", "kind", "identity"):
+                res[k] = copy.deepcopy(v)
+            elif k == "properties":
+                res["properties"] = common.deep_merge(res["properties"], v)
+            else:
+                res["properties"][k] = copy.deepcopy(v)
+        state.store(res)
+        keys = list(keys or [_new_key(), _new_key()])
+        state.meta_of(rid)["keys"] = [{"keyName": f"key{i + 1}", "value": k, "permissions": "FULL",
+                                       "creationTime": now} for i, k in enumerate(keys[:2])]
+        for service in SERVICES:
+            sid = f"{rid}/{service}/default"
+            state.store({"id": sid, "name": "default", "type": f"{ACCOUNT_TYPE}/{service}",
+                         "sku": copy.deepcopy(res["sku"]), "properties": _service_defaults(service)})
+        for c in containers:
+            cid = f"{rid}/blobServices/default/containers/{c}"
+            props = copy.deepcopy(CHILD_DEFAULTS["containers"])
+            props["lastModifiedTime"] = now
+            state.store({"id": cid, "name": c, "type": f"{ACCOUNT_TYPE}/blobServices/containers",
+                         "etag": f'"0x8DC{stable_guid(cid)[:12].upper()}"', "properties": props})
+        return res
+
+
+class StorageAccountHandler(common.ResourceHandler):
+    type_name = ACCOUNT_TYPE
+    methods = frozenset({"GET", "PATCH", "DELETE"})
+    api_versions = tuple(API_VERSIONS)
+    actions = {"listkeys": "list_keys", "regeneratekey": "regenerate_key"}
+
+    def patch(self, req, ref, body):
+        with self.state.lock:
+            res = self.require(ref)
+            for k in ("tags", "sku", "kind", "identity"):
+                if k in body:
+                    res[k] = copy.deepcopy(body[k]) if body[k] is not None else ({} if k == "tags" else None)
+            props = copy.deepcopy(body.get("properties") or {})
+            if "networkRuleSet" in props and "networkAcls" not in props:
+                props["networkAcls"] = props.pop("networkRuleSet")
+            for k, v in props.items():
+                if k == "networkAcls":
+                    v = normalise_acls(v)
+                res["properties"][k] = v
+            res["systemData"] = system_data(req, self.sb, res.get("systemData"))
+            return Response(200, self.render(res, req))
+
+    def delete(self, req, ref):
+        with self.state.lock:
+            if self.state.raw(ref.id) is None:
+                return Response(204)
+            self.state.remove_tree(ref.id)
+            return Response(200)
+
+    def _keys(self, ref):
+        return {"keys": copy.deepcopy(self.state.meta_of(ref.id).get("keys", []))}
+
+    def list_keys(self, req, ref):
+        with self.state.lock:
+            self.require(ref)
+            return Response(200, self._keys(ref))
+
+    def regenerate_key(self, req, ref):
+        body = common.json_body(req)
+        name = str(body.get("keyName") or "").lower()
+        with self.state.lock:
+            res = self.require(ref)
+            keys = self.state.meta_of(ref.id).setdefault("keys", [])
+            for k in keys:
+                if k["keyName"].lower() == name:
+                    k["value"] = _new_key()
+                    k["creationTime"] = iso()
+                    res["properties"].setdefault("keyCreationTime", {})[k["keyName"]] = k["creationTime"]
+                    return Response(200, self._keys(ref))
+        raise arm_error(400, "InvalidValuesForRequestParameters",
+                        "Values for request parameters are invalid: keyName.")

@@ -1,0 +1,49 @@
+"""A small client of the sandbox's control endpoints, for tests and benchmarks (standard library only)."""
+import json
+import ssl
+import urllib.request
+
+
+class SandboxClient:
+    def __init__(self, state):
+        self.state = state
+        self.base = state["armUrl"]
+        self._ctx = ssl.create_default_context(cafile=state["ca"])
+
+    def call(self, method, path, body=None):
+        data = json.dumps(body).encode() if body is not None else None
+        req = urllib.request.Request(self.base + path, data=data, method=method,
+                                     headers={"Content-Type": "application/json"})
+        with urllib.request.urlopen(req, context=self._ctx, timeout=30) as resp:  # nosec - local sandbox
+            text = resp.read().decode()
+        return json.loads(text) if text else None
+
+    # request log
+    def mark(self):
+        """The sequence number of the last logged request: pass it to requests(since=...)."""
+        return self.call("GET", "/_sandbox/requests?since=999999999")["last"]
+
+    def requests(self, since=0, plane=None, mutating=None):
+        entries = self.call("GET", f"/_sandbox/requests?since={since}")["value"]
+        return [e for e in entries if (plane is None or e["plane"] == plane)
+                and (mutating is None or e["mutating"] == mutating)]
+
+    # faults
+    def add_fault(self, **rule):
+        return self.call("POST", "/_sandbox/faults", rule)["id"]
+
+    def clear_faults(self):
+        self.call("DELETE", "/_sandbox/faults")
+
+    def seeds(self):
+        return self.call("GET", "/_sandbox/seeds")
+
+    def set_lro(self, **seconds):
+        return self.call("PUT", "/_sandbox/lro", seconds)
+
+    def new_cluster(self, name, resource_group=None):
+        return self.call("POST", "/_sandbox/clusters", {"name": name, "resourceGroup": resource_group})
+
+    def arm(self, method, path, body=None):
+        """Resource-provider controls under /_sandbox/arm/..."""
+        return self.call(method, "/_sandbox/arm/" + path.lstrip("/"), body)

@@ -1,0 +1,43 @@
+"""The one object every part of a running sandbox shares."""
+import uuid
+
+# Fixed, recognisable ids: the sandbox is a fake cloud, and fixed ids make its output copyable.
+SUBSCRIPTION_ID = "00000000-0000-0000-0000-000000000001"
+TENANT_ID = "72f988bf-0000-0000-0000-000000000001"
+CALLER_OBJECT_ID = "aaaaaaaa-0000-0000-0000-000000000001"   # the signed-in identity (az login --identity)
+CALLER_CLIENT_ID = "aaaaaaaa-0000-0000-0000-000000000002"
+LOCATION = "eastus"
+
+
+class Sandbox:
+    """Configuration and shared state of one sandbox process.
+
+    Attributes filled by whoever starts the servers (``sandbox.__main__``):
+      arm_url      https://127.0.0.1:<port>   ARM + token endpoint + /_sandbox control
+      kube_url     https://127.0.0.1:<port>   Kubernetes API; cluster k is served under /clusters/<k>
+      ca_pem       the CA (PEM text) that signed both server certificates
+      kube_token   bearer token the Kubernetes API accepts (put into every kubeconfig)
+      azurite      {"blob": "http://127.0.0.1:<port>", "queue": ..., "table": ...} or {} when not running
+      log, faults  sandbox.core.RequestLog / Faults, shared by every plane
+      kube         sandbox.kube.KubeRegistry (one KubeStore per managed cluster)
+      arm          sandbox.arm.ArmState
+    """
+
+    def __init__(self, log, faults):
+        self.subscription_id = SUBSCRIPTION_ID
+        self.tenant_id = TENANT_ID
+        self.location = LOCATION
+        self.caller_object_id = CALLER_OBJECT_ID
+        self.caller_client_id = CALLER_CLIENT_ID
+        self.arm_url = None
+        self.kube_url = None
+        self.ca_pem = None
+        self.kube_token = "sandbox-" + uuid.uuid4().hex
+        self.azurite = {}
+        self.log = log
+        self.faults = faults
+        self.kube = None
+        self.arm = None
+        # Seconds a long-running operation takes, per kind; tests may shorten or lengthen them.
+        self.lro_seconds = {"default": 1.0}
+        self.retry_after_ms = 200

@@ -1,0 +1,254 @@
+"""Shared plumbing of the sandbox servers: requests, routing, TLS, request log, fault injection.
+
+Every plane (ARM, Kubernetes, token endpoint) is a plain callable ``app(Request) -> Response``
+served by :func:`serve` over HTTPS in a thread of the sandbox process.
+"""
+import json
+import re
+import ssl
+import threading
+import time
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from urllib.parse import parse_qs, urlparse
+
+MUTATING = {"PUT", "PATCH", "DELETE", "POST"}
+# POST actions that only read (ARM "list*" actions, token requests).
+_READ_ONLY_POST = re.compile(r"/(list[A-Za-z]*|getKeys|validate[A-Za-z]*)$")
+
+
+class Request:
+    def __init__(self, method, raw_path, headers, body):
+        self.method = method
+        url = urlparse(raw_path)
+        self.raw_path = raw_path
+        self.path = url.path.rstrip("/") or "/"
+        self.query = {k: v[0] for k, v in parse_qs(url.query, keep_blank_values=True).items()}
+        self.headers = headers
+        self.body = body or b""
+        self.match = None  # set by Router
+
+    def json(self, default=None):
+        if not self.body:
+            return default
+        return json.loads(self.body.decode("utf-8"))
+
+    @property
+    def api_version(self):
+        return self.query.get("api-version")
+
+    def header(self, name, default=None):
+        return self.headers.get(name, default)
+
+
+class Response:
+    def __init__(self, status=200, body=None, headers=None, content_type="application/json; charset=utf-8"):
+        self.status = status
+        self.body = body
+        self.headers = dict(headers or {})
+        self.content_type = content_type
+
+    def payload(self):
+        if self.body is None:
+            return b""
+        if isinstance(self.body, bytes):
+            return self.body
+        if isinstance(self.body, str):
+            return self.body.encode("utf-8")
+        return json.dumps(self.body).encode("utf-8")
+
+
+class HttpError(Exception):
+    """Raise from a handler to answer with an error; the plane decides the body shape."""
+
+    def __init__(self, status, code, message, headers=None, details=None):
+        super().__init__(message)
+        self.status = status
+        self.code = code
+        self.message = message
+        self.headers = headers or {}
+        self.details = details
+
+
+class Router:
+    def __init__(self):
+        self._routes = []
+
+    def add(self, methods, pattern, fn):
+        if isinstance(methods, str):
+            methods = [methods]
+        self._routes.append(([m.upper() for m in methods], re.compile(pattern + r"\Z", re.I), fn))
+
+    def route(self, methods, pattern):
+        def deco(fn):
+            self.add(methods, pattern, fn)
+            return fn
+        return deco
+
+    def dispatch(self, req):
+        """Response, or None when no route matches the path. 405 when the path matches another method."""
+        path_matched = False
+        for methods, rx, fn in self._routes:
+            m = rx.match(req.path)
+            if not m:
+                continue
+            path_matched = True
+            if req.method in methods or "*" in methods:
+                req.match = m
+                return fn(req, *m.groups())
+        if path_matched:
+            raise HttpError(405, "MethodNotAllowed", f"The requested method {req.method} is not allowed on {req.path}.")
+        return None
+
+
+class RequestLog:
+    """What the sandbox received, in order. Tests read it through the control endpoint."""
+
+    def __init__(self):
+        self._lock = threading.Lock()
+        self._entries = []
+        self._seq = 0
+
+    def add(self, plane, method, path, api_version, status, query=None):
+        with self._lock:
+            self._seq += 1
+            mutating = method in MUTATING and not (method == "POST" and _READ_ONLY_POST.search(path))
+            self._entries.append({"seq": self._seq, "time": time.time(), "plane": plane, "method": method,
+                                  "path": path, "apiVersion": api_version, "status": status,
+                                  "mutating": mutating, "query": query or {}})
+
+    def entries(self, since=0):
+        with self._lock:
+            return [e for e in self._entries if e["seq"] > since]
+
+    def last_seq(self):
+        with self._lock:
+            return self._seq
+
+    def clear(self):
+        with self._lock:
+            self._entries = []
+
+
+class Faults:
+    """Per-route fault injection: status + error code/message, added latency, a bounded count."""
+
+    def __init__(self):
+        self._lock = threading.Lock()
+        self._rules = []
+        self._next = 0
+
+    def add(self, rule):
+        rule = dict(rule)
+        rule.setdefault("plane", "arm")
+        rule.setdefault("method", "*")
+        rule.setdefault("path", ".*")
+        rule.setdefault("times", None)
+        rule["_rx"] = re.compile(rule["path"], re.I)
+        with self._lock:
+            self._next += 1
+            rule["id"] = self._next
+            self._rules.append(rule)
+        return rule["id"]
+
+    def list(self):
+        with self._lock:
+            return [{k: v for k, v in r.items() if not k.startswith("_")} for r in self._rules]
+
+    def clear(self, rule_id=None):
+        with self._lock:
+            self._rules = [r for r in self._rules if rule_id is not None and r["id"] != rule_id]
+
+    def match(self, plane, method, path):
+        with self._lock:
+            for r in self._rules:
+                if r["plane"] != plane or r["method"] not in ("*", method):
+                    continue
+                if not r["_rx"].search(path):
+                    continue
+                if r["times"] is not None:
+                    if r["times"] <= 0:
+                        continue
+                    r["times"] -= 1
+                return dict(r)
+        return None
+
+
+def make_tls(directory):
+    """A CA made at start-up (trustme) and a server certificate for 127.0.0.1 / localhost.
+
+    Writes ``ca.pem`` (what clients trust) and ``server.pem`` (key + chain); returns the server SSLContext.
+    """
+    import os
+    import trustme
+    ca = trustme.CA(organization_name="aks-connection sandbox")
+    cert = ca.issue_cert("127.0.0.1", "localhost")
+    ca_path = os.path.join(directory, "ca.pem")
+    server_path = os.path.join(directory, "server.pem")
+    ca.cert_pem.write_to_path(ca_path)
+    cert.private_key_and_cert_chain_pem.write_to_path(server_path)
+    return server_context(server_path)
+
+
+def server_context(server_pem):
+    ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    ctx.load_cert_chain(server_pem)
+    return ctx
+
+
+def serve(app, plane, log, faults, error_response, host="127.0.0.1", port=0, ssl_context=None):
+    """Serve ``app`` in a daemon thread. Returns the server (``server.server_port``).
+
+    ``error_response(HttpError) -> Response`` renders errors in the plane's own shape.
+    Paths under ``/_sandbox`` (control endpoints) are neither logged nor subject to faults.
+    """
+
+    class Handler(BaseHTTPRequestHandler):
+        protocol_version = "HTTP/1.1"
+
+        def log_message(self, *args):  # keep the sandbox quiet
+            pass
+
+        def _handle(self):
+            length = int(self.headers.get("Content-Length") or 0)
+            body = self.rfile.read(length) if length else b""
+            req = Request(self.command, self.path, self.headers, body)
+            control = req.path.startswith("/_sandbox")
+            fault = None if control else faults.match(plane, req.method, req.path)
+            try:
+                if fault and fault.get("latency"):
+                    time.sleep(float(fault["latency"]))
+                if fault and fault.get("status"):
+                    raise HttpError(int(fault["status"]), fault.get("code") or "InjectedFault",
+                                    fault.get("message") or "Fault injected by the sandbox.",
+                                    headers=fault.get("headers"))
+                resp = app(req)
+                if resp is None:
+                    raise HttpError(404, "NotFound", f"No route for {req.method} {req.path} in the sandbox.")
+            except HttpError as err:
+                resp = error_response(err, req)
+            except Exception as exc:  # pylint: disable=broad-except
+                import traceback
+                traceback.print_exc()
+                resp = error_response(HttpError(500, "InternalServerError", f"Sandbox error: {exc!r}"), req)
+            data = resp.payload()
+            self.send_response(resp.status)
+            if data or resp.status not in (204, 304):
+                self.send_header("Content-Type", resp.content_type)
+            self.send_header("Content-Length", str(len(data)))
+            for k, v in resp.headers.items():
+                self.send_header(k, v)
+            self.end_headers()
+            if self.command != "HEAD":
+                self.wfile.write(data)
+            if not control:
+                log.add(plane, req.method, req.path, req.api_version, resp.status,
+                        {k: v for k, v in req.query.items() if k != "api-version"})
+
+        do_GET = do_PUT = do_POST = do_PATCH = do_DELETE = do_HEAD = _handle
+
+    server = ThreadingHTTPServer((host, port), Handler)
+    server.daemon_threads = True
+    if ssl_context is not None:
+        server.socket = ssl_context.wrap_socket(server.socket, server_side=True)
+    threading.Thread(target=server.serve_forever, name=f"sandbox-{plane}", daemon=True).start()
+    return server

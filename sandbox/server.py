@@ -1,0 +1,179 @@
+"""Assemble and run one sandbox: TLS, Kubernetes API, ARM (+ token endpoint + control), Azurite, seeds.
+
+Control endpoints on the ARM server (no auth; the sandbox is a local test bed):
+  GET    /_sandbox/health                      {"status": "ok"}
+  GET    /_sandbox/requests?since=<seq>        {"value": [request log entries], "last": <seq>}
+  DELETE /_sandbox/requests                    clear the log
+  GET    /_sandbox/faults                      the fault rules
+  POST   /_sandbox/faults                      add one: {plane, method, path (regex), status, code,
+                                               message, latency (s), times, headers} -> {"id": n}
+  DELETE /_sandbox/faults[?id=n]               remove one or all
+  GET    /_sandbox/seeds                       the seeded resources (same as `python -m sandbox seeds`)
+  PUT    /_sandbox/lro                         {"<kind>|default": seconds, "retryAfterMs": ms}
+  POST   /_sandbox/clusters                    {"resourceGroup", "name"}: a new, empty cluster
+  ...    /_sandbox/arm/...                     resource-provider controls (see sandbox/arm)
+"""
+import base64
+import json
+import os
+import secrets
+
+from sandbox.context import Sandbox
+from sandbox.core import Faults, HttpError, RequestLog, Response, Router, make_tls, serve
+
+CLUSTER_RG = "sandbox-rg"
+CLUSTER_NAME = "sandbox-aks"
+TARGET_RG = "sandbox-data-rg"
+STORAGE_ACCOUNT = "sandboxstore"
+STORAGE_CONTAINER = "orders"
+
+
+def control_app(sb, arm_app, seeds):
+    r = Router()
+
+    @r.route("GET", "/_sandbox/health")
+    def health(req):
+        return Response(200, {"status": "ok"})
+
+    @r.route("GET", "/_sandbox/requests")
+    def requests_(req):
+        since = int(req.query.get("since") or 0)
+        return Response(200, {"value": sb.log.entries(since), "last": sb.log.last_seq()})
+
+    @r.route("DELETE", "/_sandbox/requests")
+    def clear_requests(req):
+        sb.log.clear()
+        return Response(200, {"last": sb.log.last_seq()})
+
+    @r.route("GET", "/_sandbox/faults")
+    def faults(req):
+        return Response(200, {"value": sb.faults.list()})
+
+    @r.route("POST", "/_sandbox/faults")
+    def add_fault(req):
+        return Response(201, {"id": sb.faults.add(req.json({}))})
+
+    @r.route("DELETE", "/_sandbox/faults")
+    def clear_faults(req):
+        sb.faults.clear(int(req.query["id"]) if req.query.get("id") else None)
+        return Response(200, {"value": sb.faults.list()})
+
+    @r.route("GET", "/_sandbox/seeds")
+    def get_seeds(req):
+        return Response(200, seeds)
+
+    @r.route("PUT", "/_sandbox/lro")
+    def lro(req):
+        body = req.json({})
+        if "retryAfterMs" in body:
+            sb.retry_after_ms = int(body.pop("retryAfterMs"))
+        sb.lro_seconds.update({k: float(v) for k, v in body.items()})
+        return Response(200, {"lroSeconds": sb.lro_seconds, "retryAfterMs": sb.retry_after_ms})
+
+    @r.route("POST", "/_sandbox/clusters")
+    def new_cluster(req):
+        body = req.json({})
+        rg, name = body.get("resourceGroup") or CLUSTER_RG, body.get("name")
+        if not name:
+            raise HttpError(400, "BadRequest", "name is required")
+        if sb.arm.get(f"/subscriptions/{sb.subscription_id}/resourceGroups/{rg}") is None:
+            sb.arm.add_resource_group(rg)
+        cluster = sb.arm.add_managed_cluster(rg, name)
+        return Response(201, {"id": cluster["id"], "resourceGroup": rg, "name": name})
+
+    def app(req):
+        if req.path.startswith("/_sandbox/") and not req.path.startswith("/_sandbox/arm"):
+            return r.dispatch(req)
+        return arm_app(req)
+    return app
+
+
+def _key():
+    return base64.b64encode(secrets.token_bytes(64)).decode("ascii")
+
+
+def seed(sb, azurite_endpoints, storage_keys):
+    """The seed: one cluster, one storage account with a container. Returns the seeds document."""
+    sub = sb.subscription_id
+    sb.arm.add_resource_group(CLUSTER_RG)
+    sb.arm.add_resource_group(TARGET_RG)
+    cluster = sb.arm.add_managed_cluster(CLUSTER_RG, CLUSTER_NAME)
+    endpoints = {svc: f"{url}/{STORAGE_ACCOUNT}/" for svc, url in azurite_endpoints.items()}
+    endpoints.setdefault("file", f"https://{STORAGE_ACCOUNT}.file.core.windows.net/")
+    account = sb.arm.add_storage_account(TARGET_RG, STORAGE_ACCOUNT, storage_keys, endpoints,
+                                         containers=[STORAGE_CONTAINER])
+    if azurite_endpoints.get("blob"):
+        from azure.storage.blob import BlobServiceClient
+        conn = (f"DefaultEndpointsProtocol=http;AccountName={STORAGE_ACCOUNT};AccountKey={storage_keys[0]};"
+                f"BlobEndpoint={endpoints['blob']}")
+        service = BlobServiceClient.from_connection_string(conn)
+        try:
+            service.create_container(STORAGE_CONTAINER)
+        except Exception as exc:  # pylint: disable=broad-except
+            if "ContainerAlreadyExists" not in str(exc):
+                raise
+    return {
+        "subscription": sub,
+        "tenant": sb.tenant_id,
+        "cluster": {"resourceGroup": CLUSTER_RG, "name": CLUSTER_NAME, "id": cluster["id"]},
+        "targets": {"storage-blob": account["id"] + "/blobServices/default"},
+        "storage": {"storage-blob": {"account": STORAGE_ACCOUNT, "resourceGroup": TARGET_RG,
+                                     "container": STORAGE_CONTAINER}},
+        "identities": {},
+    }
+
+
+def run(state_dir, with_azurite=True, ready_file=None):
+    """Start everything, write ``state.json``, serve until the process is told to stop."""
+    import signal
+    import threading
+    from sandbox.arm import ArmState, arm_error_response, build_arm_app
+    from sandbox.kube import KubeRegistry, build_kube_app, kube_error_response
+    from sandbox import azurite
+
+    os.makedirs(state_dir, exist_ok=True)
+    tls = make_tls(state_dir)
+    sb = Sandbox(RequestLog(), Faults())
+    with open(os.path.join(state_dir, "ca.pem"), encoding="ascii") as f:
+        sb.ca_pem = f.read()
+    sb.kube = KubeRegistry()
+    kube_server = serve(build_kube_app(sb.kube, sb.kube_token), "kube", sb.log, sb.faults, kube_error_response,
+                        ssl_context=tls)
+    sb.kube_url = f"https://127.0.0.1:{kube_server.server_port}"
+
+    storage_keys = [_key(), _key()]
+    azurite_proc, azurite_endpoints = None, {}
+    if with_azurite:
+        azurite_proc, azurite_endpoints = azurite.start(state_dir, {STORAGE_ACCOUNT: storage_keys})
+    sb.azurite = azurite_endpoints
+
+    sb.arm = ArmState(sb)
+    seeds = {}
+    arm_server = serve(control_app(sb, build_arm_app(sb), seeds), "arm", sb.log, sb.faults, arm_error_response,
+                       ssl_context=tls)
+    sb.arm_url = f"https://127.0.0.1:{arm_server.server_port}"
+    seeds.update(seed(sb, azurite_endpoints, storage_keys))
+
+    state = {"pid": os.getpid(), "armUrl": sb.arm_url, "kubeUrl": sb.kube_url,
+             "ca": os.path.join(state_dir, "ca.pem"), "stateDir": state_dir,
+             "azurite": {"pid": azurite_proc.pid if azurite_proc else None, "endpoints": azurite_endpoints},
+             "seeds": seeds}
+    tmp = os.path.join(state_dir, "state.json.tmp")
+    with open(tmp, "w", encoding="utf-8") as f:
+        json.dump(state, f, indent=2)
+    os.replace(tmp, ready_file or os.path.join(state_dir, "state.json"))
+
+    stop = threading.Event()
+    signal.signal(signal.SIGTERM, lambda *_: stop.set())
+    signal.signal(signal.SIGINT, lambda *_: stop.set())
+    try:
+        stop.wait()
+    finally:
+        arm_server.shutdown()
+        kube_server.shutdown()
+        if azurite_proc:
+            azurite_proc.terminate()
+            try:
+                azurite_proc.wait(10)
+            except Exception:  # pylint: disable=broad-except
+                azurite_proc.kill()

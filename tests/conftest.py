@@ -1,0 +1,128 @@
+"""Test set-up. The environment must be fixed before azure.cli.core is imported: its config and
+extension directories are read at import time.
+
+- AZURE_CONFIG_DIR: a throw-away directory, so nothing touches ~/.azure.
+- AZURE_EXTENSION_DIR: holds `aks-connection/` in the installed-wheel layout, with the package
+  linked to this checkout (edits take effect without reinstalling).
+- The sandbox is started once per session (`python -m sandbox up`, its own process) and stopped
+  by PID at the end.
+"""
+import io
+import json
+import os
+import subprocess
+import sys
+import tempfile
+
+import pytest
+
+REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+TMP = tempfile.mkdtemp(prefix="aksconn-tests-")
+EXT_DIR = os.path.join(TMP, "ext")
+BIN = os.path.dirname(sys.executable)
+AZ = os.path.join(BIN, "az")
+KUBECTL = os.path.join(BIN, "kubectl")
+
+
+def _install_dev_extension():
+    ext = os.path.join(EXT_DIR, "aks-connection")
+    info = os.path.join(ext, "aks_connection-1.0.0b1.dist-info")
+    os.makedirs(info, exist_ok=True)
+    os.symlink(os.path.join(REPO, "azext_aks_connection"), os.path.join(ext, "azext_aks_connection"))
+    with open(os.path.join(info, "METADATA"), "w", encoding="utf-8") as f:
+        f.write("Metadata-Version: 2.1\nName: aks-connection\nVersion: 1.0.0b1\n")
+
+
+_install_dev_extension()
+os.environ["AZURE_CONFIG_DIR"] = os.path.join(TMP, "azconfig")
+os.environ["AZURE_CORE_COLLECT_TELEMETRY"] = "false"
+os.environ["AZURE_EXTENSION_DIR"] = EXT_DIR
+os.environ["AZURE_CORE_NO_COLOR"] = "true"
+sys.path.insert(0, REPO)
+
+
+class AzResult:  # pylint: disable=too-few-public-methods
+    def __init__(self, rc, out, result, log):
+        self.rc, self.out, self.result, self.log = rc, out, result, log
+
+    @property
+    def json(self):
+        return json.loads(self.out) if self.out.strip() else None
+
+    def __repr__(self):
+        return f"AzResult(rc={self.rc}, out={self.out[:500]!r}, log={self.log[-2000:]!r})"
+
+
+@pytest.fixture(scope="session")
+def sandbox():
+    """The running sandbox's state (ARM URL, CA, seeds); stopped by PID after the session."""
+    state_dir = os.path.join(TMP, "sandbox")
+    env = dict(os.environ, AKS_CONNECTION_SANDBOX_DIR=state_dir)
+    subprocess.run([sys.executable, "-m", "sandbox", "up", "--no-login"], cwd=REPO, env=env, check=True,
+                   stdout=subprocess.DEVNULL)
+    from sandbox.__main__ import load_state, env_vars
+    state = load_state(state_dir)
+    try:
+        os.environ.update({k: v for k, v in env_vars(state).items() if k != "AZURE_CONFIG_DIR"})
+        yield state
+    finally:
+        subprocess.run([sys.executable, "-m", "sandbox", "down"], cwd=REPO, env=env, check=False,
+                       stdout=subprocess.DEVNULL)
+
+
+@pytest.fixture(scope="session")
+def sbc(sandbox):
+    from sandbox.client import SandboxClient
+    return SandboxClient(sandbox)
+
+
+def run_az(*args):
+    """Run az in-process. Errors go through knack logging: capture them with a handler of our own."""
+    import logging
+    from azure.cli.core import get_default_cli
+    buf = io.StringIO()
+    handler = logging.StreamHandler(buf)
+    handler.setLevel(logging.WARNING)
+    root = logging.getLogger()
+    root.addHandler(handler)
+    cli, out = get_default_cli(), io.StringIO()
+    try:
+        try:
+            rc = cli.invoke(list(args), out_file=out)
+        except SystemExit as exc:
+            rc = exc.code
+        result = cli.result.result if cli.result else None
+    finally:
+        root.removeHandler(handler)
+    return AzResult(rc, out.getvalue(), result, buf.getvalue())
+
+
+@pytest.fixture(scope="session")
+def az(sandbox):
+    """In-process az, logged in to the sandbox (custom cloud + az login --identity)."""
+    for args in (["cloud", "register", "-n", "Sandbox", "--endpoint-resource-manager", sandbox["armUrl"] + "/"],
+                 ["cloud", "set", "-n", "Sandbox"],
+                 ["login", "--identity", "-o", "none"]):
+        res = run_az(*args)
+        assert res.rc == 0, res
+    return run_az
+
+
+def az_subprocess(*args, env=None):
+    """A real `az` process (same config dir, same sandbox)."""
+    return subprocess.run([AZ] + list(args), capture_output=True, text=True, env=env or dict(os.environ),
+                          check=False, timeout=300)
+
+
+@pytest.fixture(scope="session")
+def kube(az, sandbox, tmp_path_factory):
+    """kubernetes CoreV1Api for the seeded cluster, from `az aks get-credentials` (user credentials)."""
+    from kubernetes import client, config
+    c = sandbox["seeds"]["cluster"]
+    path = str(tmp_path_factory.mktemp("kube") / "config")
+    res = az("aks", "get-credentials", "-g", c["resourceGroup"], "-n", c["name"], "--file", path, "-o", "none")
+    assert res.rc == 0, res
+    api = config.new_client_from_config(config_file=path)
+    core = client.CoreV1Api(api)
+    core.kubeconfig_path = path
+    return core

@@ -1,0 +1,250 @@
+"""`az aks connection create storage-blob --secret` and friends, end to end against the sandbox."""
+import base64
+import json
+import os
+import subprocess
+import uuid
+
+import pytest
+
+from tests.conftest import KUBECTL, az_subprocess
+
+pytestmark = pytest.mark.e2e
+
+
+def _seed(sandbox):
+    c = sandbox["seeds"]["cluster"]
+    s = sandbox["seeds"]["storage"]["storage-blob"]
+    return c, s
+
+
+def _create(az, sandbox, name, namespace="default", *extra):
+    c, s = _seed(sandbox)
+    return az("aks", "connection", "create", "storage-blob", "-g", c["resourceGroup"], "-n", c["name"],
+              "--tg", s["resourceGroup"], "--account", s["account"], "--connection", name,
+              "--kube-namespace", namespace, "--secret", "-o", "json", *extra)
+
+
+def _secret(kube, namespace, name):
+    sec = kube.read_namespaced_secret(name, namespace)
+    return {k: base64.b64decode(v).decode() for k, v in (sec.data or {}).items()}
+
+
+def test_create_writes_secret_that_opens_the_container(az, sandbox, kube, sbc):
+    mark = sbc.mark()
+    res = _create(az, sandbox, "orders_blob", "orders")
+    assert res.rc == 0, res
+    out = res.json
+    c, s = _seed(sandbox)
+    assert out["name"] == "orders_blob"
+    assert out["id"] == c["id"] + "/providers/Microsoft.ServiceLinker/linkers/orders_blob"
+    assert out["type"] == "microsoft.servicelinker/linkers"
+    assert out["provisioningState"] == "Succeeded"
+    assert out["scope"] == "orders"
+    assert out["authInfo"]["authType"] == "secret"
+    assert out["clientType"] == "none"
+    assert out["targetService"] == {"type": "AzureResource", "id": sandbox["seeds"]["targets"]["storage-blob"],
+                                    "resourceProperties": None}
+    assert out["kubernetesResourceName"] == {"secret": "sc-ordersblob-secret"}
+    assert out["configurations"] == [{"name": "AZURE_STORAGEBLOB_CONNECTIONSTRING", "value": "",
+                                      "configType": "Default", "keyVaultReferenceIdentity": None,
+                                      "description": None}]
+
+    # The Secret is in the namespace (which the create made), with exactly the client type's key ...
+    values = _secret(kube, "orders", "sc-ordersblob-secret")
+    assert list(values) == ["AZURE_STORAGEBLOB_CONNECTIONSTRING"]
+    # ... and its value opens the real (Azurite) container.
+    from azure.storage.blob import BlobServiceClient
+    service = BlobServiceClient.from_connection_string(values["AZURE_STORAGEBLOB_CONNECTIONSTRING"])
+    container = service.get_container_client(s["container"])
+    blob = "probe-" + uuid.uuid4().hex
+    container.upload_blob(blob, b"hello")
+    assert blob in [b.name for b in container.list_blobs()]
+
+    # sc-extension was installed (first connection of the cluster) and holds the record.
+    calls = sbc.requests(since=mark)
+    writes = [(e["method"], e["path"]) for e in calls if e["mutating"]]
+    assert any(m == "PUT" and p.endswith("/extensions/sc-extension") for m, p in writes), writes
+    assert any(m == "POST" and p.endswith("/api/v1/namespaces") for m, p in writes), writes
+    assert any(m == "POST" and p.endswith("/namespaces/orders/secrets") for m, p in writes), writes
+
+
+def test_rerun_is_idempotent_and_writes_nothing(az, sandbox, kube, sbc):
+    assert _create(az, sandbox, "idem_blob").rc == 0
+    before = kube.read_namespaced_secret("sc-idemblob-secret", "default").metadata.resource_version
+    mark = sbc.mark()
+    res = _create(az, sandbox, "idem_blob")
+    assert res.rc == 0, res
+    assert [e for e in sbc.requests(since=mark) if e["mutating"]] == []
+    assert kube.read_namespaced_secret("sc-idemblob-secret", "default").metadata.resource_version == before
+
+
+def test_list_configuration_hides_the_credential(az, sandbox):
+    assert _create(az, sandbox, "cfg_blob").rc == 0
+    c, _ = _seed(sandbox)
+    res = az("aks", "connection", "list-configuration", "-g", c["resourceGroup"], "-n", c["name"],
+             "--connection", "cfg_blob", "-o", "json")
+    assert res.rc == 0, res
+    assert res.json == {"configurations": [{"name": "AZURE_STORAGEBLOB_CONNECTIONSTRING", "value": "",
+                                            "configType": "Default", "keyVaultReferenceIdentity": None,
+                                            "description": None}]}
+    table = az("aks", "connection", "list-configuration", "-g", c["resourceGroup"], "-n", c["name"],
+               "--connection", "cfg_blob", "-o", "table")
+    assert "AZURE_STORAGEBLOB_CONNECTIONSTRING" in table.out and "AccountKey" not in table.out
+
+
+def test_springboot_keys_blank_only_the_credentials(az, sandbox, kube):
+    c, s = _seed(sandbox)
+    res = _create(az, sandbox, "spring_blob", "default", "--client-type", "springBoot")
+    assert res.rc == 0, res
+    cfg = {i["name"]: i["value"] for i in res.json["configurations"]}
+    assert cfg["spring.cloud.azure.storage.blob.account-name"] == s["account"]
+    assert cfg["spring.cloud.azure.storage.blob.account-key"] == ""
+    assert cfg["azure.storage.account-key"] == ""
+    values = _secret(kube, "default", "sc-springblob-secret")
+    assert set(values) == set(cfg)
+    assert values["spring.cloud.azure.storage.blob.account-key"]
+
+
+def test_show_list_and_delete_keeps_the_secret(az, sandbox, kube, sbc):
+    c, _ = _seed(sandbox)
+    assert _create(az, sandbox, "del_blob", "default").rc == 0
+    conn_id = c["id"] + "/providers/Microsoft.ServiceLinker/linkers/del_blob"
+
+    shown = az("aks", "connection", "show", "--id", conn_id, "-o", "json")
+    assert shown.rc == 0, shown
+    assert shown.json["kubernetesResourceName"] == {"secret": "sc-delblob-secret"}
+
+    listed = az("aks", "connection", "list", "-g", c["resourceGroup"], "-n", c["name"], "-o", "json")
+    assert listed.rc == 0, listed
+    assert "del_blob" in [i["name"] for i in listed.json]
+    table = az("aks", "connection", "list", "-g", c["resourceGroup"], "-n", c["name"], "-o", "table")
+    assert "del_blob" in table.out and "sc-delblob-secret" in table.out
+
+    deleted = az("aks", "connection", "delete", "--id", conn_id, "--yes")
+    assert deleted.rc == 0, deleted
+    assert "kubectl delete secret sc-delblob-secret -n default" in deleted.log
+    gone = az("aks", "connection", "show", "--id", conn_id)
+    assert gone.rc == 3, gone
+    assert "del_blob" not in [i["name"] for i in az("aks", "connection", "list", "-g", c["resourceGroup"],
+                                                    "-n", c["name"], "-o", "json").json]
+    # The Kubernetes Secret stays (as the built-in does: M-K3).
+    assert "AZURE_STORAGEBLOB_CONNECTIONSTRING" in _secret(kube, "default", "sc-delblob-secret")
+    # Deleting again converges: no error, no write.
+    mark = sbc.mark()
+    again = az("aks", "connection", "delete", "--id", conn_id, "--yes")
+    assert again.rc == 0 and "does not exist" in again.log
+    assert [e for e in sbc.requests(since=mark) if e["mutating"]] == []
+
+
+@pytest.mark.parametrize("args, error", [
+    (["--source-id", "/subscriptions/x/resourceGroups/rg/providers/Microsoft.Web/sites/app"],
+     "Resource id is invalid"),
+    (["--target-id", "/subscriptions/x/resourceGroups/rg/providers/Microsoft.Storage/storageAccounts/a"],
+     "Unsupported target resource id"),
+    (["--kube-namespace", "Orders_NS"], "Kubernetes namespace 'Orders_NS' is invalid"),
+    (["--connection", "bad name!"], "Connection name 'bad name!' is invalid"),
+    (["--client-type", "cobol"], "invalid choice"),
+])
+def test_bad_input_fails_before_any_write(az, sandbox, sbc, args, error):
+    c, s = _seed(sandbox)
+    base = {"-g": c["resourceGroup"], "-n": c["name"], "--tg": s["resourceGroup"], "--account": s["account"],
+            "--connection": "bad_input", "--kube-namespace": "default"}
+    if "--source-id" in args:
+        base.pop("-g"), base.pop("-n")
+    if "--target-id" in args:
+        base.pop("--tg"), base.pop("--account")
+    for k in args[::2]:
+        base.pop(k, None)
+    argv = [x for kv in base.items() for x in kv] + args
+    mark = sbc.mark()
+    res = az("aks", "connection", "create", "storage-blob", *argv, "--secret")
+    assert res.rc != 0, res
+    assert error in res.log, res
+    assert sbc.requests(since=mark) == []      # not even a read
+
+
+def test_missing_target_fails_with_clear_error_and_no_write(az, sandbox, sbc):
+    c, s = _seed(sandbox)
+    mark = sbc.mark()
+    res = az("aks", "connection", "create", "storage-blob", "-g", c["resourceGroup"], "-n", c["name"],
+             "--tg", s["resourceGroup"], "--account", "nosuchaccount", "--connection", "missing_blob", "--secret")
+    assert res.rc != 0, res
+    assert "nosuchaccount" in res.log and "ResourceNotFound" in res.log, res
+    assert [e for e in sbc.requests(since=mark) if e["mutating"]] == []
+
+
+def test_missing_cluster_fails_with_clear_error_and_no_write(az, sandbox, sbc):
+    _, s = _seed(sandbox)
+    mark = sbc.mark()
+    res = az("aks", "connection", "create", "storage-blob", "-g", "sandbox-rg", "-n", "nosuchcluster",
+             "--tg", s["resourceGroup"], "--account", s["account"], "--connection", "nocluster", "--secret")
+    assert res.rc != 0, res
+    assert "nosuchcluster" in res.log, res
+    assert [e for e in sbc.requests(since=mark) if e["mutating"]] == []
+
+
+def test_generated_connection_name(az, sandbox):
+    c, s = _seed(sandbox)
+    res = az("aks", "connection", "create", "storage-blob", "-g", c["resourceGroup"], "-n", c["name"],
+             "--tg", s["resourceGroup"], "--account", s["account"], "--secret", "-o", "json")
+    assert res.rc == 0, res
+    name = res.json["name"]
+    assert name.startswith("storageblob_") and len(name) == len("storageblob_") + 5
+    assert "use generated one: --connection " + name in res.log
+
+
+def test_debug_output_carries_no_credential(sandbox, az, kube):
+    """A real az process with --debug: neither the account key nor the cluster token appear."""
+    c, s = _seed(sandbox)
+    proc = az_subprocess("aks", "connection", "create", "storage-blob", "-g", c["resourceGroup"], "-n", c["name"],
+                         "--tg", s["resourceGroup"], "--account", s["account"], "--connection", "debug_blob",
+                         "--secret", "--debug")
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    value = _secret(kube, "default", "sc-debugblob-secret")["AZURE_STORAGEBLOB_CONNECTIONSTRING"]
+    key = value.split("AccountKey=")[1].split(";")[0]
+    text = proc.stdout + proc.stderr
+    assert "listKeys" in text           # the call is there ...
+    assert key not in text and base64.b64encode(value.encode()).decode() not in text   # ... its answer is not
+    assert sandbox_token(kube) not in text
+
+
+def sandbox_token(kube):
+    return kube.api_client.configuration.api_key.get("authorization", "").replace("Bearer ", "") or "<none>"
+
+
+def test_concurrent_first_creates_on_a_new_cluster_both_survive(sandbox, sbc, az):
+    """Two real az processes create connections on a cluster without sc-extension at the same time."""
+    _, s = _seed(sandbox)
+    cluster = sbc.new_cluster("race-aks", "sandbox-rg")
+    procs = [subprocess.Popen([os.path.join(os.path.dirname(KUBECTL), "az"), "aks", "connection", "create",
+                               "storage-blob", "--source-id", cluster["id"], "--tg", s["resourceGroup"],
+                               "--account", s["account"], "--connection", name, "--secret", "-o", "none"],
+                              stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+             for name in ("race_one", "race_two")]
+    for p in procs:
+        _, err = p.communicate(timeout=300)
+        assert p.returncode == 0, err[-3000:]
+    res = az("aks", "connection", "list", "--source-id", cluster["id"], "-o", "json")
+    assert sorted(i["name"] for i in res.json) == ["race_one", "race_two"]
+
+
+def test_real_kubectl_sees_the_secret(az, sandbox, kube):
+    assert _create(az, sandbox, "kubectl_blob").rc == 0
+    out = subprocess.run([KUBECTL, "--kubeconfig", kube.kubeconfig_path, "get", "secret", "sc-kubectlblob-secret",
+                          "-n", "default", "-o", "json"], capture_output=True, text=True, check=True).stdout
+    assert list(json.loads(out)["data"]) == ["AZURE_STORAGEBLOB_CONNECTIONSTRING"]
+
+
+def test_no_wait_then_wait_created(az, sandbox, sbc):
+    c, _ = _seed(sandbox)
+    sbc.set_lro(default=2.0)
+    try:
+        res = _create(az, sandbox, "nowait_blob", "default", "--no-wait")
+        assert res.rc == 0, res
+        conn_id = c["id"] + "/providers/Microsoft.ServiceLinker/linkers/nowait_blob"
+        waited = az("aks", "connection", "wait", "--id", conn_id, "--created", "--interval", "1")
+        assert waited.rc == 0, waited
+        assert az("aks", "connection", "show", "--id", conn_id, "-o", "json").json["provisioningState"] == "Succeeded"
+    finally:
+        sbc.set_lro(default=1.0)

@@ -1,0 +1,89 @@
+"""The loader and help paths import no SDK and no kubernetes client; every command has help whose
+examples use only options the command has."""
+import json
+import shlex
+import subprocess
+import sys
+
+import pytest
+
+from tests.conftest import REPO, run_az
+
+PROBE = r"""
+import sys, json, io
+from azure.cli.core import get_default_cli
+try:
+    get_default_cli().invoke(sys.argv[1:], out_file=io.StringIO())
+except SystemExit:
+    pass
+heavy = sorted(m for m in sys.modules if m.startswith(("kubernetes", "azure.mgmt.kubernetesconfiguration",
+               "azure.mgmt.containerservice", "azure.mgmt.storage", "azure.storage")))
+print(json.dumps(heavy), file=sys.__stderr__)
+"""
+
+COMMANDS = ["list", "show", "delete", "list-configuration", "list-support-types", "wait", "create storage-blob"]
+
+
+def _modules_after(*args, extension=True):
+    import os
+    import tempfile
+    env = dict(os.environ)
+    if not extension:
+        env["AZURE_EXTENSION_DIR"] = tempfile.mkdtemp()
+    proc = subprocess.run([sys.executable, "-c", PROBE, *args], capture_output=True, text=True, cwd=REPO,
+                          check=False, env=env)
+    return set(json.loads(proc.stderr.strip().splitlines()[-1]))
+
+
+@pytest.mark.parametrize("args", [("aks", "connection", "-h"), ("aks", "connection", "create", "storage-blob", "-h"),
+                                  ("aks", "connection", "list", "-h")])
+def test_help_imports_no_sdk(args):
+    """Whatever the built-in `az aks` loader imports anyway, the extension adds no SDK to it."""
+    with_ext = _modules_after(*args)
+    without = _modules_after(*args, extension=False)
+    assert with_ext - without == set()
+    assert not any(m.startswith(("kubernetes", "azure.mgmt.kubernetesconfiguration")) for m in with_ext)
+
+
+def _loaded_command(cmd):
+    """The command as az loaded it for `az aks connection <cmd> -h` (arguments included)."""
+    import io
+    from azure.cli.core import get_default_cli
+    cli = get_default_cli()
+    try:
+        cli.invoke(["aks", "connection"] + cmd.split() + ["-h"], out_file=io.StringIO())
+    except SystemExit:
+        pass
+    return cli.invocation.commands_loader.command_table["aks connection " + cmd]
+
+
+@pytest.mark.parametrize("cmd", COMMANDS)
+def test_help_examples_use_real_options(cmd):
+    import importlib
+    import yaml
+    from knack.help_files import helps
+    import azext_aks_connection._help
+    command = _loaded_command(cmd)
+    # In a real az process the extension's help entries load after the built-in module's and win;
+    # in this long-lived test process the built-in may have been re-registered since: register ours again.
+    importlib.reload(azext_aks_connection._help)
+    entry = yaml.safe_load(helps["aks connection " + cmd])
+    assert entry["short-summary"]
+    assert entry.get("examples"), f"{cmd} has no examples"
+    options = {o for arg in command.arguments.values() for o in (arg.type.settings.get("options_list") or [])
+               if isinstance(o, str)}
+    options |= {"-o", "--output", "--query", "--debug", "--subscription", "--yes", "-y"}
+    for example in entry["examples"]:
+        words = shlex.split(example["text"])
+        assert words[:len(cmd.split()) + 3] == ["az", "aks", "connection"] + cmd.split(), example
+        used = [w for w in words if w.startswith("-")]
+        unknown = [w for w in used if w not in options]
+        assert not unknown, (cmd, example["text"], unknown)
+
+
+def test_list_support_types_table():
+    res = run_az("aks", "connection", "list-support-types", "-o", "table")
+    assert res.rc == 0, res
+    assert "storage-blob" in res.out and "secret" in res.out and "springBoot" in res.out
+    one = run_az("aks", "connection", "list-support-types", "--target-type", "storage-blob", "-o", "json")
+    assert [r["target"] for r in one.json] == ["storage-blob"]

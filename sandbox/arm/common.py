@@ -331,7 +331,8 @@ class Operation:
         self.start_mono = time.monotonic()
         self.end = None
         self.on_complete = None
-        self.after = None          # run outside the state lock once the operation has ended
+        self.after = None          # run outside the state lock when the operation ends, before its status flips
+        self.finishing = False
         self.result = None         # callable() -> (status, body) for the Location-style result
         self.api_version = None
 
@@ -399,24 +400,26 @@ class LroManager:
 
     def _finish(self, op):
         with self.state.lock:
-            if op.done:
+            if op.done or op.finishing:
                 return
+            op.finishing = True
             try:
                 err = op.on_complete(op) if op.on_complete else None
             except Exception as exc:  # pylint: disable=broad-except
                 import traceback
                 traceback.print_exc()
                 err = {"code": "InternalServerError", "message": f"Sandbox error: {exc!r}"}
-            op.status = "Failed" if err else "Succeeded"
-            op.error = err
-            op.end = utcnow()
             after = op.after
-        if after:
+        if after:   # side effects elsewhere (the KubeStore), outside the lock, before the status flips
             try:
                 after()
             except Exception:  # pylint: disable=broad-except
                 import traceback
                 traceback.print_exc()
+        with self.state.lock:
+            op.status = "Failed" if err else "Succeeded"
+            op.error = err
+            op.end = utcnow()
 
     def find(self, path):
         with self.state.lock:
@@ -438,9 +441,15 @@ class LroManager:
     # ---- headers and responses
 
     def retry_headers(self):
+        """``retry-after-ms`` (+ ``x-ms-retry-after-ms``) = ``sb.retry_after_ms``; ``Retry-After`` (whole
+        seconds) only when that is at least one second: azure-core (1.39) reads ``Retry-After`` before the
+        millisecond headers, and the SDKs deserialize it as an int, so a sub-second poll interval can
+        only travel in the millisecond headers."""
         ms = int(self.sb.retry_after_ms)
-        return {"Retry-After": str(max(1, math.ceil(ms / 1000.0))), "retry-after-ms": str(ms),
-                "x-ms-retry-after-ms": str(ms)}
+        h = {"retry-after-ms": str(ms), "x-ms-retry-after-ms": str(ms)}
+        if ms >= 1000:
+            h["Retry-After"] = str(math.ceil(ms / 1000.0))
+        return h
 
     def url(self, req, path, api_version=None):
         v = api_version or (req.api_version if req is not None else None)

@@ -17,6 +17,7 @@ K8S_VERSION = "1.31.7"
 NODE_IMAGE = "AKSUbuntu-2204gen2containerd-202505.14.0"
 API_VERSIONS = ["2026-06-01", "2025-10-01", "2025-07-01", "2025-05-01", "2025-03-01", "2024-10-01", "2024-09-01",
                 "2024-05-01", "2024-02-01", "2023-10-01"]
+TERMINAL = common.TERMINAL_STATES
 BUSY_VERBS = {"creating": "create", "updating": "update", "deleting": "delete", "upgrading": "upgrade",
               "scaling": "scale", "starting": "start", "stopping": "stop", "migrating": "migrate",
               "canceling": "cancel"}
@@ -198,9 +199,6 @@ def set_provisioning_state(state, cluster_id, value):
         return copy.deepcopy(res)
 
 
-TERMINAL = common.TERMINAL_STATES
-
-
 def check_not_busy(state, cluster):
     """409 OperationNotAllowed when the cluster has an operation in progress."""
     ps = (cluster.get("properties") or {}).get("provisioningState") or "Succeeded"
@@ -209,13 +207,12 @@ def check_not_busy(state, cluster):
     meta = state.meta_of(cluster["id"])
     started = meta.get("operation_started") or iso()
     verb = BUSY_VERBS.get(ps.lower(), "update")
-    op = state.lro.in_flight(cluster["id"])
-    wait = max(1, int(op.remaining() + 0.999)) if op else 1
+    # No Retry-After, as AKS: azure-core would otherwise retry the 409 silently (its RetryPolicy
+    # retries any >= 400 response that carries Retry-After).
     raise arm_error(409, "OperationNotAllowed",
                     f"Operation is not allowed because there's an in progress {verb} managed cluster operation "
                     f"on the managed cluster started at {started}. Please wait for it to finish before starting "
-                    "a new operation. See https://aka.ms/aks-pending-operation for more details.",
-                    headers={"Retry-After": str(wait)})
+                    "a new operation. See https://aka.ms/aks-pending-operation for more details.")
 
 
 def _yaml(value):
@@ -351,12 +348,16 @@ class ManagedClusterHandler(common.ResourceHandler):
             node_rg = res["properties"].get("nodeResourceGroup")
             rid = ref.id
 
+            key = kube_key_of(self.state, rid)
+
             def finish(cur):
                 self.state.remove_tree(rid)
                 if node_rg:
                     self.state.remove_tree(self.state.rg_id(node_rg))
 
             op = self._start(req, ref, res, "delete", "Deleting", finish, with_location=True)
+            if self.sb.kube is not None and hasattr(self.sb.kube, "remove"):
+                op.after = lambda: self.sb.kube.remove(key) if not self.state.raw(rid) else None
             return Response(202, None, self.lro.headers(req, op, location=True))
 
     def _power(self, req, ref, transient, code):

@@ -77,12 +77,15 @@ class ExtensionHandler(common.ResourceHandler):
         op = self.lro.in_flight(ref.id)
         wait = max(1, int(op.remaining() + 0.999)) if op else 1
         verb = {"PUT": "Put", "PATCH": "Patch", "DELETE": "Delete"}.get(req.method, "Put")
+        # Retry-After (seconds left, >= 1) unless switched off: note that azure-core's RetryPolicy
+        # retries any >= 400 response carrying Retry-After, so SDK callers then wait and retry
+        # transparently instead of seeing the 409 (pass retry_total=0 to see it).
+        headers = {"Retry-After": str(wait)} if self.state.conflict_retry_after else {}
         raise arm_error(409, f"Extension{verb}Failed",
                         f"The {req.method} method cannot be completed due to a conflict. (ProvisioningState of "
                         f"extension: {ps}). An operation is already in progress on extension '{ext['name']}'. "
                         "Please wait for a few minutes for the ProvisioningState to change to Succeeded, Failed "
-                        "or Canceled and retry again.",
-                        headers={"Retry-After": str(wait), "retry-after-ms": str(int(wait * 1000))})
+                        "or Canceled and retry again.", headers=headers)
 
     # ---- operations
 
@@ -217,8 +220,8 @@ class ExtensionHandler(common.ResourceHandler):
             rid = ref.id
 
             def success(op, cur):
-                self.state.remove_tree(rid)
                 op.after = self._helm_action(ref, snapshot, "uninstalled")
+                self.state.remove_tree(rid)
                 return None
 
             op = self._start(req, ref, "delete", "Deleting", success)
@@ -266,7 +269,7 @@ class ExtensionHandler(common.ResourceHandler):
                     except Exception:  # pylint: disable=broad-except
                         pass
                 return
-            store.ensure_namespace(namespace, {"kubernetes.io/metadata.name": namespace})
+            store.ensure_namespace(namespace)
             payload = base64.b64encode(gzip.compress(json.dumps(release).encode())).decode()
             secret = {"apiVersion": "v1", "kind": "Secret",
                       "metadata": {"name": f"sh.helm.release.v1.{name}.v{revision}", "namespace": namespace,
@@ -282,14 +285,11 @@ class ExtensionHandler(common.ResourceHandler):
 
 
 def _mark_superseded(store, namespace, name, revision):
+    secret = f"sh.helm.release.v1.{name}.v{revision}"
     try:
-        old = store.get("secrets", namespace, f"sh.helm.release.v1.{name}.v{revision}")
-        if old and isinstance(old, dict):
-            old.setdefault("metadata", {}).setdefault("labels", {})["status"] = "superseded"
-            for method in ("replace", "update", "put"):
-                fn = getattr(store, method, None)
-                if fn:
-                    fn("secrets", namespace, old)
-                    break
+        old = store.get("secrets", namespace, secret)
+        if old and old.get("metadata", {}).get("labels", {}).get("status") == "deployed":
+            old["metadata"]["labels"]["status"] = "superseded"
+            store.replace("secrets", namespace, secret, old)
     except Exception:  # pylint: disable=broad-except
         pass

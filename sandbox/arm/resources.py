@@ -94,7 +94,8 @@ def put_resource_group(state, name, location, tags=None, managed_by=None):
 def provider_body(state, ns):
     reg = state.registry
     canonical = reg.canonical_namespace(ns)
-    types = [{"resourceType": t, "locations": [l.title() for l in locs], "apiVersions": versions,
+    display = {name: shown for name, shown, _ in LOCATIONS}
+    types = [{"resourceType": t, "locations": [display.get(l, l) for l in locs], "apiVersions": versions,
               "capabilities": "None"}
              for t, (versions, locs) in sorted(reg.types_of(canonical).items())]
     return {"id": f"/subscriptions/{state.sb.subscription_id}/providers/{canonical}", "namespace": canonical,

@@ -25,6 +25,8 @@ class ArmState:
         self.meta = {}
         self.providers = {}            # lower namespace -> registrationState
         self.install_outcomes = {}     # lower cluster id -> {"message", "code", "operations"}
+        # Whether a 409 for a write during an extension operation carries Retry-After.
+        self.conflict_retry_after = True
         self.lro = common.LroManager(self)
         self.registry = common.HandlerRegistry(self)
         for module in PROVIDER_MODULES:

@@ -122,7 +122,7 @@ def seed_account(state, resource_group, name, keys, endpoints, location, contain
             props = copy.deepcopy(CHILD_DEFAULTS["containers"])
             props["lastModifiedTime"] = now
             state.store({"id": cid, "name": c, "type": f"{ACCOUNT_TYPE}/blobServices/containers",
-                         "etag": f'"0x8DC{stable_guid(cid)[:12].upper()}"', "properties": props})
+                         "etag": f'"0x8DC{stable_guid(cid).replace("-", "")[:12].upper()}"', "properties": props})
         return res
 
 

@@ -4,7 +4,7 @@ Cluster ``key`` is served under ``/clusters/{key}`` (``/clusters/{key}/api/v1/na
 server hosts every cluster of the sandbox.  Served: discovery (see :mod:`.discovery`), get / list / create /
 update / patch / delete / deletecollection on the kinds in ``resources.RESOURCES``, ``pods/{name}/log``
 (``container``, ``tailLines``, ``limitBytes``), ``{name}/status`` for pods / jobs / namespaces, ``as=Table``
-and ``as=PartialObjectMetadata`` responses, ``dryRun=All``, JSON bodies and the protobuf bodies of
+responses, ``dryRun=All``, JSON bodies and the protobuf bodies of
 ``kubectl create namespace|secret|configmap|serviceaccount`` (see :mod:`.protobuf`).
 Not served: ``watch`` (405), server-side apply (``application/apply-patch+yaml``: 415), CBOR bodies,
 ``limit`` / ``continue`` paging (everything comes in one page), ``fieldValidation`` (accepted, ignored),
@@ -89,19 +89,12 @@ def _wants(req, what):
 
 
 def _render(req, store, rt, obj_or_list, status=200):
-    """Plain JSON, a Table or PartialObjectMetadata, depending on the Accept header."""
+    """Plain JSON, or a Table when the Accept header asks for one."""
     rv = store.resource_version()
     single = isinstance(obj_or_list, dict)
     items = [obj_or_list] if single else obj_or_list
     if _wants(req, "Table"):
         return Response(status, to_table(rt.resource, items, rv, req.query.get("includeObject", "Metadata")))
-    if _wants(req, "PartialObjectMetadata"):
-        metas = [{"kind": "PartialObjectMetadata", "apiVersion": "meta.k8s.io/v1", "metadata": o["metadata"]}
-                 for o in items]
-        if single:
-            return Response(status, metas[0])
-        return Response(status, {"kind": "PartialObjectMetadataList", "apiVersion": "meta.k8s.io/v1",
-                                 "metadata": {"resourceVersion": rv}, "items": metas})
     if single:
         return Response(status, obj_or_list)
     return Response(status, {"kind": f"{rt.kind}List", "apiVersion": rt.api_version,
@@ -115,13 +108,17 @@ def _status_success(rt, obj):
     return {"kind": "Status", "apiVersion": "v1", "metadata": {}, "status": "Success", "details": details}
 
 
-def _delete_options(req):
-    opts = req.json(default={}) if req.body else {}
+def _propagation(req):
+    """propagationPolicy from the query or a JSON DeleteOptions body (other encodings: query only)."""
+    try:
+        opts = req.json(default={})
+    except (ValueError, UnicodeDecodeError):
+        opts = {}
     opts = opts if isinstance(opts, dict) else {}
     propagation = req.query.get("propagationPolicy") or opts.get("propagationPolicy")
     if propagation is None and opts.get("orphanDependents") is False:
         propagation = "Background"
-    return propagation, opts.get("preconditions")
+    return propagation
 
 
 def _collection(req, store, rt, namespace, dry_run):
@@ -137,7 +134,7 @@ def _collection(req, store, rt, namespace, dry_run):
         return _render(req, store, rt, store.create(rt.resource, namespace, _body(req), dry_run=dry_run,
                                                     from_api=True), 201)
     if req.method == "DELETE" and rt.namespaced:
-        propagation, _ = _delete_options(req)
+        propagation = _propagation(req)
         items = store.list(rt.resource, namespace, req.query.get("labelSelector"), req.query.get("fieldSelector"))
         gone = [store.delete(rt.resource, o["metadata"].get("namespace"), o["metadata"]["name"],
                              propagation=propagation, dry_run=dry_run) for o in items]
@@ -162,9 +159,7 @@ def _item(req, store, rt, namespace, name, dry_run):
         return _render(req, store, rt, store.patch(rt.resource, namespace, name, _body(req), content_type,
                                                    dry_run=dry_run, from_api=True))
     if req.method == "DELETE":
-        propagation, preconditions = _delete_options(req)
-        gone = store.delete(rt.resource, namespace, name, propagation=propagation, preconditions=preconditions,
-                            dry_run=dry_run)
+        gone = store.delete(rt.resource, namespace, name, propagation=_propagation(req), dry_run=dry_run)
         if gone is None:
             raise not_found(rt, name)
         if rt.delete_returns_object:

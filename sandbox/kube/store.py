@@ -5,8 +5,9 @@ Emulated: uid / creationTimestamp / resourceVersion (one increasing counter per 
 write; no-op updates do not bump it), generation for pods and jobs, optimistic concurrency on update,
 AlreadyExists / NotFound / Invalid errors with the real messages, namespace deletion removing everything
 in the namespace (immediately: no Terminating phase), cascading deletion of a Job's pods (ownerReferences)
-for propagationPolicy Background / Foreground, DeleteOptions preconditions, dry runs.
-Not emulated: watches, finalizers, graceful deletion, admission, controllers (nothing runs a Job).
+for propagationPolicy Background / Foreground, dry runs.
+Not emulated: watches, finalizers, graceful deletion, DeleteOptions preconditions, admission,
+controllers (nothing runs a Job or creates default service accounts).
 """
 import base64
 import copy
@@ -40,12 +41,12 @@ def not_found(rt, name):
     return HttpError(404, "NotFound", f'{rt.group_resource} "{name}" not found', details=details)
 
 
-def conflict(rt, name, why="the object has been modified; please apply your changes to the latest version "
-                           "and try again"):
+def conflict(rt, name):
     details = {"name": name, "kind": rt.resource}
     if rt.group:
         details["group"] = rt.group
-    return HttpError(409, "Conflict", f'Operation cannot be fulfilled on {rt.group_resource} "{name}": {why}',
+    return HttpError(409, "Conflict", f'Operation cannot be fulfilled on {rt.group_resource} "{name}": the object has '
+                                      f'been modified; please apply your changes to the latest version and try again',
                      details=details)
 
 
@@ -195,7 +196,9 @@ class KubeStore:
             if subresource == "status":
                 status = obj.get("status")
                 obj = copy.deepcopy(old)
-                obj["status"] = status
+                obj.pop("status", None)
+                if status is not None:
+                    obj["status"] = status
             else:
                 for key in ("uid", "creationTimestamp", "generation", "deletionTimestamp"):
                     if key in old["metadata"]:
@@ -243,7 +246,7 @@ class KubeStore:
             current["status"] = status
             return self.replace(resource, namespace, name, current, subresource="status")
 
-    def delete(self, resource, namespace, name, *, propagation=None, preconditions=None, dry_run=False):
+    def delete(self, resource, namespace, name, *, propagation=None, dry_run=False):
         """Remove an object; returns it (with deletionTimestamp set), or None if there was none.
 
         Deleting a namespace removes everything in it.  Deleting a Job with ``propagation`` Background or
@@ -254,12 +257,6 @@ class KubeStore:
             old = self._objects[resource].get(key)
             if old is None:
                 return None
-            for field in ("uid", "resourceVersion"):
-                wanted = (preconditions or {}).get(field)
-                if wanted and wanted != old["metadata"].get(field):
-                    label = "UID" if field == "uid" else "ResourceVersion"
-                    raise conflict(rt, name, f"Precondition failed: {label} in precondition: {wanted}, "
-                                             f"{label} in object meta: {old['metadata'].get(field)}")
             gone = copy.deepcopy(old)
             gone["metadata"]["deletionTimestamp"] = now_rfc3339()
             if resource == "namespaces":

@@ -44,7 +44,7 @@ def test_create_writes_secret_that_opens_the_container(az, sandbox, kube, sbc):
     assert out["authInfo"]["authType"] == "secret"
     assert out["clientType"] == "none"
     assert out["targetService"] == {"type": "AzureResource", "id": sandbox["seeds"]["targets"]["storage-blob"],
-                                    "resourceProperties": None}
+                                    "resourceProperties": None, "resourceGroup": s["resourceGroup"]}
     assert out["kubernetesResourceName"] == {"secret": "sc-ordersblob-secret"}
     assert out["configurations"] == [{"name": "AZURE_STORAGEBLOB_CONNECTIONSTRING", "value": "",
                                       "configType": "Default", "keyVaultReferenceIdentity": None,
@@ -144,7 +144,7 @@ def test_show_list_and_delete_keeps_the_secret(az, sandbox, kube, sbc):
      "Unsupported target resource id"),
     (["--kube-namespace", "Orders_NS"], "Kubernetes namespace 'Orders_NS' is invalid"),
     (["--connection", "bad name!"], "Connection name 'bad name!' is invalid"),
-    (["--client-type", "cobol"], "invalid choice"),
+    (["--client-type", "cobol"], "'cobol' is not a valid value for '--client-type'"),
 ])
 def test_bad_input_fails_before_any_write(az, sandbox, sbc, args, error):
     c, s = _seed(sandbox)

@@ -1,0 +1,123 @@
+"""Control endpoints of the ARM emulator (no auth, JSON), under ``/_sandbox/arm``.
+
+  GET    /_sandbox/arm                                   this list
+  GET    /_sandbox/arm/providers                         {namespace: registrationState}
+  PUT    /_sandbox/arm/providers/{namespace}             {"registrationState": "NotRegistered" | "Registered" | ...}
+  PUT    /_sandbox/arm/clusters/{rg}/{name}/provisioning-state
+                                                         {"provisioningState": "Updating"}: hold the cluster
+                                                         in that state (writes then get 409) until set back
+  DELETE /_sandbox/arm/clusters/{rg}/{name}/provisioning-state      back to "Succeeded"
+  PUT    /_sandbox/arm/clusters/{rg}/{name}/extension-install-outcome
+                                                         {"message": "...", "code": "InstallationFailed",
+                                                          "operations": ["create", "update"]}: extension
+                                                         installs/upgrades on the cluster then fail
+  GET    /_sandbox/arm/clusters/{rg}/{name}/extension-install-outcome
+  DELETE /_sandbox/arm/clusters/{rg}/{name}/extension-install-outcome  installs succeed again
+  GET    /_sandbox/arm/resource?id=<ARM id>              the stored resource, raw
+  PUT    /_sandbox/arm/resource?id=<ARM id>              store the body as the resource, raw
+  PATCH  /_sandbox/arm/resource?id=<ARM id>              JSON merge patch (RFC 7386: null removes a key)
+  DELETE /_sandbox/arm/resource?id=<ARM id>              remove it and everything under it
+  GET    /_sandbox/arm/resources[?type=<full type>]      {"value": [ids]}
+  GET    /_sandbox/arm/operations                        every long-running operation and its status
+  GET|PUT /_sandbox/arm/settings                         {"conflictRetryAfter": true}: whether the 409 for
+                                                         a write during an extension operation carries
+                                                         Retry-After (azure-core then retries it silently)
+POST is accepted wherever PUT is.
+"""
+from sandbox.arm import common
+from sandbox.arm.common import arm_error
+from sandbox.core import Response, Router
+
+HELP = __doc__
+
+
+def build_router(state):
+    r = Router()
+    base = r"/_sandbox/arm"
+
+    @r.route("GET", base)
+    def index(req):
+        return Response(200, {"endpoints": [l for l in HELP.splitlines()[2:] if l.strip()]})
+
+    @r.route("GET", base + r"/providers")
+    def providers(req):
+        with state.lock:
+            return Response(200, {state.registry.canonical_namespace(ns): state.provider_state(ns)
+                                  for ns in state.registry.namespaces})
+
+    @r.route(["PUT", "POST"], base + r"/providers/([^/]+)")
+    def set_provider(req, ns):
+        body = common.json_body(req)
+        value = body.get("registrationState") or body.get("state")
+        if not value:
+            raise arm_error(400, "InvalidRequestContent", "Give registrationState.")
+        if not state.registry.known_namespace(ns):
+            state.registry.namespace(ns)
+        state.set_provider_state(state.registry.canonical_namespace(ns), value)
+        return Response(200, {"namespace": state.registry.canonical_namespace(ns), "registrationState": value})
+
+    def cluster_or_404(rg, name):
+        cid = state.cluster_id(rg, name)
+        if state.get(cid) is None:
+            raise common.resource_not_found(cid)
+        return cid
+
+    @r.route(["PUT", "POST", "DELETE"], base + r"/clusters/([^/]+)/([^/]+)/provisioning-state")
+    def cluster_state(req, rg, name):
+        cluster_or_404(rg, name)
+        value = "Succeeded" if req.method == "DELETE" else (common.json_body(req).get("provisioningState")
+                                                           or "Updating")
+        res = state.set_cluster_provisioning_state(rg, name, value)
+        return Response(200, {"id": res["id"], "provisioningState": res["properties"]["provisioningState"]})
+
+    @r.route(["GET", "PUT", "POST", "DELETE"], base + r"/clusters/([^/]+)/([^/]+)/extension-install-outcome")
+    def install_outcome(req, rg, name):
+        cid = cluster_or_404(rg, name)
+        if req.method == "DELETE":
+            state.clear_extension_install_outcome(rg, name)
+        elif req.method in ("PUT", "POST"):
+            body = common.json_body(req)
+            if not body.get("message"):
+                raise arm_error(400, "InvalidRequestContent", "Give message.")
+            state.set_extension_install_outcome(rg, name, body["message"], body.get("code") or "InstallationFailed",
+                                                body.get("operations") or ("create", "update"))
+        with state.lock:
+            outcome = state.install_outcomes.get(cid.lower())
+        return Response(200, {"id": cid, "outcome": outcome})
+
+    @r.route(["GET", "PUT", "POST", "PATCH", "DELETE"], base + r"/resource")
+    def resource(req):
+        rid = req.query.get("id")
+        if not rid:
+            raise arm_error(400, "InvalidRequestContent", "Give ?id=<ARM resource id>.")
+        if req.method == "GET":
+            res = state.get(rid)
+        elif req.method in ("PUT", "POST"):
+            res = state.put_raw(rid, common.json_body(req))
+        elif req.method == "PATCH":
+            res = state.patch_raw(rid, common.json_body(req))
+        else:
+            existed = state.get(rid) is not None
+            state.delete_raw(rid)
+            return Response(200 if existed else 204)
+        if res is None:
+            raise arm_error(404, "ResourceNotFound", f"No resource with id '{rid}' in the sandbox.")
+        return Response(200, res)
+
+    @r.route("GET", base + r"/resources")
+    def resources(req):
+        return Response(200, {"value": state.list_ids(req.query.get("type"))})
+
+    @r.route("GET", base + r"/operations")
+    def operations(req):
+        return Response(200, {"value": state.operations()})
+
+    @r.route(["GET", "PUT", "POST", "PATCH"], base + r"/settings")
+    def settings(req):
+        if req.method != "GET":
+            body = common.json_body(req)
+            if "conflictRetryAfter" in body:
+                state.conflict_retry_after = bool(body["conflictRetryAfter"])
+        return Response(200, {"conflictRetryAfter": state.conflict_retry_after})
+
+    return r

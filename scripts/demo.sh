@@ -1,0 +1,65 @@
+#!/usr/bin/env bash
+# The main job, end to end, on the sandbox: install the extension from its wheel, connect the seeded
+# cluster to the seeded storage account, and show what a workload gets. Run through `make demo`.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+python -m sandbox up
+eval "$(python -m sandbox env)"
+SEEDS="$(python -m sandbox seeds)"
+seed() { python -c "import json,sys; d=json.loads(sys.argv[1]); print(eval(sys.argv[2]))" "$SEEDS" "$1"; }
+RG=$(seed 'd["cluster"]["resourceGroup"]'); CLUSTER=$(seed 'd["cluster"]["name"]')
+TRG=$(seed 'd["storage"]["storage-blob"]["resourceGroup"]'); ACCOUNT=$(seed 'd["storage"]["storage-blob"]["account"]')
+CONTAINER=$(seed 'd["storage"]["storage-blob"]["container"]')
+
+echo; echo "== az extension add --source $(ls dist/aks_connection-*.whl)"
+az extension remove -n aks-connection -o none 2>/dev/null || true
+az extension add --source dist/aks_connection-*.whl -y -o none --only-show-errors
+
+echo; echo "== az aks connection create storage-blob ... --secret"
+START=$(date +%s.%N)
+az aks connection create storage-blob -g "$RG" -n "$CLUSTER" --tg "$TRG" --account "$ACCOUNT" \
+   --connection orders_blob --kube-namespace orders --client-type python --secret \
+   --query "{name:name, provisioningState:provisioningState, namespace:scope, kubernetesResourceName:kubernetesResourceName}" \
+   --only-show-errors
+END=$(date +%s.%N)
+python -c "print('create took %.2f s' % ($END - $START))"
+
+SECRET=$(az aks connection show -g "$RG" -n "$CLUSTER" --connection orders_blob --query kubernetesResourceName.secret -o tsv --only-show-errors)
+echo; echo "== kubectl get secret $SECRET -n orders: key names"
+kubectl get secret "$SECRET" -n orders -o go-template='{{range $k, $v := .data}}{{$k}}{{"\n"}}{{end}}'
+
+echo; echo "== the value opens the blob container '$CONTAINER' (Azurite)"
+kubectl get secret "$SECRET" -n orders -o jsonpath='{.data.AZURE_STORAGEBLOB_CONNECTIONSTRING}' | base64 -d | \
+  python -c "
+import sys
+from azure.storage.blob import BlobServiceClient
+c = BlobServiceClient.from_connection_string(sys.stdin.read()).get_container_client('$CONTAINER')
+c.upload_blob('hello.txt', b'hello from the demo', overwrite=True)
+print('container $CONTAINER holds:', [b.name for b in c.list_blobs()])"
+
+echo; echo "== az aks connection list-configuration (credentials blank)"
+az aks connection list-configuration -g "$RG" -n "$CLUSTER" --connection orders_blob --only-show-errors
+
+echo; echo "== a Job that uses the Secret through envFrom (applied to the sandbox cluster)"
+cat > .sandbox/orders-job.yaml <<YAML
+apiVersion: batch/v1
+kind: Job
+metadata:
+  name: orders-reader
+  namespace: orders
+spec:
+  template:
+    spec:
+      restartPolicy: Never
+      containers:
+        - name: app
+          image: python:3.12-slim
+          command: ["python", "-c", "import os; print('connection string set:', bool(os.environ['AZURE_STORAGEBLOB_CONNECTIONSTRING']))"]
+          envFrom:
+            - secretRef:
+                name: $SECRET
+YAML
+cat .sandbox/orders-job.yaml
+kubectl apply -f .sandbox/orders-job.yaml
+echo; echo "Done. The sandbox keeps running: 'eval \"\$(python -m sandbox env)\"' to use it, 'make down' to stop it."

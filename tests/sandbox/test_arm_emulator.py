@@ -206,22 +206,18 @@ def test_cluster_get_and_list(env):
     assert CLUSTER in [x.name for x in env.aks.managed_clusters.list()]
 
 
-def test_cluster_put_is_an_lro_and_sets_issuer_url(env):
-    env.sb.lro_seconds["managedClusters"] = 1.0
-    try:
-        cluster = env.aks.managed_clusters.get(RG, CLUSTER)
-        cluster.properties.oidc_issuer_profile.enabled = True
-        seq = env.sb.log.last_seq()
-        poller = env.aks.managed_clusters.begin_create_or_update(RG, CLUSTER, cluster)
-        during = env.aks.managed_clusters.get(RG, CLUSTER)
-        assert during.properties.provisioning_state == "Updating"
-        with pytest.raises(ResourceExistsError) as exc:       # a second write while the first runs
-            env.aks.managed_clusters.begin_create_or_update(RG, CLUSTER, during)
-        assert error_code(exc) == "OperationNotAllowed"
-        assert "in progress update managed cluster operation" in str(exc.value)
-        done = poller.result(timeout=10)
-    finally:
-        env.sb.lro_seconds.pop("managedClusters")
+def test_cluster_put_is_an_lro_and_sets_issuer_url(env, slow_lro):
+    cluster = env.aks.managed_clusters.get(RG, CLUSTER)
+    cluster.properties.oidc_issuer_profile.enabled = True
+    seq = env.sb.log.last_seq()
+    poller = env.aks.managed_clusters.begin_create_or_update(RG, CLUSTER, cluster)
+    during = env.aks.managed_clusters.get(RG, CLUSTER)
+    assert during.properties.provisioning_state == "Updating"
+    with pytest.raises(ResourceExistsError) as exc:       # a second write while the first runs
+        env.aks.managed_clusters.begin_create_or_update(RG, CLUSTER, during)
+    assert error_code(exc) == "OperationNotAllowed"
+    assert "in progress update managed cluster operation" in str(exc.value)
+    done = poller.result(timeout=10)
     assert done.properties.provisioning_state == "Succeeded"
     url = done.properties.oidc_issuer_profile.issuer_url
     assert url.startswith(f"https://eastus.oic.sandbox.local/{env.sb.tenant_id}/") and url.endswith("/")
@@ -232,7 +228,7 @@ def test_cluster_put_is_an_lro_and_sets_issuer_url(env):
     assert again.properties.oidc_issuer_profile.issuer_url == url
 
 
-def test_cluster_create_and_delete(env):
+def test_cluster_create_and_delete(env, slow_lro):
     aks = env.aks.managed_clusters
     body = {"location": "westus2", "identity": {"type": "SystemAssigned"}, "properties": {
         "dnsPrefix": "newcluster", "agentPoolProfiles": [
@@ -281,7 +277,17 @@ def test_cluster_user_credentials_kubeconfig(env):
 
 # --------------------------------------------------------------------------- cluster extensions
 
-def test_extension_create_patch_merge_conflict_delete(env):
+@pytest.fixture
+def slow_lro(env):
+    """Operations of these kinds last long enough to observe what happens while they run."""
+    saved = dict(env.sb.lro_seconds)
+    env.sb.lro_seconds.update({"extensions": 1.0, "managedClusters": 1.0})
+    yield
+    env.sb.lro_seconds.clear()
+    env.sb.lro_seconds.update(saved)
+
+
+def test_extension_create_patch_merge_conflict_delete(env, slow_lro):
     ext = env.kc.extensions
     seq = env.sb.log.last_seq()
     poller = ext.begin_create(*ext_args("sc-extension"), {"properties": {
@@ -301,7 +307,6 @@ def test_extension_create_patch_merge_conflict_delete(env):
     # Two clients add different keys at the same time. The one that meets the other's running
     # operation gets 409 + Retry-After, which azure-core's RetryPolicy honours and retries; both
     # keys survive because PATCH merges configurationSettings key by key.
-    env.sb.lro_seconds["extensions"] = 1.0
     seq = env.sb.log.last_seq()
     barrier = threading.Barrier(2)
 
@@ -310,11 +315,8 @@ def test_extension_create_patch_merge_conflict_delete(env):
         return ext.begin_update(*ext_args("sc-extension"),
                                 {"properties": {"configurationSettings": {key: "v"}}}).result(timeout=20)
 
-    try:
-        with concurrent.futures.ThreadPoolExecutor(2) as pool:
-            list(pool.map(add, ["conn.a", "conn.b"]))
-    finally:
-        env.sb.lro_seconds.pop("extensions")
+    with concurrent.futures.ThreadPoolExecutor(2) as pool:
+        list(pool.map(add, ["conn.a", "conn.b"]))
     patches = [e["status"] for e in env.sb.log.entries(seq) if e["method"] == "PATCH"]
     assert patches.count(202) == 2 and 409 in patches, patches
     settings = ext.get(*ext_args("sc-extension")).configuration_settings

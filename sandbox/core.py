@@ -19,7 +19,9 @@ _READ_ONLY_POST = re.compile(r"/(list[A-Za-z]*|getKeys|validate[A-Za-z]*)$")
 class Request:
     def __init__(self, method, raw_path, headers, body):
         self.method = method
-        url = urlparse(raw_path)
+        # `az cloud register` asks for //metadata/endpoints: collapse leading slashes, or urlparse
+        # would take "metadata" for a host.
+        url = urlparse("/" + raw_path.lstrip("/"))
         self.raw_path = raw_path
         self.path = url.path.rstrip("/") or "/"
         self.query = {k: v[0] for k, v in parse_qs(url.query, keep_blank_values=True).items()}
@@ -231,6 +233,9 @@ def serve(app, plane, log, faults, error_response, host="127.0.0.1", port=0, ssl
                 traceback.print_exc()
                 resp = error_response(HttpError(500, "InternalServerError", f"Sandbox error: {exc!r}"), req)
             data = resp.payload()
+            if not control:   # logged before the answer leaves, so a client never sees its answer first
+                log.add(plane, req.method, req.path, req.api_version, resp.status,
+                        {k: v for k, v in req.query.items() if k != "api-version"})
             self.send_response(resp.status)
             if data or resp.status not in (204, 304):
                 self.send_header("Content-Type", resp.content_type)
@@ -240,9 +245,6 @@ def serve(app, plane, log, faults, error_response, host="127.0.0.1", port=0, ssl
             self.end_headers()
             if self.command != "HEAD":
                 self.wfile.write(data)
-            if not control:
-                log.add(plane, req.method, req.path, req.api_version, resp.status,
-                        {k: v for k, v in req.query.items() if k != "api-version"})
 
         do_GET = do_PUT = do_POST = do_PATCH = do_DELETE = do_HEAD = _handle
 

@@ -7,6 +7,7 @@
 The record is written last, only once the Secret holds the values, so a connection that exists
 is a connection that works; a failed run leaves no record and re-running it converges.
 """
+import os
 from concurrent.futures import ThreadPoolExecutor
 
 from azext_aks_connection import model
@@ -19,7 +20,11 @@ from azext_aks_connection.provider.arm import Arm
 
 
 def parallel(**steps):
-    """Run independent steps at once; returns {name: result}; re-raises the first failure."""
+    """Run independent steps at once; returns {name: result}; re-raises the first failure.
+
+    AKS_CONNECTION_SEQUENTIAL=1 runs them one after the other (bench/ compares the two)."""
+    if os.environ.get("AKS_CONNECTION_SEQUENTIAL") == "1":
+        return {name: fn() for name, fn in steps.items()}
     with ThreadPoolExecutor(max_workers=len(steps)) as pool:
         futures = {name: pool.submit(fn) for name, fn in steps.items()}
         return {name: f.result() for name, f in futures.items()}

@@ -217,6 +217,8 @@ def test_concurrent_first_creates_on_a_new_cluster_both_survive(sandbox, sbc, az
     """Two real az processes create connections on a cluster without sc-extension at the same time."""
     _, s = _seed(sandbox)
     cluster = sbc.new_cluster("race-aks", "sandbox-rg")
+    sbc.set_lro(extensions=3.0)     # long enough that the two processes overlap on the extension
+    mark = sbc.mark()
     procs = [subprocess.Popen([os.path.join(os.path.dirname(KUBECTL), "az"), "aks", "connection", "create",
                                "storage-blob", "--source-id", cluster["id"], "--tg", s["resourceGroup"],
                                "--account", s["account"], "--connection", name, "--secret", "-o", "none"],
@@ -225,8 +227,13 @@ def test_concurrent_first_creates_on_a_new_cluster_both_survive(sandbox, sbc, az
     for p in procs:
         _, err = p.communicate(timeout=300)
         assert p.returncode == 0, err[-3000:]
+    sbc.set_lro(extensions=1.0)
     res = az("aks", "connection", "list", "--source-id", cluster["id"], "-o", "json")
     assert sorted(i["name"] for i in res.json) == ["race_one", "race_two"]
+    # The race really happened: one writer was told the extension was busy or already there.
+    ext_calls = [e for e in sbc.requests(since=mark) if "/race-aks/providers/Microsoft.KubernetesConfiguration" in e["path"]]
+    assert any(e["status"] in (409, 412) for e in ext_calls), ext_calls
+    assert len([e for e in ext_calls if e["method"] == "PUT" and e["status"] < 300]) == 1
 
 
 def test_real_kubectl_sees_the_secret(az, sandbox, kube):

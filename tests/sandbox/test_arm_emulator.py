@@ -72,7 +72,8 @@ def env():
     ns.sub = sb.subscription_id
     ns.cluster_id = sb.arm.cluster_id(RG, CLUSTER)
     ns.account_id = sb.arm.storage_account_id(RG, ACCOUNT)
-    kw = {"base_url": sb.arm_url, "connection_verify": ns.ca, "polling_interval": 0.1}
+    # No polling_interval: the emulator's retry-after-ms headers alone must make the pollers quick.
+    kw = {"base_url": sb.arm_url, "connection_verify": ns.ca}
     from azure.mgmt.containerservice import ContainerServiceClient
     from azure.mgmt.kubernetesconfiguration import SourceControlConfigurationClient
     from azure.mgmt.resource import ResourceManagementClient, SubscriptionClient

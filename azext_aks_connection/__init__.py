@@ -1,7 +1,7 @@
 """Command loader of `az aks connection`. Imports nothing heavy: no SDK, no kubernetes client."""
 from azure.cli.core import AzCommandsLoader
 
-from azext_aks_connection._help import helps  # pylint: disable=unused-import
+from azext_aks_connection._help import helps  # noqa: F401  pylint: disable=unused-import
 
 
 class AksConnectionCommandsLoader(AzCommandsLoader):

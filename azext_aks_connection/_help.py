@@ -3,7 +3,8 @@ from knack.help_files import helps
 
 from azext_aks_connection.targets import TARGETS
 
-CLUSTER = "/subscriptions/{subscription}/resourceGroups/ClusterRG/providers/Microsoft.ContainerService/managedClusters/MyCluster"
+CLUSTER = ("/subscriptions/{subscription}/resourceGroups/ClusterRG"
+           "/providers/Microsoft.ContainerService/managedClusters/MyCluster")
 CONNECTION = CLUSTER + "/providers/Microsoft.ServiceLinker/linkers/MyConnection"
 
 helps["aks connection"] = """
@@ -40,7 +41,9 @@ examples:
   - name: Show a connection.
     text: az aks connection show -g ClusterRG -n MyCluster --connection MyConnection
   - name: Show the Kubernetes Secret that holds a connection's configuration.
-    text: az aks connection show -g ClusterRG -n MyCluster --connection MyConnection --query kubernetesResourceName.secret -o tsv
+    text: >
+        az aks connection show -g ClusterRG -n MyCluster --connection MyConnection
+        --query kubernetesResourceName.secret -o tsv
   - name: Show a connection by resource id.
     text: az aks connection show --id {CONNECTION}
 """
@@ -101,7 +104,9 @@ examples:
   - name: Connect a cluster to {display} with the target's secret, in namespace default.
     text: az aks connection create {name} -g ClusterRG -n MyCluster --tg TargetRG {name_args} --secret
   - name: Name the connection, pick the namespace and the client type.
-    text: az aks connection create {name} -g ClusterRG -n MyCluster --tg TargetRG {name_args} --connection orders_{wire} --kube-namespace orders --client-type python --secret
+    text: >
+        az aks connection create {name} -g ClusterRG -n MyCluster --tg TargetRG {name_args}
+        --connection orders_{wire} --kube-namespace orders --client-type python --secret
   - name: Use resource ids, and return before the connection record is confirmed.
     text: az aks connection create {name} --source-id {cluster} --target-id {target_id} --secret --no-wait
 """

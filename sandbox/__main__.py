@@ -102,8 +102,8 @@ def up(state_dir, with_azurite=True, login=True, quiet=False):
         args = [sys.executable, "-m", "sandbox", "serve", "--state-dir", state_dir]
         if not with_azurite:
             args.append("--no-azurite")
-        proc = subprocess.Popen(args, cwd=REPO, stdout=log, stderr=log, stdin=subprocess.DEVNULL,  # pylint: disable=consider-using-with
-                                start_new_session=True)
+        proc = subprocess.Popen(args, cwd=REPO, stdout=log, stderr=log,  # pylint: disable=consider-using-with
+                                stdin=subprocess.DEVNULL, start_new_session=True)
         deadline = time.monotonic() + 60
         while state is None:
             if proc.poll() is not None:
@@ -133,7 +133,7 @@ def print_welcome(state):
     print(f"  az aks connection create storage-blob -g {c['resourceGroup']} -n {c['name']} "
           f"--tg {acct['resourceGroup']} --account {acct['account']} --connection orders_blob "
           f"--kube-namespace orders --secret")
-    print(f"  kubectl get secret sc-ordersblob-secret -n orders -o jsonpath='{{.data}}'")
+    print("  kubectl get secret sc-ordersblob-secret -n orders -o jsonpath='{.data}'")
     print(f"  az aks connection list-configuration -g {c['resourceGroup']} -n {c['name']} --connection orders_blob")
     print("  python -m sandbox down")
 

@@ -130,8 +130,8 @@ def write_settings(cmd, cluster, settings, progress=None, no_wait=False):
             elif state_of(ext) == "Failed" and creating:
                 _raise_failed(cluster, ext)
             else:
-                poller = client.begin_update(*_args(cluster), _json({"properties": {"configurationSettings": settings}}),
-                                             content_type="application/json")
+                body = {"properties": {"configurationSettings": settings}}
+                poller = client.begin_update(*_args(cluster), _json(body), content_type="application/json")
         except HttpResponseError as exc:
             if exc.status_code in (409, 412):
                 # Another operation runs on the extension (409), or someone created it first (412).

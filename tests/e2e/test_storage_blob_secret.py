@@ -231,7 +231,8 @@ def test_concurrent_first_creates_on_a_new_cluster_both_survive(sandbox, sbc, az
     res = az("aks", "connection", "list", "--source-id", cluster["id"], "-o", "json")
     assert sorted(i["name"] for i in res.json) == ["race_one", "race_two"]
     # The race really happened: one writer was told the extension was busy or already there.
-    ext_calls = [e for e in sbc.requests(since=mark) if "/race-aks/providers/Microsoft.KubernetesConfiguration" in e["path"]]
+    ext_calls = [e for e in sbc.requests(since=mark)
+                 if "/race-aks/providers/Microsoft.KubernetesConfiguration" in e["path"]]
     assert any(e["status"] in (409, 412) for e in ext_calls), ext_calls
     assert len([e for e in ext_calls if e["method"] == "PUT" and e["status"] < 300]) == 1
 

@@ -32,7 +32,7 @@ def test_table_keys_per_client_type():
     t = TARGETS["storage-blob"]
     assert [k.key for k in t.keys_for(AUTH_SECRET, "python")] == ["AZURE_STORAGEBLOB_CONNECTIONSTRING"]
     spring = t.keys_for(AUTH_SECRET, "springBoot")
-    assert {k.key for k in spring if k.credential} == {"azure.storage.account-key",
-                                                        "spring.cloud.azure.storage.blob.account-key"}
+    credentials = {k.key for k in spring if k.credential}
+    assert credentials == {"azure.storage.account-key", "spring.cloud.azure.storage.blob.account-key"}
     assert default_auth_type(t) == AUTH_SECRET
     assert t.wire_name == "storageblob"

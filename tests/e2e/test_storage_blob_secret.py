@@ -230,11 +230,12 @@ def test_concurrent_first_creates_on_a_new_cluster_both_survive(sandbox, sbc, az
     sbc.set_lro(extensions=1.0)
     res = az("aks", "connection", "list", "--source-id", cluster["id"], "-o", "json")
     assert sorted(i["name"] for i in res.json) == ["race_one", "race_two"]
-    # The race really happened: one writer was told the extension was busy or already there.
+    # One process created the extension; the other found it (412/409, or busy on its GET) and merged
+    # its record with a PATCH instead of replacing the settings.
     ext_calls = [e for e in sbc.requests(since=mark)
-                 if "/race-aks/providers/Microsoft.KubernetesConfiguration" in e["path"]]
-    assert any(e["status"] in (409, 412) for e in ext_calls), ext_calls
-    assert len([e for e in ext_calls if e["method"] == "PUT" and e["status"] < 300]) == 1
+                 if e["path"].endswith("/race-aks/providers/Microsoft.KubernetesConfiguration/extensions/sc-extension")]
+    assert len([e for e in ext_calls if e["method"] == "PUT" and e["status"] < 300]) == 1, ext_calls
+    assert len([e for e in ext_calls if e["method"] == "PATCH" and e["status"] < 300]) == 1, ext_calls
 
 
 def test_real_kubectl_sees_the_secret(az, sandbox, kube):

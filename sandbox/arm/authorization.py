@@ -1,0 +1,255 @@
+"""Microsoft.Authorization: built-in roleDefinitions (read-only) and roleAssignments at any scope.
+
+roleDefinitions
+  GET  {scope}/providers/Microsoft.Authorization/roleDefinitions/{guid}   (any scope; the id served is
+       always the subscription-level one, as ARM does)
+  GET  {scope}/providers/Microsoft.Authorization/roleDefinitions[?$filter=roleName eq '...'|type eq '...']
+
+roleAssignments ({scope} = subscription, resource group or any resource id)
+  PUT    {scope}/providers/Microsoft.Authorization/roleAssignments/{guid}   201
+         same name + same (scope, principal, role): 201 again (idempotent);
+         same name + something else: 400 RoleAssignmentUpdateNotPermitted;
+         another name + same (scope, principal, role): 409 RoleAssignmentExists
+  GET    .../roleAssignments/{guid};  DELETE (200 + body; 204 when absent)
+  GET    {scope}/providers/Microsoft.Authorization/roleAssignments[?$filter=...]
+         assignments at, above and below the scope; ``atScope()``: at or above only;
+         ``principalId eq '...'`` / ``assignedTo('...')`` filter by principal (``and`` combines)
+"""
+import copy
+import re
+
+from sandbox.arm import common
+from sandbox.arm.common import arm_error, iso, stable_guid
+from sandbox.core import Response
+
+NS = "Microsoft.Authorization"
+DEF_TYPE = "Microsoft.Authorization/roleDefinitions"
+ASSIGN_TYPE = "Microsoft.Authorization/roleAssignments"
+ASSIGN_API_VERSIONS = ["2022-04-01", "2022-01-01-preview", "2020-10-01-preview", "2020-04-01-preview",
+                       "2018-09-01-preview", "2015-07-01"]
+DEF_API_VERSIONS = ["2022-05-01-preview", "2022-04-01", "2018-01-01-preview", "2015-07-01"]
+GUID_RE = re.compile(r"^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$")
+
+# name -> (guid, description, actions, dataActions)
+BUILTIN_ROLES = {
+    "Contributor": ("b24988ac-6180-42a0-ab88-20f7382dd24c",
+                    "Grants full access to manage all resources, but does not allow you to assign roles in Azure "
+                    "RBAC, manage assignments in Azure Blueprints, or share image galleries.", ["*"], []),
+    "Reader": ("acdd72a7-3385-48ef-bd42-f606fba81ae7", "View all resources, but does not allow you to make any "
+               "changes.", ["*/read"], []),
+    "Storage Blob Data Contributor": ("ba92f5b4-2d11-453d-a403-e96b0029c9fe",
+                                      "Allows for read, write and delete access to Azure Storage blob containers "
+                                      "and data",
+                                      ["Microsoft.Storage/storageAccounts/blobServices/containers/*",
+                                       "Microsoft.Storage/storageAccounts/blobServices/generateUserDelegationKey/action"],
+                                      ["Microsoft.Storage/storageAccounts/blobServices/containers/blobs/*"]),
+    "Storage Blob Data Reader": ("2a2b9908-6ea1-4ae2-8e65-a410df84e7d1",
+                                 "Allows for read access to Azure Storage blob containers and data",
+                                 ["Microsoft.Storage/storageAccounts/blobServices/containers/read",
+                                  "Microsoft.Storage/storageAccounts/blobServices/generateUserDelegationKey/action"],
+                                 ["Microsoft.Storage/storageAccounts/blobServices/containers/blobs/read"]),
+    "Storage Queue Data Contributor": ("974c5e8b-45b9-4653-ba55-5f855dd0fb88",
+                                       "Allows for read, write, and delete access to Azure Storage queues and queue "
+                                       "messages", ["Microsoft.Storage/storageAccounts/queueServices/queues/*"],
+                                       ["Microsoft.Storage/storageAccounts/queueServices/queues/messages/*"]),
+    "Storage Table Data Contributor": ("0a9a7e1f-b9d0-4cc4-a60d-0319b160aaa3",
+                                       "Allows for read, write and delete access to Azure Storage tables and "
+                                       "entities", ["Microsoft.Storage/storageAccounts/tableServices/tables/*"],
+                                       ["Microsoft.Storage/storageAccounts/tableServices/tables/entities/*"]),
+    "Key Vault Secrets User": ("4633458b-17de-408a-b874-0445c86b69e6",
+                               "Read secret contents. Only works for key vaults that use the 'Azure role-based access "
+                               "control' permission model.", [],
+                               ["Microsoft.KeyVault/vaults/secrets/getSecret/action",
+                                "Microsoft.KeyVault/vaults/secrets/readMetadata/action"]),
+    "Key Vault Secrets Officer": ("b86a8fe4-44ce-4948-aee5-eccb2c155cd7",
+                                  "Perform any action on the secrets of a key vault, except manage permissions. Only "
+                                  "works for key vaults that use the 'Azure role-based access control' permission "
+                                  "model.", ["Microsoft.Authorization/*/read", "Microsoft.KeyVault/vaults/*/read"],
+                                  ["Microsoft.KeyVault/vaults/secrets/*"]),
+    "Key Vault Reader": ("21090545-7ca7-4776-b22c-e363652d74d2",
+                         "Read metadata of key vaults and its certificates, keys, and secrets. Cannot read sensitive "
+                         "values such as secret contents or key material. Only works for key vaults that use the "
+                         "'Azure role-based access control' permission model.",
+                         ["Microsoft.Authorization/*/read", "Microsoft.KeyVault/vaults/*/read"],
+                         ["Microsoft.KeyVault/vaults/*/read", "Microsoft.KeyVault/vaults/secrets/readMetadata/action"]),
+    "Azure Service Bus Data Owner": ("090c5cfd-751d-490a-894a-3ce6f1109419",
+                                     "Allows for full access to Azure Service Bus resources.",
+                                     ["Microsoft.ServiceBus/*"], ["Microsoft.ServiceBus/*"]),
+    "Azure Event Hubs Data Owner": ("f526a384-b230-433a-b45c-95f59c4a2dec",
+                                    "Allows for full access to Azure Event Hubs resources.",
+                                    ["Microsoft.EventHub/*"], ["Microsoft.EventHub/*"]),
+    "App Configuration Data Owner": ("5ae67dd6-50cb-40e7-96ff-dc2bfa4b606b",
+                                     "Allows full access to App Configuration data.", [],
+                                     ["Microsoft.AppConfiguration/configurationStores/*/read",
+                                      "Microsoft.AppConfiguration/configurationStores/*/write",
+                                      "Microsoft.AppConfiguration/configurationStores/*/delete",
+                                      "Microsoft.AppConfiguration/configurationStores/*/action"]),
+}
+ROLE_BY_GUID = {v[0]: k for k, v in BUILTIN_ROLES.items()}
+
+
+def register(registry):
+    registry.add(RoleDefinitionHandler)
+    registry.add(RoleAssignmentHandler)
+    registry.namespace(NS, {"operations": ASSIGN_API_VERSIONS, "permissions": ASSIGN_API_VERSIONS,
+                            "denyAssignments": ASSIGN_API_VERSIONS})
+
+
+def role_definition_id(sub, guid):
+    return f"/subscriptions/{sub}/providers/{DEF_TYPE}/{guid}"
+
+
+def role_definition(sub, name):
+    guid, description, actions, data_actions = BUILTIN_ROLES[name]
+    not_actions = ["Microsoft.Authorization/*/Delete", "Microsoft.Authorization/*/Write",
+                   "Microsoft.Authorization/elevateAccess/Action"] if name == "Contributor" else []
+    return {
+        "id": role_definition_id(sub, guid), "type": DEF_TYPE, "name": guid,
+        "properties": {"roleName": name, "type": "BuiltInRole", "description": description,
+                       "assignableScopes": ["/"],
+                       "permissions": [{"actions": list(actions), "notActions": not_actions,
+                                        "dataActions": list(data_actions), "notDataActions": []}],
+                       "createdOn": "2015-02-02T21:55:09.8806423Z", "updatedOn": "2024-01-01T00:00:00.0000000Z",
+                       "createdBy": None, "updatedBy": None},
+    }
+
+
+def role_guid(role_definition_id_value):
+    """The guid at the end of a role definition id (or a bare guid), lower-cased; ``None`` if none."""
+    last = str(role_definition_id_value or "").rstrip("/").split("/")[-1]
+    return last.lower() if GUID_RE.match(last) else None
+
+
+def _filter_terms(req):
+    flt = (req.query.get("$filter") or "").strip()
+    return [t.strip() for t in re.split(r"\s+and\s+", flt, flags=re.I) if t.strip()] if flt else []
+
+
+def _quoted(term):
+    m = re.search(r"'([^']*)'", term)
+    return m.group(1) if m else None
+
+
+def _within(inner, outer):
+    """Whether scope ``inner`` is ``outer`` or below it."""
+    inner, outer = inner.lower().rstrip("/"), outer.lower().rstrip("/")
+    return inner == outer or inner.startswith(outer + "/") or outer == ""
+
+
+class RoleDefinitionHandler(common.ResourceHandler):
+    type_name = DEF_TYPE
+    api_versions = tuple(DEF_API_VERSIONS)
+
+    def get(self, req, ref):
+        name = ROLE_BY_GUID.get((ref.name or "").lower())
+        if name is None:
+            raise arm_error(404, "RoleDefinitionDoesNotExist",
+                            f"The specified role definition with ID '{ref.name}' does not exist.")
+        return Response(200, role_definition(self.sb.subscription_id, name))
+
+    def list(self, req, items):
+        out = [role_definition(self.sb.subscription_id, n) for n in BUILTIN_ROLES]
+        for term in _filter_terms(req):
+            value = _quoted(term)
+            low = term.lower()
+            if low.startswith("rolename"):
+                out = [d for d in out if d["properties"]["roleName"].lower() == (value or "").lower()]
+            elif low.startswith("type"):
+                out = [d for d in out if d["properties"]["type"].lower() == (value or "").lower()]
+            else:
+                raise arm_error(400, "BadRequest", f"The filter '{req.query.get('$filter')}' is not supported.")
+        return Response(200, {"value": out})
+
+
+class RoleAssignmentHandler(common.ResourceHandler):
+    type_name = ASSIGN_TYPE
+    methods = frozenset({"GET", "PUT", "DELETE"})
+    api_versions = tuple(ASSIGN_API_VERSIONS)
+
+    def _all(self):
+        return [r for r in self.state.resources.values() if r.get("type", "").lower() == ASSIGN_TYPE.lower()]
+
+    def _principal_type(self, principal_id):
+        for r in self.state.resources.values():
+            if (r.get("type", "").lower() == "microsoft.managedidentity/userassignedidentities"
+                    and (r.get("properties") or {}).get("principalId", "").lower() == principal_id.lower()):
+                return "ServicePrincipal"
+        return "User"
+
+    def put(self, req, ref, body):
+        if not GUID_RE.match(ref.name or ""):
+            raise arm_error(400, "InvalidRoleAssignmentId",
+                            f"The role assignment ID '{ref.name}' is not valid. The role assignment ID must be a GUID.")
+        props = body.get("properties") or {}
+        principal = str(props.get("principalId") or "")
+        if not principal:
+            raise arm_error(400, "InvalidRequestContent", "The request content was invalid: principalId is required.")
+        guid = role_guid(props.get("roleDefinitionId"))
+        if guid is None or guid not in ROLE_BY_GUID:
+            raise arm_error(400, "RoleDefinitionDoesNotExist",
+                            f"The specified role definition with ID '{guid or props.get('roleDefinitionId')}' "
+                            "does not exist.")
+        scope = ref.scope
+        with self.state.lock:
+            existing = self.state.raw(ref.id)
+            if existing is not None:
+                ep = existing["properties"]
+                if (ep["principalId"].lower() != principal.lower() or role_guid(ep["roleDefinitionId"]) != guid
+                        or ep["scope"].lower() != scope.lower()):
+                    raise arm_error(400, "RoleAssignmentUpdateNotPermitted",
+                                    "Tenant ID, application ID, principal ID, and scope are not allowed to be updated.")
+                return Response(201, self.render(existing, req))
+            for other in self._all():
+                op = other["properties"]
+                if (op["scope"].lower() == scope.lower() and op["principalId"].lower() == principal.lower()
+                        and role_guid(op["roleDefinitionId"]) == guid):
+                    raise arm_error(409, "RoleAssignmentExists", "The role assignment already exists.")
+            now = iso()
+            caller = stable_guid(common.caller_of(req, self.sb)[0], "object-id")
+            res = {
+                "id": ref.id, "type": ASSIGN_TYPE, "name": ref.name,
+                "properties": {
+                    "roleDefinitionId": role_definition_id(self.sb.subscription_id, guid),
+                    "principalId": principal,
+                    "principalType": props.get("principalType") or self._principal_type(principal),
+                    "scope": scope, "condition": props.get("condition"),
+                    "conditionVersion": props.get("conditionVersion"), "createdOn": now, "updatedOn": now,
+                    "createdBy": caller, "updatedBy": caller,
+                    "delegatedManagedIdentityResourceId": props.get("delegatedManagedIdentityResourceId"),
+                    "description": props.get("description"),
+                },
+            }
+            self.state.store(res)
+            return Response(201, self.render(res, req))
+
+    def delete(self, req, ref):
+        with self.state.lock:
+            res = self.state.raw(ref.id)
+            if res is None:
+                return Response(204)
+            self.state.remove_tree(ref.id)
+            return Response(200, copy.deepcopy(res))
+
+    def list(self, req, items):
+        ref = common.parse_path(req.path)
+        scope = ref.scope
+        at_scope = False
+        principal = None
+        for term in _filter_terms(req):
+            low = term.lower().replace(" ", "")
+            if low == "atscope()":
+                at_scope = True
+            elif low.startswith("principalideq") or low.startswith("assignedto("):
+                principal = (_quoted(term) or "").lower()
+            else:
+                raise arm_error(400, "UnsupportedQuery", f"The filter '{req.query.get('$filter')}' is not supported.")
+        with self.state.lock:
+            out = []
+            for r in self._all():
+                s = r["properties"]["scope"]
+                if not (_within(scope, s) or (not at_scope and _within(s, scope))):
+                    continue
+                if principal is not None and r["properties"]["principalId"].lower() != principal:
+                    continue
+                out.append(self.render(r, req))
+        return Response(200, {"value": sorted(out, key=lambda x: x["id"].lower())})

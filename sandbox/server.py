@@ -26,6 +26,9 @@ CLUSTER_NAME = "sandbox-aks"
 TARGET_RG = "sandbox-data-rg"
 STORAGE_ACCOUNT = "sandboxstore"
 STORAGE_CONTAINER = "orders"
+IDENTITY_NAME = "sandbox-identity"
+KEYVAULT_RBAC = "sandboxkvrbac"
+KEYVAULT_POLICY = "sandboxkvpolicy"
 
 
 def control_app(sb, arm_app, seeds):
@@ -93,7 +96,8 @@ def _key():
 
 
 def seed(sb, azurite_endpoints, storage_keys):
-    """The seed: one cluster, one storage account with a container. Returns the seeds document."""
+    """The seed: one cluster, one storage account with a container, one user-assigned identity, two key
+    vaults (RBAC and access-policy mode). Returns the seeds document."""
     sub = sb.subscription_id
     sb.arm.add_resource_group(CLUSTER_RG)
     sb.arm.add_resource_group(TARGET_RG)
@@ -112,14 +116,18 @@ def seed(sb, azurite_endpoints, storage_keys):
         except Exception as exc:  # pylint: disable=broad-except
             if "ContainerAlreadyExists" not in str(exc):
                 raise
+    identity = sb.arm.add_user_assigned_identity(CLUSTER_RG, IDENTITY_NAME)
+    kv_rbac = sb.arm.add_key_vault(TARGET_RG, KEYVAULT_RBAC, rbac=True)
+    kv_policy = sb.arm.add_key_vault(TARGET_RG, KEYVAULT_POLICY, rbac=False)
     return {
         "subscription": sub,
         "tenant": sb.tenant_id,
         "cluster": {"resourceGroup": CLUSTER_RG, "name": CLUSTER_NAME, "id": cluster["id"]},
-        "targets": {"storage-blob": account["id"] + "/blobServices/default"},
+        "targets": {"storage-blob": account["id"] + "/blobServices/default", "keyvault": kv_rbac["id"]},
+        "keyvaults": {"rbac": kv_rbac["id"], "policy": kv_policy["id"]},
         "storage": {"storage-blob": {"account": STORAGE_ACCOUNT, "resourceGroup": TARGET_RG,
                                      "container": STORAGE_CONTAINER}},
-        "identities": {},
+        "identities": {IDENTITY_NAME: identity["id"]},
     }
 
 

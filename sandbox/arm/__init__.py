@@ -10,7 +10,10 @@ One HTTPS app (:func:`build_arm_app`) serves, with real ARM wire shapes:
 * ``Microsoft.ContainerService/managedClusters`` (``containerservice.py``),
   ``Microsoft.KubernetesConfiguration/extensions`` (``kubernetesconfiguration.py``),
   ``Microsoft.Storage/storageAccounts`` and children (``storage.py``),
-  ``Microsoft.Network/publicIPAddresses`` (``network.py``);
+  ``Microsoft.Network/publicIPAddresses`` (``network.py``),
+  ``Microsoft.ManagedIdentity/userAssignedIdentities`` + ``federatedIdentityCredentials``
+  (``managedidentity.py``), ``Microsoft.Authorization/roleDefinitions`` + ``roleAssignments`` at any
+  scope (``authorization.py``), ``Microsoft.KeyVault/vaults`` + ``accessPolicies`` (``keyvault.py``);
 * long-running operations on timers (``common.LroManager``): ``sb.lro_seconds[kind]`` seconds,
   kinds ``managedClusters``, ``extensions``, ``resourceGroups``, ``providers`` (else ``default``);
 * control endpoints under ``/_sandbox/arm`` (see ``control.py``):

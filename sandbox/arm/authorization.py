@@ -14,6 +14,8 @@ roleAssignments ({scope} = subscription, resource group or any resource id)
   GET    {scope}/providers/Microsoft.Authorization/roleAssignments[?$filter=...]
          assignments at, above and below the scope; ``atScope()``: at or above only;
          ``principalId eq '...'`` / ``assignedTo('...')`` filter by principal (``and`` combines)
+  Role assignments are kept beside ``ArmState.resources`` (``ArmState.role_assignments()`` reads them),
+  so resource-group ``/resources`` listings do not show them, as in Azure.
 """
 import copy
 import re
@@ -41,7 +43,8 @@ BUILTIN_ROLES = {
                                       "Allows for read, write and delete access to Azure Storage blob containers "
                                       "and data",
                                       ["Microsoft.Storage/storageAccounts/blobServices/containers/*",
-                                       "Microsoft.Storage/storageAccounts/blobServices/generateUserDelegationKey/action"],
+                                       "Microsoft.Storage/storageAccounts/blobServices/"
+                                       "generateUserDelegationKey/action"],
                                       ["Microsoft.Storage/storageAccounts/blobServices/containers/blobs/*"]),
     "Storage Blob Data Reader": ("2a2b9908-6ea1-4ae2-8e65-a410df84e7d1",
                                  "Allows for read access to Azure Storage blob containers and data",
@@ -93,6 +96,21 @@ def register(registry):
     registry.add(RoleAssignmentHandler)
     registry.namespace(NS, {"operations": ASSIGN_API_VERSIONS, "permissions": ASSIGN_API_VERSIONS,
                             "denyAssignments": ASSIGN_API_VERSIONS})
+
+
+def assignments_store(state):
+    """Role assignments by lower-cased id. They live beside ``state.resources`` (not in it) so that the
+    ``/resources`` listings, which show every top-level resource of a group, do not show them (ARM does not)."""
+    with state.lock:
+        return state.meta_of("_sandbox/authorization").setdefault("roleAssignments", {})
+
+
+def list_assignments(state, principal_id=None):
+    """Copies of the role assignments (optionally of one principal), sorted by id."""
+    with state.lock:
+        out = [copy.deepcopy(r) for r in assignments_store(state).values()
+               if principal_id is None or r["properties"]["principalId"].lower() == principal_id.lower()]
+    return sorted(out, key=lambda r: r["id"].lower())
 
 
 def role_definition_id(sub, guid):
@@ -166,8 +184,18 @@ class RoleAssignmentHandler(common.ResourceHandler):
     methods = frozenset({"GET", "PUT", "DELETE"})
     api_versions = tuple(ASSIGN_API_VERSIONS)
 
+    def _store(self):
+        return assignments_store(self.state)
+
     def _all(self):
-        return [r for r in self.state.resources.values() if r.get("type", "").lower() == ASSIGN_TYPE.lower()]
+        return list(self._store().values())
+
+    def get(self, req, ref):
+        with self.state.lock:
+            res = self._store().get(ref.id.lower())
+            if res is None:
+                raise arm_error(404, "RoleAssignmentNotFound", f"The role assignment '{ref.name}' is not found.")
+            return Response(200, self.render(res, req))
 
     def _principal_type(self, principal_id):
         for r in self.state.resources.values():
@@ -191,7 +219,7 @@ class RoleAssignmentHandler(common.ResourceHandler):
                             "does not exist.")
         scope = ref.scope
         with self.state.lock:
-            existing = self.state.raw(ref.id)
+            existing = self._store().get(ref.id.lower())
             if existing is not None:
                 ep = existing["properties"]
                 if (ep["principalId"].lower() != principal.lower() or role_guid(ep["roleDefinitionId"]) != guid
@@ -219,15 +247,14 @@ class RoleAssignmentHandler(common.ResourceHandler):
                     "description": props.get("description"),
                 },
             }
-            self.state.store(res)
+            self._store()[ref.id.lower()] = res
             return Response(201, self.render(res, req))
 
     def delete(self, req, ref):
         with self.state.lock:
-            res = self.state.raw(ref.id)
+            res = self._store().pop(ref.id.lower(), None)
             if res is None:
                 return Response(204)
-            self.state.remove_tree(ref.id)
             return Response(200, copy.deepcopy(res))
 
     def list(self, req, items):

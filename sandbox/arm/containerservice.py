@@ -7,7 +7,7 @@ import hashlib
 import json
 import re
 
-from sandbox.arm import common, network
+from sandbox.arm import common, managedidentity, network
 from sandbox.arm.common import arm_error, deep_merge, iso, new_guid, stable_guid, system_data
 from sandbox.core import Response
 
@@ -118,6 +118,33 @@ def issuer_url(state, res):
     return f"https://{res['location']}.oic.sandbox.local/{state.sb.tenant_id}/{stable_guid(res['id'], 'oidc')}/"
 
 
+# Add-ons that AKS gives a user-assigned identity in the node resource group: addon key -> identity name prefix.
+ADDON_IDENTITIES = {"azurekeyvaultsecretsprovider": "azurekeyvaultsecretsprovider"}
+ADDON_DEFAULT_CONFIG = {"azurekeyvaultsecretsprovider": {"enableSecretRotation": "false", "rotationPollInterval": "2m"}}
+
+
+def _addon_identities(state, res):
+    """Enabled add-ons of ``ADDON_IDENTITIES`` get ``identity {resourceId, clientId, objectId}`` of an identity
+    ``<prefix>-<cluster>`` created in the node resource group (as AKS does); disabled ones lose it."""
+    props = res["properties"]
+    node_rg = props.get("nodeResourceGroup")
+    for key, addon in (props.get("addonProfiles") or {}).items():
+        prefix = ADDON_IDENTITIES.get(key.lower())
+        if prefix is None or not isinstance(addon, dict):
+            continue
+        if not addon.get("enabled"):
+            addon.pop("identity", None)
+            addon["config"] = None
+            continue
+        if not addon.get("config"):
+            addon["config"] = dict(ADDON_DEFAULT_CONFIG.get(key.lower(), {}))
+        if node_rg:
+            state.ensure_resource_group(node_rg, res["location"])
+            ident = managedidentity.seed_identity(state, node_rg, f"{prefix}-{res['name']}", res["location"])
+            addon["identity"] = {"resourceId": ident["id"], "clientId": ident["properties"]["clientId"],
+                                 "objectId": ident["properties"]["principalId"]}
+
+
 def _apply_computed(state, res):
     props = res["properties"]
     oidc = props.setdefault("oidcIssuerProfile", {"enabled": False})
@@ -125,6 +152,7 @@ def _apply_computed(state, res):
         oidc["issuerURL"] = issuer_url(state, res)
     else:
         oidc.pop("issuerURL", None)
+    _addon_identities(state, res)
 
 
 def _outbound_ip(state, res, rg):

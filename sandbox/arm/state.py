@@ -3,10 +3,12 @@ import copy
 import threading
 
 from sandbox.arm import common
-from sandbox.arm import containerservice, kubernetesconfiguration, network, resources, storage
+from sandbox.arm import authorization, containerservice, keyvault, kubernetesconfiguration, managedidentity
+from sandbox.arm import network, resources, storage
 
 # One module per resource provider; each has ``register(registry)``. Add new providers here.
-PROVIDER_MODULES = [resources, containerservice, kubernetesconfiguration, storage, network]
+PROVIDER_MODULES = [resources, containerservice, kubernetesconfiguration, storage, network, managedidentity,
+                    authorization, keyvault]
 
 
 class ArmState:
@@ -125,6 +127,18 @@ class ArmState:
     def add_storage_account(self, resource_group, name, keys, endpoints, location=None, containers=None, **overrides):
         return copy.deepcopy(storage.seed_account(self, resource_group, name, keys, endpoints, location,
                                                   containers or [], overrides))
+
+    def add_user_assigned_identity(self, resource_group, name, location=None, tags=None):
+        """A user-assigned managed identity (the existing one when it is there already)."""
+        return copy.deepcopy(managedidentity.seed_identity(self, resource_group, name, location, tags))
+
+    def add_key_vault(self, resource_group, name, rbac=True, location=None, **properties):
+        """A key vault; ``rbac`` = enableRbacAuthorization; ``properties`` override vault properties."""
+        return copy.deepcopy(keyvault.seed_vault(self, resource_group, name, rbac, location, properties))
+
+    def role_assignments(self, principal_id=None):
+        """Copies of the role assignments (they are not in ``resources``), optionally of one principal."""
+        return authorization.list_assignments(self, principal_id)
 
     def set_provider_state(self, namespace, state):
         with self.lock:

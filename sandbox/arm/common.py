@@ -550,6 +550,15 @@ class ResourceHandler:
 
     # ---- helpers
 
+    def delete_now(self, req, ref):  # pylint: disable=unused-argument
+        """A synchronous DELETE (200, or 204 when already gone) of the resource and its children;
+        handlers whose type deletes this way set ``delete = ResourceHandler.delete_now``."""
+        with self.state.lock:
+            if self.state.raw(ref.id) is None:
+                return Response(204)
+            self.state.remove_tree(ref.id)
+            return Response(200)
+
     def require(self, ref):
         res = self.state.raw(ref.id)
         if res is None:
@@ -646,12 +655,7 @@ class TrackedResourceHandler(ResourceHandler):
             res["systemData"] = system_data(req, self.sb, res.get("systemData"))
             return Response(200, self.render(res, req))
 
-    def delete(self, req, ref):
-        with self.state.lock:
-            if self.state.raw(ref.id) is None:
-                return Response(204)
-            self.state.remove_tree(ref.id)
-            return Response(200)
+    delete = ResourceHandler.delete_now
 
 
 class HandlerRegistry:

@@ -113,9 +113,4 @@ class FederatedIdentityCredentialHandler(common.ResourceHandler):
             self.state.store(res)
             return Response(200 if existing is not None else 201, self.render(res, req))
 
-    def delete(self, req, ref):
-        with self.state.lock:
-            if self.state.raw(ref.id) is None:
-                return Response(204)
-            self.state.remove_tree(ref.id)
-            return Response(200)
+    delete = common.ResourceHandler.delete_now

@@ -148,12 +148,7 @@ class StorageAccountHandler(common.ResourceHandler):
             res["systemData"] = system_data(req, self.sb, res.get("systemData"))
             return Response(200, self.render(res, req))
 
-    def delete(self, req, ref):
-        with self.state.lock:
-            if self.state.raw(ref.id) is None:
-                return Response(204)
-            self.state.remove_tree(ref.id)
-            return Response(200)
+    delete = common.ResourceHandler.delete_now
 
     def _keys(self, ref):
         return {"keys": copy.deepcopy(self.state.meta_of(ref.id).get("keys", []))}

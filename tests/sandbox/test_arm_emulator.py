@@ -10,19 +10,15 @@ import json
 import os
 import subprocess
 import sys
-import tempfile
 import threading
 import time
 
 import pytest
 import requests
 import yaml
-from azure.core.credentials import AccessToken
 from azure.core.exceptions import HttpResponseError, ResourceExistsError, ResourceNotFoundError
 
-from sandbox.arm import ArmState, arm_error_response, build_arm_app
-from sandbox.context import Sandbox
-from sandbox.core import Faults, RequestLog, make_tls, serve
+from tests.sandbox.armenv import arm_server
 
 RG = "rg"
 CLUSTER = "cluster"
@@ -30,11 +26,6 @@ ACCOUNT = "acct"
 KEYS = ["a2V5LW9uZQ==", "a2V5LXR3bw=="]
 EXT_TYPE = "microsoft.serviceconnector.kubernetes"
 AZ = os.path.join(os.path.dirname(sys.executable), "az")
-
-
-class FakeCredential:  # pylint: disable=too-few-public-methods
-    def get_token(self, *scopes, **kwargs):  # pylint: disable=unused-argument
-        return AccessToken("sandbox-test-token", int(time.time()) + 3600)
 
 
 def wait_for(predicate, timeout=10.0, what="condition"):
@@ -48,44 +39,30 @@ def wait_for(predicate, timeout=10.0, what="condition"):
     raise AssertionError(f"timed out waiting for {what}")
 
 
-@pytest.fixture(scope="module")
-def env():
-    tmp = tempfile.mkdtemp(prefix="arm-emulator-")
-    tls = make_tls(tmp)
-    sb = Sandbox(RequestLog(), Faults())
-    with open(os.path.join(tmp, "ca.pem"), encoding="ascii") as f:
-        sb.ca_pem = f.read()
-    sb.kube_url = "https://127.0.0.1:1"
-    sb.lro_seconds = {"default": 0.4}
-    sb.retry_after_ms = 100
-    sb.arm = ArmState(sb)
-    sb.arm.add_resource_group(RG)
-    sb.arm.add_managed_cluster(RG, CLUSTER)
-    sb.arm.add_storage_account(RG, ACCOUNT, KEYS, {
+def _seed(arm):
+    arm.add_resource_group(RG)
+    arm.add_managed_cluster(RG, CLUSTER)
+    arm.add_storage_account(RG, ACCOUNT, KEYS, {
         "blob": f"http://127.0.0.1:10000/{ACCOUNT}/", "queue": f"http://127.0.0.1:10001/{ACCOUNT}/",
         "table": f"http://127.0.0.1:10002/{ACCOUNT}/", "file": f"https://{ACCOUNT}.file.core.windows.net/"},
         containers=["orders", "invoices"])
-    server = serve(build_arm_app(sb), "arm", sb.log, sb.faults, arm_error_response, ssl_context=tls)
-    sb.arm_url = f"https://127.0.0.1:{server.server_port}"
-    ns = type("Env", (), {})()
-    ns.sb, ns.tmp, ns.ca = sb, tmp, os.path.join(tmp, "ca.pem")
-    ns.sub = sb.subscription_id
-    ns.cluster_id = sb.arm.cluster_id(RG, CLUSTER)
-    ns.account_id = sb.arm.storage_account_id(RG, ACCOUNT)
-    # No polling_interval: the emulator's retry-after-ms headers alone must make the pollers quick.
-    kw = {"base_url": sb.arm_url, "connection_verify": ns.ca}
+
+
+@pytest.fixture(scope="module")
+def env():
     from azure.mgmt.containerservice import ContainerServiceClient
     from azure.mgmt.kubernetesconfiguration import SourceControlConfigurationClient
     from azure.mgmt.resource import ResourceManagementClient, SubscriptionClient
     from azure.mgmt.storage import StorageManagementClient
-    cred = FakeCredential()
-    ns.aks = ContainerServiceClient(cred, ns.sub, **kw)
-    ns.kc = SourceControlConfigurationClient(cred, ns.sub, **kw)
-    ns.storage = StorageManagementClient(cred, ns.sub, **kw)
-    ns.resources = ResourceManagementClient(cred, ns.sub, **kw)
-    ns.subs = SubscriptionClient(cred, **kw)
-    yield ns
-    server.shutdown()
+    with arm_server("arm-emulator-", 0.4, 100, _seed) as ns:
+        ns.cluster_id = ns.sb.arm.cluster_id(RG, CLUSTER)
+        ns.account_id = ns.sb.arm.storage_account_id(RG, ACCOUNT)
+        ns.aks = ContainerServiceClient(ns.cred, ns.sub, **ns.kw)
+        ns.kc = SourceControlConfigurationClient(ns.cred, ns.sub, **ns.kw)
+        ns.storage = StorageManagementClient(ns.cred, ns.sub, **ns.kw)
+        ns.resources = ResourceManagementClient(ns.cred, ns.sub, **ns.kw)
+        ns.subs = SubscriptionClient(ns.cred, **ns.kw)
+        yield ns
 
 
 def raw(env, method, path, body=None, auth=True, headers=None):

@@ -1,18 +1,15 @@
 """The sandbox's Microsoft.ManagedIdentity, Microsoft.Authorization and Microsoft.KeyVault emulation and the
 AKS add-on identity, driven by the real Azure SDK clients."""
-import os
-import tempfile
-import time
 import uuid
 
 import pytest
 import requests
-from azure.core.credentials import AccessToken
 from azure.core.exceptions import HttpResponseError, ResourceNotFoundError
 
-from sandbox.arm import ArmState, arm_error_response, build_arm_app
+from sandbox.arm import ArmState
 from sandbox.context import Sandbox
-from sandbox.core import Faults, RequestLog, make_tls, serve
+from sandbox.core import Faults, RequestLog
+from tests.sandbox.armenv import arm_server
 
 RG = "rg"
 NODE_RG_CLUSTER = "idcluster"
@@ -22,42 +19,27 @@ BLOB_CONTRIBUTOR = "ba92f5b4-2d11-453d-a403-e96b0029c9fe"
 KV_SECRETS_USER = "4633458b-17de-408a-b874-0445c86b69e6"
 
 
-class FakeCredential:  # pylint: disable=too-few-public-methods
-    def get_token(self, *scopes, **kwargs):  # pylint: disable=unused-argument
-        return AccessToken("sandbox-test-token", int(time.time()) + 3600)
+def _seed(arm):
+    arm.add_resource_group(RG)
+    arm.add_managed_cluster(RG, NODE_RG_CLUSTER)
+    arm.add_storage_account(RG, ACCOUNT, None, {"blob": f"https://{ACCOUNT}.blob.core.windows.net/"},
+                            containers=["orders"])
 
 
 @pytest.fixture(scope="module")
 def env():
-    tmp = tempfile.mkdtemp(prefix="arm-identity-")
-    tls = make_tls(tmp)
-    sb = Sandbox(RequestLog(), Faults())
-    sb.kube_url = "https://127.0.0.1:1"
-    sb.lro_seconds = {"default": 0.2}
-    sb.retry_after_ms = 100
-    sb.arm = ArmState(sb)
-    sb.arm.add_resource_group(RG)
-    sb.arm.add_managed_cluster(RG, NODE_RG_CLUSTER)
-    sb.arm.add_storage_account(RG, ACCOUNT, None, {"blob": f"https://{ACCOUNT}.blob.core.windows.net/"},
-                               containers=["orders"])
-    server = serve(build_arm_app(sb), "arm", sb.log, sb.faults, arm_error_response, ssl_context=tls)
-    sb.arm_url = f"https://127.0.0.1:{server.server_port}"
-    ns = type("Env", (), {})()
-    ns.sb, ns.ca, ns.sub = sb, os.path.join(tmp, "ca.pem"), sb.subscription_id
-    ns.rg_id = sb.arm.rg_id(RG)
-    ns.account_id = sb.arm.storage_account_id(RG, ACCOUNT)
-    kw = {"base_url": sb.arm_url, "connection_verify": ns.ca}
     from azure.mgmt.authorization import AuthorizationManagementClient
     from azure.mgmt.containerservice import ContainerServiceClient
     from azure.mgmt.keyvault import KeyVaultManagementClient
     from azure.mgmt.msi import ManagedServiceIdentityClient
-    cred = FakeCredential()
-    ns.msi = ManagedServiceIdentityClient(cred, ns.sub, **kw)
-    ns.auth = AuthorizationManagementClient(cred, ns.sub, **kw)
-    ns.kv = KeyVaultManagementClient(cred, ns.sub, **kw)
-    ns.aks = ContainerServiceClient(cred, ns.sub, **kw)
-    yield ns
-    server.shutdown()
+    with arm_server("arm-identity-", 0.2, 100, _seed) as ns:
+        ns.rg_id = ns.sb.arm.rg_id(RG)
+        ns.account_id = ns.sb.arm.storage_account_id(RG, ACCOUNT)
+        ns.msi = ManagedServiceIdentityClient(ns.cred, ns.sub, **ns.kw)
+        ns.auth = AuthorizationManagementClient(ns.cred, ns.sub, **ns.kw)
+        ns.kv = KeyVaultManagementClient(ns.cred, ns.sub, **ns.kw)
+        ns.aks = ContainerServiceClient(ns.cred, ns.sub, **ns.kw)
+        yield ns
 
 
 def raw(env, method, path, body=None):

@@ -3,8 +3,7 @@ return the output dict. Everything that can be checked locally is checked before
 import random
 import string
 
-from azure.cli.core.azclierror import (InvalidArgumentValueError, MutuallyExclusiveArgumentError,
-                                       ResourceNotFoundError)
+from azure.cli.core.azclierror import InvalidArgumentValueError, ResourceNotFoundError
 from knack.log import get_logger
 
 from azext_aks_connection import _validators as v
@@ -46,8 +45,6 @@ def _auth_from_args(target, secret_auth_info):
                 f"{target.display} takes its secret from the target itself: use --secret with no values.",
                 recommendation="For example: --secret")
         given.append(t.AUTH_SECRET)
-    if len(given) > 1:
-        raise MutuallyExclusiveArgumentError("Only one auth info is needed.")
     if given:
         return given[0]
     default = t.default_auth_type(target)
@@ -144,15 +141,15 @@ def connection_delete(cmd, resource_group_name=None, cluster=None, connection_na
                       no_wait=False):
     from azext_aks_connection.provider import extension as ext_ops
     cluster_ref, name = v.resolve_connection(cmd, resource_group_name, cluster, connection_name, connection_id)
-    records, _ = _records(cmd, cluster_ref)
-    record = records.get(name)
+    ext = ext_ops.get_extension(cmd, cluster_ref)
+    record = ext_ops.records_of(ext).get(name)
     if record is None:
         logger.warning("Connection '%s' does not exist on cluster '%s': nothing to delete.", name, cluster_ref.name)
         return None
     progress = _progress(cmd)
     try:
         progress(f"Removing connection '{name}' from sc-extension")
-        ext_ops.remove_record(cmd, cluster_ref, name, progress=progress, no_wait=no_wait)
+        ext_ops.remove_record(cmd, cluster_ref, name, progress=progress, no_wait=no_wait, known=ext)
     finally:
         progress.end()
     kinds = record.get("kubernetesResourceName") or {}

@@ -95,9 +95,8 @@ def up(state_dir, with_azurite=True, login=True, quiet=False):
     state = load_state(state_dir)
     if state is None:
         os.makedirs(state_dir, exist_ok=True)
-        for stale in ("state.json",):
-            if os.path.exists(os.path.join(state_dir, stale)):
-                os.remove(os.path.join(state_dir, stale))
+        if os.path.exists(os.path.join(state_dir, "state.json")):     # left by a sandbox that died
+            os.remove(os.path.join(state_dir, "state.json"))
         log = open(os.path.join(state_dir, "sandbox.log"), "ab")  # pylint: disable=consider-using-with
         args = [sys.executable, "-m", "sandbox", "serve", "--state-dir", state_dir]
         if not with_azurite:

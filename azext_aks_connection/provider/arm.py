@@ -5,9 +5,6 @@ redacting debug logger). Calls whose answer holds a credential pass ``secret=Tru
 never reach the debug log.
 """
 import json
-import time
-
-from azure.cli.core.azclierror import AzureResponseError
 
 
 class ArmError(Exception):
@@ -62,39 +59,6 @@ class Arm:
     def post(self, resource_id, action, api_version, body=None, secret=False):
         return self.send("POST", resource_id + "/" + action, api_version, body=body, secret=secret)[1]
 
-    def patch(self, resource_id, api_version, body, progress=None):
-        status, parsed, headers = self.send("PATCH", resource_id, api_version, body=body)
-        if status == 202 or _async_url(headers):
-            self.wait(headers, progress)
-            return self.get(resource_id, api_version)
-        return parsed
-
-    def wait(self, headers, progress=None, timeout=1800):
-        """Poll an ARM long-running operation, as often as the service's Retry-After says."""
-        url = _async_url(headers)
-        if not url:
-            return None
-        deadline = time.monotonic() + timeout
-        while True:
-            delay = retry_after(headers)
-            if progress:
-                progress()
-            _pause(delay)
-            status, parsed, headers = self.send("GET", url)
-            state = (parsed or {}).get("status") if isinstance(parsed, dict) else None
-            if status == 200 and state in (None, "Succeeded"):
-                return parsed
-            if state in ("Failed", "Canceled"):
-                err = (parsed or {}).get("error") or {}
-                raise AzureResponseError(f"Operation {state.lower()}: ({err.get('code')}) {err.get('message')}")
-            if time.monotonic() > deadline:
-                raise AzureResponseError(f"Operation did not finish within {timeout} s.")
-
-
-def _async_url(headers):
-    lower = {k.lower(): v for k, v in (headers or {}).items()}
-    return lower.get("azure-asyncoperation") or lower.get("location")
-
 
 def retry_after(headers, default=1.0):
     """Seconds to wait, from retry-after-ms / x-ms-retry-after-ms / Retry-After (as azure-core reads them)."""
@@ -108,7 +72,7 @@ def retry_after(headers, default=1.0):
     return default
 
 
-def _pause(seconds):
+def pause(seconds):
     """Wait as long as the service asked (Retry-After); an Event wait, so threads stay responsive."""
     import threading
     threading.Event().wait(seconds)

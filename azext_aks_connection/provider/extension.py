@@ -15,7 +15,7 @@ from azure.cli.core.azclierror import AzureResponseError
 from azure.core.exceptions import HttpResponseError
 
 from azext_aks_connection.model import load_records, setting_key
-from azext_aks_connection.provider.arm import retry_after, _pause
+from azext_aks_connection.provider.arm import pause, retry_after
 from azext_aks_connection.provider.errors import arm_error
 
 EXTENSION_NAME = "sc-extension"
@@ -86,7 +86,7 @@ def _wait_idle(cmd, cluster, delay, progress):
     """Poll the extension until no operation runs on it; returns it (None if it is gone)."""
     deadline = time.monotonic() + 1800
     while True:
-        _pause(delay)
+        pause(delay)
         if progress:
             progress()
         ext = get_extension(cmd, cluster)
@@ -104,14 +104,19 @@ def wait_poller(poller, progress=None):
     return poller.result()
 
 
-def write_settings(cmd, cluster, settings, progress=None, no_wait=False):
+_UNKNOWN = object()
+
+
+def write_settings(cmd, cluster, settings, progress=None, no_wait=False, known=_UNKNOWN):
     """Merge ``settings`` (key -> JSON string, or None to remove) into sc-extension, creating the
-    extension when the cluster has none. Returns the extension dict after the write."""
+    extension when the cluster has none. Returns the extension dict after the write.
+
+    ``known`` is the extension as the caller last read it (None: absent), which saves a GET; it may be
+    stale: the conditional create (412) and the busy answer (409) send us back to read it again."""
     client = _client(cmd, cluster.subscription)
-    delay = 1.0
     creating = all(v is not None for v in settings.values())
+    ext = get_extension(cmd, cluster) if known is _UNKNOWN else known
     for _ in range(MAX_ATTEMPTS):
-        ext = get_extension(cmd, cluster)
         try:
             if ext is None:
                 if not creating:
@@ -125,7 +130,7 @@ def write_settings(cmd, cluster, settings, progress=None, no_wait=False):
                 poller = client.begin_create(*_args(cluster), _json(body), content_type="application/json",
                                              headers={"If-None-Match": "*"})
             elif state_of(ext) in BUSY_STATES:
-                ext = _wait_idle(cmd, cluster, delay, progress)
+                ext = _wait_idle(cmd, cluster, 1.0, progress)
                 continue
             elif state_of(ext) == "Failed" and creating:
                 _raise_failed(cluster, ext)
@@ -138,6 +143,7 @@ def write_settings(cmd, cluster, settings, progress=None, no_wait=False):
                 delay = retry_after(getattr(exc.response, "headers", {}) or {}, default=1.0)
                 if exc.status_code == 409 and getattr(exc.error, "code", "") == "MissingSubscriptionRegistration":
                     raise arm_error(exc, f"Installing {EXTENSION_NAME} on cluster '{cluster.name}'")
+                ext = _wait_idle(cmd, cluster, delay, progress)
                 continue
             raise arm_error(exc, f"Writing the connection record to {EXTENSION_NAME} on cluster '{cluster.name}'")
         if no_wait:
@@ -158,10 +164,11 @@ def write_settings(cmd, cluster, settings, progress=None, no_wait=False):
                              recommendation="Wait for the running operation to finish, then retry.")
 
 
-def put_record(cmd, cluster, record, progress=None, no_wait=False):
+def put_record(cmd, cluster, record, progress=None, no_wait=False, known=_UNKNOWN):
     from azext_aks_connection.model import dump_record
-    return write_settings(cmd, cluster, {setting_key(record["name"]): dump_record(record)}, progress, no_wait)
+    return write_settings(cmd, cluster, {setting_key(record["name"]): dump_record(record)}, progress, no_wait,
+                          known)
 
 
-def remove_record(cmd, cluster, name, progress=None, no_wait=False):
-    return write_settings(cmd, cluster, {setting_key(name): None}, progress, no_wait)
+def remove_record(cmd, cluster, name, progress=None, no_wait=False, known=_UNKNOWN):
+    return write_settings(cmd, cluster, {setting_key(name): None}, progress, no_wait, known)

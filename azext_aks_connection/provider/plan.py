@@ -75,7 +75,7 @@ def create(cmd, spec, progress, no_wait=False):
         record["systemData"]["createdBy"] = existing.get("systemData", {}).get("createdBy")
     action = "Installing sc-extension and recording" if fetched["ext"] is None else "Recording"
     progress(f"{action} the connection in sc-extension")
-    ext = ext_ops.put_record(cmd, spec.cluster, record, progress=progress, no_wait=no_wait)
+    ext = ext_ops.put_record(cmd, spec.cluster, record, progress=progress, no_wait=no_wait, known=fetched["ext"])
     return record, ("Accepted" if no_wait else ext_ops.state_of(ext))
 
 

@@ -1,6 +1,7 @@
 """Help texts with examples for every command; `create <target>` help is generated from the target table."""
 from knack.help_files import helps
 
+from azext_aks_connection import targets as t
 from azext_aks_connection.targets import TARGETS
 
 CLUSTER = ("/subscriptions/{subscription}/resourceGroups/ClusterRG"
@@ -93,27 +94,70 @@ examples:
     text: az aks connection wait -g ClusterRG -n MyCluster --connection MyConnection --deleted
 """
 
+IDENTITY = ("/subscriptions/{subscription}/resourceGroups/IdentityRG"
+            "/providers/Microsoft.ManagedIdentity/userAssignedIdentities/MyIdentity")
+
 _CREATE = """
 type: command
 short-summary: Create an AKS connection to {display}.
 long-summary: >
     Writes Kubernetes Secret sc-<connection name>-secret in --kube-namespace (created when missing)
-    holding the configuration keys of the client type, installs sc-extension on the cluster's first
-    connection, and records the connection there. Re-running the same command changes nothing.
+    holding the configuration keys of the auth type and client type, installs sc-extension on the
+    cluster's first connection, and records the connection there. {auth_text}
+    Re-running the same command changes nothing.
 examples:
-  - name: Connect a cluster to {display} with the target's secret, in namespace default.
-    text: az aks connection create {name} -g ClusterRG -n MyCluster --tg TargetRG {name_args} --secret
-  - name: Name the connection, pick the namespace and the client type.
-    text: >
-        az aks connection create {name} -g ClusterRG -n MyCluster --tg TargetRG {name_args}
-        --connection orders_{wire} --kube-namespace orders --client-type python --secret
-  - name: Use resource ids, and return before the connection record is confirmed.
-    text: az aks connection create {name} --source-id {cluster} --target-id {target_id} --secret --no-wait
-"""
+{examples}"""
+
+_AUTH_TEXT = {
+    t.AUTH_WORKLOAD_IDENTITY: "With --workload-identity it also turns on the cluster's OIDC issuer and workload "
+    "identity when they are off (a cluster update of a few minutes), adds a federated credential to the identity, "
+    "writes ServiceAccount sc-account-<client id> and grants the identity {roles} on the target.",
+    t.AUTH_SERVICE_PRINCIPAL: "With --service-principal the Secret holds the client id, secret and tenant id; "
+    "given the object-id, the service principal is granted {roles} on the target.",
+    t.AUTH_CSI: "With --enable-csi it turns on the cluster's azureKeyvaultSecretsProvider add-on when off and grants "
+    "the add-on's identity {csi_roles} (or an access policy, in a vault that uses them); list-configuration then "
+    "gives what a SecretProviderClass needs.",
+}
+
+
+def _example(name, text):
+    return f"  - name: {name}\n    text: >\n        {text}\n"
+
+
+def _create_help(target):
+    base = f"az aks connection create {target.name} -g ClusterRG -n MyCluster --tg TargetRG " + \
+        " ".join(f"{a.options[0]} {a.placeholder}" for a in target.name_args)
+    target_id = target.id_template.replace("{target_resource_group}", "TargetRG")
+    for a in target.name_args:
+        target_id = target_id.replace("{" + a.dest + "}", a.placeholder)
+    offered = t.offered_auth_types(target)
+    examples, texts = [], []
+    if t.AUTH_SECRET in offered:
+        examples.append(_example(f"Connect a cluster to {target.display} with the target's secret, in namespace "
+                                 "default.", base + " --secret"))
+    if t.AUTH_WORKLOAD_IDENTITY in offered:
+        examples.append(_example("Connect with workload identity, in namespace orders, for a Python app.",
+                                 f"{base} --kube-namespace orders --client-type python --workload-identity {IDENTITY}"))
+    if t.AUTH_SERVICE_PRINCIPAL in offered:
+        examples.append(_example("Connect with a service principal, granting it the default role on the target.",
+                                 base + " --service-principal client-id=00000000-0000-0000-0000-000000000000 "
+                                 "secret=@sp-secret.txt object-id=11111111-1111-1111-1111-111111111111"))
+    if target.csi:
+        examples.append(_example("Use the key vault as a secrets store via the Secrets Store CSI driver add-on.",
+                                 base + " --enable-csi"))
+    auth = "--secret" if t.AUTH_SECRET in offered else f"--workload-identity {IDENTITY}"
+    examples.append(_example("Name the connection, and return before the connection record is confirmed.",
+                             f"az aks connection create {target.name} --source-id {CLUSTER} --target-id {target_id} "
+                             f"--connection orders_{target.wire_name} {auth} --no-wait"))
+    if target.roles and t.AUTH_WORKLOAD_IDENTITY in offered:
+        examples.append(_example("Grant a role of your choice instead of the default one.",
+                                 f"{base} --workload-identity {IDENTITY} --role \"Reader\""))
+    for auth_type in offered + ([t.AUTH_CSI] if target.csi else []):
+        if auth_type in _AUTH_TEXT:
+            texts.append(_AUTH_TEXT[auth_type].format(roles=" and ".join(target.roles) or "no role",
+                                                     csi_roles=" and ".join(target.csi_roles)))
+    return _CREATE.format(display=target.display, auth_text=" ".join(texts), examples="".join(examples))
+
 
 for _name, _target in TARGETS.items():
-    helps[f"aks connection create {_name}"] = _CREATE.format(
-        display=_target.display, name=_name, wire=_target.wire_name, cluster=CLUSTER,
-        name_args=" ".join(f"{a.options[0]} {a.placeholder}" for a in _target.name_args),
-        target_id=_target.id_template.replace("{target_resource_group}", "TargetRG").replace(
-            "{" + _target.name_args[0].dest + "}", _target.name_args[0].placeholder))
+    helps[f"aks connection create {_name}"] = _create_help(_target)

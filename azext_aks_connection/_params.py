@@ -1,6 +1,7 @@
 """Arguments, with the built-in `az aks connection` names; per-target ones come from the target table."""
 from azext_aks_connection._validators import skip_builtin_validation
-from azext_aks_connection.targets import AUTH_SECRET, TARGETS, offered_auth_types
+from azext_aks_connection.targets import (AUTH_SECRET, AUTH_SERVICE_PRINCIPAL, AUTH_WORKLOAD_IDENTITY, TARGETS,
+                                          offered_auth_types)
 
 OWN = {"validator": skip_builtin_validation}   # see load_arguments
 CONNECTION_NAME_HELP = ("Name of the connection: 1-60 letters, digits, '_', '.' or '-'. Generated as "
@@ -11,7 +12,7 @@ def load_arguments(self, _):
     """Every argument sets its own (no-op) validator: the built-in serviceconnector module registers the
     same commands' arguments with validators of its own (which prompt interactively), settings of one dest
     merge across loaders, and a None would not replace theirs. Our checks run in custom.py."""
-    from azure.cli.core.commands.parameters import get_enum_type
+    from azure.cli.core.commands.parameters import get_enum_type, get_three_state_flag
 
     # Registered per command (not once for the group): the built-in registers validators at the
     # command's own scope, and the most specific scope wins.
@@ -54,7 +55,44 @@ def load_arguments(self, _):
             for arg in target.name_args:
                 c.extra(arg.dest, options_list=arg.options, arg_group="Target Resource",
                         help=arg.help + " Required if '--target-id' is not specified.")
-            if AUTH_SECRET in offered_auth_types(target):
+            offered = offered_auth_types(target)
+            if AUTH_SECRET in offered:
                 c.argument("secret_auth_info", **OWN, options_list=["--secret"], nargs="*", arg_group="AuthType",
                            help="Authenticate with the target's own key or connection string, stored in a "
                            "Kubernetes Secret. Takes no values for this target.")
+            else:
+                c.ignore("secret_auth_info")
+            if AUTH_WORKLOAD_IDENTITY in offered:
+                c.argument("workload_identity_auth_info", **OWN, options_list=["--workload-identity"],
+                           arg_group="AuthType", metavar="USER-IDENTITY-RESOURCE-ID",
+                           help="Authenticate with Microsoft Entra workload identity: the resource id of a "
+                           "user-assigned managed identity. The cluster gets the OIDC issuer and workload identity "
+                           "(when not on yet), the identity a federated credential for ServiceAccount "
+                           "sc-account-<client id> and a role on the target. Do not use the cluster's control "
+                           "plane or kubelet identity: federated credentials do not work with them.")
+            else:
+                c.ignore("workload_identity_auth_info")
+            if AUTH_SERVICE_PRINCIPAL in offered:
+                c.argument("service_principal_auth_info", **OWN, options_list=["--service-principal"], nargs="+",
+                           arg_group="AuthType", metavar="client-id=XX secret=XX [object-id=XX]",
+                           help="Authenticate with a service principal: its client id and secret go into the "
+                           "Kubernetes Secret; with object-id (the service principal's object id) it also gets a "
+                           "role on the target. secret=@<file> reads the secret from a file, which keeps it out of "
+                           "the command line (az --debug prints the command line).")
+            else:
+                c.ignore("service_principal_auth_info")
+            if target.csi:
+                c.argument("enable_csi", **OWN, options_list=["--enable-csi"], arg_type=get_three_state_flag(),
+                           arg_group="AuthType",
+                           help="Use the key vault as a secrets store via a CSI volume: enables the cluster's "
+                           "azureKeyvaultSecretsProvider add-on and grants its identity read access on the vault. "
+                           "If specified, AuthType arguments are not needed.")
+            else:
+                c.ignore("enable_csi")
+            if target.roles:
+                c.argument("roles", **OWN, options_list=["--role"], action="append", arg_group="AuthType",
+                           help="A role to grant the identity on the target, by name or id; repeat for more. "
+                           "Replaces the default (" + ", ".join(target.roles) + "). Applies to "
+                           "--workload-identity, --service-principal with object-id, and --enable-csi.")
+            else:
+                c.ignore("roles")

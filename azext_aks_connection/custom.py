@@ -1,9 +1,12 @@
 """Command implementations: parse arguments into a ConnectionSpec, call the provider layer,
 return the output dict. Everything that can be checked locally is checked before any call."""
+import os
 import random
+import re
 import string
 
-from azure.cli.core.azclierror import InvalidArgumentValueError, ResourceNotFoundError
+from azure.cli.core.azclierror import (InvalidArgumentValueError, MutuallyExclusiveArgumentError,
+                                       RequiredArgumentMissingError, ResourceNotFoundError)
 from knack.log import get_logger
 
 from azext_aks_connection import _validators as v
@@ -36,26 +39,98 @@ def _progress(cmd):
     return report
 
 
-def _auth_from_args(target, secret_auth_info):
-    """The one auth type asked for; the default when none was given (as the built-in does)."""
+IDENTITY_ID = re.compile(r"^/subscriptions/(?P<subscription>[^/]+)/resourceGroups/[^/]+/providers/"
+                         r"Microsoft\.ManagedIdentity/userAssignedIdentities/[^/]+$", re.IGNORECASE)
+GUID = re.compile(r"^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$")
+
+
+def _service_principal(values):
+    """client-id=… secret=… [object-id=…] -> dict; every value checked before any request."""
+    parsed = {}
+    for item in values:
+        key, sep, value = item.partition("=")
+        key = key.strip().lower()
+        if not sep or key not in ("client-id", "secret", "object-id") or not value:
+            raise InvalidArgumentValueError(
+                f"Invalid value for --service-principal: '{item.split('=')[0]}=…'. "
+                "Usage: --service-principal client-id=XX secret=XX [object-id=XX]",
+                recommendation="For example: --service-principal client-id=<appId> secret=<password> "
+                "object-id=<object id of the service principal>")
+        if key in parsed:
+            raise InvalidArgumentValueError(f"--service-principal: '{key}' is given twice.")
+        parsed[key] = value
+    missing = [k for k in ("client-id", "secret") if k not in parsed]
+    if missing:
+        raise RequiredArgumentMissingError(
+            "--service-principal needs " + " and ".join(f"{k}=XX" for k in missing) + ".",
+            recommendation="Usage: --service-principal client-id=XX secret=XX [object-id=XX]")
+    if parsed["secret"].startswith("@"):
+        # secret=@file keeps the secret off the command line, which `az --debug` echoes before any extension runs.
+        path = os.path.expanduser(parsed["secret"][1:])
+        try:
+            with open(path, encoding="utf-8") as f:
+                parsed["secret"] = f.read().strip()
+        except OSError as exc:
+            raise InvalidArgumentValueError(f"--service-principal secret=@{path}: cannot read the file "
+                                            f"({exc.strerror}).") from None
+        if not parsed["secret"]:
+            raise InvalidArgumentValueError(f"--service-principal secret=@{path}: the file is empty.")
+    for key in ("client-id", "object-id"):
+        if key in parsed and not GUID.match(parsed[key]):
+            raise InvalidArgumentValueError(f"--service-principal {key} must be a GUID.",
+                                            recommendation=f"Pass the service principal's {key} as shown by "
+                                            "'az ad sp show --id <appId>'.")
+    return {"client_id": parsed["client-id"], "client_secret": parsed["secret"],
+            "object_id": parsed.get("object-id")}
+
+
+def _auth_from_args(target, secret_auth_info=None, workload_identity_auth_info=None,
+                    service_principal_auth_info=None, enable_csi=None):
+    """(auth type, auth details) from the arguments: exactly one auth type, the default when none."""
     given = []
     if secret_auth_info is not None:
         if secret_auth_info:
             raise InvalidArgumentValueError(
                 f"{target.display} takes its secret from the target itself: use --secret with no values.",
                 recommendation="For example: --secret")
-        given.append(t.AUTH_SECRET)
+        given.append((t.AUTH_SECRET, {}))
+    if workload_identity_auth_info is not None:
+        if not IDENTITY_ID.match(workload_identity_auth_info):
+            raise InvalidArgumentValueError(
+                f"Invalid user identity resource ID: '{workload_identity_auth_info}'.",
+                recommendation="Pass --workload-identity /subscriptions/<subscription>/resourceGroups/<group>"
+                "/providers/Microsoft.ManagedIdentity/userAssignedIdentities/<name> "
+                "(az identity show -g <group> -n <name> --query id -o tsv).")
+        given.append((t.AUTH_WORKLOAD_IDENTITY, {"identity_id": workload_identity_auth_info}))
+    if service_principal_auth_info is not None:
+        given.append((t.AUTH_SERVICE_PRINCIPAL, _service_principal(service_principal_auth_info)))
+    if enable_csi:
+        if given:
+            logger.warning("When the CSI driver is enabled (--enable-csi), the connection uses the managed "
+                           "identity of the AKS azureKeyvaultSecretsProvider add-on. Additional auth info (%s) "
+                           "is ignored.", ", ".join("--" + a for a, _ in given))
+        return t.AUTH_CSI, {}
+    if len(given) > 1:
+        raise MutuallyExclusiveArgumentError(
+            "Use one auth type: " + ", ".join("--" + a for a, _ in given) + " were given.")
     if given:
         return given[0]
     default = t.default_auth_type(target)
+    if default is None:
+        options = [f"--{a}" for a in t.offered_auth_types(target)] + (["--enable-csi"] if target.csi else [])
+        raise RequiredArgumentMissingError(
+            f"Auth info is not specified: {target.display} needs one of " + ", ".join(options) + ".",
+            recommendation=f"For example: --workload-identity <user-assigned identity resource id>"
+            if t.AUTH_WORKLOAD_IDENTITY in options[0] else "Pass " + options[0])
     logger.warning("Auth info is not specified, use default one: --%s", default)
-    return default
+    return default, {}
 
 
 def connection_create(cmd, client_type=None, connection_name=None,  # pylint: disable=too-many-locals
                       resource_group_name=None, cluster=None, source_id=None, scope="default",
-                      target_resource_group=None, target_id=None, secret_auth_info=None, no_wait=False,
-                      **target_names):
+                      target_resource_group=None, target_id=None, secret_auth_info=None,
+                      workload_identity_auth_info=None, service_principal_auth_info=None, enable_csi=None,
+                      roles=None, no_wait=False, **target_names):
     from azext_aks_connection.model import ConnectionSpec, to_linker, configurations_output
     target = _target_of(cmd)
     # Everything below up to plan.create is local: bad input fails before any request.
@@ -73,8 +148,21 @@ def connection_create(cmd, client_type=None, connection_name=None,  # pylint: di
     if client_type not in target.client_types:
         raise InvalidArgumentValueError(f"Client type '{client_type}' is not supported for {target.name}.",
                                         recommendation="Use one of: " + ", ".join(target.client_types))
-    auth = _auth_from_args(target, secret_auth_info)
-    spec = ConnectionSpec(cluster_ref, connection_name, target, tid, auth, client_type, scope)
+    auth, auth_info = _auth_from_args(target, secret_auth_info, workload_identity_auth_info,
+                                      service_principal_auth_info, enable_csi)
+    if roles and auth == t.AUTH_SECRET:
+        raise InvalidArgumentValueError("--role applies to identity auth only (--workload-identity, "
+                                        "--service-principal, --enable-csi), not to --secret.")
+    if auth == t.AUTH_SERVICE_PRINCIPAL and roles and not auth_info.get("object_id"):
+        raise RequiredArgumentMissingError("--role needs the service principal's object-id to grant the role to.",
+                                           recommendation="Add object-id=<object id> to --service-principal.")
+    if auth == t.AUTH_SERVICE_PRINCIPAL and not auth_info.get("object_id") and target.roles:
+        from azext_aks_connection.provider.target import resource_id
+        logger.warning("--service-principal has no object-id: no role is granted on the target. Grant one with: "
+                       "az role assignment create --assignee-object-id <object id> --assignee-principal-type "
+                       "ServicePrincipal --role \"%s\" --scope %s", target.roles[0], resource_id(target, tid))
+    spec = ConnectionSpec(cluster_ref, connection_name, target, tid, auth, client_type, scope,
+                          auth_info=auth_info, roles=[r.strip() for r in roles or [] if r.strip()] or None)
 
     from azext_aks_connection.provider import plan
     progress = _progress(cmd)
@@ -153,11 +241,21 @@ def connection_delete(cmd, resource_group_name=None, cluster=None, connection_na
     finally:
         progress.end()
     kinds = record.get("kubernetesResourceName") or {}
-    left = ", ".join(f"{kind} {obj}" for kind, obj in sorted(kinds.items()))
-    if left:
+    namespace = record.get("scope")
+    if kinds:
+        deletes = "; ".join(f"kubectl delete {'serviceaccount' if kind == 'serviceAccount' else kind} {obj} -n "
+                            f"{namespace}" for kind, obj in sorted(kinds.items()))
         logger.warning("The Kubernetes resources of this connection are left in place in namespace '%s' (%s). "
-                       "Delete them with: kubectl delete secret %s -n %s", record.get("scope"), left,
-                       kinds.get("secret"), record.get("scope"))
+                       "Delete them with: %s", namespace,
+                       ", ".join(f"{kind} {obj}" for kind, obj in sorted(kinds.items())), deletes)
+    grants = (record.get("provisioned") or {})
+    if grants.get("roleAssignments") or grants.get("federatedCredential"):
+        # Other connections may rely on the same grants (same identity, namespace and target): keep them.
+        logger.warning("Role assignments and the federated credential are kept (other connections may use them). "
+                       "Remove them with: %s", "; ".join(
+                           [f"az role assignment delete --ids {rid}" for rid in grants.get("roleAssignments") or []] +
+                           ([f"az resource delete --ids {grants['federatedCredential']} --api-version 2023-01-31"]
+                            if grants.get("federatedCredential") else [])))
     return None
 
 

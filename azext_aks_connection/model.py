@@ -3,7 +3,8 @@ JSON that the built-in `az aks connection` prints (flattened, as azure-cli print
 """
 import json
 
-from azext_aks_connection.targets import WIRE_AUTH_TYPE
+from azext_aks_connection.targets import (AUTH_CSI, AUTH_SERVICE_PRINCIPAL, AUTH_WORKLOAD_IDENTITY,
+                                          WIRE_AUTH_TYPE)
 
 RECORD_PREFIX = "connection."      # configurationSettings key prefix in sc-extension
 RECORD_VERSION = 1
@@ -16,7 +17,8 @@ def setting_key(connection_name):
 class ConnectionSpec:  # pylint: disable=too-few-public-methods,too-many-instance-attributes
     """What the user asked for: the input of a plan."""
 
-    def __init__(self, cluster, name, target, target_id, auth, client_type, namespace):
+    def __init__(self, cluster, name, target, target_id, auth, client_type, namespace,  # pylint: disable=too-many-arguments
+                 auth_info=None, roles=None):
         self.cluster = cluster          # _validators.ClusterRef
         self.name = name
         self.target = target            # targets.Target
@@ -24,20 +26,40 @@ class ConnectionSpec:  # pylint: disable=too-few-public-methods,too-many-instanc
         self.auth = auth                # targets.AUTH_*
         self.client_type = client_type
         self.namespace = namespace
+        self.auth_info = auth_info or {}  # identity_id (WI); client_id, client_secret, object_id (SP)
+        self.roles = roles                # --role values; None = the target's defaults
 
     @property
     def id(self):
         return self.cluster.connection_id(self.name)
 
 
-def new_record(spec, configurations, k8s_names, created_by, now):
-    """The record stored in sc-extension. It never holds a credential value."""
-    return {
+def auth_info(spec):
+    """authInfo as the built-in sends it for AKS (never the service principal's secret)."""
+    info = {"authType": WIRE_AUTH_TYPE[spec.auth]}
+    if spec.auth == AUTH_WORKLOAD_IDENTITY:
+        info.update(clientId=spec.auth_info.get("client_id"), subscriptionId=spec.auth_info["identity_id"].split("/")[2])
+    elif spec.auth == AUTH_SERVICE_PRINCIPAL:
+        info.update(clientId=spec.auth_info["client_id"], principalId=spec.auth_info.get("object_id"))
+    if spec.roles:
+        info["roles"] = list(spec.roles)
+    return info
+
+
+def new_record(spec, configurations, k8s_names, created_by, now, provisioned=None):
+    """The record stored in sc-extension. It never holds a credential value.
+
+    ``provisioned`` lists what the plan made or relies on outside the cluster (identity, federated
+    credential, role assignments), for validate and delete to find."""
+    target_service = {"type": "AzureResource", "id": spec.target_id}
+    if spec.auth == AUTH_CSI:
+        target_service["resourceProperties"] = {"type": "KeyVault", "connectAsKubernetesCsiDriver": True}
+    record = {
         "v": RECORD_VERSION,
         "name": spec.name,
         "target": spec.target.name,
-        "targetService": {"type": "AzureResource", "id": spec.target_id},
-        "authInfo": {"authType": WIRE_AUTH_TYPE[spec.auth]},
+        "targetService": target_service,
+        "authInfo": auth_info(spec),
         "clientType": spec.client_type,
         "scope": spec.namespace,
         "configurations": [{"name": c["name"], "value": "" if c["credential"] else c["value"],
@@ -46,6 +68,9 @@ def new_record(spec, configurations, k8s_names, created_by, now):
         "systemData": {"createdBy": created_by, "createdByType": "User", "createdAt": now,
                        "lastModifiedBy": created_by, "lastModifiedByType": "User", "lastModifiedAt": now},
     }
+    if provisioned:
+        record["provisioned"] = provisioned
+    return record
 
 
 def dump_record(record):
@@ -70,8 +95,12 @@ def load_records(extension_settings):
 def to_linker(record, cluster, provisioning_state="Succeeded"):
     """LinkerResource JSON (2024-07-01-preview fields, flattened) plus kubernetesResourceName."""
     auth = dict(record.get("authInfo") or {})
-    auth.setdefault("name", None)
-    auth.setdefault("secretInfo", None)
+    if auth.get("authType") == "secret":
+        auth.setdefault("name", None)
+        auth.setdefault("secretInfo", None)
+    else:
+        for key in ("clientId", "subscriptionId", "roles", "userName", "deleteOrUpdateBehavior", "authMode"):
+            auth.setdefault(key, None)
     return {
         "authInfo": auth,
         "clientType": record.get("clientType"),

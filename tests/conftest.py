@@ -126,3 +126,19 @@ def kube(az, sandbox, tmp_path_factory):
     core = client.CoreV1Api(api)
     core.kubeconfig_path = path
     return core
+
+
+@pytest.fixture
+def fresh_cluster(sbc, az, tmp_path):
+    """A new cluster in sandbox-rg in its first state (no sc-extension; OIDC issuer, workload identity and
+    add-ons off) and a CoreV1Api for it: for tests that must not depend on what other tests did."""
+    import uuid
+    from kubernetes import client, config
+    name = "aks-" + uuid.uuid4().hex[:8]
+    created = sbc.new_cluster(name, "sandbox-rg")
+    path = str(tmp_path / "kubeconfig")
+    res = az("aks", "get-credentials", "-g", "sandbox-rg", "-n", name, "--file", path, "-o", "none")
+    assert res.rc == 0, res
+    core = client.CoreV1Api(config.new_client_from_config(config_file=path))
+    core.kubeconfig_path = path
+    return {"name": name, "resourceGroup": "sandbox-rg", "id": created["id"], "core": core}

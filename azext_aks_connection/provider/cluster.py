@@ -34,3 +34,99 @@ def kube_api(cmd, cluster):
     # The kubernetes client logs whole response bodies (Secrets included) at DEBUG; az --debug enables DEBUG.
     logging.getLogger("kubernetes.client.rest").setLevel(logging.INFO)
     return kube_config.new_client_from_config_dict(kubeconfig)
+
+
+KV_ADDON = "azureKeyvaultSecretsProvider"
+TERMINAL = ("succeeded", "failed", "canceled")
+UPDATE_ATTEMPTS = 3
+
+
+def addon(cluster, name):
+    """An add-on profile by name (AKS answers add-on keys in varying case)."""
+    for key, profile in ((cluster.get("properties") or {}).get("addonProfiles") or {}).items():
+        if key.lower() == name.lower():
+            return profile or {}
+    return {}
+
+
+def missing_features(cluster, workload_identity=False, kv_csi=False):
+    """What a connection needs that the cluster does not have yet (empty: no cluster write)."""
+    props = cluster.get("properties") or {}
+    missing = []
+    if workload_identity:
+        if not (props.get("oidcIssuerProfile") or {}).get("enabled"):
+            missing.append("OIDC issuer")
+        if not ((props.get("securityProfile") or {}).get("workloadIdentity") or {}).get("enabled"):
+            missing.append("workload identity")
+    if kv_csi and not addon(cluster, KV_ADDON).get("enabled"):
+        missing.append(f"the {KV_ADDON} add-on")
+    return missing
+
+
+def ensure_features(cmd, cluster_ref, cluster, progress, workload_identity=False, kv_csi=False):
+    """Turn on what is missing with one managed-cluster update (a long-running operation); returns the cluster
+    as it is afterwards. No write when everything is on already."""
+    from azure.mgmt.containerservice import models
+    missing = missing_features(cluster, workload_identity, kv_csi)
+    if not missing:
+        return cluster
+    client = _client(cmd, cluster_ref.subscription).managed_clusters
+    what = " and ".join(missing)
+    known_state = ((cluster.get("properties") or {}).get("provisioningState") or "").lower()
+    for attempt in range(UPDATE_ATTEMPTS):
+        if attempt or known_state not in TERMINAL:
+            _wait_terminal(client, cluster_ref, progress)
+        try:
+            # The first attempt PUTs the cluster as already read; a retry reads it again.
+            fresh = attempt == 0 and known_state in TERMINAL
+            mc = models.ManagedCluster(cluster) if fresh else client.get(cluster_ref.resource_group, cluster_ref.name)
+            current = mc.as_dict()
+            missing = missing_features(current, workload_identity, kv_csi)
+            if not missing:              # someone else turned them on meanwhile
+                return current
+            if "OIDC issuer" in missing:
+                mc.oidc_issuer_profile = models.ManagedClusterOIDCIssuerProfile(enabled=True)
+            if "workload identity" in missing:
+                if mc.security_profile is None:
+                    mc.security_profile = models.ManagedClusterSecurityProfile()
+                mc.security_profile.workload_identity = models.ManagedClusterSecurityProfileWorkloadIdentity(
+                    enabled=True)
+            if kv_csi and addon(current, KV_ADDON).get("enabled") is not True:
+                profiles = dict(mc.addon_profiles or {})
+                key = next((k for k in profiles if k.lower() == KV_ADDON.lower()), KV_ADDON)
+                profiles[key] = models.ManagedClusterAddonProfile(
+                    enabled=True, config={"enableSecretRotation": "false", "rotationPollInterval": "2m"})
+                mc.addon_profiles = profiles
+            progress(f"Enabling {what} on AKS cluster '{cluster_ref.name}' (a cluster update; it can take minutes)")
+            poller = client.begin_create_or_update(cluster_ref.resource_group, cluster_ref.name, mc)
+            while not poller.done():
+                progress()
+                poller.wait(timeout=1)     # returns as soon as the operation ends; the poller follows Retry-After
+            return poller.result().as_dict()
+        except HttpResponseError as exc:
+            if exc.status_code == 409 and attempt + 1 < UPDATE_ATTEMPTS:
+                continue                  # the cluster is busy with another operation: wait for it, then retry
+            raise arm_error(exc, f"Enabling {what} on AKS cluster '{cluster_ref.name}'")
+    return cluster
+
+
+def _wait_terminal(client, cluster_ref, progress, timeout=3600):
+    """Wait while the cluster is in a transitional state (Updating, Upgrading, …), polling with a progress line."""
+    import time
+    from azext_aks_connection.provider.arm import pause, retry_after
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            mc, headers = client.get(cluster_ref.resource_group, cluster_ref.name,
+                                     cls=lambda response, obj, hdrs: (obj, hdrs))
+            state = (mc.provisioning_state or "").lower()
+        except HttpResponseError as exc:
+            raise arm_error(exc, f"Reading AKS cluster '{cluster_ref.name}'")
+        if state in TERMINAL or not state:
+            return
+        if time.monotonic() > deadline:
+            from azure.cli.core.azclierror import AzureResponseError
+            raise AzureResponseError(f"AKS cluster '{cluster_ref.name}' stayed '{state}' for {timeout} s.",
+                                     recommendation="Check it with 'az aks show' and retry when it is Succeeded.")
+        progress(f"Waiting for AKS cluster '{cluster_ref.name}' to finish its current operation ({state})")
+        pause(retry_after(headers, default=5.0))

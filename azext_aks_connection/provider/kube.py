@@ -74,3 +74,47 @@ def apply_secret(api_client, namespace, name, values, connection_id):
             raise kube_error(exc, f"Updating Secret '{name}' in namespace '{namespace}'")
     from azure.cli.core.azclierror import AzureResponseError
     raise AzureResponseError(f"Secret '{name}' in namespace '{namespace}' kept changing while we wrote it.")
+
+
+def apply_service_account(api_client, namespace, name, annotations, connection_id):
+    """ServiceAccount ``name`` carrying ``annotations`` (workload identity client id / tenant id).
+    Annotations of others are kept. Returns "created", "updated" or "unchanged"."""
+    from kubernetes.client.rest import ApiException
+    core = _core(api_client)
+    wanted = dict(annotations, **{"aks-connection/connection-id": connection_id})
+    for _ in range(5):
+        try:
+            current = core.read_namespaced_service_account(name, namespace)
+        except ApiException as exc:
+            if exc.status != 404:
+                raise kube_error(exc, f"Reading ServiceAccount '{name}' in namespace '{namespace}'")
+            current = None
+        if current is None:
+            body = {"apiVersion": "v1", "kind": "ServiceAccount",
+                    "metadata": {"name": name, "namespace": namespace, "labels": dict(LABELS),
+                                 "annotations": wanted}}
+            try:
+                core.create_namespaced_service_account(namespace, body)
+                return "created"
+            except ApiException as exc:
+                if exc.status == 409:
+                    continue
+                raise kube_error(exc, f"Creating ServiceAccount '{name}' in namespace '{namespace}'")
+        meta = current.metadata
+        have = meta.annotations or {}
+        # The connection-id annotation names the first connection that made the account; others share it.
+        if all(have.get(k) == v for k, v in annotations.items()) and "aks-connection/connection-id" in have:
+            return "unchanged"
+        merged = dict(annotations)
+        merged["aks-connection/connection-id"] = have.get("aks-connection/connection-id") or connection_id
+        body = {"metadata": {"resourceVersion": meta.resource_version,
+                             "labels": dict(meta.labels or {}, **LABELS), "annotations": merged}}
+        try:
+            core.patch_namespaced_service_account(name, namespace, body)
+            return "updated"
+        except ApiException as exc:
+            if exc.status == 409:
+                continue
+            raise kube_error(exc, f"Updating ServiceAccount '{name}' in namespace '{namespace}'")
+    from azure.cli.core.azclierror import AzureResponseError
+    raise AzureResponseError(f"ServiceAccount '{name}' in namespace '{namespace}' kept changing while we wrote it.")

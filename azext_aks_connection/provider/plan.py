@@ -1,22 +1,31 @@
 """Create a connection: the steps on both planes, independent ones run concurrently.
 
-    cluster GET ─┐                         ┌─ namespace → Secret ─┐
-                 ├─ keys (target) ─────────┤                      ├─ record in sc-extension
-    target GET ──┘   user credentials ─────┘   extension GET ─────┘
+    cluster GET ──┐                 ┌─ cluster update (OIDC + workload identity | KV add-on), only if off ─┐
+    target GET ───┼─ checks ────────┼─ keys (secret auth only) · kube credentials · extension GET        │
+    identity GET ─┘  (local)        └─ role assignments (WI / SP with object id) ─────────────────────────┤
+                                                                                                          │
+    federated credential (issuer of the updated cluster) · KV access (add-on identity) ───────────────────┤
+    namespace → ServiceAccount (WI) → Secret ──────────────────────────────────────────────────────────────┴─ record
 
-The record is written last, only once the Secret holds the values, so a connection that exists
-is a connection that works; a failed run leaves no record and re-running it converges.
+The record is written last, only once everything else is in place, so a connection that exists is a
+connection that works; a failed run leaves no record and re-running it converges (every step reads first
+and writes only what differs, under deterministic names).
 """
 import os
 from concurrent.futures import ThreadPoolExecutor
 
 from azext_aks_connection import model
+from azext_aks_connection import targets as t
 from azext_aks_connection._validators import secret_name
 from azext_aks_connection.provider import cluster as cluster_ops
 from azext_aks_connection.provider import extension as ext_ops
+from azext_aks_connection.provider import identity as identity_ops
 from azext_aks_connection.provider import kube as kube_ops
 from azext_aks_connection.provider import target as target_ops
 from azext_aks_connection.provider.arm import Arm
+from knack.log import get_logger
+
+logger = get_logger(__name__)
 
 
 def parallel(**steps):
@@ -44,38 +53,137 @@ def _caller(cmd):
 
 
 def configurations(spec, values):
-    return [{"name": k.key, "value": values[k.field], "credential": k.credential}
-            for k in spec.target.keys_for(spec.auth, spec.client_type)]
+    out = []
+    for k in spec.target.keys_for(spec.auth, spec.client_type):
+        value = k.field[1:] if k.field.startswith("=") else values[k.field]
+        out.append({"name": k.key, "value": value, "credential": k.credential})
+    return out
 
 
-def create(cmd, spec, progress, no_wait=False):
+def _tenant(cmd, subscription):
+    from azure.cli.core._profile import Profile
+    try:
+        return Profile(cli_ctx=cmd.cli_ctx).get_subscription(subscription).get("tenantId")
+    except Exception:  # pylint: disable=broad-except
+        return Profile(cli_ctx=cmd.cli_ctx).get_subscription().get("tenantId")
+
+
+def _nothing():
+    return None
+
+
+def _or_error(fn, *args):
+    try:
+        return fn(*args)
+    except Exception as exc:  # pylint: disable=broad-except
+        return exc
+
+
+def create(cmd, spec, progress, no_wait=False):  # pylint: disable=too-many-locals,too-many-statements
     """Apply the plan for ``spec``; returns (record, extension state)."""
     arm = Arm(cmd.cli_ctx, subscription_id=spec.target_id.split("/")[2])
+    auth, target = spec.auth, spec.target
+    scope = target_ops.resource_id(target, spec.target_id)     # where roles and access policies go
+    wi, sp, csi = auth == t.AUTH_WORKLOAD_IDENTITY, auth == t.AUTH_SERVICE_PRINCIPAL, auth == t.AUTH_CSI
+
     progress("Reading the cluster and the target")
+    id_arm = Arm(cmd.cli_ctx, subscription_id=spec.auth_info["identity_id"].split("/")[2]) if wi else None
+    role_names = spec.roles or (target.csi_roles if csi else target.roles)
+    grants_roles = (wi or (sp and spec.auth_info.get("object_id")) or csi) and role_names
     found = parallel(cluster=lambda: cluster_ops.get_cluster(cmd, spec.cluster),
-                     target=lambda: target_ops.get_target(arm, spec.target, spec.target_id))
+                     target=lambda: target_ops.get_target(arm, target, spec.target_id),
+                     identity=(lambda: _or_error(identity_ops.get_identity, id_arm, spec.auth_info["identity_id"]))
+                     if wi else _nothing,
+                     roles=(lambda: identity_ops.resolve_roles(arm, scope, role_names)) if grants_roles else _nothing)
+    if wi:
+        # The cluster's own identities are refused by id first: the kubelet one may not be readable.
+        given = found["identity"] if isinstance(found["identity"], dict) else {"id": spec.auth_info["identity_id"]}
+        identity_ops.refuse_cluster_identity(found["cluster"], given)
+        if isinstance(found["identity"], Exception):
+            raise found["identity"]
+
     progress("Fetching the target's configuration and the cluster's credentials")
-    fetched = parallel(values=lambda: target_ops.fetch_values(arm, spec.target, spec.target_id, found["target"]),
-                       kube=lambda: cluster_ops.kube_api(cmd, spec.cluster),
-                       ext=lambda: ext_ops.get_extension(cmd, spec.cluster))
-    configs = configurations(spec, fetched["values"])
+    principal = found["identity"]["principal_id"] if wi else spec.auth_info.get("object_id") if sp else None
+    vault_rbac = csi and bool((found["target"].get("properties") or {}).get("enableRbacAuthorization"))
+    steps = {
+        "values": lambda: target_ops.fetch_values(arm, target, spec.target_id, found["target"],
+                                                  with_secret=auth == t.AUTH_SECRET),
+        "kube": lambda: cluster_ops.kube_api(cmd, spec.cluster),
+        "ext": lambda: ext_ops.get_extension(cmd, spec.cluster),
+        "cluster": lambda: cluster_ops.ensure_features(cmd, spec.cluster, found["cluster"], progress,
+                                                       workload_identity=wi, kv_csi=csi),
+        "tenant": lambda: _tenant(cmd, spec.target_id.split("/")[2]) if sp or csi else None,
+    }
+    if principal and found["roles"]:
+        steps["roles"] = lambda: identity_ops.ensure_role_assignments(
+            arm, scope, principal, found["roles"],
+            principal_type="ServicePrincipal")
+    done = parallel(**steps)
+    cluster = done["cluster"]
+
+    values = dict(done["values"])
     names = {"secret": secret_name(spec.name)}
+    provisioned = {}
+    after = {}
+    if wi:
+        ident = found["identity"]
+        issuer = ((cluster.get("properties") or {}).get("oidcIssuerProfile") or {}).get("issuerURL")
+        values.update(client_id=ident["client_id"], tenant_id=ident["tenant_id"])
+        spec.auth_info["client_id"] = ident["client_id"]
+        names["serviceAccount"] = identity_ops.service_account_name(ident["client_id"])
+        after["fic"] = lambda: identity_ops.ensure_federated_credential(id_arm, ident, issuer, spec.namespace)
+        provisioned["identity"] = ident["id"]
+    elif sp:
+        values.update(client_id=spec.auth_info["client_id"], client_secret=spec.auth_info["client_secret"],
+                      tenant_id=done["tenant"])
+    elif csi:
+        addon_identity = cluster_ops.addon(cluster, cluster_ops.KV_ADDON).get("identity") or {}
+        values.update(client_id=addon_identity.get("clientId"), tenant_id=done["tenant"])
+        object_id = addon_identity.get("objectId")
+        provisioned["identity"] = addon_identity.get("resourceId")
+        if not vault_rbac and spec.roles:
+            logger.warning("Key vault '%s' uses access policies, not Azure RBAC: --role is ignored; the add-on "
+                           "identity gets an access policy to get secrets, keys and certificates.",
+                           found["target"].get("name"))
+        if vault_rbac:
+            after["roles"] = lambda: identity_ops.ensure_role_assignments(arm, scope, object_id, found["roles"])
+        else:
+            after["access"] = lambda: identity_ops.ensure_vault_access_policy(
+                arm, found["target"], target.api_version, done["tenant"], object_id)
+    configs = configurations(spec, values)
 
-    progress(f"Writing Secret {names['secret']} in namespace {spec.namespace}")
-    kube_ops.ensure_namespace(fetched["kube"], spec.namespace)
-    kube_ops.apply_secret(fetched["kube"], spec.namespace, names["secret"],
-                          {c["name"]: c["value"] for c in configs}, spec.id)
+    def kube_side():
+        api = done["kube"]
+        progress(f"Writing {' and '.join(sorted(names))} in namespace {spec.namespace}")
+        kube_ops.ensure_namespace(api, spec.namespace)
+        if "serviceAccount" in names:
+            ident = found["identity"]
+            kube_ops.apply_service_account(api, spec.namespace, names["serviceAccount"],
+                                           {"azure.workload.identity/client-id": ident["client_id"],
+                                            "azure.workload.identity/tenant-id": ident["tenant_id"]}, spec.id)
+        kube_ops.apply_secret(api, spec.namespace, names["secret"], {c["name"]: c["value"] for c in configs},
+                              spec.id)
+    progress("Granting access and writing the Kubernetes resources")
+    finished = parallel(kube=kube_side, **after)
+    if "fic" in finished:
+        provisioned["federatedCredential"] = finished["fic"][0]
+    granted = finished.get("roles") or done.get("roles")
+    if granted:
+        provisioned["roleAssignments"] = [rid for rid, _ in granted]
+    if finished.get("access"):
+        provisioned["accessPolicy"] = True
 
-    existing = ext_ops.records_of(fetched["ext"]).get(spec.name)
-    record = model.new_record(spec, configs, names, _caller(cmd), _now())
-    if existing and _same(existing, record) and ext_ops.state_of(fetched["ext"]) == "Succeeded":
+    ext = done["ext"]
+    existing = ext_ops.records_of(ext).get(spec.name)
+    record = model.new_record(spec, configs, names, _caller(cmd), _now(), provisioned=provisioned)
+    if existing and _same(existing, record) and ext_ops.state_of(ext) == "Succeeded":
         return existing, "Succeeded"        # nothing to change: no write at all
     if existing:
         record["systemData"]["createdAt"] = existing.get("systemData", {}).get("createdAt")
         record["systemData"]["createdBy"] = existing.get("systemData", {}).get("createdBy")
-    action = "Installing sc-extension and recording" if fetched["ext"] is None else "Recording"
+    action = "Installing sc-extension and recording" if ext is None else "Recording"
     progress(f"{action} the connection in sc-extension")
-    ext = ext_ops.put_record(cmd, spec.cluster, record, progress=progress, no_wait=no_wait, known=fetched["ext"])
+    ext = ext_ops.put_record(cmd, spec.cluster, record, progress=progress, no_wait=no_wait, known=ext)
     return record, ("Accepted" if no_wait else ext_ops.state_of(ext))
 
 

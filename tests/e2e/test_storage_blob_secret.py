@@ -18,8 +18,9 @@ def _seed(sandbox):
     return c, s
 
 
-def _create(az, sandbox, name, namespace="default", *extra):
+def _create(az, sandbox, name, namespace="default", *extra, cluster=None):
     c, s = _seed(sandbox)
+    c = cluster or c
     return az("aks", "connection", "create", "storage-blob", "-g", c["resourceGroup"], "-n", c["name"],
               "--tg", s["resourceGroup"], "--account", s["account"], "--connection", name,
               "--kube-namespace", namespace, "--secret", "-o", "json", *extra)
@@ -30,12 +31,14 @@ def _secret(kube, namespace, name):
     return {k: base64.b64decode(v).decode() for k, v in (sec.data or {}).items()}
 
 
-def test_create_writes_secret_that_opens_the_container(az, sandbox, kube, sbc):
+def test_create_writes_secret_that_opens_the_container(az, sandbox, fresh_cluster, sbc):
+    kube = fresh_cluster["core"]
     mark = sbc.mark()
-    res = _create(az, sandbox, "orders_blob", "orders")
+    res = _create(az, sandbox, "orders_blob", "orders", cluster=fresh_cluster)
     assert res.rc == 0, res
     out = res.json
-    c, s = _seed(sandbox)
+    _, s = _seed(sandbox)
+    c = fresh_cluster
     assert out["name"] == "orders_blob"
     assert out["id"] == c["id"] + "/providers/Microsoft.ServiceLinker/linkers/orders_blob"
     assert out["type"] == "microsoft.servicelinker/linkers"

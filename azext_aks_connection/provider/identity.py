@@ -1,0 +1,202 @@
+"""The identity half of a connection: the user-assigned identity, its federated credential, role
+assignments on the target, and Key Vault access policies. Every step reads first and writes only
+what is missing, under deterministic names, so a re-run converges and never duplicates.
+"""
+import uuid
+from urllib.parse import quote
+
+from azure.cli.core.azclierror import InvalidArgumentValueError, ResourceNotFoundError
+
+from azext_aks_connection.provider.arm import ArmError, pause, retry_after
+from azext_aks_connection.provider.errors import arm_error
+from azext_aks_connection.targets import BUILTIN_ROLES
+
+IDENTITY_API = "2023-01-31"
+ROLE_API = "2022-04-01"
+AUDIENCE = "api://AzureADTokenExchange"
+AUTHZ = "/providers/Microsoft.Authorization"
+PRINCIPAL_RETRIES = 6      # a new identity can take a while to reach Microsoft Entra replicas
+
+
+def service_account_name(client_id):
+    return f"sc-account-{client_id}"
+
+
+def subject(namespace, client_id):
+    return f"system:serviceaccount:{namespace}:{service_account_name(client_id)}"
+
+
+def get_identity(arm, identity_id):
+    """{id, name, client_id, principal_id, tenant_id} of a user-assigned identity."""
+    try:
+        body = arm.get(identity_id, IDENTITY_API)
+    except ArmError as exc:
+        if exc.status_code == 404:
+            raise ResourceNotFoundError(
+                f"Invalid user identity resource ID: user-assigned identity '{identity_id}' was not found.",
+                recommendation="Check the id with 'az identity show --ids <id>', or create the identity with "
+                "'az identity create -g <group> -n <name>'.") from None
+        raise arm_error(exc, f"Reading user-assigned identity '{identity_id}'")
+    props = body.get("properties") or {}
+    return {"id": body.get("id") or identity_id, "name": body.get("name"), "client_id": props.get("clientId"),
+            "principal_id": props.get("principalId"), "tenant_id": props.get("tenantId")}
+
+
+def refuse_cluster_identity(cluster, identity):
+    """Federated credentials do not work with the cluster's own control-plane or kubelet identity.
+    ``identity``: what get_identity returned, or {"id": the id given} when it could not be read."""
+    props = cluster.get("properties") or cluster
+    ident = cluster.get("identity") or {}
+    control_plane = {k.lower() for k in (ident.get("userAssignedIdentities") or {})}
+    kubelet = ((props.get("identityProfile") or {}).get("kubeletidentity") or {})
+    addons = [((a or {}).get("identity") or {}) for a in (props.get("addonProfiles") or {}).values()]
+    iid = identity["id"].lower()
+    if iid in control_plane:
+        which = "control plane identity"
+    elif iid == (kubelet.get("resourceId") or "").lower() or (
+            identity.get("client_id") and identity["client_id"] == kubelet.get("clientId")):
+        which = "kubelet identity"
+    elif any(iid == (a.get("resourceId") or "").lower() for a in addons):
+        which = "add-on identity"
+    else:
+        return
+    raise InvalidArgumentValueError(
+        f"'{identity['id'].split('/')[-1]}' is the cluster's {which}: federated identity credentials do not work with "
+        "the AKS control plane, kubelet or add-on identities.",
+        recommendation="Create a user-assigned identity for the workload ('az identity create -g <group> -n "
+        "<name>') and pass its id to --workload-identity.")
+
+
+def federated_credential_name(namespace, issuer, subj):
+    """Deterministic per (issuer, subject): one credential per cluster and namespace, whatever the connection."""
+    digest = uuid.uuid5(uuid.NAMESPACE_URL, f"{issuer}|{subj}").hex[:12]
+    return f"sc-{namespace}-{digest}"[:120]
+
+
+def ensure_federated_credential(arm, identity, issuer, namespace):
+    """Make the identity trust the cluster's ServiceAccount. Returns (credential id, "created" | "present")."""
+    subj = subject(namespace, identity["client_id"])
+    base = identity["id"] + "/federatedIdentityCredentials"
+    try:
+        existing = (arm.get(base, IDENTITY_API) or {}).get("value") or []
+    except ArmError as exc:
+        raise arm_error(exc, f"Listing the federated credentials of identity '{identity['name']}'")
+    for fic in existing:
+        p = fic.get("properties") or {}
+        if p.get("issuer") == issuer and p.get("subject") == subj and AUDIENCE in (p.get("audiences") or []):
+            return fic["id"], "present"
+    name = federated_credential_name(namespace, issuer, subj)
+    body = {"properties": {"issuer": issuer, "subject": subj, "audiences": [AUDIENCE]}}
+    try:
+        _, created, _ = arm.send("PUT", f"{base}/{name}", IDENTITY_API, body=body)
+    except ArmError as exc:
+        raise arm_error(exc, f"Creating federated credential '{name}' on identity '{identity['name']}' "
+                             f"(an identity holds at most 20)")
+    return (created or {}).get("id") or f"{base}/{name}", "created"
+
+
+def role_definition_id(subscription, role):
+    """A role given by name (built-in table), GUID or full id -> role definition id; None when unknown."""
+    if role.lower().startswith("/subscriptions/") or role.lower().startswith("/providers/"):
+        return role
+    try:
+        return f"/subscriptions/{subscription}{AUTHZ}/roleDefinitions/{uuid.UUID(role)}"
+    except ValueError:
+        pass
+    for name, guid in BUILTIN_ROLES.items():
+        if name.lower() == role.lower():
+            return f"/subscriptions/{subscription}{AUTHZ}/roleDefinitions/{guid}"
+    return None
+
+
+def resolve_roles(arm, scope, roles):
+    """[(display name, role definition id)] for the roles to grant; names not in the table are looked up."""
+    subscription = scope.split("/")[2]
+    resolved = []
+    for role in roles:
+        rid = role_definition_id(subscription, role)
+        if rid is None:
+            flt = "roleName eq '{}'".format(role.replace("'", "''"))
+            try:
+                found = (arm.send("GET", f"{scope}{AUTHZ}/roleDefinitions?$filter={quote(flt)}", ROLE_API)[1]
+                         or {}).get("value") or []
+            except ArmError as exc:
+                raise arm_error(exc, f"Looking up role '{role}'")
+            if not found:
+                raise InvalidArgumentValueError(f"Role '{role}' does not exist.",
+                                                recommendation="List role names with 'az role definition list "
+                                                "--query [].roleName -o tsv', or pass the role's id.")
+            rid = found[0]["id"]
+        resolved.append((role, rid))
+    return resolved
+
+
+def assignment_name(scope, principal_id, role_def_id):
+    guid = role_def_id.rstrip("/").split("/")[-1]
+    return str(uuid.uuid5(uuid.NAMESPACE_URL, f"{scope.lower()}|{principal_id.lower()}|{guid.lower()}"))
+
+
+def _covers(assignment_scope, scope):
+    a, s = assignment_scope.lower().rstrip("/"), scope.lower().rstrip("/")
+    return s == a or s.startswith(a + "/")
+
+
+def ensure_role_assignments(arm, scope, principal_id, roles, principal_type="ServicePrincipal"):
+    """Grant each (name, role definition id) to the principal on ``scope`` unless an assignment at that scope
+    or above already grants it. Returns [(assignment id, "created" | "present")]."""
+    flt = f"principalId eq '{principal_id}'"
+    try:
+        current = (arm.send("GET", f"{scope}{AUTHZ}/roleAssignments?$filter={quote(flt)}", ROLE_API)[1]
+                   or {}).get("value") or []
+    except ArmError as exc:
+        raise arm_error(exc, f"Listing the role assignments of principal '{principal_id}' on '{scope}'")
+    results = []
+    for name, rid in roles:
+        guid = rid.rstrip("/").split("/")[-1].lower()
+        match = [a for a in current if (a.get("properties") or {}).get("roleDefinitionId", "").lower()
+                 .endswith("/" + guid) and _covers((a.get("properties") or {}).get("scope", ""), scope)]
+        if match:
+            results.append((match[0]["id"], "present"))
+            continue
+        results.append((_create_assignment(arm, scope, principal_id, name, rid, principal_type), "created"))
+    return results
+
+
+def _create_assignment(arm, scope, principal_id, role_name, rid, principal_type):
+    aid = f"{scope}{AUTHZ}/roleAssignments/{assignment_name(scope, principal_id, rid)}"
+    body = {"properties": {"roleDefinitionId": rid, "principalId": principal_id, "principalType": principal_type}}
+    for attempt in range(PRINCIPAL_RETRIES):
+        try:
+            arm.send("PUT", aid, ROLE_API, body=body)
+            return aid
+        except ArmError as exc:
+            if exc.status_code == 409 and exc.error.code == "RoleAssignmentExists":
+                return aid          # granted meanwhile under another name
+            if exc.error.code == "PrincipalNotFound" and attempt + 1 < PRINCIPAL_RETRIES:
+                pause(retry_after(exc.headers, default=2.0 * (attempt + 1)))
+                continue
+            raise arm_error(exc, f"Granting role '{role_name}' to principal '{principal_id}' on '{scope}'")
+    return aid
+
+
+KV_READ_PERMISSIONS = {"secrets": ["get"], "keys": ["get"], "certificates": ["get"]}
+
+
+def ensure_vault_access_policy(arm, vault, api_version, tenant_id, object_id, permissions=None):
+    """Access-policy vaults: add a policy for the principal unless one already allows at least ``permissions``.
+    Returns "created" | "present"."""
+    permissions = permissions or KV_READ_PERMISSIONS
+    for policy in (vault.get("properties") or {}).get("accessPolicies") or []:
+        if (policy.get("objectId") or "").lower() != object_id.lower():
+            continue
+        have = {k: {p.lower() for p in v or []} for k, v in (policy.get("permissions") or {}).items()}
+        if all(set(want) <= have.get(kind, set()) or "all" in have.get(kind, set())
+               for kind, want in permissions.items()):
+            return "present"
+    body = {"properties": {"accessPolicies": [{"tenantId": tenant_id, "objectId": object_id,
+                                               "permissions": permissions}]}}
+    try:
+        arm.send("PUT", vault["id"] + "/accessPolicies/add", api_version, body=body)
+    except ArmError as exc:
+        raise arm_error(exc, f"Adding an access policy for '{object_id}' to key vault '{vault['name']}'")
+    return "created"

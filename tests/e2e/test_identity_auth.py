@@ -377,3 +377,39 @@ def test_real_kubectl_sees_the_annotated_service_account(az, sandbox, kube):
     assert out.returncode == 0, out.stderr
     assert json.loads(out.stdout)["metadata"]["annotations"]["azure.workload.identity/client-id"] == \
         res.json["authInfo"]["clientId"]
+
+
+def test_workload_identity_waits_for_a_busy_cluster_then_updates_it(az, sandbox, sbc, fresh_cluster):
+    """The cluster is in the middle of another operation (Updating): the create waits for it to finish, with a
+    progress line, then makes its own update; it does not fail with an opaque Conflict."""
+    import os
+    import time
+    from tests.conftest import AZ
+    cluster = fresh_cluster
+    hold = f"clusters/{cluster['resourceGroup']}/{cluster['name']}/provisioning-state"
+    sbc.arm("PUT", hold, {"provisioningState": "Updating"})
+    mark = sbc.mark()
+    s = _blob(sandbox)
+    proc = subprocess.Popen([AZ, "aks", "connection", "create", "storage-blob", "-g", cluster["resourceGroup"],
+                             "-n", cluster["name"], "--tg", s["resourceGroup"], "--account", s["account"],
+                             "--connection", "busy_wi", "--workload-identity", _identity(sandbox), "-o", "json",
+                             "--verbose"],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=dict(os.environ))
+    try:
+        deadline = time.monotonic() + 60
+        # Wait until the create has seen the busy cluster twice (its first read and one wait poll).
+        while time.monotonic() < deadline:
+            gets = [e for e in sbc.requests(since=mark) if e["method"] == "GET"
+                    and e["path"].split("?")[0] == cluster["id"]]
+            if len(gets) >= 2:
+                break
+            time.sleep(0.2)
+        assert len(gets) >= 2, "the create never read the cluster"
+        assert not [w for w in _writes(sbc, mark) if w[1] == cluster["id"]], "wrote while the cluster was busy"
+    finally:
+        sbc.arm("DELETE", hold)
+    out, err = proc.communicate(timeout=120)
+    assert proc.returncode == 0, err[-3000:]
+    assert "to finish its current operation (updating)" in err
+    assert [w for w in _writes(sbc, mark) if w[1] == cluster["id"]] == [("PUT", cluster["id"])]
+    assert json.loads(out)["kubernetesResourceName"]["serviceAccount"].startswith("sc-account-")

@@ -152,6 +152,11 @@ def _create_help(target):
     if target.roles and t.AUTH_WORKLOAD_IDENTITY in offered:
         examples.append(_example("Grant a role of your choice instead of the default one.",
                                  f"{base} --workload-identity {IDENTITY} --role \"Reader\""))
+    first_key = next(iter(target.keys_for(offered[0], "none")), None) if offered else None
+    if first_key:
+        examples.append(_example("Rename a configuration key, and leave the target's firewall as it is.",
+                                 f"{base} {auth.split(' ')[0] if auth == '--secret' else auth} --customized-keys "
+                                 f"{first_key.key}=MY_{first_key.key.split('_')[-1]} --opt-out publicnetwork"))
     for auth_type in offered + ([t.AUTH_CSI] if target.csi else []):
         if auth_type in _AUTH_TEXT:
             texts.append(_AUTH_TEXT[auth_type].format(roles=" and ".join(target.roles) or "no role",
@@ -159,5 +164,41 @@ def _create_help(target):
     return _CREATE.format(display=target.display, auth_text=" ".join(texts), examples="".join(examples))
 
 
+helps["aks connection update"] = """
+type: group
+short-summary: Update a connection between an AKS cluster and a target resource.
+"""
+
+_UPDATE = """
+type: command
+short-summary: Update an AKS connection to {display}.
+long-summary: >
+    Re-applies the connection with what you change (client type, auth, roles, key names, opt-outs) and
+    carries over the rest: target, namespace, customized keys. The namespace never changes (the built-in
+    command resets it to 'default'). Updating to the same values changes nothing.
+examples:
+  - name: Change the client type (the Secret gets that client type's keys).
+    text: az aks connection update {name} -g ClusterRG -n MyCluster --connection MyConnection --client-type dotnet
+  - name: Change the client type of a connection given by id.
+    text: az aks connection update {name} --id {connection} --client-type python
+{extra}"""
+
+
+def _update_help(target):
+    extra = ""
+    offered = t.offered_auth_types(target)
+    if t.AUTH_WORKLOAD_IDENTITY in offered:
+        extra += _example("Switch the connection to workload identity.",
+                          f"az aks connection update {target.name} -g ClusterRG -n MyCluster --connection "
+                          f"MyConnection --workload-identity {IDENTITY}")
+    first_key = next(iter(target.keys_for(offered[0], "none")), None) if offered else None
+    if first_key:
+        extra += _example("Rename a configuration key.",
+                          f"az aks connection update {target.name} -g ClusterRG -n MyCluster --connection "
+                          f"MyConnection --customized-keys {first_key.key}=MY_{first_key.key.split('_')[-1]}")
+    return _UPDATE.format(display=target.display, name=target.name, connection=CONNECTION, extra=extra)
+
+
 for _name, _target in TARGETS.items():
     helps[f"aks connection create {_name}"] = _create_help(_target)
+    helps[f"aks connection update {_name}"] = _update_help(_target)

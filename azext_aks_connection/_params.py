@@ -17,7 +17,7 @@ def load_arguments(self, _):
     # Registered per command (not once for the group): the built-in registers validators at the
     # command's own scope, and the most specific scope wins.
     for command in ["list", "show", "delete", "list-configuration", "wait"] + \
-            ["create " + name for name in TARGETS]:
+            [verb + " " + name for name in TARGETS for verb in ("create", "update")]:
         with self.argument_context("aks connection " + command) as c:
             c.argument("resource_group_name", **OWN, options_list=["--resource-group", "-g"],
                        help="The resource group which contains the managed cluster. Required if '--source-id' "
@@ -38,9 +38,6 @@ def load_arguments(self, _):
 
     for name, target in TARGETS.items():
         with self.argument_context(f"aks connection create {name}") as c:
-            c.argument("client_type", **OWN, arg_type=get_enum_type(target.client_types),
-                       help="The client type of the workload; it picks the configuration key names. "
-                       "Default: none.")
             c.argument("scope", **OWN, options_list=["--kube-namespace"],
                        help="The Kubernetes namespace where the connection information is saved (as a "
                        "Kubernetes Secret). Created when missing.")
@@ -55,44 +52,65 @@ def load_arguments(self, _):
             for arg in target.name_args:
                 c.extra(arg.dest, options_list=arg.options, arg_group="Target Resource",
                         help=arg.help + " Required if '--target-id' is not specified.")
-            offered = offered_auth_types(target)
-            if AUTH_SECRET in offered:
-                c.argument("secret_auth_info", **OWN, options_list=["--secret"], nargs="*", arg_group="AuthType",
-                           help="Authenticate with the target's own key or connection string, stored in a "
-                           "Kubernetes Secret. Takes no values for this target.")
-            else:
-                c.ignore("secret_auth_info")
-            if AUTH_WORKLOAD_IDENTITY in offered:
-                c.argument("workload_identity_auth_info", **OWN, options_list=["--workload-identity"],
-                           arg_group="AuthType", metavar="USER-IDENTITY-RESOURCE-ID",
-                           help="Authenticate with Microsoft Entra workload identity: the resource id of a "
-                           "user-assigned managed identity. The cluster gets the OIDC issuer and workload identity "
-                           "(when not on yet), the identity a federated credential for ServiceAccount "
-                           "sc-account-<client id> and a role on the target. Do not use the cluster's control "
-                           "plane or kubelet identity: federated credentials do not work with them.")
-            else:
-                c.ignore("workload_identity_auth_info")
-            if AUTH_SERVICE_PRINCIPAL in offered:
-                c.argument("service_principal_auth_info", **OWN, options_list=["--service-principal"], nargs="+",
-                           arg_group="AuthType", metavar="client-id=XX secret=XX [object-id=XX]",
-                           help="Authenticate with a service principal: its client id and secret go into the "
-                           "Kubernetes Secret; with object-id (the service principal's object id) it also gets a "
-                           "role on the target. secret=@<file> reads the secret from a file, which keeps it out of "
-                           "the command line (az --debug prints the command line).")
-            else:
-                c.ignore("service_principal_auth_info")
-            if target.csi:
-                c.argument("enable_csi", **OWN, options_list=["--enable-csi"], arg_type=get_three_state_flag(),
-                           arg_group="AuthType",
-                           help="Use the key vault as a secrets store via a CSI volume: enables the cluster's "
-                           "azureKeyvaultSecretsProvider add-on and grants its identity read access on the vault. "
-                           "If specified, AuthType arguments are not needed.")
-            else:
-                c.ignore("enable_csi")
-            if target.roles:
-                c.argument("roles", **OWN, options_list=["--role"], action="append", arg_group="AuthType",
-                           help="A role to grant the identity on the target, by name or id; repeat for more. "
-                           "Replaces the default (" + ", ".join(target.roles) + "). Applies to "
-                           "--workload-identity, --service-principal with object-id, and --enable-csi.")
-            else:
-                c.ignore("roles")
+            _connection_args(c, target, get_enum_type, get_three_state_flag)
+        with self.argument_context(f"aks connection update {name}") as c:
+            c.argument("scope", **OWN, options_list=["--kube-namespace"],
+                       help="The connection's Kubernetes namespace. It cannot change: the connection keeps its "
+                       "own (omit it, or give the same).")
+            _connection_args(c, target, get_enum_type, get_three_state_flag)
+
+
+def _connection_args(c, target, get_enum_type, get_three_state_flag):
+    """Arguments that create and update share: client type, auth, roles, keys, opt-outs."""
+    c.argument("client_type", **OWN, arg_type=get_enum_type(target.client_types),
+               help="The client type of the workload; it picks the configuration key names. "
+               "Default: none (create), the connection's own (update).")
+    offered = offered_auth_types(target)
+    if AUTH_SECRET in offered:
+        c.argument("secret_auth_info", **OWN, options_list=["--secret"], nargs="*", arg_group="AuthType",
+                   help="Authenticate with the target's own key or connection string, stored in a "
+                   "Kubernetes Secret. Takes no values for this target.")
+    else:
+        c.ignore("secret_auth_info")
+    if AUTH_WORKLOAD_IDENTITY in offered:
+        c.argument("workload_identity_auth_info", **OWN, options_list=["--workload-identity"],
+                   arg_group="AuthType", metavar="USER-IDENTITY-RESOURCE-ID",
+                   help="Authenticate with Microsoft Entra workload identity: the resource id of a "
+                   "user-assigned managed identity. The cluster gets the OIDC issuer and workload identity "
+                   "(when not on yet), the identity a federated credential for ServiceAccount "
+                   "sc-account-<client id> and a role on the target. Do not use the cluster's control "
+                   "plane or kubelet identity: federated credentials do not work with them.")
+    else:
+        c.ignore("workload_identity_auth_info")
+    if AUTH_SERVICE_PRINCIPAL in offered:
+        c.argument("service_principal_auth_info", **OWN, options_list=["--service-principal"], nargs="+",
+                   arg_group="AuthType", metavar="client-id=XX secret=XX [object-id=XX]",
+                   help="Authenticate with a service principal: its client id and secret go into the "
+                   "Kubernetes Secret; with object-id (the service principal's object id) it also gets a "
+                   "role on the target. secret=@<file> reads the secret from a file, which keeps it out of "
+                   "the command line (az --debug prints the command line).")
+    else:
+        c.ignore("service_principal_auth_info")
+    if target.csi:
+        c.argument("enable_csi", **OWN, options_list=["--enable-csi"], arg_type=get_three_state_flag(),
+                   arg_group="AuthType",
+                   help="Use the key vault as a secrets store via a CSI volume: enables the cluster's "
+                   "azureKeyvaultSecretsProvider add-on and grants its identity read access on the vault. "
+                   "If specified, AuthType arguments are not needed.")
+    else:
+        c.ignore("enable_csi")
+    if target.roles:
+        c.argument("roles", **OWN, options_list=["--role"], action="append", arg_group="AuthType",
+                   help="A role to grant the identity on the target, by name or id; repeat for more. "
+                   "Replaces the default (" + ", ".join(target.roles) + "). Applies to "
+                   "--workload-identity, --service-principal with object-id, and --enable-csi.")
+    else:
+        c.ignore("roles")
+    c.argument("customized_keys", **OWN, options_list=["--customized-keys"], nargs="+",
+               help="Rename configuration keys: ORIGINAL=NEW ... (ORIGINAL is a default key name of the auth "
+               "and client type, as list-configuration shows them).")
+    c.argument("opt_out_list", **OWN, options_list=["--opt-out"], nargs="+",
+               arg_type=get_enum_type(["auth", "configinfo", "publicnetwork"]),
+               help="Steps to skip: auth (no cluster feature, federated credential, role or access policy), "
+               "configinfo (no Kubernetes Secret: the configuration is only recorded), publicnetwork (no "
+               "firewall rule on the target).")

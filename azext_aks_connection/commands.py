@@ -19,3 +19,8 @@ def load_command_table(self, _):
         for name in TARGETS:
             g.custom_command(name, "connection_create", supports_no_wait=True,
                              table_transformer=transform_connection_table)
+
+    with self.command_group("aks connection update", is_preview=True) as g:
+        for name in TARGETS:
+            g.custom_command(name, "connection_update", supports_no_wait=True,
+                             table_transformer=transform_connection_table)

@@ -126,12 +126,83 @@ def _auth_from_args(target, secret_auth_info=None, workload_identity_auth_info=N
     return default, {}
 
 
+def _customized_keys(target, auth, client_type, values):
+    """ORIGINAL=NEW ... -> {ORIGINAL: NEW}; ORIGINAL must be a key of this auth and client type."""
+    if not values:
+        return None
+    known = [k.key for k in target.keys_for(auth, client_type)]
+    mapping = {}
+    for item in values:
+        original, sep, new = item.partition("=")
+        if not sep or not original or not new:
+            raise InvalidArgumentValueError(f"Invalid value for --customized-keys: '{item}'. Usage: "
+                                            "--customized-keys ORIGINAL=NEW ...",
+                                            recommendation="For example: --customized-keys "
+                                            f"{known[0] if known else 'AZURE_X'}=MY_X")
+        if original not in known:
+            raise InvalidArgumentValueError(
+                f"--customized-keys: '{original}' is not a configuration key of this connection.",
+                recommendation="Keys of this auth and client type: " + ", ".join(known))
+        if not SECRET_KEY.match(new):
+            raise InvalidArgumentValueError(
+                f"--customized-keys: '{new}' cannot be a Kubernetes Secret key: use letters, digits, '-', '_' "
+                "or '.'.")
+        mapping[original] = new
+    names = [mapping.get(k, k) for k in known]
+    if len(set(names)) != len(names):
+        raise InvalidArgumentValueError("--customized-keys: two configuration keys would get the same name.")
+    return mapping
+
+
+SECRET_KEY = re.compile(r"^[-._a-zA-Z0-9]{1,253}$")
+
+
+def _build_spec(cmd, target, cluster_ref, connection_name, tid, client_type, scope, auth, auth_info, roles,
+                customized_keys, opt_out_list):
+    """The checks every create and update makes before any request, then the ConnectionSpec."""
+    from azext_aks_connection.model import ConnectionSpec
+    if client_type not in target.client_types:
+        raise InvalidArgumentValueError(f"Client type '{client_type}' is not supported for {target.name}.",
+                                        recommendation="Use one of: " + ", ".join(target.client_types))
+    roles = [r.strip() for r in roles or [] if r.strip()] or None
+    opt_out = set(opt_out_list or [])
+    if roles and auth == t.AUTH_SECRET:
+        raise InvalidArgumentValueError("--role applies to identity auth only (--workload-identity, "
+                                        "--service-principal, --enable-csi), not to --secret.")
+    if roles and "auth" in opt_out:
+        raise MutuallyExclusiveArgumentError("--role grants a role, --opt-out auth skips granting: use one.")
+    if auth == t.AUTH_SERVICE_PRINCIPAL and roles and not auth_info.get("object_id"):
+        raise RequiredArgumentMissingError("--role needs the service principal's object-id to grant the role to.",
+                                           recommendation="Add object-id=<object id> to --service-principal.")
+    keys = _customized_keys(target, auth, client_type, customized_keys)
+    if auth == t.AUTH_SERVICE_PRINCIPAL and not auth_info.get("object_id") and target.roles \
+            and "auth" not in opt_out:
+        from azext_aks_connection.provider.target import resource_id
+        logger.warning("--service-principal has no object-id: no role is granted on the target. Grant one with: "
+                       "az role assignment create --assignee-object-id <object id> --assignee-principal-type "
+                       "ServicePrincipal --role \"%s\" --scope %s", target.roles[0], resource_id(target, tid))
+    return ConnectionSpec(cluster_ref, connection_name, target, tid, auth, client_type, scope,
+                          auth_info=auth_info, roles=roles, customized_keys=keys, opt_out=opt_out)
+
+
+def _apply(cmd, spec, no_wait):
+    from azext_aks_connection.model import to_linker, configurations_output
+    from azext_aks_connection.provider import plan
+    progress = _progress(cmd)
+    try:
+        record, state = plan.create(cmd, spec, progress, no_wait=no_wait)
+    finally:
+        progress.end()
+    result = to_linker(record, spec.cluster, _linker_state(state))
+    result["configurations"] = configurations_output(record)["configurations"]
+    return result
+
+
 def connection_create(cmd, client_type=None, connection_name=None,  # pylint: disable=too-many-locals
                       resource_group_name=None, cluster=None, source_id=None, scope="default",
                       target_resource_group=None, target_id=None, secret_auth_info=None,
                       workload_identity_auth_info=None, service_principal_auth_info=None, enable_csi=None,
-                      roles=None, no_wait=False, **target_names):
-    from azext_aks_connection.model import ConnectionSpec, to_linker, configurations_output
+                      roles=None, customized_keys=None, opt_out_list=None, no_wait=False, **target_names):
     target = _target_of(cmd)
     # Everything below up to plan.create is local: bad input fails before any request.
     v.validate_namespace(scope)
@@ -143,36 +214,93 @@ def connection_create(cmd, client_type=None, connection_name=None,  # pylint: di
         connection_name = "{}_{}".format(target.wire_name,
                                          "".join(random.sample(string.ascii_lowercase + string.digits, 5)))
         logger.warning("Connection name is not specified, use generated one: --connection %s", connection_name)
-    if not client_type:
-        client_type = "none"
-    if client_type not in target.client_types:
-        raise InvalidArgumentValueError(f"Client type '{client_type}' is not supported for {target.name}.",
-                                        recommendation="Use one of: " + ", ".join(target.client_types))
     auth, auth_info = _auth_from_args(target, secret_auth_info, workload_identity_auth_info,
                                       service_principal_auth_info, enable_csi)
-    if roles and auth == t.AUTH_SECRET:
-        raise InvalidArgumentValueError("--role applies to identity auth only (--workload-identity, "
-                                        "--service-principal, --enable-csi), not to --secret.")
-    if auth == t.AUTH_SERVICE_PRINCIPAL and roles and not auth_info.get("object_id"):
-        raise RequiredArgumentMissingError("--role needs the service principal's object-id to grant the role to.",
-                                           recommendation="Add object-id=<object id> to --service-principal.")
-    if auth == t.AUTH_SERVICE_PRINCIPAL and not auth_info.get("object_id") and target.roles:
-        from azext_aks_connection.provider.target import resource_id
-        logger.warning("--service-principal has no object-id: no role is granted on the target. Grant one with: "
-                       "az role assignment create --assignee-object-id <object id> --assignee-principal-type "
-                       "ServicePrincipal --role \"%s\" --scope %s", target.roles[0], resource_id(target, tid))
-    spec = ConnectionSpec(cluster_ref, connection_name, target, tid, auth, client_type, scope,
-                          auth_info=auth_info, roles=[r.strip() for r in roles or [] if r.strip()] or None)
+    spec = _build_spec(cmd, target, cluster_ref, connection_name, tid, client_type or "none", scope, auth,
+                       auth_info, roles, customized_keys, opt_out_list)
+    return _apply(cmd, spec, no_wait)
 
-    from azext_aks_connection.provider import plan
-    progress = _progress(cmd)
-    try:
-        record, state = plan.create(cmd, spec, progress, no_wait=no_wait)
-    finally:
-        progress.end()
-    result = to_linker(record, cluster_ref, _linker_state(state))
-    result["configurations"] = configurations_output(record)["configurations"]
-    return result
+
+def connection_update(cmd, client_type=None, connection_name=None,  # pylint: disable=too-many-locals
+                      resource_group_name=None, cluster=None, connection_id=None, scope=None,
+                      secret_auth_info=None, workload_identity_auth_info=None, service_principal_auth_info=None,
+                      enable_csi=None, roles=None, customized_keys=None, opt_out_list=None, no_wait=False):
+    """Re-apply a connection with what changed. Unlike the built-in (which resets it to 'default'), the
+    connection keeps its namespace."""
+    target = _target_of(cmd)
+    auth_given = any(a is not None for a in (secret_auth_info, workload_identity_auth_info,
+                                             service_principal_auth_info)) or bool(enable_csi)
+    if not (client_type or auth_given or roles or customized_keys or opt_out_list):
+        raise RequiredArgumentMissingError(
+            "Either client type or auth info should be specified to update.",
+            recommendation="For example: --client-type python, or an auth argument such as --secret.")
+    if scope:
+        v.validate_namespace(scope)
+    cluster_ref, record, _ = _find(cmd, resource_group_name, cluster, connection_name, connection_id)
+    if record.get("target") != target.name:
+        raise InvalidArgumentValueError(
+            f"Connection '{record['name']}' connects to {record.get('target')}, not {target.name}.",
+            recommendation=f"Use 'az aks connection update {record.get('target')}'.")
+    if scope and scope != record.get("scope"):
+        raise InvalidArgumentValueError(
+            f"Connection '{record['name']}' lives in namespace '{record.get('scope')}': the namespace of a "
+            "connection cannot change.",
+            recommendation="Delete the connection and create it again in the other namespace.")
+    if auth_given:
+        auth, auth_info = _auth_from_args(target, secret_auth_info, workload_identity_auth_info,
+                                          service_principal_auth_info, enable_csi)
+    else:
+        auth, auth_info = _auth_of_record(target, record)
+    client_type = client_type or record.get("clientType") or "none"
+    keys = customized_keys
+    old_keys = (record.get("configurationInfo") or {}).get("customizedKeys") or {}
+    if keys is None and old_keys:
+        # Carry the renames over, as the built-in does, for the keys the new auth and client type still have.
+        known = {k.key for k in target.keys_for(auth, client_type)}
+        keys = [f"{k}={v}" for k, v in old_keys.items() if k in known]
+        dropped = sorted(set(old_keys) - known)
+        if dropped:
+            logger.warning("--customized-keys of %s no longer apply (not keys of this auth and client type).",
+                           ", ".join(dropped))
+    opt_out = opt_out_list if opt_out_list is not None else _opt_out_of_record(record)
+    spec = _build_spec(cmd, target, cluster_ref, record["name"], record["targetService"]["id"], client_type,
+                       record.get("scope") or "default", auth, auth_info,
+                       roles if roles is not None or auth == t.AUTH_SECRET else (record.get("authInfo") or {}).get(
+                           "roles"), keys, opt_out)
+    return _apply(cmd, spec, no_wait)
+
+
+def _auth_of_record(target, record):
+    """The auth of an existing connection, for an update that gives none."""
+    info = record.get("authInfo") or {}
+    kind = info.get("authType")
+    if kind == "secret":
+        return t.AUTH_SECRET, {}
+    if kind == "userAssignedIdentity":
+        if ((record.get("targetService") or {}).get("resourceProperties") or {}).get("connectAsKubernetesCsiDriver"):
+            return t.AUTH_CSI, {}
+        identity = (record.get("provisioned") or {}).get("identity")
+        if identity:
+            return t.AUTH_WORKLOAD_IDENTITY, {"identity_id": identity}
+    if kind == "servicePrincipalSecret":
+        raise RequiredArgumentMissingError(
+            "Auth info argument should be provided when updating the connection: --service-principal (its "
+            "secret is not stored anywhere but the cluster).",
+            recommendation="Pass --service-principal client-id=XX secret=XX [object-id=XX] again.")
+    raise RequiredArgumentMissingError("Auth info argument should be provided when updating the connection.",
+                                       recommendation="Pass one of: " + ", ".join(
+                                           "--" + a for a in t.offered_auth_types(target)))
+
+
+def _opt_out_of_record(record):
+    out = []
+    if (record.get("authInfo") or {}).get("authMode") == "optOutAllAuth":
+        out.append("auth")
+    if (record.get("configurationInfo") or {}).get("action") == "optOut":
+        out.append("configinfo")
+    if (record.get("publicNetworkSolution") or {}).get("action") == "optOut":
+        out.append("publicnetwork")
+    return out
 
 
 def _linker_state(extension_state):

@@ -18,7 +18,7 @@ class ConnectionSpec:  # pylint: disable=too-few-public-methods,too-many-instanc
     """What the user asked for: the input of a plan."""
 
     def __init__(self, cluster, name, target, target_id, auth, client_type, namespace,  # pylint: disable=too-many-arguments
-                 auth_info=None, roles=None):
+                 auth_info=None, roles=None, customized_keys=None, opt_out=()):
         self.cluster = cluster          # _validators.ClusterRef
         self.name = name
         self.target = target            # targets.Target
@@ -28,6 +28,8 @@ class ConnectionSpec:  # pylint: disable=too-few-public-methods,too-many-instanc
         self.namespace = namespace
         self.auth_info = auth_info or {}  # identity_id (WI); client_id, client_secret, object_id (SP)
         self.roles = roles                # --role values; None = the target's defaults
+        self.customized_keys = customized_keys or {}   # {default key name: name to use}
+        self.opt_out = set(opt_out or ())              # auth | configinfo | publicnetwork
 
     @property
     def id(self):
@@ -43,6 +45,8 @@ def auth_info(spec):
         info.update(clientId=spec.auth_info["client_id"], principalId=spec.auth_info.get("object_id"))
     if spec.roles:
         info["roles"] = list(spec.roles)
+    if "auth" in spec.opt_out:
+        info["authMode"] = "optOutAllAuth"
     return info
 
 
@@ -68,6 +72,11 @@ def new_record(spec, configurations, k8s_names, created_by, now, provisioned=Non
         "systemData": {"createdBy": created_by, "createdByType": "User", "createdAt": now,
                        "lastModifiedBy": created_by, "lastModifiedByType": "User", "lastModifiedAt": now},
     }
+    if spec.customized_keys or "configinfo" in spec.opt_out:
+        record["configurationInfo"] = {"customizedKeys": dict(spec.customized_keys) or None,
+                                       "action": "optOut" if "configinfo" in spec.opt_out else None}
+    if "publicnetwork" in spec.opt_out:
+        record["publicNetworkSolution"] = {"action": "optOut"}
     if provisioned:
         record["provisioned"] = provisioned
     return record
@@ -104,15 +113,17 @@ def to_linker(record, cluster, provisioning_state="Succeeded"):
     return {
         "authInfo": auth,
         "clientType": record.get("clientType"),
-        "configurationInfo": record.get("configurationInfo") or {
+        "configurationInfo": dict({
             "action": None, "additionalConfigurations": None, "additionalConnectionStringProperties": None,
             "configurationStore": None, "customizedKeys": None, "daprProperties": None,
-            "deleteOrUpdateBehavior": None},
+            "deleteOrUpdateBehavior": None}, **(record.get("configurationInfo") or {})),
         "id": cluster.connection_id(record["name"]),
         "kubernetesResourceName": record.get("kubernetesResourceName"),
         "name": record["name"],
         "provisioningState": provisioning_state,
-        "publicNetworkSolution": record.get("publicNetworkSolution"),
+        "publicNetworkSolution": dict({"action": None, "deleteOrUpdateBehavior": None, "firewallRules": None},
+                                      **record["publicNetworkSolution"]) if record.get("publicNetworkSolution")
+        else None,
         "resourceGroup": cluster.resource_group,
         "scope": record.get("scope"),
         "secretStore": {"keyVaultId": None, "keyVaultSecretName": None},

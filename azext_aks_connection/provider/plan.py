@@ -56,7 +56,7 @@ def configurations(spec, values):
     out = []
     for k in spec.target.keys_for(spec.auth, spec.client_type):
         value = k.field[1:] if k.field.startswith("=") else values[k.field]
-        out.append({"name": k.key, "value": value, "credential": k.credential})
+        out.append({"name": spec.customized_keys.get(k.key, k.key), "value": value, "credential": k.credential})
     return out
 
 
@@ -85,11 +85,13 @@ def create(cmd, spec, progress, no_wait=False):  # pylint: disable=too-many-loca
     auth, target = spec.auth, spec.target
     scope = target_ops.resource_id(target, spec.target_id)     # where roles and access policies go
     wi, sp, csi = auth == t.AUTH_WORKLOAD_IDENTITY, auth == t.AUTH_SERVICE_PRINCIPAL, auth == t.AUTH_CSI
+    grant = "auth" not in spec.opt_out            # --opt-out auth: no cluster feature, credential, role, policy
+    write_config = "configinfo" not in spec.opt_out
 
     progress("Reading the cluster and the target")
     id_arm = Arm(cmd.cli_ctx, subscription_id=spec.auth_info["identity_id"].split("/")[2]) if wi else None
     role_names = spec.roles or (target.csi_roles if csi else target.roles)
-    grants_roles = (wi or (sp and spec.auth_info.get("object_id")) or csi) and role_names
+    grants_roles = grant and (wi or (sp and spec.auth_info.get("object_id")) or csi) and role_names
     found = parallel(cluster=lambda: cluster_ops.get_cluster(cmd, spec.cluster),
                      target=lambda: target_ops.get_target(arm, target, spec.target_id),
                      identity=(lambda: _or_error(identity_ops.get_identity, id_arm, spec.auth_info["identity_id"]))
@@ -111,7 +113,7 @@ def create(cmd, spec, progress, no_wait=False):  # pylint: disable=too-many-loca
         "kube": lambda: cluster_ops.kube_api(cmd, spec.cluster),
         "ext": lambda: ext_ops.get_extension(cmd, spec.cluster),
         "cluster": lambda: cluster_ops.ensure_features(cmd, spec.cluster, found["cluster"], progress,
-                                                       workload_identity=wi, kv_csi=csi),
+                                                       workload_identity=wi and grant, kv_csi=csi and grant),
         "tenant": lambda: _tenant(cmd, spec.target_id.split("/")[2]) if sp or csi else None,
     }
     if principal and found["roles"]:
@@ -122,7 +124,7 @@ def create(cmd, spec, progress, no_wait=False):  # pylint: disable=too-many-loca
     cluster = done["cluster"]
 
     values = dict(done["values"])
-    names = {"secret": secret_name(spec.name)}
+    names = {"secret": secret_name(spec.name)} if write_config else {}
     provisioned = {}
     after = {}
     if wi:
@@ -131,13 +133,20 @@ def create(cmd, spec, progress, no_wait=False):  # pylint: disable=too-many-loca
         values.update(client_id=ident["client_id"], tenant_id=ident["tenant_id"])
         spec.auth_info["client_id"] = ident["client_id"]
         names["serviceAccount"] = identity_ops.service_account_name(ident["client_id"])
-        after["fic"] = lambda: identity_ops.ensure_federated_credential(id_arm, ident, issuer, spec.namespace)
+        if grant:
+            after["fic"] = lambda: identity_ops.ensure_federated_credential(id_arm, ident, issuer, spec.namespace)
         provisioned["identity"] = ident["id"]
     elif sp:
         values.update(client_id=spec.auth_info["client_id"], client_secret=spec.auth_info["client_secret"],
                       tenant_id=done["tenant"])
     elif csi:
         addon_identity = cluster_ops.addon(cluster, cluster_ops.KV_ADDON).get("identity") or {}
+        if not addon_identity.get("clientId"):
+            from azure.cli.core.azclierror import ValidationError
+            raise ValidationError(f"The {cluster_ops.KV_ADDON} add-on of AKS cluster '{spec.cluster.name}' is off "
+                                  "and --opt-out auth forbids turning it on.",
+                                  recommendation="Drop --opt-out auth, or enable the add-on first: az aks "
+                                  "enable-addons --addons azure-keyvault-secrets-provider -g <group> -n <cluster>")
         values.update(client_id=addon_identity.get("clientId"), tenant_id=done["tenant"])
         object_id = addon_identity.get("objectId")
         provisioned["identity"] = addon_identity.get("resourceId")
@@ -145,7 +154,9 @@ def create(cmd, spec, progress, no_wait=False):  # pylint: disable=too-many-loca
             logger.warning("Key vault '%s' uses access policies, not Azure RBAC: --role is ignored; the add-on "
                            "identity gets an access policy to get secrets, keys and certificates.",
                            found["target"].get("name"))
-        if vault_rbac:
+        if not grant:
+            pass
+        elif vault_rbac:
             after["roles"] = lambda: identity_ops.ensure_role_assignments(arm, scope, object_id, found["roles"])
         else:
             after["access"] = lambda: identity_ops.ensure_vault_access_policy(
@@ -153,16 +164,19 @@ def create(cmd, spec, progress, no_wait=False):  # pylint: disable=too-many-loca
     configs = configurations(spec, values)
 
     def kube_side():
+        if not names:
+            return                          # --opt-out configinfo, no ServiceAccount: nothing in the cluster
         api = done["kube"]
-        progress(f"Writing {' and '.join(sorted(names))} in namespace {spec.namespace}")
+        progress(f"Writing {' and '.join(sorted(names)) or 'nothing'} in namespace {spec.namespace}")
         kube_ops.ensure_namespace(api, spec.namespace)
         if "serviceAccount" in names:
             ident = found["identity"]
             kube_ops.apply_service_account(api, spec.namespace, names["serviceAccount"],
                                            {"azure.workload.identity/client-id": ident["client_id"],
                                             "azure.workload.identity/tenant-id": ident["tenant_id"]}, spec.id)
-        kube_ops.apply_secret(api, spec.namespace, names["secret"], {c["name"]: c["value"] for c in configs},
-                              spec.id)
+        if "secret" in names:
+            kube_ops.apply_secret(api, spec.namespace, names["secret"], {c["name"]: c["value"] for c in configs},
+                                  spec.id)
     progress("Granting access and writing the Kubernetes resources")
     finished = parallel(kube=kube_side, **after)
     if "fic" in finished:

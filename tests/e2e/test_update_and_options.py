@@ -1,0 +1,153 @@
+"""`update <target>`, `--customized-keys` and `--opt-out`, end to end against the sandbox."""
+import base64
+
+import pytest
+
+pytestmark = pytest.mark.e2e
+
+
+def _blob(sandbox):
+    return sandbox["seeds"]["storage"]["storage-blob"]
+
+
+def _create(az, sandbox, name, *extra, namespace="default"):
+    c, s = sandbox["seeds"]["cluster"], _blob(sandbox)
+    return az("aks", "connection", "create", "storage-blob", "-g", c["resourceGroup"], "-n", c["name"],
+              "--tg", s["resourceGroup"], "--account", s["account"], "--connection", name,
+              "--kube-namespace", namespace, "-o", "json", *extra)
+
+
+def _update(az, sandbox, name, *extra):
+    c = sandbox["seeds"]["cluster"]
+    return az("aks", "connection", "update", "storage-blob", "-g", c["resourceGroup"], "-n", c["name"],
+              "--connection", name, "-o", "json", *extra)
+
+
+def _secret_keys(kube, namespace, name):
+    return sorted((kube.read_namespaced_secret(name, namespace).data or {}))
+
+
+def _writes(sbc, mark):
+    return [(e["method"], e["path"].split("?")[0]) for e in sbc.requests(since=mark) if e["mutating"]
+            and "/_sandbox" not in e["path"]]
+
+
+def test_update_keeps_the_namespace_and_changes_the_keys(az, sandbox, kube, sbc):
+    assert _create(az, sandbox, "upd_blob", "--secret", namespace="upd-ns").rc == 0
+    res = _update(az, sandbox, "upd_blob", "--client-type", "springBoot")
+    assert res.rc == 0, res
+    assert res.json["scope"] == "upd-ns"          # the built-in would have moved it to 'default'
+    assert res.json["clientType"] == "springBoot"
+    keys = _secret_keys(kube, "upd-ns", "sc-updblob-secret")
+    assert "spring.cloud.azure.storage.blob.account-key" in keys
+    assert "AZURE_STORAGEBLOB_CONNECTIONSTRING" not in keys
+    shown = az("aks", "connection", "show", "-g", sandbox["seeds"]["cluster"]["resourceGroup"], "-n",
+               sandbox["seeds"]["cluster"]["name"], "--connection", "upd_blob", "-o", "json").json
+    assert shown["clientType"] == "springBoot" and shown["scope"] == "upd-ns"
+    # The same update again writes nothing.
+    mark = sbc.mark()
+    assert _update(az, sandbox, "upd_blob", "--client-type", "springBoot").rc == 0
+    assert _writes(sbc, mark) == []
+
+
+def test_update_to_workload_identity(az, sandbox, kube):
+    assert _create(az, sandbox, "upd_wi", "--secret").rc == 0
+    identity = sandbox["seeds"]["identities"]["sandbox-identity"]
+    res = _update(az, sandbox, "upd_wi", "--workload-identity", identity)
+    assert res.rc == 0, res
+    assert res.json["authInfo"]["authType"] == "userAssignedIdentity"
+    assert _secret_keys(kube, "default", "sc-updwi-secret") == ["AZURE_STORAGEBLOB_CLIENTID",
+                                                                "AZURE_STORAGEBLOB_RESOURCEENDPOINT"]
+    # A later update that names no auth keeps workload identity.
+    again = _update(az, sandbox, "upd_wi", "--client-type", "python")
+    assert again.rc == 0, again
+    assert again.json["authInfo"]["authType"] == "userAssignedIdentity"
+    assert again.json["kubernetesResourceName"]["serviceAccount"].startswith("sc-account-")
+
+
+@pytest.mark.parametrize("args, message, rc", [
+    ([], "Either client type or auth info should be specified to update", 2),
+    (["--client-type", "python", "--kube-namespace", "elsewhere"], "cannot change", 1),
+])
+def test_update_refusals_write_nothing(az, sandbox, sbc, args, message, rc):
+    assert _create(az, sandbox, "upd_refuse", "--secret").rc == 0
+    mark = sbc.mark()
+    res = _update(az, sandbox, "upd_refuse", *args)
+    assert res.rc != 0 and message in res.log, res
+    assert _writes(sbc, mark) == []
+
+
+def test_update_of_a_missing_connection_is_not_found(az, sandbox):
+    res = _update(az, sandbox, "no_such_connection", "--client-type", "python")
+    assert res.rc == 3 and "was not found" in res.log, res
+
+
+def test_update_of_a_service_principal_needs_the_secret_again(az, sandbox, sbc):
+    import uuid
+    assert _create(az, sandbox, "upd_sp", "--service-principal", f"client-id={uuid.uuid4()}", "secret=x").rc == 0
+    mark = sbc.mark()
+    res = _update(az, sandbox, "upd_sp", "--client-type", "python")
+    assert res.rc != 0 and "--service-principal" in res.log, res
+    assert _writes(sbc, mark) == []
+
+
+def test_customized_keys_rename_and_survive_an_update(az, sandbox, kube):
+    res = _create(az, sandbox, "ck_blob", "--secret", "--customized-keys",
+                  "AZURE_STORAGEBLOB_CONNECTIONSTRING=BLOB_CONN")
+    assert res.rc == 0, res
+    assert [c["name"] for c in res.json["configurations"]] == ["BLOB_CONN"]
+    assert res.json["configurationInfo"]["customizedKeys"] == {"AZURE_STORAGEBLOB_CONNECTIONSTRING": "BLOB_CONN"}
+    assert _secret_keys(kube, "default", "sc-ckblob-secret") == ["BLOB_CONN"]
+    value = base64.b64decode(kube.read_namespaced_secret("sc-ckblob-secret", "default").data["BLOB_CONN"]).decode()
+    assert "AccountKey=" in value
+    upd = _update(az, sandbox, "ck_blob", "--client-type", "python")
+    assert upd.rc == 0, upd
+    assert [c["name"] for c in upd.json["configurations"]] == ["BLOB_CONN"]
+
+
+@pytest.mark.parametrize("value, message", [
+    ("AZURE_NOT_A_KEY=X", "is not a configuration key of this connection"),
+    ("AZURE_STORAGEBLOB_CONNECTIONSTRING=bad name", "cannot be a Kubernetes Secret key"),
+    ("AZURE_STORAGEBLOB_CONNECTIONSTRING", "Usage: --customized-keys ORIGINAL=NEW"),
+])
+def test_customized_keys_bad_values_fail_before_any_request(az, sandbox, sbc, value, message):
+    mark = sbc.mark()
+    res = _create(az, sandbox, "ck_bad", "--secret", "--customized-keys", value)
+    assert res.rc != 0 and message in res.log, res
+    assert [e for e in sbc.requests(since=mark) if "/_sandbox" not in e["path"]
+            and "/msi/token" not in e["path"] and "metadata/endpoints" not in e["path"]] == []
+
+
+def test_opt_out_configinfo_writes_no_secret(az, sandbox, kube):
+    from kubernetes.client.rest import ApiException
+    res = _create(az, sandbox, "oo_cfg", "--secret", "--opt-out", "configinfo")
+    assert res.rc == 0, res
+    assert res.json["configurationInfo"]["action"] == "optOut"
+    assert res.json["kubernetesResourceName"] == {}
+    with pytest.raises(ApiException) as err:
+        kube.read_namespaced_secret("sc-oocfg-secret", "default")
+    assert err.value.status == 404
+
+
+def test_opt_out_auth_makes_no_grant(az, sandbox, sbc, fresh_cluster):
+    s = _blob(sandbox)
+    identity = sandbox["seeds"]["identities"]["sandbox-identity"]
+    mark = sbc.mark()
+    res = az("aks", "connection", "create", "storage-blob", "-g", fresh_cluster["resourceGroup"], "-n",
+             fresh_cluster["name"], "--tg", s["resourceGroup"], "--account", s["account"], "--connection", "oo_auth",
+             "--workload-identity", identity, "--opt-out", "auth", "-o", "json")
+    assert res.rc == 0, res
+    assert res.json["authInfo"]["authMode"] == "optOutAllAuth"
+    writes = _writes(sbc, mark)
+    assert not [w for w in writes if "roleAssignments" in w[1] or "federatedIdentityCredentials" in w[1]
+                or w[1] == fresh_cluster["id"]], writes
+    # The workload side is still written: ServiceAccount and Secret.
+    sa = res.json["kubernetesResourceName"]["serviceAccount"]
+    assert fresh_cluster["core"].read_namespaced_service_account(sa, "default").metadata.name == sa
+
+
+def test_role_with_secret_auth_is_refused(az, sandbox, sbc):
+    mark = sbc.mark()
+    res = _create(az, sandbox, "role_secret", "--secret", "--role", "Reader")
+    assert res.rc != 0 and "--role applies to identity auth only" in res.log, res
+    assert _writes(sbc, mark) == []

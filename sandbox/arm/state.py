@@ -146,6 +146,15 @@ class ArmState:
         return its target id, spelt as the built-in's template (see :mod:`sandbox.arm.targets`)."""
         return targets.seed_target(self, target, resource_group, name, location, **children)
 
+    def set_cluster_egress(self, resource_group, name, outbound_type, ips=None):
+        """Give a cluster a loadBalancer / managedNATGateway / userAssignedNATGateway / userDefinedRouting
+        egress with ``ips`` (see :func:`containerservice.set_egress`); returns :meth:`cluster_egress`."""
+        return containerservice.set_egress(self, self.cluster_id(resource_group, name), outbound_type, ips)
+
+    def cluster_egress(self, resource_group, name):
+        """{"id", "outboundType", "publicIpIds", "ips"} of a cluster."""
+        return containerservice.egress(self, self.cluster_id(resource_group, name))
+
     def role_assignments(self, principal_id=None):
         """Copies of the role assignments (they are not in ``resources``), optionally of one principal."""
         return authorization.list_assignments(self, principal_id)

@@ -1,6 +1,6 @@
 """The targets of `az aks connection` in the sandbox's ARM emulator, driven by the real Azure SDK clients (raw
 requests where azure-cli ships no client): each seeded resource, its keys, its firewall (a write shows up in a
-GET; a duplicate write changes nothing) and ARM errors.
+GET; a duplicate write changes nothing), ARM errors, and the cluster's egress shapes.
 
 One server for the module, seeded by the same ``sandbox.server.seed`` as ``python -m sandbox up``.
 """
@@ -12,6 +12,7 @@ import requests
 from azure.core.exceptions import HttpResponseError, ResourceNotFoundError
 
 from sandbox import server
+from sandbox.client import SandboxClient
 from sandbox.arm import targets as target_table
 from tests.sandbox.armenv import arm_server
 
@@ -478,3 +479,67 @@ def test_key_vault_ip_rules_read_back_as_ranges(env):
     assert again["properties"]["networkAcls"] == r.json()["properties"]["networkAcls"]
     raw(env, "PATCH", vault, {"properties": {"networkAcls": {"defaultAction": "Allow", "ipRules": []}}},
         api_version="2023-07-01")
+
+
+# --------------------------------------------------------------------------- cluster egress
+
+def _get(env, rid, version="2024-05-01"):
+    r = raw(env, "GET", rid, api_version=version)
+    assert r.status_code == 200, r.text
+    return r.json()
+
+
+def test_cluster_egress_shapes_and_a_stale_firewall_rule(env):
+    from azure.mgmt.containerservice import ContainerServiceClient
+    aks = ContainerServiceClient(env.cred, env.sub, **env.kw)
+    base = f"/clusters/{CLUSTER_RG}/{CLUSTER}/egress"
+    first = control(env, "GET", base)
+    assert first["outboundType"] == "loadBalancer" and len(first["ips"]) == 1 and first["ips"][0].startswith("20.")
+    lb_pip = first["publicIpIds"][0]
+    # A firewall rule for the egress address, as a connector writes it...
+    rule = f"{env.targets['sql'].split('/databases/')[0]}/firewallRules/aks-egress"
+    ip = first["ips"][0]
+    assert raw(env, "PUT", rule, {"properties": {"startIpAddress": ip, "endIpAddress": ip}},
+               api_version="2021-11-01").status_code == 201
+
+    # ...goes stale when the address changes: the same public IP resource, another address.
+    sandbox = SandboxClient({"armUrl": env.sb.arm_url, "ca": env.ca})
+    moved = sandbox.set_egress(CLUSTER_RG, CLUSTER, "loadBalancer", ["20.9.9.9"])
+    assert moved["publicIpIds"] == [lb_pip] and _get(env, lb_pip)["properties"]["ipAddress"] == "20.9.9.9"
+    np = aks.managed_clusters.get(CLUSTER_RG, CLUSTER).network_profile
+    assert [x.id for x in np.load_balancer_profile.effective_outbound_i_ps] == [lb_pip]
+    stale = _get(env, rule, "2021-11-01")["properties"]["startIpAddress"]
+    assert stale == ip and stale not in sandbox.egress(CLUSTER_RG, CLUSTER)["ips"]
+    raw(env, "DELETE", rule, api_version="2021-11-01")
+
+    # A managed NAT gateway with two addresses.
+    nat = control(env, "PUT", base, {"outboundType": "natGateway", "ips": ["52.1.1.1", "52.1.1.2"]})
+    assert nat["outboundType"] == "managedNATGateway" and nat["ips"] == ["52.1.1.1", "52.1.1.2"]
+    np = aks.managed_clusters.get(CLUSTER_RG, CLUSTER).network_profile
+    assert np.outbound_type == "managedNATGateway" and np.load_balancer_profile is None
+    assert [x.id for x in np.nat_gateway_profile.effective_outbound_i_ps] == nat["publicIpIds"]
+    assert [_get(env, i)["properties"]["ipAddress"] for i in nat["publicIpIds"]] == ["52.1.1.1", "52.1.1.2"]
+    assert raw(env, "GET", lb_pip, api_version="2024-05-01").status_code == 404       # no longer used: gone
+
+    # A user-assigned NAT gateway on the node subnet.
+    uan = control(env, "PUT", base, {"outboundType": "userAssignedNATGateway", "ips": ["52.2.2.2"]})
+    cluster = aks.managed_clusters.get(CLUSTER_RG, CLUSTER)
+    assert cluster.network_profile.nat_gateway_profile is None
+    subnet = _get(env, cluster.agent_pool_profiles[0].vnet_subnet_id)
+    natgw = _get(env, subnet["properties"]["natGateway"]["id"])
+    assert [x["id"] for x in natgw["properties"]["publicIpAddresses"]] == uan["publicIpIds"]
+    assert _get(env, uan["publicIpIds"][0])["properties"]["ipAddress"] == "52.2.2.2"
+
+    # User-defined routing: no outbound IP in ARM.
+    udr = control(env, "PUT", base, {"outboundType": "userDefinedRouting"})
+    assert udr == {"id": first["id"], "outboundType": "userDefinedRouting", "publicIpIds": [], "ips": []}
+    np = aks.managed_clusters.get(CLUSTER_RG, CLUSTER).network_profile
+    assert np.outbound_type == "userDefinedRouting" and np.load_balancer_profile is None \
+        and np.nat_gateway_profile is None
+
+    # Back to the load balancer with the first address.
+    back = control(env, "PUT", base, {"outboundType": "loadBalancer", "ips": first["ips"]})
+    assert back["ips"] == first["ips"] and back["publicIpIds"] == [lb_pip]
+    r = requests.put(env.sb.arm_url + "/_sandbox/arm" + base, json={"outboundType": "sideways"}, verify=env.ca,
+                     timeout=10)
+    assert r.status_code == 400 and r.json()["error"]["code"] == "InvalidRequestContent"

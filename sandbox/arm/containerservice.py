@@ -145,6 +145,18 @@ def _addon_identities(state, res):
                                  "objectId": ident["properties"]["principalId"]}
 
 
+def _kubelet_identity(state, res):
+    """The kubelet identity is a real user-assigned identity in the node resource group, as in AKS."""
+    kubelet = res["properties"].get("identityProfile", {}).get("kubeletidentity") or {}
+    rid = kubelet.get("resourceId") or ""
+    parts = rid.split("/")
+    if len(parts) < 9 or parts[-2].lower() != "userassignedidentities":
+        return
+    ident = managedidentity.seed_identity(state, parts[4], parts[-1], res["location"])
+    kubelet["clientId"] = ident["properties"]["clientId"]
+    kubelet["objectId"] = ident["properties"]["principalId"]
+
+
 def _apply_computed(state, res):
     props = res["properties"]
     oidc = props.setdefault("oidcIssuerProfile", {"enabled": False})
@@ -311,6 +323,7 @@ def seed_cluster(state, rg, name, location, kube_key, overrides):
                 res["properties"][k] = deep_merge(res["properties"].get(k), v)
         _normalise(res)
         _outbound_ip(state, res, rg)
+        _kubelet_identity(state, res)
         _apply_computed(state, res)
         res["systemData"] = system_data(None, state.sb)
         state.store(res)

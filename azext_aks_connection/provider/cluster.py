@@ -130,3 +130,70 @@ def _wait_terminal(client, cluster_ref, progress, timeout=3600):
                                      recommendation="Check it with 'az aks show' and retry when it is Succeeded.")
         progress(f"Waiting for AKS cluster '{cluster_ref.name}' to finish its current operation ({state})")
         pause(retry_after(headers, default=5.0))
+
+
+PUBLIC_IP_API = "2024-05-01"
+
+
+def egress_ips(arm, cluster):
+    """The cluster's outbound public IPs: ([ip, ...], note). ``note`` says what could not be known (user-defined
+    routing, an IP prefix, an unreadable address) so the caller can tell the user what was and was not done."""
+    from azext_aks_connection.provider.arm import ArmError
+    props = (cluster.get("properties") or {})
+    net = props.get("networkProfile") or {}
+    outbound = (net.get("outboundType") or "loadBalancer")
+    if outbound == "loadBalancer":
+        refs = ((net.get("loadBalancerProfile") or {}).get("effectiveOutboundIPs") or [])
+        source = "the load balancer's outbound IPs"
+    elif outbound == "managedNATGateway":
+        refs = ((net.get("natGatewayProfile") or {}).get("effectiveOutboundIPs") or [])
+        source = "the managed NAT gateway's outbound IPs"
+    elif outbound == "userAssignedNATGateway":
+        refs, problem = _subnet_nat_gateway_ips(arm, props)
+        if problem:
+            return [], problem
+        source = "the outbound IPs of the NAT gateway on the node subnets"
+    else:
+        return [], (f"the cluster's egress is '{outbound}': its public IP is decided by your own routing "
+                    "(firewall, NVA), which the cluster does not report")
+    ips, unreadable = [], []
+    for ref in refs:
+        rid = ref.get("id") or ""
+        if "/publicipprefixes/" in rid.lower():
+            unreadable.append(rid.split("/")[-1] + " (a public IP prefix)")
+            continue
+        try:
+            address = ((arm.get(rid, PUBLIC_IP_API) or {}).get("properties") or {}).get("ipAddress")
+        except ArmError as exc:
+            unreadable.append(f"{rid.split('/')[-1]} ({exc.error.code})")
+            continue
+        if address:
+            ips.append(address)
+    note = None
+    if unreadable:
+        note = "could not read " + ", ".join(unreadable)
+    elif not ips:
+        note = f"{source} are not known yet"
+    return sorted(set(ips)), note
+
+
+def _subnet_nat_gateway_ips(arm, props):
+    """userAssignedNATGateway: node pool subnets -> their NAT gateway -> its public IPs. ([refs], problem)."""
+    from azext_aks_connection.provider.arm import ArmError
+    subnets = sorted({p.get("vnetSubnetID") for p in props.get("agentPoolProfiles") or [] if p.get("vnetSubnetID")})
+    if not subnets:
+        return [], "the cluster uses a user-assigned NAT gateway but its node pools name no subnet"
+    refs, seen = [], set()
+    try:
+        for subnet in subnets:
+            gateway = (((arm.get(subnet, PUBLIC_IP_API) or {}).get("properties") or {}).get("natGateway") or {})
+            gid = gateway.get("id")
+            if not gid or gid.lower() in seen:
+                continue
+            seen.add(gid.lower())
+            refs.extend(((arm.get(gid, PUBLIC_IP_API) or {}).get("properties") or {}).get("publicIpAddresses") or [])
+    except ArmError as exc:
+        return [], f"could not read the NAT gateway of the node subnets ({exc.error.code})"
+    if not seen:
+        return [], "the node subnets have no NAT gateway"
+    return refs, None

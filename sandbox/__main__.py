@@ -87,7 +87,11 @@ def az_login(state, az=None):
               "-o", "none"]]
     for cmd in steps:
         proc = subprocess.run(cmd, env=env, capture_output=True, text=True, check=False)
-        if proc.returncode != 0 and not (cmd[2] == "register" and "already registered" in proc.stderr):
+        if proc.returncode != 0 and cmd[2] == "register" and "already registered" in proc.stderr:
+            # Registered by an earlier `up` of this state directory, with that run's port: point it here.
+            cmd = [az, "cloud", "update"] + cmd[3:]
+            proc = subprocess.run(cmd, env=env, capture_output=True, text=True, check=False)
+        if proc.returncode != 0:
             raise SystemExit(f"sandbox: '{' '.join(cmd[1:4])}' failed:\n{proc.stderr}")
 
 

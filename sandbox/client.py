@@ -44,6 +44,18 @@ class SandboxClient:
     def new_cluster(self, name, resource_group=None):
         return self.call("POST", "/_sandbox/clusters", {"name": name, "resourceGroup": resource_group})
 
+    def egress(self, resource_group, name):
+        """{"outboundType", "publicIpIds", "ips"} of a cluster."""
+        return self.arm("GET", f"clusters/{resource_group}/{name}/egress")
+
+    def set_egress(self, resource_group, name, outbound_type="loadBalancer", ips=None):
+        """Reshape a cluster's egress (loadBalancer, managedNATGateway, userAssignedNATGateway,
+        userDefinedRouting) and/or change its outbound IPs (e.g. to make a firewall rule stale)."""
+        body = {"outboundType": outbound_type}
+        if ips is not None:
+            body["ips"] = list(ips)
+        return self.arm("PUT", f"clusters/{resource_group}/{name}/egress", body)
+
     def arm(self, method, path, body=None):
         """Resource-provider controls under /_sandbox/arm/..."""
         return self.call(method, "/_sandbox/arm/" + path.lstrip("/"), body)

@@ -18,6 +18,7 @@ import json
 import os
 import secrets
 
+from sandbox.arm.storage import core_endpoints as storage_core_endpoints
 from sandbox.context import Sandbox
 from sandbox.core import Faults, HttpError, RequestLog, Response, Router, make_tls, serve
 
@@ -29,6 +30,17 @@ STORAGE_CONTAINER = "orders"
 IDENTITY_NAME = "sandbox-identity"
 KEYVAULT_RBAC = "sandboxkvrbac"
 KEYVAULT_POLICY = "sandboxkvpolicy"
+# One resource per other Azure-resource-backed target of `az aks connection`, in TARGET_RG (children named
+# "orders"; redis database 0, redis-enterprise database default).
+TARGET_NAMES = {
+    "app-insights": "sandbox-insights", "appconfig": "sandbox-appconfig", "cognitiveservices": "sandbox-ai",
+    "cosmos-cassandra": "sandbox-cosmos-cassandra", "cosmos-gremlin": "sandbox-cosmos-gremlin",
+    "cosmos-mongo": "sandbox-cosmos-mongo", "cosmos-sql": "sandbox-cosmos-sql", "cosmos-table": "sandbox-cosmos-table",
+    "eventhub": "sandbox-eventhubs", "servicebus": "sandbox-servicebus", "mysql": "sandbox-mysql",
+    "mysql-flexible": "sandbox-mysql-flex", "postgres": "sandbox-pg", "postgres-flexible": "sandbox-pg-flex",
+    "sql": "sandbox-sql", "redis": "sandbox-redis", "redis-enterprise": "sandbox-redis-ent",
+    "signalr": "sandbox-signalr", "webpubsub": "sandbox-webpubsub",
+}
 
 
 def control_app(sb, arm_app, seeds):
@@ -97,13 +109,15 @@ def _key():
 
 def seed(sb, azurite_endpoints, storage_keys):
     """The seed: one cluster, one storage account with a container, one user-assigned identity, two key
-    vaults (RBAC and access-policy mode). Returns the seeds document."""
+    vaults (RBAC and access-policy mode), and one resource per other target (TARGET_NAMES). Returns the
+    seeds document; ``targets`` maps every Azure-resource-backed target to the id passed as --target-id."""
     sub = sb.subscription_id
     sb.arm.add_resource_group(CLUSTER_RG)
     sb.arm.add_resource_group(TARGET_RG)
     cluster = sb.arm.add_managed_cluster(CLUSTER_RG, CLUSTER_NAME)
     endpoints = {svc: f"{url}/{STORAGE_ACCOUNT}/" for svc, url in azurite_endpoints.items()}
-    endpoints.setdefault("file", f"https://{STORAGE_ACCOUNT}.file.core.windows.net/")
+    for svc, url in storage_core_endpoints(STORAGE_ACCOUNT).items():
+        endpoints.setdefault(svc, url)
     account = sb.arm.add_storage_account(TARGET_RG, STORAGE_ACCOUNT, storage_keys, endpoints,
                                          containers=[STORAGE_CONTAINER])
     if azurite_endpoints.get("blob"):
@@ -119,11 +133,18 @@ def seed(sb, azurite_endpoints, storage_keys):
     identity = sb.arm.add_user_assigned_identity(CLUSTER_RG, IDENTITY_NAME)
     kv_rbac = sb.arm.add_key_vault(TARGET_RG, KEYVAULT_RBAC, rbac=True)
     kv_policy = sb.arm.add_key_vault(TARGET_RG, KEYVAULT_POLICY, rbac=False)
+    targets = {"storage-blob": account["id"] + "/blobServices/default", "keyvault": kv_rbac["id"]}
+    for svc in ("file", "queue", "table"):
+        targets[f"storage-{svc}"] = sb.arm.add_target(f"storage-{svc}", TARGET_RG, STORAGE_ACCOUNT)
+    for target, name in TARGET_NAMES.items():
+        targets[target] = sb.arm.add_target(target, TARGET_RG, name)
     return {
         "subscription": sub,
         "tenant": sb.tenant_id,
         "cluster": {"resourceGroup": CLUSTER_RG, "name": CLUSTER_NAME, "id": cluster["id"]},
-        "targets": {"storage-blob": account["id"] + "/blobServices/default", "keyvault": kv_rbac["id"]},
+        "targets": dict(sorted(targets.items())),
+        "databaseLogins": {t: "sandboxadmin" for t in ("mysql", "mysql-flexible", "postgres", "postgres-flexible",
+                                                       "sql")},
         "keyvaults": {"rbac": kv_rbac["id"], "policy": kv_policy["id"]},
         "storage": {"storage-blob": {"account": STORAGE_ACCOUNT, "resourceGroup": TARGET_RG,
                                      "container": STORAGE_CONTAINER}},

@@ -4,7 +4,7 @@ import copy
 import time
 import uuid
 
-from sandbox.arm import common, control, identity_endpoint, resources
+from sandbox.arm import common, control, identity_endpoint, resources, targetkit
 from sandbox.arm.common import arm_error, error_body, parse_path, type_path
 from sandbox.arm.state import ArmState
 from sandbox.core import HttpError, Response, Router
@@ -118,6 +118,8 @@ def build_arm_app(sb):
         if handler is None or (mode == "action" and ref.tail.lower() not in handler.actions):
             shown = type_path(full) + (f"/{ref.tail}" if mode == "action" else "")
             raise common.invalid_resource_type(shown, registry.canonical_namespace(ns), req.api_version)
+        if getattr(handler, "strict_api_versions", False):
+            targetkit.check_api_version(handler, req)
         if state.provider_state(ns) != "Registered":
             raise common.missing_registration(registry.canonical_namespace(ns))
         if ref.resource_group and state.raw(state.rg_id(ref.resource_group)) is None:

@@ -171,6 +171,114 @@ def _outbound_ip(state, res, rg):
     lb["effectiveOutboundIPs"] = [{"id": pip["id"]}]
 
 
+# --------------------------------------------------------------------------- egress
+
+OUTBOUND_TYPES = {t.lower(): t for t in ("loadBalancer", "managedNATGateway", "userAssignedNATGateway",
+                                         "userDefinedRouting", "none")}
+OUTBOUND_TYPES["natgateway"] = "managedNATGateway"
+
+
+def _default_ip(cluster_id, kind, index):
+    h = hashlib.sha256(f"{cluster_id.lower()}|{kind}|{index}".encode()).digest()
+    return f"{20 if kind == 'lb' else 52}.{h[0] % 250 + 1}.{h[1]}.{h[2] % 250 + 2}"
+
+
+def _egress_ips(state, res, rg, ips, kind, prefix, tag):
+    """Public IPs ``prefix``-named in ``rg`` with ``ips``; returns their ids. The first load-balancer IP keeps
+    the name ``_outbound_ip`` gave it, so changing an address keeps the id."""
+    ids = []
+    for i, ip in enumerate(ips):
+        key = prefix if i == 0 and kind == "lb" else f"{prefix}-{i}"
+        pip = network.seed_public_ip(state, rg, stable_guid(res["id"], key), ip, res["location"],
+                                     {"aks-managed-cluster-name": res["name"], "aks-managed-type": tag})
+        ids.append(pip["id"])
+    return ids
+
+
+def egress(state, cluster_id):
+    """{"outboundType", "publicIpIds", "ips"}: where the cluster's traffic leaves from, as a client reads it
+    (load balancer or managed NAT gateway effectiveOutboundIPs; the node subnet's NAT gateway)."""
+    with state.lock:
+        res = state.raw(cluster_id)
+        if res is None:
+            raise KeyError(cluster_id)
+        props = res["properties"]
+        np = props.get("networkProfile") or {}
+        otype = np.get("outboundType") or "loadBalancer"
+        ids = []
+        if otype == "loadBalancer":
+            ids = [x["id"] for x in (np.get("loadBalancerProfile") or {}).get("effectiveOutboundIPs") or []]
+        elif otype == "managedNATGateway":
+            ids = [x["id"] for x in (np.get("natGatewayProfile") or {}).get("effectiveOutboundIPs") or []]
+        elif otype == "userAssignedNATGateway":
+            for pool in props.get("agentPoolProfiles") or []:
+                subnet = state.raw(pool.get("vnetSubnetID") or "")
+                natgw = state.raw(((subnet or {}).get("properties", {}).get("natGateway") or {}).get("id") or "")
+                ids += [x["id"] for x in (natgw or {}).get("properties", {}).get("publicIpAddresses") or []
+                        if x["id"] not in ids]
+        ips = [(state.raw(i) or {}).get("properties", {}).get("ipAddress") for i in ids]
+        return {"id": res["id"], "outboundType": otype, "publicIpIds": ids, "ips": ips}
+
+
+def set_egress(state, cluster_id, outbound_type, ips=None):
+    """Give a cluster another egress shape and/or addresses (as a cluster update would; no LRO):
+
+      loadBalancer            networkProfile.loadBalancerProfile.effectiveOutboundIPs -> public IPs in the node RG
+      managedNATGateway       networkProfile.natGatewayProfile.effectiveOutboundIPs -> public IPs in the node RG
+                              (``natGateway`` is accepted for it); no loadBalancerProfile
+      userAssignedNATGateway  agentPoolProfiles[].vnetSubnetID -> a subnet (vnet ``<cluster>-vnet`` in the cluster's
+                              RG) whose natGateway (``<cluster>-natgw``) has the public IPs; no profiles
+      userDefinedRouting      no outbound IPs in ARM at all (egress through the user's firewall / NVA)
+
+    ``ips`` (IPv4 strings) default to the current addresses (same type) or to one derived address. Public IPs
+    no longer used are deleted. Returns :func:`egress`."""
+    otype = OUTBOUND_TYPES.get((outbound_type or "").lower())
+    if otype is None:
+        raise ValueError(f"outboundType must be one of {sorted(set(OUTBOUND_TYPES.values()))}")
+    with state.lock:
+        res = state.raw(cluster_id)
+        if res is None:
+            raise KeyError(cluster_id)
+        rg = common.parse_path(cluster_id).resource_group
+        props = res["properties"]
+        np = props.setdefault("networkProfile", {})
+        before = egress(state, cluster_id)
+        if ips is None:
+            ips = before["ips"] if before["outboundType"] == otype and before["ips"] else \
+                [_default_ip(cluster_id, "lb" if otype == "loadBalancer" else "nat", 0)]
+        ips = [str(ip) for ip in ips]
+        node_rg = props.get("nodeResourceGroup") or f"MC_{rg}_{res['name']}_{res['location']}"
+        if state.raw(state.rg_id(node_rg)) is None:
+            state.add_resource_group(node_rg, res["location"], managed_by=res["id"])
+        np["outboundType"] = otype
+        np.pop("natGatewayProfile", None)
+        ids = []
+        if otype == "loadBalancer":
+            ids = _egress_ips(state, res, node_rg, ips, "lb", "outbound-ip", "aks-slb-managed-outbound-ip")
+            lb = np.setdefault("loadBalancerProfile", {"backendPoolType": "nodeIPConfiguration"})
+            lb["managedOutboundIPs"] = {"count": len(ids)}
+            lb["effectiveOutboundIPs"] = [{"id": i} for i in ids]
+        else:
+            np.pop("loadBalancerProfile", None)
+        if otype == "managedNATGateway":
+            ids = _egress_ips(state, res, node_rg, ips, "nat", "natgw-outbound-ip", "aks-nat-managed-outbound-ip")
+            np["natGatewayProfile"] = {"managedOutboundIPProfile": {"count": len(ids)}, "idleTimeoutInMinutes": 4,
+                                       "effectiveOutboundIPs": [{"id": i} for i in ids]}
+        if otype == "userAssignedNATGateway":
+            ids = _egress_ips(state, res, rg, ips, "nat", "user-natgw-ip", "user-nat-gateway-ip")
+            natgw_id = f"{state.rg_id(rg)}/providers/Microsoft.Network/natGateways/{res['name']}-natgw"
+            subnet = network.seed_virtual_network(state, rg, f"{res['name']}-vnet", "nodes", nat_gateway_id=natgw_id,
+                                                  location=res["location"])
+            network.seed_nat_gateway(state, rg, f"{res['name']}-natgw", ids, res["location"], subnet_ids=[subnet["id"]])
+            for pool in props.get("agentPoolProfiles") or []:
+                pool["vnetSubnetID"] = subnet["id"]
+        for old in before["publicIpIds"]:
+            if old.lower() not in {i.lower() for i in ids}:
+                state.remove_tree(old)
+        res["systemData"] = system_data(None, state.sb, res.get("systemData"))
+    return egress(state, cluster_id)
+
+
 def ensure_kube_store(state, key):
     kube = state.sb.kube
     if kube is None:

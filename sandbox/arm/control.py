@@ -13,6 +13,13 @@
                                                          installs/upgrades on the cluster then fail
   GET    /_sandbox/arm/clusters/{rg}/{name}/extension-install-outcome
   DELETE /_sandbox/arm/clusters/{rg}/{name}/extension-install-outcome  installs succeed again
+  GET    /_sandbox/arm/clusters/{rg}/{name}/egress     {"outboundType", "publicIpIds", "ips"}: where the
+                                                         cluster's traffic leaves from
+  PUT    /_sandbox/arm/clusters/{rg}/{name}/egress     {"outboundType": "loadBalancer" | "managedNATGateway"
+                                                         (or "natGateway") | "userAssignedNATGateway" |
+                                                         "userDefinedRouting", "ips": ["20.1.2.3", ...]}:
+                                                         reshape the egress and/or change its addresses
+                                                         (ips default to the current ones)
   GET    /_sandbox/arm/resource?id=<ARM id>              the stored resource, raw
   PUT    /_sandbox/arm/resource?id=<ARM id>              store the body as the resource, raw
   PATCH  /_sandbox/arm/resource?id=<ARM id>              JSON merge patch (RFC 7386: null removes a key)
@@ -26,6 +33,7 @@ POST is accepted wherever PUT is.
 """
 from sandbox.arm import common
 from sandbox.arm.common import arm_error
+from sandbox.arm.targetkit import ipv4
 from sandbox.core import Response, Router
 
 HELP = __doc__
@@ -84,6 +92,20 @@ def build_router(state):
         with state.lock:
             outcome = state.install_outcomes.get(cid.lower())
         return Response(200, {"id": cid, "outcome": outcome})
+
+    @r.route(["GET", "PUT", "POST"], base + r"/clusters/([^/]+)/([^/]+)/egress")
+    def cluster_egress(req, rg, name):
+        cluster_or_404(rg, name)
+        if req.method == "GET":
+            return Response(200, state.cluster_egress(rg, name))
+        body = common.json_body(req)
+        ips = body.get("ips")
+        if ips is not None and (not isinstance(ips, list) or any(ipv4(ip) is None for ip in ips)):
+            raise arm_error(400, "InvalidRequestContent", "ips must be a list of IPv4 addresses.")
+        try:
+            return Response(200, state.set_cluster_egress(rg, name, body.get("outboundType") or "loadBalancer", ips))
+        except ValueError as exc:
+            raise arm_error(400, "InvalidRequestContent", str(exc))
 
     @r.route(["GET", "PUT", "POST", "PATCH", "DELETE"], base + r"/resource")
     def resource(req):

@@ -3,12 +3,14 @@
 
 Properties served: tenantId, sku {family, name}, vaultUri ``https://<name>.vault.azure.net/``,
 enableRbacAuthorization, accessPolicies, networkAcls {bypass, defaultAction, ipRules [{value}],
-virtualNetworkRules}, publicNetworkAccess, soft-delete settings, provisioningState. PUT and PATCH
+virtualNetworkRules}, publicNetworkAccess, soft-delete settings, provisioningState. A single IPv4 address
+in ipRules reads back as ``a.b.c.d/32``, as Key Vault stores it. PUT and PATCH
 answer synchronously with provisioningState Succeeded (the SDK's create poller finishes at once).
 ``enableRbacAuthorization`` defaults to true from api-version 2026-02-01 on (the service's new
 default), false before.
 """
 import copy
+import re
 
 from sandbox.arm import common
 from sandbox.arm.common import arm_error, system_data
@@ -39,9 +41,18 @@ def normalise_acls(acls):
     acls = copy.deepcopy(acls or {})
     acls.setdefault("bypass", "AzureServices")
     acls.setdefault("defaultAction", "Allow")
-    acls["ipRules"] = [r if isinstance(r, dict) else {"value": r} for r in acls.get("ipRules") or []]
+    acls["ipRules"] = [_ip_rule(r) for r in acls.get("ipRules") or []]
     acls["virtualNetworkRules"] = list(acls.get("virtualNetworkRules") or [])
     return acls
+
+
+def _ip_rule(rule):
+    """Key Vault stores a single IPv4 address as a /32 range (``1.2.3.4`` reads back as ``1.2.3.4/32``)."""
+    rule = dict(rule) if isinstance(rule, dict) else {"value": rule}
+    value = str(rule.get("value") or "")
+    if "/" not in value and re.fullmatch(r"\d{1,3}(\.\d{1,3}){3}", value):
+        rule["value"] = value + "/32"
+    return rule
 
 
 def normalise_policy(policy):

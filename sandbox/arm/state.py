@@ -4,11 +4,16 @@ import threading
 
 from sandbox.arm import common
 from sandbox.arm import authorization, containerservice, keyvault, kubernetesconfiguration, managedidentity
-from sandbox.arm import network, resources, storage
+from sandbox.arm import network, resources, storage, targets
+from sandbox.arm import appconfiguration, cache, cognitiveservices, dbservers, documentdb, insights, messaging
+from sandbox.arm import signalrservice, sql
 
 # One module per resource provider; each has ``register(registry)``. Add new providers here.
 PROVIDER_MODULES = [resources, containerservice, kubernetesconfiguration, storage, network, managedidentity,
-                    authorization, keyvault]
+                    authorization, keyvault,
+                    # the targets of `az aks connection` (see targets.py)
+                    insights, appconfiguration, cognitiveservices, documentdb, messaging, dbservers, sql, cache,
+                    signalrservice]
 
 
 class ArmState:
@@ -135,6 +140,20 @@ class ArmState:
     def add_key_vault(self, resource_group, name, rbac=True, location=None, **properties):
         """A key vault; ``rbac`` = enableRbacAuthorization; ``properties`` override vault properties."""
         return copy.deepcopy(keyvault.seed_vault(self, resource_group, name, rbac, location, properties))
+
+    def add_target(self, target, resource_group, name, location=None, **children):
+        """Seed the resource(s) of an ``az aks connection`` target (``servicebus``, ``cosmos-sql``, ...) and
+        return its target id, spelt as the built-in's template (see :mod:`sandbox.arm.targets`)."""
+        return targets.seed_target(self, target, resource_group, name, location, **children)
+
+    def set_cluster_egress(self, resource_group, name, outbound_type, ips=None):
+        """Give a cluster a loadBalancer / managedNATGateway / userAssignedNATGateway / userDefinedRouting
+        egress with ``ips`` (see :func:`containerservice.set_egress`); returns :meth:`cluster_egress`."""
+        return containerservice.set_egress(self, self.cluster_id(resource_group, name), outbound_type, ips)
+
+    def cluster_egress(self, resource_group, name):
+        """{"id", "outboundType", "publicIpIds", "ips"} of a cluster."""
+        return containerservice.egress(self, self.cluster_id(resource_group, name))
 
     def role_assignments(self, principal_id=None):
         """Copies of the role assignments (they are not in ``resources``), optionally of one principal."""

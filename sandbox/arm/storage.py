@@ -58,6 +58,13 @@ def _service_defaults(service):
     return {"cors": {"corsRules": []}}
 
 
+def core_endpoints(name):
+    """The public-cloud endpoints of an account named ``name``."""
+    return {"dfs": f"https://{name}.dfs.core.windows.net/", "web": f"https://{name}.z13.web.core.windows.net/",
+            "blob": f"https://{name}.blob.core.windows.net/", "queue": f"https://{name}.queue.core.windows.net/",
+            "table": f"https://{name}.table.core.windows.net/", "file": f"https://{name}.file.core.windows.net/"}
+
+
 def _new_key():
     return base64.b64encode(os.urandom(64)).decode()
 
@@ -75,6 +82,17 @@ def normalise_acls(acls):
         rule.setdefault("action", "Allow")
         rule.setdefault("state", "Succeeded")
     return acls
+
+
+def check_ip_rules(acls):
+    """Storage takes single addresses as they are and refuses /31 and /32 ranges."""
+    for rule in acls.get("ipRules") or []:
+        value = str(rule.get("value") or "")
+        if value.endswith("/31") or value.endswith("/32"):
+            raise arm_error(400, "NetworkAclsValidationFailure",
+                            f"Validation of network acls failure: the IP range '{value}' is not supported: small "
+                            "address ranges using /31 or /32 prefix sizes are not supported; use the IP address "
+                            "without a prefix.")
 
 
 def seed_account(state, resource_group, name, keys, endpoints, location, containers, overrides):
@@ -144,6 +162,7 @@ class StorageAccountHandler(common.ResourceHandler):
             for k, v in props.items():
                 if k == "networkAcls":
                     v = normalise_acls(v)
+                    check_ip_rules(v)
                 res["properties"][k] = v
             res["systemData"] = system_data(req, self.sb, res.get("systemData"))
             return Response(200, self.render(res, req))

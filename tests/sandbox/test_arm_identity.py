@@ -246,8 +246,9 @@ def test_key_vault_create_get_update_list(env):
         network_acls=NetworkRuleSet(default_action="Deny", bypass="AzureServices",
                                     ip_rules=[IPRule(value="20.1.2.3")]), public_network_access="Enabled")))
     assert patched.properties.network_acls.default_action == "Deny"
-    assert [r.value for r in patched.properties.network_acls.ip_rules] == ["20.1.2.3"]
-    assert env.kv.vaults.get(RG, "kvone").properties.network_acls.ip_rules[0].value == "20.1.2.3"
+    # Key Vault stores a single address as a /32 range.
+    assert [r.value for r in patched.properties.network_acls.ip_rules] == ["20.1.2.3/32"]
+    assert env.kv.vaults.get(RG, "kvone").properties.network_acls.ip_rules[0].value == "20.1.2.3/32"
     # Seeded vaults: RBAC and access-policy mode.
     env.sb.arm.add_key_vault(RG, "kvpolicy", rbac=False)
     assert env.kv.vaults.get(RG, "kvpolicy").properties.enable_rbac_authorization is False

@@ -1068,7 +1068,8 @@ TARGETS = {
         name_args=[NameArg("appinsights", ["--app-insights"], "Name of the app insights.", "MyAppInsights")],
         auth_types=[AUTH_SECRET],
         client_types=["dotnet", "dotnet-internal", "java", "python", "nodejs", "go", "none"],
-        # The variable every Application Insights / Azure Monitor SDK reads.
+        # The variable every Application Insights / Azure Monitor SDK reads. Service Connector has no
+        # how-to-integrate page for Application Insights: this name is not confirmed from its docs.
         config_keys=_secret_only({"default": [ConfigKey("APPLICATIONINSIGHTS_CONNECTION_STRING", "connection_string",
                                                         True)]}),
         secret_source="app-insights",

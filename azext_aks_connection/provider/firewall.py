@@ -1,0 +1,316 @@
+"""IP firewall rules on targets: admit the cluster's egress IPs, as Service Connector does for AKS.
+
+One function per mechanism (``Target.firewall``), all of the form
+``ensure_rules(arm, target, resource_id, resource_body, ips) -> {"added", "present", "skipped_reason"}``:
+
+- idempotent: read the rules, compare, write only when an IP is missing (one write carrying the missing
+  /32 rules; rules that name one address each where the service has no list);
+- ``present``: IPs an existing rule already admits (a rule for the address or a range holding it);
+- ``skipped_reason``: nothing to do and why: the target admits all networks (adding a rule would shut
+  every other client out), public access is disabled (IP rules do not apply: private endpoints), or the
+  service has no IP rules at all;
+- long-running writes are polled at the service's Retry-After (``arm.retry_after`` / ``arm.pause``).
+
+Mechanisms:
+
+  storage        storage account properties.networkAcls.ipRules [{value: "1.2.3.4", action}] (PATCH account;
+                 /31 and /32 ranges are refused by Storage: single addresses are written bare)
+  keyvault       vault properties.networkAcls.ipRules [{value: "1.2.3.4/32"}] (PATCH vault)
+  messaging      Service Bus / Event Hubs {namespace}/networkRuleSets/default ipRules [{ipMask, action}] (PUT)
+  server-rules   SQL, PostgreSQL and MySQL (single and flexible) {server}/firewallRules/{name}
+                 {startIpAddress, endIpAddress} (PUT per address; long-running on the flexible servers)
+  redis          Azure Cache for Redis {cache}/firewallRules/{name} {startIP, endIP} (PUT per address). A cache
+                 without rules admits every address: then nothing is added.
+  cosmos         Cosmos DB account properties.ipRules [{ipAddressOrRange}] (PATCH account, long-running). No
+                 rules and no virtual network filter = all networks: then nothing is added.
+  cognitive      Cognitive Services account properties.networkAcls.ipRules [{value}] (PATCH account)
+  signalr        SignalR / Web PubSub properties.networkACLs.ipRules [{value, action}] (PATCH, long-running):
+                 ordered, first match wins; new Allow rules go first. The default rules allow 0.0.0.0/0.
+  no-ip-rules    App Configuration, Redis Enterprise, Application Insights (public access or private
+                 endpoints only), and the non-Azure targets (Neon, MongoDB Atlas, Confluent Cloud): a reason.
+"""
+import ipaddress
+import time
+
+from azext_aks_connection.provider.arm import ArmError, pause, retry_after
+from azext_aks_connection.provider.errors import arm_error
+
+LRO_TIMEOUT = 1800          # seconds; firewall writes finish in seconds to a few minutes
+TERMINAL = {"succeeded", "failed", "canceled", "cancelled"}
+
+NO_IP_RULES = {
+    "appconfig": "App Configuration has no IP firewall rules: a store is reached over its public endpoint "
+                 "(publicNetworkAccess) or through private endpoints.",
+    "redis-enterprise": "Azure Cache for Redis Enterprise has no IP firewall rules: a cluster is reached over "
+                        "its public endpoint or through private endpoints.",
+    "app-insights": "Application Insights takes telemetry from any network: there are no IP rules to add.",
+    "neon-postgres": "Neon Serverless Postgres keeps its IP allow list in the Neon console, not in Azure "
+                     "Resource Manager: allow the cluster's egress IPs there.",
+    "mongodb-atlas": "MongoDB Atlas keeps its IP access list in Atlas, not in Azure Resource Manager: allow "
+                     "the cluster's egress IPs there.",
+    "confluent-cloud": "Confluent Cloud is not an Azure resource: manage its network access in Confluent Cloud.",
+}
+
+
+def result(added=(), present=(), skipped_reason=None):
+    return {"added": list(added), "present": list(present), "skipped_reason": skipped_reason}
+
+
+def rule_name(ip):
+    """Deterministic firewall rule name for one address, valid for SQL, PostgreSQL, MySQL and Redis (letters,
+    digits and '_'): a re-run finds the rule it made instead of adding another."""
+    return "aksconnection_" + str(ip).replace(".", "_")
+
+
+def _ipv4s(ips):
+    out = []
+    for ip in ips or ():
+        addr = ipaddress.ip_address(str(ip).split("/")[0].strip())
+        if addr.version == 4 and str(addr) not in out:
+            out.append(str(addr))
+    return out
+
+
+def covers(entry, ip):
+    """True when firewall entry ``entry`` ("1.2.3.4", "1.2.3.0/24", "0.0.0.0/0") admits ``ip``."""
+    try:
+        return ipaddress.ip_address(ip) in ipaddress.ip_network(str(entry).strip(), strict=False)
+    except ValueError:
+        return False
+
+
+def covers_range(start, end, ip):
+    try:
+        return ipaddress.ip_address(start) <= ipaddress.ip_address(ip) <= ipaddress.ip_address(end)
+    except ValueError:
+        return False
+
+
+def _split(ips, admitted):
+    present = [ip for ip in ips if admitted(ip)]
+    return present, [ip for ip in ips if ip not in present]
+
+
+def _disabled(*values):
+    return any(str(v or "").lower() == "disabled" for v in values)
+
+
+def _public_disabled(target, what="IP rules"):
+    return f"Public network access is disabled on the {target.display}: {what} do not apply (it is reached " \
+           "through private endpoints). Give the cluster a network path to it instead."
+
+
+def _all_networks(target, why):
+    return f"The {target.display} admits all networks ({why}): nothing to add; a rule would shut out every " \
+           "other client."
+
+
+# --------------------------------------------------------------------------- requests and long-running writes
+
+def _send(arm, method, path, api_version, body, what, poll_resource=None):
+    try:
+        status, answer, headers = arm.send(method, path, api_version, body=body)
+    except ArmError as exc:
+        raise arm_error(exc, what)
+    return wait(arm, status, answer, headers, what, poll_resource=poll_resource)
+
+
+def wait(arm, status, body, headers, what, poll_resource=None, timeout=LRO_TIMEOUT):
+    """Follow a long-running write to its end: the Azure-AsyncOperation URL if the service gave one, else the
+    Location URL of a 202, else (``poll_resource=(id, api-version)``) the resource until its
+    provisioningState is terminal. Waits as long as each answer's Retry-After says (1 s when it says nothing)."""
+    lower = {k.lower(): v for k, v in (headers or {}).items()}
+    state = str(_props(body).get("provisioningState") or "").lower() if isinstance(body, dict) else ""
+    async_url = lower.get("azure-asyncoperation")
+    location = lower.get("location") if status == 202 else None
+    if not async_url and not location and not (poll_resource and state and state not in TERMINAL):
+        _raise_if_failed(state, body, what)
+        return body
+    deadline = time.monotonic() + timeout
+    last = headers
+    while True:
+        if time.monotonic() > deadline:
+            from azure.cli.core.azclierror import AzureResponseError
+            raise AzureResponseError(f"{what} did not finish within {timeout} s.",
+                                     recommendation="Check the resource in the portal, then run the command again.")
+        pause(retry_after(last))
+        try:
+            if async_url:
+                _, answer, last = arm.send("GET", async_url)
+                op = str((answer or {}).get("status") or "").lower()
+                if op in TERMINAL:
+                    _raise_if_failed(op, answer, what)
+                    return answer
+            elif location:
+                code, answer, last = arm.send("GET", location)
+                if code != 202:
+                    return answer
+            else:
+                answer = arm.get(*poll_resource)
+                last = {}
+                op = str(((answer or {}).get("properties") or {}).get("provisioningState") or "").lower()
+                if op in TERMINAL:
+                    _raise_if_failed(op, answer, what)
+                    return answer
+        except ArmError as exc:
+            raise arm_error(exc, what)
+
+
+def _raise_if_failed(state, body, what):
+    if state in ("failed", "canceled", "cancelled"):
+        from azure.cli.core.azclierror import AzureResponseError
+        err = (body or {}).get("error") or {}
+        raise AzureResponseError(f"{what} failed: ({err.get('code') or state}) {err.get('message') or ''}".strip())
+
+
+def _get(arm, path, api_version, what):
+    try:
+        return arm.get(path, api_version) or {}
+    except ArmError as exc:
+        raise arm_error(exc, what)
+
+
+def _props(body):
+    return (body or {}).get("properties") or {}
+
+
+# --------------------------------------------------------------------------- mechanisms
+
+def _acl_entry(kind, value):
+    return {"value": value, "action": "Allow"} if kind == "storage" else {"value": value}
+
+
+def _acl_rules(kind, single_value):
+    """storage / keyvault / cognitive: properties.networkAcls {defaultAction, ipRules [{value}]} (PATCH)."""
+    def ensure_rules(arm, target, resource_id, resource_body, ips):
+        props = _props(resource_body)
+        if _disabled(props.get("publicNetworkAccess")):
+            return result(skipped_reason=_public_disabled(target))
+        acls = props.get("networkAcls") or {}
+        if str(acls.get("defaultAction") or "Allow").lower() == "allow":
+            return result(skipped_reason=_all_networks(target, "networkAcls.defaultAction Allow"))
+        rules = list(acls.get("ipRules") or [])
+        present, missing = _split(ips, lambda ip: any(covers(r.get("value"), ip) for r in rules))
+        if missing:
+            new = dict(acls)
+            new["ipRules"] = rules + [_acl_entry(kind, single_value(ip)) for ip in missing]
+            _send(arm, "PATCH", resource_id, target.api_version, {"properties": {"networkAcls": new}},
+                  f"Adding IP rules {', '.join(missing)} to {target.display} '{resource_body.get('name')}'",
+                  poll_resource=(resource_id, target.api_version))
+        return result(missing, present)
+    return ensure_rules
+
+
+def _messaging(arm, target, resource_id, resource_body, ips):
+    """Service Bus / Event Hubs: the namespace's one network rule set, replaced whole (PUT)."""
+    path = resource_id + "/networkRuleSets/default"
+    name = resource_body.get("name")
+    rule_set = _props(_get(arm, path, target.api_version, f"Reading the network rules of namespace '{name}'"))
+    if _disabled(rule_set.get("publicNetworkAccess"), _props(resource_body).get("publicNetworkAccess")):
+        return result(skipped_reason=_public_disabled(target))
+    if str(rule_set.get("defaultAction") or "Allow").lower() == "allow":
+        return result(skipped_reason=_all_networks(target, "networkRuleSets/default defaultAction Allow"))
+    rules = list(rule_set.get("ipRules") or [])
+    present, missing = _split(ips, lambda ip: any(covers(r.get("ipMask"), ip) and
+                                                  str(r.get("action") or "Allow").lower() == "allow" for r in rules))
+    if missing:
+        body = {k: rule_set[k] for k in ("publicNetworkAccess", "defaultAction", "virtualNetworkRules",
+                                         "trustedServiceAccessEnabled") if k in rule_set}
+        body["ipRules"] = rules + [{"ipMask": f"{ip}/32", "action": "Allow"} for ip in missing]
+        _send(arm, "PUT", path, target.api_version, {"properties": body},
+              f"Adding IP rules {', '.join(missing)} to namespace '{name}'")
+    return result(missing, present)
+
+
+def _rules_per_address(start_key, end_key, none_admits_all):
+    """{server}/firewallRules/{name}: one rule per address, PUT under a deterministic name."""
+    def ensure_rules(arm, target, resource_id, resource_body, ips):
+        props = _props(resource_body)
+        if _disabled(props.get("publicNetworkAccess"), (props.get("network") or {}).get("publicNetworkAccess")):
+            return result(skipped_reason=_public_disabled(target, "firewall rules"))
+        name = resource_body.get("name")
+        listed = _get(arm, resource_id + "/firewallRules", target.api_version,
+                      f"Listing the firewall rules of '{name}'").get("value") or []
+        rules = [_props(r) for r in listed]
+        if none_admits_all and not rules:
+            return result(skipped_reason=_all_networks(target, "it has no firewall rules"))
+        present, missing = _split(ips, lambda ip: any(covers_range(r.get(start_key), r.get(end_key), ip)
+                                                      for r in rules))
+        for ip in missing:
+            _send(arm, "PUT", f"{resource_id}/firewallRules/{rule_name(ip)}", target.api_version,
+                  {"properties": {start_key: ip, end_key: ip}},
+                  f"Adding firewall rule {rule_name(ip)} ({ip}) to '{name}'")
+        return result(missing, present)
+    return ensure_rules
+
+
+def _cosmos(arm, target, resource_id, resource_body, ips):
+    props = _props(resource_body)
+    if _disabled(props.get("publicNetworkAccess")):
+        return result(skipped_reason=_public_disabled(target))
+    rules = list(props.get("ipRules") or [])
+    if not rules and not props.get("isVirtualNetworkFilterEnabled"):
+        return result(skipped_reason=_all_networks(target, "no IP rules and no virtual network filter"))
+    present, missing = _split(ips, lambda ip: any(covers(r.get("ipAddressOrRange"), ip) for r in rules))
+    if missing:
+        _send(arm, "PATCH", resource_id, target.api_version,
+              {"properties": {"ipRules": rules + [{"ipAddressOrRange": ip} for ip in missing]}},
+              f"Adding IP rules {', '.join(missing)} to Cosmos DB account '{resource_body.get('name')}'",
+              poll_resource=(resource_id, target.api_version))
+    return result(missing, present)
+
+
+def _signalr(arm, target, resource_id, resource_body, ips):
+    """SignalR / Web PubSub networkACLs.ipRules: ordered, first match decides; Allow rules are put first."""
+    props = _props(resource_body)
+    if _disabled(props.get("publicNetworkAccess")):
+        return result(skipped_reason=_public_disabled(target))
+    acls = props.get("networkACLs") or {}
+    rules = list(acls.get("ipRules") or [])
+    if not rules:
+        return result(skipped_reason=_all_networks(target, "it has no IP rules"))
+
+    def decision(ip):
+        for r in rules:
+            if covers(r.get("value"), ip):
+                return str(r.get("action") or "Allow").lower()
+        return "deny"                       # no rule matches: refused
+
+    first = rules[0]
+    if covers(first.get("value"), "0.0.0.0") and covers(first.get("value"), "255.255.255.255") and \
+            str(first.get("action") or "Allow").lower() == "allow":
+        return result(skipped_reason=_all_networks(target, "its first IP rule allows 0.0.0.0/0"))
+    present, missing = _split(ips, lambda ip: decision(ip) == "allow")
+    if missing:
+        new = dict(acls)
+        new["ipRules"] = [{"value": f"{ip}/32", "action": "Allow"} for ip in missing] + rules
+        _send(arm, "PATCH", resource_id, target.api_version, {"properties": {"networkACLs": new}},
+              f"Adding IP rules {', '.join(missing)} to {target.display} '{resource_body.get('name')}'",
+              poll_resource=(resource_id, target.api_version))
+    return result(missing, present)
+
+
+def _no_ip_rules(arm, target, resource_id, resource_body, ips):  # pylint: disable=unused-argument
+    return result(skipped_reason=NO_IP_RULES.get(target.name) or f"The {target.display} has no IP firewall rules.")
+
+
+MECHANISMS = {
+    "storage": _acl_rules("storage", lambda ip: ip),
+    "keyvault": _acl_rules("keyvault", lambda ip: f"{ip}/32"),
+    "cognitive": _acl_rules("cognitive", lambda ip: ip),
+    "messaging": _messaging,
+    "server-rules": _rules_per_address("startIpAddress", "endIpAddress", none_admits_all=False),
+    "redis": _rules_per_address("startIP", "endIP", none_admits_all=True),
+    "cosmos": _cosmos,
+    "signalr": _signalr,
+    "no-ip-rules": _no_ip_rules,
+}
+
+
+def ensure_rules(arm, target, resource_id, resource_body, ips):
+    """Admit ``ips`` (the cluster's egress IPs) on the target by its mechanism; see the module docstring."""
+    mechanism = MECHANISMS.get(target.firewall or "no-ip-rules", _no_ip_rules)
+    addresses = _ipv4s(ips)
+    if not addresses:
+        return result(skipped_reason="The cluster has no public egress IPv4 address to admit.")
+    return mechanism(arm, target, resource_id, resource_body, addresses)

@@ -121,9 +121,7 @@ def to_linker(record, cluster, provisioning_state="Succeeded"):
         "kubernetesResourceName": record.get("kubernetesResourceName"),
         "name": record["name"],
         "provisioningState": provisioning_state,
-        "publicNetworkSolution": dict({"action": None, "deleteOrUpdateBehavior": None, "firewallRules": None},
-                                      **record["publicNetworkSolution"]) if record.get("publicNetworkSolution")
-        else None,
+        "publicNetworkSolution": _public_network(record),
         "resourceGroup": cluster.resource_group,
         "scope": record.get("scope"),
         "secretStore": {"keyVaultId": None, "keyVaultSecretName": None},
@@ -132,6 +130,18 @@ def to_linker(record, cluster, provisioning_state="Succeeded"):
         "type": "microsoft.servicelinker/linkers",
         "vNetSolution": None,
     }
+
+
+def _public_network(record):
+    """publicNetworkSolution: the opt-out, and the egress IPs the target's firewall admits for this connection."""
+    admitted = (record.get("provisioned") or {}).get("firewall")
+    if not record.get("publicNetworkSolution") and not admitted:
+        return None
+    out = dict({"action": None, "deleteOrUpdateBehavior": None, "firewallRules": None},
+               **(record.get("publicNetworkSolution") or {}))
+    if admitted:
+        out["firewallRules"] = {"ipRanges": list(admitted), "azureServices": None, "callerClientIP": None}
+    return out
 
 
 def configurations_output(record):

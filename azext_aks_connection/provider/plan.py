@@ -53,11 +53,10 @@ def _caller(cmd):
 
 
 def configurations(spec, values):
-    out = []
-    for k in spec.target.keys_for(spec.auth, spec.client_type):
-        value = k.field[1:] if k.field.startswith("=") else values[k.field]
-        out.append({"name": spec.customized_keys.get(k.key, k.key), "value": value, "credential": k.credential})
-    return out
+    """[{name, value, credential}] for the spec's auth and client type; --customized-keys renames."""
+    return [{"name": spec.customized_keys.get(c["name"], c["name"]), "value": c["value"],
+             "credential": c["credential"]}
+            for c in t.configurations(spec.target, spec.auth, spec.client_type, values)]
 
 
 def _tenant(cmd, subscription):
@@ -116,6 +115,8 @@ def create(cmd, spec, progress, no_wait=False):  # pylint: disable=too-many-loca
                                                        workload_identity=wi and grant, kv_csi=csi and grant),
         "tenant": lambda: _tenant(cmd, spec.target_id.split("/")[2]) if sp or csi else None,
     }
+    if "publicnetwork" not in spec.opt_out and target.firewall:
+        steps["firewall"] = lambda: _firewall(cmd, arm, spec, scope, found["cluster"], found["target"], progress)
     if principal and found["roles"]:
         steps["roles"] = lambda: identity_ops.ensure_role_assignments(
             arm, scope, principal, found["roles"],
@@ -187,6 +188,11 @@ def create(cmd, spec, progress, no_wait=False):  # pylint: disable=too-many-loca
     if finished.get("access"):
         provisioned["accessPolicy"] = True
 
+    fw = done.get("firewall") or {}
+    admitted = sorted(set(fw.get("added") or []) | set(fw.get("present") or []))
+    if admitted:
+        provisioned["firewall"] = admitted
+
     ext = done["ext"]
     existing = ext_ops.records_of(ext).get(spec.name)
     record = model.new_record(spec, configs, names, _caller(cmd), _now(), provisioned=provisioned)
@@ -199,6 +205,27 @@ def create(cmd, spec, progress, no_wait=False):  # pylint: disable=too-many-loca
     progress(f"{action} the connection in sc-extension")
     ext = ext_ops.put_record(cmd, spec.cluster, record, progress=progress, no_wait=no_wait, known=ext)
     return record, ("Accepted" if no_wait else ext_ops.state_of(ext))
+
+
+def _firewall(cmd, arm, spec, scope, cluster, target_body, progress):
+    """Admit the cluster's egress IPs on the target (M-T2), and say what was and was not done."""
+    from azext_aks_connection.provider import firewall
+    cluster_arm = Arm(cmd.cli_ctx, subscription_id=spec.cluster.subscription)
+    ips, note = cluster_ops.egress_ips(cluster_arm, cluster)
+    if not ips:
+        logger.warning("No firewall rule was added on the %s: %s. If the target restricts networks, allow the "
+                       "cluster's egress address yourself, or pass --opt-out publicnetwork to skip this step.",
+                       spec.target.display, note)
+        return {"added": [], "present": [], "skipped_reason": note}
+    progress(f"Admitting the cluster's egress IP(s) {', '.join(ips)} on the {spec.target.display}")
+    outcome = firewall.ensure_rules(arm, spec.target, scope, target_body, ips)
+    if outcome.get("added"):
+        logger.warning("Added firewall rule(s) for %s on the %s.", ", ".join(outcome["added"]), spec.target.display)
+    elif outcome.get("skipped_reason"):
+        logger.info("Firewall: %s", outcome["skipped_reason"])
+    if note:
+        logger.warning("Firewall: %s.", note)
+    return outcome
 
 
 def _same(a, b):

@@ -6,9 +6,9 @@ from azext_aks_connection.provider.errors import arm_error
 
 
 def _client(cmd, subscription_id):
-    from azure.cli.core.commands.client_factory import get_mgmt_service_client
     from azure.mgmt.containerservice import ContainerServiceClient
-    return get_mgmt_service_client(cmd.cli_ctx, ContainerServiceClient, subscription_id=subscription_id)
+    from azext_aks_connection.provider.registration import mgmt_client
+    return mgmt_client(cmd, ContainerServiceClient, subscription_id)   # without silent provider registration
 
 
 def get_cluster(cmd, cluster):

@@ -57,7 +57,7 @@ def create(cmd, spec, progress, no_wait=False):
     progress("Fetching the target's configuration and the cluster's credentials")
     fetched = parallel(values=lambda: target_ops.fetch_values(arm, spec.target, spec.target_id, found["target"]),
                        kube=lambda: cluster_ops.kube_api(cmd, spec.cluster),
-                       ext=lambda: ext_ops.get_extension(cmd, spec.cluster))
+                       ext=lambda: ext_ops.prepare_write(cmd, spec.cluster, found["cluster"], progress))
     configs = configurations(spec, fetched["values"])
     names = {"secret": secret_name(spec.name)}
 

@@ -21,7 +21,8 @@ heavy = sorted(m for m in sys.modules if m.startswith(("kubernetes", "azure.mgmt
 print(json.dumps(heavy), file=sys.__stderr__)
 """
 
-COMMANDS = ["list", "show", "delete", "list-configuration", "list-support-types", "wait", "create storage-blob"]
+COMMANDS = ["list", "show", "delete", "list-configuration", "list-support-types", "wait", "create storage-blob",
+            "validate", "troubleshoot"]
 
 
 def _modules_after(*args, extension=True):
@@ -36,7 +37,8 @@ def _modules_after(*args, extension=True):
 
 
 @pytest.mark.parametrize("args", [("aks", "connection", "-h"), ("aks", "connection", "create", "storage-blob", "-h"),
-                                  ("aks", "connection", "list", "-h")])
+                                  ("aks", "connection", "list", "-h"), ("aks", "connection", "validate", "-h"),
+                                  ("aks", "connection", "troubleshoot", "-h")])
 def test_help_imports_no_sdk(args):
     """Whatever the built-in `az aks` loader imports anyway, the extension adds no SDK to it."""
     with_ext = _modules_after(*args)

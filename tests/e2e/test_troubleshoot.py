@@ -216,6 +216,23 @@ def test_deleted_sc_system_namespace_is_a_failure(az, sandbox, sbc, tmp_path):
     assert found["result"] == "failure" and "does not exist, though sc-extension is installed" in found["message"]
 
 
+def test_cluster_user_without_read_access_to_sc_system(az, sandbox, sbc):
+    cluster = new_cluster(sbc, "ts-rbac")
+    assert create(az, sandbox, cluster, "rbac_blob").rc == 0
+    fault = sbc.add_fault(plane="kube", method="GET", path=f"/clusters/{cluster['name']}/api/v1/namespaces/sc-system$",
+                          status=403, code="Forbidden",
+                          message='namespaces "sc-system" is forbidden: User "dev@contoso.com" cannot get resource '
+                                  '"namespaces" in API group "" in the namespace "sc-system"')
+    try:
+        res = troubleshoot(az, cluster)
+    finally:
+        sbc.call("DELETE", f"/_sandbox/faults?id={fault}")
+    assert res.rc == 1, res
+    found = by_name(res.json)["Namespace sc-system"]
+    assert found["result"] == "failure" and "forbidden for your cluster user" in found["message"]
+    assert "read access to namespace sc-system" in found["recommendation"]
+
+
 def test_missing_cluster_is_a_failure(az, sbc):
     res = az("aks", "connection", "troubleshoot", "-g", "sandbox-rg", "-n", "nosuchcluster", "-o", "json")
     assert res.rc == 1, res

@@ -31,3 +31,15 @@ def transform_support_types_table(result):
     return [OrderedDict([("Source", r["source"]), ("Target", r["target"]),
                          ("AuthType", ", ".join(r["auth_types"])), ("ClientType", ", ".join(r["client_types"]))])
             for r in result or []]
+
+
+def transform_validation_table(result):
+    return [OrderedDict([("Name", r["name"]), ("Result", r["result"]), ("ErrorMessage", r.get("errorMessage") or ""),
+                         ("Recommendation", r.get("recommendation") or "")])
+            for r in result or []]
+
+
+def transform_troubleshoot_table(result):
+    return [OrderedDict([("Name", r["name"]), ("Result", r["result"]), ("Message", r.get("message") or ""),
+                         ("Recommendation", r.get("recommendation") or "")])
+            for r in result or []]

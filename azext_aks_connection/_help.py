@@ -94,6 +94,47 @@ examples:
     text: az aks connection wait -g ClusterRG -n MyCluster --connection MyConnection --deleted
 """
 
+helps["aks connection validate"] = f"""
+type: command
+short-summary: Validate a connection against what is really there, one result per check.
+long-summary: >
+    Unlike the built-in command (whose answer for AKS is always success), every check looks at the
+    real thing: sc-extension is healthy; the target resource exists; the Kubernetes Secret exists in
+    the connection's namespace; its keys and values are still what the target gives now (a value edited
+    in the cluster, a deleted Secret, a rotated storage key). Each result has name, result
+    (success, failure or warning), errorMessage and recommendation (the fix). No credential is ever
+    shown: a drifted value is named by its key. Exits with code 1 when a check fails (warnings alone
+    exit 0), and with code 3 when the connection does not exist.
+examples:
+  - name: Validate a connection.
+    text: az aks connection validate -g ClusterRG -n MyCluster --connection MyConnection
+  - name: Validate a connection by resource id, as a table.
+    text: az aks connection validate --id {CONNECTION} -o table
+  - name: Gate a CI job on the connection (non-zero exit code when a check fails).
+    text: az aks connection validate --id {CONNECTION} -o none
+"""
+
+helps["aks connection troubleshoot"] = f"""
+type: command
+short-summary: Find out why connections of a cluster fail, and how to fix it.
+long-summary: >
+    Runs the Service Connector troubleshooting guide for you and reports one finding per step: the
+    resource providers Microsoft.ContainerService and Microsoft.KubernetesConfiguration are registered;
+    the cluster's provisioning state; whether every node pool is tainted CriticalAddonsOnly;
+    sc-extension's state and status messages; in the cluster, namespace sc-system, the Helm release of
+    sc-extension, Job sc-job (status, events, logs of its pods) and pods that cannot pull their image.
+    Each finding has name, result (success, failure or warning), message and recommendation (the fix:
+    the command to run or the FQDN to allow). It only reads. Exits with code 1 when a finding is a
+    failure.
+examples:
+  - name: Troubleshoot the connections of a cluster.
+    text: az aks connection troubleshoot -g ClusterRG -n MyCluster
+  - name: Show the findings as a table.
+    text: az aks connection troubleshoot -g ClusterRG -n MyCluster -o table
+  - name: Troubleshoot a cluster given by resource id.
+    text: az aks connection troubleshoot --source-id {CLUSTER}
+"""
+
 IDENTITY = ("/subscriptions/{subscription}/resourceGroups/IdentityRG"
             "/providers/Microsoft.ManagedIdentity/userAssignedIdentities/MyIdentity")
 
@@ -152,10 +193,11 @@ def _create_help(target):
     if target.roles and t.AUTH_WORKLOAD_IDENTITY in offered:
         examples.append(_example("Grant a role of your choice instead of the default one.",
                                  f"{base} --workload-identity {IDENTITY} --role \"Reader\""))
-    first_key = next(iter(target.keys_for(offered[0], "none")), None) if offered else None
+    example_auth = t.AUTH_SECRET if auth == "--secret" else t.AUTH_WORKLOAD_IDENTITY
+    first_key = next(iter(target.keys_for(example_auth, "none")), None) if offered else None
     if first_key:
         examples.append(_example("Rename a configuration key, and leave the target's firewall as it is.",
-                                 f"{base} {auth.split(' ')[0] if auth == '--secret' else auth} --customized-keys "
+                                 f"{base} {auth} --customized-keys "
                                  f"{first_key.key}=MY_{first_key.key.split('_')[-1]} --opt-out publicnetwork"))
     for auth_type in offered + ([t.AUTH_CSI] if target.csi else []):
         if auth_type in _AUTH_TEXT:

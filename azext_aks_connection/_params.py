@@ -16,7 +16,7 @@ def load_arguments(self, _):
 
     # Registered per command (not once for the group): the built-in registers validators at the
     # command's own scope, and the most specific scope wins.
-    for command in ["list", "show", "delete", "list-configuration", "wait"] + \
+    for command in ["list", "show", "delete", "list-configuration", "wait", "validate", "troubleshoot"] + \
             [verb + " " + name for name in TARGETS for verb in ("create", "update")]:
         with self.argument_context("aks connection " + command) as c:
             c.argument("resource_group_name", **OWN, options_list=["--resource-group", "-g"],

@@ -1,7 +1,13 @@
 """Command table: `create <target>` is generated from the target table."""
+from azure.cli.core.commands import CliCommandType
+
 from azext_aks_connection._format import (transform_connection_table, transform_connections_table,
-                                          transform_configurations_table, transform_support_types_table)
+                                          transform_configurations_table, transform_support_types_table,
+                                          transform_troubleshoot_table, transform_validation_table)
 from azext_aks_connection.targets import TARGETS
+
+
+DIAGNOSE = CliCommandType(operations_tmpl="azext_aks_connection.custom_diagnose#{}")
 
 
 def load_command_table(self, _):
@@ -14,6 +20,10 @@ def load_command_table(self, _):
         g.custom_command("list-support-types", "connection_list_support_types",
                          table_transformer=transform_support_types_table)
         g.custom_wait_command("wait", "connection_show")
+        g.custom_command("validate", "connection_validate", custom_command_type=DIAGNOSE,
+                         table_transformer=transform_validation_table)
+        g.custom_command("troubleshoot", "connection_troubleshoot", custom_command_type=DIAGNOSE,
+                         table_transformer=transform_troubleshoot_table)
 
     with self.command_group("aks connection create", is_preview=True) as g:
         for name in TARGETS:

@@ -35,12 +35,15 @@ def main():
         seeds = state["seeds"]
         c, s = seeds["cluster"], seeds["storage"]["storage-blob"]
 
-        def create(name, cluster_args=("-g", c["resourceGroup"], "-n", c["name"]), sequential=False):
+        identity = seeds["identities"]["sandbox-identity"]
+
+        def create(name, cluster_args=("-g", c["resourceGroup"], "-n", c["name"]), sequential=False,
+                   auth=("--secret",)):
             e = dict(env, AKS_CONNECTION_SEQUENTIAL="1" if sequential else "0")
             t0 = time.perf_counter()
             p = subprocess.run([os.path.join(BIN, "az"), "aks", "connection", "create", "storage-blob",
                                 *cluster_args, "--tg", s["resourceGroup"], "--account", s["account"],
-                                "--connection", name, "--secret", "-o", "none", "--only-show-errors"],
+                                "--connection", name, *auth, "-o", "none", "--only-show-errors"],
                                env=e, capture_output=True, text=True, check=False)
             elapsed = time.perf_counter() - t0
             if p.returncode:
@@ -65,6 +68,17 @@ def main():
         for i in range(3):
             cl = sbc.new_cluster(f"bench-{i}")
             first.append(create("first", ("--source-id", cl["id"])))
+        wi = ("--workload-identity", identity)
+        wi_first, wi_first_seq, wi_ids = [], [], []
+        for i in range(3):
+            wi_ids.append(sbc.new_cluster(f"bench-wi-{i}")["id"])
+            wi_first.append(create("wi", ("--source-id", wi_ids[-1]), auth=wi))
+            wi_first_seq.append(create("wi", ("--source-id", sbc.new_cluster(f"bench-wis-{i}")["id"]), auth=wi,
+                                       sequential=True))
+        wi_again = [create("wi", ("--source-id", wi_ids[0]), auth=wi) for _ in range(RUNS)]
+        mark = sbc.mark()
+        create("wi", ("--source-id", wi_ids[0]), auth=wi)
+        wi_rerun_calls = sbc.requests(since=mark)
         sbc.clear_faults()
         h_ext = [helptime("aks", "connection") for _ in range(RUNS)]
         h_aks = [helptime("aks") for _ in range(RUNS)]
@@ -74,6 +88,9 @@ def main():
             "create, sequential steps (s)": med(seq),
             "create re-run, nothing to change (s)": med(again),
             "first create on a fresh cluster, installs sc-extension (s)": med(first),
+            "workload identity, first create on a fresh cluster, concurrent (s)": med(wi_first),
+            "workload identity, first create on a fresh cluster, sequential (s)": med(wi_first_seq),
+            "workload identity re-run, nothing to change (s)": med(wi_again),
             "az aks connection -h (s)": med(h_ext),
             "az aks -h (s)": med(h_aks),
         }
@@ -84,7 +101,10 @@ def main():
         print(f"  {'ratio sequential / concurrent':60s} {med(seq) / med(par):7.2f}")
         print(f"  {'ratio re-run / create':60s} {med(again) / med(par):7.2f}")
         print(f"  {'ratio az aks connection -h / az aks -h':60s} {med(h_ext) / med(h_aks):7.2f}")
+        print(f"  {'ratio WI first create sequential / concurrent':60s} {med(wi_first_seq) / med(wi_first):7.2f}")
+        print(f"  {'ratio WI re-run / WI first create':60s} {med(wi_again) / med(wi_first):7.2f}")
         print(f"  re-run made {len(rerun_calls)} calls, {sum(e['mutating'] for e in rerun_calls)} of them writes")
+        print(f"  WI re-run made {len(wi_rerun_calls)} calls, {sum(e['mutating'] for e in wi_rerun_calls)} writes")
         print(json.dumps({k: round(v, 3) for k, v in rows.items()}))
     finally:
         subprocess.run([sys.executable, "-m", "sandbox", "down"], cwd=REPO, env=env, check=False,

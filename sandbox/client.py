@@ -59,3 +59,39 @@ class SandboxClient:
     def arm(self, method, path, body=None):
         """Resource-provider controls under /_sandbox/arm/..."""
         return self.call(method, "/_sandbox/arm/" + path.lstrip("/"), body)
+
+    # cluster conditions and failures (see sandbox/arm/control.py and sandbox/arm/extension_faults.py)
+    def set_cluster_state(self, resource_group, name, provisioning_state="Updating"):
+        return self.arm("PUT", f"clusters/{resource_group}/{name}/provisioning-state",
+                        {"provisioningState": provisioning_state})
+
+    def release_cluster(self, resource_group, name):
+        return self.arm("DELETE", f"clusters/{resource_group}/{name}/provisioning-state")
+
+    def fail_extension_installs(self, resource_group, name, message, **extra):
+        """Extension installs on the cluster fail with ``message``; extra: scJob, helmStatus, imagePull, code,
+        operations."""
+        return self.arm("PUT", f"clusters/{resource_group}/{name}/extension-install-outcome",
+                        dict(extra, message=message))
+
+    def clear_extension_failure(self, resource_group, name):
+        return self.arm("DELETE", f"clusters/{resource_group}/{name}/extension-install-outcome")
+
+    def set_node_taints(self, resource_group, name, taints):
+        return self.arm("PUT", f"clusters/{resource_group}/{name}/node-taints", {"taints": list(taints)})
+
+    def block_egress(self, resource_group, name, hosts):
+        return self.arm("PUT", f"clusters/{resource_group}/{name}/blocked-hosts", {"blocked": list(hosts)})
+
+    def set_provider(self, namespace, registration_state):
+        return self.arm("PUT", f"providers/{namespace}", {"registrationState": registration_state})
+
+    def deny(self, action, scope=None):
+        """403 AuthorizationFailed for ``action`` on resources under ``scope``; returns the rule id."""
+        return self.arm("POST", "denials", {"action": action, "scope": scope})["id"]
+
+    def clear_denials(self):
+        self.arm("DELETE", "denials")
+
+    def new_storage_account(self, resource_group, name):
+        return self.arm("POST", "storage-accounts", {"resourceGroup": resource_group, "name": name})

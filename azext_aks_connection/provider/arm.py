@@ -22,7 +22,7 @@ class Arm:
         from azure.cli.core.profiles import ResourceType
         client = get_mgmt_service_client(cli_ctx, ResourceType.MGMT_RESOURCE_RESOURCES,
                                          subscription_id=subscription_id)
-        self._pipeline = client._client  # pylint: disable=protected-access
+        self._pipeline = disable_auto_registration(client._client)  # pylint: disable=protected-access
         self._base = cli_ctx.cloud.endpoints.resource_manager.rstrip("/")
 
     def send(self, method, path, api_version=None, body=None, secret=False, headers=None):
@@ -58,6 +58,24 @@ class Arm:
 
     def post(self, resource_id, action, api_version, body=None, secret=False):
         return self.send("POST", resource_id + "/" + action, api_version, body=body, secret=secret)[1]
+
+
+def disable_auto_registration(client):
+    """Switch off azure-mgmt-core's silent provider auto-registration (a fixed 10 s sleep loop with no bound,
+    see provider/registration.py) on an SDK client or its ARMPipelineClient; returns ``client``."""
+    from azure.mgmt.core.policies import ARMAutoResourceProviderRegistrationPolicy
+    pipeline_client = getattr(client, "_client", client)
+    pipeline = getattr(pipeline_client, "_pipeline", None)
+    for policy in getattr(pipeline, "_impl_policies", None) or []:
+        if isinstance(policy, ARMAutoResourceProviderRegistrationPolicy):
+            policy.send = _pass_through(policy)
+    return client
+
+
+def _pass_through(policy):
+    def send(request):
+        return policy.next.send(request)
+    return send
 
 
 def retry_after(headers, default=1.0):

@@ -6,9 +6,9 @@ from azext_aks_connection.provider.errors import arm_error
 
 
 def _client(cmd, subscription_id):
-    from azure.cli.core.commands.client_factory import get_mgmt_service_client
     from azure.mgmt.containerservice import ContainerServiceClient
-    return get_mgmt_service_client(cmd.cli_ctx, ContainerServiceClient, subscription_id=subscription_id)
+    from azext_aks_connection.provider.registration import mgmt_client
+    return mgmt_client(cmd, ContainerServiceClient, subscription_id)   # without silent provider registration
 
 
 def get_cluster(cmd, cluster):
@@ -75,7 +75,8 @@ def ensure_features(cmd, cluster_ref, cluster, progress, workload_identity=False
     known_state = ((cluster.get("properties") or {}).get("provisioningState") or "").lower()
     for attempt in range(UPDATE_ATTEMPTS):
         if attempt or known_state not in TERMINAL:
-            _wait_terminal(client, cluster_ref, progress)
+            from azext_aks_connection.provider import registration
+            registration.wait_cluster_idle(cmd, cluster_ref, progress)
         try:
             # The first attempt PUTs the cluster as already read; a retry reads it again.
             fresh = attempt == 0 and known_state in TERMINAL
@@ -108,28 +109,6 @@ def ensure_features(cmd, cluster_ref, cluster, progress, workload_identity=False
                 continue                  # the cluster is busy with another operation: wait for it, then retry
             raise arm_error(exc, f"Enabling {what} on AKS cluster '{cluster_ref.name}'")
     return cluster
-
-
-def _wait_terminal(client, cluster_ref, progress, timeout=3600):
-    """Wait while the cluster is in a transitional state (Updating, Upgrading, …), polling with a progress line."""
-    import time
-    from azext_aks_connection.provider.arm import pause, retry_after
-    deadline = time.monotonic() + timeout
-    while True:
-        try:
-            mc, headers = client.get(cluster_ref.resource_group, cluster_ref.name,
-                                     cls=lambda response, obj, hdrs: (obj, hdrs))
-            state = (mc.provisioning_state or "").lower()
-        except HttpResponseError as exc:
-            raise arm_error(exc, f"Reading AKS cluster '{cluster_ref.name}'")
-        if state in TERMINAL or not state:
-            return
-        if time.monotonic() > deadline:
-            from azure.cli.core.azclierror import AzureResponseError
-            raise AzureResponseError(f"AKS cluster '{cluster_ref.name}' stayed '{state}' for {timeout} s.",
-                                     recommendation="Check it with 'az aks show' and retry when it is Succeeded.")
-        progress(f"Waiting for AKS cluster '{cluster_ref.name}' to finish its current operation ({state})")
-        pause(retry_after(headers, default=5.0))
 
 
 PUBLIC_IP_API = "2024-05-01"

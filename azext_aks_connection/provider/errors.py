@@ -2,9 +2,6 @@
 from azure.cli.core.azclierror import (AzureResponseError, BadRequestError, ForbiddenError,
                                        ResourceNotFoundError, UnauthorizedError, AzureConnectionError)
 
-REGISTER_FIX = "Run 'az provider register -n {ns}' and wait until 'az provider show -n {ns} --query " \
-               "registrationState' says Registered, then retry."
-
 
 def _code_and_message(exc):
     err = getattr(exc, "error", None)
@@ -15,27 +12,39 @@ def _code_and_message(exc):
     return code, message
 
 
-def arm_error(exc, what):
-    """An azure-core HttpResponseError (or our ArmError) raised while doing ``what``, as an azclierror."""
+def diagnosed(text, message, code=None, ctx=None, default=None):
+    """``text`` as the azclierror the catalogue gives for ``message`` (cause appended, fix as recommendation);
+    ``default`` (an azclierror instance, or None) when the message is not in the catalogue."""
+    from azext_aks_connection.provider import catalogue
+    diagnosis = catalogue.diagnose(message, code, ctx)
+    if diagnosis is None:
+        return default
+    return catalogue.error_class(diagnosis)(f"{text.rstrip()} Cause: {diagnosis.cause}",
+                                            recommendation=diagnosis.fix)
+
+
+def arm_error(exc, what, ctx=None):
+    """An azure-core HttpResponseError (or our ArmError) raised while doing ``what``, as an azclierror.
+
+    ``ctx`` (catalogue.Context) names the cluster in the fix lines."""
     status = getattr(exc, "status_code", None)
     code, message = _code_and_message(exc)
     text = f"{what} failed: ({code}) {message}" if code else f"{what} failed: {message}"
-    if code == "MissingSubscriptionRegistration":
-        import re
-        m = re.search(r"namespace '([^']+)'", message or "")
-        ns = m.group(1) if m else "<namespace>"
-        return AzureResponseError(text, recommendation=REGISTER_FIX.format(ns=ns))
     if status == 404:
-        return ResourceNotFoundError(text, recommendation="Check the name, resource group and subscription "
-                                     "(az account show) of the resource.")
-    if status == 401:
-        return UnauthorizedError(text, recommendation="Run 'az login' again.")
-    if status == 403:
-        return ForbiddenError(text, recommendation="Ask an owner of the resource to grant you the missing "
-                              "permission named above; if access was recently granted, run 'az login' again.")
-    if status == 400:
-        return BadRequestError(text)
-    return AzureResponseError(text)
+        default = ResourceNotFoundError(text, recommendation="Check the name, resource group and subscription "
+                                        "(az account show) of the resource.")
+    elif status == 401:
+        default = UnauthorizedError(text, recommendation="Run 'az login' again.")
+    elif status == 403:
+        default = ForbiddenError(text, recommendation="Ask an owner of the resource to grant you the missing "
+                                 "permission named above; if access was recently granted, run 'az login' again.")
+    elif status == 400:
+        default = BadRequestError(text)
+    else:
+        default = AzureResponseError(text)
+    if status == 404:
+        return default
+    return diagnosed(text, message, code, ctx, default)
 
 
 def kube_error(exc, what):

@@ -106,14 +106,17 @@ def create(cmd, spec, progress, no_wait=False):  # pylint: disable=too-many-loca
     progress("Fetching the target's configuration and the cluster's credentials")
     principal = found["identity"]["principal_id"] if wi else spec.auth_info.get("object_id") if sp else None
     vault_rbac = csi and bool((found["target"].get("properties") or {}).get("enableRbacAuthorization"))
+    # Reads first. prepare_write waits while the cluster is busy and registers a missing provider: nothing
+    # is written anywhere before it returns, so a wait that gives up leaves nothing half-done.
+    read = parallel(
+        values=lambda: target_ops.fetch_values(arm, target, spec.target_id, found["target"],
+                                               with_secret=auth == t.AUTH_SECRET),
+        kube=lambda: cluster_ops.kube_api(cmd, spec.cluster),
+        ext=lambda: ext_ops.prepare_write(cmd, spec.cluster, found["cluster"], progress),
+        tenant=lambda: _tenant(cmd, spec.target_id.split("/")[2]) if sp or csi else None)
     steps = {
-        "values": lambda: target_ops.fetch_values(arm, target, spec.target_id, found["target"],
-                                                  with_secret=auth == t.AUTH_SECRET),
-        "kube": lambda: cluster_ops.kube_api(cmd, spec.cluster),
-        "ext": lambda: ext_ops.get_extension(cmd, spec.cluster),
         "cluster": lambda: cluster_ops.ensure_features(cmd, spec.cluster, found["cluster"], progress,
                                                        workload_identity=wi and grant, kv_csi=csi and grant),
-        "tenant": lambda: _tenant(cmd, spec.target_id.split("/")[2]) if sp or csi else None,
     }
     if "publicnetwork" not in spec.opt_out and target.firewall:
         steps["firewall"] = lambda: _firewall(cmd, arm, spec, scope, found["cluster"], found["target"], progress)
@@ -121,7 +124,7 @@ def create(cmd, spec, progress, no_wait=False):  # pylint: disable=too-many-loca
         steps["roles"] = lambda: identity_ops.ensure_role_assignments(
             arm, scope, principal, found["roles"],
             principal_type="ServicePrincipal")
-    done = parallel(**steps)
+    done = dict(read, **parallel(**steps))
     cluster = done["cluster"]
 
     values = dict(done["values"])

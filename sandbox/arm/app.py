@@ -4,7 +4,7 @@ import copy
 import time
 import uuid
 
-from sandbox.arm import common, control, identity_endpoint, resources, targetkit
+from sandbox.arm import common, control, denials, identity_endpoint, resources, targetkit
 from sandbox.arm.common import arm_error, error_body, parse_path, type_path
 from sandbox.arm.state import ArmState
 from sandbox.core import HttpError, Response, Router
@@ -61,6 +61,7 @@ def build_arm_app(sb):
         sb.arm = ArmState(sb)
     state = sb.arm
     registry = state.registry
+    denials.attach(state)
 
     public = Router()
     public.add("GET", r"/metadata/endpoints", lambda req: Response(200, identity_endpoint.metadata(req, sb)))
@@ -131,6 +132,11 @@ def build_arm_app(sb):
                                                    req.api_version)
             if state.raw(ref.scope) is None:
                 raise common.resource_not_found(scope_ref)
+
+        if mode in ("list-scope", "list-children"):
+            denials.check(state, req, f"{full}/read", ref.id if mode == "list-children" else ref.scope)
+        else:
+            denials.check(state, req, denials.action_for(req.method, full, mode, ref.tail), ref.id)
 
         if mode == "list-scope":
             if req.method != "GET":

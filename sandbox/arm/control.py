@@ -11,6 +11,10 @@
                                                          {"message": "...", "code": "InstallationFailed",
                                                           "operations": ["create", "update"]}: extension
                                                          installs/upgrades on the cluster then fail
+                                                         optional: "scJob": {"log": "...", "exitCode": 1}
+                                                         (a failed Job sc-job with pod, log and events in
+                                                         the release namespace), "helmStatus": "failed" |
+                                                         "pending-upgrade" | ... | null (no Helm release)
   GET    /_sandbox/arm/clusters/{rg}/{name}/extension-install-outcome
   DELETE /_sandbox/arm/clusters/{rg}/{name}/extension-install-outcome  installs succeed again
   GET    /_sandbox/arm/clusters/{rg}/{name}/egress     {"outboundType", "publicIpIds", "ips"}: where the
@@ -20,6 +24,20 @@
                                                          "userDefinedRouting", "ips": ["20.1.2.3", ...]}:
                                                          reshape the egress and/or change its addresses
                                                          (ips default to the current ones)
+  PUT    /_sandbox/arm/clusters/{rg}/{name}/node-taints  {"taints": ["CriticalAddonsOnly=true:NoSchedule"]}:
+                                                         every node pool gets these taints (all pools
+                                                         CriticalAddonsOnly: extension installs fail)
+  DELETE /_sandbox/arm/clusters/{rg}/{name}/node-taints  no taints
+  PUT    /_sandbox/arm/clusters/{rg}/{name}/blocked-hosts {"blocked": ["scaksextension.azurecr.io",
+                                                          "mcr.microsoft.com"]}: the cluster cannot reach
+                                                         these hosts (chart download / image pulls fail)
+  DELETE /_sandbox/arm/clusters/{rg}/{name}/blocked-hosts  nothing blocked
+  GET|POST /_sandbox/arm/denials                         {"action": "Microsoft.Storage/storageAccounts/
+                                                          listKeys/action", "scope": "<id prefix>"}: 403
+                                                         AuthorizationFailed for it (see denials.py)
+  DELETE /_sandbox/arm/denials[?id=n]                    remove one or all
+  POST   /_sandbox/arm/storage-accounts                  {"resourceGroup", "name"}: a storage account of
+                                                         its own (random keys, not served by Azurite)
   GET    /_sandbox/arm/resource?id=<ARM id>              the stored resource, raw
   PUT    /_sandbox/arm/resource?id=<ARM id>              store the body as the resource, raw
   PATCH  /_sandbox/arm/resource?id=<ARM id>              JSON merge patch (RFC 7386: null removes a key)
@@ -31,7 +49,7 @@
                                                          Retry-After (azure-core then retries it silently)
 POST is accepted wherever PUT is.
 """
-from sandbox.arm import common
+from sandbox.arm import common, denials, extension_faults
 from sandbox.arm.common import arm_error
 from sandbox.arm.targetkit import ipv4
 from sandbox.core import Response, Router
@@ -89,6 +107,9 @@ def build_router(state):
                 raise arm_error(400, "InvalidRequestContent", "Give message.")
             state.set_extension_install_outcome(rg, name, body["message"], body.get("code") or "InstallationFailed",
                                                 body.get("operations") or ("create", "update"))
+            with state.lock:
+                state.install_outcomes[cid.lower()].update(
+                    {k: body[k] for k in ("scJob", "helmStatus", "imagePull") if k in body})
         with state.lock:
             outcome = state.install_outcomes.get(cid.lower())
         return Response(200, {"id": cid, "outcome": outcome})
@@ -106,6 +127,41 @@ def build_router(state):
             return Response(200, state.set_cluster_egress(rg, name, body.get("outboundType") or "loadBalancer", ips))
         except ValueError as exc:
             raise arm_error(400, "InvalidRequestContent", str(exc))
+    @r.route(["PUT", "POST", "DELETE"], base + r"/clusters/([^/]+)/([^/]+)/node-taints")
+    def node_taints(req, rg, name):
+        cid = cluster_or_404(rg, name)
+        taints = [] if req.method == "DELETE" else common.json_body(req).get("taints") or []
+        return Response(200, {"id": cid, "nodeTaints": extension_faults.set_node_taints(state, cid, taints)})
+
+    @r.route(["GET", "PUT", "POST", "DELETE"], base + r"/clusters/([^/]+)/([^/]+)/blocked-hosts")
+    def blocked_hosts(req, rg, name):
+        cid = cluster_or_404(rg, name)
+        if req.method != "GET":
+            hosts = [] if req.method == "DELETE" else common.json_body(req).get("blocked") or []
+            extension_faults.set_egress_blocked(state, cid, hosts)
+        return Response(200, {"id": cid, "blocked": extension_faults.egress_blocked(state, cid)})
+
+    @r.route(["GET", "POST", "PUT", "DELETE"], base + r"/denials")
+    def denial_rules(req):
+        rules = denials.attach(state)
+        if req.method == "DELETE":
+            rules.clear(int(req.query["id"]) if req.query.get("id") else None)
+        elif req.method != "GET":
+            body = common.json_body(req)
+            if not body.get("action"):
+                raise arm_error(400, "InvalidRequestContent", "Give action (and optionally scope).")
+            return Response(201, {"id": rules.add(body["action"], body.get("scope"))})
+        return Response(200, {"value": rules.list()})
+
+    @r.route("POST", base + r"/storage-accounts")
+    def storage_account(req):
+        body = common.json_body(req)
+        rg, name = body.get("resourceGroup"), body.get("name")
+        if not rg or not name:
+            raise arm_error(400, "InvalidRequestContent", "Give resourceGroup and name.")
+        endpoints = {svc: f"https://{name}.{svc}.core.windows.net/" for svc in ("blob", "queue", "table", "file")}
+        res = state.add_storage_account(rg, name, None, endpoints)
+        return Response(201, {"id": res["id"], "resourceGroup": rg, "name": name})
 
     @r.route(["GET", "PUT", "POST", "PATCH", "DELETE"], base + r"/resource")
     def resource(req):

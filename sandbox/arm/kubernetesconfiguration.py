@@ -14,7 +14,7 @@ import copy
 import gzip
 import json
 
-from sandbox.arm import common, containerservice
+from sandbox.arm import common, containerservice, extension_faults
 from sandbox.arm.common import arm_error, iso, new_guid, stable_guid, system_data
 from sandbox.core import Response
 
@@ -102,6 +102,8 @@ class ExtensionHandler(common.ResourceHandler):
             if cur is None:
                 return None
             outcome = self.state.install_outcomes.get(cluster_lid)
+            if outcome is None and kind != "delete":
+                outcome = extension_faults.derived_outcome(self.state, ref.scope, cur)
             props = cur["properties"]
             if outcome and kind in outcome.get("operations", ("create", "update")):
                 msg = outcome["message"]
@@ -109,12 +111,17 @@ class ExtensionHandler(common.ResourceHandler):
                 props["statuses"] = [{"code": outcome.get("code") or "InstallationFailed", "displayStatus": "Failed",
                                       "level": "Error", "message": msg, "time": iso()}]
                 props["errorInfo"] = {"code": "ExtensionOperationFailed", "message": msg}
-                op.after = self._helm_action(ref, cur, "failed")
+                helm_status = outcome.get("helmStatus", "failed")
+                op.after = _chain(self._helm_action(ref, cur, helm_status) if helm_status else None,
+                                  extension_faults.evidence_action(self.state, ref.scope, cur, outcome))
                 return {"code": "ExtensionOperationFailed", "message": msg}
             props["provisioningState"] = final
             props["statuses"] = []
             props["errorInfo"] = None
-            return on_success(op, cur)
+            error = on_success(op, cur)
+            if kind != "delete":
+                op.after = _chain(op.after, extension_faults.evidence_action(self.state, ref.scope, cur, None))
+            return error
 
         op = self.lro.start("extensions", rid, status_path, result_path, on_complete=complete, op_id=op_id,
                             extra={"properties": {}}, req=req)
@@ -253,8 +260,8 @@ class ExtensionHandler(common.ResourceHandler):
                                           "version": props.get("currentVersion") or DEFAULT_VERSION,
                                           "apiVersion": "v2"}},
                    "config": dict(props.get("configurationSettings") or {})}
-        if status == "failed":
-            release["info"]["description"] = ((props.get("errorInfo") or {}).get("message") or "failed")
+        if status not in ("deployed", "uninstalled"):
+            release["info"]["description"] = ((props.get("errorInfo") or {}).get("message") or status)
 
         def action():
             store = containerservice.ensure_kube_store(self.state, key)
@@ -282,6 +289,18 @@ class ExtensionHandler(common.ResourceHandler):
                 _mark_superseded(store, namespace, name, revision - 1)
 
         return action
+
+
+def _chain(*actions):
+    """One callable running the given ones (None entries skipped) in order."""
+    actions = [a for a in actions if a]
+    if not actions:
+        return None
+
+    def run():
+        for action in actions:
+            action()
+    return run
 
 
 def _mark_superseded(store, namespace, name, revision):

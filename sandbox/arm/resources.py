@@ -1,7 +1,7 @@
 """Microsoft.Resources: tenants, subscriptions, locations, resource groups, providers, generic listings."""
 import copy
 
-from sandbox.arm import common
+from sandbox.arm import common, denials
 from sandbox.arm.common import arm_error, rg_not_found
 from sandbox.core import Response
 
@@ -248,6 +248,7 @@ def add_routes(router, state, app):
         if not state.registry.known_namespace(ns):
             raise invalid_namespace(ns)
         canonical = state.registry.canonical_namespace(ns)
+        denials.check(state, req, f"{canonical}/{verb.lower()}/action", f"/subscriptions/{sub}")
         with state.lock:
             cur = state.provider_state(canonical)
             if verb.lower() == "register":

@@ -410,6 +410,6 @@ def test_workload_identity_waits_for_a_busy_cluster_then_updates_it(az, sandbox,
         sbc.arm("DELETE", hold)
     out, err = proc.communicate(timeout=120)
     assert proc.returncode == 0, err[-3000:]
-    assert "to finish its current operation (updating)" in err
+    assert "another operation runs on it" in err and "Waiting for it" in err
     assert [w for w in _writes(sbc, mark) if w[1] == cluster["id"]] == [("PUT", cluster["id"])]
     assert json.loads(out)["kubernetesResourceName"]["serviceAccount"].startswith("sc-account-")

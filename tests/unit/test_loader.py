@@ -21,7 +21,8 @@ heavy = sorted(m for m in sys.modules if m.startswith(("kubernetes", "azure.mgmt
 print(json.dumps(heavy), file=sys.__stderr__)
 """
 
-COMMANDS = ["list", "show", "delete", "list-configuration", "list-support-types", "wait", "create storage-blob"]
+COMMANDS = ["list", "show", "delete", "list-configuration", "list-support-types", "wait", "create storage-blob",
+            "validate", "troubleshoot"]
 
 
 def _modules_after(*args, extension=True):
@@ -30,13 +31,17 @@ def _modules_after(*args, extension=True):
     env = dict(os.environ)
     if not extension:
         env["AZURE_EXTENSION_DIR"] = tempfile.mkdtemp()
+        # A config dir of its own: az caches its command index there, and an index made without the
+        # extension would make later in-process runs load the built-in commands instead of ours.
+        env["AZURE_CONFIG_DIR"] = tempfile.mkdtemp()
     proc = subprocess.run([sys.executable, "-c", PROBE, *args], capture_output=True, text=True, cwd=REPO,
                           check=False, env=env)
     return set(json.loads(proc.stderr.strip().splitlines()[-1]))
 
 
 @pytest.mark.parametrize("args", [("aks", "connection", "-h"), ("aks", "connection", "create", "storage-blob", "-h"),
-                                  ("aks", "connection", "list", "-h")])
+                                  ("aks", "connection", "list", "-h"), ("aks", "connection", "validate", "-h"),
+                                  ("aks", "connection", "troubleshoot", "-h")])
 def test_help_imports_no_sdk(args):
     """Whatever the built-in `az aks` loader imports anyway, the extension adds no SDK to it."""
     with_ext = _modules_after(*args)

@@ -1,0 +1,53 @@
+"""`az aks connection validate` and `az aks connection troubleshoot`: print every result, and exit
+non-zero when one of them is a failure (so CI can gate on it while a person reads the table)."""
+from knack.log import get_logger
+
+from azext_aks_connection import _validators as v
+
+logger = get_logger(__name__)
+EXIT_FAILED_CHECK = 1
+
+
+def exit_code_after_output(cmd, code):
+    """Make az exit with ``code`` once the result is printed: knack reads the exit code before printing and
+    offers no other way to return both output and a non-zero code; a handler of the event raised right
+    after printing ends the command with that code (in a real process and in-process alike)."""
+    from knack.events import EVENT_CLI_SUCCESSFUL_EXECUTE
+    cli_ctx = cmd.cli_ctx
+
+    def handler(cli, **_):
+        cli.unregister_event(EVENT_CLI_SUCCESSFUL_EXECUTE, handler)
+        raise SystemExit(code)
+
+    cli_ctx.register_event(EVENT_CLI_SUCCESSFUL_EXECUTE, handler)
+
+
+def _finish(cmd, results, what):
+    failed = [r for r in results if r["result"] == "failure"]
+    if failed:
+        logger.warning("%d of %d %s failed: %s.", len(failed), len(results), what,
+                       ", ".join(r["name"].rstrip(".") for r in failed))
+        exit_code_after_output(cmd, EXIT_FAILED_CHECK)
+    return results
+
+
+def connection_validate(cmd, resource_group_name=None, cluster=None, connection_name=None, connection_id=None):
+    from azext_aks_connection.custom import ConnectionNotFoundError
+    from azext_aks_connection.provider import extension as ext_ops
+    from azext_aks_connection.provider import validate
+    cluster_ref, name = v.resolve_connection(cmd, resource_group_name, cluster, connection_name, connection_id)
+    ext = ext_ops.get_extension(cmd, cluster_ref)
+    record = ext_ops.records_of(ext).get(name)
+    if record is None:
+        raise ConnectionNotFoundError(
+            f"Connection '{name}' was not found on AKS cluster '{cluster_ref.name}' "
+            f"(resource group '{cluster_ref.resource_group}').",
+            recommendation=f"List the cluster's connections with 'az aks connection list -g "
+            f"{cluster_ref.resource_group} -n {cluster_ref.name}'.")
+    return _finish(cmd, validate.run(cmd, cluster_ref, record, ext), "checks")
+
+
+def connection_troubleshoot(cmd, resource_group_name=None, cluster=None, source_id=None):
+    from azext_aks_connection.provider import troubleshoot
+    cluster_ref = v.resolve_cluster(cmd, resource_group_name, cluster, source_id)
+    return _finish(cmd, troubleshoot.public(troubleshoot.run(cmd, cluster_ref)), "findings")

@@ -1,0 +1,141 @@
+"""Resource provider registration, done in the open, and waits on a busy cluster.
+
+azure-mgmt-core puts ``ARMAutoResourceProviderRegistrationPolicy`` into the pipeline of every
+management client (``azure/mgmt/core/_pipeline_client.py``). On a 409 MissingSubscriptionRegistration
+it registers the namespace behind the caller's back, then polls it with a fixed ``time.sleep(10)`` and
+no bound (``azure/mgmt/core/policies/_base.py``): a read command would register a provider, and a
+stuck registration would hang the command. We switch that policy off on our clients and do the work
+ourselves: a write (create) registers the namespace and waits for it with a progress line, polling as
+often as the service says (Retry-After, else a short growing interval) up to a bound; a read command
+never registers, it says how to (the catalogue's fix).
+"""
+import re
+import time
+
+from azure.cli.core.azclierror import AzureResponseError
+from knack.log import get_logger
+
+from azext_aks_connection.provider import catalogue
+from azext_aks_connection.provider.arm import Arm, ArmError, disable_auto_registration, pause, retry_after
+from azext_aks_connection.provider.errors import arm_error
+
+logger = get_logger(__name__)
+
+PROVIDER_API = "2022-09-01"
+CLUSTER_API = "2024-10-01"
+TERMINAL_STATES = ("succeeded", "failed", "canceled", "cancelled")
+DEFAULT_REGISTRATION_TIMEOUT = 600       # az config aks_connection.registration_timeout (seconds)
+DEFAULT_CLUSTER_WAIT_TIMEOUT = 1800      # az config aks_connection.cluster_wait_timeout (seconds)
+MAX_POLL_INTERVAL = 15.0
+
+
+def mgmt_client(cmd, client_type, subscription_id=None):
+    """A management SDK client from azure-cli's factory, without the auto-registration policy."""
+    from azure.cli.core.commands.client_factory import get_mgmt_service_client
+    return disable_auto_registration(get_mgmt_service_client(cmd.cli_ctx, client_type,
+                                                             subscription_id=subscription_id))
+
+
+def _timeout(cmd, option, default):
+    try:
+        return float(cmd.cli_ctx.config.get("aks_connection", option, default))
+    except (TypeError, ValueError):
+        return float(default)
+
+
+def namespace_of(exc):
+    """The namespace a MissingSubscriptionRegistration error names, else None."""
+    err = getattr(exc, "error", None)
+    code = getattr(err, "code", None)
+    message = getattr(err, "message", None) or getattr(exc, "message", None) or str(exc)
+    if code != "MissingSubscriptionRegistration" and "not registered to use namespace" not in (message or ""):
+        return None
+    m = re.search(r"namespace '([^']+)'", message or "")
+    return m.group(1) if m else catalogue.KUBERNETES_CONFIGURATION
+
+
+def registration_state(arm, subscription, namespace):
+    return (arm.get(f"/subscriptions/{subscription}/providers/{namespace}", PROVIDER_API) or {}).get(
+        "registrationState") or "NotRegistered"
+
+
+def ensure_registered(cmd, subscription, namespace, progress=None):
+    """Register ``namespace`` on the subscription when it is not, and wait until it is Registered."""
+    arm = Arm(cmd.cli_ctx, subscription_id=subscription)
+    what = f"Registering resource provider '{namespace}'"
+    try:
+        state = registration_state(arm, subscription, namespace)
+        if state == "Registered":
+            return False
+        logger.warning("Resource provider '%s' is not registered on subscription '%s' (%s): registering it now, as "
+                       "'az provider register -n %s' does; this usually takes a minute or two.",
+                       namespace, subscription, state, namespace)
+        arm.send("POST", f"/subscriptions/{subscription}/providers/{namespace}/register", PROVIDER_API)
+    except ArmError as exc:
+        error = arm_error(exc, what)
+        if exc.status_code == 403:   # registering needs <namespace>/register/action on the subscription
+            error.recommendations.append(f"Or ask someone who may to run 'az provider register -n {namespace}'.")
+        raise error
+    timeout = _timeout(cmd, "registration_timeout", DEFAULT_REGISTRATION_TIMEOUT)
+    deadline = time.monotonic() + timeout
+    delay = 1.0
+    while True:
+        try:
+            _, body, headers = arm.send("GET", f"/subscriptions/{subscription}/providers/{namespace}", PROVIDER_API)
+        except ArmError as exc:
+            raise arm_error(exc, what)
+        state = (body or {}).get("registrationState") or "NotRegistered"
+        if state == "Registered":
+            logger.warning("Resource provider '%s' is registered.", namespace)
+            return True
+        if time.monotonic() >= deadline:
+            raise AzureResponseError(
+                f"Resource provider '{namespace}' is still {state} on subscription '{subscription}' after "
+                f"{int(timeout)} seconds. Cause: the subscription is not registered to use namespace '{namespace}'.",
+                recommendation=catalogue.register_fix(namespace))
+        if progress:
+            progress(f"Waiting for resource provider {namespace} to be registered ({state})")
+        pause(min(retry_after(headers, default=delay), max(0.0, deadline - time.monotonic())))
+        delay = min(delay * 2, MAX_POLL_INTERVAL)
+
+
+def busy(cluster_resource):
+    state = ((cluster_resource or {}).get("properties") or cluster_resource or {}).get("provisioningState")
+    return bool(state) and state.lower() not in TERMINAL_STATES
+
+
+def wait_cluster_idle(cmd, cluster, progress=None, state=None):
+    """Wait until no operation runs on AKS cluster ``cluster`` (a ClusterRef): its provisioningState is
+    terminal. Polls as often as Retry-After says (else 1 s, doubling to 15 s), up to
+    ``aks_connection.cluster_wait_timeout`` seconds; then the seed's Conflict error with its fix."""
+    arm = Arm(cmd.cli_ctx, subscription_id=cluster.subscription)
+    ctx = catalogue.Context.of(cluster)
+    timeout = _timeout(cmd, "cluster_wait_timeout", DEFAULT_CLUSTER_WAIT_TIMEOUT)
+    deadline = time.monotonic() + timeout
+    delay, headers, body, told = 1.0, {}, None, False
+    while True:
+        if state is None:
+            try:
+                _, body, headers = arm.send("GET", cluster.id, CLUSTER_API)
+            except ArmError as exc:
+                raise arm_error(exc, f"Reading AKS cluster '{cluster.name}'", ctx)
+            state = ((body or {}).get("properties") or {}).get("provisioningState") or "Succeeded"
+        if state.lower() in TERMINAL_STATES:
+            if told:
+                logger.warning("AKS cluster '%s' is %s: going on.", cluster.name, state)
+            return body
+        if not told:
+            logger.warning("AKS cluster '%s' is %s: another operation runs on it, and Azure accepts no change to "
+                           "sc-extension until it ends. Waiting for it (at most %d seconds).",
+                           cluster.name, state, int(timeout))
+            told = True
+        if time.monotonic() >= deadline:
+            diagnosis = catalogue.diagnose("", "OperationNotAllowed", ctx)
+            raise AzureResponseError(
+                f"Operation returned an invalid status code 'Conflict': AKS cluster '{cluster.name}' is still {state} "
+                f"after {int(timeout)} seconds. Cause: {diagnosis.cause}", recommendation=diagnosis.fix)
+        if progress:
+            progress(f"Waiting for AKS cluster {cluster.name} to finish its operation ({state})")
+        pause(min(retry_after(headers, default=delay), max(0.0, deadline - time.monotonic())))
+        delay = min(delay * 2, MAX_POLL_INTERVAL)
+        state = None

@@ -1,0 +1,386 @@
+"""`az aks connection troubleshoot`: the seed's troubleshooting guide (mission M-D), run for the user.
+
+Each step of the guide is one finding ``{name, result, message, recommendation}`` with result
+success | failure | warning:
+
+  Azure side    resource providers Microsoft.ContainerService and Microsoft.KubernetesConfiguration,
+                the cluster's provisioning and power state, its node pools (all CriticalAddonsOnly?),
+                sc-extension's provisioningState and statuses (M-D1);
+  cluster side  namespace sc-system, the Helm release of sc-extension in it, Job sc-job (status, events
+                and the logs of its pods) and pods that cannot pull their image (M-D2).
+
+Every message met on the way goes through the error catalogue, so a finding's recommendation is the
+fix for this cluster. Everything here only reads (the cluster credentials come from
+listClusterUserCredential, a read).
+"""
+import base64
+import gzip
+import json
+
+from azext_aks_connection.provider import catalogue
+from azext_aks_connection.provider.arm import Arm, ArmError
+
+SUCCESS, FAILURE, WARNING = "success", "failure", "warning"
+EXTENSION_NAME = catalogue.EXTENSION_NAME
+NAMESPACE = catalogue.RELEASE_NAMESPACE
+PROVIDERS = ("Microsoft.ContainerService", catalogue.KUBERNETES_CONFIGURATION)
+PROVIDER_API = "2022-09-01"
+CLUSTER_API = "2024-10-01"
+EXTENSION_API = "2023-05-01"
+BUSY = ("creating", "updating", "deleting", "upgrading", "scaling", "starting", "stopping", "migrating",
+        "canceling", "accepted", "running")
+PULL_REASONS = ("ErrImagePull", "ImagePullBackOff", "InvalidImageName", "ErrImageNeverPull")
+LOG_TAIL = 20
+
+
+def finding(name, result, message, recommendation=None, diagnosis=None):
+    out = {"name": name, "result": result, "message": message, "recommendation": recommendation}
+    if diagnosis is not None:
+        out["diagnosis"] = diagnosis      # internal: dropped from the command's output
+    return out
+
+
+def _diagnosed(name, message, text, ctx, default_fix, code=None):
+    """A failure whose recommendation is the catalogue's fix for ``text`` when it knows it."""
+    diagnosis = catalogue.diagnose(text, code, ctx)
+    if diagnosis is None:
+        return finding(name, FAILURE, message, default_fix)
+    return finding(name, FAILURE, f"{message.rstrip('.')}. {diagnosis.cause}", diagnosis.fix, diagnosis)
+
+
+def _arm_failure(name, exc, what, ctx):
+    code = getattr(getattr(exc, "error", None), "code", None)
+    text = getattr(exc, "message", None) or str(exc)
+    return _diagnosed(name, f"{what}: ({code}) {text}", text, ctx, "Check the message above.", code)
+
+
+# --------------------------------------------------------------------------- Azure side
+
+def provider_finding(arm, subscription, namespace, ctx):
+    name = f"Resource provider {namespace}"
+    try:
+        state = (arm.get(f"/subscriptions/{subscription}/providers/{namespace}", PROVIDER_API) or {}).get(
+            "registrationState") or "NotRegistered"
+    except ArmError as exc:
+        return _arm_failure(name, exc, f"Reading the registration of {namespace} failed", ctx)
+    if state == "Registered":
+        return finding(name, SUCCESS, f"{namespace} is registered on subscription {subscription}.")
+    diagnosis = catalogue.diagnose(f"not registered to use namespace '{namespace}'", "MissingSubscriptionRegistration",
+                                   ctx)
+    if state == "Registering":
+        return finding(name, WARNING, f"{namespace} is still registering on subscription {subscription}.",
+                       diagnosis.fix)
+    return finding(name, FAILURE, f"{namespace} is {state} on subscription {subscription}: {diagnosis.cause}",
+                   diagnosis.fix, diagnosis)
+
+
+def cluster_findings(cluster_resource, ctx):
+    props = cluster_resource.get("properties") or {}
+    state = props.get("provisioningState") or "Succeeded"
+    power = (props.get("powerState") or {}).get("code") or "Running"
+    name = "AKS cluster state"
+    if state.lower() in BUSY:
+        diagnosis = catalogue.diagnose("", "OperationNotAllowed", ctx)
+        out = finding(name, WARNING, f"Cluster '{ctx.cluster}' is {state}: {diagnosis.cause} Connection commands "
+                      "wait for it to end.", diagnosis.fix)
+    elif state.lower() == "failed":
+        out = finding(name, FAILURE, f"Cluster '{ctx.cluster}' is in provisioning state Failed: its last operation "
+                      "failed, and extension installs may fail too.",
+                      f"Reconcile it with 'az aks update -g {ctx.rg} -n {ctx.cluster}', then re-run this command.")
+    elif power.lower() == "stopped":
+        out = finding(name, FAILURE, f"Cluster '{ctx.cluster}' is stopped: nothing runs in it.",
+                      f"Start it with 'az aks start -g {ctx.rg} -n {ctx.cluster}'.")
+    else:
+        out = finding(name, SUCCESS, f"Cluster '{ctx.cluster}' is {state} and {power}.")
+    return [out, node_pool_finding(props.get("agentPoolProfiles") or [], ctx)]
+
+
+def _critical_only(pool):
+    return any(t.split("=")[0].split(":")[0] == "CriticalAddonsOnly" for t in pool.get("nodeTaints") or [])
+
+
+def node_pool_finding(pools, ctx):
+    name = "Node pools"
+    if pools and all(_critical_only(p) for p in pools):
+        diagnosis = catalogue.diagnose("CriticalAddonsOnly", None, ctx)
+        return finding(name, FAILURE, "All node pools (" + ", ".join(p.get("name", "?") for p in pools) +
+                       f") are tainted CriticalAddonsOnly: {diagnosis.cause}", diagnosis.fix, diagnosis)
+    free = [p.get("name", "?") for p in pools if not _critical_only(p)]
+    return finding(name, SUCCESS, f"{len(pools)} node pool(s); pods of extensions can run on: {', '.join(free)}.")
+
+
+def extension_finding(ext, ctx):
+    name = f"Extension {EXTENSION_NAME}"
+    if ext is None:
+        return finding(name, WARNING, f"{EXTENSION_NAME} is not installed on cluster '{ctx.cluster}': it is "
+                       "installed with the first connection, and holds the records of all of them.",
+                       "None needed before the first 'az aks connection create'.")
+    props = ext.get("properties") or {}
+    state = props.get("provisioningState") or "Succeeded"
+    messages = [s.get("message") for s in props.get("statuses") or [] if s.get("message")]
+    if (props.get("errorInfo") or {}).get("message"):
+        messages.append(props["errorInfo"]["message"])
+    text = "; ".join(dict.fromkeys(messages))
+    version = props.get("currentVersion") or props.get("version") or "?"
+    if state == "Failed":
+        return _diagnosed(name, f"{EXTENSION_NAME} is in state Failed: {text or 'no status message'}", text, ctx,
+                          f"Inspect it with '{ctx.ext_show}'; re-running 'az aks connection create' retries the "
+                          "install.")
+    if state.lower() in BUSY:
+        return finding(name, WARNING, f"{EXTENSION_NAME} is {state}: an operation on it is running.",
+                       "Wait for it to end (connection commands do), then re-run this command.")
+    errors = [s.get("message") for s in props.get("statuses") or [] if (s.get("level") or "").lower() == "error"]
+    if errors:
+        diagnosis = catalogue.diagnose("; ".join(errors), None, ctx)
+        return finding(name, WARNING, f"{EXTENSION_NAME} is {state} (version {version}) but reports: "
+                       + "; ".join(errors), diagnosis.fix if diagnosis else f"Inspect it with '{ctx.ext_show}'.",
+                       diagnosis)
+    return finding(name, SUCCESS, f"{EXTENSION_NAME} is {state} (version {version}, release namespace "
+                   f"{((props.get('scope') or {}).get('cluster') or {}).get('releaseNamespace') or NAMESPACE}).")
+
+
+# --------------------------------------------------------------------------- cluster side
+
+def _core(api):
+    from kubernetes import client
+    return client.CoreV1Api(api)
+
+
+def _batch(api):
+    from kubernetes import client
+    return client.BatchV1Api(api)
+
+
+def _kube_failure(name, exc, what, ctx):
+    status = getattr(exc, "status", None)
+    if status == 403:
+        return finding(name, FAILURE, f"{what}: forbidden for your cluster user.",
+                       f"Ask a cluster admin for read access to namespace {NAMESPACE} (pods, pods/log, events, jobs, "
+                       "secrets), or run this command as a cluster admin.")
+    reason = getattr(exc, "reason", None) or exc
+    return finding(name, FAILURE, f"{what} failed: ({status}) {reason}",
+                   "Check that the cluster's API server is reachable from this machine.")
+
+
+def namespace_finding(api, ext, ctx):
+    from kubernetes.client.rest import ApiException
+    name = f"Namespace {NAMESPACE}"
+    try:
+        _core(api).read_namespace(NAMESPACE)
+    except ApiException as exc:
+        if exc.status != 404:
+            return _kube_failure(name, exc, f"Reading namespace {NAMESPACE}", ctx), False
+        if ext is None:
+            return finding(name, WARNING, f"Namespace {NAMESPACE} does not exist: {EXTENSION_NAME} is not installed.",
+                           "None needed before the first 'az aks connection create'."), False
+        return finding(name, FAILURE, f"Namespace {NAMESPACE} does not exist, though {EXTENSION_NAME} is installed: "
+                       "the extension's operator has nowhere to run (the namespace was deleted, or the install never "
+                       "reached the cluster).",
+                       "Look at the extension finding above; if the namespace was deleted, re-run 'az aks connection "
+                       "create' for one of your connections to reinstall the extension's release."), False
+    return finding(name, SUCCESS, f"Namespace {NAMESPACE} exists."), True
+
+
+def _release_info(secret):
+    try:
+        raw = base64.b64decode(base64.b64decode((secret.data or {}).get("release", "")))
+        return json.loads(gzip.decompress(raw) if raw[:2] == b"\x1f\x8b" else raw).get("info") or {}
+    except Exception:  # pylint: disable=broad-except
+        return {}
+
+
+def helm_finding(api, ext, ctx):
+    from kubernetes.client.rest import ApiException
+    name = f"Helm release {EXTENSION_NAME}"
+    try:
+        secrets = _core(api).list_namespaced_secret(NAMESPACE, label_selector=f"owner=helm,name={EXTENSION_NAME}").items
+    except ApiException as exc:
+        return _kube_failure(name, exc, f"Listing the Helm releases in {NAMESPACE}", ctx)
+    if not secrets:
+        if ext is None:
+            return finding(name, WARNING, f"No Helm release {EXTENSION_NAME} in {NAMESPACE}: the extension is not "
+                           "installed.", "None needed before the first 'az aks connection create'.")
+        return _diagnosed(name, f"No Helm release {EXTENSION_NAME} in {NAMESPACE}: the chart was never installed.",
+                          _ext_text(ext), ctx, "Re-run 'az aks connection create'; if it fails again, run this "
+                          "command and follow the extension finding.")
+    latest = max(secrets, key=lambda s: int((s.metadata.labels or {}).get("version") or 0))
+    labels = latest.metadata.labels or {}
+    status, revision = labels.get("status") or "unknown", labels.get("version") or "?"
+    description = _release_info(latest).get("description") or ""
+    shown = f"Helm release {EXTENSION_NAME} revision {revision} is {status}"
+    if description:
+        shown += f": {description}"
+    if status == "deployed":
+        return finding(name, SUCCESS, shown + ".")
+    if status.startswith("pending"):
+        diagnosis = catalogue.diagnose("operation is already in progress for helm", None, ctx)
+        return finding(name, WARNING, f"{shown}. {diagnosis.cause}", diagnosis.fix, diagnosis)
+    return _diagnosed(name, shown, description + " " + _ext_text(ext), ctx,
+                      f"Read the release's history with 'helm history {EXTENSION_NAME} -n {NAMESPACE}', fix the cause, "
+                      "then re-run 'az aks connection create'.")
+
+
+def _ext_text(ext):
+    props = (ext or {}).get("properties") or {}
+    return " ".join(s.get("message") or "" for s in props.get("statuses") or []) + " " + \
+        ((props.get("errorInfo") or {}).get("message") or "")
+
+
+def _events(core, name):
+    try:
+        items = core.list_namespaced_event(NAMESPACE, field_selector=f"involvedObject.name={name}").items
+    except Exception:  # pylint: disable=broad-except
+        return []
+    return [e for e in items if e.type == "Warning"]
+
+
+def job_finding(api, ctx):
+    from kubernetes.client.rest import ApiException
+    name = "Job sc-job"
+    core = _core(api)
+    try:
+        job = _batch(api).read_namespaced_job("sc-job", NAMESPACE)
+    except ApiException as exc:
+        if exc.status == 404:
+            return finding(name, SUCCESS, f"No Job sc-job in {NAMESPACE}: it ran and deleted itself, as it does on "
+                           "success.")
+        return _kube_failure(name, exc, f"Reading Job sc-job in {NAMESPACE}", ctx)
+    status = job.status
+    failed_cond = [c for c in (status.conditions or []) if c.type == "Failed" and c.status == "True"]
+    if not failed_cond and not status.failed:
+        if status.active:
+            return finding(name, WARNING, f"Job sc-job in {NAMESPACE} is running ({status.active} active pod(s)).",
+                           "Wait a few minutes; if it stays, look at the image pull finding below and at 'kubectl "
+                           f"describe job/sc-job -n {NAMESPACE}'.")
+        return finding(name, SUCCESS, f"Job sc-job in {NAMESPACE} completed.")
+    reason = failed_cond[0].reason if failed_cond else "Failed"
+    parts = [f"Job sc-job in {NAMESPACE} failed ({reason})."]
+    texts = [catalogue.redact(c.message or "") for c in failed_cond]
+    for event in _events(core, "sc-job"):
+        texts.append(catalogue.redact(event.message or ""))
+    try:
+        pods = core.list_namespaced_pod(NAMESPACE, label_selector="job-name=sc-job").items
+    except ApiException:
+        pods = []
+    for pod in pods:
+        try:
+            log = core.read_namespaced_pod_log(pod.metadata.name, NAMESPACE, tail_lines=LOG_TAIL) or ""
+        except ApiException:
+            log = ""
+        lines = [catalogue.redact(line) for line in log.splitlines() if line.strip()]
+        if lines:
+            parts.append(f"Last log lines of pod {pod.metadata.name}: " + " | ".join(lines[-5:]))
+            texts.append(catalogue.redact(log))
+        for event in _events(core, pod.metadata.name):
+            texts.append(catalogue.redact(event.message or ""))
+    # The most telling line: one the catalogue knows, from the logs first.
+    for text in reversed(texts):
+        diagnosis = catalogue.diagnose(text, None, ctx)
+        if diagnosis is not None:
+            return finding(name, FAILURE, " ".join(parts) + f" {diagnosis.cause}", diagnosis.fix, diagnosis)
+    return finding(name, FAILURE, " ".join(parts),
+                   f"Read the whole story with 'kubectl describe job/sc-job -n {NAMESPACE}' and 'kubectl logs "
+                   f"job/sc-job -n {NAMESPACE}', fix the cause, then re-run 'az aks connection create'.")
+
+
+def image_pull_finding(api, ctx):
+    from kubernetes.client.rest import ApiException
+    name = f"Image pulls in {NAMESPACE}"
+    core = _core(api)
+    try:
+        pods = core.list_namespaced_pod(NAMESPACE).items
+    except ApiException as exc:
+        if exc.status == 404:
+            return finding(name, SUCCESS, f"No pods in {NAMESPACE}.")
+        return _kube_failure(name, exc, f"Listing the pods in {NAMESPACE}", ctx)
+    stuck = []
+    for pod in pods:
+        statuses = list(pod.status.init_container_statuses or []) + list(pod.status.container_statuses or [])
+        for cs in statuses:
+            waiting = cs.state.waiting if cs.state else None
+            if waiting is not None and waiting.reason in PULL_REASONS:
+                stuck.append((pod, cs, waiting))
+    if not stuck:
+        return finding(name, SUCCESS, f"No pod in {NAMESPACE} fails to pull its image.")
+    pod, cs, waiting = stuck[0]
+    details = [e.message for e in _events(core, pod.metadata.name)
+               if (e.message or "").startswith("Failed to pull image")]
+    detail = catalogue.redact(details[-1] if details else (waiting.message or waiting.reason))
+    diagnosis = catalogue.image_pull(cs.image, detail, ctx)
+    pods_named = ", ".join(sorted({p.metadata.name for p, _, _ in stuck}))
+    return finding(name, FAILURE, f"{len(stuck)} container(s) cannot pull their image ({waiting.reason}) in pod(s) "
+                   f"{pods_named}: {detail} {diagnosis.cause}", diagnosis.fix, diagnosis)
+
+
+def _guarded(name, step, *args):
+    """A step whose unexpected trouble (an answer the client cannot read) is a finding, not a crash."""
+    try:
+        return step(*args)
+    except Exception as exc:  # pylint: disable=broad-except
+        return finding(name, FAILURE, f"Reading it failed: {getattr(exc, 'error_msg', None) or exc}",
+                       f"Look at it with kubectl in namespace {NAMESPACE}.")
+
+
+def cluster_side(api, ext, ctx):
+    result = _guarded(f"Namespace {NAMESPACE}", namespace_finding, api, ext, ctx)
+    ns, exists = result if isinstance(result, tuple) else (result, False)
+    out = [ns]
+    if exists:
+        out += [_guarded(f"Helm release {EXTENSION_NAME}", helm_finding, api, ext, ctx),
+                _guarded("Job sc-job", job_finding, api, ctx),
+                _guarded(f"Image pulls in {NAMESPACE}", image_pull_finding, api, ctx)]
+    return out
+
+
+# --------------------------------------------------------------------------- the command and the create path
+
+def run(cmd, cluster):
+    """The findings for ``cluster`` (a ClusterRef), in the order of the guide."""
+    ctx = catalogue.Context.of(cluster)
+    arm = Arm(cmd.cli_ctx, subscription_id=cluster.subscription)
+    findings = [provider_finding(arm, cluster.subscription, ns, ctx) for ns in PROVIDERS]
+    try:
+        resource = arm.get(cluster.id, CLUSTER_API)
+    except ArmError as exc:
+        findings.append(_arm_failure("AKS cluster state", exc, f"Reading AKS cluster '{cluster.name}' failed", ctx))
+        return findings
+    ctx.region = resource.get("location") or ctx.region
+    findings += cluster_findings(resource, ctx)
+    try:
+        ext = arm.get(f"{cluster.id}/providers/{catalogue.KUBERNETES_CONFIGURATION}/extensions/{EXTENSION_NAME}",
+                      EXTENSION_API)
+    except ArmError as exc:
+        ext = None
+        if exc.status_code != 404:
+            findings.append(_arm_failure(f"Extension {EXTENSION_NAME}", exc, f"Reading {EXTENSION_NAME} failed", ctx))
+            return findings
+    findings.append(extension_finding(ext, ctx))
+    if ((resource.get("properties") or {}).get("powerState") or {}).get("code", "Running").lower() == "stopped":
+        return findings
+    try:
+        from azext_aks_connection.provider import cluster as cluster_ops
+        api = cluster_ops.kube_api(cmd, cluster)
+    except Exception as exc:  # pylint: disable=broad-except
+        findings.append(finding("Cluster access", FAILURE, f"Getting your credentials for the cluster failed: "
+                                f"{getattr(exc, 'error_msg', exc)}",
+                                "; ".join(getattr(exc, "recommendations", []) or []) or
+                                f"Check that 'az aks get-credentials -g {ctx.rg} -n {ctx.cluster}' works."))
+        return findings
+    return findings + cluster_side(api, ext, ctx)
+
+
+def failure_evidence(cmd, cluster, ctx):
+    """What the cluster shows after a failed install of sc-extension: the failing cluster-side findings.
+    Best effort: any trouble reading the cluster gives an empty list (the install error stands alone)."""
+    try:
+        from azext_aks_connection.provider import cluster as cluster_ops
+        api = cluster_ops.kube_api(cmd, cluster)
+        return [f for f in cluster_side(api, {"properties": {}}, ctx)
+                if f["result"] == FAILURE and f["name"] != f"Namespace {NAMESPACE}"
+                and f["name"] != f"Helm release {EXTENSION_NAME}"]
+    except Exception:  # pylint: disable=broad-except
+        return []
+
+
+def public(findings):
+    return [{k: f.get(k) for k in ("name", "result", "message", "recommendation")} for f in findings]

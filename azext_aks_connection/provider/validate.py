@@ -1,0 +1,255 @@
+"""`az aks connection validate`: compare a connection's end state with what is really there.
+
+The built-in command asks the Service Linker service, which for AKS "always returns success" for what
+is inside the cluster (mission M-V1). Ours looks: each check is one function in :data:`CHECKS`,
+registered with :func:`check`, which declares the auth types (wire names: ``secret``,
+``userAssignedIdentity``, ``servicePrincipalSecret``) and targets (``storage-blob``, ...) it applies
+to; None means all. A check gets a :class:`Context` (the connection record and lazily read, shared
+facts: the target resource, the values the target gives now, the Kubernetes Secret, sc-extension) and
+returns :func:`ok`, :func:`fail` or :func:`warn`. To add one (federated credential, role assignment,
+ServiceAccount annotation, firewall rules), write a function here (or in a module imported below) and
+decorate it::
+
+    @check("Managed Identity permissions validated.", "The identity has its role on the target.",
+           auth_types=("userAssignedIdentity",))
+    def role_assignment(ctx):
+        ...
+        return fail("…", "…fix…", code="RoleAssignmentMissing")
+
+Results follow the built-in's ``validationDetail`` items: ``name``, ``description``, ``result``
+(success | failure | warning), ``errorMessage``, ``errorCode``, plus our ``recommendation``. No result
+ever carries a credential: a drifted value is named by its key, never shown.
+"""
+import base64
+from collections import namedtuple
+
+from azext_aks_connection.provider import catalogue
+
+SUCCESS, FAILURE, WARNING = "success", "failure", "warning"
+EXTENSION_NAME = catalogue.EXTENSION_NAME
+SECRET_AUTH_TYPES = ("secret", "servicePrincipalSecret", "userAssignedIdentity")   # those that write a Secret
+
+Check = namedtuple("Check", "name description fn auth_types targets")
+Result = namedtuple("Result", "result message recommendation code")
+CHECKS = []
+
+
+def check(name, description, auth_types=None, targets=None):
+    """Register a check. ``auth_types``/``targets``: the ones it applies to (None: every one)."""
+    def deco(fn):
+        CHECKS.append(Check(name, description, fn, tuple(auth_types) if auth_types else None,
+                            tuple(targets) if targets else None))
+        return fn
+    return deco
+
+
+def ok(message=None):
+    return Result(SUCCESS, message, None, None)
+
+
+def fail(message, recommendation, code=None):
+    return Result(FAILURE, message, recommendation, code)
+
+
+def warn(message, recommendation=None, code=None):
+    return Result(WARNING, message, recommendation, code)
+
+
+class Skip(Exception):
+    """Raised by a check that cannot run because a fact it needs is missing (another check reports why)."""
+
+
+def applicable(record):
+    auth = (record.get("authInfo") or {}).get("authType")
+    target = record.get("target")
+    return [c for c in CHECKS if (c.auth_types is None or auth in c.auth_types)
+            and (c.targets is None or target in c.targets)]
+
+
+_UNSET = object()
+
+
+class Context:  # pylint: disable=too-many-instance-attributes
+    """One connection and the facts its checks share, each read once, on first use."""
+
+    def __init__(self, cmd, cluster, record, extension):
+        from azext_aks_connection import targets
+        self.cmd = cmd
+        self.cluster = cluster
+        self.record = record
+        self.extension = extension
+        self.target = targets.TARGETS.get(record.get("target"))
+        self.target_id = (record.get("targetService") or {}).get("id")
+        self.namespace = record.get("scope") or "default"
+        self.secret_name = (record.get("kubernetesResourceName") or {}).get("secret")
+        self.ctx = catalogue.Context.of(cluster)
+        self._cache = {}
+
+    def _once(self, key, load):
+        if key not in self._cache:
+            try:
+                self._cache[key] = (load(), None)
+            except Exception as exc:  # pylint: disable=broad-except
+                self._cache[key] = (None, exc)
+        value, exc = self._cache[key]
+        if exc is not None:
+            raise exc
+        return value
+
+    @property
+    def arm(self):
+        from azext_aks_connection.provider.arm import Arm
+        return self._once("arm", lambda: Arm(self.cmd.cli_ctx, subscription_id=self.target_id.split("/")[2]))
+
+    def target_resource(self):
+        from azext_aks_connection.provider import target as target_ops
+        return self._once("target", lambda: target_ops.get_target(self.arm, self.target, self.target_id))
+
+    def target_values(self):
+        from azext_aks_connection.provider import target as target_ops
+        return self._once("values", lambda: target_ops.fetch_values(self.arm, self.target, self.target_id,
+                                                                    self.target_resource()))
+
+    def kube(self):
+        from azext_aks_connection.provider import cluster as cluster_ops
+        return self._once("kube", lambda: cluster_ops.kube_api(self.cmd, self.cluster))
+
+    def secret(self):
+        """The Secret's data as {key: value} (decoded), or None when it does not exist."""
+        def load():
+            from kubernetes import client
+            from kubernetes.client.rest import ApiException
+            from azext_aks_connection.provider.errors import kube_error
+            try:
+                sec = client.CoreV1Api(self.kube()).read_namespaced_secret(self.secret_name, self.namespace)
+            except ApiException as exc:
+                if exc.status == 404:
+                    return None
+                raise kube_error(exc, f"Reading Secret '{self.secret_name}' in namespace '{self.namespace}'")
+            return {k: base64.b64decode(v).decode("utf-8", "replace") for k, v in (sec.data or {}).items()}
+        return self._once("secret", load)
+
+    def create_command(self):
+        """The idempotent command that rewrites this connection's Kubernetes resources."""
+        from azext_aks_connection import targets
+        auth = {v: k for k, v in targets.WIRE_AUTH_TYPE.items()}.get(
+            (self.record.get("authInfo") or {}).get("authType"), "secret")
+        return (f"az aks connection create {self.record.get('target')} --source-id {self.cluster.id} "
+                f"--target-id {self.target_id} --connection {self.record['name']} --kube-namespace {self.namespace} "
+                f"--client-type {self.record.get('clientType') or 'none'} --{auth}")
+
+
+def _error_text(exc):
+    return getattr(exc, "error_msg", None) or str(exc)
+
+
+def _error_fix(exc):
+    recs = getattr(exc, "recommendations", None) or []
+    return " ".join(recs) or None
+
+
+def run(cmd, cluster, record, extension):
+    """[validationDetail item] for the connection ``record``."""
+    ctx = Context(cmd, cluster, record, extension)
+    out = []
+    for c in applicable(record):
+        try:
+            res = c.fn(ctx)
+        except Skip as exc:
+            res = warn(f"Not checked: {exc}")
+        except Exception as exc:  # pylint: disable=broad-except
+            res = fail(_error_text(exc), _error_fix(exc), type(exc).__name__)
+        out.append({"name": c.name, "description": c.description, "result": res.result,
+                    "errorMessage": res.message if res.result != SUCCESS else None,
+                    "errorCode": res.code, "recommendation": res.recommendation})
+    return out
+
+
+# --------------------------------------------------------------------------- the checks
+
+@check("Service Connector extension health validated.",
+       f"{EXTENSION_NAME}, which holds the cluster's connection records, is installed and Succeeded.")
+def extension_health(ctx):
+    props = (ctx.extension or {}).get("properties") or {}
+    state = props.get("provisioningState")
+    if ctx.extension is None:
+        return fail(f"{EXTENSION_NAME} is not installed on cluster '{ctx.cluster.name}'.",
+                    f"Re-create the connection: {ctx.create_command()}", "ExtensionNotFound")
+    if state == "Succeeded":
+        return ok()
+    messages = "; ".join(s.get("message") for s in props.get("statuses") or [] if s.get("message")) or \
+        ((props.get("errorInfo") or {}).get("message") or "no status message")
+    if state == "Failed":
+        diagnosis = catalogue.diagnose(messages, None, ctx.ctx)
+        return fail(f"{EXTENSION_NAME} is in state Failed: {messages}" + (f" {diagnosis.cause}" if diagnosis else ""),
+                    diagnosis.fix if diagnosis else f"Run '{ctx.ctx.troubleshoot}' and follow its findings.",
+                    "ExtensionFailed")
+    return warn(f"{EXTENSION_NAME} is {state}: an operation on it is running.",
+                "Wait for it to end, then validate again.", "ExtensionBusy")
+
+
+@check("Target resource existence validated.", "The target resource of the connection exists and can be read.")
+def target_exists(ctx):
+    if ctx.target is None:
+        return warn(f"Target type '{ctx.record.get('target')}' is not known to this version of the extension.",
+                    "Update the aks-connection extension (az extension update -n aks-connection).", "UnknownTarget")
+    from azure.cli.core.azclierror import ResourceNotFoundError
+    try:
+        ctx.target_resource()
+    except ResourceNotFoundError:
+        return fail(f"The target '{ctx.target_id}' does not exist (any more).",
+                    "Re-create the target, or delete the connection with 'az aks connection delete --id "
+                    f"{ctx.cluster.connection_id(ctx.record['name'])}'.", "TargetNotFound")
+    return ok()
+
+
+@check("Kubernetes Secret existence validated.",
+       "The Kubernetes Secret that holds the connection's configuration exists in the connection's namespace.",
+       auth_types=SECRET_AUTH_TYPES)
+def secret_exists(ctx):
+    if not ctx.secret_name:
+        return fail("The connection record names no Kubernetes Secret.", f"Re-create it: {ctx.create_command()}",
+                    "SecretNotRecorded")
+    if ctx.secret() is None:
+        return fail(f"Secret '{ctx.secret_name}' does not exist in namespace '{ctx.namespace}': workloads that use "
+                    "it cannot start or cannot connect.",
+                    f"Write it again (the command changes nothing else): {ctx.create_command()}", "SecretNotFound")
+    return ok()
+
+
+@check("Configured connection information validated.",
+       "The Secret holds the configuration keys of the connection, with the values the target gives now.",
+       auth_types=("secret",))
+def secret_values(ctx):
+    data = ctx.secret() if ctx.secret_name else None
+    if data is None:
+        raise Skip("the Secret cannot be read (see the Secret check).")
+    if ctx.target is None:
+        raise Skip("the target type is unknown.")
+    from azure.cli.core.azclierror import ResourceNotFoundError
+    try:
+        values = ctx.target_values()
+    except ResourceNotFoundError as exc:
+        raise Skip("the target cannot be read (see the target check).") from exc
+    from azext_aks_connection import targets
+    auth = {v: k for k, v in targets.WIRE_AUTH_TYPE.items()}.get((ctx.record.get("authInfo") or {}).get("authType"))
+    recorded = [c.get("name") for c in ctx.record.get("configurations") or []]
+    expected = {k.key: values.get(k.field) for k in ctx.target.keys_for(auth, ctx.record.get("clientType") or "none")
+                if not recorded or k.key in recorded}
+    missing = sorted(k for k in expected if k not in data)
+    drifted = sorted(k for k in expected if k in data and data[k] != expected[k])
+    extra = sorted(k for k in data if k not in expected)
+    fix = f"Write the current values again (the command changes nothing else): {ctx.create_command()}"
+    problems = []
+    if missing:
+        problems.append(f"Secret '{ctx.secret_name}' lacks key(s) {', '.join(missing)}")
+    if drifted:
+        problems.append(f"the value of {', '.join(drifted)} in Secret '{ctx.secret_name}' differs from what the target "
+                        "gives now (the Secret was edited, or the target's key was rotated)")
+    if problems:
+        text = "; ".join(problems)
+        return fail(text[0].upper() + text[1:] + ".", fix, "ConfigurationDrift")
+    if extra:
+        return warn(f"Secret '{ctx.secret_name}' also holds key(s) this connection does not write: {', '.join(extra)}.",
+                    "Nothing to do if you added them; a re-run of the create command removes them.", "ExtraKeys")
+    return ok()

@@ -1,0 +1,66 @@
+"""Shared pieces of the error / validate / troubleshoot end-to-end tests: a cluster of one's own to break,
+a create against it, and the request log read as a user would."""
+import base64
+import contextlib
+import io
+import uuid
+
+import pytest
+
+
+def new_cluster(sbc, prefix, resource_group="sandbox-rg"):
+    """A new, empty cluster (its own Kubernetes store): break it at will."""
+    return sbc.new_cluster(f"{prefix}-{uuid.uuid4().hex[:6]}", resource_group)
+
+
+def run(az, *args):
+    """az in-process, with what it prints to stderr outside logging (the recommendation lines of an error)
+    added to ``log``: what a user sees on the terminal."""
+    err = io.StringIO()
+    with contextlib.redirect_stderr(err):
+        res = az(*args)
+    res.log += err.getvalue()
+    return res
+
+
+def create(az, sandbox, cluster, name, *extra, namespace="default", account=None, account_rg=None):
+    s = sandbox["seeds"]["storage"]["storage-blob"]
+    return run(az, "aks", "connection", "create", "storage-blob", "--source-id", cluster["id"],
+               "--tg", account_rg or s["resourceGroup"], "--account", account or s["account"], "--connection", name,
+               "--kube-namespace", namespace, "--secret", "-o", "json", *extra)
+
+
+def writes(sbc, since):
+    """The mutating requests (ARM and Kubernetes) since the mark, as (method, path, status)."""
+    return [(e["method"], e["path"], e["status"]) for e in sbc.requests(since=since) if e["mutating"]]
+
+
+def kube_for(az, cluster, tmp_path):
+    """CoreV1Api + BatchV1Api of ``cluster`` from `az aks get-credentials` (the user's view)."""
+    from kubernetes import client, config
+    path = str(tmp_path / f"{cluster['name']}.kubeconfig")
+    res = az("aks", "get-credentials", "-g", cluster["resourceGroup"], "-n", cluster["name"], "--file", path,
+             "-o", "none")
+    assert res.rc == 0, res
+    api = config.new_client_from_config(config_file=path)
+    return client.CoreV1Api(api), client.BatchV1Api(api)
+
+
+def secret_values(core, namespace, name):
+    sec = core.read_namespaced_secret(name, namespace)
+    return {k: base64.b64decode(v).decode() for k, v in (sec.data or {}).items()}
+
+
+def by_name(results):
+    return {r["name"]: r for r in results}
+
+
+@pytest.fixture(scope="module")
+def quick_extensions(sbc):
+    """Extension operations of the sandbox take 0.3 s instead of 1 s while the module runs (these tests
+    install, fail and repair sc-extension many times); restored afterwards."""
+    seconds = sbc.set_lro()["lroSeconds"]
+    before = seconds.get("extensions", seconds.get("default", 1.0))
+    sbc.set_lro(extensions=0.3)
+    yield
+    sbc.set_lro(extensions=before)

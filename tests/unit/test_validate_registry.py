@@ -1,0 +1,23 @@
+"""The validate check registry: which checks apply to a connection, by auth type and target."""
+from azext_aks_connection.provider import validate
+
+
+def test_validate_registry_filters_by_auth_type_and_target():
+    secret_record = {"authInfo": {"authType": "secret"}, "target": "storage-blob"}
+    names = [c.name for c in validate.applicable(secret_record)]
+    assert names == ["Service Connector extension health validated.", "Target resource existence validated.",
+                     "Kubernetes Secret existence validated.", "Configured connection information validated."]
+    wi_record = {"authInfo": {"authType": "userAssignedIdentity"}, "target": "storage-blob"}
+    assert "Configured connection information validated." not in [c.name for c in validate.applicable(wi_record)]
+
+    @validate.check("Managed Identity permissions validated.", "x", auth_types=("userAssignedIdentity",),
+                    targets=("keyvault",))
+    def _role(ctx):  # pragma: no cover - never run here
+        return validate.ok()
+    try:
+        assert "Managed Identity permissions validated." not in [c.name for c in validate.applicable(wi_record)]
+        wi_kv = dict(wi_record, target="keyvault")
+        assert "Managed Identity permissions validated." in [c.name for c in validate.applicable(wi_kv)]
+        assert "Managed Identity permissions validated." not in [c.name for c in validate.applicable(secret_record)]
+    finally:
+        validate.CHECKS[:] = [c for c in validate.CHECKS if c.fn is not _role]

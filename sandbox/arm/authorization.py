@@ -87,6 +87,39 @@ BUILTIN_ROLES = {
                                       "Microsoft.AppConfiguration/configurationStores/*/write",
                                       "Microsoft.AppConfiguration/configurationStores/*/delete",
                                       "Microsoft.AppConfiguration/configurationStores/*/action"]),
+    # Data-plane roles of the other AKS targets (real GUIDs; actions abridged to what they grant).
+    "Key Vault Certificate User": ("db79e9a7-68ee-4b58-9aeb-b90e7c24fcba", "Read the entire certificate contents "
+                                   "including secret and key portion.", [],
+                                   ["Microsoft.KeyVault/vaults/certificates/read",
+                                    "Microsoft.KeyVault/vaults/secrets/getSecret/action"]),
+    "Azure Service Bus Data Receiver": ("4f6d3b9b-027b-4f4c-9142-0e5a2a2247e0", "Allows for receive access to Azure "
+                                        "Service Bus resources.", ["Microsoft.ServiceBus/*/queues/read"],
+                                        ["Microsoft.ServiceBus/*/receive/action"]),
+    "Azure Service Bus Data Sender": ("69a216fc-b8fb-44d8-bc22-1f3c2cd27a39", "Allows for send access to Azure "
+                                      "Service Bus resources.", ["Microsoft.ServiceBus/*/queues/read"],
+                                      ["Microsoft.ServiceBus/*/send/action"]),
+    "Azure Event Hubs Data Receiver": ("a638d3c7-ab3a-418d-83e6-5f17a39d4fde", "Allows receive access to Azure Event "
+                                       "Hubs resources.", ["Microsoft.EventHub/*/eventhubs/consumergroups/read"],
+                                       ["Microsoft.EventHub/*/eventhubs/messages/receive/action"]),
+    "Azure Event Hubs Data Sender": ("2b629674-e913-4c01-ae53-ef4638d8f975", "Allows send access to Azure Event Hubs "
+                                     "resources.", ["Microsoft.EventHub/*/eventhubs/read"],
+                                     ["Microsoft.EventHub/*/eventhubs/messages/send/action"]),
+    "App Configuration Data Reader": ("516239f1-63e1-4d78-a4de-a74fb236a071", "Allows read access to App "
+                                      "Configuration data.", [],
+                                      ["Microsoft.AppConfiguration/configurationStores/*/read"]),
+    "DocumentDB Account Contributor": ("5bd9cd88-fe45-4216-938b-f97437e15450", "Lets you manage DocumentDB accounts, "
+                                       "but not access to them.", ["Microsoft.DocumentDb/databaseAccounts/*"], []),
+    "SignalR Service Owner": ("7e4f1700-ea5a-4f59-8f37-079cfe29dce3", "Full access to Azure SignalR Service REST "
+                              "APIs", [], ["Microsoft.SignalRService/SignalR/*"]),
+    "SignalR/Web PubSub Contributor": ("8cf5e20a-e4b2-4e9d-b3a1-5ceb692c2761", "Create, Read, Update, and Delete "
+                                       "SignalR service resources", ["Microsoft.SignalRService/*"], []),
+    "Cognitive Services User": ("a97b65f3-24c7-4388-baec-2e87135dc908", "Lets you read and list keys of Cognitive "
+                                "Services.", ["Microsoft.CognitiveServices/*/read"],
+                                ["Microsoft.CognitiveServices/*"]),
+    "Cognitive Services OpenAI Contributor": ("a001fd3d-188f-4b5d-821b-7da978bf7442", "Full access including the "
+                                              "ability to fine-tune, deploy and generate text",
+                                              ["Microsoft.CognitiveServices/*/read"],
+                                              ["Microsoft.CognitiveServices/accounts/OpenAI/*"]),
 }
 ROLE_BY_GUID = {v[0]: k for k, v in BUILTIN_ROLES.items()}
 

@@ -165,17 +165,34 @@ def _example(name, text):
     return f"  - name: {name}\n    text: >\n        {text}\n"
 
 
+def _secret_arg(target):
+    """What --secret looks like for this target in an example ('' when the target takes no --secret)."""
+    wanted = [u for u in target.user_values if u.option == "--secret"]
+    if wanted:
+        return "--secret " + " ".join(f"{u.key}=" + ("@password.txt" if u.credential else "MyUser")
+                                      for u in wanted)
+    return "" if target.user_values else "--secret"
+
+
+def _user_options(target):
+    return "".join(f" {u.option} " + ("@" + u.field.replace("_", "-") + ".txt" if u.credential else
+                                      "My" + u.field.title().replace("_", ""))
+                   for u in target.user_values if u.option != "--secret")
+
+
 def _create_help(target):
-    base = f"az aks connection create {target.name} -g ClusterRG -n MyCluster --tg TargetRG " + \
-        " ".join(f"{a.options[0]} {a.placeholder}" for a in target.name_args)
+    group = " --tg TargetRG" if "{target_resource_group}" in target.id_template else ""
+    base = f"az aks connection create {target.name} -g ClusterRG -n MyCluster{group} " + \
+        " ".join(f"{a.options[0]} {a.placeholder}" for a in target.name_args) + _user_options(target)
     target_id = target.id_template.replace("{target_resource_group}", "TargetRG")
     for a in target.name_args:
         target_id = target_id.replace("{" + a.dest + "}", a.placeholder)
+    secret = _secret_arg(target)
     offered = t.offered_auth_types(target)
     examples, texts = [], []
     if t.AUTH_SECRET in offered:
-        examples.append(_example(f"Connect a cluster to {target.display} with the target's secret, in namespace "
-                                 "default.", base + " --secret"))
+        examples.append(_example(f"Connect a cluster to {target.display} with a secret, in namespace default.",
+                                 (base + " " + secret).rstrip()))
     if t.AUTH_WORKLOAD_IDENTITY in offered:
         examples.append(_example("Connect with workload identity, in namespace orders, for a Python app.",
                                  f"{base} --kube-namespace orders --client-type python --workload-identity {IDENTITY}"))
@@ -186,18 +203,19 @@ def _create_help(target):
     if target.csi:
         examples.append(_example("Use the key vault as a secrets store via the Secrets Store CSI driver add-on.",
                                  base + " --enable-csi"))
-    auth = "--secret" if t.AUTH_SECRET in offered else f"--workload-identity {IDENTITY}"
+    auth = secret if t.AUTH_SECRET in offered else f"--workload-identity {IDENTITY}"
     examples.append(_example("Name the connection, and return before the connection record is confirmed.",
-                             f"az aks connection create {target.name} --source-id {CLUSTER} --target-id {target_id} "
-                             f"--connection orders_{target.wire_name} {auth} --no-wait"))
+                             f"az aks connection create {target.name} --source-id {CLUSTER} --target-id {target_id}"
+                             f"{_user_options(target)} --connection orders_{target.wire_name} {auth} --no-wait"
+                             .replace("  ", " ")))
     if target.roles and t.AUTH_WORKLOAD_IDENTITY in offered:
         examples.append(_example("Grant a role of your choice instead of the default one.",
                                  f"{base} --workload-identity {IDENTITY} --role \"Reader\""))
-    example_auth = t.AUTH_SECRET if auth == "--secret" else t.AUTH_WORKLOAD_IDENTITY
+    example_auth = t.AUTH_SECRET if t.AUTH_SECRET in offered else t.AUTH_WORKLOAD_IDENTITY
     first_key = next(iter(target.keys_for(example_auth, "none")), None) if offered else None
     if first_key:
         examples.append(_example("Rename a configuration key, and leave the target's firewall as it is.",
-                                 f"{base} {auth} --customized-keys "
+                                 f"{base} {auth} --customized-keys ".replace("  ", " ") + 
                                  f"{first_key.key}=MY_{first_key.key.split('_')[-1]} --opt-out publicnetwork"))
     for auth_type in offered + ([t.AUTH_CSI] if target.csi else []):
         if auth_type in _AUTH_TEXT:
@@ -220,9 +238,9 @@ long-summary: >
     command resets it to 'default'). Updating to the same values changes nothing.
 examples:
   - name: Change the client type (the Secret gets that client type's keys).
-    text: az aks connection update {name} -g ClusterRG -n MyCluster --connection MyConnection --client-type dotnet
+    text: az aks connection update {name} -g ClusterRG -n MyCluster --connection MyConnection --client-type dotnet{again}
   - name: Change the client type of a connection given by id.
-    text: az aks connection update {name} --id {connection} --client-type python
+    text: az aks connection update {name} --id {connection} --client-type python{again}
 {extra}"""
 
 
@@ -234,11 +252,14 @@ def _update_help(target):
                           f"az aks connection update {target.name} -g ClusterRG -n MyCluster --connection "
                           f"MyConnection --workload-identity {IDENTITY}")
     first_key = next(iter(target.keys_for(offered[0], "none")), None) if offered else None
-    if first_key:
+    if first_key and not target.user_values:
         extra += _example("Rename a configuration key.",
                           f"az aks connection update {target.name} -g ClusterRG -n MyCluster --connection "
                           f"MyConnection --customized-keys {first_key.key}=MY_{first_key.key.split('_')[-1]}")
-    return _UPDATE.format(display=target.display, name=target.name, connection=CONNECTION, extra=extra)
+    # Secrets the user gave are kept only in the cluster: an update of such a connection gives them again.
+    again = (_user_options(target) + " " + _secret_arg(target)).rstrip() if target.user_values else ""
+    return _UPDATE.format(display=target.display, name=target.name, connection=CONNECTION, extra=extra,
+                          again=again.replace("  ", " "))
 
 
 for _name, _target in TARGETS.items():

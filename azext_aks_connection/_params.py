@@ -41,10 +41,13 @@ def load_arguments(self, _):
             c.argument("scope", **OWN, options_list=["--kube-namespace"],
                        help="The Kubernetes namespace where the connection information is saved (as a "
                        "Kubernetes Secret). Created when missing.")
-            c.argument("target_resource_group", **OWN, options_list=["--target-resource-group", "--tg"],
-                       arg_group="Target Resource",
-                       help="The resource group which contains the target. Required if '--target-id' is not "
-                       "specified.")
+            if "{target_resource_group}" in target.id_template:
+                c.argument("target_resource_group", **OWN, options_list=["--target-resource-group", "--tg"],
+                           arg_group="Target Resource",
+                           help="The resource group which contains the target. Required if '--target-id' is not "
+                           "specified.")
+            else:
+                c.ignore("target_resource_group")
             c.argument("target_id", **OWN, options_list=["--target-id"], arg_group="Target Resource",
                        help="The resource id of the target: " + target.id_template + ". Required if "
                        "['--target-resource-group'] and the name arguments are not specified.")
@@ -66,12 +69,25 @@ def _connection_args(c, target, get_enum_type, get_three_state_flag):
                help="The client type of the workload; it picks the configuration key names. "
                "Default: none (create), the connection's own (update).")
     offered = offered_auth_types(target)
-    if AUTH_SECRET in offered:
+    secret_values = [u for u in target.user_values if u.option == "--secret"]
+    if AUTH_SECRET in offered and secret_values:
+        usage = " ".join(f"{u.key}=XX" for u in secret_values)
+        c.argument("secret_auth_info", **OWN, options_list=["--secret"], nargs="+", arg_group="AuthType",
+                   metavar=usage,
+                   help=f"Authenticate with a secret you give: {usage} (" + "; ".join(
+                       f"{u.key}: {u.help}" for u in secret_values) + "). secret=@<file> reads it from a file, "
+                   "which keeps it off the command line.")
+    elif AUTH_SECRET in offered and not any(u.option.startswith("--") for u in target.user_values):
         c.argument("secret_auth_info", **OWN, options_list=["--secret"], nargs="*", arg_group="AuthType",
                    help="Authenticate with the target's own key or connection string, stored in a "
                    "Kubernetes Secret. Takes no values for this target.")
     else:
         c.ignore("secret_auth_info")
+    for u in target.user_values:
+        if u.option != "--secret":
+            c.extra("user_" + u.field, options_list=[u.option], arg_group="Target Resource" if not u.credential
+                    else "AuthType", help=u.help + " Required." + (
+                        " @<file> reads it from a file." if u.credential else ""))
     if AUTH_WORKLOAD_IDENTITY in offered:
         c.argument("workload_identity_auth_info", **OWN, options_list=["--workload-identity"],
                    arg_group="AuthType", metavar="USER-IDENTITY-RESOURCE-ID",

@@ -122,9 +122,10 @@ def resolve_target(cmd, target, target_id=None, target_resource_group=None, name
                 f"Unsupported target resource id: '{target_id}' is not the id of a {target.display} target.",
                 recommendation="Pass --target-id " + target.id_template)
         return target_id, m.groupdict()
-    options = ["--target-resource-group/--tg"] + [a.options[0] for a in target.name_args]
-    missing = [o for o, v in zip(options, [target_resource_group] + [names.get(a.dest) for a in target.name_args])
-               if not v]
+    needs_group = "{target_resource_group}" in target.id_template   # Confluent Cloud: an endpoint, no group
+    options = (["--target-resource-group/--tg"] if needs_group else []) + [a.options[0] for a in target.name_args]
+    given_values = ([target_resource_group] if needs_group else []) + [names.get(a.dest) for a in target.name_args]
+    missing = [o for o, v in zip(options, given_values) if not v]
     if missing:
         raise RequiredArgumentMissingError(
             "Required argument is missing: " + ", ".join(missing) + ".",

@@ -26,11 +26,13 @@ def load_command_table(self, _):
                          table_transformer=transform_troubleshoot_table)
 
     with self.command_group("aks connection create", is_preview=True) as g:
-        for name in TARGETS:
+        for name, target in TARGETS.items():
             g.custom_command(name, "connection_create", supports_no_wait=True,
-                             table_transformer=transform_connection_table)
+                             table_transformer=transform_connection_table,
+                             deprecate_info=g.deprecate(hide=False) if target.deprecated else None)
 
     with self.command_group("aks connection update", is_preview=True) as g:
-        for name in TARGETS:
+        for name, target in TARGETS.items():
             g.custom_command(name, "connection_update", supports_no_wait=True,
-                             table_transformer=transform_connection_table)
+                             table_transformer=transform_connection_table,
+                             deprecate_info=g.deprecate(hide=False) if target.deprecated else None)

@@ -64,17 +64,8 @@ def _service_principal(values):
         raise RequiredArgumentMissingError(
             "--service-principal needs " + " and ".join(f"{k}=XX" for k in missing) + ".",
             recommendation="Usage: --service-principal client-id=XX secret=XX [object-id=XX]")
-    if parsed["secret"].startswith("@"):
-        # secret=@file keeps the secret off the command line, which `az --debug` echoes before any extension runs.
-        path = os.path.expanduser(parsed["secret"][1:])
-        try:
-            with open(path, encoding="utf-8") as f:
-                parsed["secret"] = f.read().strip()
-        except OSError as exc:
-            raise InvalidArgumentValueError(f"--service-principal secret=@{path}: cannot read the file "
-                                            f"({exc.strerror}).") from None
-        if not parsed["secret"]:
-            raise InvalidArgumentValueError(f"--service-principal secret=@{path}: the file is empty.")
+    # secret=@file keeps the secret off the command line, which `az --debug` echoes before any extension runs.
+    parsed["secret"] = _read_file_value(parsed["secret"], "--service-principal secret")
     for key in ("client-id", "object-id"):
         if key in parsed and not GUID.match(parsed[key]):
             raise InvalidArgumentValueError(f"--service-principal {key} must be a GUID.",
@@ -84,16 +75,70 @@ def _service_principal(values):
             "object_id": parsed.get("object-id")}
 
 
+def _read_file_value(value, what):
+    """@<file> -> the file's content (stripped): keeps a secret off the command line, which az --debug echoes."""
+    if not value.startswith("@"):
+        return value
+    path = os.path.expanduser(value[1:])
+    try:
+        with open(path, encoding="utf-8") as f:
+            content = f.read().strip()
+    except OSError as exc:
+        raise InvalidArgumentValueError(f"{what}=@{path}: cannot read the file ({exc.strerror}).") from None
+    if not content:
+        raise InvalidArgumentValueError(f"{what}=@{path}: the file is empty.")
+    return content
+
+
+def _secret_values(target, wanted, items):
+    """--secret name=XX secret=XX -> {field: value} of the target's user values."""
+    usage = "--secret " + " ".join(f"{u.key}=XX" for u in wanted)
+    by_key = {u.key: u for u in wanted}
+    values = {}
+    for item in items:
+        key, sep, value = item.partition("=")
+        key = key.strip().lower()
+        if not sep or key not in by_key or not value:
+            raise InvalidArgumentValueError(f"Invalid value for --secret: '{item.split('=')[0]}=…'. Usage: {usage}",
+                                            recommendation=f"For example: {usage}")
+        values[by_key[key].field] = _read_file_value(value, f"--secret {key}") if by_key[key].credential else value
+    missing = [u.key for u in wanted if u.field not in values]
+    if missing:
+        raise RequiredArgumentMissingError("--secret needs " + " and ".join(f"{k}=XX" for k in missing) + ".",
+                                           recommendation=f"Usage: {usage}")
+    return values
+
+
+def _option_values(target, given):
+    """The target's user values that have options of their own (--server, --kafka-key, …): all required."""
+    values, missing = {}, []
+    for u in target.user_values:
+        if u.option == "--secret":
+            continue
+        value = given.get("user_" + u.field)
+        if not value:
+            missing.append(u.option)
+            continue
+        values[u.field] = _read_file_value(value, u.option) if u.credential else value
+    if missing:
+        raise RequiredArgumentMissingError("Required argument is missing: " + ", ".join(missing) + ".",
+                                           recommendation=f"{target.display} needs " + ", ".join(
+                                               u.option for u in target.user_values if u.option != "--secret"))
+    return values
+
+
 def _auth_from_args(target, secret_auth_info=None, workload_identity_auth_info=None,
                     service_principal_auth_info=None, enable_csi=None):
     """(auth type, auth details) from the arguments: exactly one auth type, the default when none."""
     given = []
     if secret_auth_info is not None:
-        if secret_auth_info:
+        wanted = [u for u in target.user_values if u.option == "--secret"]
+        if secret_auth_info and not wanted:
             raise InvalidArgumentValueError(
                 f"{target.display} takes its secret from the target itself: use --secret with no values.",
                 recommendation="For example: --secret")
-        given.append((t.AUTH_SECRET, {}))
+        given.append((t.AUTH_SECRET, {"user_values": _secret_values(target, wanted, secret_auth_info)}
+                      if wanted else {}))
     if workload_identity_auth_info is not None:
         if not IDENTITY_ID.match(workload_identity_auth_info):
             raise InvalidArgumentValueError(
@@ -117,12 +162,15 @@ def _auth_from_args(target, secret_auth_info=None, workload_identity_auth_info=N
         return given[0]
     default = t.default_auth_type(target)
     if default is None:
-        options = [f"--{a}" for a in t.offered_auth_types(target)] + (["--enable-csi"] if target.csi else [])
+        secret_usage = " ".join(f"{u.key}=XX" for u in target.user_values if u.option == "--secret")
+        options = [f"--{a}" + (f" {secret_usage}" if a == t.AUTH_SECRET and secret_usage else "")
+                   for a in t.offered_auth_types(target)] + (["--enable-csi"] if target.csi else [])
         raise RequiredArgumentMissingError(
             f"Auth info is not specified: {target.display} needs one of " + ", ".join(options) + ".",
             recommendation=f"For example: --workload-identity <user-assigned identity resource id>"
             if t.AUTH_WORKLOAD_IDENTITY in options[0] else "Pass " + options[0])
-    logger.warning("Auth info is not specified, use default one: --%s", default)
+    if not target.user_values:
+        logger.warning("Auth info is not specified, use default one: --%s", default)
     return default, {}
 
 
@@ -204,6 +252,7 @@ def connection_create(cmd, client_type=None, connection_name=None,  # pylint: di
                       workload_identity_auth_info=None, service_principal_auth_info=None, enable_csi=None,
                       roles=None, customized_keys=None, opt_out_list=None, no_wait=False, **target_names):
     target = _target_of(cmd)
+    user_args = {k: target_names.pop(k) for k in list(target_names) if k.startswith("user_")}
     # Everything below up to plan.create is local: bad input fails before any request.
     v.validate_namespace(scope)
     if connection_name:
@@ -216,6 +265,9 @@ def connection_create(cmd, client_type=None, connection_name=None,  # pylint: di
         logger.warning("Connection name is not specified, use generated one: --connection %s", connection_name)
     auth, auth_info = _auth_from_args(target, secret_auth_info, workload_identity_auth_info,
                                       service_principal_auth_info, enable_csi)
+    if auth == t.AUTH_SECRET and target.user_values:
+        auth_info = dict(auth_info, user_values=dict(auth_info.get("user_values") or {},
+                                                     **_option_values(target, user_args)))
     spec = _build_spec(cmd, target, cluster_ref, connection_name, tid, client_type or "none", scope, auth,
                        auth_info, roles, customized_keys, opt_out_list)
     return _apply(cmd, spec, no_wait)
@@ -224,7 +276,8 @@ def connection_create(cmd, client_type=None, connection_name=None,  # pylint: di
 def connection_update(cmd, client_type=None, connection_name=None,  # pylint: disable=too-many-locals
                       resource_group_name=None, cluster=None, connection_id=None, scope=None,
                       secret_auth_info=None, workload_identity_auth_info=None, service_principal_auth_info=None,
-                      enable_csi=None, roles=None, customized_keys=None, opt_out_list=None, no_wait=False):
+                      enable_csi=None, roles=None, customized_keys=None, opt_out_list=None, no_wait=False,
+                      **user_args):
     """Re-apply a connection with what changed. Unlike the built-in (which resets it to 'default'), the
     connection keeps its namespace."""
     target = _target_of(cmd)
@@ -251,6 +304,9 @@ def connection_update(cmd, client_type=None, connection_name=None,  # pylint: di
                                           service_principal_auth_info, enable_csi)
     else:
         auth, auth_info = _auth_of_record(target, record)
+    if auth == t.AUTH_SECRET and target.user_values:
+        auth_info = dict(auth_info, user_values=dict(auth_info.get("user_values") or {},
+                                                     **_option_values(target, user_args)))
     client_type = client_type or record.get("clientType") or "none"
     keys = customized_keys
     old_keys = (record.get("configurationInfo") or {}).get("customizedKeys") or {}
@@ -263,7 +319,9 @@ def connection_update(cmd, client_type=None, connection_name=None,  # pylint: di
             logger.warning("--customized-keys of %s no longer apply (not keys of this auth and client type).",
                            ", ".join(dropped))
     opt_out = opt_out_list if opt_out_list is not None else _opt_out_of_record(record)
-    spec = _build_spec(cmd, target, cluster_ref, record["name"], record["targetService"]["id"], client_type,
+    target_service = record.get("targetService") or {}
+    spec = _build_spec(cmd, target, cluster_ref, record["name"],
+                       target_service.get("id") or target_service.get("endpoint"), client_type,
                        record.get("scope") or "default", auth, auth_info,
                        roles if roles is not None or auth == t.AUTH_SECRET else (record.get("authInfo") or {}).get(
                            "roles"), keys, opt_out)
@@ -275,6 +333,11 @@ def _auth_of_record(target, record):
     info = record.get("authInfo") or {}
     kind = info.get("authType")
     if kind == "secret":
+        needs = [u for u in target.user_values if u.option == "--secret"]
+        if needs:
+            raise RequiredArgumentMissingError(
+                "Auth info argument should be provided when updating the connection: --secret " +
+                " ".join(f"{u.key}=XX" for u in needs) + " (the secret is not stored anywhere but the cluster).")
         return t.AUTH_SECRET, {}
     if kind == "userAssignedIdentity":
         if ((record.get("targetService") or {}).get("resourceProperties") or {}).get("connectAsKubernetesCsiDriver"):

@@ -56,6 +56,8 @@ def new_record(spec, configurations, k8s_names, created_by, now, provisioned=Non
     ``provisioned`` lists what the plan made or relies on outside the cluster (identity, federated
     credential, role assignments), for validate and delete to find."""
     target_service = {"type": "AzureResource", "id": spec.target_id}
+    if spec.target.service_type != "AzureResource":      # e.g. ConfluentBootstrapServer: an endpoint
+        target_service = {"type": spec.target.service_type, "endpoint": spec.target_id}
     if spec.auth == AUTH_CSI:
         target_service["resourceProperties"] = {"type": "KeyVault", "connectAsKubernetesCsiDriver": True}
     record = {

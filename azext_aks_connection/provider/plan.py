@@ -80,7 +80,9 @@ def _or_error(fn, *args):
 
 def create(cmd, spec, progress, no_wait=False):  # pylint: disable=too-many-locals,too-many-statements
     """Apply the plan for ``spec``; returns (record, extension state)."""
-    arm = Arm(cmd.cli_ctx, subscription_id=spec.target_id.split("/")[2])
+    target_sub = spec.target_id.split("/")[2] if spec.target_id.lower().startswith("/subscriptions/") \
+        else spec.cluster.subscription        # Confluent Cloud: the target is an endpoint, not an ARM id
+    arm = Arm(cmd.cli_ctx, subscription_id=target_sub)
     auth, target = spec.auth, spec.target
     scope = target_ops.resource_id(target, spec.target_id)     # where roles and access policies go
     wi, sp, csi = auth == t.AUTH_WORKLOAD_IDENTITY, auth == t.AUTH_SERVICE_PRINCIPAL, auth == t.AUTH_CSI
@@ -113,7 +115,7 @@ def create(cmd, spec, progress, no_wait=False):  # pylint: disable=too-many-loca
                                                with_secret=auth == t.AUTH_SECRET),
         kube=lambda: cluster_ops.kube_api(cmd, spec.cluster),
         ext=lambda: ext_ops.prepare_write(cmd, spec.cluster, found["cluster"], progress),
-        tenant=lambda: _tenant(cmd, spec.target_id.split("/")[2]) if sp or csi else None)
+        tenant=lambda: _tenant(cmd, target_sub) if sp or csi else None)
     steps = {
         "cluster": lambda: cluster_ops.ensure_features(cmd, spec.cluster, found["cluster"], progress,
                                                        workload_identity=wi and grant, kv_csi=csi and grant),
@@ -128,6 +130,7 @@ def create(cmd, spec, progress, no_wait=False):  # pylint: disable=too-many-loca
     cluster = done["cluster"]
 
     values = dict(done["values"])
+    values.update(spec.auth_info.get("user_values") or {})   # what the user gave (--secret name=… secret=…)
     names = {"secret": secret_name(spec.name)} if write_config else {}
     provisioned = {}
     after = {}

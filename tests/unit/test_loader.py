@@ -21,8 +21,10 @@ heavy = sorted(m for m in sys.modules if m.startswith(("kubernetes", "azure.mgmt
 print(json.dumps(heavy), file=sys.__stderr__)
 """
 
-COMMANDS = ["list", "show", "delete", "list-configuration", "list-support-types", "wait", "create storage-blob",
-            "validate", "troubleshoot"]
+from azext_aks_connection.targets import TARGETS  # noqa: E402  (pure data)
+
+COMMANDS = ["list", "show", "delete", "list-configuration", "list-support-types", "wait", "validate",
+            "troubleshoot"] + [f"{verb} {name}" for name in sorted(TARGETS) for verb in ("create", "update")]
 
 
 def _modules_after(*args, extension=True):

@@ -1,0 +1,107 @@
+"""Every target of the table, end to end against the sandbox: create with its default auth type (and with
+secret auth where the target offers both), list-configuration, delete. The Secret's keys are the table's
+keys for the client type; credential values are blank in every output."""
+import base64
+import uuid
+
+import pytest
+
+from azext_aks_connection import targets as t
+
+pytestmark = pytest.mark.e2e
+
+PASSWORD = "Pw-" + uuid.uuid4().hex          # a user-given secret: it must reach the Secret and nothing else
+CONFLUENT = "pkc-sandbox.eastus.azure.confluent.cloud:9092"
+
+
+def _target_args(sandbox, name):
+    seeds = sandbox["seeds"]
+    if name == "confluent-cloud":
+        return ["--bootstrap-server", CONFLUENT]
+    tid = seeds["targets"].get(name)
+    if tid is None:
+        pytest.skip(f"the sandbox serves no {name} resource")
+    return ["--target-id", tid]
+
+
+def _user_args(sandbox, target):
+    """The values a target takes from the user (database login, Neon host, Confluent keys, …)."""
+    args, secret = [], []
+    for u in target.user_values:
+        value = PASSWORD if u.credential else {
+            "user": (sandbox["seeds"].get("databaseLogins") or {}).get(target.name, "sandboxadmin"),
+            "host": "ep-sandbox.eastus2.azure.neon.tech", "database": "orders",
+            "schema_registry": "https://psrc-sandbox.eastus.azure.confluent.cloud"}.get(u.field, "key-" + u.field)
+        if u.option == "--secret":
+            secret.append(f"{u.key}={value}")
+        else:
+            args += [u.option, value]
+    return args, (["--secret"] + secret if secret else [])
+
+
+def _auth_args(sandbox, target, auth):
+    user, secret = _user_args(sandbox, target)
+    if auth == t.AUTH_WORKLOAD_IDENTITY:
+        return user + ["--workload-identity", sandbox["seeds"]["identities"]["sandbox-identity"]]
+    if auth == t.AUTH_SECRET:
+        return user + (secret or ([] if target.user_values else ["--secret"]))
+    raise AssertionError(auth)
+
+
+CASES = []
+for _name, _target in sorted(t.TARGETS.items()):
+    _default = _target.auth_types[0]
+    CASES.append((_name, _default))
+    if _default != t.AUTH_SECRET and t.AUTH_SECRET in _target.auth_types:
+        CASES.append((_name, t.AUTH_SECRET))
+
+
+@pytest.mark.parametrize("name, auth", CASES, ids=[f"{n}-{a}" for n, a in CASES])
+def test_target_create_list_configuration_delete(az, sandbox, kube, name, auth):
+    target = t.TARGETS[name]
+    c = sandbox["seeds"]["cluster"]
+    conn = f"all_{target.wire_name}_{auth.split('-')[0]}"
+    namespace = "all-targets"
+    client = "none" if "none" in target.client_types else target.client_types[-1]
+    res = az("aks", "connection", "create", name, "-g", c["resourceGroup"], "-n", c["name"],
+             *_target_args(sandbox, name), *_auth_args(sandbox, target, auth), "--connection", conn,
+             "--kube-namespace", namespace, "--client-type", client, "-o", "json")
+    assert res.rc == 0, res
+    out = res.json
+    assert out["authInfo"]["authType"] == t.WIRE_AUTH_TYPE[auth]
+    keys = [k.key for k in target.keys_for(auth, client)]
+    assert [i["name"] for i in out["configurations"]] == keys
+    credentials = {k.key for k in target.keys_for(auth, client) if k.credential}
+    assert all(i["value"] == "" for i in out["configurations"] if i["name"] in credentials)
+    assert PASSWORD not in res.out
+
+    # The Secret holds exactly the table's keys, every one with a value.
+    secret = kube.read_namespaced_secret(out["kubernetesResourceName"]["secret"], namespace)
+    values = {k: base64.b64decode(v).decode() for k, v in (secret.data or {}).items()}
+    assert sorted(values) == sorted(keys)
+    assert all(values[k] for k in keys), {k: bool(v) for k, v in values.items()}
+    if any(u.credential for u in target.user_values):
+        assert any(PASSWORD in v for v in values.values())
+
+    listed = az("aks", "connection", "list-configuration", "-g", c["resourceGroup"], "-n", c["name"],
+                "--connection", conn, "-o", "json")
+    assert listed.rc == 0, listed
+    assert [i["name"] for i in listed.json["configurations"]] == keys
+    assert all(i["value"] == "" for i in listed.json["configurations"] if i["name"] in credentials)
+    assert PASSWORD not in listed.out
+
+    deleted = az("aks", "connection", "delete", "-g", c["resourceGroup"], "-n", c["name"], "--connection", conn,
+                 "--yes")
+    assert deleted.rc == 0, deleted
+    gone = az("aks", "connection", "show", "-g", c["resourceGroup"], "-n", c["name"], "--connection", conn)
+    assert gone.rc == 3
+
+
+def test_user_secret_targets_refuse_a_missing_password_before_any_request(az, sandbox, sbc):
+    c = sandbox["seeds"]["cluster"]
+    mark = sbc.mark()
+    res = az("aks", "connection", "create", "postgres-flexible", "-g", c["resourceGroup"], "-n", c["name"],
+             "--target-id", sandbox["seeds"]["targets"]["postgres-flexible"], "--secret", "name=sandboxadmin")
+    assert res.rc != 0 and "--secret needs secret=XX" in res.log, res
+    assert [e for e in sbc.requests(since=mark) if "/_sandbox" not in e["path"]
+            and "/msi/token" not in e["path"] and "metadata/endpoints" not in e["path"]] == []

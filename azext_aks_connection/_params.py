@@ -57,6 +57,7 @@ def load_arguments(self, _):
                         help=arg.help + " Required if '--target-id' is not specified.")
             _connection_args(c, target, get_enum_type, get_three_state_flag)
         with self.argument_context(f"aks connection update {name}") as c:
+            c.ignore("user_args")      # the **kwargs that carries the user value options below
             c.argument("scope", **OWN, options_list=["--kube-namespace"],
                        help="The connection's Kubernetes namespace. It cannot change: the connection keeps its "
                        "own (omit it, or give the same).")

@@ -151,3 +151,22 @@ def test_role_with_secret_auth_is_refused(az, sandbox, sbc):
     res = _create(az, sandbox, "role_secret", "--secret", "--role", "Reader")
     assert res.rc != 0 and "--role applies to identity auth only" in res.log, res
     assert _writes(sbc, mark) == []
+
+
+def test_update_of_a_user_secret_target_needs_the_secret_again(az, sandbox, kube, sbc):
+    c = sandbox["seeds"]["cluster"]
+    pg = sandbox["seeds"]["targets"]["postgres-flexible"]
+    base = ["-g", c["resourceGroup"], "-n", c["name"], "--connection", "upd_pg", "-o", "json"]
+    created = az("aks", "connection", "create", "postgres-flexible", *base, "--target-id", pg,
+                 "--secret", "name=sandboxadmin", "secret=first-pass")
+    assert created.rc == 0, created
+    mark = sbc.mark()
+    refused = az("aks", "connection", "update", "postgres-flexible", *base, "--client-type", "python")
+    assert refused.rc != 0 and "--secret name=XX secret=XX" in refused.log, refused
+    assert _writes(sbc, mark) == []
+    updated = az("aks", "connection", "update", "postgres-flexible", *base, "--client-type", "python",
+                 "--secret", "name=sandboxadmin", "secret=second-pass")
+    assert updated.rc == 0, updated
+    data = kube.read_namespaced_secret("sc-updpg-secret", "default").data
+    assert any("second-pass" in base64.b64decode(v).decode() for v in data.values())
+    assert "second-pass" not in updated.out

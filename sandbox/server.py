@@ -18,6 +18,7 @@ import json
 import os
 import secrets
 
+from sandbox.arm import marketplace
 from sandbox.arm.storage import core_endpoints as storage_core_endpoints
 from sandbox.context import Sandbox
 from sandbox.core import Faults, HttpError, RequestLog, Response, Router, make_tls, serve
@@ -40,6 +41,7 @@ TARGET_NAMES = {
     "mysql-flexible": "sandbox-mysql-flex", "postgres": "sandbox-pg", "postgres-flexible": "sandbox-pg-flex",
     "sql": "sandbox-sql", "redis": "sandbox-redis", "redis-enterprise": "sandbox-redis-ent",
     "signalr": "sandbox-signalr", "webpubsub": "sandbox-webpubsub",
+    "neon-postgres": "sandbox-neon", "mongodb-atlas": "sandbox-atlas",
 }
 
 
@@ -110,7 +112,9 @@ def _key():
 def seed(sb, azurite_endpoints, storage_keys):
     """The seed: one cluster, one storage account with a container, one user-assigned identity, two key
     vaults (RBAC and access-policy mode), and one resource per other target (TARGET_NAMES). Returns the
-    seeds document; ``targets`` maps every Azure-resource-backed target to the id passed as --target-id."""
+    seeds document; ``targets`` maps every Azure-resource-backed target to the id passed as --target-id;
+    ``userValues`` holds what the user passes for neon-postgres ({host, database, user, password}) and
+    mongodb-atlas ({connection_string})."""
     sub = sb.subscription_id
     sb.arm.add_resource_group(CLUSTER_RG)
     sb.arm.add_resource_group(TARGET_RG)
@@ -145,6 +149,8 @@ def seed(sb, azurite_endpoints, storage_keys):
         "targets": dict(sorted(targets.items())),
         "databaseLogins": {t: "sandboxadmin" for t in ("mysql", "mysql-flexible", "postgres", "postgres-flexible",
                                                        "sql")},
+        # What a user copies from the partner's portal for the targets whose secret is the user's.
+        "userValues": {t: marketplace.user_values(sb.arm, targets[t]) for t in ("neon-postgres", "mongodb-atlas")},
         "keyvaults": {"rbac": kv_rbac["id"], "policy": kv_policy["id"]},
         "storage": {"storage-blob": {"account": STORAGE_ACCOUNT, "resourceGroup": TARGET_RG,
                                      "container": STORAGE_CONTAINER}},

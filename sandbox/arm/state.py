@@ -5,15 +5,15 @@ import threading
 from sandbox.arm import common
 from sandbox.arm import authorization, containerservice, keyvault, kubernetesconfiguration, managedidentity
 from sandbox.arm import network, resources, storage, targets
-from sandbox.arm import appconfiguration, cache, cognitiveservices, dbservers, documentdb, insights, messaging
-from sandbox.arm import signalrservice, sql
+from sandbox.arm import appconfiguration, cache, cognitiveservices, dbservers, documentdb, insights, marketplace
+from sandbox.arm import messaging, signalrservice, sql
 
 # One module per resource provider; each has ``register(registry)``. Add new providers here.
 PROVIDER_MODULES = [resources, containerservice, kubernetesconfiguration, storage, network, managedidentity,
                     authorization, keyvault,
                     # the targets of `az aks connection` (see targets.py)
                     insights, appconfiguration, cognitiveservices, documentdb, messaging, dbservers, sql, cache,
-                    signalrservice]
+                    signalrservice, marketplace]
 
 
 class ArmState:

@@ -5,12 +5,13 @@
 template names and returns the filled-in id, the ``--target-id`` a user passes. ARM ids are
 case-insensitive, so a GET of that id (or, for redis, of the cache it names) works whatever the case.
 
-confluent-cloud, mongodb-atlas and neon-postgres take their secret from the user and have no ARM resource
-(the built-in fills mongodb-atlas / neon-postgres ids with a fixed placeholder subscription and never
-reads them); they are not seeded.
+neon-postgres and mongodb-atlas take their secret from the user but name an ARM resource, the partner
+organization (Neon.Postgres / MongoDB.Atlas, see :mod:`sandbox.arm.marketplace`); the built-in spells their
+templates with a fixed placeholder subscription (and, for Neon, a fixed organization) it never reads, so these
+two are the extension's templates. confluent-cloud has no ARM resource and is not seeded.
 """
 from sandbox.arm import appconfiguration, cache, cognitiveservices, dbservers, documentdb, insights, keyvault
-from sandbox.arm import messaging, signalrservice, sql, storage
+from sandbox.arm import marketplace, messaging, signalrservice, sql, storage
 
 _P = "/subscriptions/{subscription}/resourceGroups/{target_resource_group}/providers/"
 TARGET_TEMPLATES = {
@@ -24,8 +25,10 @@ TARGET_TEMPLATES = {
     "cosmos-table": _P + "Microsoft.DocumentDB/databaseAccounts/{account}/tables/{table}",
     "eventhub": _P + "Microsoft.EventHub/namespaces/{namespace}",
     "keyvault": _P + "Microsoft.KeyVault/vaults/{vault}",
+    "mongodb-atlas": _P + "MongoDB.Atlas/organizations/{server}",
     "mysql": _P + "Microsoft.DBForMySQL/servers/{server}/databases/{database}",
     "mysql-flexible": _P + "Microsoft.DBforMySQL/flexibleServers/{server}/databases/{database}",
+    "neon-postgres": _P + "Neon.Postgres/organizations/{organization}",
     "postgres": _P + "Microsoft.DBforPostgreSQL/servers/{server}/databases/{database}",
     "postgres-flexible": _P + "Microsoft.DBforPostgreSQL/flexibleServers/{server}/databases/{database}",
     "redis": _P + "Microsoft.Cache/redis/{server}/databases/{database}",
@@ -39,7 +42,7 @@ TARGET_TEMPLATES = {
     "storage-table": _P + "Microsoft.Storage/storageAccounts/{account}/tableServices/default",
     "webpubsub": _P + "Microsoft.SignalRService/WebPubSub/{webpubsub}",
 }
-NO_ARM_RESOURCE = ("confluent-cloud", "mongodb-atlas", "neon-postgres")
+NO_ARM_RESOURCE = ("confluent-cloud",)
 
 # The name fields of each template, in order, and the default child names (the first field is the
 # resource's own name, given to seed_target).
@@ -87,6 +90,10 @@ def seed_target(state, target, resource_group, name, location=None, **children):
     elif target == "keyvault":
         if state.get(tid) is None:
             keyvault.seed_vault(state, resource_group, name, True, location, None)
+    elif target == "mongodb-atlas":
+        marketplace.seed_atlas(state, resource_group, name, location)
+    elif target == "neon-postgres":
+        marketplace.seed_neon(state, resource_group, name, location)
     elif target in ("mysql", "mysql-flexible", "postgres", "postgres-flexible"):
         ns = dbservers.MY if target.startswith("mysql") else dbservers.PG
         kind = "flexibleServers" if target.endswith("-flexible") else "servers"

@@ -87,7 +87,7 @@ VERSION = {"app-insights": "2020-02-02", "appconfig": "2023-03-01", "cognitivese
            "mysql": "2017-12-01", "postgres": "2017-12-01", "mysql-flexible": "2023-12-30",
            "postgres-flexible": "2022-12-01", "sql": "2021-11-01", "redis": "2023-08-01",
            "redis-enterprise": "2024-10-01", "signalr": "2024-03-01", "webpubsub": "2024-03-01",
-           "storage": "2023-05-01"}
+           "storage": "2023-05-01", "neon-postgres": "2025-03-01", "mongodb-atlas": "2025-06-01"}
 
 
 def _version(target):

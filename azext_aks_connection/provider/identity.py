@@ -200,3 +200,38 @@ def ensure_vault_access_policy(arm, vault, api_version, tenant_id, object_id, pe
     except ArmError as exc:
         raise arm_error(exc, f"Adding an access policy for '{object_id}' to key vault '{vault['name']}'")
     return "created"
+
+
+def ensure_redis_access(arm, cache, api_version, object_id, policy, alias=None):
+    """Azure Cache for Redis takes no Azure role for data access: Microsoft Entra authentication on the cache
+    (``aad-enabled``) and an access policy assignment for the principal. Returns (assignment id, "created" |
+    "present"). A cache holds one assignment per principal: an existing one is kept (its policy named)."""
+    from azext_aks_connection.provider.firewall import wait
+    cache_id = cache["id"]
+    config = ((cache.get("properties") or {}).get("redisConfiguration") or {})
+    if str(config.get("aad-enabled", "")).lower() != "true":
+        what = f"Turning on Microsoft Entra authentication on cache '{cache['name']}'"
+        try:
+            status, body, headers = arm.send("PATCH", cache_id, api_version,
+                                             body={"properties": {"redisConfiguration": {"aad-enabled": "true"}}})
+        except ArmError as exc:
+            raise arm_error(exc, what)
+        wait(arm, status, body, headers, what, poll_resource=(cache_id, api_version))
+    base = cache_id + "/accessPolicyAssignments"
+    try:
+        current = (arm.get(base, api_version) or {}).get("value") or []
+    except ArmError as exc:
+        raise arm_error(exc, f"Listing the access policy assignments of cache '{cache['name']}'")
+    for assignment in current:
+        props = assignment.get("properties") or {}
+        if (props.get("objectId") or "").lower() == object_id.lower():
+            return assignment["id"], "present"
+    name = "sc-" + uuid.uuid5(uuid.NAMESPACE_URL, f"{cache_id.lower()}|{object_id.lower()}").hex[:20]
+    what = f"Assigning access policy '{policy}' of cache '{cache['name']}' to '{object_id}'"
+    body = {"properties": {"accessPolicyName": policy, "objectId": object_id, "objectIdAlias": alias or object_id}}
+    try:
+        status, answer, headers = arm.send("PUT", f"{base}/{name}", api_version, body=body)
+    except ArmError as exc:
+        raise arm_error(exc, what)
+    wait(arm, status, answer, headers, what, poll_resource=(f"{base}/{name}", api_version))
+    return f"{base}/{name}", "created"

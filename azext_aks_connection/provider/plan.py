@@ -122,6 +122,10 @@ def create(cmd, spec, progress, no_wait=False):  # pylint: disable=too-many-loca
     }
     if "publicnetwork" not in spec.opt_out and target.firewall:
         steps["firewall"] = lambda: _firewall(cmd, arm, spec, scope, found["cluster"], found["target"], progress)
+    if principal and grant and target.data_access_policy:
+        steps["access"] = lambda: identity_ops.ensure_redis_access(
+            arm, found["target"], target.api_version, principal, target.data_access_policy,
+            alias=(found["identity"] or {}).get("name") if wi else None)
     if principal and found["roles"]:
         steps["roles"] = lambda: identity_ops.ensure_role_assignments(
             arm, scope, principal, found["roles"],
@@ -193,6 +197,8 @@ def create(cmd, spec, progress, no_wait=False):  # pylint: disable=too-many-loca
         provisioned["roleAssignments"] = [rid for rid, _ in granted]
     if finished.get("access"):
         provisioned["accessPolicy"] = True
+    if done.get("access"):
+        provisioned["accessPolicyAssignment"] = done["access"][0]
 
     fw = done.get("firewall") or {}
     admitted = sorted(set(fw.get("added") or []) | set(fw.get("present") or []))

@@ -413,3 +413,26 @@ def test_workload_identity_waits_for_a_busy_cluster_then_updates_it(az, sandbox,
     assert "another operation runs on it" in err and "Waiting for it" in err
     assert [w for w in _writes(sbc, mark) if w[1] == cluster["id"]] == [("PUT", cluster["id"])]
     assert json.loads(out)["kubernetesResourceName"]["serviceAccount"].startswith("sc-account-")
+
+
+def test_redis_workload_identity_gets_an_access_policy_not_a_role(az, sandbox, sbc, kube):
+    c = sandbox["seeds"]["cluster"]
+    cache_id = sandbox["seeds"]["targets"]["redis"].split("/databases/")[0]
+    principal = _arm_get(az, _identity(sandbox), "2023-01-31")["properties"]["principalId"]
+    res = az("aks", "connection", "create", "redis", "-g", c["resourceGroup"], "-n", c["name"], "--target-id",
+             sandbox["seeds"]["targets"]["redis"], "--connection", "redis_wi", "--workload-identity",
+             _identity(sandbox), "-o", "json")
+    assert res.rc == 0, res
+    cache = _arm_get(az, cache_id, "2024-11-01")
+    assert cache["properties"]["redisConfiguration"]["aad-enabled"].lower() == "true"
+    assignments = az("rest", "--method", "get", "--url",
+                     cache_id + "/accessPolicyAssignments?api-version=2024-11-01").json["value"]
+    mine = [a for a in assignments if a["properties"]["objectId"] == principal]
+    assert len(mine) == 1 and mine[0]["properties"]["accessPolicyName"] == "Data Owner"
+    assert _role_assignments(az, cache_id, principal) == []
+    mark = sbc.mark()
+    again = az("aks", "connection", "create", "redis", "-g", c["resourceGroup"], "-n", c["name"], "--target-id",
+               sandbox["seeds"]["targets"]["redis"], "--connection", "redis_wi", "--workload-identity",
+               _identity(sandbox), "-o", "json")
+    assert again.rc == 0, again
+    assert _writes(sbc, mark) == []

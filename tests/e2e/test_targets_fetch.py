@@ -15,10 +15,11 @@ from azext_aks_connection.provider import target as target_ops
 pytestmark = pytest.mark.e2e
 
 # Not seeded by the sandbox: no Azure resource (confluent-cloud) or a Marketplace one it does not serve.
-NOT_SEEDED = {"confluent-cloud", "mongodb-atlas", "neon-postgres"}
+NOT_SEEDED = {"confluent-cloud"}          # an endpoint, not an Azure resource
 ARM_TARGETS = sorted(n for n in t.TARGETS if n not in NOT_SEEDED)
 AUTH_VALUES = {"client_id": "cid", "tenant_id": "tid", "client_secret": "csecret"}
-USER_VALUES = {"user": "sandboxadmin", "password": "pw;d"}
+USER_VALUES = {"user": "sandboxadmin", "password": "pw;d", "host": "ep-sandbox.eastus2.azure.neon.tech",
+               "database": "neondb", "connection_string": "mongodb+srv://u:p@sandbox-atlas.x.mongodb.net/"}
 
 
 @pytest.fixture(scope="module")
@@ -86,6 +87,8 @@ def _expected_values(name, body, rid):
         return {"host": p["hostName"]}
     if name == "app-insights":
         return {"name": body["name"]}
+    if name in ("neon-postgres", "mongodb-atlas"):
+        return {"name": body["name"]}       # an organization: the connection values come from the user
     assert name in ("mysql", "mysql-flexible", "postgres", "postgres-flexible", "sql"), name
     assert rid.lower().rsplit("/", 2)[-2] in ("servers", "flexibleservers")
     return {"host": p["fullyQualifiedDomainName"]}

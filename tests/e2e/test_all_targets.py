@@ -12,6 +12,7 @@ pytestmark = pytest.mark.e2e
 
 PASSWORD = "Pw-" + uuid.uuid4().hex          # a user-given secret: it must reach the Secret and nothing else
 CONFLUENT = "pkc-sandbox.eastus.azure.confluent.cloud:9092"
+SP_CLIENT, SP_OBJECT = str(uuid.uuid4()), str(uuid.uuid4())
 
 
 def _target_args(sandbox, name):
@@ -45,6 +46,9 @@ def _auth_args(sandbox, target, auth):
         return user + ["--workload-identity", sandbox["seeds"]["identities"]["sandbox-identity"]]
     if auth == t.AUTH_SECRET:
         return user + (secret or ([] if target.user_values else ["--secret"]))
+    if auth == t.AUTH_SERVICE_PRINCIPAL:
+        return user + ["--service-principal", f"client-id={SP_CLIENT}", f"secret={PASSWORD}",
+                       f"object-id={SP_OBJECT}"]
     raise AssertionError(auth)
 
 
@@ -52,8 +56,9 @@ CASES = []
 for _name, _target in sorted(t.TARGETS.items()):
     _default = _target.auth_types[0]
     CASES.append((_name, _default))
-    if _default != t.AUTH_SECRET and t.AUTH_SECRET in _target.auth_types:
-        CASES.append((_name, t.AUTH_SECRET))
+    for _other in (t.AUTH_SECRET, t.AUTH_SERVICE_PRINCIPAL):
+        if _other != _default and _other in _target.auth_types:
+            CASES.append((_name, _other))
 
 
 @pytest.mark.parametrize("name, auth", CASES, ids=[f"{n}-{a}" for n, a in CASES])
@@ -80,8 +85,16 @@ def test_target_create_list_configuration_delete(az, sandbox, kube, name, auth):
     values = {k: base64.b64decode(v).decode() for k, v in (secret.data or {}).items()}
     assert sorted(values) == sorted(keys)
     assert all(values[k] for k in keys), {k: bool(v) for k, v in values.items()}
-    if any(u.credential for u in target.user_values):
+    if any(u.credential for u in target.user_values) or auth == t.AUTH_SERVICE_PRINCIPAL:
         assert any(PASSWORD in v for v in values.values())
+    if auth == t.AUTH_SERVICE_PRINCIPAL and target.roles:
+        # The service principal holds the target's data-plane role(s) on the target.
+        from azext_aks_connection.provider.target import resource_id
+        scope = resource_id(target, _target_args(sandbox, name)[1])
+        got = az("rest", "--method", "get", "--url", f"{scope}/providers/Microsoft.Authorization/roleAssignments"
+                 f"?api-version=2022-04-01&$filter=principalId eq '{SP_OBJECT}'").json["value"]
+        granted = {a["properties"]["roleDefinitionId"].rsplit("/", 1)[-1] for a in got}
+        assert granted >= {t.BUILTIN_ROLES[r] for r in target.roles}, (granted, target.roles)
 
     listed = az("aks", "connection", "list-configuration", "-g", c["resourceGroup"], "-n", c["name"],
                 "--connection", conn, "-o", "json")

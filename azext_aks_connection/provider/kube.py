@@ -32,89 +32,86 @@ def ensure_namespace(api_client, namespace):
         raise kube_error(exc, f"Creating namespace '{namespace}'")
 
 
-def apply_secret(api_client, namespace, name, values, connection_id):
-    """Make Secret ``name`` hold exactly ``values``. Returns "created", "updated" or "unchanged"."""
+def _converge(kind, namespace, name, read, create, desired_update):
+    """Read, compare, write only on difference; a 409 (created or changed meanwhile) reads again.
+
+    ``desired_update(current)`` returns None when ``current`` is as wanted, else ``(write, body)``.
+    Returns "created", "updated" or "unchanged"."""
     from kubernetes.client.rest import ApiException
-    core = _core(api_client)
-    data = {k: base64.b64encode(v.encode("utf-8")).decode("ascii") for k, v in values.items()}
-    annotations = {"aks-connection/connection-id": connection_id}
     for _ in range(5):
         try:
-            current = core.read_namespaced_secret(name, namespace)
+            current = read(name, namespace)
         except ApiException as exc:
             if exc.status != 404:
-                raise kube_error(exc, f"Reading Secret '{name}' in namespace '{namespace}'")
+                raise kube_error(exc, f"Reading {kind} '{name}' in namespace '{namespace}'")
             current = None
-        if current is None:
-            body = {"apiVersion": "v1", "kind": "Secret", "type": "Opaque",
-                    "metadata": {"name": name, "namespace": namespace, "labels": dict(LABELS),
-                                 "annotations": annotations},
-                    "data": data}
-            try:
-                core.create_namespaced_secret(namespace, body)
-                return "created"
-            except ApiException as exc:
-                if exc.status == 409:
-                    continue            # created meanwhile: read it and compare
-                raise kube_error(exc, f"Creating Secret '{name}' in namespace '{namespace}'")
-        meta = current.metadata
-        if (current.data or {}) == data and all((meta.annotations or {}).get(k) == v for k, v in annotations.items()):
-            return "unchanged"
-        body = {"apiVersion": "v1", "kind": "Secret", "type": current.type or "Opaque",
-                "metadata": {"name": name, "namespace": namespace, "resourceVersion": meta.resource_version,
-                             "labels": dict(meta.labels or {}, **LABELS),
-                             "annotations": dict(meta.annotations or {}, **annotations)},
-                "data": data}
         try:
-            core.replace_namespaced_secret(name, namespace, body)
+            if current is None:
+                create(namespace)
+                return "created"
+            change = desired_update(current)
+            if change is None:
+                return "unchanged"
+            write, body = change
+            write(name, namespace, body)
             return "updated"
         except ApiException as exc:
             if exc.status == 409:
-                continue                # changed meanwhile (stale resourceVersion): read again
-            raise kube_error(exc, f"Updating Secret '{name}' in namespace '{namespace}'")
+                continue            # created or changed meanwhile (stale resourceVersion): read again
+            verb = "Creating" if current is None else "Updating"
+            raise kube_error(exc, f"{verb} {kind} '{name}' in namespace '{namespace}'")
     from azure.cli.core.azclierror import AzureResponseError
-    raise AzureResponseError(f"Secret '{name}' in namespace '{namespace}' kept changing while we wrote it.")
+    raise AzureResponseError(f"{kind} '{name}' in namespace '{namespace}' kept changing while we wrote it.")
+
+
+def apply_secret(api_client, namespace, name, values, connection_id):
+    """Make Secret ``name`` hold exactly ``values``. Returns "created", "updated" or "unchanged"."""
+    core = _core(api_client)
+    data = {k: base64.b64encode(v.encode("utf-8")).decode("ascii") for k, v in values.items()}
+    annotations = {"aks-connection/connection-id": connection_id}
+
+    def create(ns):
+        core.create_namespaced_secret(ns, {
+            "apiVersion": "v1", "kind": "Secret", "type": "Opaque",
+            "metadata": {"name": name, "namespace": ns, "labels": dict(LABELS), "annotations": annotations},
+            "data": data})
+
+    def desired_update(current):
+        meta = current.metadata
+        if (current.data or {}) == data and all((meta.annotations or {}).get(k) == v for k, v in annotations.items()):
+            return None
+        return core.replace_namespaced_secret, {
+            "apiVersion": "v1", "kind": "Secret", "type": current.type or "Opaque",
+            "metadata": {"name": name, "namespace": namespace, "resourceVersion": meta.resource_version,
+                         "labels": dict(meta.labels or {}, **LABELS),
+                         "annotations": dict(meta.annotations or {}, **annotations)},
+            "data": data}
+
+    return _converge("Secret", namespace, name, core.read_namespaced_secret, create, desired_update)
 
 
 def apply_service_account(api_client, namespace, name, annotations, connection_id):
     """ServiceAccount ``name`` carrying ``annotations`` (workload identity client id / tenant id).
-    Annotations of others are kept. Returns "created", "updated" or "unchanged"."""
-    from kubernetes.client.rest import ApiException
+    Annotations of others are kept; the connection-id annotation names the first connection that made
+    the account (others share it). Returns "created", "updated" or "unchanged"."""
     core = _core(api_client)
-    wanted = dict(annotations, **{"aks-connection/connection-id": connection_id})
-    for _ in range(5):
-        try:
-            current = core.read_namespaced_service_account(name, namespace)
-        except ApiException as exc:
-            if exc.status != 404:
-                raise kube_error(exc, f"Reading ServiceAccount '{name}' in namespace '{namespace}'")
-            current = None
-        if current is None:
-            body = {"apiVersion": "v1", "kind": "ServiceAccount",
-                    "metadata": {"name": name, "namespace": namespace, "labels": dict(LABELS),
-                                 "annotations": wanted}}
-            try:
-                core.create_namespaced_service_account(namespace, body)
-                return "created"
-            except ApiException as exc:
-                if exc.status == 409:
-                    continue
-                raise kube_error(exc, f"Creating ServiceAccount '{name}' in namespace '{namespace}'")
+
+    def create(ns):
+        core.create_namespaced_service_account(ns, {
+            "apiVersion": "v1", "kind": "ServiceAccount",
+            "metadata": {"name": name, "namespace": ns, "labels": dict(LABELS),
+                         "annotations": dict(annotations, **{"aks-connection/connection-id": connection_id})}})
+
+    def desired_update(current):
         meta = current.metadata
         have = meta.annotations or {}
-        # The connection-id annotation names the first connection that made the account; others share it.
         if all(have.get(k) == v for k, v in annotations.items()) and "aks-connection/connection-id" in have:
-            return "unchanged"
+            return None
         merged = dict(annotations)
         merged["aks-connection/connection-id"] = have.get("aks-connection/connection-id") or connection_id
-        body = {"metadata": {"resourceVersion": meta.resource_version,
-                             "labels": dict(meta.labels or {}, **LABELS), "annotations": merged}}
-        try:
-            core.patch_namespaced_service_account(name, namespace, body)
-            return "updated"
-        except ApiException as exc:
-            if exc.status == 409:
-                continue
-            raise kube_error(exc, f"Updating ServiceAccount '{name}' in namespace '{namespace}'")
-    from azure.cli.core.azclierror import AzureResponseError
-    raise AzureResponseError(f"ServiceAccount '{name}' in namespace '{namespace}' kept changing while we wrote it.")
+        return core.patch_namespaced_service_account, {
+            "metadata": {"resourceVersion": meta.resource_version,
+                         "labels": dict(meta.labels or {}, **LABELS), "annotations": merged}}
+
+    return _converge("ServiceAccount", namespace, name, core.read_namespaced_service_account, create,
+                     desired_update)

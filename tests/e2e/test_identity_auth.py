@@ -67,12 +67,16 @@ def _role_assignments(az, scope, principal):
 
 def test_workload_identity_first_run_then_rerun_writes_nothing(az, sandbox, sbc, fresh_cluster):
     cluster, core = fresh_cluster, fresh_cluster["core"]
-    ident = _arm_get(az, _identity(sandbox), "2023-01-31")
+    # An identity of this test's own: what other tests granted the shared one does not count here.
+    made = az("identity", "create", "-g", "sandbox-rg", "-n", "wi-" + uuid.uuid4().hex[:8], "-o", "json")
+    assert made.rc == 0, made
+    identity_id = made.json["id"]
+    ident = _arm_get(az, identity_id, "2023-01-31")
     client_id, principal = ident["properties"]["clientId"], ident["properties"]["principalId"]
     account_id = sandbox["seeds"]["targets"]["storage-blob"].rsplit("/blobServices/", 1)[0]
 
     mark = sbc.mark()
-    res = _create_blob(az, sandbox, cluster, "wi_blob", "--workload-identity", _identity(sandbox),
+    res = _create_blob(az, sandbox, cluster, "wi_blob", "--workload-identity", identity_id,
                        namespace="apps")
     assert res.rc == 0, res
     out = res.json
@@ -93,7 +97,7 @@ def test_workload_identity_first_run_then_rerun_writes_nothing(az, sandbox, sbc,
     assert issuer.startswith("https://")
 
     # The identity trusts exactly this cluster's ServiceAccount.
-    fics = az("rest", "--method", "get", "--url", _identity(sandbox) +
+    fics = az("rest", "--method", "get", "--url", identity_id +
               "/federatedIdentityCredentials?api-version=2023-01-31").json["value"]
     mine = [f for f in fics if f["properties"]["issuer"] == issuer]
     assert len(mine) == 1, fics
@@ -116,7 +120,7 @@ def test_workload_identity_first_run_then_rerun_writes_nothing(az, sandbox, sbc,
 
     # The same command again: reads only. No cluster, federated credential, role or Kubernetes write.
     mark = sbc.mark()
-    again = _create_blob(az, sandbox, cluster, "wi_blob", "--workload-identity", _identity(sandbox),
+    again = _create_blob(az, sandbox, cluster, "wi_blob", "--workload-identity", identity_id,
                          namespace="apps")
     assert again.rc == 0, again
     assert _writes(sbc, mark) == []
@@ -126,7 +130,7 @@ def test_workload_identity_first_run_then_rerun_writes_nothing(az, sandbox, sbc,
 
     # A second connection of the same identity in the same namespace reuses every grant.
     mark = sbc.mark()
-    other = _create_blob(az, sandbox, cluster, "wi_blob_two", "--workload-identity", _identity(sandbox),
+    other = _create_blob(az, sandbox, cluster, "wi_blob_two", "--workload-identity", identity_id,
                          namespace="apps")
     assert other.rc == 0, other
     writes = _writes(sbc, mark)

@@ -4,11 +4,12 @@ The built-in command asks the Service Linker service, which for AKS "always retu
 is inside the cluster (mission M-V1). Ours looks: each check is one function in :data:`CHECKS`,
 registered with :func:`check`, which declares the auth types (wire names: ``secret``,
 ``userAssignedIdentity``, ``servicePrincipalSecret``) and targets (``storage-blob``, ...) it applies
-to; None means all. A check gets a :class:`Context` (the connection record and lazily read, shared
-facts: the target resource, the values the target gives now, the Kubernetes Secret, sc-extension) and
-returns :func:`ok`, :func:`fail` or :func:`warn`. To add one (federated credential, role assignment,
-ServiceAccount annotation, firewall rules), write a function here (or in a module imported below) and
-decorate it::
+to; None means all; and optionally ``when``, a predicate of the record for finer cases (Key Vault CSI
+against workload identity, both ``userAssignedIdentity``; a service principal with an object id). A check
+gets a :class:`Context` (the connection record and lazily read, shared facts: the target resource, the
+values the target gives now, the Kubernetes Secret, sc-extension, the cluster, the identity) and returns
+:func:`ok`, :func:`fail` or :func:`warn`. To add one, write a function here (or in a module imported
+below) and decorate it::
 
     @check("Managed Identity permissions validated.", "The identity has its role on the target.",
            auth_types=("userAssignedIdentity",))
@@ -29,16 +30,17 @@ SUCCESS, FAILURE, WARNING = "success", "failure", "warning"
 EXTENSION_NAME = catalogue.EXTENSION_NAME
 SECRET_AUTH_TYPES = ("secret", "servicePrincipalSecret", "userAssignedIdentity")   # those that write a Secret
 
-Check = namedtuple("Check", "name description fn auth_types targets")
+Check = namedtuple("Check", "name description fn auth_types targets when")
 Result = namedtuple("Result", "result message recommendation code")
 CHECKS = []
 
 
-def check(name, description, auth_types=None, targets=None):
-    """Register a check. ``auth_types``/``targets``: the ones it applies to (None: every one)."""
+def check(name, description, auth_types=None, targets=None, when=None):
+    """Register a check. ``auth_types``/``targets``: the ones it applies to (None: every one); ``when(record)``:
+    a further condition (None: always)."""
     def deco(fn):
         CHECKS.append(Check(name, description, fn, tuple(auth_types) if auth_types else None,
-                            tuple(targets) if targets else None))
+                            tuple(targets) if targets else None, when))
         return fn
     return deco
 
@@ -63,7 +65,32 @@ def applicable(record):
     auth = (record.get("authInfo") or {}).get("authType")
     target = record.get("target")
     return [c for c in CHECKS if (c.auth_types is None or auth in c.auth_types)
-            and (c.targets is None or target in c.targets)]
+            and (c.targets is None or target in c.targets) and (c.when is None or c.when(record))]
+
+
+def is_csi(record):
+    """Key Vault through the AKS add-on's identity (its wire auth type is userAssignedIdentity too)."""
+    return bool(((record.get("targetService") or {}).get("resourceProperties") or {}).get(
+        "connectAsKubernetesCsiDriver"))
+
+
+def is_workload_identity(record):
+    return (record.get("authInfo") or {}).get("authType") == "userAssignedIdentity" and not is_csi(record)
+
+
+def writes_secret(record):
+    """Every connection writes a Secret, unless created with --opt-out configinfo."""
+    return bool((record.get("kubernetesResourceName") or {}).get("secret")) or \
+        (record.get("configurationInfo") or {}).get("action") != "optOut"
+
+
+def cli_auth(record):
+    """The auth of the record as a targets.AUTH_* value."""
+    from azext_aks_connection import targets
+    if is_csi(record):
+        return targets.AUTH_CSI
+    wire = (record.get("authInfo") or {}).get("authType")
+    return {v: k for k, v in targets.WIRE_AUTH_TYPE.items() if k != targets.AUTH_CSI}.get(wire, targets.AUTH_SECRET)
 
 
 _UNSET = object()
@@ -110,6 +137,36 @@ class Context:  # pylint: disable=too-many-instance-attributes
         return self._once("values", lambda: target_ops.fetch_values(self.arm, self.target, self.target_id,
                                                                     self.target_resource()))
 
+    @property
+    def auth_info(self):
+        return self.record.get("authInfo") or {}
+
+    @property
+    def provisioned(self):
+        return self.record.get("provisioned") or {}
+
+    @property
+    def connection_id(self):
+        return self.cluster.connection_id(self.record["name"])
+
+    def arm_for(self, subscription):
+        from azext_aks_connection.provider.arm import Arm
+        return self._once(f"arm:{subscription.lower()}", lambda: Arm(self.cmd.cli_ctx, subscription_id=subscription))
+
+    def cluster_resource(self):
+        """The managed cluster as it is now (REST shape)."""
+        from azext_aks_connection.provider import cluster as cluster_ops
+        return self._once("cluster", lambda: cluster_ops.get_cluster(self.cmd, self.cluster))
+
+    def identity(self):
+        """The workload identity ({id, name, client_id, principal_id, tenant_id}); ResourceNotFoundError when gone."""
+        from azext_aks_connection.provider import identity as identity_ops
+        iid = self.provisioned.get("identity")
+        if not iid:
+            raise Skip("the connection record does not name its identity (made by an older version: re-apply "
+                       f"the connection with '{self.update_command()}').")
+        return self._once("identity", lambda: identity_ops.get_identity(self.arm_for(iid.split("/")[2]), iid))
+
     def kube(self):
         from azext_aks_connection.provider import cluster as cluster_ops
         return self._once("kube", lambda: cluster_ops.kube_api(self.cmd, self.cluster))
@@ -129,14 +186,34 @@ class Context:  # pylint: disable=too-many-instance-attributes
             return {k: base64.b64decode(v).decode("utf-8", "replace") for k, v in (sec.data or {}).items()}
         return self._once("secret", load)
 
+    def _auth_args(self):
+        """The auth argument that gives this connection's auth again (a service principal's secret is the
+        user's: a placeholder stands for it)."""
+        from azext_aks_connection import targets
+        auth = cli_auth(self.record)
+        if auth == targets.AUTH_WORKLOAD_IDENTITY:
+            return f"--workload-identity {self.provisioned.get('identity') or '<identity resource id>'}"
+        if auth == targets.AUTH_SERVICE_PRINCIPAL:
+            obj = self.auth_info.get("principalId")
+            return (f"--service-principal client-id={self.auth_info.get('clientId')} secret=<client secret>" +
+                    (f" object-id={obj}" if obj else ""))
+        return f"--{auth}"
+
     def create_command(self):
         """The idempotent command that rewrites this connection's Kubernetes resources."""
-        from azext_aks_connection import targets
-        auth = {v: k for k, v in targets.WIRE_AUTH_TYPE.items()}.get(
-            (self.record.get("authInfo") or {}).get("authType"), "secret")
         return (f"az aks connection create {self.record.get('target')} --source-id {self.cluster.id} "
                 f"--target-id {self.target_id} --connection {self.record['name']} --kube-namespace {self.namespace} "
-                f"--client-type {self.record.get('clientType') or 'none'} --{auth}")
+                f"--client-type {self.record.get('clientType') or 'none'} {self._auth_args()}")
+
+    def update_command(self):
+        """The idempotent command that re-applies the connection as recorded (roles, opt-outs and key names
+        kept): cluster features, identity grants, firewall rules, ServiceAccount and Secret. A service
+        principal's secret is not kept anywhere but the cluster: its command carries a placeholder."""
+        from azext_aks_connection import targets
+        auth = f" {self._auth_args()}" if cli_auth(self.record) in (targets.AUTH_WORKLOAD_IDENTITY,
+                                                                    targets.AUTH_SERVICE_PRINCIPAL) else ""
+        return (f"az aks connection update {self.record.get('target')} --id {self.connection_id} "
+                f"--client-type {self.record.get('clientType') or 'none'}{auth}")
 
 
 def _error_text(exc):
@@ -205,7 +282,7 @@ def target_exists(ctx):
 
 @check("Kubernetes Secret existence validated.",
        "The Kubernetes Secret that holds the connection's configuration exists in the connection's namespace.",
-       auth_types=SECRET_AUTH_TYPES)
+       auth_types=SECRET_AUTH_TYPES, when=writes_secret)
 def secret_exists(ctx):
     if not ctx.secret_name:
         return fail("The connection record names no Kubernetes Secret.", f"Re-create it: {ctx.create_command()}",
@@ -219,7 +296,7 @@ def secret_exists(ctx):
 
 @check("Configured connection information validated.",
        "The Secret holds the configuration keys of the connection, with the values the target gives now.",
-       auth_types=("secret",))
+       auth_types=("secret",), when=writes_secret)
 def secret_values(ctx):
     data = ctx.secret() if ctx.secret_name else None
     if data is None:

@@ -8,8 +8,8 @@ to; None means all; and optionally ``when``, a predicate of the record for finer
 against workload identity, both ``userAssignedIdentity``; a service principal with an object id). A check
 gets a :class:`Context` (the connection record and lazily read, shared facts: the target resource, the
 values the target gives now, the Kubernetes Secret, sc-extension, the cluster, the identity) and returns
-:func:`ok`, :func:`fail` or :func:`warn`. To add one, write a function here (or in a module imported
-below) and decorate it::
+:func:`ok`, :func:`fail` or :func:`warn`. The firewall check is at the end of this module. To add one,
+write a function here (or in a module imported below) and decorate it::
 
     @check("Managed Identity permissions validated.", "The identity has its role on the target.",
            auth_types=("userAssignedIdentity",))
@@ -330,3 +330,58 @@ def secret_values(ctx):
         return warn(f"Secret '{ctx.secret_name}' also holds key(s) this connection does not write: {', '.join(extra)}.",
                     "Nothing to do if you added them; a re-run of the create command removes them.", "ExtraKeys")
     return ok()
+
+
+def _firewall_applies(record):
+    from azext_aks_connection import targets
+    target = targets.TARGETS.get(record.get("target"))
+    return target is not None and bool(target.resource_type) and \
+        (record.get("publicNetworkSolution") or {}).get("action") != "optOut"
+
+
+@check("Target service firewall validated.",
+       "The target's IP firewall admits the cluster's current egress IP(s) (skipped with --opt-out publicnetwork).",
+       when=_firewall_applies)
+def target_firewall(ctx):
+    from azure.cli.core.azclierror import ResourceNotFoundError
+    from azext_aks_connection.provider import cluster as cluster_ops
+    from azext_aks_connection.provider import firewall_read
+    from azext_aks_connection.provider import target as target_ops
+    try:
+        body = ctx.target_resource()
+    except ResourceNotFoundError as exc:
+        raise Skip("the target cannot be read (see the target check).") from exc
+    ips, note = cluster_ops.egress_ips(ctx.arm_for(ctx.cluster.subscription), ctx.cluster_resource())
+    ips = [ip for ip in ips if ":" not in ip]
+    rid = target_ops.resource_id(ctx.target, ctx.target_id)
+    name = body.get("name") or rid.split("/")[-1]
+    found = firewall_read.admits(ctx.arm, ctx.target, rid, body, ips)
+    if found["state"] == firewall_read.OPEN:
+        return ok(f"The {ctx.target.display} admits all networks ({found['reason']}).")
+    if found["state"] == firewall_read.NO_RULES:
+        return warn(f"Not checked: {found['reason']}", None, "NoIpRules")
+    if found["state"] == firewall_read.CLOSED:
+        return warn(f"Not checked: {found['reason']}", None, "PublicAccessDisabled")
+    if not ips:
+        return warn(f"Not checked: the egress IP of AKS cluster '{ctx.cluster.name}' is not known ({note}).",
+                    f"Make sure the {ctx.target.display} '{name}' admits the address the cluster's traffic leaves "
+                    "from (your firewall's or NVA's public IP).", "EgressUnknown")
+    missing = found["missing"]
+    if not missing:
+        return ok()
+    stale = sorted(set(ctx.provisioned.get("firewall") or []) - set(ips))
+    text = (f"The {ctx.target.display} '{name}' does not admit the cluster's egress IP(s) {', '.join(missing)}: "
+            "connections from the cluster are refused.")
+    if stale:
+        text += (f" The rule(s) this connection added for {', '.join(stale)} are stale: AKS cluster "
+                 f"'{ctx.cluster.name}' no longer sends traffic from there (its egress changed).")
+    rules = [firewall_read.rule_command(ctx.target, rid, ip, body) for ip in missing]
+    by_hand = " && ".join(r for r in rules if r) if all(rules) else None
+    from azext_aks_connection import targets
+    if cli_auth(ctx.record) == targets.AUTH_SERVICE_PRINCIPAL and by_hand:
+        fix = (f"Admit {'it' if len(missing) == 1 else 'them'}: {by_hand}; or re-apply the connection "
+               f"(it adds what is missing): {ctx.update_command()}")
+    else:
+        fix = f"Re-apply the connection (it adds the missing rule, nothing else): {ctx.update_command()}" + \
+            (f"; or add the rule yourself: {by_hand}" if by_hand else "")
+    return fail(text, fix, "FirewallRuleStale" if stale else "FirewallRuleMissing")

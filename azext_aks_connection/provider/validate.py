@@ -8,8 +8,10 @@ to; None means all; and optionally ``when``, a predicate of the record for finer
 against workload identity, both ``userAssignedIdentity``; a service principal with an object id). A check
 gets a :class:`Context` (the connection record and lazily read, shared facts: the target resource, the
 values the target gives now, the Kubernetes Secret, sc-extension, the cluster, the identity) and returns
-:func:`ok`, :func:`fail` or :func:`warn`. The firewall check is at the end of this module. To add one,
-write a function here (or in a module imported below) and decorate it::
+:func:`ok`, :func:`fail` or :func:`warn`. The identity checks (identity, cluster features, federated
+credential, role assignment or access policy, ServiceAccount) are in validate_identity.py, imported near
+the end; the firewall check comes last. To add one, write a function here (or in a module imported below)
+and decorate it::
 
     @check("Managed Identity permissions validated.", "The identity has its role on the target.",
            auth_types=("userAssignedIdentity",))
@@ -30,17 +32,17 @@ SUCCESS, FAILURE, WARNING = "success", "failure", "warning"
 EXTENSION_NAME = catalogue.EXTENSION_NAME
 SECRET_AUTH_TYPES = ("secret", "servicePrincipalSecret", "userAssignedIdentity")   # those that write a Secret
 
-Check = namedtuple("Check", "name description fn auth_types targets when")
+Check = namedtuple("Check", "name description fn auth_types targets when rank")
 Result = namedtuple("Result", "result message recommendation code")
 CHECKS = []
 
 
-def check(name, description, auth_types=None, targets=None, when=None):
+def check(name, description, auth_types=None, targets=None, when=None, rank=0):
     """Register a check. ``auth_types``/``targets``: the ones it applies to (None: every one); ``when(record)``:
-    a further condition (None: always)."""
+    a further condition (None: always). Checks run by ``rank``, then in the order they were registered."""
     def deco(fn):
         CHECKS.append(Check(name, description, fn, tuple(auth_types) if auth_types else None,
-                            tuple(targets) if targets else None, when))
+                            tuple(targets) if targets else None, when, rank))
         return fn
     return deco
 
@@ -64,8 +66,9 @@ class Skip(Exception):
 def applicable(record):
     auth = (record.get("authInfo") or {}).get("authType")
     target = record.get("target")
-    return [c for c in CHECKS if (c.auth_types is None or auth in c.auth_types)
-            and (c.targets is None or target in c.targets) and (c.when is None or c.when(record))]
+    return sorted((c for c in CHECKS if (c.auth_types is None or auth in c.auth_types)
+                   and (c.targets is None or target in c.targets) and (c.when is None or c.when(record))),
+                  key=lambda c: c.rank)
 
 
 def is_csi(record):
@@ -332,6 +335,10 @@ def secret_values(ctx):
     return ok()
 
 
+# The identity checks (identity, cluster features, federated credential, permissions, ServiceAccount) come next.
+from azext_aks_connection.provider import validate_identity  # noqa: E402,F401  pylint: disable=C0413,W0611,R0401
+
+
 def _firewall_applies(record):
     from azext_aks_connection import targets
     target = targets.TARGETS.get(record.get("target"))
@@ -341,7 +348,7 @@ def _firewall_applies(record):
 
 @check("Target service firewall validated.",
        "The target's IP firewall admits the cluster's current egress IP(s) (skipped with --opt-out publicnetwork).",
-       when=_firewall_applies)
+       when=_firewall_applies, rank=1)
 def target_firewall(ctx):
     from azure.cli.core.azclierror import ResourceNotFoundError
     from azext_aks_connection.provider import cluster as cluster_ops

@@ -4,11 +4,14 @@ The built-in command asks the Service Linker service, which for AKS "always retu
 is inside the cluster (mission M-V1). Ours looks: each check is one function in :data:`CHECKS`,
 registered with :func:`check`, which declares the auth types (wire names: ``secret``,
 ``userAssignedIdentity``, ``servicePrincipalSecret``) and targets (``storage-blob``, ...) it applies
-to; None means all. A check gets a :class:`Context` (the connection record and lazily read, shared
-facts: the target resource, the values the target gives now, the Kubernetes Secret, sc-extension) and
-returns :func:`ok`, :func:`fail` or :func:`warn`. To add one (federated credential, role assignment,
-ServiceAccount annotation, firewall rules), write a function here (or in a module imported below) and
-decorate it::
+to; None means all; and optionally ``when``, a predicate of the record for finer cases (Key Vault CSI
+against workload identity, both ``userAssignedIdentity``; a service principal with an object id). A check
+gets a :class:`Context` (the connection record and lazily read, shared facts: the target resource, the
+values the target gives now, the Kubernetes Secret, sc-extension, the cluster, the identity) and returns
+:func:`ok`, :func:`fail` or :func:`warn`. The identity checks (identity, cluster features, federated
+credential, role assignment or access policy, ServiceAccount) are in validate_identity.py, imported near
+the end; the firewall check comes last. To add one, write a function here (or in a module imported below)
+and decorate it::
 
     @check("Managed Identity permissions validated.", "The identity has its role on the target.",
            auth_types=("userAssignedIdentity",))
@@ -29,16 +32,17 @@ SUCCESS, FAILURE, WARNING = "success", "failure", "warning"
 EXTENSION_NAME = catalogue.EXTENSION_NAME
 SECRET_AUTH_TYPES = ("secret", "servicePrincipalSecret", "userAssignedIdentity")   # those that write a Secret
 
-Check = namedtuple("Check", "name description fn auth_types targets")
+Check = namedtuple("Check", "name description fn auth_types targets when rank")
 Result = namedtuple("Result", "result message recommendation code")
 CHECKS = []
 
 
-def check(name, description, auth_types=None, targets=None):
-    """Register a check. ``auth_types``/``targets``: the ones it applies to (None: every one)."""
+def check(name, description, auth_types=None, targets=None, when=None, rank=0):
+    """Register a check. ``auth_types``/``targets``: the ones it applies to (None: every one); ``when(record)``:
+    a further condition (None: always). Checks run by ``rank``, then in the order they were registered."""
     def deco(fn):
         CHECKS.append(Check(name, description, fn, tuple(auth_types) if auth_types else None,
-                            tuple(targets) if targets else None))
+                            tuple(targets) if targets else None, when, rank))
         return fn
     return deco
 
@@ -62,8 +66,34 @@ class Skip(Exception):
 def applicable(record):
     auth = (record.get("authInfo") or {}).get("authType")
     target = record.get("target")
-    return [c for c in CHECKS if (c.auth_types is None or auth in c.auth_types)
-            and (c.targets is None or target in c.targets)]
+    return sorted((c for c in CHECKS if (c.auth_types is None or auth in c.auth_types)
+                   and (c.targets is None or target in c.targets) and (c.when is None or c.when(record))),
+                  key=lambda c: c.rank)
+
+
+def is_csi(record):
+    """Key Vault through the AKS add-on's identity (its wire auth type is userAssignedIdentity too)."""
+    return bool(((record.get("targetService") or {}).get("resourceProperties") or {}).get(
+        "connectAsKubernetesCsiDriver"))
+
+
+def is_workload_identity(record):
+    return (record.get("authInfo") or {}).get("authType") == "userAssignedIdentity" and not is_csi(record)
+
+
+def writes_secret(record):
+    """Every connection writes a Secret, unless created with --opt-out configinfo."""
+    return bool((record.get("kubernetesResourceName") or {}).get("secret")) or \
+        (record.get("configurationInfo") or {}).get("action") != "optOut"
+
+
+def cli_auth(record):
+    """The auth of the record as a targets.AUTH_* value."""
+    from azext_aks_connection import targets
+    if is_csi(record):
+        return targets.AUTH_CSI
+    wire = (record.get("authInfo") or {}).get("authType")
+    return {v: k for k, v in targets.WIRE_AUTH_TYPE.items() if k != targets.AUTH_CSI}.get(wire, targets.AUTH_SECRET)
 
 
 _UNSET = object()
@@ -110,6 +140,36 @@ class Context:  # pylint: disable=too-many-instance-attributes
         return self._once("values", lambda: target_ops.fetch_values(self.arm, self.target, self.target_id,
                                                                     self.target_resource()))
 
+    @property
+    def auth_info(self):
+        return self.record.get("authInfo") or {}
+
+    @property
+    def provisioned(self):
+        return self.record.get("provisioned") or {}
+
+    @property
+    def connection_id(self):
+        return self.cluster.connection_id(self.record["name"])
+
+    def arm_for(self, subscription):
+        from azext_aks_connection.provider.arm import Arm
+        return self._once(f"arm:{subscription.lower()}", lambda: Arm(self.cmd.cli_ctx, subscription_id=subscription))
+
+    def cluster_resource(self):
+        """The managed cluster as it is now (REST shape)."""
+        from azext_aks_connection.provider import cluster as cluster_ops
+        return self._once("cluster", lambda: cluster_ops.get_cluster(self.cmd, self.cluster))
+
+    def identity(self):
+        """The workload identity ({id, name, client_id, principal_id, tenant_id}); ResourceNotFoundError when gone."""
+        from azext_aks_connection.provider import identity as identity_ops
+        iid = self.provisioned.get("identity")
+        if not iid:
+            raise Skip("the connection record does not name its identity (made by an older version: re-apply "
+                       f"the connection with '{self.update_command()}').")
+        return self._once("identity", lambda: identity_ops.get_identity(self.arm_for(iid.split("/")[2]), iid))
+
     def kube(self):
         from azext_aks_connection.provider import cluster as cluster_ops
         return self._once("kube", lambda: cluster_ops.kube_api(self.cmd, self.cluster))
@@ -129,14 +189,34 @@ class Context:  # pylint: disable=too-many-instance-attributes
             return {k: base64.b64decode(v).decode("utf-8", "replace") for k, v in (sec.data or {}).items()}
         return self._once("secret", load)
 
+    def _auth_args(self):
+        """The auth argument that gives this connection's auth again (a service principal's secret is the
+        user's: a placeholder stands for it)."""
+        from azext_aks_connection import targets
+        auth = cli_auth(self.record)
+        if auth == targets.AUTH_WORKLOAD_IDENTITY:
+            return f"--workload-identity {self.provisioned.get('identity') or '<identity resource id>'}"
+        if auth == targets.AUTH_SERVICE_PRINCIPAL:
+            obj = self.auth_info.get("principalId")
+            return (f"--service-principal client-id={self.auth_info.get('clientId')} secret=<client secret>" +
+                    (f" object-id={obj}" if obj else ""))
+        return f"--{auth}"
+
     def create_command(self):
         """The idempotent command that rewrites this connection's Kubernetes resources."""
-        from azext_aks_connection import targets
-        auth = {v: k for k, v in targets.WIRE_AUTH_TYPE.items()}.get(
-            (self.record.get("authInfo") or {}).get("authType"), "secret")
         return (f"az aks connection create {self.record.get('target')} --source-id {self.cluster.id} "
                 f"--target-id {self.target_id} --connection {self.record['name']} --kube-namespace {self.namespace} "
-                f"--client-type {self.record.get('clientType') or 'none'} --{auth}")
+                f"--client-type {self.record.get('clientType') or 'none'} {self._auth_args()}")
+
+    def update_command(self):
+        """The idempotent command that re-applies the connection as recorded (roles, opt-outs and key names
+        kept): cluster features, identity grants, firewall rules, ServiceAccount and Secret. A service
+        principal's secret is not kept anywhere but the cluster: its command carries a placeholder."""
+        from azext_aks_connection import targets
+        auth = f" {self._auth_args()}" if cli_auth(self.record) in (targets.AUTH_WORKLOAD_IDENTITY,
+                                                                    targets.AUTH_SERVICE_PRINCIPAL) else ""
+        return (f"az aks connection update {self.record.get('target')} --id {self.connection_id} "
+                f"--client-type {self.record.get('clientType') or 'none'}{auth}")
 
 
 def _error_text(exc):
@@ -205,7 +285,7 @@ def target_exists(ctx):
 
 @check("Kubernetes Secret existence validated.",
        "The Kubernetes Secret that holds the connection's configuration exists in the connection's namespace.",
-       auth_types=SECRET_AUTH_TYPES)
+       auth_types=SECRET_AUTH_TYPES, when=writes_secret)
 def secret_exists(ctx):
     if not ctx.secret_name:
         return fail("The connection record names no Kubernetes Secret.", f"Re-create it: {ctx.create_command()}",
@@ -219,7 +299,7 @@ def secret_exists(ctx):
 
 @check("Configured connection information validated.",
        "The Secret holds the configuration keys of the connection, with the values the target gives now.",
-       auth_types=("secret",))
+       auth_types=("secret",), when=writes_secret)
 def secret_values(ctx):
     data = ctx.secret() if ctx.secret_name else None
     if data is None:
@@ -253,3 +333,62 @@ def secret_values(ctx):
         return warn(f"Secret '{ctx.secret_name}' also holds key(s) this connection does not write: {', '.join(extra)}.",
                     "Nothing to do if you added them; a re-run of the create command removes them.", "ExtraKeys")
     return ok()
+
+
+# The identity checks (identity, cluster features, federated credential, permissions, ServiceAccount) come next.
+from azext_aks_connection.provider import validate_identity  # noqa: E402,F401  pylint: disable=C0413,W0611,R0401
+
+
+def _firewall_applies(record):
+    from azext_aks_connection import targets
+    target = targets.TARGETS.get(record.get("target"))
+    return target is not None and bool(target.resource_type) and \
+        (record.get("publicNetworkSolution") or {}).get("action") != "optOut"
+
+
+@check("Target service firewall validated.",
+       "The target's IP firewall admits the cluster's current egress IP(s) (skipped with --opt-out publicnetwork).",
+       when=_firewall_applies, rank=1)
+def target_firewall(ctx):
+    from azure.cli.core.azclierror import ResourceNotFoundError
+    from azext_aks_connection.provider import cluster as cluster_ops
+    from azext_aks_connection.provider import firewall_read
+    from azext_aks_connection.provider import target as target_ops
+    try:
+        body = ctx.target_resource()
+    except ResourceNotFoundError as exc:
+        raise Skip("the target cannot be read (see the target check).") from exc
+    ips, note = cluster_ops.egress_ips(ctx.arm_for(ctx.cluster.subscription), ctx.cluster_resource())
+    ips = [ip for ip in ips if ":" not in ip]
+    rid = target_ops.resource_id(ctx.target, ctx.target_id)
+    name = body.get("name") or rid.split("/")[-1]
+    found = firewall_read.admits(ctx.arm, ctx.target, rid, body, ips)
+    if found["state"] == firewall_read.OPEN:
+        return ok(f"The {ctx.target.display} admits all networks ({found['reason']}).")
+    if found["state"] == firewall_read.NO_RULES:
+        return warn(f"Not checked: {found['reason']}", None, "NoIpRules")
+    if found["state"] == firewall_read.CLOSED:
+        return warn(f"Not checked: {found['reason']}", None, "PublicAccessDisabled")
+    if not ips:
+        return warn(f"Not checked: the egress IP of AKS cluster '{ctx.cluster.name}' is not known ({note}).",
+                    f"Make sure the {ctx.target.display} '{name}' admits the address the cluster's traffic leaves "
+                    "from (your firewall's or NVA's public IP).", "EgressUnknown")
+    missing = found["missing"]
+    if not missing:
+        return ok()
+    stale = sorted(set(ctx.provisioned.get("firewall") or []) - set(ips))
+    text = (f"The {ctx.target.display} '{name}' does not admit the cluster's egress IP(s) {', '.join(missing)}: "
+            "connections from the cluster are refused.")
+    if stale:
+        text += (f" The rule(s) this connection added for {', '.join(stale)} are stale: AKS cluster "
+                 f"'{ctx.cluster.name}' no longer sends traffic from there (its egress changed).")
+    rules = [firewall_read.rule_command(ctx.target, rid, ip, body) for ip in missing]
+    by_hand = " && ".join(r for r in rules if r) if all(rules) else None
+    from azext_aks_connection import targets
+    if cli_auth(ctx.record) == targets.AUTH_SERVICE_PRINCIPAL and by_hand:
+        fix = (f"Admit {'it' if len(missing) == 1 else 'them'}: {by_hand}; or re-apply the connection "
+               f"(it adds what is missing): {ctx.update_command()}")
+    else:
+        fix = f"Re-apply the connection (it adds the missing rule, nothing else): {ctx.update_command()}" + \
+            (f"; or add the rule yourself: {by_hand}" if by_hand else "")
+    return fail(text, fix, "FirewallRuleStale" if stale else "FirewallRuleMissing")

@@ -13,6 +13,7 @@ EXT = "Service Connector extension health validated."
 TARGET = "Target resource existence validated."
 SECRET = "Kubernetes Secret existence validated."
 VALUES = "Configured connection information validated."
+FIREWALL = "Target service firewall validated."
 KEY = "AZURE_STORAGEBLOB_CONNECTIONSTRING"
 
 
@@ -36,7 +37,7 @@ def test_healthy_connection_passes_every_check(az, sbc, healthy):
     mark = sbc.mark()
     res = validate(az, healthy, "ok_blob")
     assert res.rc == 0, res
-    assert [r["name"] for r in res.json] == [EXT, TARGET, SECRET, VALUES]
+    assert [r["name"] for r in res.json] == [EXT, TARGET, SECRET, VALUES, FIREWALL]
     for r in res.json:
         assert set(r) == {"name", "description", "result", "errorMessage", "errorCode", "recommendation"}
         assert (r["result"], r["errorMessage"], r["recommendation"]) == ("success", None, None), r
@@ -49,7 +50,7 @@ def test_group_name_connection_form_and_table(az, healthy):
     assert res.rc == 0, res
     lines = res.out.splitlines()
     assert lines[0].split() == ["Name", "Result", "ErrorMessage", "Recommendation"]
-    assert sum(" success" in line for line in lines) == 4
+    assert sum(" success" in line for line in lines) == 5
 
 
 def test_missing_connection_exits_3(az, sbc, healthy):
@@ -83,11 +84,11 @@ def test_deleted_secret_fails_and_the_recommendation_repairs_it(az, sandbox, sbc
     assert "Secret 'sc-delblob-secret' does not exist in namespace 'shop'" in found[SECRET]["errorMessage"]
     assert found[VALUES]["result"] == "warning" and found[VALUES]["errorMessage"].startswith("Not checked")
     assert found[EXT]["result"] == found[TARGET]["result"] == "success"
-    assert "1 of 4 checks failed: Kubernetes Secret existence validated" in res.log
+    assert "1 of 5 checks failed: Kubernetes Secret existence validated" in res.log
     # A real az process prints the results and exits 1, so CI can gate on it.
     proc = az_subprocess("aks", "connection", "validate", "--id", conn_id(cluster, "del_blob"), "-o", "json")
     assert proc.returncode == 1, proc.stderr[-2000:]
-    assert [r["result"] for r in json.loads(proc.stdout)] == ["success", "success", "failure", "warning"]
+    assert [r["result"] for r in json.loads(proc.stdout)] == ["success", "success", "failure", "warning", "success"]
     # The recommendation is a command; running it repairs the connection.
     fix = found[SECRET]["recommendation"].split(": ", 1)[1]
     assert fix.startswith("az aks connection create storage-blob --source-id ")

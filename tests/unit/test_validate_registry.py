@@ -6,7 +6,12 @@ def test_validate_registry_filters_by_auth_type_and_target():
     secret_record = {"authInfo": {"authType": "secret"}, "target": "storage-blob"}
     names = [c.name for c in validate.applicable(secret_record)]
     assert names == ["Service Connector extension health validated.", "Target resource existence validated.",
-                     "Kubernetes Secret existence validated.", "Configured connection information validated."]
+                     "Kubernetes Secret existence validated.", "Configured connection information validated.",
+                     "Target service firewall validated."]
+    # --opt-out publicnetwork leaves the firewall out; --opt-out configinfo (no Secret) the Secret checks.
+    opted_out = dict(secret_record, publicNetworkSolution={"action": "optOut"},
+                     configurationInfo={"action": "optOut"}, kubernetesResourceName={})
+    assert [c.name for c in validate.applicable(opted_out)] == names[:2]
     wi_record = {"authInfo": {"authType": "userAssignedIdentity"}, "target": "storage-blob"}
     assert "Configured connection information validated." not in [c.name for c in validate.applicable(wi_record)]
 

@@ -23,11 +23,15 @@ def load_arguments(self, _):
                        help="The resource group which contains the managed cluster. Required if '--source-id' "
                        "or '--id' is not specified.")
             c.argument("cluster", **OWN, options_list=["--name", "-n"],
-                       help="Name of the managed cluster. Required if '--source-id' or '--id' is not specified.")
+                       help="Name of the managed cluster. Required if '--source-id' or '--id' is not specified."
+                       if command.split()[0] in ("show", "delete", "list-configuration", "wait", "update", "validate")
+                       else "Name of the managed cluster. Required if '--source-id' is not specified.")
             c.argument("source_id", **OWN, options_list=["--source-id"],
                        help="The resource id of the AKS cluster. Required if ['--resource-group', '--name'] "
                        "are not specified.")
-            c.argument("connection_name", **OWN, options_list=["--connection"], help=CONNECTION_NAME_HELP)
+            c.argument("connection_name", **OWN, options_list=["--connection"],
+                       help=CONNECTION_NAME_HELP if command.startswith("create ") else
+                       "Name of the connection. Required if '--id' is not specified.")
             c.argument("connection_id", **OWN, options_list=["--id"],
                        help="The resource id of the connection. ['--resource-group', '--name', '--connection'] "
                        "are required if '--id' is not specified.")

@@ -41,6 +41,18 @@ print('container $CONTAINER holds:', [b.name for b in c.list_blobs()])"
 echo; echo "== az aks connection list-configuration (credentials blank)"
 az aks connection list-configuration -g "$RG" -n "$CLUSTER" --connection orders_blob --only-show-errors
 
+echo; echo "== az aks connection validate (every check looks at the real thing; exit code 1 if one fails)"
+az aks connection validate -g "$RG" -n "$CLUSTER" --connection orders_blob -o table --only-show-errors
+
+IDENTITY=$(seed 'd["identities"]["sandbox-identity"]')
+echo; echo "== az aks connection create storage-blob ... --workload-identity (OIDC + workload identity turned on, federated credential, role)"
+az aks connection create storage-blob -g "$RG" -n "$CLUSTER" --tg "$TRG" --account "$ACCOUNT" \
+   --connection orders_blob_wi --kube-namespace orders --client-type python --workload-identity "$IDENTITY" \
+   --query "{name:name, authType:authInfo.authType, kubernetesResourceName:kubernetesResourceName}" --only-show-errors
+SA=$(az aks connection show -g "$RG" -n "$CLUSTER" --connection orders_blob_wi --query kubernetesResourceName.serviceAccount -o tsv --only-show-errors)
+echo; echo "== kubectl get serviceaccount $SA -n orders: workload identity annotations"
+kubectl get serviceaccount "$SA" -n orders -o jsonpath='{.metadata.annotations}'; echo
+
 echo; echo "== a Job that uses the Secret through envFrom (applied to the sandbox cluster)"
 cat > .sandbox/orders-job.yaml <<YAML
 apiVersion: batch/v1

@@ -215,12 +215,12 @@ def _create_help(target):
     first_key = next(iter(target.keys_for(example_auth, "none")), None) if offered else None
     if first_key:
         examples.append(_example("Rename a configuration key, and leave the target's firewall as it is.",
-                                 f"{base} {auth} --customized-keys ".replace("  ", " ") + 
-                                 f"{first_key.key}=MY_{first_key.key.split('_')[-1]} --opt-out publicnetwork"))
+                                 f"{base} {auth} --customized-keys ".replace("  ", " ")
+                                 + f"{first_key.key}=MY_{first_key.key.split('_')[-1]} --opt-out publicnetwork"))
     for auth_type in offered + ([t.AUTH_CSI] if target.csi else []):
         if auth_type in _AUTH_TEXT:
             texts.append(_AUTH_TEXT[auth_type].format(roles=" and ".join(target.roles) or "no role",
-                                                     csi_roles=" and ".join(target.csi_roles)))
+                                                      csi_roles=" and ".join(target.csi_roles)))
     return _CREATE.format(display=target.display, auth_text=" ".join(texts), examples="".join(examples))
 
 
@@ -238,7 +238,9 @@ long-summary: >
     command resets it to 'default'). Updating to the same values changes nothing.
 examples:
   - name: Change the client type (the Secret gets that client type's keys).
-    text: az aks connection update {name} -g ClusterRG -n MyCluster --connection MyConnection --client-type dotnet{again}
+    text: >-
+      az aks connection update {name} -g ClusterRG -n MyCluster --connection MyConnection --client-type
+      dotnet{again}
   - name: Change the client type of a connection given by id.
     text: az aks connection update {name} --id {connection} --client-type python{again}
 {extra}"""

@@ -167,7 +167,7 @@ def _auth_from_args(target, secret_auth_info=None, workload_identity_auth_info=N
                    for a in t.offered_auth_types(target)] + (["--enable-csi"] if target.csi else [])
         raise RequiredArgumentMissingError(
             f"Auth info is not specified: {target.display} needs one of " + ", ".join(options) + ".",
-            recommendation=f"For example: --workload-identity <user-assigned identity resource id>"
+            recommendation="For example: --workload-identity <user-assigned identity resource id>"
             if t.AUTH_WORKLOAD_IDENTITY in options[0] else "Pass " + options[0])
     if not target.user_values:
         logger.warning("Auth info is not specified, use default one: --%s", default)

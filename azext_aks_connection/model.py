@@ -17,7 +17,8 @@ def setting_key(connection_name):
 class ConnectionSpec:  # pylint: disable=too-few-public-methods,too-many-instance-attributes
     """What the user asked for: the input of a plan."""
 
-    def __init__(self, cluster, name, target, target_id, auth, client_type, namespace,  # pylint: disable=too-many-arguments
+    # pylint: disable=too-many-arguments
+    def __init__(self, cluster, name, target, target_id, auth, client_type, namespace,
                  auth_info=None, roles=None, customized_keys=None, opt_out=()):
         self.cluster = cluster          # _validators.ClusterRef
         self.name = name
@@ -40,7 +41,8 @@ def auth_info(spec):
     """authInfo as the built-in sends it for AKS (never the service principal's secret)."""
     info = {"authType": WIRE_AUTH_TYPE[spec.auth]}
     if spec.auth == AUTH_WORKLOAD_IDENTITY:
-        info.update(clientId=spec.auth_info.get("client_id"), subscriptionId=spec.auth_info["identity_id"].split("/")[2])
+        info.update(clientId=spec.auth_info.get("client_id"),
+                    subscriptionId=spec.auth_info["identity_id"].split("/")[2])
     elif spec.auth == AUTH_SERVICE_PRINCIPAL:
         info.update(clientId=spec.auth_info["client_id"], principalId=spec.auth_info.get("object_id"))
     if spec.roles:

@@ -30,7 +30,8 @@ def _add_request_headers(resp, req):
     corr = (req.header("x-ms-correlation-request-id") if req is not None else None) or rid
     resp.headers.setdefault("x-ms-request-id", rid)
     resp.headers.setdefault("x-ms-correlation-request-id", corr)
-    resp.headers.setdefault("x-ms-routing-request-id", "SANDBOX:" + time.strftime("%Y%m%dT%H%M%SZ", time.gmtime()) + ":" + rid)
+    stamp = time.strftime("%Y%m%dT%H%M%SZ", time.gmtime())
+    resp.headers.setdefault("x-ms-routing-request-id", f"SANDBOX:{stamp}:{rid}")
     client_id = req.header("x-ms-client-request-id") if req is not None else None
     if client_id:
         resp.headers.setdefault("x-ms-client-request-id", client_id)

@@ -302,7 +302,8 @@ def json_body(req):
     try:
         body = req.json({})
     except (ValueError, UnicodeDecodeError) as exc:
-        raise arm_error(400, "InvalidRequestContent", f"The request content was invalid and could not be deserialized: {exc}.")
+        raise arm_error(400, "InvalidRequestContent",
+                        f"The request content was invalid and could not be deserialized: {exc}.")
     if body is None:
         body = {}
     if not isinstance(body, dict):

@@ -63,7 +63,7 @@ def build_router(state):
 
     @r.route("GET", base)
     def index(req):
-        return Response(200, {"endpoints": [l for l in HELP.splitlines()[2:] if l.strip()]})
+        return Response(200, {"endpoints": [line for line in HELP.splitlines()[2:] if line.strip()]})
 
     @r.route("GET", base + r"/providers")
     def providers(req):
@@ -91,8 +91,8 @@ def build_router(state):
     @r.route(["PUT", "POST", "DELETE"], base + r"/clusters/([^/]+)/([^/]+)/provisioning-state")
     def cluster_state(req, rg, name):
         cluster_or_404(rg, name)
-        value = "Succeeded" if req.method == "DELETE" else (common.json_body(req).get("provisioningState")
-                                                           or "Updating")
+        value = "Succeeded" if req.method == "DELETE" else \
+            (common.json_body(req).get("provisioningState") or "Updating")
         res = state.set_cluster_provisioning_state(rg, name, value)
         return Response(200, {"id": res["id"], "provisioningState": res["properties"]["provisioningState"]})
 
@@ -127,6 +127,7 @@ def build_router(state):
             return Response(200, state.set_cluster_egress(rg, name, body.get("outboundType") or "loadBalancer", ips))
         except ValueError as exc:
             raise arm_error(400, "InvalidRequestContent", str(exc))
+
     @r.route(["PUT", "POST", "DELETE"], base + r"/clusters/([^/]+)/([^/]+)/node-taints")
     def node_taints(req, rg, name):
         cid = cluster_or_404(rg, name)

@@ -95,7 +95,7 @@ def provider_body(state, ns):
     reg = state.registry
     canonical = reg.canonical_namespace(ns)
     display = {name: shown for name, shown, _ in LOCATIONS}
-    types = [{"resourceType": t, "locations": [display.get(l, l) for l in locs], "apiVersions": versions,
+    types = [{"resourceType": t, "locations": [display.get(loc, loc) for loc in locs], "apiVersions": versions,
               "capabilities": "None"}
              for t, (versions, locs) in sorted(reg.types_of(canonical).items())]
     return {"id": f"/subscriptions/{state.sb.subscription_id}/providers/{canonical}", "namespace": canonical,
@@ -137,7 +137,7 @@ def add_routes(router, state, app):
     @router.route("GET", SUB + r"/locations")
     def locations(req, sub):
         check_sub(sub)
-        return Response(200, {"value": [location_body(sb, *l) for l in LOCATIONS]})
+        return Response(200, {"value": [location_body(sb, *loc) for loc in LOCATIONS]})
 
     # ---- resource groups
 
@@ -277,8 +277,8 @@ def _top_level(res):
 
 def generic_view(res):
     """The GenericResource shape of `az resource list`."""
-    out = {k: copy.deepcopy(res[k]) for k in ("id", "name", "type", "location", "tags", "sku", "kind",
-                                               "identity", "managedBy") if k in res}
+    out = {k: copy.deepcopy(res[k])
+           for k in ("id", "name", "type", "location", "tags", "sku", "kind", "identity", "managedBy") if k in res}
     out.setdefault("tags", {})
     ts = (res.get("systemData") or {})
     if ts.get("createdAt"):
@@ -286,4 +286,3 @@ def generic_view(res):
         out["changedTime"] = ts.get("lastModifiedAt", ts["createdAt"])
     out["provisioningState"] = (res.get("properties") or {}).get("provisioningState", "Succeeded")
     return out
-

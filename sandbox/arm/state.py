@@ -190,7 +190,8 @@ class ArmState:
         return f"{self.rg_id(resource_group)}/providers/Microsoft.Storage/storageAccounts/{name}"
 
     def extension_id(self, resource_group, cluster, name):
-        return f"{self.cluster_id(resource_group, cluster)}/providers/Microsoft.KubernetesConfiguration/extensions/{name}"
+        return (f"{self.cluster_id(resource_group, cluster)}"
+                f"/providers/Microsoft.KubernetesConfiguration/extensions/{name}")
 
     def operations(self):
         return self.lro.list()

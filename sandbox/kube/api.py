@@ -241,4 +241,3 @@ def build_kube_app(registry, token):
         return handle_cluster_request(store, req, m.group(2) or "/")
 
     return app
-

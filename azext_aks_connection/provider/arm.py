@@ -5,6 +5,9 @@ redacting debug logger). Calls whose answer holds a credential pass ``secret=Tru
 never reach the debug log.
 """
 import json
+import threading
+
+_CREDENTIAL_LOCK = threading.Lock()
 
 
 class ArmError(Exception):
@@ -20,8 +23,9 @@ class Arm:
     def __init__(self, cli_ctx, subscription_id=None):
         from azure.cli.core.commands.client_factory import get_mgmt_service_client
         from azure.cli.core.profiles import ResourceType
+        credential, subscription_id = login_credential(cli_ctx, subscription_id)
         client = get_mgmt_service_client(cli_ctx, ResourceType.MGMT_RESOURCE_RESOURCES,
-                                         subscription_id=subscription_id)
+                                         subscription_id=subscription_id, credential=credential)
         self._pipeline = disable_auto_registration(client._client)  # pylint: disable=protected-access
         self._base = cli_ctx.cloud.endpoints.resource_manager.rstrip("/")
 
@@ -58,6 +62,51 @@ class Arm:
 
     def post(self, resource_id, action, api_version, body=None, secret=False):
         return self.send("POST", resource_id + "/" + action, api_version, body=body, secret=secret)[1]
+
+
+def login_credential(cli_ctx, subscription_id=None):
+    """(credential, subscription id) of the current ``az login``, made once per command and subscription.
+
+    azure-cli's client factory makes a new credential for every client, and a managed identity credential
+    keeps its token only for itself: a create that builds seven clients fetched seven tokens. Sharing one
+    credential per subscription (kept on the command's ``cli_ctx``, gone with it) fetches it once."""
+    from azure.cli.core._profile import Profile
+    with _CREDENTIAL_LOCK:
+        cache = cli_ctx.data.setdefault("aks_connection_credentials", {})
+        key = (subscription_id or "").lower()
+        if key not in cache:
+            credential, subscription, _ = Profile(cli_ctx=cli_ctx).get_login_credentials(
+                subscription_id=subscription_id)
+            cache[key] = cache[subscription.lower()] = (_one_at_a_time(credential), subscription)
+        return cache[key]
+
+
+class _OneAtATime:
+    """The shared credential, asked by one thread at a time: the first caller fetches the token, the callers
+    waiting behind it find it in the credential's cache (concurrent first calls would each fetch one)."""
+
+    def __init__(self, inner):
+        self._inner = inner
+        self._lock = threading.Lock()
+
+    def get_token(self, *scopes, **kwargs):
+        with self._lock:
+            return self._inner.get_token(*scopes, **kwargs)
+
+    def __getattr__(self, name):        # get_auxiliary_tokens and anything else the SDK asks for
+        return getattr(self._inner, name)
+
+
+class _OneAtATimeInfo(_OneAtATime):
+    """The same for a credential with get_token_info (newer azure-cli), which azure-core then prefers."""
+
+    def get_token_info(self, *scopes, options=None):
+        with self._lock:
+            return self._inner.get_token_info(*scopes, options=options)
+
+
+def _one_at_a_time(credential):
+    return (_OneAtATimeInfo if hasattr(credential, "get_token_info") else _OneAtATime)(credential)
 
 
 def disable_auto_registration(client):

@@ -16,7 +16,8 @@ from azure.cli.core.azclierror import AzureResponseError
 from knack.log import get_logger
 
 from azext_aks_connection.provider import catalogue
-from azext_aks_connection.provider.arm import Arm, ArmError, disable_auto_registration, pause, retry_after
+from azext_aks_connection.provider.arm import (Arm, ArmError, disable_auto_registration, login_credential, pause,
+                                               retry_after)
 from azext_aks_connection.provider.errors import arm_error
 
 logger = get_logger(__name__)
@@ -32,8 +33,9 @@ MAX_POLL_INTERVAL = 15.0
 def mgmt_client(cmd, client_type, subscription_id=None):
     """A management SDK client from azure-cli's factory, without the auto-registration policy."""
     from azure.cli.core.commands.client_factory import get_mgmt_service_client
+    credential, subscription_id = login_credential(cmd.cli_ctx, subscription_id)
     return disable_auto_registration(get_mgmt_service_client(cmd.cli_ctx, client_type,
-                                                             subscription_id=subscription_id))
+                                                             subscription_id=subscription_id, credential=credential))
 
 
 def _timeout(cmd, option, default):

@@ -51,6 +51,11 @@ def _calls(sbc, mark):
             and "metadata/endpoints" not in e["path"]]
 
 
+def _tokens(sbc, mark):
+    """How many access tokens the command fetched (the sandbox's managed identity endpoint)."""
+    return len([e for e in sbc.requests(since=mark) if "/msi/token" in e["path"]])
+
+
 def _arm_get(az, rid, api):
     res = az("resource", "show", "--ids", rid, "--api-version", api, "-o", "json")
     assert res.rc == 0, res
@@ -87,6 +92,8 @@ def test_workload_identity_first_run_then_rerun_writes_nothing(az, sandbox, sbc,
     assert out["kubernetesResourceName"] == {"secret": "sc-wiblob-secret", "serviceAccount": sa}
     first = _calls(sbc, mark)
     writes = _writes(sbc, mark)
+    # One token for the whole command (az makes a credential per client; we share one).
+    assert _tokens(sbc, mark) == 1
 
     # The cluster: one update turned on the OIDC issuer and workload identity.
     assert [w for w in writes if w[1] == cluster["id"]] == [("PUT", cluster["id"])]
@@ -124,6 +131,7 @@ def test_workload_identity_first_run_then_rerun_writes_nothing(az, sandbox, sbc,
                          namespace="apps")
     assert again.rc == 0, again
     assert _writes(sbc, mark) == []
+    assert _tokens(sbc, mark) == 1
     rerun = _calls(sbc, mark)
     print("FIRST RUN", len(first), json.dumps(first, indent=0))
     print("RE-RUN", len(rerun), json.dumps(rerun, indent=0))
@@ -217,8 +225,8 @@ def test_role_override_by_name_and_unknown_role(az, sandbox, sbc, fresh_cluster)
     assert res.rc == 0, res
     assert res.json["authInfo"]["roles"] == ["Storage Blob Data Reader"]
     principal = _arm_get(az, _identity(sandbox), "2023-01-31")["properties"]["principalId"]
-    granted = {r["properties"]["roleDefinitionId"].split("/")[-1] for r in _role_assignments(az, account_id,
-                                                                                               principal)}
+    assigned = _role_assignments(az, account_id, principal)
+    granted = {r["properties"]["roleDefinitionId"].split("/")[-1] for r in assigned}
     assert BLOB_READER in granted
 
 

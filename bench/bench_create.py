@@ -13,6 +13,23 @@ BIN = os.path.dirname(sys.executable)
 ARM_LATENCY, KUBE_LATENCY, RUNS = 0.05, 0.02, 5
 
 
+AZ_OWN = ("/metadata/", "/msi/", "/oauth2/", "/subscriptions?", "/tenants")
+
+
+def call_lines(calls):
+    """The request log as '<plane> <method> <path>' with ids of operations and the subscription elided; az's
+    own calls (cloud metadata, token, subscription) marked."""
+    import re
+    out = []
+    for e in calls:
+        path = e["path"].split("?")[0] + ("?" if "?" in e["path"] else "")
+        path = re.sub(r"^/subscriptions/[^/]+", "", path)
+        path = re.sub(r"/operations/[^/?]+", "/operations/<op>", path).rstrip("?")
+        own = any(m in e["path"] for m in AZ_OWN) or path in ("", "/subscriptions")
+        out.append(f"{e.get('plane', '?'):4s} {e['method']:6s} {path}{'   (az itself)' if own else ''}")
+    return out
+
+
 def main():
     tmp = tempfile.mkdtemp(prefix="aksconn-bench-")
     ext = os.path.join(tmp, "ext", "aks-connection")
@@ -72,7 +89,10 @@ def main():
         wi_first, wi_first_seq, wi_ids = [], [], []
         for i in range(3):
             wi_ids.append(sbc.new_cluster(f"bench-wi-{i}")["id"])
+            mark = sbc.mark()
             wi_first.append(create("wi", ("--source-id", wi_ids[-1]), auth=wi))
+            if i == 0:
+                wi_first_calls = sbc.requests(since=mark)
             wi_first_seq.append(create("wi", ("--source-id", sbc.new_cluster(f"bench-wis-{i}")["id"]), auth=wi,
                                        sequential=True))
         wi_again = [create("wi", ("--source-id", wi_ids[0]), auth=wi) for _ in range(RUNS)]
@@ -105,6 +125,10 @@ def main():
         print(f"  {'ratio WI re-run / WI first create':60s} {med(wi_again) / med(wi_first):7.2f}")
         print(f"  re-run made {len(rerun_calls)} calls, {sum(e['mutating'] for e in rerun_calls)} of them writes")
         print(f"  WI re-run made {len(wi_rerun_calls)} calls, {sum(e['mutating'] for e in wi_rerun_calls)} writes")
+        for title, calls in (("WI first create", wi_first_calls), ("WI re-run", wi_rerun_calls)):
+            print(f"{title}: {len(calls)} calls, {sum(e['mutating'] for e in calls)} writes")
+            for line in call_lines(calls):
+                print("   ", line)
         print(json.dumps({k: round(v, 3) for k, v in rows.items()}))
     finally:
         subprocess.run([sys.executable, "-m", "sandbox", "down"], cwd=REPO, env=env, check=False,

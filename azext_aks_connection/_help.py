@@ -101,7 +101,12 @@ long-summary: >
     Unlike the built-in command (whose answer for AKS is always success), every check looks at the
     real thing: sc-extension is healthy; the target resource exists; the Kubernetes Secret exists in
     the connection's namespace; its keys and values are still what the target gives now (a value edited
-    in the cluster, a deleted Secret, a rotated storage key). Each result has name, result
+    in the cluster, a deleted Secret, a rotated storage key); the target's firewall admits the cluster's
+    current egress IPs (a rule left behind by an egress change fails). For identity connections also:
+    the identity exists with the recorded client id; the cluster's OIDC issuer, workload identity or Key
+    Vault add-on are on; the federated credential matches the cluster's issuer, the ServiceAccount
+    subject and the audience; the role assignments (or the vault access policy) are in place; the
+    ServiceAccount carries the client-id annotation. Each result has name, result
     (success, failure or warning), errorMessage and recommendation (the fix). No credential is ever
     shown: a drifted value is named by its key. Exits with code 1 when a check fails (warnings alone
     exit 0), and with code 3 when the connection does not exist.

@@ -8,6 +8,9 @@ CONNECTION_NAME_HELP = ("Name of the connection: 1-60 letters, digits, '_', '.' 
                         "<target>_<5 random characters> when omitted.")
 
 
+ID_COMMANDS = ("show", "delete", "list-configuration", "wait", "update", "validate")
+
+
 def load_arguments(self, _):
     """Every argument sets its own (no-op) validator: the built-in serviceconnector module registers the
     same commands' arguments with validators of its own (which prompt interactively), settings of one dest
@@ -19,13 +22,14 @@ def load_arguments(self, _):
     for command in ["list", "show", "delete", "list-configuration", "wait", "validate", "troubleshoot"] + \
             [verb + " " + name for name in TARGETS for verb in ("create", "update")]:
         with self.argument_context("aks connection " + command) as c:
+            # A command takes the cluster either with --source-id (list, troubleshoot, create) or with the
+            # connection's --id (the others): each help names only the option its command has.
+            other = "--id" if command.split()[0] in ID_COMMANDS else "--source-id"
             c.argument("resource_group_name", **OWN, options_list=["--resource-group", "-g"],
-                       help="The resource group which contains the managed cluster. Required if '--source-id' "
-                       "or '--id' is not specified.")
+                       help=f"The resource group which contains the managed cluster. Required if '{other}' is not "
+                       "specified.")
             c.argument("cluster", **OWN, options_list=["--name", "-n"],
-                       help="Name of the managed cluster. Required if '--source-id' or '--id' is not specified."
-                       if command.split()[0] in ("show", "delete", "list-configuration", "wait", "update", "validate")
-                       else "Name of the managed cluster. Required if '--source-id' is not specified.")
+                       help=f"Name of the managed cluster. Required if '{other}' is not specified.")
             c.argument("source_id", **OWN, options_list=["--source-id"],
                        help="The resource id of the AKS cluster. Required if ['--resource-group', '--name'] "
                        "are not specified.")
@@ -52,9 +56,11 @@ def load_arguments(self, _):
                            "specified.")
             else:
                 c.ignore("target_resource_group")
+            by_name = (["--target-resource-group"] if "{target_resource_group}" in target.id_template else []) + \
+                [a.options[0] for a in target.name_args]
             c.argument("target_id", **OWN, options_list=["--target-id"], arg_group="Target Resource",
-                       help="The resource id of the target: " + target.id_template + ". Required if "
-                       "['--target-resource-group'] and the name arguments are not specified.")
+                       help=f"The resource id of the target: {target.id_template}. Required if "
+                       f"{', '.join(repr(o) for o in by_name)} {'are' if len(by_name) > 1 else 'is'} not specified.")
             c.ignore("target_names")      # the **kwargs that carries the name arguments below
             for arg in target.name_args:
                 c.extra(arg.dest, options_list=arg.options, arg_group="Target Resource",

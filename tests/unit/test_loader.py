@@ -80,6 +80,11 @@ def test_help_examples_use_real_options(cmd):
     options = {o for arg in command.arguments.values() for o in (arg.type.settings.get("options_list") or [])
                if isinstance(o, str)}
     options |= {"-o", "--output", "--query", "--debug", "--subscription", "--yes", "-y"}
+    # Argument help that names another option ("Required if '--id' is not specified") names one it has.
+    import re
+    for arg in command.arguments.values():
+        named = set(re.findall(r"'(--[a-z-]+)'", arg.type.settings.get("help") or ""))
+        assert named <= options, (cmd, arg.type.settings.get("options_list"), named - options)
     for example in entry["examples"]:
         words = shlex.split(example["text"])
         assert words[:len(cmd.split()) + 3] == ["az", "aks", "connection"] + cmd.split(), example

@@ -129,7 +129,10 @@ class Context:  # pylint: disable=too-many-instance-attributes
     @property
     def arm(self):
         from azext_aks_connection.provider.arm import Arm
-        return self._once("arm", lambda: Arm(self.cmd.cli_ctx, subscription_id=self.target_id.split("/")[2]))
+        # A target that is not an ARM resource (Confluent Cloud: an endpoint) is read in the cluster's subscription.
+        sub = self.target_id.split("/")[2] if (self.target_id or "").lower().startswith("/subscriptions/") \
+            else self.cluster.subscription
+        return self._once("arm", lambda: Arm(self.cmd.cli_ctx, subscription_id=sub))
 
     def target_resource(self):
         from azext_aks_connection.provider import target as target_ops
@@ -137,8 +140,11 @@ class Context:  # pylint: disable=too-many-instance-attributes
 
     def target_values(self):
         from azext_aks_connection.provider import target as target_ops
+        from azext_aks_connection import targets
+        # Identity auth: no keys API call (the Secret holds no key), as at create.
+        with_secret = cli_auth(self.record) == targets.AUTH_SECRET
         return self._once("values", lambda: target_ops.fetch_values(self.arm, self.target, self.target_id,
-                                                                    self.target_resource()))
+                                                                    self.target_resource(), with_secret))
 
     @property
     def auth_info(self):
@@ -190,8 +196,9 @@ class Context:  # pylint: disable=too-many-instance-attributes
         return self._once("secret", load)
 
     def _auth_args(self):
-        """The auth argument that gives this connection's auth again (a service principal's secret is the
-        user's: a placeholder stands for it)."""
+        """The auth argument that gives this connection's auth again. What only the user knew (a service
+        principal's secret, a database login, Confluent's keys) is kept nowhere but the cluster: a <placeholder>
+        stands for it."""
         from azext_aks_connection import targets
         auth = cli_auth(self.record)
         if auth == targets.AUTH_WORKLOAD_IDENTITY:
@@ -200,23 +207,54 @@ class Context:  # pylint: disable=too-many-instance-attributes
             obj = self.auth_info.get("principalId")
             return (f"--service-principal client-id={self.auth_info.get('clientId')} secret=<client secret>" +
                     (f" object-id={obj}" if obj else ""))
+        if auth == targets.AUTH_SECRET and self.target is not None and self.target.user_values:
+            own = " ".join(f"{u.option} <{u.field.replace('_', '-')}>" for u in self.target.user_values
+                           if u.option != "--secret")
+            wanted = [f"{u.key}=<{u.field.replace('_', '-')}>" for u in self.target.user_values
+                      if u.option == "--secret"]
+            return " ".join(p for p in (own, "--secret " + " ".join(wanted) if wanted else "") if p)
         return f"--{auth}"
+
+    def _kept_args(self):
+        """Roles, key names and opt-outs of the connection, as arguments (an update carries them over itself)."""
+        args = []
+        roles = self.auth_info.get("roles") or []
+        if roles:
+            args += [f"--role '{r}'" if " " in r else f"--role {r}" for r in roles]
+        renames = (self.record.get("configurationInfo") or {}).get("customizedKeys") or {}
+        if renames:
+            args.append("--customized-keys " + " ".join(f"{k}={v}" for k, v in renames.items()))
+        opt_out = [o for o, on in (("auth", self.auth_info.get("authMode") == "optOutAllAuth"),
+                                   ("publicnetwork", (self.record.get("publicNetworkSolution") or {}).get("action")
+                                    == "optOut")) if on]
+        if opt_out:
+            args.append("--opt-out " + " ".join(opt_out))
+        return "".join(" " + a for a in args)
+
+    def _target_arg(self):
+        endpoint = (self.record.get("targetService") or {}).get("endpoint")
+        if not self.target_id and endpoint:
+            return f"--bootstrap-server {endpoint}"     # Confluent Cloud: an endpoint, not an ARM resource
+        return f"--target-id {self.target_id}"
 
     def create_command(self):
         """The idempotent command that rewrites this connection's Kubernetes resources."""
         return (f"az aks connection create {self.record.get('target')} --source-id {self.cluster.id} "
-                f"--target-id {self.target_id} --connection {self.record['name']} --kube-namespace {self.namespace} "
-                f"--client-type {self.record.get('clientType') or 'none'} {self._auth_args()}")
+                f"{self._target_arg()} --connection {self.record['name']} --kube-namespace {self.namespace} "
+                f"--client-type {self.record.get('clientType') or 'none'} {self._auth_args()}{self._kept_args()}")
 
     def update_command(self):
         """The idempotent command that re-applies the connection as recorded (roles, opt-outs and key names
-        kept): cluster features, identity grants, firewall rules, ServiceAccount and Secret. A service
-        principal's secret is not kept anywhere but the cluster: its command carries a placeholder."""
+        kept): cluster features, identity grants, firewall rules, ServiceAccount and Secret. What only the user
+        knew (a service principal's secret, a database password) is not kept anywhere but the cluster: its
+        command carries a placeholder."""
         from azext_aks_connection import targets
-        auth = f" {self._auth_args()}" if cli_auth(self.record) in (targets.AUTH_WORKLOAD_IDENTITY,
-                                                                    targets.AUTH_SERVICE_PRINCIPAL) else ""
+        auth = cli_auth(self.record)
+        needs_auth = auth in (targets.AUTH_WORKLOAD_IDENTITY, targets.AUTH_SERVICE_PRINCIPAL) or (
+            auth == targets.AUTH_SECRET and self.target is not None and self.target.user_values)
         return (f"az aks connection update {self.record.get('target')} --id {self.connection_id} "
-                f"--client-type {self.record.get('clientType') or 'none'}{auth}")
+                f"--client-type {self.record.get('clientType') or 'none'}" +
+                (f" {self._auth_args()}" if needs_auth else ""))
 
 
 def _error_text(exc):
@@ -297,9 +335,36 @@ def secret_exists(ctx):
     return ok()
 
 
+def _expected_values(ctx, values):
+    """{Secret key: expected value, or _UNSET when only its presence can be checked} for the record's
+    auth and client type. A key is computed again from what the target gives now when every field it reads
+    is known; a key that reads what only the user knew (a database login, a service principal's secret, a
+    tenant) is compared with the value the connection recorded, or, for a credential (never recorded),
+    checked for presence only. --customized-keys renames are followed; --opt-out configinfo keys are absent."""
+    from azext_aks_connection import targets
+    auth = cli_auth(ctx.record)
+    renames = (ctx.record.get("configurationInfo") or {}).get("customizedKeys") or {}
+    recorded = {c.get("name"): c for c in ctx.record.get("configurations") or []}
+    known = dict(values)
+    if ctx.auth_info.get("clientId"):
+        known["client_id"] = ctx.auth_info["clientId"]
+    expected = {}
+    for k in ctx.target.keys_for(auth, ctx.record.get("clientType") or "none"):
+        name = renames.get(k.key, k.key)
+        if recorded and name not in recorded:
+            continue
+        if all(f in known for f in targets.fields_of(k.field)):
+            expected[name] = targets.config_value(k, known)
+        elif not k.credential and (recorded.get(name) or {}).get("value"):
+            expected[name] = recorded[name]["value"]
+        else:
+            expected[name] = _UNSET
+    return expected
+
+
 @check("Configured connection information validated.",
        "The Secret holds the configuration keys of the connection, with the values the target gives now.",
-       auth_types=("secret",), when=writes_secret)
+       auth_types=SECRET_AUTH_TYPES, when=writes_secret)
 def secret_values(ctx):
     data = ctx.secret() if ctx.secret_name else None
     if data is None:
@@ -311,13 +376,10 @@ def secret_values(ctx):
         values = ctx.target_values()
     except ResourceNotFoundError as exc:
         raise Skip("the target cannot be read (see the target check).") from exc
-    from azext_aks_connection import targets
-    auth = {v: k for k, v in targets.WIRE_AUTH_TYPE.items()}.get((ctx.record.get("authInfo") or {}).get("authType"))
-    recorded = [c.get("name") for c in ctx.record.get("configurations") or []]
-    expected = {k.key: values.get(k.field) for k in ctx.target.keys_for(auth, ctx.record.get("clientType") or "none")
-                if not recorded or k.key in recorded}
+    expected = _expected_values(ctx, values)
     missing = sorted(k for k in expected if k not in data)
-    drifted = sorted(k for k in expected if k in data and data[k] != expected[k])
+    drifted = sorted(k for k, v in expected.items() if k in data and v is not _UNSET and data[k] != v)
+    empty = sorted(k for k, v in expected.items() if k in data and v is _UNSET and not data[k])
     extra = sorted(k for k in data if k not in expected)
     fix = f"Write the current values again (the command changes nothing else): {ctx.create_command()}"
     problems = []
@@ -326,6 +388,8 @@ def secret_values(ctx):
     if drifted:
         problems.append(f"the value of {', '.join(drifted)} in Secret '{ctx.secret_name}' differs from what the target "
                         "gives now (the Secret was edited, or the target's key was rotated)")
+    if empty:
+        problems.append(f"{', '.join(empty)} in Secret '{ctx.secret_name}' is empty")
     if problems:
         text = "; ".join(problems)
         return fail(text[0].upper() + text[1:] + ".", fix, "ConfigurationDrift")

@@ -96,6 +96,16 @@ def test_target_create_list_configuration_delete(az, sandbox, kube, name, auth):
         granted = {a["properties"]["roleDefinitionId"].rsplit("/", 1)[-1] for a in got}
         assert granted >= {t.BUILTIN_ROLES[r] for r in target.roles}, (granted, target.roles)
 
+    # validate tells the truth right after create: every check passes (a target without IP rules, or one
+    # that cannot be checked, may warn), and its output carries no credential.
+    checked = az("aks", "connection", "validate", "-g", c["resourceGroup"], "-n", c["name"], "--connection", conn,
+                 "-o", "json")
+    assert checked.rc == 0, [(r["name"], r["errorMessage"]) for r in checked.json or [] if r["result"] != "success"]
+    assert [r for r in checked.json if r["result"] == "failure"] == []
+    by_name = {r["name"]: r["result"] for r in checked.json}
+    assert by_name["Configured connection information validated."] == "success", checked.json
+    assert PASSWORD not in checked.out
+
     listed = az("aks", "connection", "list-configuration", "-g", c["resourceGroup"], "-n", c["name"],
                 "--connection", conn, "-o", "json")
     assert listed.rc == 0, listed

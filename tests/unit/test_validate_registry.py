@@ -13,7 +13,9 @@ def test_validate_registry_filters_by_auth_type_and_target():
                      configurationInfo={"action": "optOut"}, kubernetesResourceName={})
     assert [c.name for c in validate.applicable(opted_out)] == names[:2]
     wi_record = {"authInfo": {"authType": "userAssignedIdentity"}, "target": "storage-blob"}
-    assert "Configured connection information validated." not in [c.name for c in validate.applicable(wi_record)]
+    wi_names = [c.name for c in validate.applicable(wi_record)]
+    assert "Configured connection information validated." in wi_names       # every Secret's values are checked
+    assert "User-assigned identity validated." in wi_names and "User-assigned identity validated." not in names
 
     @validate.check("Managed Identity permissions validated.", "x", auth_types=("userAssignedIdentity",),
                     targets=("keyvault",))

@@ -92,7 +92,7 @@ class Target:  # pylint: disable=too-few-public-methods,too-many-instance-attrib
     def __init__(self, name, display, resource_type, api_version, id_template, name_args,
                  auth_types, client_types, config_keys, secret_source, roles=(), firewall=None,
                  resource_suffix="", csi_roles=(), user_values=(), endpoint=None, data_access_policy=None,
-                 service_type="AzureResource", deprecated=False):
+                 service_type="AzureResource", deprecated=False, secret_in_resource=False):
         self.name = name
         self.display = display
         self.resource_type = resource_type            # ARM type of the resource holding keys and firewall
@@ -119,6 +119,9 @@ class Target:  # pylint: disable=too-few-public-methods,too-many-instance-attrib
         # LinkerResource targetService.type: AzureResource, or ConfluentBootstrapServer for Confluent Cloud.
         self.service_type = service_type
         self.deprecated = deprecated                  # the built-in marks the command deprecated
+        # The resource's own GET body holds a credential (App Insights: InstrumentationKey, ConnectionString):
+        # read it with the debug log of the body off.
+        self.secret_in_resource = secret_in_resource
 
     @property
     def wire_name(self):
@@ -1073,6 +1076,7 @@ TARGETS = {
         config_keys=_secret_only({"default": [ConfigKey("APPLICATIONINSIGHTS_CONNECTION_STRING", "connection_string",
                                                         True)]}),
         secret_source="app-insights",
+        secret_in_resource=True,
         firewall="no-ip-rules",
     ),
 }

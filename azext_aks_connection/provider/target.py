@@ -55,7 +55,7 @@ def get_target(arm, target, target_id):
     if rid is None:
         return {}
     try:
-        return arm.get(rid, target.api_version)
+        return arm.send("GET", rid, target.api_version, secret=target.secret_in_resource)[1]
     except ArmError as exc:
         raise arm_error(exc, f"Reading the {target.display} target '{rid}'")
 

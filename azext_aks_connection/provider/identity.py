@@ -179,7 +179,10 @@ def _create_assignment(arm, scope, principal_id, role_name, rid, principal_type)
     return aid
 
 
-KV_READ_PERMISSIONS = {"secrets": ["get"], "keys": ["get"], "certificates": ["get"]}
+KV_READ_PERMISSIONS = {"secrets": ["get"], "keys": ["get"], "certificates": ["get"]}   # the CSI add-on
+# A workload's own identity on an access-policy vault: read and list what it holds (the RBAC counterpart of
+# the default roles).
+KV_APP_PERMISSIONS = {"secrets": ["get", "list"], "keys": ["get", "list"], "certificates": ["get", "list"]}
 
 
 def ensure_vault_access_policy(arm, vault, api_version, tenant_id, object_id, permissions=None):

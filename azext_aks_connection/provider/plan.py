@@ -107,7 +107,12 @@ def create(cmd, spec, progress, no_wait=False):  # pylint: disable=too-many-loca
 
     progress("Fetching the target's configuration and the cluster's credentials")
     principal = found["identity"]["principal_id"] if wi else spec.auth_info.get("object_id") if sp else None
-    vault_rbac = csi and bool((found["target"].get("properties") or {}).get("enableRbacAuthorization"))
+    # A Key Vault in access-policy mode ignores Azure roles on its data: its principals get an access policy.
+    vault_policy = target.csi and not (found["target"].get("properties") or {}).get("enableRbacAuthorization")
+    vault_rbac = csi and not vault_policy
+    if vault_policy and spec.roles and grant and (csi or principal):
+        logger.warning("Key vault '%s' uses access policies, not Azure RBAC: --role is ignored; the identity gets "
+                       "an access policy instead.", found["target"].get("name"))
     # Reads first. prepare_write waits while the cluster is busy and registers a missing provider: nothing
     # is written anywhere before it returns, so a wait that gives up leaves nothing half-done.
     read = parallel(
@@ -126,7 +131,12 @@ def create(cmd, spec, progress, no_wait=False):  # pylint: disable=too-many-loca
         steps["access"] = lambda: identity_ops.ensure_redis_access(
             arm, found["target"], target.api_version, principal, target.data_access_policy,
             alias=(found["identity"] or {}).get("name") if wi else None)
-    if principal and found["roles"]:
+    if principal and grant and vault_policy:
+        steps["vault_policy"] = lambda: identity_ops.ensure_vault_access_policy(
+            arm, found["target"], target.api_version,
+            (found["target"].get("properties") or {}).get("tenantId") or read["tenant"] or
+            (found["identity"] or {}).get("tenant_id"), principal, identity_ops.KV_APP_PERMISSIONS)
+    elif principal and found["roles"]:
         steps["roles"] = lambda: identity_ops.ensure_role_assignments(
             arm, scope, principal, found["roles"],
             principal_type="ServicePrincipal")
@@ -161,10 +171,6 @@ def create(cmd, spec, progress, no_wait=False):  # pylint: disable=too-many-loca
         values.update(client_id=addon_identity.get("clientId"), tenant_id=done["tenant"])
         object_id = addon_identity.get("objectId")
         provisioned["identity"] = addon_identity.get("resourceId")
-        if not vault_rbac and spec.roles:
-            logger.warning("Key vault '%s' uses access policies, not Azure RBAC: --role is ignored; the add-on "
-                           "identity gets an access policy to get secrets, keys and certificates.",
-                           found["target"].get("name"))
         if not grant:
             pass
         elif vault_rbac:
@@ -195,7 +201,7 @@ def create(cmd, spec, progress, no_wait=False):  # pylint: disable=too-many-loca
     granted = finished.get("roles") or done.get("roles")
     if granted:
         provisioned["roleAssignments"] = [rid for rid, _ in granted]
-    if finished.get("access"):
+    if finished.get("access") or done.get("vault_policy"):
         provisioned["accessPolicy"] = True
     if done.get("access"):
         provisioned["accessPolicyAssignment"] = done["access"][0]

@@ -245,7 +245,7 @@ def identity_permissions(ctx):
         raise Skip("the target cannot be read (see the target check).") from exc
     principal, who = _principal(ctx)
     scope = target_ops.resource_id(ctx.target, ctx.target_id)
-    if is_csi(ctx.record) and not _vault_uses_rbac(ctx):
+    if ctx.target.csi and not _vault_uses_rbac(ctx):         # a Key Vault in access-policy mode
         return _soften(ctx, _access_policy(ctx, principal, who, scope))
     names = ctx.auth_info.get("roles") or (ctx.target.csi_roles if is_csi(ctx.record) else ctx.target.roles)
     missing = _missing_roles(ctx, scope, principal, names)
@@ -288,7 +288,7 @@ def _access_policy(ctx, principal, who, vault_id):
         if "get" in secrets or "all" in secrets:
             return ok()
     return fail(f"Key vault '{vault.get('name')}' uses access policies, and none lets {who} (object id {principal}) "
-                "get secrets: the CSI driver cannot read them.",
+                "get secrets: " + ("the CSI driver" if is_csi(ctx.record) else "the workload") + " cannot read them.",
                 f"Add the policy: az keyvault set-policy {_where(vault_id)} -n {vault.get('name')} --object-id "
                 f"{principal} --secret-permissions get --key-permissions get --certificate-permissions get",
                 "AccessPolicyMissing")

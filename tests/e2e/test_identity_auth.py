@@ -369,6 +369,43 @@ def test_keyvault_workload_identity(az, sandbox, kube):
                                   for r in _role_assignments(az, vault, principal)}
 
 
+def test_keyvault_workload_identity_on_an_access_policy_vault_gets_a_policy_not_a_role(az, sandbox, sbc):
+    """Key Vault in access-policy mode ignores Azure roles on its data: the identity gets an access policy (once),
+    validate checks that policy, and a removed policy fails validate with the command that adds it back."""
+    c = sandbox["seeds"]["cluster"]
+    vault = sandbox["seeds"]["keyvaults"]["policy"]
+    ident = az("identity", "create", "-g", "sandbox-rg", "-n", "kvpol-" + uuid.uuid4().hex[:6], "-o", "json").json
+    mark = sbc.mark()
+    res = _create_kv(az, c, vault, "kv_wi_policy", "--workload-identity", ident["id"], "--kube-namespace", "kvpol")
+    assert res.rc == 0, res
+    writes = _writes(sbc, mark)
+    assert ("PUT", vault + "/accessPolicies/add") in writes, writes
+    assert not [w for w in writes if "roleAssignments" in w[1]], writes
+    policies = _arm_get(az, vault, "2023-07-01")["properties"]["accessPolicies"]
+    mine = [p for p in policies if p["objectId"] == ident["principalId"]]
+    assert len(mine) == 1 and {"get", "list"} <= set(mine[0]["permissions"]["secrets"]), mine
+    assert _role_assignments(az, vault, ident["principalId"]) == []
+
+    mark = sbc.mark()
+    assert _create_kv(az, c, vault, "kv_wi_policy", "--workload-identity", ident["id"], "--kube-namespace",
+                      "kvpol").rc == 0
+    assert _writes(sbc, mark) == []                                   # the policy is there: nothing written
+
+    conn = c["id"] + "/providers/Microsoft.ServiceLinker/linkers/kv_wi_policy"
+    checked = az("aks", "connection", "validate", "--id", conn, "-o", "json")
+    assert checked.rc == 0, checked.json
+    perms = {r["name"]: r for r in checked.json}["Identity permissions validated."]
+    assert perms["result"] == "success", perms
+    body = {"properties": {"accessPolicies": mine}}
+    assert az("rest", "--method", "put", "--url", f"{vault}/accessPolicies/remove?api-version=2023-07-01",
+              "--body", json.dumps(body)).rc == 0
+    checked = az("aks", "connection", "validate", "--id", conn, "-o", "json")
+    assert checked.rc == 1, checked
+    perms = {r["name"]: r for r in checked.json}["Identity permissions validated."]
+    assert perms["errorCode"] == "AccessPolicyMissing" and "the workload cannot read them" in perms["errorMessage"]
+    assert "az keyvault set-policy" in perms["recommendation"] and ident["principalId"] in perms["recommendation"]
+
+
 def test_keyvault_without_auth_says_which_to_choose(az, sandbox, sbc):
     c = sandbox["seeds"]["cluster"]
     mark = sbc.mark()

@@ -253,6 +253,8 @@ def connection_create(cmd, client_type=None, connection_name=None,  # pylint: di
                       roles=None, customized_keys=None, opt_out_list=None, no_wait=False, **target_names):
     target = _target_of(cmd)
     user_args = {k: target_names.pop(k) for k in list(target_names) if k.startswith("user_")}
+    # azure-cli hands a parameter's default as a str subclass that prints as {"isDefault": true}: a plain str.
+    scope = str(scope) if scope is not None else "default"
     # Everything below up to plan.create is local: bad input fails before any request.
     v.validate_namespace(scope)
     if connection_name:
@@ -382,14 +384,16 @@ def _records(cmd, cluster_ref):
 
 def _find(cmd, resource_group_name, cluster, connection_name, connection_id):
     cluster_ref, name = v.resolve_connection(cmd, resource_group_name, cluster, connection_name, connection_id)
+    from azext_aks_connection.provider import extension as ext_ops
     records, state = _records(cmd, cluster_ref)
-    if name not in records:
+    record = ext_ops.find_record(records, name)      # case-insensitive, as ARM names are
+    if record is None:
         raise ConnectionNotFoundError(
             f"Connection '{name}' was not found on AKS cluster '{cluster_ref.name}' "
             f"(resource group '{cluster_ref.resource_group}').",
             recommendation=f"List the cluster's connections with 'az aks connection list -g "
             f"{cluster_ref.resource_group} -n {cluster_ref.name}'.")
-    return cluster_ref, records[name], state
+    return cluster_ref, record, state
 
 
 def connection_list(cmd, resource_group_name=None, cluster=None, source_id=None):
@@ -409,6 +413,18 @@ def connection_show(cmd, resource_group_name=None, cluster=None, connection_name
     return result
 
 
+def connection_wait_get(cmd, resource_group_name=None, cluster=None, connection_name=None, connection_id=None):
+    """`wait`'s getter: show, with a missing connection as the 404 azure-cli's wait understands (--deleted ends,
+    --created keeps waiting) instead of an error that ends the wait."""
+    try:
+        return connection_show(cmd, resource_group_name, cluster, connection_name, connection_id)
+    except ConnectionNotFoundError as exc:
+        from azure.core.exceptions import ResourceNotFoundError as NotFound
+        gone = NotFound(message=exc.error_msg)
+        gone.status_code = 404
+        raise gone from exc
+
+
 def connection_list_configuration(cmd, resource_group_name=None, cluster=None, connection_name=None,
                                   connection_id=None):
     from azext_aks_connection.model import configurations_output
@@ -421,33 +437,56 @@ def connection_delete(cmd, resource_group_name=None, cluster=None, connection_na
     from azext_aks_connection.provider import extension as ext_ops
     cluster_ref, name = v.resolve_connection(cmd, resource_group_name, cluster, connection_name, connection_id)
     ext = ext_ops.get_extension(cmd, cluster_ref)
-    record = ext_ops.records_of(ext).get(name)
+    records = ext_ops.records_of(ext)
+    record = ext_ops.find_record(records, name)
     if record is None:
         logger.warning("Connection '%s' does not exist on cluster '%s': nothing to delete.", name, cluster_ref.name)
         return None
+    name = record["name"]
     progress = _progress(cmd)
     try:
         progress(f"Removing connection '{name}' from sc-extension")
         ext_ops.remove_record(cmd, cluster_ref, name, progress=progress, no_wait=no_wait, known=ext)
     finally:
         progress.end()
+    _say_what_is_left(record, [r for n, r in records.items() if n != name])
+    return None
+
+
+def _say_what_is_left(record, others):
+    """Name what delete leaves in place and how to remove it, leaving out what another connection still uses
+    (a ServiceAccount, a role assignment or a federated credential shared by connections of one identity)."""
+    namespace = record.get("scope") or "default"
+    used = {(r.get("scope") or "default", kind, obj) for r in others
+            for kind, obj in (r.get("kubernetesResourceName") or {}).items()}
+    grants_used = {g.lower() for r in others for g in ((r.get("provisioned") or {}).get("roleAssignments") or []) +
+                   [(r.get("provisioned") or {}).get("federatedCredential") or ""] if g}
     kinds = record.get("kubernetesResourceName") or {}
-    namespace = record.get("scope")
-    if kinds:
+    mine = {kind: obj for kind, obj in kinds.items() if (namespace, kind, obj) not in used}
+    shared = {kind: obj for kind, obj in kinds.items() if kind not in mine}
+    if mine:
         deletes = "; ".join(f"kubectl delete {'serviceaccount' if kind == 'serviceAccount' else kind} {obj} -n "
-                            f"{namespace}" for kind, obj in sorted(kinds.items()))
+                            f"{namespace}" for kind, obj in sorted(mine.items()))
         logger.warning("The Kubernetes resources of this connection are left in place in namespace '%s' (%s). "
                        "Delete them with: %s", namespace,
-                       ", ".join(f"{kind} {obj}" for kind, obj in sorted(kinds.items())), deletes)
-    grants = (record.get("provisioned") or {})
-    if grants.get("roleAssignments") or grants.get("federatedCredential"):
-        # Other connections may rely on the same grants (same identity, namespace and target): keep them.
-        logger.warning("Role assignments and the federated credential are kept (other connections may use them). "
+                       ", ".join(f"{kind} {obj}" for kind, obj in sorted(mine.items())), deletes)
+    if shared:
+        logger.warning("Kept in namespace '%s', used by other connections: %s.", namespace,
+                       ", ".join(f"{kind} {obj}" for kind, obj in sorted(shared.items())))
+    grants = record.get("provisioned") or {}
+    roles = [rid for rid in grants.get("roleAssignments") or [] if rid.lower() not in grants_used]
+    fic = grants.get("federatedCredential")
+    fic = fic if fic and fic.lower() not in grants_used else None
+    if roles or fic:
+        logger.warning("Role assignments and the federated credential are kept (workloads may still rely on them). "
                        "Remove them with: %s", "; ".join(
-                           [f"az role assignment delete --ids {rid}" for rid in grants.get("roleAssignments") or []] +
-                           ([f"az resource delete --ids {grants['federatedCredential']} --api-version 2023-01-31"]
-                            if grants.get("federatedCredential") else [])))
-    return None
+                           [f"az role assignment delete --ids {rid}" for rid in roles] +
+                           ([f"az resource delete --ids {fic} --api-version 2023-01-31"] if fic else [])))
+    kept = len(grants.get("roleAssignments") or []) - len(roles) + \
+        (1 if grants.get("federatedCredential") and not fic else 0)
+    if kept:
+        logger.warning("%d role assignment(s) or federated credential(s) of this connection are kept: other "
+                       "connections use them.", kept)
 
 
 def connection_list_support_types(cmd, target_type=None):  # pylint: disable=unused-argument

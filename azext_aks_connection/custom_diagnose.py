@@ -37,7 +37,7 @@ def connection_validate(cmd, resource_group_name=None, cluster=None, connection_
     from azext_aks_connection.provider import validate
     cluster_ref, name = v.resolve_connection(cmd, resource_group_name, cluster, connection_name, connection_id)
     ext = ext_ops.get_extension(cmd, cluster_ref)
-    record = ext_ops.records_of(ext).get(name)
+    record = ext_ops.find_record(ext_ops.records_of(ext), name)
     if record is None:
         raise ConnectionNotFoundError(
             f"Connection '{name}' was not found on AKS cluster '{cluster_ref.name}' "

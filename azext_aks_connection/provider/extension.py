@@ -98,6 +98,13 @@ def records_of(ext):
     return load_records(((ext or {}).get("properties") or {}).get("configurationSettings"))
 
 
+def find_record(records, name):
+    """The record named ``name``, its case ignored (as ARM ignores the case of resource names), or None."""
+    if name in records:
+        return records[name]
+    return next((r for n, r in records.items() if n.lower() == (name or "").lower()), None)
+
+
 def failed_message(ext):
     props = (ext or {}).get("properties") or {}
     msgs = [s.get("message") for s in props.get("statuses") or [] if s.get("message")]

@@ -121,6 +121,7 @@ def create(cmd, spec, progress, no_wait=False):  # pylint: disable=too-many-loca
         kube=lambda: cluster_ops.kube_api(cmd, spec.cluster),
         ext=lambda: ext_ops.prepare_write(cmd, spec.cluster, found["cluster"], progress),
         tenant=lambda: _tenant(cmd, target_sub) if sp or csi else None)
+    refuse_conflicts(spec, ext_ops.records_of(read["ext"]))     # before anything is written
     steps = {
         "cluster": lambda: cluster_ops.ensure_features(cmd, spec.cluster, found["cluster"], progress,
                                                        workload_identity=wi and grant, kv_csi=csi and grant),
@@ -223,6 +224,44 @@ def create(cmd, spec, progress, no_wait=False):  # pylint: disable=too-many-loca
     progress(f"{action} the connection in sc-extension")
     ext = ext_ops.put_record(cmd, spec.cluster, record, progress=progress, no_wait=no_wait, known=ext)
     return record, ("Accepted" if no_wait else ext_ops.state_of(ext))
+
+
+def refuse_conflicts(spec, records):
+    """A connection name already used for another target or namespace, or a name that another connection's
+    Secret would share (names differing only in case or punctuation: orders_blob, ordersblob, Orders-Blob):
+    refused, with the way out, before anything is written."""
+    from azure.cli.core.azclierror import InvalidArgumentValueError
+    existing = records.get(spec.name)
+    if existing:
+        have = existing.get("targetService") or {}
+        have_target = have.get("id") or have.get("endpoint") or ""
+        moved = [what for what, old, new in (
+            ("target type", existing.get("target"), spec.target.name),
+            ("target", have_target.lower(), (spec.target_id or "").lower()),
+            ("namespace", existing.get("scope") or "default", spec.namespace)) if old != new]
+        if moved:
+            raise InvalidArgumentValueError(
+                f"Connection '{spec.name}' already exists and connects {existing.get('target')} "
+                f"'{have_target}' in namespace '{existing.get('scope') or 'default'}': create would change its "
+                f"{' and '.join(moved)}.",
+                recommendation=f"Choose another --connection name, or delete '{spec.name}' first (az aks "
+                "connection delete --id " + spec.id + " --yes). To change its auth or client type, use "
+                f"'az aks connection update {existing.get('target')} --id {spec.id}'.")
+    wanted = secret_name(spec.name)
+    for name, record in records.items():
+        if name == spec.name:
+            continue
+        if name.lower() == spec.name.lower():
+            raise InvalidArgumentValueError(
+                f"Connection '{name}' already exists: connection names are case-insensitive (as in Azure).",
+                recommendation=f"Use --connection {name} to change it, or choose another name.")
+        if (record.get("scope") or "default") == spec.namespace and \
+                (record.get("kubernetesResourceName") or {}).get("secret") == wanted:
+            raise InvalidArgumentValueError(
+                f"Connection '{name}' in namespace '{spec.namespace}' already writes Secret '{wanted}': "
+                f"connection '{spec.name}' would overwrite it (a Secret's name keeps only the lower-cased letters "
+                "and digits of the connection name).",
+                recommendation=f"Choose a --connection name that differs from '{name}' in its letters or digits.")
 
 
 def _firewall(cmd, arm, spec, scope, cluster, target_body, progress):

@@ -1,0 +1,122 @@
+"""Connection names and the life cycle around them, end to end against the sandbox: a name another connection's
+Secret would share, a name used for another target or namespace and a second spelling of a name are refused
+before anything is written; names are case-insensitive; delete names only what no other connection uses;
+`wait --deleted` and `wait --created` behave as for any az resource."""
+import os
+import subprocess
+import uuid
+
+import pytest
+
+from tests.conftest import AZ
+from tests.e2e.helpers import create, new_cluster, quick_extensions, run, writes  # noqa: F401 (a fixture)
+
+pytestmark = [pytest.mark.e2e, pytest.mark.usefixtures("quick_extensions")]
+
+
+def conn_id(cluster, name):
+    return cluster["id"] + "/providers/Microsoft.ServiceLinker/linkers/" + name
+
+
+def test_a_name_that_would_share_another_connections_secret_is_refused(az, sandbox, sbc, tmp_path):
+    cluster = new_cluster(sbc, "names")
+    assert create(az, sandbox, cluster, "orders_blob", namespace="shop").rc == 0
+    mark = sbc.mark()
+    res = create(az, sandbox, cluster, "ordersblob", namespace="shop")
+    assert res.rc == 1, res
+    assert "Connection 'orders_blob' in namespace 'shop' already writes Secret 'sc-ordersblob-secret'" in res.log
+    assert "Choose a --connection name that differs" in res.log
+    assert writes(sbc, mark) == []
+    # In another namespace the same Secret name is another Secret: allowed.
+    assert create(az, sandbox, cluster, "ordersblob", namespace="other").rc == 0
+
+
+def test_a_second_spelling_of_a_name_is_refused_and_lookups_ignore_case(az, sandbox, sbc):
+    cluster = new_cluster(sbc, "case")
+    assert create(az, sandbox, cluster, "Orders").rc == 0
+    mark = sbc.mark()
+    res = create(az, sandbox, cluster, "orders", namespace="elsewhere")
+    assert res.rc == 1, res
+    assert "Connection 'Orders' already exists: connection names are case-insensitive" in res.log
+    assert writes(sbc, mark) == []
+    shown = run(az, "aks", "connection", "show", "--id", conn_id(cluster, "ORDERS"), "-o", "json")
+    assert shown.rc == 0 and shown.json["name"] == "Orders", shown
+    assert run(az, "aks", "connection", "validate", "--id", conn_id(cluster, "orders"), "-o", "json").rc == 0
+    assert run(az, "aks", "connection", "delete", "--id", conn_id(cluster, "oRDERS"), "--yes").rc == 0
+    assert run(az, "aks", "connection", "show", "--id", conn_id(cluster, "Orders")).rc == 3
+
+
+def test_create_on_an_existing_name_does_not_move_it(az, sandbox, sbc):
+    cluster = new_cluster(sbc, "move")
+    assert create(az, sandbox, cluster, "stay_blob", namespace="first").rc == 0
+    mark = sbc.mark()
+    res = create(az, sandbox, cluster, "stay_blob", namespace="second")
+    assert res.rc == 1, res
+    assert "Connection 'stay_blob' already exists and connects storage-blob" in res.log
+    assert "in namespace 'first': create would change its namespace" in res.log
+    assert writes(sbc, mark) == []
+    other = run(az, "aks", "connection", "create", "storage-queue", "--source-id", cluster["id"], "--target-id",
+                sandbox["seeds"]["targets"]["storage-queue"], "--connection", "stay_blob", "--kube-namespace",
+                "first", "--secret")
+    assert other.rc == 1 and "would change its target type and target" in other.log, other
+    # The same create again converges (no change, no write).
+    mark = sbc.mark()
+    assert create(az, sandbox, cluster, "stay_blob", namespace="first").rc == 0
+    assert writes(sbc, mark) == []
+
+
+def test_delete_names_only_what_no_other_connection_uses(az, sandbox, sbc):
+    cluster = new_cluster(sbc, "del-shared")
+    ident = az("identity", "create", "-g", "sandbox-rg", "-n", "shared-" + uuid.uuid4().hex[:6], "-o", "json").json
+    s = sandbox["seeds"]["storage"]["storage-blob"]
+    for name in ("one_wi", "two_wi"):
+        made = run(az, "aks", "connection", "create", "storage-blob", "--source-id", cluster["id"], "--tg",
+                   s["resourceGroup"], "--account", s["account"], "--connection", name, "--kube-namespace", "apps",
+                   "--workload-identity", ident["id"])
+        assert made.rc == 0, made
+    sa = "sc-account-" + ident["clientId"]
+    first = run(az, "aks", "connection", "delete", "--id", conn_id(cluster, "one_wi"), "--yes")
+    assert first.rc == 0, first
+    assert "kubectl delete secret sc-onewi-secret -n apps" in first.log
+    assert f"serviceaccount {sa}" not in first.log                   # two_wi still uses it
+    assert f"Kept in namespace 'apps', used by other connections: serviceAccount {sa}" in first.log
+    assert "az role assignment delete" not in first.log and "az resource delete" not in first.log
+    assert "are kept: other connections use them" in first.log
+    last = run(az, "aks", "connection", "delete", "--id", conn_id(cluster, "two_wi"), "--yes")
+    assert last.rc == 0, last
+    assert f"kubectl delete serviceaccount {sa} -n apps" in last.log
+    assert "az role assignment delete --ids " in last.log and "federatedIdentityCredentials" in last.log
+
+
+def test_wait_deleted_and_created(az, sandbox, sbc):
+    cluster = new_cluster(sbc, "wait")
+    cid = conn_id(cluster, "wait_blob")
+    # Nothing there yet: --deleted is already true.
+    assert run(az, "aks", "connection", "wait", "--id", cid, "--deleted", "--interval", "1").rc == 0
+    # --created waits for the connection to appear (a real az process, started before the create).
+    proc = subprocess.Popen([AZ, "aks", "connection", "wait", "--id", cid, "--created", "--interval", "1",
+                             "--timeout", "120"], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                            env=dict(os.environ))
+    try:
+        assert create(az, sandbox, cluster, "wait_blob").rc == 0
+        _, err = proc.communicate(timeout=150)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    assert proc.returncode == 0, err[-2000:]
+    assert run(az, "aks", "connection", "delete", "--id", cid, "--yes", "--no-wait").rc == 0
+    waited = run(az, "aks", "connection", "wait", "--id", cid, "--deleted", "--interval", "1")
+    assert waited.rc == 0, waited
+    assert run(az, "aks", "connection", "show", "--id", cid).rc == 3
+
+
+def test_default_namespace_is_printed_as_a_name(az, sandbox, sbc):
+    cluster = new_cluster(sbc, "defns")
+    s = sandbox["seeds"]["storage"]["storage-blob"]
+    made = run(az, "aks", "connection", "create", "storage-blob", "--source-id", cluster["id"], "--tg",
+               s["resourceGroup"], "--account", s["account"], "--connection", "plain_blob", "--secret", "-o", "json")
+    assert made.rc == 0, made
+    assert made.json["scope"] == "default", made.json["scope"]
+    assert "isDefault" not in made.out
+    shown = run(az, "aks", "connection", "show", "--id", conn_id(cluster, "plain_blob"), "-o", "json")
+    assert shown.json["scope"] == "default"

@@ -285,7 +285,12 @@ def connection_update(cmd, client_type=None, connection_name=None,  # pylint: di
     target = _target_of(cmd)
     auth_given = any(a is not None for a in (secret_auth_info, workload_identity_auth_info,
                                              service_principal_auth_info)) or bool(enable_csi)
-    if not (client_type or auth_given or roles or customized_keys or opt_out_list):
+    if not (client_type or auth_given or roles or customized_keys or opt_out_list or any(user_args.values())):
+        if scope:
+            raise InvalidArgumentValueError(
+                "--kube-namespace cannot move a connection: the namespace of a connection cannot change.",
+                recommendation="Delete the connection and create it again in the other namespace; to update it, "
+                "give --client-type or an auth argument.")
         raise RequiredArgumentMissingError(
             "Either client type or auth info should be specified to update.",
             recommendation="For example: --client-type python, or an auth argument such as --secret.")
@@ -494,6 +499,7 @@ def connection_list_support_types(cmd, target_type=None):  # pylint: disable=unu
     for name, target in sorted(t.TARGETS.items()):
         if target_type and name != target_type:
             continue
-        rows.append({"source": "aks", "target": name, "auth_types": t.offered_auth_types(target),
+        rows.append({"source": "aks", "target": name,
+                     "auth_types": t.offered_auth_types(target) + ([t.AUTH_CSI] if target.csi else []),
                      "client_types": list(target.client_types)})
     return rows

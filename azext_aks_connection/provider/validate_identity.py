@@ -84,7 +84,7 @@ def _roles_apply(record):
         return False
     if is_csi(record):
         return bool(info.get("roles") or target.csi_roles)
-    if not (info.get("roles") or target.roles):
+    if not (info.get("roles") or target.roles or target.data_access_policy):
         return False
     return is_workload_identity(record) or (info.get("authType") == "servicePrincipalSecret"
                                             and bool(info.get("principalId")))
@@ -247,6 +247,8 @@ def identity_permissions(ctx):
     scope = target_ops.resource_id(ctx.target, ctx.target_id)
     if ctx.target.csi and not _vault_uses_rbac(ctx):         # a Key Vault in access-policy mode
         return _soften(ctx, _access_policy(ctx, principal, who, scope))
+    if ctx.target.data_access_policy:                       # Azure Cache for Redis: its own access policies
+        return _soften(ctx, _redis_access(ctx, principal, who, scope))
     names = ctx.auth_info.get("roles") or (ctx.target.csi_roles if is_csi(ctx.record) else ctx.target.roles)
     missing = _missing_roles(ctx, scope, principal, names)
     if not missing:
@@ -277,6 +279,32 @@ def _missing_roles(ctx, scope, principal, names):
                    and covers((a.get("properties") or {}).get("scope", ""), scope) for a in current):
             missing.append(name)
     return missing
+
+
+def _redis_access(ctx, principal, who, cache_id):
+    from azext_aks_connection.provider.arm import ArmError
+    from azext_aks_connection.provider.errors import arm_error
+    cache = ctx.target_resource()
+    name = cache.get("name") or cache_id.split("/")[-1]
+    fix = f"Re-apply the connection (it turns on what is missing): {ctx.update_command()}"
+    config = (cache.get("properties") or {}).get("redisConfiguration") or {}
+    if str(config.get("aad-enabled", "")).lower() != "true":
+        return fail(f"Microsoft Entra authentication is off on cache '{name}': {who} cannot sign in to it.", fix,
+                    "EntraAuthDisabled")
+    try:
+        current = (ctx.arm.get(cache_id + "/accessPolicyAssignments", ctx.target.api_version) or {}).get("value") \
+            or []
+    except ArmError as exc:
+        raise arm_error(exc, f"Listing the access policy assignments of cache '{name}'")
+    # An assignment being deleted (or whose write failed) no longer admits anyone.
+    if any(((a.get("properties") or {}).get("objectId") or "").lower() == principal.lower() and
+           (a.get("properties") or {}).get("provisioningState") not in ("Deleting", "Failed") for a in current):
+        return ok()
+    return fail(f"Cache '{name}' has no access policy assignment for {who} (object id {principal}): its "
+                "sign-in is refused.",
+                f"{fix}; or: az redis access-policy-assignment create {_where(cache_id)} -n {name} "
+                f"--access-policy-name \"{ctx.target.data_access_policy}\" --object-id {principal} --object-id-alias "
+                f"{principal} --policy-assignment-name sc-{principal[:8]}", "AccessPolicyAssignmentMissing")
 
 
 def _access_policy(ctx, principal, who, vault_id):

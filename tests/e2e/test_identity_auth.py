@@ -485,3 +485,22 @@ def test_redis_workload_identity_gets_an_access_policy_not_a_role(az, sandbox, s
                _identity(sandbox), "-o", "json")
     assert again.rc == 0, again
     assert _writes(sbc, mark) == []
+
+    # validate checks the assignment; removed, it fails, and the az command it recommends adds it back.
+    conn = c["id"] + "/providers/Microsoft.ServiceLinker/linkers/redis_wi"
+    checked = az("aks", "connection", "validate", "--id", conn, "-o", "json")
+    assert checked.rc == 0, checked.json
+    perms = {r["name"]: r for r in checked.json}["Identity permissions validated."]
+    assert perms["result"] == "success"
+    parts = cache_id.split("/")
+    removed = az("redis", "access-policy-assignment", "delete", "--subscription", parts[2], "-g", parts[4], "-n",
+                 parts[-1], "--policy-assignment-name", mine[0]["name"])
+    assert removed.rc == 0, removed
+    checked = az("aks", "connection", "validate", "--id", conn, "-o", "json")
+    perms = {r["name"]: r for r in checked.json}["Identity permissions validated."]
+    assert checked.rc == 1 and perms["errorCode"] == "AccessPolicyAssignmentMissing", checked.json
+    assert principal in perms["errorMessage"]
+    by_hand = perms["recommendation"].split("; or: ", 1)[1]
+    import shlex
+    assert az(*shlex.split(by_hand)[1:]).rc == 0
+    assert az("aks", "connection", "validate", "--id", conn, "-o", "json").rc == 0

@@ -120,3 +120,15 @@ def test_default_namespace_is_printed_as_a_name(az, sandbox, sbc):
     assert "isDefault" not in made.out
     shown = run(az, "aks", "connection", "show", "--id", conn_id(cluster, "plain_blob"), "-o", "json")
     assert shown.json["scope"] == "default"
+
+
+def test_update_with_only_a_namespace_says_a_connection_cannot_move(az, sandbox, sbc):
+    cluster = new_cluster(sbc, "updns")
+    assert create(az, sandbox, cluster, "ns_blob", namespace="first").rc == 0
+    mark = sbc.mark()
+    res = run(az, "aks", "connection", "update", "storage-blob", "--id", conn_id(cluster, "ns_blob"),
+              "--kube-namespace", "second")
+    assert res.rc == 1, res
+    assert "--kube-namespace cannot move a connection" in res.log
+    assert "Delete the connection and create it again in the other namespace" in res.log
+    assert writes(sbc, mark) == []

@@ -99,3 +99,5 @@ def test_list_support_types_table():
     assert "storage-blob" in res.out and "secret" in res.out and "springBoot" in res.out
     one = run_az("aks", "connection", "list-support-types", "--target-type", "storage-blob", "-o", "json")
     assert [r["target"] for r in one.json] == ["storage-blob"]
+    kv = run_az("aks", "connection", "list-support-types", "--target-type", "keyvault", "-o", "json")
+    assert kv.json[0]["auth_types"] == ["workload-identity", "service-principal", "enable-csi"]

@@ -132,3 +132,20 @@ def test_update_with_only_a_namespace_says_a_connection_cannot_move(az, sandbox,
     assert "--kube-namespace cannot move a connection" in res.log
     assert "Delete the connection and create it again in the other namespace" in res.log
     assert writes(sbc, mark) == []
+
+
+def test_update_with_only_the_targets_own_values_applies_them(az, sandbox, sbc, tmp_path):
+    cluster = new_cluster(sbc, "updcf")
+    base = ["--bootstrap-server", "pkc-sandbox.eastus.azure.confluent.cloud:9092", "--kafka-secret", "s1",
+            "--schema-registry", "https://psrc-sandbox.eastus.azure.confluent.cloud", "--schema-key", "SK",
+            "--schema-secret", "s2"]
+    made = run(az, "aks", "connection", "create", "confluent-cloud", "--source-id", cluster["id"], *base,
+               "--kafka-key", "OLDKEY", "--connection", "cf_upd", "-o", "json")
+    assert made.rc == 0, made
+    res = run(az, "aks", "connection", "update", "confluent-cloud", "--id", conn_id(cluster, "cf_upd"),
+              *base[2:], "--kafka-key", "NEWKEY", "-o", "json")
+    assert res.rc == 0, res
+    from tests.e2e.helpers import kube_for, secret_values
+    core, _ = kube_for(az, cluster, tmp_path)
+    values = secret_values(core, "default", "sc-cfupd-secret")
+    assert any("NEWKEY" in v for v in values.values()) and not any("OLDKEY" in v for v in values.values())

@@ -137,7 +137,9 @@ def _connection_args(c, target, get_enum_type, get_three_state_flag):
                help="Rename configuration keys: ORIGINAL=NEW ... (ORIGINAL is a default key name of the auth "
                "and client type, as list-configuration shows them).")
     c.argument("opt_out_list", **OWN, options_list=["--opt-out"], nargs="+",
-               arg_type=get_enum_type(["auth", "configinfo", "publicnetwork"]),
+               arg_type=get_enum_type(["auth", "configinfo", "publicnetwork", "none"]),
                help="Steps to skip: auth (no cluster feature, federated credential, role or access policy), "
                "configinfo (no Kubernetes Secret: the configuration is only recorded), publicnetwork (no "
-               "firewall rule on the target).")
+               "firewall rule on the target). On update the steps given are added to the connection's own "
+               "opt-outs; 'none' clears those first (--opt-out none: skip nothing; --opt-out none auth: skip "
+               "only auth).")

@@ -213,7 +213,7 @@ def _build_spec(cmd, target, cluster_ref, connection_name, tid, client_type, sco
         raise InvalidArgumentValueError(f"Client type '{client_type}' is not supported for {target.name}.",
                                         recommendation="Use one of: " + ", ".join(target.client_types))
     roles = [r.strip() for r in roles or [] if r.strip()] or None
-    opt_out = set(opt_out_list or [])
+    opt_out = set(opt_out_list or []) - {"none"}
     if roles and auth == t.AUTH_SECRET:
         raise InvalidArgumentValueError("--role applies to identity auth only (--workload-identity, "
                                         "--service-principal, --enable-csi), not to --secret.")
@@ -325,7 +325,12 @@ def connection_update(cmd, client_type=None, connection_name=None,  # pylint: di
         if dropped:
             logger.warning("--customized-keys of %s no longer apply (not keys of this auth and client type).",
                            ", ".join(dropped))
-    opt_out = opt_out_list if opt_out_list is not None else _opt_out_of_record(record)
+    # The connection's opt-outs stay unless 'none' clears them: an update about something else must not grant
+    # what the user opted out of.
+    if opt_out_list and "none" in opt_out_list:
+        opt_out = [o for o in opt_out_list if o != "none"]
+    else:
+        opt_out = sorted(set(_opt_out_of_record(record)) | set(opt_out_list or []))
     target_service = record.get("targetService") or {}
     spec = _build_spec(cmd, target, cluster_ref, record["name"],
                        target_service.get("id") or target_service.get("endpoint"), client_type,

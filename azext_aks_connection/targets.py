@@ -92,7 +92,7 @@ class Target:  # pylint: disable=too-few-public-methods,too-many-instance-attrib
     def __init__(self, name, display, resource_type, api_version, id_template, name_args,
                  auth_types, client_types, config_keys, secret_source, roles=(), firewall=None,
                  resource_suffix="", csi_roles=(), user_values=(), endpoint=None, data_access_policy=None,
-                 service_type="AzureResource", deprecated=False, secret_in_resource=False):
+                 service_type="AzureResource", deprecated=False, secret_in_resource=False, logical_child=False):
         self.name = name
         self.display = display
         self.resource_type = resource_type            # ARM type of the resource holding keys and firewall
@@ -122,6 +122,8 @@ class Target:  # pylint: disable=too-few-public-methods,too-many-instance-attrib
         # The resource's own GET body holds a credential (App Insights: InstrumentationKey, ConnectionString):
         # read it with the debug log of the body off.
         self.secret_in_resource = secret_in_resource
+        # The target id's part below the resource (Redis ".../databases/0") names no ARM resource: not read.
+        self.logical_child = logical_child
 
     @property
     def wire_name(self):
@@ -681,6 +683,7 @@ TARGETS = {
         },
         secret_source="redis",
         data_access_policy="Data Owner",
+        logical_child=True,
         firewall="redis",
         endpoint="{name}.redis.cache.windows.net",
     ),

@@ -32,19 +32,25 @@ def ensure_namespace(api_client, namespace):
         raise kube_error(exc, f"Creating namespace '{namespace}'")
 
 
-def _converge(kind, namespace, name, read, create, desired_update):
+_UNREAD = object()
+
+
+def _converge(kind, namespace, name, read, create, desired_update, known=_UNREAD):
     """Read, compare, write only on difference; a 409 (created or changed meanwhile) reads again.
 
     ``desired_update(current)`` returns None when ``current`` is as wanted, else ``(write, body)``.
     Returns "created", "updated" or "unchanged"."""
     from kubernetes.client.rest import ApiException
     for _ in range(5):
-        try:
-            current = read(name, namespace)
-        except ApiException as exc:
-            if exc.status != 404:
-                raise kube_error(exc, f"Reading {kind} '{name}' in namespace '{namespace}'")
-            current = None
+        if known is not _UNREAD:
+            current, known = known, _UNREAD         # read a moment ago by the caller: not read again
+        else:
+            try:
+                current = read(name, namespace)
+            except ApiException as exc:
+                if exc.status != 404:
+                    raise kube_error(exc, f"Reading {kind} '{name}' in namespace '{namespace}'")
+                current = None
         try:
             if current is None:
                 create(namespace)
@@ -64,8 +70,34 @@ def _converge(kind, namespace, name, read, create, desired_update):
     raise AzureResponseError(f"{kind} '{name}' in namespace '{namespace}' kept changing while we wrote it.")
 
 
-def apply_secret(api_client, namespace, name, values, connection_id):
-    """Make Secret ``name`` hold exactly ``values``. Returns "created", "updated" or "unchanged"."""
+def read_secret(api_client, namespace, name):
+    """The Secret (V1Secret) or None when it (or its namespace) does not exist."""
+    from kubernetes.client.rest import ApiException
+    try:
+        return _core(api_client).read_namespaced_secret(name, namespace)
+    except ApiException as exc:
+        if exc.status == 404:
+            return None
+        raise kube_error(exc, f"Reading Secret '{name}' in namespace '{namespace}'")
+
+
+def refuse_foreign_secret(secret, namespace):
+    """A Secret of that name that aks-connection did not write is someone's data: refused, not overwritten."""
+    meta = secret.metadata if secret is not None else None
+    if meta is None or (meta.labels or {}).get("app.kubernetes.io/managed-by") == MANAGED_BY or \
+            "aks-connection/connection-id" in (meta.annotations or {}):
+        return
+    from azure.cli.core.azclierror import ValidationError
+    raise ValidationError(
+        f"Secret '{meta.name}' in namespace '{namespace}' exists and was not written by aks-connection: the "
+        "connection would replace its data.",
+        recommendation="Choose another --connection name (the Secret is named sc-<connection name>-secret), or "
+        f"move that Secret out of the way (kubectl delete secret {meta.name} -n {namespace}) if it is not needed.")
+
+
+def apply_secret(api_client, namespace, name, values, connection_id, known=_UNREAD):
+    """Make Secret ``name`` hold exactly ``values``. Returns "created", "updated" or "unchanged". ``known``: the
+    Secret as just read (None: absent), saving the first read."""
     core = _core(api_client)
     data = {k: base64.b64encode(v.encode("utf-8")).decode("ascii") for k, v in values.items()}
     annotations = {"aks-connection/connection-id": connection_id}
@@ -87,7 +119,7 @@ def apply_secret(api_client, namespace, name, values, connection_id):
                          "annotations": dict(meta.annotations or {}, **annotations)},
             "data": data}
 
-    return _converge("Secret", namespace, name, core.read_namespaced_secret, create, desired_update)
+    return _converge("Secret", namespace, name, core.read_namespaced_secret, create, desired_update, known)
 
 
 def apply_service_account(api_client, namespace, name, annotations, connection_id):

@@ -122,6 +122,10 @@ def create(cmd, spec, progress, no_wait=False):  # pylint: disable=too-many-loca
         ext=lambda: ext_ops.prepare_write(cmd, spec.cluster, found["cluster"], progress),
         tenant=lambda: _tenant(cmd, target_sub) if sp or csi else None)
     refuse_conflicts(spec, ext_ops.records_of(read["ext"]))     # before anything is written
+    current_secret = None
+    if write_config:
+        current_secret = kube_ops.read_secret(read["kube"], spec.namespace, secret_name(spec.name))
+        kube_ops.refuse_foreign_secret(current_secret, spec.namespace)
     steps = {
         "cluster": lambda: cluster_ops.ensure_features(cmd, spec.cluster, found["cluster"], progress,
                                                        workload_identity=wi and grant, kv_csi=csi and grant),
@@ -194,7 +198,7 @@ def create(cmd, spec, progress, no_wait=False):  # pylint: disable=too-many-loca
                                             "azure.workload.identity/tenant-id": ident["tenant_id"]}, spec.id)
         if "secret" in names:
             kube_ops.apply_secret(api, spec.namespace, names["secret"], {c["name"]: c["value"] for c in configs},
-                                  spec.id)
+                                  spec.id, known=current_secret)
     progress("Granting access and writing the Kubernetes resources")
     finished = parallel(kube=kube_side, **after)
     if "fic" in finished:

@@ -51,13 +51,23 @@ def resource_id(target, target_id):
 
 
 def get_target(arm, target, target_id):
+    """The resource holding keys and firewall rules (GET body). A target id naming a child of it (a database,
+    a Cosmos DB keyspace, graph or table) is read too: a child that does not exist, or one of another API
+    (a sqlDatabases id on a MongoDB account), is refused here, before anything is written."""
     rid = resource_id(target, target_id)
     if rid is None:
         return {}
     try:
-        return arm.send("GET", rid, target.api_version, secret=target.secret_in_resource)[1]
+        body = arm.send("GET", rid, target.api_version, secret=target.secret_in_resource)[1]
     except ArmError as exc:
         raise arm_error(exc, f"Reading the {target.display} target '{rid}'")
+    if target_id.rstrip("/").lower() != rid.lower() and not target.resource_suffix and not target.logical_child \
+            and target.secret_source != "redis-enterprise":          # (its fetcher reads the database)
+        try:
+            arm.get(target_id, target.api_version)
+        except ArmError as exc:
+            raise arm_error(exc, f"Reading the {target.display} target '{target_id}'")
+    return body
 
 
 def _post(arm, rid, action, target, what, body=None):

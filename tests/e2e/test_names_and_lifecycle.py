@@ -149,3 +149,52 @@ def test_update_with_only_the_targets_own_values_applies_them(az, sandbox, sbc, 
     core, _ = kube_for(az, cluster, tmp_path)
     values = secret_values(core, "default", "sc-cfupd-secret")
     assert any("NEWKEY" in v for v in values.values()) and not any("OLDKEY" in v for v in values.values())
+
+
+@pytest.mark.parametrize("target, rewrite", [
+    ("cosmos-sql", lambda tid: tid.rsplit("/", 1)[0] + "/nodb"),                         # no such database
+    ("cosmos-sql", lambda tid: tid.replace("sandbox-cosmos-sql", "sandbox-cosmos-mongo")),  # another API's account
+    ("postgres-flexible", lambda tid: tid.rsplit("/", 1)[0] + "/nodb"),
+    ("sql", lambda tid: tid.rsplit("/", 1)[0] + "/nodb"),
+])
+def test_a_target_child_that_does_not_exist_is_refused_before_any_write(az, sandbox, sbc, target, rewrite):
+    cluster = new_cluster(sbc, "child")
+    tid = rewrite(sandbox["seeds"]["targets"][target])
+    auth = ["--secret", "name=sandboxadmin", "secret=x"] if target in ("postgres-flexible", "sql") else ["--secret"]
+    mark = sbc.mark()
+    res = run(az, "aks", "connection", "create", target, "--source-id", cluster["id"], "--target-id", tid,
+              "--connection", "child_conn", *auth)
+    assert res.rc != 0, res
+    assert tid.rsplit("/", 1)[1] in res.log or "not supported" in res.log, res.log
+    assert writes(sbc, mark) == []
+
+
+def test_validate_fails_when_the_targets_database_is_gone(az, sandbox, sbc):
+    cluster = new_cluster(sbc, "childgone")
+    pg = sandbox["seeds"]["targets"]["postgres-flexible"]
+    server = pg.rsplit("/databases/", 1)[0]
+    made_db = sbc.arm("PUT", "resource?id=" + server + "/databases/gone" + uuid.uuid4().hex[:6],
+                      {"properties": {"charset": "UTF8"}})
+    db_id = made_db["id"]
+    assert run(az, "aks", "connection", "create", "postgres-flexible", "--source-id", cluster["id"], "--target-id",
+               db_id, "--connection", "gone_pg", "--secret", "name=sandboxadmin", "secret=x").rc == 0
+    assert run(az, "aks", "connection", "validate", "--id", conn_id(cluster, "gone_pg")).rc == 0
+    sbc.arm("DELETE", "resource?id=" + db_id)
+    res = run(az, "aks", "connection", "validate", "--id", conn_id(cluster, "gone_pg"), "-o", "json")
+    assert res.rc == 1, res
+    found = {r["name"]: r for r in res.json}["Target resource existence validated."]
+    assert found["result"] == "failure" and found["errorCode"] == "TargetNotFound", found
+
+
+def test_a_secret_aks_connection_did_not_write_is_not_overwritten(az, sandbox, sbc, tmp_path):
+    from tests.e2e.helpers import kube_for, secret_values
+    cluster = new_cluster(sbc, "foreign")
+    core, _ = kube_for(az, cluster, tmp_path)
+    core.create_namespace({"metadata": {"name": "own"}})
+    core.create_namespaced_secret("own", {"metadata": {"name": "sc-own1-secret"}, "stringData": {"MY_APP_KEY": "v"}})
+    mark = sbc.mark()
+    res = create(az, sandbox, cluster, "own1", namespace="own")
+    assert res.rc == 1, res
+    assert "Secret 'sc-own1-secret' in namespace 'own' exists and was not written by aks-connection" in res.log
+    assert writes(sbc, mark) == []
+    assert secret_values(core, "own", "sc-own1-secret") == {"MY_APP_KEY": "v"}

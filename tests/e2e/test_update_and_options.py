@@ -146,6 +146,32 @@ def test_opt_out_auth_makes_no_grant(az, sandbox, sbc, fresh_cluster):
     assert fresh_cluster["core"].read_namespaced_service_account(sa, "default").metadata.name == sa
 
 
+def test_update_keeps_opt_outs_and_none_clears_them(az, sandbox, sbc, fresh_cluster):
+    """An update about something else keeps --opt-out auth (no grant appears); 'none' clears the opt-outs."""
+    s = _blob(sandbox)
+    identity = sandbox["seeds"]["identities"]["sandbox-identity"]
+    base = ["-g", fresh_cluster["resourceGroup"], "-n", fresh_cluster["name"], "--connection", "oo_keep", "-o",
+            "json"]
+    assert az("aks", "connection", "create", "storage-blob", *base, "--tg", s["resourceGroup"], "--account",
+              s["account"], "--workload-identity", identity, "--opt-out", "auth").rc == 0
+    mark = sbc.mark()
+    res = az("aks", "connection", "update", "storage-blob", *base, "--opt-out", "publicnetwork")
+    assert res.rc == 0, res
+    assert res.json["authInfo"]["authMode"] == "optOutAllAuth"
+    assert res.json["publicNetworkSolution"]["action"] == "optOut"
+    assert not [w for w in _writes(sbc, mark) if "roleAssignments" in w[1] or "federatedIdentityCredentials" in w[1]
+                or w[1] == fresh_cluster["id"]]
+    res = az("aks", "connection", "update", "storage-blob", *base, "--client-type", "python")
+    assert res.json["authInfo"]["authMode"] == "optOutAllAuth", res
+    mark = sbc.mark()
+    res = az("aks", "connection", "update", "storage-blob", *base, "--opt-out", "none")
+    assert res.rc == 0, res
+    assert res.json["authInfo"]["authMode"] is None and res.json["publicNetworkSolution"] is None or \
+        (res.json["publicNetworkSolution"] or {}).get("action") is None, res.json
+    writes = _writes(sbc, mark)
+    assert [w for w in writes if "roleAssignments" in w[1]] and [w for w in writes if w[1] == fresh_cluster["id"]]
+
+
 def test_role_with_secret_auth_is_refused(az, sandbox, sbc):
     mark = sbc.mark()
     res = _create(az, sandbox, "role_secret", "--secret", "--role", "Reader")

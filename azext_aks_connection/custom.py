@@ -241,6 +241,8 @@ def _apply(cmd, spec, no_wait):
         record, state = plan.create(cmd, spec, progress, no_wait=no_wait)
     finally:
         progress.end()
+    if spec.previous:
+        _say_what_is_no_longer_used(spec.previous, record, spec.others)
     result = to_linker(record, spec.cluster, _linker_state(state))
     result["configurations"] = configurations_output(record)["configurations"]
     return result
@@ -332,11 +334,14 @@ def connection_update(cmd, client_type=None, connection_name=None,  # pylint: di
     else:
         opt_out = sorted(set(_opt_out_of_record(record)) | set(opt_out_list or []))
     target_service = record.get("targetService") or {}
+    if roles is None and auth != t.AUTH_SECRET and "auth" not in opt_out:
+        # Carry the connection's roles over where they can be granted (a service principal without its
+        # object id gets none, with the warning that says how).
+        if not (auth == t.AUTH_SERVICE_PRINCIPAL and not auth_info.get("object_id")):
+            roles = (record.get("authInfo") or {}).get("roles")
     spec = _build_spec(cmd, target, cluster_ref, record["name"],
                        target_service.get("id") or target_service.get("endpoint"), client_type,
-                       record.get("scope") or "default", auth, auth_info,
-                       roles if roles is not None or auth == t.AUTH_SECRET else (record.get("authInfo") or {}).get(
-                           "roles"), keys, opt_out)
+                       record.get("scope") or "default", auth, auth_info, roles, keys, opt_out)
     return _apply(cmd, spec, no_wait)
 
 
@@ -463,7 +468,26 @@ def connection_delete(cmd, resource_group_name=None, cluster=None, connection_na
     return None
 
 
-def _say_what_is_left(record, others):
+def _say_what_is_no_longer_used(before, after, others):
+    """An update that changed the auth, identity, roles or opt-outs: name what the connection used before and
+    no longer does (it stays in place: workloads may still rely on it), with the commands that remove it."""
+    ns = before.get("scope") or "default"
+    new_kinds = after.get("kubernetesResourceName") or {}
+    new_grants = after.get("provisioned") or {}
+    old_grants = before.get("provisioned") or {}
+    kinds = {k: v for k, v in (before.get("kubernetesResourceName") or {}).items() if new_kinds.get(k) != v}
+    roles = [r for r in old_grants.get("roleAssignments") or []
+             if r.lower() not in {x.lower() for x in new_grants.get("roleAssignments") or []}]
+    fic = old_grants.get("federatedCredential")
+    fic = fic if fic and fic != new_grants.get("federatedCredential") else None
+    if not (kinds or roles or fic):
+        return
+    left = {"scope": ns, "kubernetesResourceName": kinds,
+            "provisioned": {"roleAssignments": roles, "federatedCredential": fic}}
+    _say_what_is_left(left, list(others) + [after], intro="No longer used by this connection and left in place")
+
+
+def _say_what_is_left(record, others, intro=None):
     """Name what delete leaves in place and how to remove it, leaving out what another connection still uses
     (a ServiceAccount, a role assignment or a federated credential shared by connections of one identity)."""
     namespace = record.get("scope") or "default"
@@ -477,8 +501,8 @@ def _say_what_is_left(record, others):
     if mine:
         deletes = "; ".join(f"kubectl delete {'serviceaccount' if kind == 'serviceAccount' else kind} {obj} -n "
                             f"{namespace}" for kind, obj in sorted(mine.items()))
-        logger.warning("The Kubernetes resources of this connection are left in place in namespace '%s' (%s). "
-                       "Delete them with: %s", namespace,
+        logger.warning("%s in namespace '%s' (%s). Delete them with: %s",
+                       intro or "The Kubernetes resources of this connection are left in place", namespace,
                        ", ".join(f"{kind} {obj}" for kind, obj in sorted(mine.items())), deletes)
     if shared:
         logger.warning("Kept in namespace '%s', used by other connections: %s.", namespace,
@@ -488,8 +512,8 @@ def _say_what_is_left(record, others):
     fic = grants.get("federatedCredential")
     fic = fic if fic and fic.lower() not in grants_used else None
     if roles or fic:
-        logger.warning("Role assignments and the federated credential are kept (workloads may still rely on them). "
-                       "Remove them with: %s", "; ".join(
+        logger.warning("%s: role assignments and the federated credential are kept (workloads may still rely on "
+                       "them). Remove them with: %s", intro or "Deleted", "; ".join(
                            [f"az role assignment delete --ids {rid}" for rid in roles] +
                            ([f"az resource delete --ids {fic} --api-version 2023-01-31"] if fic else [])))
     kept = len(grants.get("roleAssignments") or []) - len(roles) + \

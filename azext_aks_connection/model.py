@@ -31,6 +31,8 @@ class ConnectionSpec:  # pylint: disable=too-few-public-methods,too-many-instanc
         self.roles = roles                # --role values; None = the target's defaults
         self.customized_keys = customized_keys or {}   # {default key name: name to use}
         self.opt_out = set(opt_out or ())              # auth | configinfo | publicnetwork
+        self.previous = None    # set by the plan: the connection's record before this create or update
+        self.others = []        # set by the plan: the cluster's other connection records
 
     @property
     def id(self):

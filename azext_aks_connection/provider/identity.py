@@ -127,8 +127,24 @@ def resolve_roles(arm, scope, roles):
                                                 recommendation="List role names with 'az role definition list "
                                                 "--query [].roleName -o tsv', or pass the role's id.")
             rid = found[0]["id"]
+        elif rid.rstrip("/").split("/")[-1].lower() not in {g.lower() for g in BUILTIN_ROLES.values()}:
+            _role_exists(arm, scope, role, rid)
         resolved.append((role, rid))
     return resolved
+
+
+def _role_exists(arm, scope, role, rid):
+    """A role given by id that the table does not know: read it, so a wrong id fails before any write."""
+    guid = rid.rstrip("/").split("/")[-1]
+    try:
+        arm.send("GET", f"{scope}{AUTHZ}/roleDefinitions/{guid}", ROLE_API)
+    except ArmError as exc:
+        if exc.status_code in (400, 404):
+            raise InvalidArgumentValueError(
+                f"Role '{role}' does not exist.",
+                recommendation="List role ids with 'az role definition list --query \"[].{name:roleName, "
+                "id:name}\" -o table', or pass the role's name.") from exc
+        raise arm_error(exc, f"Looking up role '{role}'")
 
 
 def assignment_name(scope, principal_id, role_def_id):

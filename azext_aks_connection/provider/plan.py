@@ -217,7 +217,11 @@ def create(cmd, spec, progress, no_wait=False):  # pylint: disable=too-many-loca
         provisioned["firewall"] = admitted
 
     ext = done["ext"]
-    existing = ext_ops.records_of(ext).get(spec.name)
+    all_records = ext_ops.records_of(ext)
+    existing = all_records.get(spec.name)
+    # For the caller to name what the connection used before and no longer does (an update's old grants).
+    spec.previous = existing
+    spec.others = [r for n, r in all_records.items() if n != spec.name]
     record = model.new_record(spec, configs, names, _caller(cmd), _now(), provisioned=provisioned)
     if existing and _same(existing, record) and ext_ops.state_of(ext) == "Succeeded":
         return existing, "Succeeded"        # nothing to change: no write at all

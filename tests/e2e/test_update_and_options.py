@@ -172,6 +172,57 @@ def test_update_keeps_opt_outs_and_none_clears_them(az, sandbox, sbc, fresh_clus
     assert [w for w in writes if "roleAssignments" in w[1]] and [w for w in writes if w[1] == fresh_cluster["id"]]
 
 
+def test_update_names_what_the_connection_no_longer_uses(az, sandbox, sbc, fresh_cluster):
+    """Workload identity -> secret, then --opt-out configinfo: the old ServiceAccount, federated credential, role
+    assignment and Secret are named with the commands that remove them (they stay: workloads may use them)."""
+    s = _blob(sandbox)
+    identity = sandbox["seeds"]["identities"]["sandbox-identity"]
+    base = ["-g", fresh_cluster["resourceGroup"], "-n", fresh_cluster["name"], "--connection", "left_wi", "-o",
+            "json"]
+    made = az("aks", "connection", "create", "storage-blob", *base, "--tg", s["resourceGroup"], "--account",
+              s["account"], "--workload-identity", identity, "--kube-namespace", "left")
+    assert made.rc == 0, made
+    sa = made.json["kubernetesResourceName"]["serviceAccount"]
+    narrowed = az("aks", "connection", "update", "storage-blob", *base, "--role", "Storage Blob Data Reader")
+    assert narrowed.rc == 0, narrowed
+    assert "No longer used by this connection and left in place: role assignments" in narrowed.log
+    assert narrowed.log.count("az role assignment delete --ids ") == 1 and "az resource delete" not in narrowed.log
+    res = az("aks", "connection", "update", "storage-blob", *base, "--secret")
+    assert res.rc == 0, res
+    assert f"kubectl delete serviceaccount {sa} -n left" in res.log
+    assert "az role assignment delete --ids " in res.log and "federatedIdentityCredentials" in res.log
+    res = az("aks", "connection", "update", "storage-blob", *base, "--opt-out", "configinfo")
+    assert res.rc == 0, res
+    assert "kubectl delete secret sc-leftwi-secret -n left" in res.log
+    again = az("aks", "connection", "update", "storage-blob", *base, "--client-type", "python")
+    assert "No longer used" not in again.log
+
+
+def test_an_unknown_role_id_is_refused_before_any_write(az, sandbox, sbc, fresh_cluster):
+    s = _blob(sandbox)
+    mark = sbc.mark()
+    res = az("aks", "connection", "create", "storage-blob", "-g", fresh_cluster["resourceGroup"], "-n",
+             fresh_cluster["name"], "--tg", s["resourceGroup"], "--account", s["account"], "--connection", "role_id",
+             "--workload-identity", sandbox["seeds"]["identities"]["sandbox-identity"],
+             "--role", "00000000-0000-0000-0000-00000000dead")
+    assert res.rc != 0 and "Role '00000000-0000-0000-0000-00000000dead' does not exist" in res.log, res
+    assert _writes(sbc, mark) == []
+
+
+def test_update_to_a_service_principal_without_object_id_drops_the_carried_roles(az, sandbox, tmp_path):
+    secret = tmp_path / "sp.txt"
+    secret.write_text("Sp-secret-1")
+    import uuid
+    res = _create(az, sandbox, "sp_roles", "--service-principal", f"client-id={uuid.uuid4()}", f"secret=@{secret}",
+                  f"object-id={uuid.uuid4()}", "--role", "Storage Blob Data Reader")
+    assert res.rc == 0, res
+    upd = _update(az, sandbox, "sp_roles", "--service-principal", f"client-id={uuid.uuid4()}", f"secret=@{secret}",
+                  "--client-type", "java")
+    assert upd.rc == 0, upd
+    assert "--service-principal has no object-id: no role is granted" in upd.log
+    assert upd.json["authInfo"]["roles"] is None
+
+
 def test_role_with_secret_auth_is_refused(az, sandbox, sbc):
     mark = sbc.mark()
     res = _create(az, sandbox, "role_secret", "--secret", "--role", "Reader")

@@ -397,12 +397,20 @@ def _records(cmd, cluster_ref):
     return ext_ops.records_of(ext), ext_ops.state_of(ext)
 
 
+def cluster_must_exist(cmd, cluster_ref):
+    """Raise the cluster's own not-found error (exit 3) when the cluster or its group does not exist: a
+    connection is then not merely missing. Only called on the not-found path (one more read)."""
+    from azext_aks_connection.provider import cluster as cluster_ops
+    cluster_ops.get_cluster(cmd, cluster_ref)
+
+
 def _find(cmd, resource_group_name, cluster, connection_name, connection_id):
     cluster_ref, name = v.resolve_connection(cmd, resource_group_name, cluster, connection_name, connection_id)
     from azext_aks_connection.provider import extension as ext_ops
     records, state = _records(cmd, cluster_ref)
     record = ext_ops.find_record(records, name)      # case-insensitive, as ARM names are
     if record is None:
+        cluster_must_exist(cmd, cluster_ref)
         raise ConnectionNotFoundError(
             f"Connection '{name}' was not found on AKS cluster '{cluster_ref.name}' "
             f"(resource group '{cluster_ref.resource_group}').",
@@ -455,6 +463,7 @@ def connection_delete(cmd, resource_group_name=None, cluster=None, connection_na
     records = ext_ops.records_of(ext)
     record = ext_ops.find_record(records, name)
     if record is None:
+        cluster_must_exist(cmd, cluster_ref)        # a mistyped cluster is an error, not "nothing to delete"
         logger.warning("Connection '%s' does not exist on cluster '%s': nothing to delete.", name, cluster_ref.name)
         return None
     name = record["name"]

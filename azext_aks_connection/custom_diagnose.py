@@ -39,6 +39,8 @@ def connection_validate(cmd, resource_group_name=None, cluster=None, connection_
     ext = ext_ops.get_extension(cmd, cluster_ref)
     record = ext_ops.find_record(ext_ops.records_of(ext), name)
     if record is None:
+        from azext_aks_connection.custom import cluster_must_exist
+        cluster_must_exist(cmd, cluster_ref)
         raise ConnectionNotFoundError(
             f"Connection '{name}' was not found on AKS cluster '{cluster_ref.name}' "
             f"(resource group '{cluster_ref.resource_group}').",

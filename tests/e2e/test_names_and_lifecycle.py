@@ -198,3 +198,13 @@ def test_a_secret_aks_connection_did_not_write_is_not_overwritten(az, sandbox, s
     assert "Secret 'sc-own1-secret' in namespace 'own' exists and was not written by aks-connection" in res.log
     assert writes(sbc, mark) == []
     assert secret_values(core, "own", "sc-own1-secret") == {"MY_APP_KEY": "v"}
+
+
+@pytest.mark.parametrize("command", [["show"], ["validate"], ["delete", "--yes"], ["list-configuration"]])
+def test_a_mistyped_cluster_is_named_not_reported_as_a_missing_connection(az, sbc, command):
+    mark = sbc.mark()
+    res = run(az, "aks", "connection", *command, "-g", "sandbox-rg", "-n", "no-such-aks", "--connection", "c1")
+    assert res.rc == 3, res
+    assert "no-such-aks" in res.log and "Connection 'c1' was not found" not in res.log, res.log
+    assert "nothing to delete" not in res.log
+    assert writes(sbc, mark) == []

@@ -150,7 +150,8 @@ long-summary: >
     Writes Kubernetes Secret sc-<connection name>-secret in --kube-namespace (created when missing)
     holding the configuration keys of the auth type and client type, installs sc-extension on the
     cluster's first connection, and records the connection there. {auth_text}
-    Re-running the same command changes nothing.
+    Re-running the same command (with the same --connection name) changes nothing; without --connection a new
+    name is generated each time.
 examples:
 {examples}"""
 
@@ -200,7 +201,8 @@ def _create_help(target):
                                  (base + " " + secret).rstrip()))
     if t.AUTH_WORKLOAD_IDENTITY in offered:
         examples.append(_example("Connect with workload identity, in namespace orders, for a Python app.",
-                                 f"{base} --kube-namespace orders --client-type python --workload-identity {IDENTITY}"))
+                                 f"{base} --kube-namespace orders --client-type {_app_client(target)} "
+                                 f"--workload-identity {IDENTITY}"))
     if t.AUTH_SERVICE_PRINCIPAL in offered:
         examples.append(_example("Connect with a service principal, granting it the default role on the target.",
                                  base + " --service-principal client-id=00000000-0000-0000-0000-000000000000 "
@@ -247,8 +249,14 @@ examples:
       az aks connection update {name} -g ClusterRG -n MyCluster --connection MyConnection --client-type
       dotnet{again}
   - name: Change the client type of a connection given by id.
-    text: az aks connection update {name} --id {connection} --client-type python{again}
+    text: az aks connection update {name} --id {connection} --client-type {client}{again}
 {extra}"""
+
+
+def _app_client(target):
+    """A client type for an app example: python where the target offers it."""
+    return "python" if "python" in target.client_types else next(
+        c for c in target.client_types if c != "none")
 
 
 def _update_help(target):
@@ -260,12 +268,16 @@ def _update_help(target):
                           f"MyConnection --workload-identity {IDENTITY}")
     first_key = next(iter(target.keys_for(offered[0], "none")), None) if offered else None
     if first_key and not target.user_values:
-        extra += _example("Rename a configuration key.",
+        auth_arg = f" --workload-identity {IDENTITY}" if offered[0] == t.AUTH_WORKLOAD_IDENTITY else \
+            " --secret" if offered[0] == t.AUTH_SECRET else ""
+        extra += _example("Rename a configuration key (of the auth type given).",
                           f"az aks connection update {target.name} -g ClusterRG -n MyCluster --connection "
-                          f"MyConnection --customized-keys {first_key.key}=MY_{first_key.key.split('_')[-1]}")
+                          f"MyConnection{auth_arg} --client-type none --customized-keys "
+                          f"{first_key.key}=MY_{first_key.key.split('_')[-1]}")
     # Secrets the user gave are kept only in the cluster: an update of such a connection gives them again.
     again = (_user_options(target) + " " + _secret_arg(target)).rstrip() if target.user_values else ""
     return _UPDATE.format(display=target.display, name=target.name, connection=CONNECTION, extra=extra,
+                          client=_app_client(target),
                           again=again.replace("  ", " "))
 
 

@@ -208,10 +208,9 @@ class Context:  # pylint: disable=too-many-instance-attributes
             return (f"--service-principal client-id={self.auth_info.get('clientId')} secret=<client secret>" +
                     (f" object-id={obj}" if obj else ""))
         if auth == targets.AUTH_SECRET and self.target is not None and self.target.user_values:
-            own = " ".join(f"{u.option} <{u.field.replace('_', '-')}>" for u in self.target.user_values
+            own = " ".join(f"{u.option} {_placeholder(u)}" for u in self.target.user_values
                            if u.option != "--secret")
-            wanted = [f"{u.key}=<{u.field.replace('_', '-')}>" for u in self.target.user_values
-                      if u.option == "--secret"]
+            wanted = [f"{u.key}={_placeholder(u)}" for u in self.target.user_values if u.option == "--secret"]
             return " ".join(p for p in (own, "--secret " + " ".join(wanted) if wanted else "") if p)
         return f"--{auth}"
 
@@ -255,6 +254,12 @@ class Context:  # pylint: disable=too-many-instance-attributes
         return (f"az aks connection update {self.record.get('target')} --id {self.connection_id} "
                 f"--client-type {self.record.get('clientType') or 'none'}" +
                 (f" {self._auth_args()}" if needs_auth else ""))
+
+
+def _placeholder(user_value):
+    """<user>, or @<password-file> for a credential: a file keeps it off the command line (az --debug echoes it)."""
+    name = user_value.field.replace("_", "-")
+    return f"@<{name}-file>" if user_value.credential else f"<{name}>"
 
 
 def _error_text(exc):

@@ -65,7 +65,9 @@ def test_database_secret_passes_then_drift_is_named_and_the_fixes_run(az, sandbo
     assert "AZURE_SQL_PASSWORD in Secret 'sc-orderssql-secret' is empty" in item["errorMessage"]
     assert "evil.example.com" not in res.out and PASSWORD not in res.out + res.log
     # The fix names what only the user knows as placeholders; filled in, it repairs the Secret.
-    fixed = run(az, *command_of(item["recommendation"], user=user, password=PASSWORD))
+    pw_file = tmp_path / "pw.txt"
+    pw_file.write_text(PASSWORD)
+    fixed = run(az, *command_of(item["recommendation"], user=user, **{"password-file": str(pw_file)}))
     assert fixed.rc == 0, fixed
     assert validate(az, cluster, "orders_sql").rc == 0
 
@@ -74,7 +76,7 @@ def test_database_secret_passes_then_drift_is_named_and_the_fixes_run(az, sandbo
     res = validate(az, cluster, "orders_sql")
     item = by_name(res.json)[FIREWALL]
     assert res.rc == 1 and item["errorCode"] == "FirewallRuleStale", res.json
-    args = command_of(item["recommendation"], user=user, password=PASSWORD)
+    args = command_of(item["recommendation"], user=user, **{"password-file": str(pw_file)})
     assert args[:3] == ["aks", "connection", "update"], args
     fixed = run(az, *args)
     assert fixed.rc == 0, fixed
@@ -137,8 +139,10 @@ def test_confluent_cloud_validates_without_an_arm_resource(az, sandbox, sbc, tmp
     core.delete_namespaced_secret("sc-cfkafka-secret", "default")
     item = by_name(validate(az, cluster, "cf_kafka").json)[SECRET]
     assert "--bootstrap-server pkc-sandbox.eastus.azure.confluent.cloud:9092" in item["recommendation"]
-    filled = {"kafka-key": "KAFKAKEY", "kafka-secret": PASSWORD, "schema-registry": "https://psrc.example",
-              "schema-key": "SK", "schema-secret": PASSWORD}
+    pw_file = tmp_path / "pw.txt"
+    pw_file.write_text(PASSWORD)
+    filled = {"kafka-key": "KAFKAKEY", "kafka-secret-file": str(pw_file), "schema-registry": "https://psrc.example",
+              "schema-key": "SK", "schema-secret-file": str(pw_file)}
     fixed = run(az, *command_of(item["recommendation"], **filled))
     assert fixed.rc == 0, fixed
     assert validate(az, cluster, "cf_kafka").rc == 0

@@ -91,6 +91,11 @@ def test_help_examples_use_real_options(cmd):
         used = [w for w in words if w.startswith("-")]
         unknown = [w for w in used if w not in options]
         assert not unknown, (cmd, example["text"], unknown)
+        # A client type in an example is one the target offers.
+        from azext_aks_connection import targets
+        target = targets.TARGETS.get(cmd.split()[-1])
+        if target is not None and "--client-type" in words:
+            assert words[words.index("--client-type") + 1] in target.client_types, (cmd, example["text"])
 
 
 def test_list_support_types_table():

@@ -2,12 +2,22 @@
 from collections import OrderedDict
 
 
+def _auth(c):
+    """The auth type as the user named it: the Key Vault CSI add-on and workload identity are both
+    userAssignedIdentity on the wire."""
+    if ((c.get("targetService") or {}).get("resourceProperties") or {}).get("connectAsKubernetesCsiDriver"):
+        return "enable-csi"
+    return {"userAssignedIdentity": "workload-identity", "servicePrincipalSecret": "service-principal"}.get(
+        (c.get("authInfo") or {}).get("authType"), (c.get("authInfo") or {}).get("authType"))
+
+
 def _row(c):
     return OrderedDict([
         ("Name", c.get("name")),
         ("Namespace", c.get("scope")),
-        ("Target", ((c.get("targetService") or {}).get("id") or "").split("/providers/")[-1]),
-        ("AuthType", (c.get("authInfo") or {}).get("authType")),
+        ("Target", ((c.get("targetService") or {}).get("id") or (c.get("targetService") or {}).get("endpoint")
+                    or "").split("/providers/")[-1]),
+        ("AuthType", _auth(c)),
         ("ClientType", c.get("clientType")),
         ("Secret", (c.get("kubernetesResourceName") or {}).get("secret")),
         ("ProvisioningState", c.get("provisioningState")),

@@ -86,7 +86,8 @@ def _connection_args(c, target, get_enum_type, get_three_state_flag):
         c.argument("secret_auth_info", **OWN, options_list=["--secret"], nargs="+", arg_group="AuthType",
                    metavar=usage,
                    help=f"Authenticate with a secret you give: {usage} (" + "; ".join(
-                       f"{u.key}: {u.help.rstrip('.')}" for u in secret_values) + "). secret=@<file> reads it from a file, "
+                       f"{u.key}: {u.help.rstrip('.')}"
+                       for u in secret_values) + "). secret=@<file> reads it from a file, "
                    "which keeps it off the command line.")
     elif AUTH_SECRET in offered and not any(u.option.startswith("--") for u in target.user_values):
         c.argument("secret_auth_info", **OWN, options_list=["--secret"], nargs="*", arg_group="AuthType",

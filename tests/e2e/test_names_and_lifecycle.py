@@ -43,7 +43,8 @@ def test_a_second_spelling_of_a_name_is_refused_and_lookups_ignore_case(az, sand
     assert shown.rc == 0 and shown.json["name"] == "Orders", shown
     assert run(az, "aks", "connection", "validate", "--id", conn_id(cluster, "orders"), "-o", "json").rc == 0
     assert run(az, "aks", "connection", "delete", "--id", conn_id(cluster, "oRDERS"), "--yes").rc == 0
-    assert run(az, "aks", "connection", "show", "--id", conn_id(cluster, "Orders")).rc == 3
+    gone = run(az, "aks", "connection", "show", "--id", conn_id(cluster, "Orders"))
+    assert gone.rc == 3 and "List the cluster's connections with 'az aks connection list" in gone.log, gone
 
 
 def test_create_on_an_existing_name_does_not_move_it(az, sandbox, sbc):

@@ -225,6 +225,9 @@ def create(cmd, spec, progress, no_wait=False):  # pylint: disable=too-many-loca
     record = model.new_record(spec, configs, names, _caller(cmd), _now(), provisioned=provisioned)
     if existing and _same(existing, record) and ext_ops.state_of(ext) == "Succeeded":
         return existing, "Succeeded"        # nothing to change: no write at all
+    if existing and _same(existing, record) and no_wait and \
+            ext_ops.state_of(ext) in ("Creating", "Updating", "Accepted", "Running"):
+        return existing, "Accepted"         # the same record is being written already (an earlier --no-wait)
     if existing:
         record["systemData"]["createdAt"] = existing.get("systemData", {}).get("createdAt")
         record["systemData"]["createdBy"] = existing.get("systemData", {}).get("createdBy")

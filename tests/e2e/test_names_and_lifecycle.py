@@ -209,3 +209,20 @@ def test_a_mistyped_cluster_is_named_not_reported_as_a_missing_connection(az, sb
     assert "no-such-aks" in res.log and "Connection 'c1' was not found" not in res.log, res.log
     assert "nothing to delete" not in res.log
     assert writes(sbc, mark) == []
+
+
+def test_the_same_no_wait_update_twice_writes_the_record_once(az, sandbox, sbc):
+    cluster = new_cluster(sbc, "nowait2")
+    assert create(az, sandbox, cluster, "nw_blob").rc == 0
+    sbc.set_lro(default=3.0)
+    try:
+        args = ["aks", "connection", "update", "storage-blob", "--id", conn_id(cluster, "nw_blob"), "--client-type",
+                "python", "--no-wait"]
+        assert run(az, *args).rc == 0
+        mark = sbc.mark()
+        assert run(az, *args).rc == 0            # the extension is still Updating with the same record
+        assert [w for w in writes(sbc, mark) if "sc-extension" in w[1]] == []
+        assert run(az, "aks", "connection", "wait", "--id", conn_id(cluster, "nw_blob"), "--updated",
+                   "--interval", "1").rc == 0
+    finally:
+        sbc.set_lro(default=1.0)

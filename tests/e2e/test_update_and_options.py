@@ -148,8 +148,10 @@ def test_opt_out_auth_makes_no_grant(az, sandbox, sbc, fresh_cluster):
 
 def test_update_keeps_opt_outs_and_none_clears_them(az, sandbox, sbc, fresh_cluster):
     """An update about something else keeps --opt-out auth (no grant appears); 'none' clears the opt-outs."""
+    import uuid
     s = _blob(sandbox)
-    identity = sandbox["seeds"]["identities"]["sandbox-identity"]
+    # An identity of its own: its role assignment is made by this test or not at all.
+    identity = az("identity", "create", "-g", "sandbox-rg", "-n", "oo-" + uuid.uuid4().hex[:6], "-o", "json").json["id"]
     base = ["-g", fresh_cluster["resourceGroup"], "-n", fresh_cluster["name"], "--connection", "oo_keep", "-o",
             "json"]
     assert az("aks", "connection", "create", "storage-blob", *base, "--tg", s["resourceGroup"], "--account",

@@ -1,14 +1,7 @@
 """Table views (-o table)."""
 from collections import OrderedDict
 
-
-def _auth(c):
-    """The auth type as the user named it: the Key Vault CSI add-on and workload identity are both
-    userAssignedIdentity on the wire."""
-    if ((c.get("targetService") or {}).get("resourceProperties") or {}).get("connectAsKubernetesCsiDriver"):
-        return "enable-csi"
-    return {"userAssignedIdentity": "workload-identity", "servicePrincipalSecret": "service-principal"}.get(
-        (c.get("authInfo") or {}).get("authType"), (c.get("authInfo") or {}).get("authType"))
+from azext_aks_connection.targets import auth_of
 
 
 def _row(c):
@@ -17,7 +10,7 @@ def _row(c):
         ("Namespace", c.get("scope")),
         ("Target", ((c.get("targetService") or {}).get("id") or (c.get("targetService") or {}).get("endpoint")
                     or "").split("/providers/")[-1]),
-        ("AuthType", _auth(c)),
+        ("AuthType", auth_of(c)),     # as the user names it: workload-identity, enable-csi, ...
         ("ClientType", c.get("clientType")),
         ("Secret", (c.get("kubernetesResourceName") or {}).get("secret")),
         ("ProvisioningState", c.get("provisioningState")),

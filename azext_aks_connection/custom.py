@@ -404,18 +404,24 @@ def cluster_must_exist(cmd, cluster_ref):
     cluster_ops.get_cluster(cmd, cluster_ref)
 
 
+def raise_not_found(cmd, cluster_ref, name):
+    """Connection ``name`` is not on the cluster: the cluster's own not-found error when the cluster is
+    missing, else ConnectionNotFoundError (exit 3) with the command that lists the connections."""
+    cluster_must_exist(cmd, cluster_ref)
+    raise ConnectionNotFoundError(
+        f"Connection '{name}' was not found on AKS cluster '{cluster_ref.name}' "
+        f"(resource group '{cluster_ref.resource_group}').",
+        recommendation=f"List the cluster's connections with 'az aks connection list -g "
+        f"{cluster_ref.resource_group} -n {cluster_ref.name}'.")
+
+
 def _find(cmd, resource_group_name, cluster, connection_name, connection_id):
     cluster_ref, name = v.resolve_connection(cmd, resource_group_name, cluster, connection_name, connection_id)
     from azext_aks_connection.provider import extension as ext_ops
     records, state = _records(cmd, cluster_ref)
     record = ext_ops.find_record(records, name)      # case-insensitive, as ARM names are
     if record is None:
-        cluster_must_exist(cmd, cluster_ref)
-        raise ConnectionNotFoundError(
-            f"Connection '{name}' was not found on AKS cluster '{cluster_ref.name}' "
-            f"(resource group '{cluster_ref.resource_group}').",
-            recommendation=f"List the cluster's connections with 'az aks connection list -g "
-            f"{cluster_ref.resource_group} -n {cluster_ref.name}'.")
+        raise_not_found(cmd, cluster_ref, name)
     return cluster_ref, record, state
 
 

@@ -32,20 +32,14 @@ def _finish(cmd, results, what):
 
 
 def connection_validate(cmd, resource_group_name=None, cluster=None, connection_name=None, connection_id=None):
-    from azext_aks_connection.custom import ConnectionNotFoundError
+    from azext_aks_connection.custom import raise_not_found
     from azext_aks_connection.provider import extension as ext_ops
     from azext_aks_connection.provider import validate
     cluster_ref, name = v.resolve_connection(cmd, resource_group_name, cluster, connection_name, connection_id)
     ext = ext_ops.get_extension(cmd, cluster_ref)
     record = ext_ops.find_record(ext_ops.records_of(ext), name)
     if record is None:
-        from azext_aks_connection.custom import cluster_must_exist
-        cluster_must_exist(cmd, cluster_ref)
-        raise ConnectionNotFoundError(
-            f"Connection '{name}' was not found on AKS cluster '{cluster_ref.name}' "
-            f"(resource group '{cluster_ref.resource_group}').",
-            recommendation=f"List the cluster's connections with 'az aks connection list -g "
-            f"{cluster_ref.resource_group} -n {cluster_ref.name}'.")
+        raise_not_found(cmd, cluster_ref, name)
     return _finish(cmd, validate.run(cmd, cluster_ref, record, ext), "checks")
 
 

@@ -1089,6 +1089,15 @@ TARGETS = {
 IMPLEMENTED_AUTH = (AUTH_SECRET, AUTH_WORKLOAD_IDENTITY, AUTH_SERVICE_PRINCIPAL)
 
 
+def auth_of(connection):
+    """The AUTH_* of a connection record or LinkerResource: Key Vault CSI and workload identity are both
+    userAssignedIdentity on the wire; CSI is told apart by its target's connectAsKubernetesCsiDriver."""
+    if ((connection.get("targetService") or {}).get("resourceProperties") or {}).get("connectAsKubernetesCsiDriver"):
+        return AUTH_CSI
+    wire = (connection.get("authInfo") or {}).get("authType")
+    return {v: k for k, v in WIRE_AUTH_TYPE.items() if k != AUTH_CSI}.get(wire, AUTH_SECRET)
+
+
 def offered_auth_types(target):
     return [a for a in target.auth_types if a in IMPLEMENTED_AUTH]
 

@@ -35,6 +35,17 @@ def ensure_namespace(api_client, namespace):
 _UNREAD = object()
 
 
+def _read_or_none(kind, read, name, namespace):
+    """``read(name, namespace)``, or None when the object (or its namespace) does not exist."""
+    from kubernetes.client.rest import ApiException
+    try:
+        return read(name, namespace)
+    except ApiException as exc:
+        if exc.status != 404:
+            raise kube_error(exc, f"Reading {kind} '{name}' in namespace '{namespace}'")
+        return None
+
+
 def _converge(kind, namespace, name, read, create, desired_update, known=_UNREAD):
     """Read, compare, write only on difference; a 409 (created or changed meanwhile) reads again.
 
@@ -45,12 +56,7 @@ def _converge(kind, namespace, name, read, create, desired_update, known=_UNREAD
         if known is not _UNREAD:
             current, known = known, _UNREAD         # read a moment ago by the caller: not read again
         else:
-            try:
-                current = read(name, namespace)
-            except ApiException as exc:
-                if exc.status != 404:
-                    raise kube_error(exc, f"Reading {kind} '{name}' in namespace '{namespace}'")
-                current = None
+            current = _read_or_none(kind, read, name, namespace)
         try:
             if current is None:
                 create(namespace)
@@ -72,13 +78,7 @@ def _converge(kind, namespace, name, read, create, desired_update, known=_UNREAD
 
 def read_secret(api_client, namespace, name):
     """The Secret (V1Secret) or None when it (or its namespace) does not exist."""
-    from kubernetes.client.rest import ApiException
-    try:
-        return _core(api_client).read_namespaced_secret(name, namespace)
-    except ApiException as exc:
-        if exc.status == 404:
-            return None
-        raise kube_error(exc, f"Reading Secret '{name}' in namespace '{namespace}'")
+    return _read_or_none("Secret", _core(api_client).read_namespaced_secret, name, namespace)
 
 
 def refuse_foreign_secret(secret, namespace):

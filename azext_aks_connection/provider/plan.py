@@ -121,7 +121,8 @@ def create(cmd, spec, progress, no_wait=False):  # pylint: disable=too-many-loca
         kube=lambda: cluster_ops.kube_api(cmd, spec.cluster),
         ext=lambda: ext_ops.prepare_write(cmd, spec.cluster, found["cluster"], progress),
         tenant=lambda: _tenant(cmd, target_sub) if sp or csi else None)
-    refuse_conflicts(spec, ext_ops.records_of(read["ext"]))     # before anything is written
+    all_records = ext_ops.records_of(read["ext"])
+    refuse_conflicts(spec, all_records)     # before anything is written
     current_secret = None
     if write_config:
         current_secret = kube_ops.read_secret(read["kube"], spec.namespace, secret_name(spec.name))
@@ -217,7 +218,6 @@ def create(cmd, spec, progress, no_wait=False):  # pylint: disable=too-many-loca
         provisioned["firewall"] = admitted
 
     ext = done["ext"]
-    all_records = ext_ops.records_of(ext)
     existing = all_records.get(spec.name)
     # For the caller to name what the connection used before and no longer does (an update's old grants).
     spec.previous = existing

@@ -73,8 +73,8 @@ def applicable(record):
 
 def is_csi(record):
     """Key Vault through the AKS add-on's identity (its wire auth type is userAssignedIdentity too)."""
-    return bool(((record.get("targetService") or {}).get("resourceProperties") or {}).get(
-        "connectAsKubernetesCsiDriver"))
+    from azext_aks_connection import targets
+    return targets.auth_of(record) == targets.AUTH_CSI
 
 
 def is_workload_identity(record):
@@ -90,10 +90,7 @@ def writes_secret(record):
 def cli_auth(record):
     """The auth of the record as a targets.AUTH_* value."""
     from azext_aks_connection import targets
-    if is_csi(record):
-        return targets.AUTH_CSI
-    wire = (record.get("authInfo") or {}).get("authType")
-    return {v: k for k, v in targets.WIRE_AUTH_TYPE.items() if k != targets.AUTH_CSI}.get(wire, targets.AUTH_SECRET)
+    return targets.auth_of(record)
 
 
 _UNSET = object()

@@ -25,11 +25,12 @@ def _target_args(sandbox, name):
     return ["--target-id", tid]
 
 
-def _user_args(sandbox, target):
-    """The values a target takes from the user (database login, Neon host, Confluent keys, …)."""
+def _user_args(sandbox, target, credential=PASSWORD):
+    """The values a target takes from the user (database login, Neon host, Confluent keys, …); ``credential``
+    for the secret ones (a value, or @file)."""
     args, secret = [], []
     for u in target.user_values:
-        value = PASSWORD if u.credential else {
+        value = credential if u.credential else {
             "user": (sandbox["seeds"].get("databaseLogins") or {}).get(target.name, "sandboxadmin"),
             "host": "ep-sandbox.eastus2.azure.neon.tech", "database": "orders",
             "schema_registry": "https://psrc-sandbox.eastus.azure.confluent.cloud"}.get(u.field, "key-" + u.field)
@@ -40,8 +41,8 @@ def _user_args(sandbox, target):
     return args, (["--secret"] + secret if secret else [])
 
 
-def _auth_args(sandbox, target, auth):
-    user, secret = _user_args(sandbox, target)
+def _auth_args(sandbox, target, auth, credential=PASSWORD):
+    user, secret = _user_args(sandbox, target, credential)
     if auth == t.AUTH_WORKLOAD_IDENTITY:
         return user + ["--workload-identity", sandbox["seeds"]["identities"]["sandbox-identity"]]
     if auth == t.AUTH_SECRET:

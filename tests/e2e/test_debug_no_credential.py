@@ -10,7 +10,7 @@ import pytest
 
 from azext_aks_connection import targets as t
 from tests.conftest import az_subprocess
-from tests.e2e.test_all_targets import CONFLUENT, PASSWORD
+from tests.e2e.test_all_targets import PASSWORD, _auth_args, _target_args
 
 pytestmark = pytest.mark.e2e
 
@@ -18,22 +18,9 @@ SECRET_TARGETS = [n for n, x in sorted(t.TARGETS.items()) if t.AUTH_SECRET in x.
 
 
 def _args(sandbox, target, tmp_path):
-    seeds = sandbox["seeds"]
-    args = ["--bootstrap-server", CONFLUENT] if target.name == "confluent-cloud" else \
-        ["--target-id", seeds["targets"][target.name]]
     secret_file = tmp_path / "secret.txt"
     secret_file.write_text(PASSWORD)
-    secret = []
-    for u in target.user_values:
-        value = f"@{secret_file}" if u.credential else {
-            "user": (seeds.get("databaseLogins") or {}).get(target.name, "sandboxadmin"),
-            "host": "ep-sandbox.eastus2.azure.neon.tech", "database": "orders",
-            "schema_registry": "https://psrc-sandbox.eastus.azure.confluent.cloud"}.get(u.field, "key-" + u.field)
-        if u.option == "--secret":
-            secret.append(f"{u.key}={value}")
-        else:
-            args += [u.option, value]
-    return args + (["--secret"] + secret if secret or not target.user_values else [])
+    return _target_args(sandbox, target.name) + _auth_args(sandbox, target, t.AUTH_SECRET, f"@{secret_file}")
 
 
 def _secret_parts(value):

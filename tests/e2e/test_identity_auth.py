@@ -153,8 +153,11 @@ def _blob_endpoint(az, account_id):
 
 def test_workload_identity_show_list_configuration_and_delete(az, sandbox, kube):
     c = sandbox["seeds"]["cluster"]
-    res = _create_blob(az, sandbox, c, "wi_show", "--workload-identity", _identity(sandbox), "--client-type",
-                       "springBoot")
+    # An identity and a namespace of its own: no other connection shares its ServiceAccount or role assignment,
+    # so delete names them for removal.
+    ident = az("identity", "create", "-g", "sandbox-rg", "-n", "show-" + uuid.uuid4().hex[:6], "-o", "json").json
+    res = _create_blob(az, sandbox, c, "wi_show", "--workload-identity", ident["id"], "--client-type",
+                       "springBoot", namespace="wi-show")
     assert res.rc == 0, res
     cfg = az("aks", "connection", "list-configuration", "-g", c["resourceGroup"], "-n", c["name"],
              "--connection", "wi_show", "-o", "json").json["configurations"]
@@ -169,11 +172,11 @@ def test_workload_identity_show_list_configuration_and_delete(az, sandbox, kube)
     deleted = az("aks", "connection", "delete", "-g", c["resourceGroup"], "-n", c["name"], "--connection",
                  "wi_show", "--yes")
     assert deleted.rc == 0, deleted
-    assert f"kubectl delete serviceaccount {sa} -n default" in deleted.log
-    assert "kubectl delete secret sc-wishow-secret -n default" in deleted.log
+    assert f"kubectl delete serviceaccount {sa} -n wi-show" in deleted.log
+    assert "kubectl delete secret sc-wishow-secret -n wi-show" in deleted.log
     assert "az role assignment delete --ids" in deleted.log
     # Kept in the cluster (M-K3).
-    assert kube.read_namespaced_service_account(sa, "default").metadata.name == sa
+    assert kube.read_namespaced_service_account(sa, "wi-show").metadata.name == sa
 
 
 def test_workload_identity_refuses_the_kubelet_identity_before_any_write(az, sandbox, sbc):

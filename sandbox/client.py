@@ -41,8 +41,22 @@ class SandboxClient:
     def set_lro(self, **seconds):
         return self.call("PUT", "/_sandbox/lro", seconds)
 
-    def new_cluster(self, name, resource_group=None):
-        return self.call("POST", "/_sandbox/clusters", {"name": name, "resourceGroup": resource_group})
+    def new_cluster(self, name, resource_group=None, kind=None, **extra):
+        """A new cluster; ``kind``: local-accounts (default), entra-id, private, authorized-ip-ranges; extra:
+        callerRole (entra-id: the signed-in principal's role on it, None for none)."""
+        body = dict(extra, name=name, resourceGroup=resource_group)
+        if kind:
+            body["kind"] = kind
+        return self.call("POST", "/_sandbox/clusters", body)
+
+    def deny_kube(self, cluster_id, verb, resource, namespace=None, group=None):
+        """The cluster's API server denies ``verb`` on ``resource`` (in ``namespace``; None: anywhere): 403, and
+        SelfSubjectAccessReviews answer allowed: false. Returns the rule id."""
+        return self.call("POST", "/_sandbox/kube/denials", {"cluster": cluster_id, "verb": verb, "resource": resource,
+                                                            "namespace": namespace, "group": group})["id"]
+
+    def clear_kube_denials(self):
+        self.call("DELETE", "/_sandbox/kube/denials")
 
     def egress(self, resource_group, name):
         """{"outboundType", "publicIpIds", "ips"} of a cluster."""

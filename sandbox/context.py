@@ -16,7 +16,7 @@ class Sandbox:
       arm_url      https://127.0.0.1:<port>   ARM + token endpoint + /_sandbox control
       kube_url     https://127.0.0.1:<port>   Kubernetes API; cluster k is served under /clusters/<k>
       ca_pem       the CA (PEM text) that signed both server certificates
-      kube_token   bearer token the Kubernetes API accepts (put into every kubeconfig)
+      kube_token   bearer token the Kubernetes API accepts (put into every local-accounts kubeconfig)
       azurite      {"blob": "http://127.0.0.1:<port>", "queue": ..., "table": ...} or {} when not running
       log, faults  sandbox.core.RequestLog / Faults, shared by every plane
       kube         sandbox.kube.KubeRegistry (one KubeStore per managed cluster)
@@ -33,6 +33,8 @@ class Sandbox:
         self.kube_url = None
         self.ca_pem = None
         self.kube_token = "sandbox-" + uuid.uuid4().hex
+        # Tokens the token endpoint issued: {token: {"aud", "oid", "appid", "exp"}} (never logged or served).
+        self.issued_tokens = {}
         self.azurite = {}
         self.log = log
         self.faults = faults

@@ -12,8 +12,9 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from urllib.parse import parse_qs, urlparse
 
 MUTATING = {"PUT", "PATCH", "DELETE", "POST"}
-# POST actions that only read (ARM "list*" actions, token requests).
-_READ_ONLY_POST = re.compile(r"/(list[A-Za-z]*|getKeys|validate[A-Za-z]*)$")
+# POST actions that only read (ARM "list*" actions, token requests, Kubernetes access reviews).
+_READ_ONLY_POST = re.compile(r"/(list[A-Za-z]*|getKeys|validate[A-Za-z]*|selfsubjectaccessreviews|"
+                             r"selfsubjectrulesreviews)$")
 
 
 class Request:

@@ -10,7 +10,15 @@ Control endpoints on the ARM server (no auth; the sandbox is a local test bed):
   DELETE /_sandbox/faults[?id=n]               remove one or all
   GET    /_sandbox/seeds                       the seeded resources (same as `python -m sandbox seeds`)
   PUT    /_sandbox/lro                         {"<kind>|default": seconds, "retryAfterMs": ms}
-  POST   /_sandbox/clusters                    {"resourceGroup", "name"}: a new, empty cluster
+  POST   /_sandbox/clusters                    {"resourceGroup", "name", "kind"}: a new, empty cluster of a
+                                               kind (local-accounts (default), entra-id, private,
+                                               authorized-ip-ranges; entra-id: "callerRole", default Azure
+                                               Kubernetes Service RBAC Cluster Admin for the signed-in
+                                               principal, null for none)
+  GET|POST /_sandbox/kube/denials              {"cluster": <ARM id>, "verb", "resource", "namespace",
+                                               "group"}: the cluster's API server denies it (403, and
+                                               SelfSubjectAccessReviews say allowed: false) -> {"id": n}
+  DELETE /_sandbox/kube/denials[?id=n]         remove one or all
   ...    /_sandbox/arm/...                     resource-provider controls (see sandbox/arm)
 """
 import base64
@@ -18,13 +26,16 @@ import json
 import os
 import secrets
 
-from sandbox.arm import marketplace
+from sandbox.arm import clusterkinds, marketplace
 from sandbox.arm.storage import core_endpoints as storage_core_endpoints
 from sandbox.context import Sandbox
 from sandbox.core import Faults, HttpError, RequestLog, Response, Router, make_tls, serve
 
 CLUSTER_RG = "sandbox-rg"
 CLUSTER_NAME = "sandbox-aks"
+# The seeded cluster of each kind (sandbox/arm/clusterkinds.py); local-accounts is CLUSTER_NAME.
+KIND_CLUSTERS = {"entra-id": "sandbox-aks-entra", "private": "sandbox-aks-private",
+                 "authorized-ip-ranges": "sandbox-aks-authip"}
 TARGET_RG = "sandbox-data-rg"
 STORAGE_ACCOUNT = "sandboxstore"
 STORAGE_CONTAINER = "orders"
@@ -95,8 +106,26 @@ def control_app(sb, arm_app, seeds):
             raise HttpError(400, "BadRequest", "name is required")
         if sb.arm.get(f"/subscriptions/{sb.subscription_id}/resourceGroups/{rg}") is None:
             sb.arm.add_resource_group(rg)
-        cluster = sb.arm.add_managed_cluster(rg, name)
-        return Response(201, {"id": cluster["id"], "resourceGroup": rg, "name": name})
+        kind = body.get("kind") or "local-accounts"
+        if kind not in clusterkinds.KINDS:
+            raise HttpError(400, "BadRequest", f"kind must be one of {', '.join(clusterkinds.KINDS)}")
+        if kind == "local-accounts":
+            cluster = sb.arm.add_managed_cluster(rg, name)
+        else:
+            cluster = clusterkinds.seed(sb.arm, rg, name, kind,
+                                        caller_role=body.get("callerRole", clusterkinds.CALLER_ROLE))
+        return Response(201, {"id": cluster["id"], "resourceGroup": rg, "name": name, "kind": kind})
+
+    @r.route(["GET", "POST"], "/_sandbox/kube/denials")
+    def kube_denials(req):
+        if req.method == "GET":
+            return Response(200, {"value": sb.kube_access.denials()})
+        return Response(201, {"id": sb.kube_access.add_denial(req.json({}))})
+
+    @r.route("DELETE", "/_sandbox/kube/denials")
+    def clear_kube_denials(req):
+        sb.kube_access.clear_denials(int(req.query["id"]) if req.query.get("id") else None)
+        return Response(200, {"value": sb.kube_access.denials()})
 
     def app(req):
         if req.path.startswith("/_sandbox/") and not req.path.startswith("/_sandbox/arm"):
@@ -119,6 +148,10 @@ def seed(sb, azurite_endpoints, storage_keys):
     sb.arm.add_resource_group(CLUSTER_RG)
     sb.arm.add_resource_group(TARGET_RG)
     cluster = sb.arm.add_managed_cluster(CLUSTER_RG, CLUSTER_NAME)
+    clusters = {"local-accounts": {"resourceGroup": CLUSTER_RG, "name": CLUSTER_NAME, "id": cluster["id"]}}
+    for kind, name in KIND_CLUSTERS.items():
+        clusters[kind] = {"resourceGroup": CLUSTER_RG, "name": name,
+                          "id": clusterkinds.seed(sb.arm, CLUSTER_RG, name, kind)["id"]}
     endpoints = {svc: f"{url}/{STORAGE_ACCOUNT}/" for svc, url in azurite_endpoints.items()}
     for svc, url in storage_core_endpoints(STORAGE_ACCOUNT).items():
         endpoints.setdefault(svc, url)
@@ -146,6 +179,7 @@ def seed(sb, azurite_endpoints, storage_keys):
         "subscription": sub,
         "tenant": sb.tenant_id,
         "cluster": {"resourceGroup": CLUSTER_RG, "name": CLUSTER_NAME, "id": cluster["id"]},
+        "clusters": clusters,
         "targets": dict(sorted(targets.items())),
         "databaseLogins": {t: "sandboxadmin" for t in ("mysql", "mysql-flexible", "postgres", "postgres-flexible",
                                                        "sql")},
@@ -164,6 +198,7 @@ def run(state_dir, with_azurite=True, ready_file=None):
     import threading
     from sandbox.arm import ArmState, arm_error_response, build_arm_app
     from sandbox.kube import KubeRegistry, build_kube_app, kube_error_response
+    from sandbox.kube.access import KubeAccess
     from sandbox import azurite
 
     os.makedirs(state_dir, exist_ok=True)
@@ -172,8 +207,9 @@ def run(state_dir, with_azurite=True, ready_file=None):
     with open(os.path.join(state_dir, "ca.pem"), encoding="ascii") as f:
         sb.ca_pem = f.read()
     sb.kube = KubeRegistry()
-    kube_server = serve(build_kube_app(sb.kube, sb.kube_token), "kube", sb.log, sb.faults, kube_error_response,
-                        ssl_context=tls)
+    sb.kube_access = KubeAccess(sb)
+    kube_server = serve(build_kube_app(sb.kube, sb.kube_token, access=sb.kube_access), "kube", sb.log, sb.faults,
+                        kube_error_response, ssl_context=tls)
     sb.kube_url = f"https://127.0.0.1:{kube_server.server_port}"
 
     storage_keys = [_key(), _key()]

@@ -58,9 +58,9 @@ def kube_error(exc, what):
     except (TypeError, ValueError, AttributeError):
         pass
     text = f"{what} failed in the cluster: ({reason}) {message or exc}"
-    if status == 403:
-        return ForbiddenError(text, recommendation="Your cluster user lacks this Kubernetes permission; ask a "
-                              "cluster admin for a Role granting it in that namespace.")
+    if status == 403:     # names the fix: an Azure role on Azure RBAC clusters, else the Kubernetes RBAC
+        from azext_aks_connection.provider.kubeaccess import forbidden_from_status
+        return forbidden_from_status(exc, what, message or str(exc))
     if status == 401:
         return UnauthorizedError(text, recommendation="Your cluster credentials were refused; check "
                                  "'az aks get-credentials' works for this cluster.")

@@ -4,7 +4,7 @@ import copy
 import time
 import uuid
 
-from sandbox.arm import common, control, denials, identity_endpoint, resources, targetkit
+from sandbox.arm import clusterkinds, common, control, denials, identity_endpoint, resources, targetkit
 from sandbox.arm.common import arm_error, error_body, parse_path, type_path
 from sandbox.arm.state import ArmState
 from sandbox.core import HttpError, Response, Router
@@ -131,7 +131,7 @@ def build_arm_app(sb):
             if handler.scope_types and scope_ref.full_type.lower() not in handler.scope_types:
                 raise common.invalid_resource_type(type_path(full), registry.canonical_namespace(ns),
                                                    req.api_version)
-            if state.raw(ref.scope) is None:
+            if state.raw(ref.scope) is None and not clusterkinds.is_namespace_scope(state, ref.scope):
                 raise common.resource_not_found(scope_ref)
 
         if mode in ("list-scope", "list-children"):

@@ -76,6 +76,9 @@ def make_token(sb, resource, client_id=None, object_id=None, lifetime=3600):
                            "Microsoft.ManagedIdentity/userAssignedIdentities/sandbox-caller"}
     token = ".".join([_b64url(json.dumps(header).encode()), _b64url(json.dumps(claims).encode()),
                       _b64url(b"sandbox-unsigned-signature")])
+    issued = getattr(sb, "issued_tokens", None)
+    if issued is not None:     # what the Kubernetes API of an Entra ID cluster accepts (sandbox/kube/access.py)
+        issued[token] = {"aud": resource, "oid": oid, "appid": appid, "exp": exp}
     return token, exp
 
 

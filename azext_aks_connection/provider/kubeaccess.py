@@ -1,0 +1,502 @@
+"""Real cluster access: a Kubernetes client for any AKS cluster, from the current `az login`.
+
+* Credentials: the cluster's user credentials (listClusterUserCredential, kept in memory). On an AKS-managed
+  Entra ID cluster they are an exec of kubelogin; the exec user is replaced by a bearer token for the AKS server
+  application (``--server-id`` of the exec args, 6dae42f8-… by default) from the current login, as azure-cli's
+  ``az aks command invoke`` does (Profile.get_raw_token): user, service principal and managed identity logins
+  work without kubelogin and nothing ever prompts.
+* Timeouts: every call has a connect and a read timeout (default 10 s / 30 s; ``az config set
+  aks_connection.kube_timeout=<connect>,<read>`` or one number for both, or env
+  AZURE_AKS_CONNECTION_KUBE_TIMEOUT).
+* Retries: urllib3's Retry on the client's pool — 429 / 5xx answers (Retry-After honoured, capped), read
+  timeouts and connection resets, with jittered backoff, a bounded number of times. Every verb is retried:
+  a create that lands twice answers 409 AlreadyExists, which every writer here handles (read, compare, write).
+  A name that does not resolve or a refused connection is not retried: it will not get better in a second.
+* Failures: a connection failure is an AzureConnectionError naming the API server and the cluster, saying why
+  when the cluster says (private cluster, authorized IP ranges, stopped); a 403 names the fix (an Azure role and
+  the exact `az role assignment create` on Azure RBAC clusters, else the Kubernetes RBAC).
+* Before a create writes anything: :func:`check_reachable` (one GET /version, short timeout, no retry) and
+  :func:`preflight` (SelfSubjectAccessReviews for every verb the create needs, one error listing all denials).
+"""
+import os
+
+from knack.log import get_logger
+
+logger = get_logger(__name__)
+
+AKS_SERVER_APP = "6dae42f8-4368-4678-94ff-3960e28e3630"
+ENV_TIMEOUT = "AZURE_AKS_CONNECTION_KUBE_TIMEOUT"
+DEFAULT_TIMEOUT = (10.0, 30.0)          # (connect, read) seconds
+PROBE_TIMEOUT = (5.0, 10.0)
+TOTAL_RETRIES = 4
+CONNECT_RETRIES = 1
+READ_RETRIES = 2
+STATUS_RETRIES = 3
+RETRY_STATUSES = (429, 500, 502, 503, 504)
+BACKOFF_FACTOR = 0.5
+BACKOFF_MAX = 5.0
+RETRY_AFTER_CAP = 10.0                  # a Retry-After longer than this is waited for this long only
+REVIEW_WORKERS = 8
+WRITER_ROLE = "Azure Kubernetes Service RBAC Writer"
+CLUSTER_ADMIN_ROLE = "Azure Kubernetes Service RBAC Cluster Admin"
+AZURE_DENIAL_TEXT = "access to the resource in Azure"
+
+
+# --------------------------------------------------------------------------- configuration
+
+def timeouts(cli_ctx=None):
+    """(connect, read) seconds: env AZURE_AKS_CONNECTION_KUBE_TIMEOUT, else `az config` aks_connection.kube_timeout
+    ("<connect>,<read>" or one number for both), else 10 s / 30 s."""
+    value = os.environ.get(ENV_TIMEOUT)
+    if not value and cli_ctx is not None:
+        value = cli_ctx.config.get("aks_connection", "kube_timeout", None)
+    if not value:
+        return DEFAULT_TIMEOUT
+    try:
+        parts = [float(p) for p in str(value).replace(" ", "").split(",") if p]
+        if len(parts) == 1:
+            parts = parts * 2
+        if len(parts) != 2 or min(parts) <= 0:
+            raise ValueError(value)
+    except ValueError:
+        from azure.cli.core.azclierror import InvalidArgumentValueError
+        raise InvalidArgumentValueError(
+            f"aks_connection.kube_timeout '{value}' is not a timeout: give seconds, '<connect>,<read>' or one number.",
+            recommendation="az config set aks_connection.kube_timeout=10,30") from None
+    return tuple(parts)
+
+
+def _retry():
+    from urllib3.exceptions import MaxRetryError, NameResolutionError, NewConnectionError
+    from urllib3.util.retry import Retry
+
+    class KubeRetry(Retry):
+        """urllib3's Retry, but a name that does not resolve or a refused connection fails at once, and a
+        Retry-After is waited for RETRY_AFTER_CAP seconds at most."""
+
+        def increment(self, method=None, url=None, response=None, error=None, _pool=None, _stacktrace=None):
+            if isinstance(error, NameResolutionError) or (
+                    isinstance(error, NewConnectionError) and isinstance(error.__cause__, ConnectionRefusedError)):
+                raise MaxRetryError(_pool, url, error) from error
+            return super().increment(method, url, response, error, _pool, _stacktrace)
+
+        def get_retry_after(self, response):
+            seconds = super().get_retry_after(response)
+            return None if seconds is None else min(seconds, RETRY_AFTER_CAP)
+
+    return KubeRetry(total=TOTAL_RETRIES, connect=CONNECT_RETRIES, read=READ_RETRIES, status=STATUS_RETRIES,
+                     other=0, allowed_methods=None, status_forcelist=RETRY_STATUSES, backoff_factor=BACKOFF_FACTOR,
+                     backoff_max=BACKOFF_MAX, backoff_jitter=0.25, raise_on_status=False,
+                     respect_retry_after_header=True)
+
+
+# --------------------------------------------------------------------------- what we know of the cluster
+
+class ClusterContext:  # pylint: disable=too-many-instance-attributes
+    """What errors name: the cluster, its API server, its kind, and who we are to it."""
+
+    def __init__(self, cluster_ref, server=None, cmd=None):
+        self.ref = cluster_ref
+        self.name = getattr(cluster_ref, "name", None) or "?"
+        self.resource_group = getattr(cluster_ref, "resource_group", None) or "?"
+        self.id = getattr(cluster_ref, "id", None)
+        self.server = server
+        self.cmd = cmd
+        self.entra = False
+        self.azure_rbac = None          # None: not known (the cluster was not read)
+        self.principal = None           # the object id the API server sees (Entra ID token)
+        self.resource = None
+
+    def learn(self, cluster_resource):
+        if cluster_resource:
+            self.resource = cluster_resource
+            aad = (cluster_resource.get("properties") or {}).get("aadProfile") or {}
+            self.entra = self.entra or bool(aad.get("managed"))
+            self.azure_rbac = bool(aad.get("enableAzureRBAC"))
+            self.id = cluster_resource.get("id") or self.id
+        return self
+
+    def cluster_resource(self):
+        """The managed cluster (read once, when an error needs it to say why); None when it cannot be read."""
+        if self.resource is None and self.cmd is not None and self.ref is not None:
+            try:
+                from azext_aks_connection.provider.cluster import get_cluster
+                self.learn(get_cluster(self.cmd, self.ref))
+            except Exception:  # pylint: disable=broad-except
+                logger.debug("could not read AKS cluster '%s' to explain the failure", self.name)
+                self.cmd = None
+        return self.resource
+
+
+def context_of(api):
+    ctx = getattr(api, "aks", None)
+    if ctx is None:
+        ctx = ClusterContext(None, server=getattr(getattr(api, "configuration", None), "host", None))
+    return ctx
+
+
+# --------------------------------------------------------------------------- the client
+
+def _client_class():
+    from kubernetes.client import ApiClient
+    from kubernetes.client.rest import ApiException
+    from urllib3.exceptions import HTTPError as Urllib3Error
+
+    class AksApiClient(ApiClient):
+        """An ApiClient whose every call has a timeout, whose errors know the cluster, and whose connection
+        failures are azclierrors."""
+
+        def __init__(self, configuration, context, timeout):
+            super().__init__(configuration)
+            self.aks = context
+            self.default_timeout = timeout
+
+        def call_api(self, method, url, header_params=None, body=None, post_params=None,
+                     _request_timeout=None):
+            try:
+                return super().call_api(method, url, header_params=header_params, body=body,
+                                        post_params=post_params,
+                                        _request_timeout=_request_timeout or self.default_timeout)
+            except Urllib3Error as exc:
+                raise unreachable(self.aks, reason_of(exc, _request_timeout or self.default_timeout)) from None
+
+        def response_deserialize(self, response_data, response_types_map=None):
+            try:
+                return super().response_deserialize(response_data, response_types_map)
+            except ApiException as exc:
+                exc.aks_context = self.aks      # kube_error names the cluster and the fix
+                raise
+
+    return AksApiClient
+
+
+def _kubelogin_server_id(user):
+    """The --server-id of a kubelogin exec user; None when the user is not one."""
+    exec_cfg = (user or {}).get("exec") or {}
+    command = os.path.basename(str(exec_cfg.get("command") or "")).lower()
+    args = [str(a) for a in exec_cfg.get("args") or []]
+    if not (command.startswith("kubelogin") or "get-token" in args):
+        return None
+    for i, arg in enumerate(args):
+        if arg == "--server-id" and i + 1 < len(args):
+            return args[i + 1]
+        if arg.startswith("--server-id="):
+            return arg.split("=", 1)[1]
+    return AKS_SERVER_APP
+
+
+def entra_token(cmd, cluster_ref, server_app=AKS_SERVER_APP):
+    """An access token for the AKS server application from the current az login (never prompts)."""
+    from azure.cli.core._profile import Profile
+    from azure.cli.core.azclierror import AuthenticationError
+    profile = Profile(cli_ctx=cmd.cli_ctx)
+    try:
+        try:
+            raw = profile.get_raw_token(resource=server_app, subscription=getattr(cluster_ref, "subscription", None))
+        except Exception as exc:  # pylint: disable=broad-except
+            if "subscription" not in str(exc).lower():
+                raise
+            raw = profile.get_raw_token(resource=server_app)     # the cluster's subscription is not a login's
+        return raw[0][1]
+    except Exception as exc:  # pylint: disable=broad-except
+        raise AuthenticationError(
+            f"Could not get an Entra ID token for the API server of AKS cluster '{cluster_ref.name}' (application "
+            f"{server_app}) from the current login: {exc}",
+            recommendation="Run 'az login' (a user, a service principal or 'az login --identity') and try "
+            "again.") from None
+
+
+def _claims(token):
+    import base64
+    import json
+    try:
+        payload = token.split(".")[1]
+        return json.loads(base64.urlsafe_b64decode(payload + "=" * (-len(payload) % 4)).decode("utf-8"))
+    except (IndexError, ValueError, UnicodeDecodeError):
+        return {}
+
+
+def api_client(cmd, cluster_ref, cluster_resource=None):
+    """A kubernetes ApiClient for the cluster from its user credentials (never logged, never written to disk)."""
+    import logging
+    import yaml
+    from azure.core.exceptions import HttpResponseError
+    from kubernetes import client as kube_client
+    from kubernetes import config as kube_config
+    from azext_aks_connection.provider.cluster import _client
+    from azext_aks_connection.provider.errors import arm_error
+    try:
+        creds = _client(cmd, cluster_ref.subscription).managed_clusters.list_cluster_user_credentials(
+            cluster_ref.resource_group, cluster_ref.name, logging_enable=False)
+    except HttpResponseError as exc:
+        raise arm_error(exc, f"Getting the user credentials of AKS cluster '{cluster_ref.name}'")
+    kubeconfig = yaml.safe_load(creds.kubeconfigs[0].value.decode("utf-8"))
+    # The kubernetes client logs whole response bodies (Secrets included) at DEBUG; az --debug enables DEBUG.
+    logging.getLogger("kubernetes.client.rest").setLevel(logging.INFO)
+    contexts = {c.get("name"): c.get("context") or {} for c in kubeconfig.get("contexts") or []}
+    current = contexts.get(kubeconfig.get("current-context")) or next(iter(contexts.values()), {})
+    clusters = {c.get("name"): c.get("cluster") or {} for c in kubeconfig.get("clusters") or []}
+    ctx = ClusterContext(cluster_ref, server=(clusters.get(current.get("cluster")) or {}).get("server"), cmd=cmd)
+    ctx.learn(cluster_resource)
+    for entry in kubeconfig.get("users") or []:
+        if entry.get("name") != current.get("user"):
+            continue
+        server_app = _kubelogin_server_id(entry.get("user"))
+        if server_app:
+            token = entra_token(cmd, cluster_ref, server_app)
+            entry["user"] = {"token": token}
+            ctx.entra = True
+            ctx.principal = _claims(token).get("oid")
+    configuration = type.__call__(kube_client.Configuration)
+    kube_config.load_kube_config_from_dict(kubeconfig, client_configuration=configuration, persist_config=False)
+    configuration.retries = _retry()
+    return _client_class()(configuration, ctx, timeouts(cmd.cli_ctx))
+
+
+# --------------------------------------------------------------------------- unreachable API servers
+
+def reason_of(exc, timeout=None):
+    """A user's words for a urllib3 failure."""
+    from urllib3.exceptions import (ConnectTimeoutError, MaxRetryError, NameResolutionError, NewConnectionError,
+                                    ProtocolError, ReadTimeoutError, SSLError)
+    if isinstance(exc, MaxRetryError) and exc.reason is not None:
+        exc = exc.reason
+    connect, read = (timeout if isinstance(timeout, tuple) else (timeout, timeout)) if timeout else (None, None)
+    if isinstance(exc, NameResolutionError):
+        return f"the name '{exc.conn.host if getattr(exc, 'conn', None) else '?'}' does not resolve from here"
+    if isinstance(exc, NewConnectionError):
+        if isinstance(exc.__cause__, ConnectionRefusedError):
+            return "the connection was refused"
+        return f"no connection could be made ({exc.__cause__ or exc})"
+    if isinstance(exc, ConnectTimeoutError):
+        return f"no connection within {connect:g} s" if connect else "the connection timed out"
+    if isinstance(exc, ReadTimeoutError):
+        return f"no answer within {read:g} s" if read else "the API server did not answer in time"
+    if isinstance(exc, SSLError):
+        return f"the TLS handshake failed ({exc})"
+    if isinstance(exc, ProtocolError):
+        return "the connection was reset"
+    return str(exc)
+
+
+def unreachable(ctx, reason):
+    """The AzureConnectionError for an API server that cannot be reached: why, from the cluster's settings,
+    and what to do, with the real names."""
+    from azure.cli.core.azclierror import AzureConnectionError
+    resource = ctx.cluster_resource() or {}
+    props = resource.get("properties") or {}
+    access = props.get("apiServerAccessProfile") or {}
+    where = f"AKS cluster '{ctx.name}' (resource group '{ctx.resource_group}')"
+    server = ctx.server or props.get("privateFQDN") or props.get("fqdn") or "?"
+    engine = "or use the Service Connector engine (planned), which works through Azure Resource Manager"
+    if access.get("enablePrivateCluster"):
+        return AzureConnectionError(
+            f"{where} is a private cluster: its API server {server} has only a private address in the cluster's "
+            f"virtual network, and it cannot be reached from here ({reason}). Nothing was changed.",
+            recommendation="Run the command from a machine with a network path to the cluster's virtual network "
+            "(a VM in it or in a peered network, a VPN or ExpressRoute, or a private endpoint to the API server), "
+            f"{engine}.")
+    ranges = access.get("authorizedIPRanges") or []
+    if ranges:
+        listed = ",".join(ranges)
+        return AzureConnectionError(
+            f"{where} accepts API server connections only from its authorized IP ranges ({', '.join(ranges)}), and "
+            f"{server} cannot be reached from here ({reason}): this machine's address is probably not in them. "
+            "Nothing was changed.",
+            recommendation=f"Add this machine's public IP address to the ranges (the list is replaced: keep the "
+            f"existing ones): az aks update -g {ctx.resource_group} -n {ctx.name} --api-server-authorized-ip-ranges "
+            f"{listed},<your public IP>/32 ; or run the command from a network inside those ranges, {engine}.")
+    if ((props.get("powerState") or {}).get("code") or "").lower() == "stopped":
+        return AzureConnectionError(
+            f"{where} is stopped: its API server {server} does not answer ({reason}). Nothing was changed.",
+            recommendation=f"Start it first: az aks start -g {ctx.resource_group} -n {ctx.name}")
+    return AzureConnectionError(
+        f"Cannot reach the API server {server} of {where}: {reason}.",
+        recommendation="Check this machine's network path to the API server (DNS, proxy, firewall); raise the "
+        "timeouts with 'az config set aks_connection.kube_timeout=<connect>,<read>' if the network is slow.")
+
+
+def check_reachable(api, cluster_ref, cluster_resource=None):
+    """Probe the API server once (GET /version, short timeout, no retry) before anything is written; raise the
+    error of :func:`unreachable` when it cannot be reached. Any HTTP answer counts as reachable."""
+    import urllib3
+    ctx = context_of(api).learn(cluster_resource)
+    if ctx.ref is None:
+        ctx.ref, ctx.name, ctx.resource_group = cluster_ref, cluster_ref.name, cluster_ref.resource_group
+    configured = getattr(api, "default_timeout", None) or DEFAULT_TIMEOUT
+    timeout = (min(PROBE_TIMEOUT[0], configured[0]), min(PROBE_TIMEOUT[1], configured[1]))
+    headers = {"Accept": "application/json"}
+    for auth in (api.configuration.auth_settings() or {}).values():
+        if auth.get("in") == "header" and auth.get("value"):
+            headers[auth["key"]] = auth["value"]
+    try:
+        answer = api.rest_client.pool_manager.request(
+            "GET", api.configuration.host.rstrip("/") + "/version", headers=headers,
+            timeout=urllib3.Timeout(connect=timeout[0], read=timeout[1]), retries=False)
+    except urllib3.exceptions.HTTPError as exc:
+        raise unreachable(ctx, reason_of(exc, timeout)) from None
+    logger.debug("API server of AKS cluster '%s' answered %s", ctx.name, answer.status)
+
+
+# --------------------------------------------------------------------------- permissions
+
+def create_checks(store_namespace, namespace, namespace_exists, service_account, store_exists=True, secret=True):
+    """The (verb, resource, namespace) a create needs: the store's ConfigMaps (and creating its namespace when
+    missing), the Secret and the ServiceAccount (workload identity) in the target namespace, and creating the
+    target namespace when missing (namespace None: cluster scope)."""
+    checks = [(verb, "configmaps", store_namespace) for verb in ("get", "list", "create", "update")]
+    if secret:
+        checks += [(verb, "secrets", namespace) for verb in ("get", "create", "update")]
+    if service_account:
+        checks += [(verb, "serviceaccounts", namespace) for verb in ("get", "create", "patch")]
+    if (not store_exists) or ((secret or service_account) and not namespace_exists):
+        checks.append(("create", "namespaces", None))
+    return checks
+
+
+def _review(api, check):
+    from kubernetes import client
+    from kubernetes.client.rest import ApiException
+    verb, resource, namespace = check[:3]
+    group = check[3] if len(check) > 3 else ""
+    body = client.V1SelfSubjectAccessReview(spec=client.V1SelfSubjectAccessReviewSpec(
+        resource_attributes=client.V1ResourceAttributes(verb=verb, resource=resource, namespace=namespace,
+                                                        group=group)))
+    try:
+        status = client.AuthorizationV1Api(api).create_self_subject_access_review(body).status
+    except ApiException as exc:
+        if exc.status == 404:
+            return check, None, None         # the API server does not serve access reviews: nothing known
+        from azext_aks_connection.provider.errors import kube_error
+        raise kube_error(exc, f"Checking whether you may {verb} {resource}")
+    return check, bool(status.allowed), status.reason
+
+
+def preflight(api, cluster_ref, cluster_resource, checks, unreadable_namespaces=()):
+    """A SelfSubjectAccessReview for every (verb, resource, namespace) of ``checks`` (at once); ONE error listing
+    every denial with its fix, before anything is written. ``unreadable_namespaces``: namespaces whose existence
+    could not be read (403): the error says that creating them, if missing, needs the cluster-scope right."""
+    from concurrent.futures import ThreadPoolExecutor
+    ctx = context_of(api).learn(cluster_resource)
+    if ctx.ref is None:
+        ctx.ref, ctx.name, ctx.resource_group, ctx.id = cluster_ref, cluster_ref.name, cluster_ref.resource_group, \
+            cluster_ref.id
+    checks = list(dict.fromkeys(tuple(c) for c in checks))
+    if not checks:
+        return
+    with ThreadPoolExecutor(max_workers=min(REVIEW_WORKERS, len(checks))) as pool:
+        results = list(pool.map(lambda c: _review(api, c), checks))
+    denied = [c for c, allowed, _ in results if allowed is False]
+    if not denied:
+        return
+    azure = ctx.azure_rbac or any(AZURE_DENIAL_TEXT in (reason or "") for _, allowed, reason in results
+                                  if allowed is False)
+    raise forbidden(ctx, denied, azure, what="The connection cannot be created",
+                    maybe_missing=[ns for ns in unreadable_namespaces if ns])
+
+
+def _namespace_exists(api, namespace):
+    from kubernetes import client
+    from kubernetes.client.rest import ApiException
+    try:
+        client.CoreV1Api(api).read_namespace(namespace)
+        return True
+    except ApiException as exc:
+        if exc.status == 404:
+            return False
+        return None     # not readable (403): not known
+
+
+def preflight_create(api, cluster_ref, cluster_resource, store_namespace, namespace, secret=True,
+                     service_account=False):
+    """:func:`preflight` with :func:`create_checks` (the namespaces' existence read first)."""
+    from concurrent.futures import ThreadPoolExecutor
+    with ThreadPoolExecutor(max_workers=2) as pool:
+        store_exists, ns_exists = pool.map(lambda ns: _namespace_exists(api, ns), [store_namespace, namespace])
+    unreadable = [ns for ns, exists in ((store_namespace, store_exists), (namespace, ns_exists)) if exists is None]
+    preflight(api, cluster_ref, cluster_resource,
+              create_checks(store_namespace, namespace, ns_exists is not False, service_account,
+                            store_exists=store_exists is not False, secret=secret),
+              unreadable_namespaces=list(dict.fromkeys(unreadable)))
+
+
+# --------------------------------------------------------------------------- 403
+
+def _described(check):
+    verb, resource, namespace = check[:3]
+    return f"{verb} {resource} " + (f"in namespace '{namespace}'" if namespace else "(cluster scope)")
+
+
+def forbidden(ctx, denied, azure, what=None, detail=None, maybe_missing=()):  # pylint: disable=too-many-locals
+    """The ForbiddenError for the ``denied`` (verb, resource, namespace) list: on Azure RBAC clusters the Azure
+    role and the exact `az role assignment create` lines; otherwise the Kubernetes RBAC it needs.
+    ``maybe_missing``: namespaces that could not be read; creating them, if missing, needs a cluster-scope right."""
+    from azure.cli.core.azclierror import ForbiddenError
+    where = f"AKS cluster '{ctx.name}'"
+    listing = "; ".join(_described(c) for c in denied)
+    head = f"{what}: " if what else ""
+    if azure:
+        cid = ctx.id or (ctx.ref.id if ctx.ref is not None else "<cluster id>")
+        assignee = ctx.principal or "<your object id: az ad signed-in-user show --query id -o tsv>"
+        grants = {}
+        for check in denied:
+            verb, resource, namespace = check[:3]
+            if namespace:
+                grants.setdefault((WRITER_ROLE, f"{cid}/namespaces/{namespace}"), None)
+            else:
+                grants.setdefault((CLUSTER_ADMIN_ROLE, cid), None)
+        if maybe_missing and (CLUSTER_ADMIN_ROLE, cid) not in grants:
+            grants[(CLUSTER_ADMIN_ROLE, cid)] = f"only if namespace {', '.join(maybe_missing)} does not exist yet"
+        lines = [f'az role assignment create --assignee {assignee} --role "{role}" --scope {scope}'
+                 + (f" ({why})" if why else "") for (role, scope), why in grants.items()]
+        text = (f"{head}{where} uses Azure RBAC for Kubernetes authorization, and your identity"
+                f"{' (' + ctx.principal + ')' if ctx.principal else ''} lacks the Azure role for: {listing}."
+                + (f" {detail}" if detail else ""))
+        roles = " and ".join(f'"{role}" on {scope}' for (role, scope), why in grants.items() if not why)
+        return ForbiddenError(text, recommendation=f"Get {roles} (an Azure role assignment, not a Kubernetes "
+                              "Role; it can take up to 5 minutes to take effect): " + " ; ".join(lines))
+    by_namespace = {}
+    for check in denied:
+        verb, resource, namespace = check[:3]
+        by_namespace.setdefault(namespace, {}).setdefault(resource, []).append(verb)
+    lines = []
+    for namespace, resources in by_namespace.items():
+        verbs = ",".join(dict.fromkeys(v for vs in resources.values() for v in vs))
+        kinds = ",".join(resources)
+        if namespace:
+            lines.append(f"kubectl create role aks-connection -n {namespace} --verb={verbs} --resource={kinds} && "
+                         f"kubectl create rolebinding aks-connection -n {namespace} --role=aks-connection "
+                         "--user=<your user>")
+        else:
+            lines.append(f"kubectl create clusterrole aks-connection-{kinds.replace(',', '-')} --verb={verbs} "
+                         f"--resource={kinds} && kubectl create clusterrolebinding aks-connection-"
+                         f"{kinds.replace(',', '-')} --clusterrole=aks-connection-{kinds.replace(',', '-')} "
+                         "--user=<your user>")
+    if maybe_missing and None not in by_namespace:
+        lines.append(f"only if namespace {', '.join(maybe_missing)} does not exist yet: kubectl create clusterrole "
+                     "aks-connection-namespaces --verb=create --resource=namespaces && kubectl create "
+                     "clusterrolebinding aks-connection-namespaces --clusterrole=aks-connection-namespaces "
+                     "--user=<your user>")
+    text = (f"{head}your cluster user may not {listing} in {where} (Kubernetes RBAC)."
+            + (f" {detail}" if detail else ""))
+    return ForbiddenError(text, recommendation="Ask a cluster admin for these Kubernetes permissions: "
+                          + " ; ".join(lines))
+
+
+def forbidden_from_status(exc, what, text):
+    """kube_error's 403: the denial the API server describes, with its fix."""
+    import re
+    ctx = getattr(exc, "aks_context", None) or ClusterContext(None)
+    m = re.search(r'cannot (\S+) resource "([^"]+)" in API group "([^"]*)" (?:in the namespace "([^"]+)"|at the '
+                  r'cluster scope)', text)
+    check = (m.group(1), m.group(2) + (f".{m.group(3)}" if m.group(3) else ""), m.group(4)) if m else None
+    azure = AZURE_DENIAL_TEXT in text or bool(ctx.azure_rbac)
+    if check is None:
+        from azure.cli.core.azclierror import ForbiddenError
+        if azure:
+            return ForbiddenError(text, recommendation=f'Get the Azure role "{WRITER_ROLE}" on the namespace '
+                                  f"(scope {ctx.id or '<cluster id>'}/namespaces/<namespace>), or "
+                                  f'"{CLUSTER_ADMIN_ROLE}" on the cluster.')
+        return ForbiddenError(text, recommendation="Your cluster user lacks this Kubernetes permission; ask a "
+                              "cluster admin for a Role granting it in that namespace.")
+    return forbidden(ctx, [check], azure, what=f"{what} failed", detail=f"The API server said: {text}")

@@ -449,8 +449,10 @@ TARGETS = {
                                    ConfigKey("AZURE_KEYVAULT_SCOPE", _MANAGEMENT_SCOPE, False)]},
         },
         secret_source="keyvault",
-        roles=["Key Vault Secrets Officer"],
-        csi_roles=["Key Vault Secrets User"],
+        # Service Connector's defaults (concept-microsoft-entra-roles.md): read secrets and certificates, for the
+        # workload identity, the service principal and the CSI add-on identity alike.
+        roles=["Key Vault Secrets User", "Key Vault Certificate User"],
+        csi_roles=["Key Vault Secrets User", "Key Vault Certificate User"],
         firewall="keyvault",
     ),
     # ---------------------------------------------------------------- Storage queue / table / file

@@ -21,19 +21,10 @@ def get_cluster(cmd, cluster):
 
 
 def kube_api(cmd, cluster):
-    """A kubernetes ApiClient for the cluster, from its user credentials (never logged)."""
-    import logging
-    import yaml
-    from kubernetes import config as kube_config
-    try:
-        creds = _client(cmd, cluster.subscription).managed_clusters.list_cluster_user_credentials(
-            cluster.resource_group, cluster.name, logging_enable=False)
-    except HttpResponseError as exc:
-        raise arm_error(exc, f"Getting the user credentials of AKS cluster '{cluster.name}'")
-    kubeconfig = yaml.safe_load(creds.kubeconfigs[0].value.decode("utf-8"))
-    # The kubernetes client logs whole response bodies (Secrets included) at DEBUG; az --debug enables DEBUG.
-    logging.getLogger("kubernetes.client.rest").setLevel(logging.INFO)
-    return kube_config.new_client_from_config_dict(kubeconfig)
+    """A kubernetes ApiClient for the cluster, from its user credentials (never logged): Entra ID clusters get a
+    token from the current login, every call has a timeout and transient failures are retried (kubeaccess.py)."""
+    from azext_aks_connection.provider import kubeaccess
+    return kubeaccess.api_client(cmd, cluster)
 
 
 KV_ADDON = "azureKeyvaultSecretsProvider"
@@ -63,9 +54,29 @@ def missing_features(cluster, workload_identity=False, kv_csi=False):
     return missing
 
 
+def issuer_of(cluster):
+    """The cluster's OIDC issuer URL; None while the issuer is off."""
+    oidc = (cluster.get("properties") or {}).get("oidcIssuerProfile") or {}
+    return oidc.get("issuerURL") if oidc.get("enabled") else None
+
+
+PRECONDITION_ATTEMPTS = 5     # the cluster changed between our GET and PUT (412): read it again, at most this often
+
+
+def _oidc_warning(cluster_ref):
+    from knack.log import get_logger
+    get_logger(__name__).warning(
+        "Turning on the OIDC issuer of AKS cluster '%s': this restarts its API server (Kubernetes requests can fail "
+        "for a few minutes), and the OIDC issuer cannot be turned off again.", cluster_ref.name)
+
+
 def ensure_features(cmd, cluster_ref, cluster, progress, workload_identity=False, kv_csi=False):
     """Turn on what is missing with one managed-cluster update (a long-running operation); returns the cluster
-    as it is afterwards. No write when everything is on already."""
+    as it is afterwards. No write when everything is on already.
+
+    As ``az aks update``: the cluster is read right before the PUT, and the PUT carries its ETag (If-Match), so
+    a change made by someone else meanwhile is never reverted by a stale body: a 412 reads it again."""
+    from azure.core import MatchConditions
     from azure.mgmt.containerservice import models
     missing = missing_features(cluster, workload_identity, kv_csi)
     if not missing:
@@ -73,19 +84,22 @@ def ensure_features(cmd, cluster_ref, cluster, progress, workload_identity=False
     client = _client(cmd, cluster_ref.subscription).managed_clusters
     what = " and ".join(missing)
     known_state = ((cluster.get("properties") or {}).get("provisioningState") or "").lower()
-    for attempt in range(UPDATE_ATTEMPTS):
-        if attempt or known_state not in TERMINAL:
+    busy = stale = 0
+    warned = False
+    while True:
+        if busy or known_state not in TERMINAL:
             from azext_aks_connection.provider import registration
             registration.wait_cluster_idle(cmd, cluster_ref, progress)
         try:
-            # The first attempt PUTs the cluster as already read; a retry reads it again.
-            fresh = attempt == 0 and known_state in TERMINAL
-            mc = models.ManagedCluster(cluster) if fresh else client.get(cluster_ref.resource_group, cluster_ref.name)
+            mc = client.get(cluster_ref.resource_group, cluster_ref.name)      # fresh, right before the PUT
             current = mc.as_dict()
             missing = missing_features(current, workload_identity, kv_csi)
             if not missing:              # someone else turned them on meanwhile
                 return current
             if "OIDC issuer" in missing:
+                if not warned:
+                    _oidc_warning(cluster_ref)
+                    warned = True
                 mc.oidc_issuer_profile = models.ManagedClusterOIDCIssuerProfile(enabled=True)
             if "workload identity" in missing:
                 if mc.security_profile is None:
@@ -98,17 +112,21 @@ def ensure_features(cmd, cluster_ref, cluster, progress, workload_identity=False
                 profiles[key] = models.ManagedClusterAddonProfile(
                     enabled=True, config={"enableSecretRotation": "false", "rotationPollInterval": "2m"})
                 mc.addon_profiles = profiles
+            condition = {"etag": mc.e_tag, "match_condition": MatchConditions.IfNotModified} if mc.e_tag else {}
             progress(f"Enabling {what} on AKS cluster '{cluster_ref.name}' (a cluster update; it can take minutes)")
-            poller = client.begin_create_or_update(cluster_ref.resource_group, cluster_ref.name, mc)
+            poller = client.begin_create_or_update(cluster_ref.resource_group, cluster_ref.name, mc, **condition)
             while not poller.done():
                 progress()
                 poller.wait(timeout=1)     # returns as soon as the operation ends; the poller follows Retry-After
             return poller.result().as_dict()
         except HttpResponseError as exc:
-            if exc.status_code == 409 and attempt + 1 < UPDATE_ATTEMPTS:
-                continue                  # the cluster is busy with another operation: wait for it, then retry
+            if exc.status_code == 412 and stale + 1 < PRECONDITION_ATTEMPTS:
+                stale += 1                # changed since our GET: read it again and re-apply
+                continue
+            if exc.status_code == 409 and busy + 1 < UPDATE_ATTEMPTS:
+                busy += 1                 # the cluster is busy with another operation: wait for it, then retry
+                continue
             raise arm_error(exc, f"Enabling {what} on AKS cluster '{cluster_ref.name}'")
-    return cluster
 
 
 PUBLIC_IP_API = "2024-05-01"

@@ -2,6 +2,7 @@
 assignments on the target, and Key Vault access policies. Every step reads first and writes only
 what is missing, under deterministic names, so a re-run converges and never duplicates.
 """
+import re
 import uuid
 from urllib.parse import quote
 
@@ -15,7 +16,6 @@ IDENTITY_API = "2023-01-31"
 ROLE_API = "2022-04-01"
 AUDIENCE = "api://AzureADTokenExchange"
 AUTHZ = "/providers/Microsoft.Authorization"
-PRINCIPAL_RETRIES = 6      # a new identity can take a while to reach Microsoft Entra replicas
 
 
 def service_account_name(client_id):
@@ -73,26 +73,102 @@ def federated_credential_name(namespace, issuer, subj):
     return f"sc-{namespace}-{digest}"[:120]
 
 
-def ensure_federated_credential(arm, identity, issuer, namespace):
-    """Make the identity trust the cluster's ServiceAccount. Returns (credential id, "created" | "present")."""
-    subj = subject(namespace, identity["client_id"])
-    base = identity["id"] + "/federatedIdentityCredentials"
+MAX_FICS = 20                  # federated identity credentials one identity can hold (Microsoft Entra limit)
+FIC_WRITE_ATTEMPTS = 6         # 409 ConcurrentFederatedIdentityCredentialsWritesForSingleManagedIdentity: retried
+FIC_CONCURRENT = "ConcurrentFederatedIdentityCredentialsWritesForSingleManagedIdentity"
+
+
+def _id_parts(identity_id):
+    parts = identity_id.split("/")
+    return parts[2], parts[4], parts[-1]
+
+
+def list_federated_credentials(arm, identity):
     try:
-        existing = (arm.get(base, IDENTITY_API) or {}).get("value") or []
+        return (arm.get(identity["id"] + "/federatedIdentityCredentials", IDENTITY_API) or {}).get("value") or []
     except ArmError as exc:
         raise arm_error(exc, f"Listing the federated credentials of identity '{identity['name']}'")
+
+
+def _matching(existing, issuer, subj):
+    """The credential trusting (issuer, subject): Azure keeps at most one per identity, whatever its name."""
     for fic in existing:
         p = fic.get("properties") or {}
-        if p.get("issuer") == issuer and p.get("subject") == subj and AUDIENCE in (p.get("audiences") or []):
-            return fic["id"], "present"
+        if p.get("subject") == subj and (issuer is None or p.get("issuer") == issuer):
+            return fic
+    return None
+
+
+def _refuse_other_audience(identity, fic):
+    """A credential for our issuer and subject with another audience: Azure refuses a second one for the same pair,
+    and the token exchange refuses this one: say which it is and how to fix it."""
+    props = fic.get("properties") or {}
+    if AUDIENCE in (props.get("audiences") or []):
+        return
+    sub, rg, name = _id_parts(identity["id"])
+    raise InvalidArgumentValueError(
+        f"Identity '{identity['name']}' already has federated credential '{fic.get('name')}' for issuer "
+        f"{props.get('issuer')} and subject {props.get('subject')}, with audience(s) "
+        f"{', '.join(props.get('audiences') or []) or '(none)'}, not {AUDIENCE}: workload identity tokens would be "
+        "refused, and Azure allows no second credential for the same issuer and subject.",
+        recommendation=f"Set its audience: az identity federated-credential update --subscription {sub} -g {rg} "
+        f"--identity-name {name} --name {fic.get('name')} --issuer {props.get('issuer')} --subject "
+        f"{props.get('subject')} --audiences {AUDIENCE}; or delete it (az identity federated-credential delete "
+        f"--subscription {sub} -g {rg} --identity-name {name} --name {fic.get('name')} --yes) and run this "
+        "command again.")
+
+
+def check_fic_slot(arm, identity, namespace, service_account, issuer):
+    """Before anything is written: the credential the connection needs exists already, or the identity has room
+    for it (at most MAX_FICS). ``issuer`` None: the OIDC issuer is about to be turned on, so no existing credential
+    can be for it (count only). Returns the identity's credentials."""
+    subj = f"system:serviceaccount:{namespace}:{service_account}"
+    existing = list_federated_credentials(arm, identity)
+    match = _matching(existing, issuer, subj) if issuer else None
+    if match is not None:
+        _refuse_other_audience(identity, match)
+        return existing
+    if len(existing) >= MAX_FICS:
+        sub, rg, name = _id_parts(identity["id"])
+        names = ", ".join(sorted(f.get("name") or "?" for f in existing))
+        raise InvalidArgumentValueError(
+            f"Identity '{identity['name']}' already holds {len(existing)} federated identity credentials, the "
+            f"most one identity can hold ({MAX_FICS}), and none is for this cluster's ServiceAccount {subj}: "
+            f"{names}.",
+            recommendation=f"Delete one it no longer needs (az identity federated-credential delete --subscription "
+            f"{sub} -g {rg} --identity-name {name} --name <credential name> --yes), or pass another identity to "
+            "--workload-identity.")
+    return existing
+
+
+def _fic_backoff(attempt, headers):
+    import random
+    default = min(8.0, 1.0 * 2 ** attempt) * random.uniform(0.5, 1.0)     # jittered: writers must not re-collide
+    return retry_after(headers, default=default)
+
+
+def ensure_federated_credential(arm, identity, issuer, namespace):
+    """Make the identity trust the cluster's ServiceAccount. Returns (credential id, "created" | "present").
+    An existing credential for the same issuer and subject is used whatever its name (Azure allows one)."""
+    subj = subject(namespace, identity["client_id"])
+    base = identity["id"] + "/federatedIdentityCredentials"
+    match = _matching(list_federated_credentials(arm, identity), issuer, subj)
+    if match is not None:
+        _refuse_other_audience(identity, match)
+        return match["id"], "present"
     name = federated_credential_name(namespace, issuer, subj)
     body = {"properties": {"issuer": issuer, "subject": subj, "audiences": [AUDIENCE]}}
-    try:
-        _, created, _ = arm.send("PUT", f"{base}/{name}", IDENTITY_API, body=body)
-    except ArmError as exc:
-        raise arm_error(exc, f"Creating federated credential '{name}' on identity '{identity['name']}' "
-                             f"(an identity holds at most 20)")
-    return (created or {}).get("id") or f"{base}/{name}", "created"
+    for attempt in range(FIC_WRITE_ATTEMPTS):
+        try:
+            _, created, _ = arm.send("PUT", f"{base}/{name}", IDENTITY_API, body=body)
+            return (created or {}).get("id") or f"{base}/{name}", "created"
+        except ArmError as exc:
+            if exc.status_code == 409 and exc.error.code == FIC_CONCURRENT and attempt + 1 < FIC_WRITE_ATTEMPTS:
+                pause(_fic_backoff(attempt, exc.headers))      # another write on this identity is in flight
+                continue
+            raise arm_error(exc, f"Creating federated credential '{name}' on identity '{identity['name']}' "
+                                 f"(an identity holds at most {MAX_FICS})")
+    return f"{base}/{name}", "created"
 
 
 def role_definition_id(subscription, role):
@@ -178,21 +254,49 @@ def ensure_role_assignments(arm, scope, principal_id, roles, principal_type="Ser
     return results
 
 
+PRINCIPAL_WAIT = 120.0         # seconds: a new identity can take a while to reach Microsoft Entra replicas
+PRINCIPAL_INTERVAL = 3.0       # seconds between tries when Azure sends no Retry-After
+_EXISTING_ID = re.compile(r"existing role assignment is ([0-9a-fA-F]{32}|[0-9a-fA-F-]{36})")
+
+
+def _existing_assignment(arm, scope, principal_id, rid, exc):
+    """The id of the assignment a 409 RoleAssignmentExists is about: the one Azure names in the message, else the
+    one a listing shows (same scope, principal and role)."""
+    found = _EXISTING_ID.search(exc.error.message or "")
+    if found:
+        return f"{scope}{AUTHZ}/roleAssignments/{uuid.UUID(found.group(1))}"
+    guid = rid.rstrip("/").split("/")[-1].lower()
+    flt = f"principalId eq '{principal_id}'"
+    try:
+        listed = (arm.send("GET", f"{scope}{AUTHZ}/roleAssignments?$filter={quote(flt)}", ROLE_API)[1]
+                  or {}).get("value") or []
+    except ArmError as err:
+        raise arm_error(err, f"Listing the role assignments of principal '{principal_id}' on '{scope}'")
+    for a in listed:
+        props = a.get("properties") or {}
+        if props.get("roleDefinitionId", "").lower().endswith("/" + guid) and \
+                props.get("scope", "").lower().rstrip("/") == scope.lower().rstrip("/"):
+            return a["id"]
+    raise arm_error(exc, f"Granting role '{rid}' to principal '{principal_id}' on '{scope}'")
+
+
 def _create_assignment(arm, scope, principal_id, role_name, rid, principal_type):
+    import time
     aid = f"{scope}{AUTHZ}/roleAssignments/{assignment_name(scope, principal_id, rid)}"
     body = {"properties": {"roleDefinitionId": rid, "principalId": principal_id, "principalType": principal_type}}
-    for attempt in range(PRINCIPAL_RETRIES):
+    deadline = time.monotonic() + PRINCIPAL_WAIT
+    while True:
         try:
             arm.send("PUT", aid, ROLE_API, body=body)
             return aid
         except ArmError as exc:
             if exc.status_code == 409 and exc.error.code == "RoleAssignmentExists":
-                return aid          # granted meanwhile under another name
-            if exc.error.code == "PrincipalNotFound" and attempt + 1 < PRINCIPAL_RETRIES:
-                pause(retry_after(exc.headers, default=2.0 * (attempt + 1)))
+                return _existing_assignment(arm, scope, principal_id, rid, exc)   # granted meanwhile, another name
+            if exc.error.code == "PrincipalNotFound" and time.monotonic() < deadline:
+                pause(min(retry_after(exc.headers, default=PRINCIPAL_INTERVAL),
+                          max(0.0, deadline - time.monotonic())))
                 continue
             raise arm_error(exc, f"Granting role '{role_name}' to principal '{principal_id}' on '{scope}'")
-    return aid
 
 
 KV_READ_PERMISSIONS = {"secrets": ["get"], "keys": ["get"], "certificates": ["get"]}   # the CSI add-on

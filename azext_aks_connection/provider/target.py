@@ -82,14 +82,44 @@ def _props(resource):
     return (resource or {}).get("properties") or {}
 
 
+# Key (local) auth switched off on a target, by fetcher: (property, value meaning "off", how the portal names it).
+# Azure still answers listKeys on such a resource, but its data plane refuses every key: a --secret connection
+# would be written and never work.
+KEY_AUTH_OFF = {
+    "storage": ("allowSharedKeyAccess", False, "shared key access is disabled"),
+    "cosmos": ("disableLocalAuth", True, "local (key) authentication is disabled"),
+    "messaging": ("disableLocalAuth", True, "local (SAS key) authentication is disabled"),
+    "redis": ("disableAccessKeyAuthentication", True, "access key authentication is disabled"),
+    "appconfig": ("disableLocalAuth", True, "local auth is disabled"),
+    "signalr": ("disableLocalAuth", True, "local auth is disabled"),
+    "cognitiveservices": ("disableLocalAuth", True, "local auth is disabled"),
+}
+
+
+def key_auth_off(target, resource):
+    """(property, value) when the target's keys are switched off, else None."""
+    rule = KEY_AUTH_OFF.get(target.secret_source) or KEY_AUTH_OFF.get(target.secret_source.split(":")[0])
+    if rule and _props(resource).get(rule[0]) is rule[1]:
+        return rule
+    return None
+
+
+def refuse_key_auth_disabled(target, resource, auth="secret"):
+    """Secret auth on a resource whose keys are switched off cannot work: refused before anything is written."""
+    rule = key_auth_off(target, resource) if auth == "secret" else None
+    if rule is None:
+        return
+    from azure.cli.core.azclierror import ValidationError
+    prop, value, said = rule
+    raise ValidationError(
+        f"Secret as auth type is not allowed: {said} for the {target.display} '{resource.get('name')}' "
+        f"({prop}: {str(value).lower()}), so its data plane refuses every key.",
+        recommendation="Use --workload-identity (or --service-principal) instead of --secret; or allow key auth on "
+        f"'{resource.get('name')}' ({prop}: {str(not value).lower()}) if your policy permits it.")
+
+
 def _refuse_local_auth_disabled(target, resource):
-    """Secret auth on a resource whose keys are switched off cannot work: say so before asking for them."""
-    if _props(resource).get("disableLocalAuth") is True:
-        from azure.cli.core.azclierror import ValidationError
-        raise ValidationError(
-            f"Secret as auth type is not allowed when local auth is disabled for the {target.display} "
-            f"'{resource.get('name')}'.",
-            recommendation="Use --workload-identity or --service-principal, or enable local (key) auth on it.")
+    refuse_key_auth_disabled(target, resource)
 
 
 def _management_base(arm):
@@ -305,5 +335,7 @@ def fetch_values(arm, target, target_id, resource, with_secret=True):
     """{field: value} for every field the target's configuration keys may use: the target id's fields,
     then what the fetcher reads (it wins on a clash)."""
     values = id_fields(target, target_id)
+    if with_secret:
+        refuse_key_auth_disabled(target, resource)
     values.update(FETCHERS[target.secret_source](arm, target, target_id, resource, with_secret))
     return values

@@ -9,7 +9,10 @@ roleAssignments ({scope} = subscription, resource group or any resource id)
   PUT    {scope}/providers/Microsoft.Authorization/roleAssignments/{guid}   201
          same name + same (scope, principal, role): 201 again (idempotent);
          same name + something else: 400 RoleAssignmentUpdateNotPermitted;
-         another name + same (scope, principal, role): 409 RoleAssignmentExists
+         another name + same (scope, principal, role): 409 RoleAssignmentExists, naming the existing one
+         ("The ID of the existing role assignment is <32 hex>");
+         a principal of an identity created moments ago: 400 PrincipalNotFound (replication delay, see
+         managedidentity.principal_not_replicated)
   GET    .../roleAssignments/{guid};  DELETE (200 + body; 204 when absent)
   GET    {scope}/providers/Microsoft.Authorization/roleAssignments[?$filter=...]
          assignments at, above and below the scope; ``atScope()``: at or above only;
@@ -20,7 +23,7 @@ roleAssignments ({scope} = subscription, resource group or any resource id)
 import copy
 import re
 
-from sandbox.arm import common
+from sandbox.arm import common, managedidentity
 from sandbox.arm.common import arm_error, iso, stable_guid
 from sandbox.core import Response
 
@@ -121,6 +124,48 @@ BUILTIN_ROLES = {
                                               ["Microsoft.CognitiveServices/*/read"],
                                               ["Microsoft.CognitiveServices/accounts/OpenAI/*"]),
 }
+# Azure RBAC for Kubernetes (AKS built-in roles, real GUIDs; Reader's and Writer's data actions abridged to
+# the kinds the sandbox's Kubernetes API serves). NOT_DATA_ACTIONS: what a role's dataActions exclude.
+_AKS = "Microsoft.ContainerService/managedClusters/"
+BUILTIN_ROLES.update({
+    "Azure Kubernetes Service RBAC Reader": (
+        "7f6c6a51-bcf8-42ba-9220-52d62157d7db", "Allows read-only access to see most objects in a namespace. It does "
+        "not allow viewing roles or role bindings. This role does not allow viewing Secrets, since reading the "
+        "contents of Secrets enables access to ServiceAccount credentials in the namespace, which would allow API "
+        "access as any ServiceAccount in the namespace (a form of privilege escalation). Applying this role at "
+        "cluster scope will give access across all namespaces.",
+        ["Microsoft.Authorization/*/read", "Microsoft.Resources/subscriptions/operationresults/read",
+         "Microsoft.Resources/subscriptions/read", "Microsoft.Resources/subscriptions/resourceGroups/read"],
+        [_AKS + r for r in ("batch/jobs/read", "configmaps/read", "events/read", "namespaces/read", "pods/read",
+                            "serviceaccounts/read")]),
+    "Azure Kubernetes Service RBAC Writer": (
+        "a7ffa36f-339b-4b5c-8bdf-e2c188b2c0eb", "Allows read/write access to most objects in a namespace.This role "
+        "does not allow viewing or modifying roles or role bindings. However, this role allows accessing Secrets and "
+        "running Pods as any ServiceAccount in the namespace, so it can be used to gain the API access levels of any "
+        "ServiceAccount in the namespace. Applying this role at cluster scope will give access across all "
+        "namespaces.",
+        ["Microsoft.Authorization/*/read", "Microsoft.Resources/subscriptions/operationresults/read",
+         "Microsoft.Resources/subscriptions/read", "Microsoft.Resources/subscriptions/resourceGroups/read"],
+        [_AKS + r for r in ("batch/jobs/*", "configmaps/*", "events/*", "namespaces/read", "pods/*", "secrets/*",
+                            "serviceaccounts/*")]),
+    "Azure Kubernetes Service RBAC Admin": (
+        "3498e952-d568-435e-9b2c-8d77e338d7f7", "Lets you manage all resources under cluster/namespace, except "
+        "update or delete resource quotas and namespaces.",
+        ["Microsoft.Authorization/*/read", "Microsoft.Resources/subscriptions/operationresults/read",
+         "Microsoft.Resources/subscriptions/read", "Microsoft.Resources/subscriptions/resourceGroups/read",
+         "Microsoft.ContainerService/managedClusters/listClusterUserCredential/action"],
+        [_AKS + "*"]),
+    "Azure Kubernetes Service RBAC Cluster Admin": (
+        "b1ff04bb-8a4e-4dc4-8eb5-8693973ce19b", "Lets you manage all resources in the cluster.",
+        ["Microsoft.Authorization/*/read", "Microsoft.Resources/subscriptions/operationresults/read",
+         "Microsoft.Resources/subscriptions/read", "Microsoft.Resources/subscriptions/resourceGroups/read",
+         "Microsoft.ContainerService/managedClusters/listClusterUserCredential/action"],
+        [_AKS + "*"]),
+})
+NOT_DATA_ACTIONS = {
+    "Azure Kubernetes Service RBAC Admin": [_AKS + "resourcequotas/write", _AKS + "resourcequotas/delete",
+                                            _AKS + "namespaces/write", _AKS + "namespaces/delete"],
+}
 ROLE_BY_GUID = {v[0]: k for k, v in BUILTIN_ROLES.items()}
 
 
@@ -159,10 +204,29 @@ def role_definition(sub, name):
         "properties": {"roleName": name, "type": "BuiltInRole", "description": description,
                        "assignableScopes": ["/"],
                        "permissions": [{"actions": list(actions), "notActions": not_actions,
-                                        "dataActions": list(data_actions), "notDataActions": []}],
+                                        "dataActions": list(data_actions),
+                                        "notDataActions": list(NOT_DATA_ACTIONS.get(name, []))}],
                        "createdOn": "2015-02-02T21:55:09.8806423Z", "updatedOn": "2024-01-01T00:00:00.0000000Z",
                        "createdBy": None, "updatedBy": None},
     }
+
+
+def seed_assignment(state, scope, principal_id, role_name, principal_type="ServicePrincipal"):
+    """Store a role assignment of built-in ``role_name`` to ``principal_id`` at ``scope`` (as a seed: no
+    request); returns a copy. The same triple gives the same assignment (its name is derived from it)."""
+    guid = BUILTIN_ROLES[role_name][0]
+    name = stable_guid(scope, principal_id, guid, "seeded-assignment")
+    rid = f"{scope.rstrip('/')}/providers/{ASSIGN_TYPE}/{name}"
+    now = iso()
+    res = {"id": rid, "type": ASSIGN_TYPE, "name": name,
+           "properties": {"roleDefinitionId": role_definition_id(state.sb.subscription_id, guid),
+                          "principalId": principal_id, "principalType": principal_type, "scope": scope.rstrip("/"),
+                          "condition": None, "conditionVersion": None, "createdOn": now, "updatedOn": now,
+                          "createdBy": None, "updatedBy": None, "delegatedManagedIdentityResourceId": None,
+                          "description": None}}
+    with state.lock:
+        assignments_store(state)[rid.lower()] = res
+        return copy.deepcopy(res)
 
 
 def role_guid(role_definition_id_value):
@@ -264,7 +328,16 @@ class RoleAssignmentHandler(common.ResourceHandler):
                 op = other["properties"]
                 if (op["scope"].lower() == scope.lower() and op["principalId"].lower() == principal.lower()
                         and role_guid(op["roleDefinitionId"]) == guid):
-                    raise arm_error(409, "RoleAssignmentExists", "The role assignment already exists.")
+                    raise arm_error(409, "RoleAssignmentExists", "The role assignment already exists. The ID of the "
+                                    f"existing role assignment is {other['name'].replace('-', '').lower()}.")
+            if managedidentity.principal_not_replicated(self.state, principal):
+                raise arm_error(400, "PrincipalNotFound",
+                                f"Principal {principal.replace('-', '')} does not exist in the directory "
+                                f"{self.sb.tenant_id}. Check that you have the correct principal ID. If you are "
+                                "creating this principal and then immediately assigning a role, this error might be "
+                                "related to a replication delay. In this case, set the role assignment principalType "
+                                "property to a value, such as ServicePrincipal, User, or Group.  See "
+                                "https://aka.ms/docs-principaltype")
             now = iso()
             caller = stable_guid(common.caller_of(req, self.sb)[0], "object-id")
             res = {

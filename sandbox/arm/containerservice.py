@@ -371,10 +371,15 @@ def _yaml(value):
 
 
 def kubeconfig(state, cluster, rg, admin=False):
+    """The kubeconfig AKS hands out for the cluster's kind (see clusterkinds): a static token, or kubelogin's
+    exec user for Entra ID; the sandbox's Kubernetes API, or the unreachable server of a private cluster or of
+    authorized IP ranges that leave this machine out."""
+    from sandbox.arm import clusterkinds
     sb = state.sb
     name = cluster["name"]
     key = kube_key_of(state, cluster["id"])
-    server = f"{(sb.kube_url or 'https://127.0.0.1').rstrip('/')}/clusters/{key}"
+    served_at = f"{(sb.kube_url or 'https://127.0.0.1').rstrip('/')}/clusters/{key}"
+    server = clusterkinds.api_server(sb, cluster, served_at)
     user = f"{'clusterAdmin' if admin else 'clusterUser'}_{rg}_{name}"
     context = f"{name}-admin" if admin else name
     lines = ["apiVersion: v1", "clusters:", "- cluster:"]
@@ -384,8 +389,104 @@ def kubeconfig(state, cluster, rg, admin=False):
     lines += [f"    server: {_yaml(server)}", f"  name: {_yaml(name)}", "contexts:", "- context:",
               f"    cluster: {_yaml(name)}", f"    user: {_yaml(user)}", f"  name: {_yaml(context)}",
               f"current-context: {_yaml(context)}", "kind: Config", "preferences: {}", "users:",
-              f"- name: {_yaml(user)}", "  user:", f"    token: {_yaml(sb.kube_token)}", ""]
-    return "\n".join(lines)
+              f"- name: {_yaml(user)}"]
+    lines += clusterkinds.exec_user(sb, cluster, admin) or ["  user:", f"    token: {_yaml(sb.kube_token)}"]
+    return "\n".join(lines + [""])
+
+
+# --------------------------------------------------------------------------- PUT of an existing cluster
+
+# What AKS computes: a PUT body's values for these are ignored (the cluster keeps its own).
+COMPUTED = ("provisioningState", "powerState", "currentKubernetesVersion", "azurePortalFQDN", "privateFQDN",
+            "maxAgentPools", "resourceUID")
+# Set when the cluster is created: a PUT may repeat them, never change them.
+IMMUTABLE = ("dnsPrefix", "fqdnSubdomain", "fqdn", "nodeResourceGroup")
+# Absent from a PUT body: kept (create-time settings; agent pools have their own API).
+KEPT_WHEN_ABSENT = IMMUTABLE + ("kubernetesVersion", "agentPoolProfiles", "identityProfile", "servicePrincipalProfile",
+                                "networkProfile", "enableRBAC", "aadProfile", "apiServerAccessProfile", "supportPlan")
+POOL_COMPUTED = ("provisioningState", "powerState", "nodeImageVersion", "currentOrchestratorVersion")
+POOL_API_HINT = ("For agent pool specific change, please use per agent pool operations: "
+                 "https://aka.ms/agent-pool-rest-api")
+
+
+def new_etag(res):
+    """A write changes the cluster's ETag (stored quoted, as it travels in ETag / If-Match headers)."""
+    res["etag"] = f'"{new_guid()}"'
+    return res["etag"]
+
+
+def ensure_etag(res):
+    return res.get("etag") or new_etag(res)
+
+
+def replace_cluster(existing, body):
+    """The cluster a PUT of ``body`` on ``existing`` makes, as AKS does it: the body replaces the cluster's
+    settings (no merge: an add-on, profile or setting the body leaves out is gone), except what AKS computes
+    and the create-time settings a body may leave out; changing a create-time setting, adding or dropping an
+    agent pool, or turning the OIDC issuer off is refused (400)."""
+    body = copy.deepcopy(body)
+    for k in ("id", "name", "type", "etag", "eTag", "systemData"):
+        body.pop(k, None)
+    if body.get("location") and body["location"].replace(" ", "").lower() != existing["location"].lower():
+        raise arm_error(400, "PropertyChangeNotAllowed", "Changing property 'location' is not allowed.")
+    res = {k: copy.deepcopy(existing[k]) for k in ("id", "name", "type", "location") if k in existing}
+    res["tags"] = body.get("tags") or {}
+    for k in ("sku", "identity", "kind", "zones", "extendedLocation"):
+        value = body.get(k, existing.get(k))
+        if value is not None:
+            res[k] = copy.deepcopy(value)
+    old = existing.get("properties") or {}
+    props = {k: v for k, v in (body.get("properties") or {}).items() if v is not None}
+    for k in IMMUTABLE:
+        if k in props and old.get(k) is not None and str(props[k]).lower() != str(old[k]).lower():
+            raise arm_error(400, "PropertyChangeNotAllowed", f"Changing property '{k}' is not allowed.")
+    for k in KEPT_WHEN_ABSENT:
+        if k not in props and k in old:
+            props[k] = copy.deepcopy(old[k])
+    for k in COMPUTED + IMMUTABLE:
+        if k in old:
+            props[k] = copy.deepcopy(old[k])
+    props["agentPoolProfiles"] = _replace_pools(old.get("agentPoolProfiles") or [], props.get("agentPoolProfiles"))
+    was_on = (old.get("oidcIssuerProfile") or {}).get("enabled")
+    if "oidcIssuerProfile" not in props:
+        props["oidcIssuerProfile"] = copy.deepcopy(old.get("oidcIssuerProfile") or {"enabled": False})
+    elif was_on and not (props["oidcIssuerProfile"] or {}).get("enabled"):
+        raise arm_error(400, "BadRequest", "OIDC issuer feature cannot be disabled.")
+    _keep_outbound_ips(old.get("networkProfile") or {}, props.get("networkProfile"))
+    res["properties"] = props
+    return res
+
+
+def _replace_pools(old_pools, new_pools):
+    if new_pools is None:
+        return copy.deepcopy(old_pools)
+    old = {(p.get("name") or "").lower(): p for p in old_pools}
+    new = {(p.get("name") or "").lower(): p for p in new_pools}
+    if set(old) - set(new):
+        raise arm_error(400, "BadRequest", "Deleting agent pools from an existing cluster is not allowed through "
+                                           f"managed cluster operations. {POOL_API_HINT}")
+    if set(new) - set(old):
+        raise arm_error(400, "BadRequest", "A new agent pool was introduced. Adding agent pools to an existing cluster "
+                                           f"is not allowed through managed cluster operations. {POOL_API_HINT}")
+    out = []
+    for pool in new_pools:
+        pool = copy.deepcopy(pool)
+        before = old[(pool.get("name") or "").lower()]
+        for k in POOL_COMPUTED:
+            if k in before:
+                pool[k] = copy.deepcopy(before[k])
+        out.append(pool)
+    return out
+
+
+def _keep_outbound_ips(old_net, new_net):
+    """effectiveOutboundIPs are computed: a body's copy (or its absence) does not change them."""
+    if not isinstance(new_net, dict):
+        return
+    for profile in ("loadBalancerProfile", "natGatewayProfile"):
+        before = (old_net.get(profile) or {}).get("effectiveOutboundIPs")
+        if before is not None and isinstance(new_net.get(profile), dict):
+            new_net[profile]["effectiveOutboundIPs"] = copy.deepcopy(before)
 
 
 # --------------------------------------------------------------------------- handlers
@@ -430,22 +531,28 @@ class ManagedClusterHandler(common.ResourceHandler):
             op.result = lambda: (200, self.render(self.state.raw(rid), req)) if self.state.raw(rid) else (204, None)
         return op
 
+    def render(self, res, req=None):
+        out = copy.deepcopy(res)
+        etag = out.pop("etag", None)
+        if etag:
+            out["eTag"] = etag          # AKS names it eTag in the body (ManagedCluster.e_tag)
+        return out
+
+    def _answer(self, status, res, req, headers=None):
+        headers = dict(headers or {})
+        headers["ETag"] = ensure_etag(res)
+        return Response(status, self.render(res, req), headers)
+
+    def get(self, req, ref):
+        with self.state.lock:
+            return self._answer(200, self.require(ref), req)
+
     def put(self, req, ref, body):
         with self.state.lock:
             existing = self.state.raw(ref.id)
             if existing is not None:
                 check_not_busy(self.state, existing)
-                res = copy.deepcopy(existing)
-                body = copy.deepcopy(body)
-                if "tags" in body:
-                    res["tags"] = body.pop("tags") or {}
-                body.pop("id", None)
-                body.pop("name", None)
-                body.pop("type", None)
-                if body.get("location") and body["location"].replace(" ", "").lower() != res["location"].lower():
-                    raise arm_error(400, "BadRequest", "Changing property 'location' is not allowed.")
-                body.pop("location", None)
-                res = deep_merge(res, body)
+                res = replace_cluster(existing, body)
                 res["systemData"] = system_data(req, self.sb, existing.get("systemData"))
                 _normalise(res)
                 transient, status = "Updating", 200
@@ -467,6 +574,7 @@ class ManagedClusterHandler(common.ResourceHandler):
                 self.state.meta_of(ref.id)["kube_key"] = ref.name
                 transient, status = "Creating", 201
             res.setdefault("identity", {"type": "SystemAssigned"})
+            new_etag(res)
             self.state.store(res)
             key = kube_key_of(self.state, ref.id)
 
@@ -476,7 +584,7 @@ class ManagedClusterHandler(common.ResourceHandler):
             op = self._start(req, ref, res, "put", transient, finish)
             if transient == "Creating":
                 op.after = lambda: ensure_kube_store(self.state, key)
-            return Response(status, self.render(res, req), self.lro.headers(req, op))
+            return self._answer(status, res, req, self.lro.headers(req, op))
 
     def patch(self, req, ref, body):
         """updateTags."""
@@ -486,8 +594,9 @@ class ManagedClusterHandler(common.ResourceHandler):
             if "tags" in body:
                 res["tags"] = body.get("tags") or {}
             res["systemData"] = system_data(req, self.sb, res.get("systemData"))
+            new_etag(res)
             op = self._start(req, ref, res, "patch", "Updating", lambda cur: None)
-            return Response(200, self.render(res, req), self.lro.headers(req, op))
+            return self._answer(200, res, req, self.lro.headers(req, op))
 
     def delete(self, req, ref):
         with self.state.lock:

@@ -46,10 +46,15 @@
   GET    /_sandbox/arm/operations                        every long-running operation and its status
   GET|PUT /_sandbox/arm/settings                         {"conflictRetryAfter": true}: whether the 409 for
                                                          a write during an extension operation carries
-                                                         Retry-After (azure-core then retries it silently)
+                                                         Retry-After (azure-core then retries it silently);
+                                                         {"ficWriteSeconds": 0.2}: how long a federated
+                                                         credential write holds its identity (a concurrent
+                                                         one gets 409); {"principalReplicationSeconds": 2}:
+                                                         how long a new identity's principal is
+                                                         PrincipalNotFound to role-assignment PUTs
 POST is accepted wherever PUT is.
 """
-from sandbox.arm import common, denials, extension_faults
+from sandbox.arm import common, denials, extension_faults, managedidentity
 from sandbox.arm.common import arm_error
 from sandbox.arm.targetkit import ipv4
 from sandbox.core import Response, Router
@@ -193,10 +198,14 @@ def build_router(state):
 
     @r.route(["GET", "PUT", "POST", "PATCH"], base + r"/settings")
     def settings(req):
+        identity = managedidentity.settings(state)
         if req.method != "GET":
             body = common.json_body(req)
             if "conflictRetryAfter" in body:
                 state.conflict_retry_after = bool(body["conflictRetryAfter"])
-        return Response(200, {"conflictRetryAfter": state.conflict_retry_after})
+            for key in managedidentity.DEFAULT_SETTINGS:
+                if key in body:
+                    identity[key] = float(body[key])
+        return Response(200, dict(identity, conflictRetryAfter=state.conflict_retry_after))
 
     return r

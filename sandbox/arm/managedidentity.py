@@ -6,9 +6,17 @@ federatedIdentityCredentials children (PUT/GET/DELETE/list).
   keeps them (they are read-only);
 * at most ``MAX_FICS`` (20) federated identity credentials per identity: the 21st is a 400;
 * the (issuer, subject) pair must be unique among an identity's credentials: a second credential with
-  the same pair under another name is a 400, as the service answers.
+  the same pair under another name is a 400, as the service answers;
+* a credential write (PUT or DELETE) holds its identity for ``ficWriteSeconds`` (see :func:`settings`; the
+  answer leaves when the hold ends): another credential write on the same identity meanwhile is a 409
+  ``ConcurrentFederatedIdentityCredentialsWritesForSingleManagedIdentity``, as Microsoft Entra answers
+  concurrent writes; writes one after the other never collide;
+* an identity created through ARM has a principal that Microsoft Entra has not replicated yet: role-assignment
+  PUTs for it are ``PrincipalNotFound`` for ``principalReplicationSeconds`` (seeded identities are replicated).
 """
 import copy
+import threading
+import time
 
 from sandbox.arm import common
 from sandbox.arm.common import arm_error, stable_guid, system_data
@@ -20,6 +28,9 @@ FIC_TYPE = TYPE + "/federatedIdentityCredentials"
 API_VERSIONS = ["2024-11-30", "2023-07-31-preview", "2023-01-31", "2022-01-31-preview", "2021-09-30-preview",
                 "2018-11-30"]
 MAX_FICS = 20
+SETTINGS_KEY = "_sandbox/managedidentity"
+DEFAULT_SETTINGS = {"ficWriteSeconds": 0.2, "principalReplicationSeconds": 2.0}
+FIC_CONCURRENT = "ConcurrentFederatedIdentityCredentialsWritesForSingleManagedIdentity"
 
 
 def register(registry):
@@ -35,6 +46,55 @@ def identity_id(state, resource_group, name):
 def computed_properties(state, rid):
     return {"isolationScope": "None", "tenantId": state.sb.tenant_id,
             "principalId": stable_guid(rid, "principal"), "clientId": stable_guid(rid, "client")}
+
+
+def settings(state):
+    """The live settings dict (ficWriteSeconds, principalReplicationSeconds), defaults filled in."""
+    with state.lock:
+        live = state.meta_of(SETTINGS_KEY).setdefault("settings", {})
+        for k, v in DEFAULT_SETTINGS.items():
+            live.setdefault(k, v)
+        return live
+
+
+def principal_not_replicated(state, principal_id):
+    """Whether ``principal_id`` belongs to an identity created less than principalReplicationSeconds ago."""
+    with state.lock:
+        wait = float(settings(state)["principalReplicationSeconds"])
+        for rid, meta in state.meta.items():
+            born = meta.get("principal_created")
+            if born is None or (meta.get("principal_id") or "").lower() != (principal_id or "").lower():
+                continue
+            if state.raw(rid) is not None and time.monotonic() - born < wait:
+                return True
+        return False
+
+
+class _AnsweredWhenWritten(Response):
+    """A credential write's answer, sent once the write's hold on its identity ends."""
+
+    def __init__(self, until, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self._until = until
+
+    def payload(self):
+        left = self._until - time.monotonic()
+        if left > 0:
+            threading.Event().wait(left)      # the service is still writing: the client waits for its answer
+        return super().payload()
+
+
+def _begin_fic_write(state, identity_id):
+    """Hold the identity for one credential write; 409 while another write holds it. Returns when it ends."""
+    meta = state.meta_of(identity_id)
+    now = time.monotonic()
+    if meta.get("fic_write_until", 0) > now:
+        raise arm_error(409, FIC_CONCURRENT,
+                        f"Too many Federated Identity Credentials are written concurrently for the managed identity "
+                        f"'{identity_id.lower()}'. Concurrent Federated Identity Credentials writes under the same "
+                        "managed identity are not supported.")
+    meta["fic_write_until"] = now + float(settings(state)["ficWriteSeconds"])
+    return meta["fic_write_until"]
 
 
 def seed_identity(state, resource_group, name, location=None, tags=None):
@@ -67,7 +127,11 @@ class UserAssignedIdentityHandler(common.TrackedResourceHandler):
                 props[k] = keep[k]
             props.setdefault("isolationScope", keep.get("isolationScope", "None"))
             body["properties"] = props
-            return super().put(req, ref, body)
+            answer = super().put(req, ref, body)
+            if existing is None:            # a new principal: not in every Microsoft Entra replica yet
+                meta = self.state.meta_of(ref.id)
+                meta.update(principal_created=time.monotonic(), principal_id=props["principalId"])
+            return answer
 
     def patch(self, req, ref, body):
         body = copy.deepcopy(body)
@@ -108,9 +172,16 @@ class FederatedIdentityCredentialHandler(common.ResourceHandler):
                                 f"Too many Federated Identity Credentials are present on the Managed Identity. "
                                 f"A maximum of {MAX_FICS} Federated Identity Credentials can be added to a "
                                 "user-assigned managed identity.")
+            until = _begin_fic_write(self.state, ref.parent_id)
             res = {"id": ref.id, "name": ref.name, "type": FIC_TYPE, "properties": props,
                    "systemData": system_data(req, self.sb, (existing or {}).get("systemData"))}
             self.state.store(res)
-            return Response(200 if existing is not None else 201, self.render(res, req))
+            return _AnsweredWhenWritten(until, 200 if existing is not None else 201, self.render(res, req))
 
-    delete = common.ResourceHandler.delete_now
+    def delete(self, req, ref):
+        with self.state.lock:
+            if self.state.raw(ref.id) is None:
+                return Response(204)
+            until = _begin_fic_write(self.state, ref.parent_id)
+            self.state.remove_tree(ref.id)
+            return _AnsweredWhenWritten(until, 200)

@@ -17,7 +17,7 @@ pytestmark = pytest.mark.e2e
 BLOB_CONTRIBUTOR = "ba92f5b4-2d11-453d-a403-e96b0029c9fe"
 BLOB_READER = "2a2b9908-6ea1-4ae2-8e65-a410df84e7d1"
 KV_SECRETS_USER = "4633458b-17de-408a-b874-0445c86b69e6"
-KV_SECRETS_OFFICER = "b86a8fe4-44ce-4948-aee5-eccb2c155cd7"
+KV_CERTIFICATE_USER = "db79e9a7-68ee-4b58-9aeb-b90e7c24fcba"
 
 
 def _identity(sandbox):
@@ -261,10 +261,10 @@ def test_service_principal_secret_in_cluster_only(az, sandbox, sbc, kube, tmp_pa
     account_id = sandbox["seeds"]["targets"]["storage-blob"].rsplit("/blobServices/", 1)[0]
     roles = _role_assignments(az, account_id, object_id)
     assert [r["properties"]["roleDefinitionId"].split("/")[-1] for r in roles] == [BLOB_CONTRIBUTOR]
-    # The record in sc-extension does not hold the secret either.
-    settings = az("rest", "--method", "get", "--url", c["id"] + "/providers/Microsoft.KubernetesConfiguration/"
-                  "extensions/sc-extension?api-version=2023-05-01").out
-    assert secret not in settings and "sp_blob" in settings
+    # The record (its ConfigMap in the store namespace) does not hold the secret either.
+    stored = [cm.data["connection.json"] for cm in kube.list_namespaced_config_map(
+        "aks-connection", label_selector="aks-connection/record=v1").items]
+    assert any('"name":"sp_blob"' in text for text in stored) and not any(secret in text for text in stored)
     # Re-run with the secret inline: no role-assignment or Kubernetes write. The CLI core echoes its command
     # line under --debug before any extension runs; apart from that one line, the secret is never logged.
     mark = sbc.mark()
@@ -333,7 +333,8 @@ def test_keyvault_csi_rbac_vault_first_run_then_rerun(az, sandbox, sbc, fresh_cl
                    "AZURE_KEYVAULT_SCOPE": "https://management.azure.com/.default"}
     assert _secret(core, "default", "sc-kvcsi-secret") == cfg
     roles = _role_assignments(az, vault, addon_object)
-    assert [r["properties"]["roleDefinitionId"].split("/")[-1] for r in roles] == [KV_SECRETS_USER]
+    assert sorted(r["properties"]["roleDefinitionId"].split("/")[-1] for r in roles) == \
+        sorted([KV_SECRETS_USER, KV_CERTIFICATE_USER])
     assert not [w for w in writes if "serviceaccounts" in w[1] or "federatedIdentityCredentials" in w[1]]
 
     mark = sbc.mark()
@@ -368,8 +369,8 @@ def test_keyvault_workload_identity(az, sandbox, kube):
     assert values["AZURE_KEYVAULT_RESOURCEENDPOINT"] == "https://sandboxkvrbac.vault.azure.net/"
     assert values["AZURE_KEYVAULT_CLIENTID"] == res.json["authInfo"]["clientId"]
     principal = _arm_get(az, _identity(sandbox), "2023-01-31")["properties"]["principalId"]
-    assert KV_SECRETS_OFFICER in {r["properties"]["roleDefinitionId"].split("/")[-1]
-                                  for r in _role_assignments(az, vault, principal)}
+    assert {KV_SECRETS_USER, KV_CERTIFICATE_USER} <= {r["properties"]["roleDefinitionId"].split("/")[-1]
+                                                      for r in _role_assignments(az, vault, principal)}
 
 
 def test_keyvault_workload_identity_on_an_access_policy_vault_gets_a_policy_not_a_role(az, sandbox, sbc):

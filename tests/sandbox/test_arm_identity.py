@@ -139,9 +139,14 @@ def test_role_definitions(env):
     found = list(env.auth.role_definitions.list(env.rg_id, filter="roleName eq 'Key Vault Secrets User'"))
     assert [d.name for d in found] == [KV_SECRETS_USER]
     names = {d.role_name: d.name for d in env.auth.role_definitions.list(scope)}
-    # Every role the extension's target table names, with its real GUID (and nothing else).
+    # Every role the extension's target table names, with its real GUID, and the Azure RBAC for Kubernetes roles
+    # (the fix an Entra ID cluster's 403 names); nothing else.
     from azext_aks_connection.targets import BUILTIN_ROLES
-    assert names == BUILTIN_ROLES
+    aks = {"Azure Kubernetes Service RBAC Reader": "7f6c6a51-bcf8-42ba-9220-52d62157d7db",
+           "Azure Kubernetes Service RBAC Writer": "a7ffa36f-339b-4b5c-8bdf-e2c188b2c0eb",
+           "Azure Kubernetes Service RBAC Admin": "3498e952-d568-435e-9b2c-8d77e338d7f7",
+           "Azure Kubernetes Service RBAC Cluster Admin": "b1ff04bb-8a4e-4dc4-8eb5-8693973ce19b"}
+    assert names == dict(BUILTIN_ROLES, **aks)
     with pytest.raises(HttpResponseError) as exc:
         env.auth.role_definitions.get(scope, str(uuid.uuid4()))
     assert exc.value.status_code == 404 and error_of(exc)[0] == "RoleDefinitionDoesNotExist"
@@ -168,7 +173,8 @@ def test_role_assignments(env):
     path = f"{scope}/providers/Microsoft.Authorization/roleAssignments/{uuid.uuid4()}?api-version=2022-04-01"
     r = raw(env, "PUT", path, {"properties": {"roleDefinitionId": role_id, "principalId": principal}})
     assert r.status_code == 409
-    assert r.json() == {"error": {"code": "RoleAssignmentExists", "message": "The role assignment already exists."}}
+    assert r.json() == {"error": {"code": "RoleAssignmentExists", "message": "The role assignment already exists. "
+                                  f"The ID of the existing role assignment is {name.replace('-', '')}."}}
     with pytest.raises(HttpResponseError) as exc:
         env.auth.role_assignments.create(scope, str(uuid.uuid4()), params)
     assert exc.value.status_code == 409 and error_of(exc)[0] == "RoleAssignmentExists"

@@ -6,7 +6,7 @@ AZURITE_VERSION := 3.35.0
 export AZURE_CORE_COLLECT_TELEMETRY := false
 export PIP_DISABLE_PIP_VERSION_CHECK := 1
 
-.PHONY: demo test venv tools wheel bench clean down
+.PHONY: demo test venv tools wheel bench calls clean down
 
 $(BIN)/.installed: requirements-dev.txt setup.py
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -38,6 +38,9 @@ test: venv tools
 
 bench: venv tools
 	$(BIN)/python bench/bench_create.py
+
+calls: venv tools
+	$(BIN)/python bench/calls_per_cluster_kind.py
 
 down:
 	$(BIN)/python -m sandbox down

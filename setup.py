@@ -17,9 +17,9 @@ CLASSIFIERS = [
     "License :: OSI Approved :: MIT License",
 ]
 
-# azure-cli already ships azure-mgmt-containerservice, -storage, -authorization, -msi and -resource.
+# azure-cli already ships azure-mgmt-containerservice, -storage, -authorization, -msi and -resource. Microsoft's
+# sc-extension is only read (two plain ARM GETs), so no Microsoft.KubernetesConfiguration SDK is needed.
 DEPENDENCIES = [
-    "azure-mgmt-kubernetesconfiguration>=3.1.0",
     "kubernetes>=29.0.0",
 ]
 

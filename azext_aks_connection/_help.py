@@ -14,7 +14,10 @@ short-summary: Commands to manage aks connections (aks-connection extension).
 long-summary: >
     Connect workloads on an AKS cluster to Azure services. The extension does the work from your
     machine: it reads the target's configuration, writes a Kubernetes Secret in the namespace you
-    choose, and records the connection in the cluster extension sc-extension.
+    choose, and records the connection in the cluster itself, as one ConfigMap per connection in
+    namespace aks-connection (change it with 'az config set aks_connection.store_namespace=NAME' or
+    AZURE_AKS_CONNECTION_STORE_NAMESPACE). It installs no cluster extension. The machine running az must
+    reach the cluster's API server (for a private cluster: a machine in its network).
 """
 
 helps["aks connection create"] = """
@@ -53,8 +56,8 @@ helps["aks connection delete"] = f"""
 type: command
 short-summary: Delete a connection.
 long-summary: >
-    Removes the connection's record from sc-extension. The Kubernetes Secret stays in the namespace
-    (as with the built-in command); the command prints the kubectl line that deletes it.
+    Removes the connection's record (its ConfigMap in namespace aks-connection). The Kubernetes Secret stays
+    in the namespace (as with the built-in command); the command prints the kubectl line that deletes it.
     Deleting a connection that does not exist succeeds with a warning.
 examples:
   - name: Delete a connection, asking for confirmation.
@@ -99,7 +102,7 @@ type: command
 short-summary: Validate a connection against what is really there, one result per check.
 long-summary: >
     Unlike the built-in command (whose answer for AKS is always success), every check looks at the
-    real thing: sc-extension is healthy; the target resource exists; the Kubernetes Secret exists in
+    real thing: the target resource exists; the Kubernetes Secret exists in
     the connection's namespace; its keys and values are still what the target gives now (a value edited
     in the cluster, a deleted Secret, a rotated storage key); the target's firewall admits the cluster's
     current egress IPs (a rule left behind by an egress change fails). For identity connections also:
@@ -125,9 +128,11 @@ short-summary: Find out why connections of a cluster fail, and how to fix it.
 long-summary: >
     Runs the Service Connector troubleshooting guide for you and reports one finding per step: the
     resource providers Microsoft.ContainerService and Microsoft.KubernetesConfiguration are registered;
-    the cluster's provisioning state; whether every node pool is tainted CriticalAddonsOnly;
-    sc-extension's state and status messages; in the cluster, namespace sc-system, the Helm release of
-    sc-extension, Job sc-job (status, events, logs of its pods) and pods that cannot pull their image.
+    the cluster's provisioning state; whether every node pool is tainted CriticalAddonsOnly; the
+    connection store (the record ConfigMaps in namespace aks-connection). When the cluster has Microsoft's
+    Service Connector extension sc-extension (installed by Service Connector, not by this extension):
+    its state and status messages, namespace sc-system, its Helm release, Job sc-job (status, events,
+    logs of its pods) and pods that cannot pull their image.
     Each finding has name, result (success, failure or warning), message and recommendation (the fix:
     the command to run or the FQDN to allow). It only reads. Exits with code 1 when a finding is a
     failure.
@@ -148,8 +153,8 @@ type: command
 short-summary: Create an AKS connection to {display}.
 long-summary: >
     Writes Kubernetes Secret sc-<connection name>-secret in --kube-namespace (created when missing)
-    holding the configuration keys of the auth type and client type, installs sc-extension on the
-    cluster's first connection, and records the connection there. {auth_text}
+    holding the configuration keys of the auth type and client type, and records the connection as a
+    ConfigMap in namespace aks-connection (no cluster extension is installed). {auth_text}
     Re-running the same command (with the same --connection name) changes nothing; without --connection a new
     name is generated each time.
 examples:

@@ -383,18 +383,14 @@ def _opt_out_of_record(record):
     return out
 
 
-def _linker_state(extension_state):
-    if extension_state in (None, "Succeeded"):
-        return "Succeeded"
-    if extension_state == "Failed":
-        return "Failed"
-    return "Accepted"
+def _linker_state(state):
+    return "Failed" if state == "Failed" else "Succeeded"
 
 
 def _records(cmd, cluster_ref):
-    from azext_aks_connection.provider import extension as ext_ops
-    ext = ext_ops.get_extension(cmd, cluster_ref)
-    return ext_ops.records_of(ext), ext_ops.state_of(ext)
+    """The cluster's connection Store (provider/store.py): one LIST of the record ConfigMaps."""
+    from azext_aks_connection.provider import store as store_ops
+    return store_ops.read(cmd, cluster_ref)
 
 
 def cluster_must_exist(cmd, cluster_ref):
@@ -417,21 +413,25 @@ def raise_not_found(cmd, cluster_ref, name):
 
 def _find(cmd, resource_group_name, cluster, connection_name, connection_id):
     cluster_ref, name = v.resolve_connection(cmd, resource_group_name, cluster, connection_name, connection_id)
-    from azext_aks_connection.provider import extension as ext_ops
-    records, state = _records(cmd, cluster_ref)
-    record = ext_ops.find_record(records, name)      # case-insensitive, as ARM names are
+    record = _records(cmd, cluster_ref).find(name)      # case-insensitive, as ARM names are
     if record is None:
         raise_not_found(cmd, cluster_ref, name)
-    return cluster_ref, record, state
+    return cluster_ref, record, "Succeeded"
 
 
 def connection_list(cmd, resource_group_name=None, cluster=None, source_id=None):
     from azext_aks_connection.model import to_linker
     cluster_ref = v.resolve_cluster(cmd, resource_group_name, cluster, source_id)
     from azext_aks_connection.provider import cluster as cluster_ops
-    cluster_ops.get_cluster(cmd, cluster_ref)     # a missing cluster is an error, not an empty list
-    records, state = _records(cmd, cluster_ref)
-    return [to_linker(r, cluster_ref, _linker_state(state)) for _, r in sorted(records.items())]
+    from azext_aks_connection.provider import extension as ext_ops
+    from azext_aks_connection.provider.plan import parallel
+    # A missing cluster is an error, not an empty list; Microsoft's sc-extension, if any, is named.
+    found = parallel(cluster=lambda: cluster_ops.get_cluster(cmd, cluster_ref),
+                     microsoft=lambda: ext_ops.microsoft_extension(cmd, cluster_ref),
+                     store=lambda: _records(cmd, cluster_ref))
+    ext_ops.say_microsoft_extension(found["microsoft"], cluster_ref)
+    records = found["store"].records
+    return [to_linker(r, cluster_ref) for _, r in sorted(records.items(), key=lambda kv: kv[0].lower())]
 
 
 def connection_show(cmd, resource_group_name=None, cluster=None, connection_name=None, connection_id=None):
@@ -463,20 +463,19 @@ def connection_list_configuration(cmd, resource_group_name=None, cluster=None, c
 
 def connection_delete(cmd, resource_group_name=None, cluster=None, connection_name=None, connection_id=None,
                       no_wait=False):
-    from azext_aks_connection.provider import extension as ext_ops
     cluster_ref, name = v.resolve_connection(cmd, resource_group_name, cluster, connection_name, connection_id)
-    ext = ext_ops.get_extension(cmd, cluster_ref)
-    records = ext_ops.records_of(ext)
-    record = ext_ops.find_record(records, name)
+    store = _records(cmd, cluster_ref)
+    record = store.find(name)
     if record is None:
         cluster_must_exist(cmd, cluster_ref)        # a mistyped cluster is an error, not "nothing to delete"
         logger.warning("Connection '%s' does not exist on cluster '%s': nothing to delete.", name, cluster_ref.name)
         return None
     name = record["name"]
+    records = dict(store.records)
     progress = _progress(cmd)
     try:
-        progress(f"Removing connection '{name}' from sc-extension")
-        ext_ops.remove_record(cmd, cluster_ref, name, progress=progress, no_wait=no_wait, known=ext)
+        progress(f"Removing the record of connection '{name}' from namespace {store.namespace}")
+        store.delete(name)
     finally:
         progress.end()
     _say_what_is_left(record, [r for n, r in records.items() if n != name])

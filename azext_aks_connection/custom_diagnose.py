@@ -33,14 +33,14 @@ def _finish(cmd, results, what):
 
 def connection_validate(cmd, resource_group_name=None, cluster=None, connection_name=None, connection_id=None):
     from azext_aks_connection.custom import raise_not_found
-    from azext_aks_connection.provider import extension as ext_ops
+    from azext_aks_connection.provider import store as store_ops
     from azext_aks_connection.provider import validate
     cluster_ref, name = v.resolve_connection(cmd, resource_group_name, cluster, connection_name, connection_id)
-    ext = ext_ops.get_extension(cmd, cluster_ref)
-    record = ext_ops.find_record(ext_ops.records_of(ext), name)
+    store = store_ops.read(cmd, cluster_ref)
+    record = store.find(name)
     if record is None:
         raise_not_found(cmd, cluster_ref, name)
-    return _finish(cmd, validate.run(cmd, cluster_ref, record, ext), "checks")
+    return _finish(cmd, validate.run(cmd, cluster_ref, record, store), "checks")
 
 
 def connection_troubleshoot(cmd, resource_group_name=None, cluster=None, source_id=None):

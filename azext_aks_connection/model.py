@@ -1,17 +1,12 @@
-"""A connection as data, and its two shapes: the record kept in sc-extension, and the LinkerResource
-JSON that the built-in `az aks connection` prints (flattened, as azure-cli prints SDK models).
+"""A connection as data, and its two shapes: the record kept in the connection store (provider/store.py), and the
+LinkerResource JSON that the built-in `az aks connection` prints (flattened, as azure-cli prints SDK models).
 """
 import json
 
 from azext_aks_connection.targets import (AUTH_CSI, AUTH_SERVICE_PRINCIPAL, AUTH_WORKLOAD_IDENTITY,
                                           WIRE_AUTH_TYPE)
 
-RECORD_PREFIX = "connection."      # configurationSettings key prefix in sc-extension
 RECORD_VERSION = 1
-
-
-def setting_key(connection_name):
-    return RECORD_PREFIX + connection_name
 
 
 class ConnectionSpec:  # pylint: disable=too-few-public-methods,too-many-instance-attributes
@@ -55,7 +50,7 @@ def auth_info(spec):
 
 
 def new_record(spec, configurations, k8s_names, created_by, now, provisioned=None):
-    """The record stored in sc-extension. It never holds a credential value.
+    """The record kept in the connection store (a ConfigMap). It never holds a credential value.
 
     ``provisioned`` lists what the plan made or relies on outside the cluster (identity, federated
     credential, role assignments), for validate and delete to find."""
@@ -90,21 +85,6 @@ def new_record(spec, configurations, k8s_names, created_by, now, provisioned=Non
 
 def dump_record(record):
     return json.dumps(record, sort_keys=True, separators=(",", ":"))
-
-
-def load_records(extension_settings):
-    """{name: record} from an extension's configurationSettings; unreadable entries are skipped."""
-    records = {}
-    for key, value in (extension_settings or {}).items():
-        if not key.startswith(RECORD_PREFIX) or not value:
-            continue
-        try:
-            record = json.loads(value)
-        except ValueError:
-            continue
-        if isinstance(record, dict) and record.get("name"):
-            records[record["name"]] = record
-    return records
 
 
 def to_linker(record, cluster, provisioning_state="Succeeded"):

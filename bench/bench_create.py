@@ -72,7 +72,7 @@ def main():
             subprocess.run([os.path.join(BIN, "az"), *args, "-h"], env=env, capture_output=True, check=True)
             return time.perf_counter() - t0
 
-        create("warmup")   # installs sc-extension on the seeded cluster
+        create("warmup")   # makes the store namespace on the seeded cluster
         sbc.add_fault(plane="arm", method="*", path=".*", latency=ARM_LATENCY)
         sbc.add_fault(plane="kube", method="*", path=".*", latency=KUBE_LATENCY)
         par = [create(f"par_{i}") for i in range(RUNS)]
@@ -107,7 +107,7 @@ def main():
             "create, concurrent steps (s)": med(par),
             "create, sequential steps (s)": med(seq),
             "create re-run, nothing to change (s)": med(again),
-            "first create on a fresh cluster, installs sc-extension (s)": med(first),
+            "first create on a fresh cluster (makes the store namespace) (s)": med(first),
             "workload identity, first create on a fresh cluster, concurrent (s)": med(wi_first),
             "workload identity, first create on a fresh cluster, sequential (s)": med(wi_first_seq),
             "workload identity re-run, nothing to change (s)": med(wi_again),

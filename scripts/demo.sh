@@ -38,6 +38,9 @@ c = BlobServiceClient.from_connection_string(sys.stdin.read()).get_container_cli
 c.upload_blob('hello.txt', b'hello from the demo', overwrite=True)
 print('container $CONTAINER holds:', [b.name for b in c.list_blobs()])"
 
+echo; echo "== where the connection is recorded: a ConfigMap in namespace aks-connection (no cluster extension)"
+kubectl get configmaps -n aks-connection -l aks-connection/record=v1
+
 echo; echo "== az aks connection list-configuration (credentials blank)"
 az aks connection list-configuration -g "$RG" -n "$CLUSTER" --connection orders_blob --only-show-errors
 
@@ -52,6 +55,15 @@ az aks connection create storage-blob -g "$RG" -n "$CLUSTER" --tg "$TRG" --accou
 SA=$(az aks connection show -g "$RG" -n "$CLUSTER" --connection orders_blob_wi --query kubernetesResourceName.serviceAccount -o tsv --only-show-errors)
 echo; echo "== kubectl get serviceaccount $SA -n orders: workload identity annotations"
 kubectl get serviceaccount "$SA" -n orders -o jsonpath='{.metadata.annotations}'; echo
+
+ERG=$(seed 'd["clusters"]["entra-id"]["resourceGroup"]'); ECLUSTER=$(seed 'd["clusters"]["entra-id"]["name"]')
+echo; echo "== the same on cluster $ECLUSTER: AKS-managed Entra ID + Azure RBAC, local accounts off (no kubelogin needed)"
+az aks connection create storage-blob -g "$ERG" -n "$ECLUSTER" --tg "$TRG" --account "$ACCOUNT" \
+   --connection orders_blob --kube-namespace orders --client-type python --secret \
+   --query "{name:name, provisioningState:provisioningState, kubernetesResourceName:kubernetesResourceName}" \
+   --only-show-errors
+az aks connection list -g "$ERG" -n "$ECLUSTER" -o table --only-show-errors
+az aks connection validate -g "$ERG" -n "$ECLUSTER" --connection orders_blob -o table --only-show-errors
 
 echo; echo "== a Job that uses the Secret through envFrom (applied to the sandbox cluster)"
 cat > .sandbox/orders-job.yaml <<YAML

@@ -159,9 +159,8 @@ def _rendering(text, ctx):  # pylint: disable=unused-argument
     return Diagnosis(
         "chart-rendering",
         "Helm could not render the chart of sc-extension with the configuration settings it was given.",
-        f"Check the settings with '{ctx.ext_show} --query configurationSettings'; if 'az config' sets "
-        "aks_connection.extension_type, unset it ('az config unset aks_connection.extension_type'); then re-run "
-        "the command.",
+        f"Check the settings with '{ctx.ext_show} --query configurationSettings' (Service Connector's resource "
+        "provider writes them); then re-create the Service Connector connection that installs it.",
         "AzureResponseError")
 
 

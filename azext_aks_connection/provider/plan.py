@@ -1,15 +1,16 @@
 """Create a connection: the steps on both planes, independent ones run concurrently.
 
     cluster GET ──┐                 ┌─ cluster update (OIDC + workload identity | KV add-on), only if off ─┐
-    target GET ───┼─ checks ────────┼─ keys (secret auth only) · kube credentials · extension GET        │
+    target GET ───┼─ checks ────────┼─ keys (secret auth only) · kube credentials → connection store LIST  │
     identity GET ─┘  (local)        └─ role assignments (WI / SP with object id) ─────────────────────────┤
                                                                                                           │
     federated credential (issuer of the updated cluster) · KV access (add-on identity) ───────────────────┤
     namespace → ServiceAccount (WI) → Secret ──────────────────────────────────────────────────────────────┴─ record
 
-The record is written last, only once everything else is in place, so a connection that exists is a
-connection that works; a failed run leaves no record and re-running it converges (every step reads first
-and writes only what differs, under deterministic names).
+The record (a ConfigMap in the store namespace, provider/store.py) is written last, only once everything else is
+in place, so a connection that exists is a connection that works; a failed run leaves no record and re-running it
+converges (every step reads first and writes only what differs, under deterministic names). No cluster extension
+is installed or written.
 """
 import os
 from concurrent.futures import ThreadPoolExecutor
@@ -18,9 +19,9 @@ from azext_aks_connection import model
 from azext_aks_connection import targets as t
 from azext_aks_connection._validators import secret_name
 from azext_aks_connection.provider import cluster as cluster_ops
-from azext_aks_connection.provider import extension as ext_ops
 from azext_aks_connection.provider import identity as identity_ops
 from azext_aks_connection.provider import kube as kube_ops
+from azext_aks_connection.provider import store as store_ops
 from azext_aks_connection.provider import target as target_ops
 from azext_aks_connection.provider.arm import Arm
 from knack.log import get_logger
@@ -78,8 +79,9 @@ def _or_error(fn, *args):
         return exc
 
 
-def create(cmd, spec, progress, no_wait=False):  # pylint: disable=too-many-locals,too-many-statements
-    """Apply the plan for ``spec``; returns (record, extension state)."""
+def create(cmd, spec, progress, no_wait=False):  # pylint: disable=too-many-locals,too-many-statements,unused-argument
+    """Apply the plan for ``spec``; returns (record, provisioning state). Every step is synchronous and short but
+    the cluster update, which is waited for: ``no_wait`` changes nothing here."""
     target_sub = spec.target_id.split("/")[2] if spec.target_id.lower().startswith("/subscriptions/") \
         else spec.cluster.subscription        # Confluent Cloud: the target is an endpoint, not an ARM id
     arm = Arm(cmd.cli_ctx, subscription_id=target_sub)
@@ -98,12 +100,17 @@ def create(cmd, spec, progress, no_wait=False):  # pylint: disable=too-many-loca
                      identity=(lambda: _or_error(identity_ops.get_identity, id_arm, spec.auth_info["identity_id"]))
                      if wi else _nothing,
                      roles=(lambda: identity_ops.resolve_roles(arm, scope, role_names)) if grants_roles else _nothing)
+    target_ops.refuse_key_auth_disabled(target, found["target"], auth)     # --secret on a target whose keys are off
     if wi:
         # The cluster's own identities are refused by id first: the kubelet one may not be readable.
         given = found["identity"] if isinstance(found["identity"], dict) else {"id": spec.auth_info["identity_id"]}
         identity_ops.refuse_cluster_identity(found["cluster"], given)
         if isinstance(found["identity"], Exception):
             raise found["identity"]
+        if grant:       # a federated credential slot is free (or ours exists), before anything is written
+            identity_ops.check_fic_slot(id_arm, found["identity"], spec.namespace,
+                                        identity_ops.service_account_name(found["identity"]["client_id"]),
+                                        cluster_ops.issuer_of(found["cluster"]))
 
     progress("Fetching the target's configuration and the cluster's credentials")
     principal = found["identity"]["principal_id"] if wi else spec.auth_info.get("object_id") if sp else None
@@ -113,15 +120,19 @@ def create(cmd, spec, progress, no_wait=False):  # pylint: disable=too-many-loca
     if vault_policy and spec.roles and grant and (csi or principal):
         logger.warning("Key vault '%s' uses access policies, not Azure RBAC: --role is ignored; the identity gets "
                        "an access policy instead.", found["target"].get("name"))
-    # Reads first. prepare_write waits while the cluster is busy and registers a missing provider: nothing
-    # is written anywhere before it returns, so a wait that gives up leaves nothing half-done.
+    # Reads first: nothing is written anywhere before every check below has passed.
+    store_namespace = store_ops.namespace(cmd.cli_ctx)
     read = parallel(
         values=lambda: target_ops.fetch_values(arm, target, spec.target_id, found["target"],
                                                with_secret=auth == t.AUTH_SECRET),
         kube=lambda: cluster_ops.kube_api(cmd, spec.cluster),
-        ext=lambda: ext_ops.prepare_write(cmd, spec.cluster, found["cluster"], progress),
         tenant=lambda: _tenant(cmd, target_sub) if sp or csi else None)
-    all_records = ext_ops.records_of(read["ext"])
+    from azext_aks_connection.provider import kubeaccess    # the API server answers, and we may write what we write
+    kubeaccess.check_reachable(read["kube"], spec.cluster, found["cluster"])
+    kubeaccess.preflight_create(read["kube"], spec.cluster, found["cluster"], store_namespace, spec.namespace,
+                                secret=write_config, service_account=wi)
+    store = store_ops.Store.read(read["kube"], store_namespace)
+    all_records = store.records
     refuse_conflicts(spec, all_records)     # before anything is written
     current_secret = None
     if write_config:
@@ -217,24 +228,19 @@ def create(cmd, spec, progress, no_wait=False):  # pylint: disable=too-many-loca
     if admitted:
         provisioned["firewall"] = admitted
 
-    ext = done["ext"]
-    existing = all_records.get(spec.name)
+    existing = store.find(spec.name)
     # For the caller to name what the connection used before and no longer does (an update's old grants).
     spec.previous = existing
     spec.others = [r for n, r in all_records.items() if n != spec.name]
     record = model.new_record(spec, configs, names, _caller(cmd), _now(), provisioned=provisioned)
-    if existing and _same(existing, record) and ext_ops.state_of(ext) == "Succeeded":
+    if existing and _same(existing, record):
         return existing, "Succeeded"        # nothing to change: no write at all
-    if existing and _same(existing, record) and no_wait and \
-            ext_ops.state_of(ext) in ("Creating", "Updating", "Accepted", "Running"):
-        return existing, "Accepted"         # the same record is being written already (an earlier --no-wait)
     if existing:
         record["systemData"]["createdAt"] = existing.get("systemData", {}).get("createdAt")
         record["systemData"]["createdBy"] = existing.get("systemData", {}).get("createdBy")
-    action = "Installing sc-extension and recording" if ext is None else "Recording"
-    progress(f"{action} the connection in sc-extension")
-    ext = ext_ops.put_record(cmd, spec.cluster, record, progress=progress, no_wait=no_wait, known=ext)
-    return record, ("Accepted" if no_wait else ext_ops.state_of(ext))
+    progress(f"Recording the connection in namespace {store_namespace}")
+    store.put(record)
+    return record, "Succeeded"
 
 
 def refuse_conflicts(spec, records):

@@ -4,10 +4,13 @@ Each step of the guide is one finding ``{name, result, message, recommendation}`
 success | failure | warning:
 
   Azure side    resource providers Microsoft.ContainerService and Microsoft.KubernetesConfiguration,
-                the cluster's provisioning and power state, its node pools (all CriticalAddonsOnly?),
-                sc-extension's provisioningState and statuses (M-D1);
-  cluster side  namespace sc-system, the Helm release of sc-extension in it, Job sc-job (status, events
-                and the logs of its pods) and pods that cannot pull their image (M-D2).
+                the cluster's provisioning and power state, its node pools (all CriticalAddonsOnly?);
+  cluster side  aks-connection's connection store (the record ConfigMaps: readable, how many).
+  Microsoft's   only when the cluster has Microsoft's Service Connector extension sc-extension (installed by
+  operator      Service Connector's resource provider; aks-connection installs none): its provisioningState and
+                statuses (M-D1), namespace sc-system, the Helm release in it, Job sc-job (status, events and the
+                logs of its pods) and pods that cannot pull their image (M-D2). The extension finding says
+                whose operator that is.
 
 Every message met on the way goes through the error catalogue, so a finding's recommendation is the
 fix for this cluster. Everything here only reads (the cluster credentials come from
@@ -24,6 +27,7 @@ SUCCESS, FAILURE, WARNING = "success", "failure", "warning"
 EXTENSION_NAME = catalogue.EXTENSION_NAME
 NAMESPACE = catalogue.RELEASE_NAMESPACE
 PROVIDERS = ("Microsoft.ContainerService", catalogue.KUBERNETES_CONFIGURATION)
+OPTIONAL_PROVIDERS = (catalogue.KUBERNETES_CONFIGURATION,)    # needed by Microsoft's sc-extension only
 PROVIDER_API = "2022-09-01"
 CLUSTER_API = "2024-10-01"
 EXTENSION_API = "2023-05-01"
@@ -57,6 +61,14 @@ def _arm_failure(name, exc, what, ctx):
 # --------------------------------------------------------------------------- Azure side
 
 def provider_finding(arm, subscription, namespace, ctx):
+    out = _provider_finding(arm, subscription, namespace, ctx)
+    if namespace in OPTIONAL_PROVIDERS and out["result"] == FAILURE:
+        out = dict(out, result=WARNING, message=out["message"] + " aks-connection does not need it; Microsoft's "
+                   "Service Connector (its sc-extension cluster extension) does.")
+    return out
+
+
+def _provider_finding(arm, subscription, namespace, ctx):
     name = f"Resource provider {namespace}"
     try:
         state = (arm.get(f"/subscriptions/{subscription}/providers/{namespace}", PROVIDER_API) or {}).get(
@@ -109,12 +121,20 @@ def node_pool_finding(pools, ctx):
     return finding(name, SUCCESS, f"{len(pools)} node pool(s); pods of extensions can run on: {', '.join(free)}.")
 
 
-def extension_finding(ext, ctx):
+def extension_finding(ext, ctx, store_namespace):
     name = f"Extension {EXTENSION_NAME}"
     if ext is None:
-        return finding(name, WARNING, f"{EXTENSION_NAME} is not installed on cluster '{ctx.cluster}': it is "
-                       "installed with the first connection, and holds the records of all of them.",
-                       "None needed before the first 'az aks connection create'.")
+        return finding(name, SUCCESS, f"Microsoft's Service Connector extension {EXTENSION_NAME} is not installed on "
+                       f"cluster '{ctx.cluster}'. aks-connection needs no cluster extension: it keeps its connection "
+                       f"records in ConfigMaps in namespace {store_namespace}.")
+    kind = (f"Microsoft's Service Connector extension {ext.get('name') or EXTENSION_NAME} (type "
+            f"{(ext.get('properties') or {}).get('extensionType')}, installed by Service Connector, not by "
+            "aks-connection; the sc-system findings below are of its operator)")
+    out = _microsoft_extension_finding(name, ext, ctx)
+    return dict(out, message=f"{kind}: {out['message']}")
+
+
+def _microsoft_extension_finding(name, ext, ctx):
     props = ext.get("properties") or {}
     state = props.get("provisioningState") or "Succeeded"
     messages = [s.get("message") for s in props.get("statuses") or [] if s.get("message")]
@@ -322,6 +342,7 @@ def _guarded(name, step, *args):
 
 
 def cluster_side(api, ext, ctx):
+    """The sc-system findings: run only when Microsoft's extension is there; each names that operator."""
     result = _guarded(f"Namespace {NAMESPACE}", namespace_finding, api, ext, ctx)
     ns, exists = result if isinstance(result, tuple) else (result, False)
     out = [ns]
@@ -330,6 +351,20 @@ def cluster_side(api, ext, ctx):
                 _guarded("Job sc-job", job_finding, api, ctx),
                 _guarded(f"Image pulls in {NAMESPACE}", image_pull_finding, api, ctx)]
     return out
+
+
+def store_finding(api, store_namespace):
+    """aks-connection's own records: the ConfigMaps of the store namespace, read as list does."""
+    from azext_aks_connection.provider import store as store_ops
+    name = "Connection store"
+    try:
+        store = store_ops.Store.read(api, store_namespace)
+    except Exception as exc:  # pylint: disable=broad-except
+        return finding(name, FAILURE, f"Reading the connection records (ConfigMaps in namespace {store_namespace}) "
+                       f"failed: {getattr(exc, 'error_msg', None) or exc}",
+                       "; ".join(getattr(exc, "recommendations", []) or []) or
+                       f"Ask a cluster admin for get/list on configmaps in namespace {store_namespace}.")
+    return finding(name, SUCCESS, f"{len(store.records)} connection record(s) in namespace {store_namespace}.")
 
 
 # --------------------------------------------------------------------------- the command and the create path
@@ -346,15 +381,19 @@ def run(cmd, cluster):
         return findings
     ctx.region = resource.get("location") or ctx.region
     findings += cluster_findings(resource, ctx)
+    from azext_aks_connection.provider import store as store_ops
+    store_namespace = store_ops.namespace(cmd.cli_ctx)
     try:
         ext = arm.get(f"{cluster.id}/providers/{catalogue.KUBERNETES_CONFIGURATION}/extensions/{EXTENSION_NAME}",
                       EXTENSION_API)
     except ArmError as exc:
         ext = None
-        if exc.status_code != 404:
-            findings.append(_arm_failure(f"Extension {EXTENSION_NAME}", exc, f"Reading {EXTENSION_NAME} failed", ctx))
-            return findings
-    findings.append(extension_finding(ext, ctx))
+        if exc.status_code != 404 and (getattr(exc.error, "code", "") or "") != "MissingSubscriptionRegistration":
+            findings.append(_arm_failure(f"Extension {EXTENSION_NAME}", exc,
+                                         f"Reading {EXTENSION_NAME} failed", ctx))
+            ext = False
+    if ext is not False:
+        findings.append(extension_finding(ext, ctx, store_namespace))
     if ((resource.get("properties") or {}).get("powerState") or {}).get("code", "Running").lower() == "stopped":
         return findings
     try:
@@ -366,20 +405,8 @@ def run(cmd, cluster):
                                 "; ".join(getattr(exc, "recommendations", []) or []) or
                                 f"Check that 'az aks get-credentials -g {ctx.rg} -n {ctx.cluster}' works."))
         return findings
-    return findings + cluster_side(api, ext, ctx)
-
-
-def failure_evidence(cmd, cluster, ctx):
-    """What the cluster shows after a failed install of sc-extension: the failing cluster-side findings.
-    Best effort: any trouble reading the cluster gives an empty list (the install error stands alone)."""
-    try:
-        from azext_aks_connection.provider import cluster as cluster_ops
-        api = cluster_ops.kube_api(cmd, cluster)
-        return [f for f in cluster_side(api, {"properties": {}}, ctx)
-                if f["result"] == FAILURE and f["name"] != f"Namespace {NAMESPACE}"
-                and f["name"] != f"Helm release {EXTENSION_NAME}"]
-    except Exception:  # pylint: disable=broad-except
-        return []
+    findings.append(store_finding(api, store_namespace))
+    return findings + (cluster_side(api, ext, ctx) if ext else [])
 
 
 def public(findings):

@@ -7,7 +7,7 @@ registered with :func:`check`, which declares the auth types (wire names: ``secr
 to; None means all; and optionally ``when``, a predicate of the record for finer cases (Key Vault CSI
 against workload identity, both ``userAssignedIdentity``; a service principal with an object id). A check
 gets a :class:`Context` (the connection record and lazily read, shared facts: the target resource, the
-values the target gives now, the Kubernetes Secret, sc-extension, the cluster, the identity) and returns
+values the target gives now, the Kubernetes Secret, the cluster, the identity) and returns
 :func:`ok`, :func:`fail` or :func:`warn`. The identity checks (identity, cluster features, federated
 credential, role assignment or access policy, ServiceAccount) are in validate_identity.py, imported near
 the end; the firewall check comes last. To add one, write a function here (or in a module imported below)
@@ -29,7 +29,6 @@ from collections import namedtuple
 from azext_aks_connection.provider import catalogue
 
 SUCCESS, FAILURE, WARNING = "success", "failure", "warning"
-EXTENSION_NAME = catalogue.EXTENSION_NAME
 SECRET_AUTH_TYPES = ("secret", "servicePrincipalSecret", "userAssignedIdentity")   # those that write a Secret
 
 Check = namedtuple("Check", "name description fn auth_types targets when rank")
@@ -99,12 +98,12 @@ _UNSET = object()
 class Context:  # pylint: disable=too-many-instance-attributes
     """One connection and the facts its checks share, each read once, on first use."""
 
-    def __init__(self, cmd, cluster, record, extension):
+    def __init__(self, cmd, cluster, record, store=None):
         from azext_aks_connection import targets
         self.cmd = cmd
         self.cluster = cluster
         self.record = record
-        self.extension = extension
+        self.store = store          # provider/store.py Store the record came from (its API client is reused)
         self.target = targets.TARGETS.get(record.get("target"))
         self.target_id = (record.get("targetService") or {}).get("id")
         self.namespace = record.get("scope") or "default"
@@ -175,6 +174,8 @@ class Context:  # pylint: disable=too-many-instance-attributes
 
     def kube(self):
         from azext_aks_connection.provider import cluster as cluster_ops
+        if self.store is not None:
+            return self.store.api
         return self._once("kube", lambda: cluster_ops.kube_api(self.cmd, self.cluster))
 
     def secret(self):
@@ -268,9 +269,9 @@ def _error_fix(exc):
     return " ".join(recs) or None
 
 
-def run(cmd, cluster, record, extension):
+def run(cmd, cluster, record, store=None):
     """[validationDetail item] for the connection ``record``."""
-    ctx = Context(cmd, cluster, record, extension)
+    ctx = Context(cmd, cluster, record, store)
     out = []
     for c in applicable(record):
         try:
@@ -286,27 +287,6 @@ def run(cmd, cluster, record, extension):
 
 
 # --------------------------------------------------------------------------- the checks
-
-@check("Service Connector extension health validated.",
-       f"{EXTENSION_NAME}, which holds the cluster's connection records, is installed and Succeeded.")
-def extension_health(ctx):
-    props = (ctx.extension or {}).get("properties") or {}
-    state = props.get("provisioningState")
-    if ctx.extension is None:
-        return fail(f"{EXTENSION_NAME} is not installed on cluster '{ctx.cluster.name}'.",
-                    f"Re-create the connection: {ctx.create_command()}", "ExtensionNotFound")
-    if state == "Succeeded":
-        return ok()
-    messages = "; ".join(s.get("message") for s in props.get("statuses") or [] if s.get("message")) or \
-        ((props.get("errorInfo") or {}).get("message") or "no status message")
-    if state == "Failed":
-        diagnosis = catalogue.diagnose(messages, None, ctx.ctx)
-        return fail(f"{EXTENSION_NAME} is in state Failed: {messages}" + (f" {diagnosis.cause}" if diagnosis else ""),
-                    diagnosis.fix if diagnosis else f"Run '{ctx.ctx.troubleshoot}' and follow its findings.",
-                    "ExtensionFailed")
-    return warn(f"{EXTENSION_NAME} is {state}: an operation on it is running.",
-                "Wait for it to end, then validate again.", "ExtensionBusy")
-
 
 @check("Target resource existence validated.", "The target resource of the connection exists and can be read.")
 def target_exists(ctx):

@@ -23,6 +23,13 @@ TYPE = "Microsoft.KubernetesConfiguration/extensions"
 API_VERSIONS = ["2024-11-01", "2023-05-01", "2022-11-01", "2022-07-01", "2022-03-01", "2021-09-01"]
 BUSY = {"creating", "updating", "deleting", "accepted", "running"}
 DEFAULT_VERSION = "1.0.0"
+# Extension types their publishers registered with Microsoft.KubernetesConfiguration (a PUT of any other type is
+# refused, as Azure refuses it). Microsoft's Service Connector operator is ``microsoft.servicelinker.connection``
+# (seen in a Service Connector developer's conformance harness); the rest are common public types.
+REGISTERED_TYPES = {"microsoft.servicelinker.connection", "microsoft.flux", "microsoft.dapr",
+                    "microsoft.azureml.kubernetes", "microsoft.azurekeyvaultsecretsprovider",
+                    "microsoft.azuremonitor.containers", "microsoft.openservicemesh", "microsoft.azure.secretstore",
+                    "microsoft.appconfiguration", "microsoft.dataprotection.kubernetes"}
 
 
 def register(registry):
@@ -141,6 +148,11 @@ class ExtensionHandler(common.ResourceHandler):
             ext_type = props_in.get("extensionType") or (existing or {}).get("properties", {}).get("extensionType")
             if not ext_type:
                 raise arm_error(400, "InvalidRequestContent", "The extensionType property is required.")
+            if ext_type.lower() not in REGISTERED_TYPES:
+                location = (cluster or {}).get("location") or self.sb.location
+                raise arm_error(400, "ExtensionTypeRegistrationGetFailed",
+                                f"Extension type {ext_type} is not registered in region {location}. Please refer to "
+                                "https://aka.ms/k8s-extensions-types for the list of available extension types.")
             if existing is not None and ext_type.lower() != existing["properties"]["extensionType"].lower():
                 raise arm_error(400, "BadRequest", f"Extension '{ref.name}' exists with a different extension type "
                                                    f"'{existing['properties']['extensionType']}'; the extension type "

@@ -7,8 +7,8 @@ update / patch / delete / deletecollection on the kinds in ``resources.RESOURCES
 responses, ``dryRun=All``, JSON bodies and the protobuf bodies of
 ``kubectl create namespace|secret|configmap|serviceaccount`` (see :mod:`.protobuf`).
 Not served: ``watch`` (405), server-side apply (``application/apply-patch+yaml``: 415), CBOR bodies,
-``limit`` / ``continue`` paging (everything comes in one page), ``fieldValidation`` (accepted, ignored),
-authorization (any holder of the token may do anything; inject 403s with sandbox faults).
+``limit`` / ``continue`` paging (everything comes in one page), ``fieldValidation`` (accepted, ignored).
+Authentication and authorization per cluster kind: see :mod:`.access`.
 """
 import hmac
 import re
@@ -108,6 +108,16 @@ def _status_success(rt, obj):
     return {"kind": "Status", "apiVersion": "v1", "metadata": {}, "status": "Success", "details": details}
 
 
+def _preconditions(req):
+    """DeleteOptions.preconditions ({uid, resourceVersion}) from a JSON body, or None."""
+    try:
+        opts = req.json(default={})
+    except (ValueError, UnicodeDecodeError):
+        opts = {}
+    pre = opts.get("preconditions") if isinstance(opts, dict) else None
+    return {k: v for k, v in pre.items() if v} if isinstance(pre, dict) else None
+
+
 def _propagation(req):
     """propagationPolicy from the query or a JSON DeleteOptions body (other encodings: query only)."""
     try:
@@ -159,7 +169,8 @@ def _item(req, store, rt, namespace, name, dry_run):
         return _render(req, store, rt, store.patch(rt.resource, namespace, name, _body(req), content_type,
                                                    dry_run=dry_run, from_api=True))
     if req.method == "DELETE":
-        gone = store.delete(rt.resource, namespace, name, propagation=_propagation(req), dry_run=dry_run)
+        gone = store.delete(rt.resource, namespace, name, propagation=_propagation(req), dry_run=dry_run,
+                            preconditions=_preconditions(req))
         if gone is None:
             raise not_found(rt, name)
         if rt.delete_returns_object:
@@ -220,24 +231,35 @@ def handle_cluster_request(store, req, path):
     raise HttpError(404, "NotFound", "the server could not find the requested resource")
 
 
-def build_kube_app(registry, token):
+def build_kube_app(registry, token, access=None):
     """``app(Request) -> Response | None`` serving every cluster of ``registry`` under ``/clusters/{key}``.
 
-    Every request must carry ``Authorization: Bearer <token>`` (401 Unauthorized otherwise).  Paths
-    outside ``/clusters/`` are not ours: None."""
+    Without ``access``, every request must carry ``Authorization: Bearer <token>`` (401 Unauthorized
+    otherwise) and may do anything.  With ``access`` (a :class:`sandbox.kube.access.KubeAccess`), it
+    authenticates and authorizes per cluster (static token or Entra ID token, Azure RBAC, control denials)
+    and serves SelfSubjectAccessReviews.  Paths outside ``/clusters/`` are not ours: None."""
     expected = f"Bearer {token}".encode("utf-8")
 
     def app(req):
         m = _CLUSTER_PATH.match(req.path)
         if not m:
             return None
-        given = (req.header("Authorization") or "").strip().encode("utf-8")
-        if not hmac.compare_digest(given, expected):
-            raise HttpError(401, "Unauthorized", "Unauthorized")
+        principal = None
+        if access is not None:
+            principal = access.authenticate(m.group(1), req)
+        else:
+            given = (req.header("Authorization") or "").strip().encode("utf-8")
+            if not hmac.compare_digest(given, expected):
+                raise HttpError(401, "Unauthorized", "Unauthorized")
         store = registry.get(m.group(1))
         if store is None:
             raise HttpError(404, "NotFound", f'cluster "{m.group(1)}" is not served by the sandbox',
                             details={"name": m.group(1), "kind": "clusters"})
-        return handle_cluster_request(store, req, m.group(2) or "/")
+        path = m.group(2) or "/"
+        if access is not None:
+            answer = access.authorize(m.group(1), principal, req, path)
+            if answer is not None:
+                return answer
+        return handle_cluster_request(store, req, path)
 
     return app

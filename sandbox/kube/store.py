@@ -6,7 +6,8 @@ write; no-op updates do not bump it), generation for pods and jobs, optimistic c
 AlreadyExists / NotFound / Invalid errors with the real messages, namespace deletion removing everything
 in the namespace (immediately: no Terminating phase), cascading deletion of a Job's pods (ownerReferences)
 for propagationPolicy Background / Foreground, dry runs.
-Not emulated: watches, finalizers, graceful deletion, DeleteOptions preconditions, admission,
+DeleteOptions preconditions (uid, resourceVersion): 409 Conflict "Precondition failed", as the API server says.
+Not emulated: watches, finalizers, graceful deletion, admission,
 controllers (nothing runs a Job or creates default service accounts).
 """
 import base64
@@ -246,7 +247,7 @@ class KubeStore:
             current["status"] = status
             return self.replace(resource, namespace, name, current, subresource="status")
 
-    def delete(self, resource, namespace, name, *, propagation=None, dry_run=False):
+    def delete(self, resource, namespace, name, *, propagation=None, dry_run=False, preconditions=None):
         """Remove an object; returns it (with deletionTimestamp set), or None if there was none.
 
         Deleting a namespace removes everything in it.  Deleting a Job with ``propagation`` Background or
@@ -257,6 +258,12 @@ class KubeStore:
             old = self._objects[resource].get(key)
             if old is None:
                 return None
+            for field, label in (("uid", "UID"), ("resourceVersion", "ResourceVersion")):
+                want, have = (preconditions or {}).get(field), old["metadata"].get(field)
+                if want and want != have:
+                    raise HttpError(409, "Conflict", f"Operation cannot be fulfilled on {rt.group_resource} "
+                                    f'"{name}": Precondition failed: {label} in precondition: {want}, {label} in '
+                                    f"object meta: {have}", details={"name": name, "kind": rt.resource})
             gone = copy.deepcopy(old)
             gone["metadata"]["deletionTimestamp"] = now_rfc3339()
             if resource == "namespaces":

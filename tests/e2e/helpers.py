@@ -64,3 +64,25 @@ def quick_extensions(sbc):
     sbc.set_lro(extensions=0.3)
     yield
     sbc.set_lro(extensions=before)
+
+
+MICROSOFT_EXTENSION_TYPE = "microsoft.servicelinker.connection"
+
+
+def install_microsoft_extension(az, cluster, wait=True):
+    """Microsoft's Service Connector extension on ``cluster``, as its resource provider installs it (aks-connection
+    never does): a PUT of sc-extension with Microsoft's type, then its state polled (the sandbox's LRO is short).
+    Returns the extension's provisioningState."""
+    import json
+    import time
+    url = f"{cluster['id']}/providers/Microsoft.KubernetesConfiguration/extensions/sc-extension?api-version=2023-05-01"
+    body = {"properties": {"extensionType": MICROSOFT_EXTENSION_TYPE, "autoUpgradeMinorVersion": True,
+                           "releaseTrain": "stable", "scope": {"cluster": {"releaseNamespace": "sc-system"}}}}
+    res = az("rest", "--method", "put", "--url", url, "--body", json.dumps(body), "-o", "json")
+    assert res.rc == 0, res
+    state = (res.json or {}).get("properties", {}).get("provisioningState")
+    deadline = time.monotonic() + 60
+    while wait and state not in ("Succeeded", "Failed") and time.monotonic() < deadline:
+        time.sleep(0.2)          # the sandbox's extension operations take 0.3 s in these tests
+        state = az("rest", "--method", "get", "--url", url, "-o", "json").json["properties"]["provisioningState"]
+    return state

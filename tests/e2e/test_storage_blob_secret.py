@@ -64,12 +64,20 @@ def test_create_writes_secret_that_opens_the_container(az, sandbox, fresh_cluste
     container.upload_blob(blob, b"hello")
     assert blob in [b.name for b in container.list_blobs()]
 
-    # sc-extension was installed (first connection of the cluster) and holds the record.
+    # The record is one ConfigMap in the store namespace (made with the first connection), holding no credential;
+    # no cluster extension was read or written on the way.
     calls = sbc.requests(since=mark)
     writes = [(e["method"], e["path"]) for e in calls if e["mutating"]]
-    assert any(m == "PUT" and p.endswith("/extensions/sc-extension") for m, p in writes), writes
+    assert not [e for e in calls if "Microsoft.KubernetesConfiguration" in e["path"]], writes
     assert any(m == "POST" and p.endswith("/api/v1/namespaces") for m, p in writes), writes
     assert any(m == "POST" and p.endswith("/namespaces/orders/secrets") for m, p in writes), writes
+    assert any(m == "POST" and p.endswith("/namespaces/aks-connection/configmaps") for m, p in writes), writes
+    stored = kube.list_namespaced_config_map("aks-connection", label_selector="aks-connection/record=v1").items
+    assert [cm.metadata.annotations["aks-connection/connection-name"] for cm in stored] == ["orders_blob"]
+    record = json.loads(stored[0].data["connection.json"])
+    assert record["name"] == "orders_blob" and record["scope"] == "orders"
+    assert values["AZURE_STORAGEBLOB_CONNECTIONSTRING"] not in stored[0].data["connection.json"]
+    assert "AccountKey" not in stored[0].data["connection.json"]
 
 
 def test_rerun_is_idempotent_and_writes_nothing(az, sandbox, kube, sbc):
@@ -217,10 +225,12 @@ def sandbox_token(kube):
 
 
 def test_concurrent_first_creates_on_a_new_cluster_both_survive(sandbox, sbc, az):
-    """Two real az processes create connections on a cluster without sc-extension at the same time."""
+    """Two real az processes create the first connections of a cluster at the same time: both records survive
+    (one ConfigMap each, the store namespace made once), and no cluster extension is involved."""
     _, s = _seed(sandbox)
     cluster = sbc.new_cluster("race-aks", "sandbox-rg")
-    sbc.set_lro(extensions=3.0)     # long enough that the two processes overlap on the extension
+    sbc.add_fault(plane="kube", method="GET", path="/clusters/race-aks/api/v1/namespaces/aks-connection/configmaps",
+                  latency=0.5, times=2)   # both processes list the (empty) store before either writes
     mark = sbc.mark()
     procs = [subprocess.Popen([os.path.join(os.path.dirname(KUBECTL), "az"), "aks", "connection", "create",
                                "storage-blob", "--source-id", cluster["id"], "--tg", s["resourceGroup"],
@@ -230,15 +240,15 @@ def test_concurrent_first_creates_on_a_new_cluster_both_survive(sandbox, sbc, az
     for p in procs:
         _, err = p.communicate(timeout=300)
         assert p.returncode == 0, err[-3000:]
-    sbc.set_lro(extensions=1.0)
     res = az("aks", "connection", "list", "--source-id", cluster["id"], "-o", "json")
     assert sorted(i["name"] for i in res.json) == ["race_one", "race_two"]
-    # One process created the extension; the other found it (412/409, or busy on its GET) and merged
-    # its record with a PATCH instead of replacing the settings.
-    ext_calls = [e for e in sbc.requests(since=mark)
-                 if e["path"].endswith("/race-aks/providers/Microsoft.KubernetesConfiguration/extensions/sc-extension")]
-    assert len([e for e in ext_calls if e["method"] == "PUT" and e["status"] < 300]) == 1, ext_calls
-    assert len([e for e in ext_calls if e["method"] == "PATCH" and e["status"] < 300]) == 1, ext_calls
+    calls = sbc.requests(since=mark)
+    assert not [e for e in calls if "Microsoft.KubernetesConfiguration" in e["path"] and e["mutating"]]
+    posts = [e for e in calls if e["method"] == "POST" and e["path"].endswith("/namespaces/aks-connection/configmaps")]
+    assert sorted(e["status"] for e in posts) == [201, 201], posts
+    made = [e for e in calls if e["method"] == "POST" and e["path"] == "/clusters/race-aks/api/v1/namespaces"
+            and e["status"] == 201]
+    assert len(made) == 1, made
 
 
 def test_real_kubectl_sees_the_secret(az, sandbox, kube):

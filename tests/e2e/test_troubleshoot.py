@@ -2,14 +2,15 @@
 each on a cluster of its own that the sandbox breaks the way real clusters break."""
 import pytest
 
-from tests.e2e.helpers import by_name, create, kube_for, new_cluster, quick_extensions, writes  # noqa: F401 (a fixture)
+from tests.e2e.helpers import (by_name, create, install_microsoft_extension, kube_for, new_cluster,  # noqa: F401
+                               quick_extensions, writes)
 
 pytestmark = [pytest.mark.e2e, pytest.mark.usefixtures("quick_extensions")]
 
 KC = "Microsoft.KubernetesConfiguration"
 NAMES = ["Resource provider Microsoft.ContainerService", f"Resource provider {KC}", "AKS cluster state",
-         "Node pools", "Extension sc-extension", "Namespace sc-system", "Helm release sc-extension", "Job sc-job",
-         "Image pulls in sc-system"]
+         "Node pools", "Extension sc-extension", "Connection store", "Namespace sc-system",
+         "Helm release sc-extension", "Job sc-job", "Image pulls in sc-system"]
 
 
 def troubleshoot(az, cluster, *extra):
@@ -19,6 +20,7 @@ def troubleshoot(az, cluster, *extra):
 
 def test_healthy_cluster_every_step_succeeds(az, sandbox, sbc):
     cluster = new_cluster(sbc, "ts-ok")
+    assert install_microsoft_extension(az, cluster) == "Succeeded"
     assert create(az, sandbox, cluster, "ok_blob").rc == 0
     mark = sbc.mark()
     res = troubleshoot(az, cluster)
@@ -26,8 +28,12 @@ def test_healthy_cluster_every_step_succeeds(az, sandbox, sbc):
     assert [f["name"] for f in res.json] == NAMES
     assert {f["result"] for f in res.json} == {"success"}, res.json
     assert all(set(f) == {"name", "result", "message", "recommendation"} for f in res.json)
-    helm = by_name(res.json)["Helm release sc-extension"]
+    found = by_name(res.json)
+    helm = found["Helm release sc-extension"]
     assert "Helm release sc-extension revision 1 is deployed" in helm["message"]
+    assert "Microsoft's Service Connector extension sc-extension (type microsoft.servicelinker.connection" in \
+        found["Extension sc-extension"]["message"]
+    assert found["Connection store"]["message"] == "1 connection record(s) in namespace aks-connection."
     assert writes(sbc, mark) == []                      # it only reads
     assert "AccountKey" not in res.out                  # it read the Helm release Secret: nothing of it leaks
     table = troubleshoot(az, cluster, "-o", "table")
@@ -35,19 +41,26 @@ def test_healthy_cluster_every_step_succeeds(az, sandbox, sbc):
     assert "Recommendation" in table.out and "Job sc-job" in table.out and "success" in table.out
 
 
-def test_cluster_without_connections_warns_but_passes(az, sbc):
+def test_cluster_without_microsoft_extension_needs_none(az, sandbox, sbc):
+    """aks-connection's own connections need no cluster extension: no sc-system step is run or reported."""
     cluster = new_cluster(sbc, "ts-empty")
     res = troubleshoot(az, cluster)
     assert res.rc == 0, res
     found = by_name(res.json)
-    assert found["Extension sc-extension"]["result"] == "warning"
-    assert "installed with the first connection" in found["Extension sc-extension"]["message"]
-    assert found["Namespace sc-system"]["result"] == "warning"
-    assert "Helm release sc-extension" not in found     # nothing to look for in a namespace that is not there
+    assert found["Extension sc-extension"]["result"] == "success"
+    assert "needs no cluster extension" in found["Extension sc-extension"]["message"]
+    assert found["Connection store"]["message"] == "0 connection record(s) in namespace aks-connection."
+    assert create(az, sandbox, cluster, "lone_blob").rc == 0
+    mark = sbc.mark()
+    res = troubleshoot(az, cluster)
+    assert res.rc == 0, res
+    assert [f["name"] for f in res.json] == NAMES[:6]   # nothing looked for in sc-system
+    assert not [e for e in sbc.requests(since=mark, plane="kube") if "sc-system" in e["path"]]
+    assert by_name(res.json)["Connection store"]["message"] == "1 connection record(s) in namespace aks-connection."
 
 
 @pytest.mark.parametrize("namespace", [KC, "Microsoft.ContainerService"])
-def test_unregistered_provider_is_a_failure_with_the_register_command(az, sandbox, sbc, namespace):
+def test_unregistered_provider_is_reported_with_the_register_command(az, sandbox, sbc, namespace):
     cluster = new_cluster(sbc, "ts-reg")
     assert create(az, sandbox, cluster, "reg_blob").rc == 0
     sbc.set_provider(namespace, "NotRegistered")
@@ -57,11 +70,15 @@ def test_unregistered_provider_is_a_failure_with_the_register_command(az, sandbo
         assert writes(sbc, mark) == []                  # reported, not registered behind the user's back
     finally:
         sbc.set_provider(namespace, "Registered")
-    assert res.rc == 1, res
     found = by_name(res.json)[f"Resource provider {namespace}"]
-    assert found["result"] == "failure"
     assert f"not registered to use namespace '{namespace}'" in found["message"]
     assert f"az provider register -n {namespace}" in found["recommendation"]
+    if namespace == KC:     # only Microsoft's sc-extension needs it: a warning, the command passes
+        assert res.rc == 0, res
+        assert found["result"] == "warning" and "aks-connection does not need it" in found["message"]
+        return
+    assert res.rc == 1, res
+    assert found["result"] == "failure"
     assert "1 of" in res.log or "failed:" in res.log
 
 
@@ -104,7 +121,7 @@ def test_failed_extension_statuses_name_the_fix(az, sandbox, sbc):
     sbc.fail_extension_installs(rg, name, "Helm installation failed : Helm chart rendering failed with given values "
                                 "InnerError [template: sc-operator/templates/job.yaml:12: nil pointer]")
     try:
-        assert create(az, sandbox, cluster, "ext_blob").rc != 0
+        assert install_microsoft_extension(az, cluster) == "Failed"
     finally:
         sbc.clear_extension_failure(rg, name)
     res = troubleshoot(az, cluster)
@@ -124,7 +141,7 @@ def test_pending_helm_release_is_reported(az, sandbox, sbc):
     sbc.fail_extension_installs(rg, name, "Helm installation failed : Operation is already in progress for Helm",
                                 helmStatus="pending-upgrade")
     try:
-        assert create(az, sandbox, cluster, "helm_blob").rc != 0
+        assert install_microsoft_extension(az, cluster) == "Failed"
     finally:
         sbc.clear_extension_failure(rg, name)
     res = troubleshoot(az, cluster)
@@ -145,7 +162,7 @@ def test_failed_sc_job_shows_its_logs_events_and_the_fix(az, sandbox, sbc):
     sbc.fail_extension_installs(rg, name, "Helm installation failed : Timed out waiting for resource readiness",
                                 scJob={"log": log})
     try:
-        assert create(az, sandbox, cluster, "job_blob").rc != 0
+        assert install_microsoft_extension(az, cluster) == "Failed"
     finally:
         sbc.clear_extension_failure(rg, name)
     mark = sbc.mark()
@@ -174,14 +191,14 @@ def test_credentials_in_sc_job_logs_are_never_shown(az, sandbox, sbc):
     sbc.fail_extension_installs(rg, name, "Helm installation failed : Timed out waiting for resource readiness",
                                 scJob={"log": log})
     try:
-        failed = create(az, sandbox, cluster, "cred_blob")
+        assert install_microsoft_extension(az, cluster) == "Failed"
     finally:
         sbc.clear_extension_failure(rg, name)
     res = troubleshoot(az, cluster)
     assert res.rc == 1, res
     job = by_name(res.json)["Job sc-job"]
     assert "AccountKey=***" in job["message"] and "error: connection refused" in job["message"]
-    for text in (res.out, res.log, failed.out, failed.log):
+    for text in (res.out, res.log):
         assert key not in text and key[:20] not in text
 
 
@@ -190,7 +207,7 @@ def test_image_pull_failure_names_the_registry_to_allow(az, sandbox, sbc):
     rg, name = cluster["resourceGroup"], cluster["name"]
     sbc.block_egress(rg, name, ["mcr.microsoft.com"])
     try:
-        assert create(az, sandbox, cluster, "pull_blob").rc != 0
+        assert install_microsoft_extension(az, cluster) == "Failed"
         res = troubleshoot(az, cluster)
     finally:
         sbc.block_egress(rg, name, [])
@@ -207,7 +224,7 @@ def test_image_pull_failure_names_the_registry_to_allow(az, sandbox, sbc):
 
 def test_deleted_sc_system_namespace_is_a_failure(az, sandbox, sbc, tmp_path):
     cluster = new_cluster(sbc, "ts-ns")
-    assert create(az, sandbox, cluster, "ns_blob").rc == 0
+    assert install_microsoft_extension(az, cluster) == "Succeeded"
     core, _ = kube_for(az, cluster, tmp_path)
     core.delete_namespace("sc-system")
     res = troubleshoot(az, cluster)
@@ -218,7 +235,7 @@ def test_deleted_sc_system_namespace_is_a_failure(az, sandbox, sbc, tmp_path):
 
 def test_cluster_user_without_read_access_to_sc_system(az, sandbox, sbc):
     cluster = new_cluster(sbc, "ts-rbac")
-    assert create(az, sandbox, cluster, "rbac_blob").rc == 0
+    assert install_microsoft_extension(az, cluster) == "Succeeded"
     fault = sbc.add_fault(plane="kube", method="GET", path=f"/clusters/{cluster['name']}/api/v1/namespaces/sc-system$",
                           status=403, code="Forbidden",
                           message='namespaces "sc-system" is forbidden: User "dev@contoso.com" cannot get resource '

@@ -19,7 +19,6 @@ from azext_aks_connection.provider import firewall, firewall_read
 from tests.e2e.helpers import by_name, create, new_cluster, quick_extensions, run, writes  # noqa: F401 (a fixture)
 from tests.unit.test_firewall import StatefulArm, no_waiting  # noqa: F401 (a fixture)
 
-EXT = "Service Connector extension health validated."
 TARGET = "Target resource existence validated."
 SECRET = "Kubernetes Secret existence validated."
 VALUES = "Configured connection information validated."
@@ -75,7 +74,7 @@ def test_stale_rule_after_egress_change_fails_and_both_recommendations_repair_it
     mark = sbc.mark()
     res = validate(az, cluster, "fw_blob")
     assert res.rc == 0, res
-    assert [r["name"] for r in res.json] == [EXT, TARGET, SECRET, VALUES, FIREWALL]
+    assert [r["name"] for r in res.json] == [TARGET, SECRET, VALUES, FIREWALL]
     assert firewall_item(res)["result"] == "success"
     assert writes(sbc, mark) == []
 
@@ -92,7 +91,7 @@ def test_stale_rule_after_egress_change_fails_and_both_recommendations_repair_it
                f"{account} --ip-address 52.10.20.30")
     assert item["recommendation"] == ("Re-apply the connection (it adds the missing rule, nothing else): "
                                       f"{update}; or add the rule yourself: {by_hand}")
-    assert "1 of 5 checks failed: Target service firewall validated" in res.log
+    assert "1 of 4 checks failed: Target service firewall validated" in res.log
     # The service principal's secret is the user's: its recommendation leads with the rule command.
     sp_item = firewall_item(validate(az, cluster, "fw_sp"))
     assert sp_item["recommendation"].startswith(f"Admit it: {by_hand}; or re-apply the connection")

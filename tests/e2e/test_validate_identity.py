@@ -16,7 +16,6 @@ from tests.e2e.helpers import by_name, quick_extensions, run, writes  # noqa: F4
 
 pytestmark = [pytest.mark.e2e, pytest.mark.usefixtures("quick_extensions")]
 
-EXT = "Service Connector extension health validated."
 TARGET = "Target resource existence validated."
 SECRET = "Kubernetes Secret existence validated."
 VALUES = "Configured connection information validated."
@@ -26,7 +25,7 @@ FIC = "Federated identity credential validated."
 PERMS = "Identity permissions validated."
 SA = "Kubernetes ServiceAccount validated."
 FIREWALL = "Target service firewall validated."
-WI_CHECKS = [EXT, TARGET, SECRET, VALUES, IDENT, FEATURES, FIC, PERMS, SA, FIREWALL]
+WI_CHECKS = [TARGET, SECRET, VALUES, IDENT, FEATURES, FIC, PERMS, SA, FIREWALL]
 BLOB_CONTRIBUTOR = "ba92f5b4-2d11-453d-a403-e96b0029c9fe"
 ID_API = "2023-01-31"
 
@@ -135,9 +134,9 @@ def test_healthy_service_principal_passes_every_check_and_shows_no_secret(az, sa
     assert proc.returncode == 0, proc.stderr[-3000:]
     assert secret not in proc.stdout and secret not in proc.stderr
     out = json.loads(proc.stdout)
-    assert [r["name"] for r in out] == [EXT, TARGET, SECRET, VALUES, PERMS, FIREWALL]
+    assert [r["name"] for r in out] == [TARGET, SECRET, VALUES, PERMS, FIREWALL]
     assert all(r["result"] == "success" for r in out), out
-    all_success(validate(az, fresh_cluster, "ok_sp_noobj"), [EXT, TARGET, SECRET, VALUES, FIREWALL])
+    all_success(validate(az, fresh_cluster, "ok_sp_noobj"), [TARGET, SECRET, VALUES, FIREWALL])
 
 
 @pytest.mark.parametrize("vault", ["rbac", "policy"])
@@ -146,7 +145,7 @@ def test_healthy_keyvault_csi_passes_every_check(az, sandbox, fresh_cluster, vau
               sandbox["seeds"]["keyvaults"][vault], "--connection", "ok_csi", "--enable-csi", "-o", "json")
     assert res.rc == 0, res
     # The CSI Secret holds names, no credential: the Secret-values check (secret auth only) does not run.
-    all_success(validate(az, fresh_cluster, "ok_csi"), [EXT, TARGET, SECRET, VALUES, FEATURES, PERMS, FIREWALL])
+    all_success(validate(az, fresh_cluster, "ok_csi"), [TARGET, SECRET, VALUES, FEATURES, PERMS, FIREWALL])
 
 
 # --------------------------------------------------------------------------- identity
@@ -252,7 +251,7 @@ def test_oidc_issuer_and_workload_identity_off_fail_and_the_recommendations_repa
         f"{fresh_cluster['name']} --enable-oidc-issuer --enable-workload-identity")
     fic = failed(res, FIC, "OidcIssuerDisabled")
     assert "OIDC issuer" in fic["errorMessage"] and "is off" in fic["errorMessage"]
-    assert "2 of 10 checks failed" in res.log
+    assert "2 of 9 checks failed" in res.log
     # The cluster's recommendation turns both back on; the credential matches again (same issuer URL).
     run_fix(az, item["recommendation"])
     all_success(validate(az, fresh_cluster, "oidc_wi"), WI_CHECKS)

@@ -24,7 +24,7 @@ RG = "rg"
 CLUSTER = "cluster"
 ACCOUNT = "acct"
 KEYS = ["a2V5LW9uZQ==", "a2V5LXR3bw=="]
-EXT_TYPE = "microsoft.serviceconnector.kubernetes"
+EXT_TYPE = "microsoft.servicelinker.connection"    # registered (by Microsoft) in the sandbox, as in Azure
 AZ = os.path.join(os.path.dirname(sys.executable), "az")
 
 

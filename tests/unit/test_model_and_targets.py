@@ -16,8 +16,15 @@ def test_record_never_holds_a_credential_and_round_trips():
     rec = model.new_record(_spec(), configs, {"secret": "sc-ordersblob-secret"}, "me", "now")
     text = model.dump_record(rec)
     assert "SECRET" not in text
-    records = model.load_records({model.setting_key("orders_blob"): text, "unrelated": "x",
-                                  model.setting_key("broken"): "{not json"})
+    from kubernetes import client
+    from azext_aks_connection.provider import store
+    body = store._body(store.configmap_name("orders_blob"), rec)      # pylint: disable=protected-access
+    assert "SECRET" not in json.dumps(body)
+    assert body["metadata"]["labels"]["aks-connection/record"] == "v1"
+    cm = client.V1ConfigMap(metadata=client.V1ObjectMeta(**{k: v for k, v in body["metadata"].items()}),
+                            data=body["data"])
+    broken = client.V1ConfigMap(metadata=client.V1ObjectMeta(name="conn-broken"), data={"connection.json": "{no"})
+    records = {r["name"]: r for r in map(store._record_of, [cm, broken]) if r}   # pylint: disable=protected-access
     assert list(records) == ["orders_blob"]
     linker = model.to_linker(records["orders_blob"], ClusterRef("s", "rg", "c"))
     assert linker["id"].endswith("/managedClusters/c/providers/Microsoft.ServiceLinker/linkers/orders_blob")
@@ -36,3 +43,30 @@ def test_table_keys_per_client_type():
     assert credentials == {"azure.storage.account-key", "spring.cloud.azure.storage.blob.account-key"}
     assert default_auth_type(t) == AUTH_SECRET
     assert t.wire_name == "storageblob"
+
+
+def test_configmap_names_are_valid_and_keep_connection_names_apart():
+    import re
+    from azext_aks_connection.provider import store
+    names = ["orders_blob", "orders-blob", "Orders_Blob", "a" * 200, "x.y", "___"]
+    cms = [store.configmap_name(n) for n in names]
+    for cm in cms:
+        assert re.fullmatch(r"[a-z0-9]([-a-z0-9.]*[a-z0-9])?", cm) and len(cm) <= 63, cm
+    assert cms[0] != cms[1]                     # a_b and a-b are two connections
+    assert cms[0] == cms[2]                     # names are case-insensitive, as in Azure
+
+
+def test_no_azure_sdk_beyond_what_azure_cli_ships():
+    """The wheel's run-time dependencies: no azure-* package (azure-cli-extensions refuses those azure-cli does not
+    ship), and no module of the extension imports the Microsoft.KubernetesConfiguration SDK."""
+    import os
+    import re
+    root = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+    with open(os.path.join(root, "setup.py"), encoding="utf-8") as f:
+        deps = re.search(r"DEPENDENCIES = \[(.*?)\]", f.read(), re.S).group(1)
+    assert "azure-" not in deps and "kubernetes" in deps
+    for folder, _, files in os.walk(os.path.join(root, "azext_aks_connection")):
+        for name in files:
+            if name.endswith(".py"):
+                with open(os.path.join(folder, name), encoding="utf-8") as f:
+                    assert "azure.mgmt.kubernetesconfiguration" not in f.read(), name

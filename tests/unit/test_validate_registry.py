@@ -5,13 +5,13 @@ from azext_aks_connection.provider import validate
 def test_validate_registry_filters_by_auth_type_and_target():
     secret_record = {"authInfo": {"authType": "secret"}, "target": "storage-blob"}
     names = [c.name for c in validate.applicable(secret_record)]
-    assert names == ["Service Connector extension health validated.", "Target resource existence validated.",
+    assert names == ["Target resource existence validated.",
                      "Kubernetes Secret existence validated.", "Configured connection information validated.",
                      "Target service firewall validated."]
     # --opt-out publicnetwork leaves the firewall out; --opt-out configinfo (no Secret) the Secret checks.
     opted_out = dict(secret_record, publicNetworkSolution={"action": "optOut"},
                      configurationInfo={"action": "optOut"}, kubernetesResourceName={})
-    assert [c.name for c in validate.applicable(opted_out)] == names[:2]
+    assert [c.name for c in validate.applicable(opted_out)] == names[:1]
     wi_record = {"authInfo": {"authType": "userAssignedIdentity"}, "target": "storage-blob"}
     wi_names = [c.name for c in validate.applicable(wi_record)]
     assert "Configured connection information validated." in wi_names       # every Secret's values are checked

@@ -1,0 +1,207 @@
+"""The connection store: one ConfigMap per connection in the cluster itself, in a namespace of the extension's own.
+
+Every AKS cluster has a Kubernetes API, so the store exists on every cluster with nothing to install (the
+local path installs no cluster extension: an extension type must be registered by its publisher, and the type
+Microsoft's Service Connector uses drives Microsoft's own operator). The namespace is ``aks-connection`` unless
+``az config set aks_connection.store_namespace=<name>`` or ``AZURE_AKS_CONNECTION_STORE_NAMESPACE`` says
+otherwise; it is created with the first connection.
+
+Each ConfigMap holds the connection's JSON record (never a credential) under key ``connection.json``; it is
+labelled ``aks-connection/record=v1`` so that ``list`` is one LIST with a label selector. Writes are
+compare-and-swap: a create is a POST (409 AlreadyExists: someone wrote it meanwhile, read again), an update is a
+PUT carrying the ``resourceVersion`` read (409 Conflict: read again), a delete carries it as a precondition.
+"""
+import hashlib
+import json
+import os
+import re
+
+from knack.log import get_logger
+
+from azext_aks_connection.provider.errors import kube_error
+
+logger = get_logger(__name__)
+
+DEFAULT_NAMESPACE = "aks-connection"
+ENV_NAMESPACE = "AZURE_AKS_CONNECTION_STORE_NAMESPACE"
+RECORD_LABEL = "aks-connection/record"
+RECORD_LABEL_VALUE = "v1"
+NAME_ANNOTATION = "aks-connection/connection-name"
+DATA_KEY = "connection.json"
+LABELS = {"app.kubernetes.io/managed-by": "aks-connection", RECORD_LABEL: RECORD_LABEL_VALUE}
+ATTEMPTS = 5
+_NAMESPACE_RE = re.compile(r"[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?\Z")
+
+
+def namespace(cli_ctx):
+    """The store's namespace: AZURE_AKS_CONNECTION_STORE_NAMESPACE, else `az config` aks_connection.store_namespace,
+    else aks-connection."""
+    value = os.environ.get(ENV_NAMESPACE) or cli_ctx.config.get("aks_connection", "store_namespace", DEFAULT_NAMESPACE)
+    value = (value or DEFAULT_NAMESPACE).strip()
+    if not _NAMESPACE_RE.match(value):
+        from azure.cli.core.azclierror import InvalidArgumentValueError
+        raise InvalidArgumentValueError(
+            f"The connection store namespace '{value}' is not a valid Kubernetes namespace name.",
+            recommendation="Set a name of lower-case letters, digits and '-': az config set "
+            "aks_connection.store_namespace=aks-connection")
+    return value
+
+
+def configmap_name(connection_name):
+    """A valid ConfigMap name for a connection name (case ignored, as connection names are case-insensitive):
+    ``conn-<readable part>-<hash>``; the hash keeps ``a_b`` and ``a-b`` apart."""
+    lower = connection_name.lower()
+    readable = re.sub(r"[^a-z0-9]+", "-", lower).strip("-")[:40].strip("-") or "x"
+    return f"conn-{readable}-{hashlib.sha256(lower.encode('utf-8')).hexdigest()[:10]}"
+
+
+def _core(api_client):
+    from kubernetes import client
+    return client.CoreV1Api(api_client)
+
+
+class Store:
+    """The connection records of one cluster, as read with one LIST. ``records`` maps a connection name to its
+    record; ``objects`` to the ConfigMap it came from (for its resourceVersion)."""
+
+    def __init__(self, api_client, ns, records=None, objects=None):
+        self.api = api_client
+        self.namespace = ns
+        self.records = records or {}
+        self.objects = objects or {}
+
+    @classmethod
+    def read(cls, api_client, ns):
+        from kubernetes.client.rest import ApiException
+        try:
+            items = _core(api_client).list_namespaced_config_map(
+                ns, label_selector=f"{RECORD_LABEL}={RECORD_LABEL_VALUE}").items
+        except ApiException as exc:
+            if exc.status == 404:       # no such namespace: no connection yet
+                return cls(api_client, ns)
+            raise kube_error(exc, f"Listing the connection records (ConfigMaps in namespace '{ns}')")
+        records, objects = {}, {}
+        for item in items:
+            record = _record_of(item)
+            if record is None:
+                logger.warning("ConfigMap '%s' in namespace '%s' is labelled as a connection record but holds no "
+                               "readable record: skipped.", item.metadata.name, ns)
+                continue
+            records[record["name"]] = record
+            objects[record["name"]] = item
+        return cls(api_client, ns, records, objects)
+
+    def find(self, name):
+        """The record named ``name``, its case ignored (as ARM ignores the case of resource names), or None."""
+        key = self.key_of(name)
+        return self.records.get(key) if key else None
+
+    def key_of(self, name):
+        if name in self.records:
+            return name
+        return next((n for n in self.records if n.lower() == (name or "").lower()), None)
+
+    def put(self, record):
+        """Write ``record`` (create or replace), compare-and-swap; returns "created", "updated" or "unchanged"."""
+        from kubernetes.client.rest import ApiException
+        core = _core(self.api)
+        name = record["name"]
+        cm_name = configmap_name(name)
+        current = self.objects.get(self.key_of(name) or name)
+        for _ in range(ATTEMPTS):
+            try:
+                if current is None:
+                    self._ensure_namespace()
+                    created = core.create_namespaced_config_map(self.namespace, _body(cm_name, record))
+                    self._remember(record, created)
+                    return "created"
+                if _record_of(current) == record:
+                    return "unchanged"
+                body = _body(cm_name, record, current.metadata)
+                replaced = core.replace_namespaced_config_map(cm_name, self.namespace, body)
+                self._remember(record, replaced)
+                return "updated"
+            except ApiException as exc:
+                if exc.status not in (404, 409):
+                    raise kube_error(exc, f"Writing connection record '{name}' (ConfigMap {cm_name} in namespace "
+                                     f"'{self.namespace}')")
+                # 409: created or changed by someone else meanwhile; 404: deleted meanwhile. Read it again.
+                current = self._read_one(cm_name)
+        from azure.cli.core.azclierror import AzureResponseError
+        raise AzureResponseError(f"Connection record '{name}' (ConfigMap {cm_name} in namespace '{self.namespace}') "
+                                 f"kept changing while it was written ({ATTEMPTS} attempts).",
+                                 recommendation="Another client is writing the same connection: retry when it is done.")
+
+    def delete(self, name):
+        """Remove the record of ``name``; True when one was removed."""
+        from kubernetes import client
+        from kubernetes.client.rest import ApiException
+        key = self.key_of(name)
+        if key is None:
+            return False
+        current = self.objects.get(key)
+        cm_name = current.metadata.name if current is not None else configmap_name(key)
+        for _ in range(ATTEMPTS):
+            try:
+                _core(self.api).delete_namespaced_config_map(
+                    cm_name, self.namespace,
+                    body=client.V1DeleteOptions(preconditions=client.V1Preconditions(
+                        resource_version=current.metadata.resource_version)) if current is not None else None)
+                self.records.pop(key, None)
+                self.objects.pop(key, None)
+                return True
+            except ApiException as exc:
+                if exc.status == 404:
+                    self.records.pop(key, None)
+                    self.objects.pop(key, None)
+                    return False
+                if exc.status != 409:
+                    raise kube_error(exc, f"Deleting connection record '{key}' (ConfigMap {cm_name} in namespace "
+                                     f"'{self.namespace}')")
+                current = self._read_one(cm_name)     # changed meanwhile: delete what is there now
+                if current is None:
+                    return False
+        return False
+
+    def _read_one(self, cm_name):
+        from kubernetes.client.rest import ApiException
+        try:
+            return _core(self.api).read_namespaced_config_map(cm_name, self.namespace)
+        except ApiException as exc:
+            if exc.status == 404:
+                return None
+            raise kube_error(exc, f"Reading ConfigMap {cm_name} in namespace '{self.namespace}'")
+
+    def _remember(self, record, obj):
+        self.records[record["name"]] = record
+        self.objects[record["name"]] = obj
+
+    def _ensure_namespace(self):
+        from azext_aks_connection.provider import kube as kube_ops
+        kube_ops.ensure_namespace(self.api, self.namespace)
+
+
+def _record_of(configmap):
+    try:
+        record = json.loads((configmap.data or {}).get(DATA_KEY) or "")
+    except (TypeError, ValueError):
+        return None
+    return record if isinstance(record, dict) and record.get("name") else None
+
+
+def _body(cm_name, record, meta=None):
+    from azext_aks_connection.model import dump_record
+    metadata = {"name": cm_name, "labels": dict(LABELS), "annotations": {NAME_ANNOTATION: record["name"]}}
+    if meta is not None:
+        metadata["resourceVersion"] = meta.resource_version
+        metadata["labels"] = dict(meta.labels or {}, **LABELS)
+        metadata["annotations"] = dict(meta.annotations or {}, **metadata["annotations"])
+    return {"apiVersion": "v1", "kind": "ConfigMap", "metadata": metadata, "data": {DATA_KEY: dump_record(record)}}
+
+
+def read(cmd, cluster_ref, api_client=None):
+    """The cluster's Store (its API client made from the user's credentials when not given)."""
+    if api_client is None:
+        from azext_aks_connection.provider import cluster as cluster_ops
+        api_client = cluster_ops.kube_api(cmd, cluster_ref)
+    return Store.read(api_client, namespace(cmd.cli_ctx))

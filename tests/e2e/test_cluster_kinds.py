@@ -71,6 +71,39 @@ def test_entra_id_cluster_create_list_show_delete(az, sandbox, sbc):
     assert listed.rc == 0 and conn not in [c["name"] for c in listed.json], listed
 
 
+def test_entra_id_cluster_workload_identity_validate_and_delete(az, sandbox, sbc):
+    """On an Entra ID + Azure RBAC cluster with the OIDC issuer off: a workload-identity create turns it on, writes
+    the ServiceAccount and Secret through the Entra ID token, records the connection, validates clean (every
+    check reads the cluster the same way), and delete removes the record; no cluster extension anywhere."""
+    cluster = sbc.new_cluster("aks-entrawi-" + uuid.uuid4().hex[:6], "sandbox-rg", kind="entra-id")
+    identity = sandbox["seeds"]["identities"]["sandbox-identity"]
+    s = sandbox["seeds"]["storage"]["storage-blob"]
+    conn = "entra_wi"
+    mark = sbc.mark()
+    made = run(az, "aks", "connection", "create", "storage-blob", "--source-id", cluster["id"], "--tg",
+               s["resourceGroup"], "--account", s["account"], "--connection", conn, "--kube-namespace", "wi-apps",
+               "--workload-identity", identity, "-o", "json")
+    assert made.rc == 0, made
+    assert "restarts its API server" in made.log          # the OIDC issuer warning
+    sa = made.json["kubernetesResourceName"]["serviceAccount"]
+    bearer = token(sandbox, AKS_SERVER_APP)
+    status, body = kube(sandbox, cluster["name"], "GET", f"/api/v1/namespaces/wi-apps/serviceaccounts/{sa}", bearer)
+    assert status == 200 and "azure.workload.identity/client-id" in body["metadata"]["annotations"], body
+    status, body = kube(sandbox, cluster["name"], "GET", "/api/v1/namespaces/aks-connection/configmaps"
+                        "?labelSelector=aks-connection%2Frecord%3Dv1", bearer)
+    assert status == 200 and len(body["items"]) == 1, body
+    validated = run(az, "aks", "connection", "validate", *base(cluster, conn), "-o", "json")
+    assert validated.rc == 0, validated
+    assert {r["result"] for r in validated.json} == {"success"}, validated.json
+    listed = run(az, "aks", "connection", "list", "--source-id", cluster["id"], "-o", "json")
+    assert [c["name"] for c in listed.json] == [conn]
+    gone = run(az, "aks", "connection", "delete", *base(cluster, conn), "--yes")
+    assert gone.rc == 0, gone
+    assert run(az, "aks", "connection", "list", "--source-id", cluster["id"], "-o", "json").json == []
+    assert not [e for e in sbc.requests(since=mark) if "Microsoft.KubernetesConfiguration" in e["path"]
+                and e["mutating"]]
+
+
 def test_entra_id_without_azure_role_names_the_role_and_writes_nothing(az, sandbox, sbc):
     cluster = sbc.new_cluster("aks-norole-" + uuid.uuid4().hex[:6], "sandbox-rg", kind="entra-id")
     for rid in caller_assignments(az, cluster["id"]):          # the caller's Cluster Admin role, removed

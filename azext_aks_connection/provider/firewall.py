@@ -9,7 +9,13 @@ One function per mechanism (``Target.firewall``), all of the form
 - ``skipped_reason``: nothing to do and why: the target admits all networks (adding a rule would shut
   every other client out), public access is disabled (IP rules do not apply: private endpoints), or the
   service has no IP rules at all;
-- long-running writes are polled at the service's Retry-After (``arm.retry_after`` / ``arm.pause``).
+- long-running writes are polled at the service's Retry-After (``arm.retry_after`` / ``arm.pause``);
+- safe under concurrent writers: a list-valued rule set is written whole (PATCH/PUT of the list), and these APIs
+  take no ETag precondition, so two clusters admitted at once could each write the list they read and the last one
+  would drop the other's rule (azure-cli#29800 is the same for `az storage account network-rule add`). After a
+  write the rules are read again, and once more after about one write's duration (a writer that read before ours
+  lands within it); any of ours that is gone is added again (merged with what is there now), with a jittered
+  pause, a bounded number of times: ``added`` only ever lists rules that are there when the function returns.
 
 Mechanisms:
 
@@ -30,12 +36,14 @@ Mechanisms:
                  endpoints only), and the non-Azure targets (Neon, MongoDB Atlas, Confluent Cloud): a reason.
 """
 import ipaddress
+import random
 import time
 
 from azext_aks_connection.provider.arm import ArmError, pause, retry_after
 from azext_aks_connection.provider.errors import arm_error
 
 LRO_TIMEOUT = 1800          # seconds; firewall writes finish in seconds to a few minutes
+VERIFY_ATTEMPTS = 8         # write, read back (twice), re-add what a concurrent writer dropped
 TERMINAL = {"succeeded", "failed", "canceled", "cancelled"}
 
 NO_IP_RULES = {
@@ -307,10 +315,43 @@ MECHANISMS = {
 }
 
 
+LIST_VALUED = ("storage", "keyvault", "cognitive", "messaging", "cosmos", "signalr")   # one list, written whole
+
+
 def ensure_rules(arm, target, resource_id, resource_body, ips):
     """Admit ``ips`` (the cluster's egress IPs) on the target by its mechanism; see the module docstring."""
     mechanism = MECHANISMS.get(target.firewall or "no-ip-rules", _no_ip_rules)
     addresses = _ipv4s(ips)
     if not addresses:
         return result(skipped_reason="The cluster has no public egress IPv4 address to admit.")
-    return mechanism(arm, target, resource_id, resource_body, addresses)
+    started = time.monotonic()
+    outcome = mechanism(arm, target, resource_id, resource_body, addresses)
+    if not outcome["added"] or target.firewall not in LIST_VALUED:
+        return outcome          # per-address rules have names of their own: no other writer replaces them
+    # Read back what was written: a concurrent writer of the same list may have replaced it with its own read. A
+    # writer that read before our write lands about one write's duration later at most, so once our rules are
+    # seen they are confirmed once more after that long (measured, not fixed; only after a write of ours).
+    write_seconds = min(10.0, time.monotonic() - started)
+    first_present, added = list(outcome["present"]), list(outcome["added"])
+    confirmed = False
+    for attempt in range(VERIFY_ATTEMPTS):
+        fresh = _get(arm, resource_id, target.api_version, f"Reading the {target.display} back")
+        again = mechanism(arm, target, resource_id, fresh, addresses)
+        if again.get("skipped_reason"):
+            # Opened to all networks (or public access turned off) meanwhile: nothing of ours is needed any more.
+            return result(present=first_present, skipped_reason=again["skipped_reason"])
+        if not again["added"]:
+            if confirmed:
+                return result(added, first_present)
+            confirmed = True
+            pause(write_seconds)
+            continue
+        confirmed = False
+        added = sorted(set(added) | set(again["added"]))
+        pause(min(4.0, 0.25 * 2 ** attempt) * (0.5 + random.random()))     # contention: spread the writers out
+    from azure.cli.core.azclierror import AzureResponseError
+    raise AzureResponseError(
+        f"The IP rules for {', '.join(addresses)} on the {target.display} '{resource_body.get('name')}' kept being "
+        f"replaced by another writer ({VERIFY_ATTEMPTS} attempts).",
+        recommendation="Another client is rewriting the target's network rules at the same time: re-run the command "
+        "when it is done (it adds only what is missing).")

@@ -103,3 +103,34 @@ def test_open_target_gets_no_rule(az, sandbox, sbc, fresh_cluster):
     assert _rules(az, account_id) == before
     assert _account_writes(sbc, mark, account_id) == []
     assert res.json["publicNetworkSolution"] is None
+
+
+def test_three_clusters_admitted_at_once_all_keep_their_rule(az, sbc, closed_account):
+    """Three real az processes connect three clusters to one closed storage account at the same time. The account's
+    PATCH replaces the whole ipRules list and takes no ETag: the sandbox holds each write so that all three read
+    the same list first. Each create reads its rule back and re-adds it when another writer dropped it: the account
+    ends with all three addresses, and every create that says it added a rule has it."""
+    import os
+    import subprocess
+    from tests.conftest import KUBECTL
+    clusters = [sbc.new_cluster(f"fw3-{i}-{uuid.uuid4().hex[:5]}", "sandbox-rg") for i in range(3)]
+    ips = {sbc.egress(c["resourceGroup"], c["name"])["ips"][0] for c in clusters}
+    assert len(ips) == 3
+    fault = sbc.add_fault(plane="arm", method="PATCH", path=closed_account["id"].split("/providers/")[1],
+                          latency=1.0, times=3)
+    mark = sbc.mark()
+    try:
+        procs = [subprocess.Popen([os.path.join(os.path.dirname(KUBECTL), "az"), "aks", "connection", "create",
+                                   "storage-blob", "--source-id", c["id"], "--target-id",
+                                   closed_account["id"] + "/blobServices/default", "--connection", "fw3_blob",
+                                   "--secret", "-o", "none"], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                                  text=True) for c in clusters]
+        errs = [p.communicate(timeout=300)[1] for p in procs]
+    finally:
+        sbc.call("DELETE", f"/_sandbox/faults?id={fault}")
+    assert [p.returncode for p in procs] == [0, 0, 0], errs
+    assert sorted(_rules(az, closed_account["id"])) == sorted(ips), _account_writes(sbc, mark, closed_account["id"])
+    patches = [w for w in _account_writes(sbc, mark, closed_account["id"]) if w[0] == "PATCH"]
+    assert len(patches) > 3, patches          # at least one writer found its rule dropped and wrote it again
+    for err in errs:
+        assert "Added firewall rule(s) for" in err

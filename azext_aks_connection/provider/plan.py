@@ -133,6 +133,8 @@ def create(cmd, spec, progress, no_wait=False):  # pylint: disable=too-many-loca
                                 secret=write_config, service_account=wi)
     store = store_ops.Store.read(read["kube"], store_namespace)
     all_records = store.records
+    if spec.must_exist and store.find(spec.name) is None:
+        raise store.deleted_error(spec.name)    # an update of a connection deleted meanwhile: nothing written
     refuse_conflicts(spec, all_records)     # before anything is written
     current_secret = None
     if write_config:

@@ -102,21 +102,35 @@ class Store:
         return next((n for n in self.records if n.lower() == (name or "").lower()), None)
 
     def put(self, record):
-        """Write ``record`` (create or replace), compare-and-swap; returns "created", "updated" or "unchanged"."""
+        """Write ``record`` (create or replace), compare-and-swap against the record this Store read; returns
+        "created", "updated" or "unchanged".
+
+        When the ConfigMap changed after it was read: a change of its metadata only (labels, annotations) is
+        written over with the new resourceVersion; a record another command wrote meanwhile is not overwritten
+        (the error says so: re-run to apply on top of it); a record deleted meanwhile is not brought back
+        (exit 3). A record created meanwhile by another command is refused the same way, unless it is ours."""
         from kubernetes.client.rest import ApiException
         core = _core(self.api)
         name = record["name"]
         cm_name = configmap_name(name)
-        current = self.objects.get(self.key_of(name) or name)
+        key = self.key_of(name) or name
+        expected = self.records.get(key)            # the record as read: what we may replace
+        current = self.objects.get(key)
         for _ in range(ATTEMPTS):
             try:
                 if current is None:
+                    if expected is not None:
+                        raise self.deleted_error(name)
                     self._ensure_namespace()
                     created = core.create_namespaced_config_map(self.namespace, _body(cm_name, record))
                     self._remember(record, created)
                     return "created"
-                if _record_of(current) == record:
+                have = _record_of(current)
+                if have == record:
+                    self._remember(record, current)
                     return "unchanged"
+                if have != expected:
+                    raise self._changed(name, cm_name)
                 body = _body(cm_name, record, current.metadata)
                 replaced = core.replace_namespaced_config_map(cm_name, self.namespace, body)
                 self._remember(record, replaced)
@@ -131,6 +145,19 @@ class Store:
         raise AzureResponseError(f"Connection record '{name}' (ConfigMap {cm_name} in namespace '{self.namespace}') "
                                  f"kept changing while it was written ({ATTEMPTS} attempts).",
                                  recommendation="Another client is writing the same connection: retry when it is done.")
+
+    def _changed(self, name, cm_name):
+        from azure.cli.core.azclierror import AzureResponseError
+        return AzureResponseError(
+            f"Connection '{name}' was changed by another command while this one ran (its record, ConfigMap {cm_name} "
+            f"in namespace '{self.namespace}', is not what this command read): it was not overwritten.",
+            recommendation="Look at it with 'az aks connection show', then re-run this command to apply it on top.")
+
+    def deleted_error(self, name):
+        from azure.cli.core.azclierror import ResourceNotFoundError
+        return ResourceNotFoundError(
+            f"Connection '{name}' was deleted by another command while this one ran: it was not brought back.",
+            recommendation="Create it again with 'az aks connection create' if it is still wanted.")
 
     def delete(self, name):
         """Remove the record of ``name``; True when one was removed."""

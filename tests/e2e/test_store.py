@@ -131,3 +131,67 @@ def test_delete_carries_the_version_it_read(az, sandbox, sbc, tmp_path):
         core.delete_namespaced_config_map(cm.metadata.name, "aks-connection", body=client.V1DeleteOptions(
             preconditions=client.V1Preconditions(resource_version="1")))
     assert stale.value.status == 409 and "Precondition failed" in stale.value.body
+
+
+def _update_interleaved(sbc, cluster, conn, conn_secret, other, *update_args):
+    """A real az process runs ``update``; once it has listed the store and read its Secret (its Secret write is held
+    up by the sandbox meanwhile), ``other()`` runs here. Returns (the process's exit code, its stderr)."""
+    import os
+    import subprocess
+    from tests.conftest import AZ
+    fault = sbc.add_fault(plane="kube", method="PUT", path=f"/clusters/{cluster['name']}/api/v1/namespaces/default/"
+                          f"secrets/{conn_secret}$", latency=2.0, times=1)
+    mark = sbc.mark()
+    try:
+        proc = subprocess.Popen([AZ, "aks", "connection", "update", "storage-blob", "--id", conn_id(cluster, conn),
+                                 *update_args, "-o", "none"], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                                text=True, env=dict(os.environ))
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline and not [e for e in sbc.requests(since=mark) if e["method"] == "GET"
+                                                   and e["path"].endswith(f"/{conn_secret}")]:
+            time.sleep(0.05)
+        other()
+        _, err = proc.communicate(timeout=300)
+    finally:
+        sbc.call("DELETE", f"/_sandbox/faults?id={fault}")
+    return proc.returncode, err
+
+
+def test_update_racing_another_update_does_not_overwrite_it(az, sandbox, sbc):
+    """Another command rewrites the record while an update runs: the update fails clearly and the other's record
+    stays; re-running the update then applies on top of it."""
+    cluster = new_cluster(sbc, "st-uu")
+    assert create(az, sandbox, cluster, "uu_blob").rc == 0
+    other = {}
+    rc, err = _update_interleaved(sbc, cluster, "uu_blob", "sc-uublob-secret", lambda: other.update(res=run(
+        az, "aks", "connection", "update", "storage-blob", "--id", conn_id(cluster, "uu_blob"), "--client-type",
+        "java")), "--client-type", "springBoot")      # springBoot: other keys, so the Secret is rewritten (held)
+    assert other["res"].rc == 0, other["res"]
+    assert rc == 1, err
+    assert "was changed by another command while this one ran" in err and "re-run this command" in err
+    shown = run(az, "aks", "connection", "show", "--id", conn_id(cluster, "uu_blob"), "-o", "json")
+    assert shown.json["clientType"] == "java"
+    again = run(az, "aks", "connection", "update", "storage-blob", "--id", conn_id(cluster, "uu_blob"),
+                "--client-type", "python")
+    assert again.rc == 0, again
+    assert run(az, "aks", "connection", "show", "--id", conn_id(cluster, "uu_blob"), "-o", "json").json[
+        "clientType"] == "python"
+
+
+def test_update_racing_delete_does_not_bring_the_connection_back(az, sandbox, sbc):
+    cluster = new_cluster(sbc, "st-ud")
+    assert create(az, sandbox, cluster, "ud_blob").rc == 0
+    deleted = {}
+    rc, err = _update_interleaved(sbc, cluster, "ud_blob", "sc-udblob-secret", lambda: deleted.update(res=run(
+        az, "aks", "connection", "delete", "--id", conn_id(cluster, "ud_blob"), "--yes")),
+        "--client-type", "springBoot")
+    assert deleted["res"].rc == 0, deleted["res"]
+    assert rc == 3, err
+    assert "was deleted by another command while this one ran: it was not brought back" in err
+    assert run(az, "aks", "connection", "list", "--source-id", cluster["id"], "-o", "json").json == []
+    # An update that starts after the delete is refused before any write.
+    mark = sbc.mark()
+    late = run(az, "aks", "connection", "update", "storage-blob", "--id", conn_id(cluster, "ud_blob"),
+               "--client-type", "java")
+    assert late.rc == 3, late
+    assert writes(sbc, mark) == []

@@ -92,10 +92,10 @@ def resolve_connection(cmd, resource_group_name=None, cluster=None, connection_n
 
 
 def validate_connection_name(name):
-    if not CONNECTION_NAME.match(name or ""):
+    if not CONNECTION_NAME.match(name or "") or name.endswith(".") or ".." in name:
         raise InvalidArgumentValueError(
             f"Connection name '{name}' is invalid: use 1-60 letters, digits, '_', '.' or '-', "
-            "starting with a letter or digit.",
+            "starting with a letter or digit, not ending with '.' and without '..' (as ARM resource names).",
             recommendation="For example: --connection orders_blob")
 
 

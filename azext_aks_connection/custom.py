@@ -50,6 +50,10 @@ def _service_principal(values):
     for item in values:
         key, sep, value = item.partition("=")
         key = key.strip().lower()
+        if sep and key in ("client-id", "secret", "object-id") and value and not value.strip():
+            raise InvalidArgumentValueError(f"--service-principal {key} is blank (only white space).",
+                                            recommendation=f"Pass the real value: {key}=XX, or {key}=@<file> "
+                                            "holding it.")
         if not sep or key not in ("client-id", "secret", "object-id") or not value:
             raise InvalidArgumentValueError(
                 f"Invalid value for --service-principal: '{item.split('=')[0]}=…'. "
@@ -151,9 +155,11 @@ def _auth_from_args(target, secret_auth_info=None, workload_identity_auth_info=N
         given.append((t.AUTH_SERVICE_PRINCIPAL, _service_principal(service_principal_auth_info)))
     if enable_csi:
         if given:
-            logger.warning("When the CSI driver is enabled (--enable-csi), the connection uses the managed "
-                           "identity of the AKS azureKeyvaultSecretsProvider add-on. Additional auth info (%s) "
-                           "is ignored.", ", ".join("--" + a for a, _ in given))
+            raise MutuallyExclusiveArgumentError(
+                "--enable-csi uses the managed identity of the AKS azureKeyvaultSecretsProvider add-on: it takes no "
+                "other auth argument (" + ", ".join("--" + a for a, _ in given) + " given).",
+                recommendation="Drop " + ", ".join("--" + a for a, _ in given) + ", or drop --enable-csi to connect "
+                "with that auth type instead.")
         return t.AUTH_CSI, {}
     if len(given) > 1:
         raise MutuallyExclusiveArgumentError(
@@ -187,6 +193,10 @@ def _customized_keys(target, auth, client_type, values):
                                             "--customized-keys ORIGINAL=NEW ...",
                                             recommendation="For example: --customized-keys "
                                             f"{known[0] if known else 'AZURE_X'}=MY_X")
+        if original in mapping:
+            raise InvalidArgumentValueError(
+                f"--customized-keys: '{original}' is renamed twice ({original}={mapping[original]} and {item}).",
+                recommendation=f"Give one name: --customized-keys {original}={new}")
         if original not in known:
             raise InvalidArgumentValueError(
                 f"--customized-keys: '{original}' is not a configuration key of this connection.",
@@ -212,7 +222,11 @@ def _build_spec(cmd, target, cluster_ref, connection_name, tid, client_type, sco
     if client_type not in target.client_types:
         raise InvalidArgumentValueError(f"Client type '{client_type}' is not supported for {target.name}.",
                                         recommendation="Use one of: " + ", ".join(target.client_types))
-    roles = [r.strip() for r in roles or [] if r.strip()] or None
+    if any(not (r or "").strip() for r in roles or []):
+        example = (target.roles or ["Reader"])[0]
+        raise InvalidArgumentValueError("--role is empty: name a role, or leave --role out for the target's default "
+                                        "roles.", recommendation=f"For example: --role \"{example}\"")
+    roles = [r.strip() for r in roles or []] or None
     opt_out = set(opt_out_list or []) - {"none"}
     if roles and auth == t.AUTH_SECRET:
         raise InvalidArgumentValueError("--role applies to identity auth only (--workload-identity, "
@@ -342,6 +356,7 @@ def connection_update(cmd, client_type=None, connection_name=None,  # pylint: di
     spec = _build_spec(cmd, target, cluster_ref, record["name"],
                        target_service.get("id") or target_service.get("endpoint"), client_type,
                        record.get("scope") or "default", auth, auth_info, roles, keys, opt_out)
+    spec.must_exist = True      # an update never brings back a connection deleted meanwhile
     return _apply(cmd, spec, no_wait)
 
 

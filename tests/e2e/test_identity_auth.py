@@ -310,11 +310,15 @@ def _create_kv(az, cluster, vault_id, name, *extra):
 def test_keyvault_csi_rbac_vault_first_run_then_rerun(az, sandbox, sbc, fresh_cluster):
     cluster, core = fresh_cluster, fresh_cluster["core"]
     vault = sandbox["seeds"]["keyvaults"]["rbac"]
+    # An auth argument given with --enable-csi is refused before any request (the add-on's identity is used).
     mark = sbc.mark()
-    # An auth argument given with --enable-csi is ignored, with a warning.
-    res = _create_kv(az, cluster, vault, "kv_csi", "--enable-csi", "--workload-identity", _identity(sandbox))
+    refused = _create_kv(az, cluster, vault, "kv_csi", "--enable-csi", "--workload-identity", _identity(sandbox))
+    assert refused.rc != 0, refused
+    assert "--enable-csi uses the managed identity of the AKS azureKeyvaultSecretsProvider add-on" in refused.log
+    assert sbc.requests(since=mark) == []
+    mark = sbc.mark()
+    res = _create_kv(az, cluster, vault, "kv_csi", "--enable-csi")
     assert res.rc == 0, res
-    assert "Additional auth info (--workload-identity) is ignored" in res.log
     writes = _writes(sbc, mark)
     assert [w for w in writes if w[1] == cluster["id"]] == [("PUT", cluster["id"])]
     shown = az("aks", "show", "-g", cluster["resourceGroup"], "-n", cluster["name"], "-o", "json").json

@@ -14,6 +14,7 @@ def _row(c):
         ("ClientType", c.get("clientType")),
         ("Secret", (c.get("kubernetesResourceName") or {}).get("secret")),
         ("ProvisioningState", c.get("provisioningState")),
+        ("Engine", c.get("engine")),
     ])
 
 

@@ -427,33 +427,78 @@ def raise_not_found(cmd, cluster_ref, name):
 
 
 def _find(cmd, resource_group_name, cluster, connection_name, connection_id):
+    """(cluster, connection, engine): aks-connection's record ("local"), else Microsoft's Service Connector linker of
+    that name ("service-connector", its LinkerResource output). Either side may be unreadable: the other is still
+    looked at; when neither has it, the local side's error (if any) or ConnectionNotFoundError."""
+    from azure.cli.core.azclierror import AzCLIError
+    from azure.core.exceptions import HttpResponseError
+    from azext_aks_connection.provider import linkers
     cluster_ref, name = v.resolve_connection(cmd, resource_group_name, cluster, connection_name, connection_id)
-    record = _records(cmd, cluster_ref).find(name)      # case-insensitive, as ARM names are
-    if record is None:
-        raise_not_found(cmd, cluster_ref, name)
-    return cluster_ref, record, "Succeeded"
+    local_error = None
+    try:
+        record = _records(cmd, cluster_ref).find(name)      # case-insensitive, as ARM names are
+    except (AzCLIError, HttpResponseError) as exc:
+        record, local_error = None, exc
+    if record is not None:
+        return cluster_ref, record, linkers.ENGINE_LOCAL
+    try:
+        linker = linkers.get_linker(cmd, cluster_ref, name)
+    except linkers.Unavailable as exc:
+        linker = None
+        logger.warning("Service Connector connections were not looked at: %s.", exc.reason)
+    if linker is not None:
+        if local_error is not None:
+            logger.warning("aks-connection's own connections were not looked at: %s", local_error)
+        return cluster_ref, linker, linkers.ENGINE_SERVICE_CONNECTOR
+    if local_error is not None:
+        raise local_error
+    raise_not_found(cmd, cluster_ref, name)
+    return None
 
 
 def connection_list(cmd, resource_group_name=None, cluster=None, source_id=None):
+    """Both engines' connections, marked: aks-connection's records ("local") and Microsoft's Service Connector
+    linkers ("service-connector"). A side that cannot be read is named in a warning; both unreadable is an error."""
+    from azure.cli.core.azclierror import AzCLIError
+    from azure.core.exceptions import HttpResponseError
     from azext_aks_connection.model import to_linker
-    cluster_ref = v.resolve_cluster(cmd, resource_group_name, cluster, source_id)
     from azext_aks_connection.provider import cluster as cluster_ops
-    from azext_aks_connection.provider import extension as ext_ops
+    from azext_aks_connection.provider import linkers
     from azext_aks_connection.provider.plan import parallel
-    # A missing cluster is an error, not an empty list; Microsoft's sc-extension, if any, is named.
+    cluster_ref = v.resolve_cluster(cmd, resource_group_name, cluster, source_id)
+
+    def _or_error(fn, *args):
+        try:
+            return fn(*args)
+        except (AzCLIError, HttpResponseError, linkers.Unavailable) as exc:
+            return exc
+    # A missing cluster is an error, not an empty list.
     found = parallel(cluster=lambda: cluster_ops.get_cluster(cmd, cluster_ref),
-                     microsoft=lambda: ext_ops.microsoft_extension(cmd, cluster_ref),
-                     store=lambda: _records(cmd, cluster_ref))
-    ext_ops.say_microsoft_extension(found["microsoft"], cluster_ref)
-    records = found["store"].records
-    return [to_linker(r, cluster_ref) for _, r in sorted(records.items(), key=lambda kv: kv[0].lower())]
+                     store=lambda: _or_error(_records, cmd, cluster_ref),
+                     linkers=lambda: _or_error(linkers.list_linkers, cmd, cluster_ref))
+    store, linked = found["store"], found["linkers"]
+    if isinstance(store, Exception) and isinstance(linked, Exception):
+        raise store
+    out = []
+    if isinstance(store, Exception):
+        logger.warning("aks-connection's own connections were not listed: %s", store)
+    else:
+        out += [dict(to_linker(r, cluster_ref), engine=linkers.ENGINE_LOCAL) for r in store.records.values()]
+    if isinstance(linked, Exception):
+        logger.warning("Service Connector connections were not listed: %s.", linked.reason)
+    else:
+        out += linked
+    return sorted(out, key=lambda c: ((c.get("name") or "").lower(), c["engine"]))
 
 
 def connection_show(cmd, resource_group_name=None, cluster=None, connection_name=None, connection_id=None):
     from azext_aks_connection.model import to_linker, configurations_output
-    cluster_ref, record, state = _find(cmd, resource_group_name, cluster, connection_name, connection_id)
-    result = to_linker(record, cluster_ref, _linker_state(state))
-    result["configurations"] = configurations_output(record)["configurations"]
+    from azext_aks_connection.provider import linkers
+    cluster_ref, found, engine = _find(cmd, resource_group_name, cluster, connection_name, connection_id)
+    if engine == linkers.ENGINE_SERVICE_CONNECTOR:
+        return found
+    result = dict(to_linker(found, cluster_ref), engine=engine)
+    result["configurations"] = configurations_output(found)["configurations"]
     return result
 
 
@@ -472,8 +517,11 @@ def connection_wait_get(cmd, resource_group_name=None, cluster=None, connection_
 def connection_list_configuration(cmd, resource_group_name=None, cluster=None, connection_name=None,
                                   connection_id=None):
     from azext_aks_connection.model import configurations_output
-    _, record, _ = _find(cmd, resource_group_name, cluster, connection_name, connection_id)
-    return configurations_output(record)
+    from azext_aks_connection.provider import linkers
+    cluster_ref, found, engine = _find(cmd, resource_group_name, cluster, connection_name, connection_id)
+    if engine == linkers.ENGINE_SERVICE_CONNECTOR:
+        return linkers.list_configurations(cmd, cluster_ref, found["name"])
+    return configurations_output(found)
 
 
 def connection_delete(cmd, resource_group_name=None, cluster=None, connection_name=None, connection_id=None,
@@ -483,6 +531,7 @@ def connection_delete(cmd, resource_group_name=None, cluster=None, connection_na
     record = store.find(name)
     if record is None:
         cluster_must_exist(cmd, cluster_ref)        # a mistyped cluster is an error, not "nothing to delete"
+        _refuse_deleting_a_linker(cmd, cluster_ref, name)
         logger.warning("Connection '%s' does not exist on cluster '%s': nothing to delete.", name, cluster_ref.name)
         return None
     name = record["name"]
@@ -495,6 +544,21 @@ def connection_delete(cmd, resource_group_name=None, cluster=None, connection_na
         progress.end()
     _say_what_is_left(record, [r for n, r in records.items() if n != name])
     return None
+
+
+def _refuse_deleting_a_linker(cmd, cluster_ref, name):
+    """A Service Connector connection of that name is Microsoft's resource provider's to delete."""
+    from azext_aks_connection.provider import linkers
+    try:
+        linker = linkers.get_linker(cmd, cluster_ref, name)
+    except linkers.Unavailable:
+        return
+    if linker is not None:
+        raise InvalidArgumentValueError(
+            f"Connection '{linker['name']}' on cluster '{cluster_ref.name}' is a Service Connector connection: "
+            "aks-connection does not delete it.",
+            recommendation=f"Delete it through Service Connector: az rest --method delete --url "
+            f"{linker['id']}?api-version={linkers.LINKER_API}")
 
 
 def _say_what_is_no_longer_used(before, after, others):

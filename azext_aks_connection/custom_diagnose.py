@@ -32,15 +32,26 @@ def _finish(cmd, results, what):
 
 
 def connection_validate(cmd, resource_group_name=None, cluster=None, connection_name=None, connection_id=None):
-    from azext_aks_connection.custom import raise_not_found
-    from azext_aks_connection.provider import store as store_ops
+    """aks-connection's checks on what is really there, for connections of both engines; for a Service Connector
+    connection also the resource provider's own verdict (validateLinker), as rows named 'Service Connector: …'."""
+    from azext_aks_connection.custom import _find, _progress
+    from azext_aks_connection.provider import linkers
     from azext_aks_connection.provider import validate
-    cluster_ref, name = v.resolve_connection(cmd, resource_group_name, cluster, connection_name, connection_id)
-    store = store_ops.read(cmd, cluster_ref)
-    record = store.find(name)
-    if record is None:
-        raise_not_found(cmd, cluster_ref, name)
-    return _finish(cmd, validate.run(cmd, cluster_ref, record, store), "checks")
+    cluster_ref, found, engine = _find(cmd, resource_group_name, cluster, connection_name, connection_id)
+    if engine == linkers.ENGINE_LOCAL:
+        return _finish(cmd, validate.run(cmd, cluster_ref, found), "checks")
+    progress = _progress(cmd)
+    try:
+        progress(f"Validating Service Connector connection '{found['name']}'")
+        results = validate.run(cmd, cluster_ref, linkers.to_record(found))
+        results += [{"name": f"Service Connector: {d['name']}",
+                     "description": "The Service Connector resource provider's own check (validateLinker).",
+                     "result": d["result"], "errorMessage": d["errorMessage"], "errorCode": None,
+                     "recommendation": None}
+                    for d in linkers.rp_validation(cmd, cluster_ref, found["name"], progress)]
+    finally:
+        progress.end()
+    return _finish(cmd, results, "checks")
 
 
 def connection_troubleshoot(cmd, resource_group_name=None, cluster=None, source_id=None):

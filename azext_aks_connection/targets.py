@@ -1100,6 +1100,20 @@ def auth_of(connection):
     return {v: k for k, v in WIRE_AUTH_TYPE.items() if k != AUTH_CSI}.get(wire, AUTH_SECRET)
 
 
+def target_of_resource_id(resource_id):
+    """The table's target name for an ARM target id (a Service Connector linker's targetService.id), or None."""
+    import re
+    best = None
+    for name, target in TARGETS.items():
+        template = target.id_template or ""
+        if not template.startswith("/subscriptions/"):
+            continue
+        pattern = re.sub(r"\\\{[^}]+\\\}", "[^/]+", re.escape(template)) + r"\Z"
+        if re.match(pattern, resource_id or "", re.IGNORECASE) and (best is None or len(template) > best[1]):
+            best = (name, len(template))
+    return best[0] if best else None
+
+
 def offered_auth_types(target):
     return [a for a in target.auth_types if a in IMPLEMENTED_AUTH]
 

@@ -234,8 +234,18 @@ class Context:  # pylint: disable=too-many-instance-attributes
             return f"--bootstrap-server {endpoint}"     # Confluent Cloud: an endpoint, not an ARM resource
         return f"--target-id {self.target_id}"
 
+    def service_connector_fix(self):
+        """A Service Connector connection is re-applied by Service Connector, not by aks-connection (a local create
+        of the same name would shadow it)."""
+        return (f"re-apply Service Connector connection '{self.record['name']}' through Service Connector (its "
+                "update re-runs sc-job, which rewrites what it made): the portal's Service Connector blade, or "
+                f"'az rest --method put --url {self.connection_id}?api-version=2024-07-01-preview --body @<the "
+                "connection's properties>'")
+
     def create_command(self):
         """The idempotent command that rewrites this connection's Kubernetes resources."""
+        if self.record.get("engine") == "service-connector":
+            return self.service_connector_fix()
         return (f"az aks connection create {self.record.get('target')} --source-id {self.cluster.id} "
                 f"{self._target_arg()} --connection {self.record['name']} --kube-namespace {self.namespace} "
                 f"--client-type {self.record.get('clientType') or 'none'} {self._auth_args()}{self._kept_args()}")
@@ -246,6 +256,8 @@ class Context:  # pylint: disable=too-many-instance-attributes
         knew (a service principal's secret, a database password) is not kept anywhere but the cluster: its
         command carries a placeholder."""
         from azext_aks_connection import targets
+        if self.record.get("engine") == "service-connector":
+            return self.service_connector_fix()
         auth = cli_auth(self.record)
         needs_auth = auth in (targets.AUTH_WORKLOAD_IDENTITY, targets.AUTH_SERVICE_PRINCIPAL) or (
             auth == targets.AUTH_SECRET and self.target is not None and self.target.user_values)

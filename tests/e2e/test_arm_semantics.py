@@ -178,9 +178,14 @@ def test_existing_credential_under_another_name_is_used(az, sandbox, sbc, fresh_
 # --------------------------------------------------------------------------- role assignments
 
 def test_new_identity_principal_not_found_is_retried(az, sandbox, sbc, fresh_cluster):
-    ident = _new_identity(az, "fresh")         # its principal is PrincipalNotFound for ~2 s
-    mark = sbc.mark()
-    res = _create_wi(az, sandbox, fresh_cluster, "fresh_blob", ident["id"])
+    # Long enough that the first role-assignment PUT surely falls inside it, even on a loaded machine.
+    sbc.arm("PUT", "settings", {"principalReplicationSeconds": 8})
+    try:
+        ident = _new_identity(az, "fresh")         # its principal is PrincipalNotFound for 8 s
+        mark = sbc.mark()
+        res = _create_wi(az, sandbox, fresh_cluster, "fresh_blob", ident["id"])
+    finally:
+        sbc.arm("PUT", "settings", {"principalReplicationSeconds": 2})
     assert res.rc == 0, res
     puts = _calls(sbc, mark, "/roleAssignments/")
     assert puts[0] == ("PUT", 400) and puts[-1] == ("PUT", 201)

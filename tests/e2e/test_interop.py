@@ -1,0 +1,97 @@
+"""Interop (issue 12, reads): a cluster holding connections of both engines — Microsoft's Service Connector (made
+here by azure-cli's own built-in command, this extension not installed) and aks-connection's own — is seen whole
+by list, show, list-configuration and validate, each connection marked with its engine; a side that cannot be
+read is named, not fatal."""
+import pytest
+
+from tests.e2e.helpers import create, new_cluster, run, writes
+from tests.e2e.test_builtin_cli import builtin, ok, quick_service_connector  # noqa: F401 (fixtures)
+
+pytestmark = pytest.mark.e2e
+
+
+@pytest.fixture
+def both(builtin, az, sbc, sandbox, quick_service_connector):  # noqa: F811  pylint: disable=redefined-outer-name
+    cluster = dict(new_cluster(sbc, "interop"), resourceGroup="sandbox-rg")
+    ok(builtin("aks", "connection", "create", "storage-blob", "--source-id", cluster["id"], "--target-id",
+               sandbox["seeds"]["targets"]["storage-blob"], "--secret", "--client-type", "python",
+               "--connection", "sc_blob", "-o", "json"))
+    assert create(az, sandbox, cluster, "local_blob").rc == 0
+    return cluster
+
+
+def conn(cluster, name):
+    return cluster["id"] + "/providers/Microsoft.ServiceLinker/linkers/" + name
+
+
+def test_list_shows_both_engines(az, both):
+    res = run(az, "aks", "connection", "list", "--source-id", both["id"], "-o", "json")
+    assert res.rc == 0, res
+    assert [(c["name"], c["engine"]) for c in res.json] == [("local_blob", "local"), ("sc_blob", "service-connector")]
+    sc = res.json[1]
+    assert sc["kubernetesResourceName"] == {"secret": "sc-scblob-secret"}
+    assert sc["authInfo"]["authType"] == "secret" and sc["clientType"] == "python"
+    assert sc["id"].lower() == conn(both, "sc_blob").lower()
+    table = run(az, "aks", "connection", "list", "--source-id", both["id"], "-o", "table")
+    assert "sc_blob" in table.out and "local_blob" in table.out and "service-connector" in table.out
+
+
+def test_show_and_list_configuration_of_a_service_connector_connection(az, both):
+    shown = run(az, "aks", "connection", "show", "--id", conn(both, "sc_blob"), "-o", "json")
+    assert shown.rc == 0, shown
+    assert shown.json["engine"] == "service-connector" and shown.json["name"] == "sc_blob"
+    cfg = run(az, "aks", "connection", "list-configuration", "--id", conn(both, "sc_blob"), "-o", "json")
+    assert cfg.rc == 0, cfg
+    assert [(c["name"], c["value"]) for c in cfg.json["configurations"]] == [("AZURE_STORAGEBLOB_CONNECTIONSTRING", "")]
+    local = run(az, "aks", "connection", "show", "--id", conn(both, "local_blob"), "-o", "json")
+    assert local.json["engine"] == "local"
+
+
+def test_validate_of_a_service_connector_connection_is_truthful(az, both, tmp_path):
+    """Our checks on the linker's end state (its Secret in the cluster, the target) plus the resource provider's own
+    verdict; a Secret deleted behind Service Connector's back fails, though the RP still says success."""
+    from tests.e2e.helpers import kube_for
+    res = run(az, "aks", "connection", "validate", "--id", conn(both, "sc_blob"), "-o", "json")
+    assert res.rc == 0, res
+    names = [r["name"] for r in res.json]
+    assert "Kubernetes Secret existence validated." in names
+    assert any(n.startswith("Service Connector: ") for n in names), names
+    core, _ = kube_for(az, both, tmp_path)
+    import base64
+    core.patch_namespaced_secret("sc-scblob-secret", "default", {"data": {
+        "AZURE_STORAGEBLOB_CONNECTIONSTRING": base64.b64encode(b"AccountName=x;AccountKey=ZmFrZWtleTQy").decode()}})
+    res = run(az, "aks", "connection", "validate", "--id", conn(both, "sc_blob"), "-o", "json")
+    assert res.rc == 1, res
+    drift = {r["name"]: r for r in res.json}["Configured connection information validated."]
+    assert drift["result"] == "failure" and "AZURE_STORAGEBLOB_CONNECTIONSTRING" in drift["errorMessage"]
+    assert "ZmFrZWtleTQy" not in res.out                 # a drifted value is named by its key, never shown
+    assert "through Service Connector" in drift["recommendation"]        # not a local create that would shadow it
+    assert "az aks connection create" not in drift["recommendation"]
+    core.delete_namespaced_secret("sc-scblob-secret", "default")
+    res = run(az, "aks", "connection", "validate", "--id", conn(both, "sc_blob"), "-o", "json")
+    assert res.rc == 1, res
+    found = {r["name"]: r for r in res.json}
+    assert found["Kubernetes Secret existence validated."]["result"] == "failure"
+    assert all(r["result"] == "success" for n, r in found.items() if n.startswith("Service Connector: "))
+
+
+def test_delete_refuses_a_service_connector_connection(az, sbc, both):
+    mark = sbc.mark()
+    res = run(az, "aks", "connection", "delete", "--id", conn(both, "sc_blob"), "--yes")
+    assert res.rc != 0 and "is a Service Connector connection" in res.log, res
+    assert "az rest --method delete --url" in res.log
+    assert writes(sbc, mark) == []
+
+
+def test_list_with_service_connector_unreadable_names_that_side(az, sbc, sandbox):
+    cluster = new_cluster(sbc, "interop-unreg")
+    assert create(az, sandbox, cluster, "only_local").rc == 0
+    sbc.set_provider("Microsoft.ServiceLinker", "NotRegistered")
+    try:
+        res = run(az, "aks", "connection", "list", "--source-id", cluster["id"], "-o", "json")
+    finally:
+        sbc.set_provider("Microsoft.ServiceLinker", "Registered")
+    assert res.rc == 0, res
+    assert [c["name"] for c in res.json] == ["only_local"]
+    assert "Service Connector connections were not listed: the subscription is not registered for " \
+           "Microsoft.ServiceLinker" in res.log

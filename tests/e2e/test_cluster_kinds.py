@@ -147,11 +147,22 @@ def test_unreachable_api_server_fails_fast_and_writes_nothing(az, sandbox, sbc, 
     assert writes(sbc, mark) == []
 
 
-def test_list_on_unreachable_cluster_is_a_clear_error(az, sandbox):
+def test_list_on_unreachable_cluster_names_why_and_still_lists_service_connector(az, sandbox, sbc):
+    """The API server is out of reach: aks-connection's own records cannot be read, which list says (why, within a
+    bounded time); Service Connector's side is still listed. With both sides unreadable it is an error."""
     cluster = sandbox["seeds"]["clusters"]["authorized-ip-ranges"]
     started = time.monotonic()
     res = run(az, "aks", "connection", "list", "--source-id", cluster["id"], "-o", "json")
     assert time.monotonic() - started < 30
+    assert res.rc == 0 and res.json == [], res
+    no_traceback(res)
+    assert "aks-connection's own connections were not listed" in res.log
+    assert "authorized IP ranges" in res.log and "the connection was refused" in res.log, res.log
+    sbc.set_provider("Microsoft.ServiceLinker", "NotRegistered")
+    try:
+        res = run(az, "aks", "connection", "list", "--source-id", cluster["id"], "-o", "json")
+    finally:
+        sbc.set_provider("Microsoft.ServiceLinker", "Registered")
     assert res.rc not in (0, None), res
     no_traceback(res)
     assert "authorized IP ranges" in res.log and "the connection was refused" in res.log, res.log

@@ -62,6 +62,12 @@ def load_arguments(self, _):
                        help=f"The resource id of the target: {target.id_template}. Required if "
                        f"{', '.join(repr(o) for o in by_name)} {'are' if len(by_name) > 1 else 'is'} not specified.")
             c.ignore("target_names")      # the **kwargs that carries the name arguments below
+            c.argument("engine", **OWN, options_list=["--engine"],
+                       arg_type=get_enum_type(["local", "service-connector"]),
+                       help="Who makes the connection: local (default: aks-connection, from this machine, needs the "
+                       "API server reachable from here) or service-connector (Microsoft's Service Connector resource "
+                       "provider, which installs sc-extension and runs sc-job in the cluster: works for private "
+                       "clusters). Default: az config aks_connection.engine, else local.")
             for arg in target.name_args:
                 c.extra(arg.dest, options_list=arg.options, arg_group="Target Resource",
                         help=arg.help + " Required if '--target-id' is not specified.")

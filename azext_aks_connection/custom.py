@@ -262,12 +262,35 @@ def _apply(cmd, spec, no_wait):
     return result
 
 
+ENGINES = ("local", "service-connector")
+
+
+def _engine(cmd, engine):
+    engine = engine or cmd.cli_ctx.config.get("aks_connection", "engine", "local")
+    if engine not in ENGINES:
+        raise InvalidArgumentValueError(f"Engine '{engine}' is not known: use one of {', '.join(ENGINES)}.",
+                                        recommendation="For example: --engine service-connector, or az config set "
+                                        "aks_connection.engine=local")
+    return engine
+
+
+def _apply_service_connector(cmd, spec, no_wait):
+    from azext_aks_connection.provider import sc_engine
+    progress = _progress(cmd)
+    try:
+        return sc_engine.create(cmd, spec, progress, no_wait=no_wait)
+    finally:
+        progress.end()
+
+
 def connection_create(cmd, client_type=None, connection_name=None,  # pylint: disable=too-many-locals
                       resource_group_name=None, cluster=None, source_id=None, scope="default",
                       target_resource_group=None, target_id=None, secret_auth_info=None,
                       workload_identity_auth_info=None, service_principal_auth_info=None, enable_csi=None,
-                      roles=None, customized_keys=None, opt_out_list=None, no_wait=False, **target_names):
+                      roles=None, customized_keys=None, opt_out_list=None, no_wait=False, engine=None,
+                      **target_names):
     target = _target_of(cmd)
+    engine = _engine(cmd, engine)
     user_args = {k: target_names.pop(k) for k in list(target_names) if k.startswith("user_")}
     # azure-cli hands a parameter's default as a str subclass that prints as {"isDefault": true}: a plain str.
     scope = str(scope) if scope is not None else "default"
@@ -288,6 +311,8 @@ def connection_create(cmd, client_type=None, connection_name=None,  # pylint: di
                                                      **_option_values(target, user_args)))
     spec = _build_spec(cmd, target, cluster_ref, connection_name, tid, client_type or "none", scope, auth,
                        auth_info, roles, customized_keys, opt_out_list)
+    if engine == "service-connector":
+        return _apply_service_connector(cmd, spec, no_wait)
     return _apply(cmd, spec, no_wait)
 
 
@@ -312,7 +337,10 @@ def connection_update(cmd, client_type=None, connection_name=None,  # pylint: di
             recommendation="For example: --client-type python, or an auth argument such as --secret.")
     if scope:
         v.validate_namespace(scope)
-    cluster_ref, record, _ = _find(cmd, resource_group_name, cluster, connection_name, connection_id)
+    from azext_aks_connection.provider import linkers
+    cluster_ref, record, engine = _find(cmd, resource_group_name, cluster, connection_name, connection_id)
+    if engine == linkers.ENGINE_SERVICE_CONNECTOR:
+        record = linkers.to_record(record)        # updated through Service Connector, as it was made
     if record.get("target") != target.name:
         raise InvalidArgumentValueError(
             f"Connection '{record['name']}' connects to {record.get('target')}, not {target.name}.",
@@ -357,6 +385,8 @@ def connection_update(cmd, client_type=None, connection_name=None,  # pylint: di
                        target_service.get("id") or target_service.get("endpoint"), client_type,
                        record.get("scope") or "default", auth, auth_info, roles, keys, opt_out)
     spec.must_exist = True      # an update never brings back a connection deleted meanwhile
+    if engine == linkers.ENGINE_SERVICE_CONNECTOR:
+        return _apply_service_connector(cmd, spec, no_wait)
     return _apply(cmd, spec, no_wait)
 
 
@@ -531,7 +561,8 @@ def connection_delete(cmd, resource_group_name=None, cluster=None, connection_na
     record = store.find(name)
     if record is None:
         cluster_must_exist(cmd, cluster_ref)        # a mistyped cluster is an error, not "nothing to delete"
-        _refuse_deleting_a_linker(cmd, cluster_ref, name)
+        if _delete_a_linker(cmd, cluster_ref, name, no_wait):
+            return None
         logger.warning("Connection '%s' does not exist on cluster '%s': nothing to delete.", name, cluster_ref.name)
         return None
     name = record["name"]
@@ -546,19 +577,25 @@ def connection_delete(cmd, resource_group_name=None, cluster=None, connection_na
     return None
 
 
-def _refuse_deleting_a_linker(cmd, cluster_ref, name):
-    """A Service Connector connection of that name is Microsoft's resource provider's to delete."""
-    from azext_aks_connection.provider import linkers
+def _delete_a_linker(cmd, cluster_ref, name, no_wait):
+    """A Service Connector connection of that name is deleted through Service Connector. True when there was one."""
+    from azext_aks_connection.provider import linkers, sc_engine
     try:
         linker = linkers.get_linker(cmd, cluster_ref, name)
     except linkers.Unavailable:
-        return
-    if linker is not None:
-        raise InvalidArgumentValueError(
-            f"Connection '{linker['name']}' on cluster '{cluster_ref.name}' is a Service Connector connection: "
-            "aks-connection does not delete it.",
-            recommendation=f"Delete it through Service Connector: az rest --method delete --url "
-            f"{linker['id']}?api-version={linkers.LINKER_API}")
+        return False
+    if linker is None:
+        return False
+    progress = _progress(cmd)
+    try:
+        sc_engine.delete(cmd, cluster_ref, linker["name"], progress, no_wait=no_wait)
+    finally:
+        progress.end()
+    names = linker.get("kubernetesResourceName") or {}
+    logger.warning("Service Connector connection '%s' is deleted; as Service Connector does, it left %s in namespace "
+                   "'%s'.", linker["name"], ", ".join(f"{k} {v}" for k, v in sorted(names.items())),
+                   linker.get("scope") or "default")
+    return True
 
 
 def _say_what_is_no_longer_used(before, after, others):

@@ -21,6 +21,7 @@ from azext_aks_connection._validators import secret_name
 from azext_aks_connection.provider import cluster as cluster_ops
 from azext_aks_connection.provider import identity as identity_ops
 from azext_aks_connection.provider import kube as kube_ops
+from azext_aks_connection.provider import linkers
 from azext_aks_connection.provider import store as store_ops
 from azext_aks_connection.provider import target as target_ops
 from azext_aks_connection.provider.arm import Arm
@@ -99,7 +100,9 @@ def create(cmd, spec, progress, no_wait=False):  # pylint: disable=too-many-loca
                      target=lambda: target_ops.get_target(arm, target, spec.target_id),
                      identity=(lambda: _or_error(identity_ops.get_identity, id_arm, spec.auth_info["identity_id"]))
                      if wi else _nothing,
-                     roles=(lambda: identity_ops.resolve_roles(arm, scope, role_names)) if grants_roles else _nothing)
+                     roles=(lambda: identity_ops.resolve_roles(arm, scope, role_names)) if grants_roles else _nothing,
+                     linker=lambda: _or_error(linkers.get_linker, cmd, spec.cluster, spec.name))
+    refuse_shadowing(spec, found["linker"])
     target_ops.refuse_key_auth_disabled(target, found["target"], auth)     # --secret on a target whose keys are off
     if wi:
         # The cluster's own identities are refused by id first: the kubelet one may not be readable.
@@ -243,6 +246,18 @@ def create(cmd, spec, progress, no_wait=False):  # pylint: disable=too-many-loca
     progress(f"Recording the connection in namespace {store_namespace}")
     store.put(record)
     return record, "Succeeded"
+
+
+def refuse_shadowing(spec, linker):
+    """A connection name is unique across both engines: a local connection never shadows a Service Connector one."""
+    if not isinstance(linker, dict):
+        return          # none of that name, or Service Connector unreadable (not registered: it has none)
+    from azure.cli.core.azclierror import InvalidArgumentValueError
+    raise InvalidArgumentValueError(
+        f"Connection '{linker['name']}' already exists on AKS cluster '{spec.cluster.name}' as a Service Connector "
+        "connection: an aks-connection (local) connection of the same name would shadow it.",
+        recommendation=f"Choose another --connection name, or update it: az aks connection update "
+        f"{spec.target.name} --id {linker['id']} …")
 
 
 def refuse_conflicts(spec, records):

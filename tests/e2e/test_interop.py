@@ -75,11 +75,67 @@ def test_validate_of_a_service_connector_connection_is_truthful(az, both, tmp_pa
     assert all(r["result"] == "success" for n, r in found.items() if n.startswith("Service Connector: "))
 
 
-def test_delete_refuses_a_service_connector_connection(az, sbc, both):
-    mark = sbc.mark()
+def test_delete_of_a_service_connector_connection_goes_through_it(az, sbc, both, tmp_path):
+    from tests.e2e.helpers import kube_for
     res = run(az, "aks", "connection", "delete", "--id", conn(both, "sc_blob"), "--yes")
-    assert res.rc != 0 and "is a Service Connector connection" in res.log, res
-    assert "az rest --method delete --url" in res.log
+    assert res.rc == 0, res
+    assert "Service Connector connection 'sc_blob' is deleted" in res.log and "secret sc-scblob-secret" in res.log
+    listed = run(az, "aks", "connection", "list", "--source-id", both["id"], "-o", "json")
+    assert [c["name"] for c in listed.json] == ["local_blob"]
+    core, _ = kube_for(az, both, tmp_path)
+    assert core.read_namespaced_secret("sc-scblob-secret", "default")     # left in place, as Service Connector does
+
+
+def _sc_create(az, sandbox, cluster, name, *extra):
+    s = sandbox["seeds"]["storage"]["storage-blob"]
+    return run(az, "aks", "connection", "create", "storage-blob", "--source-id", cluster["id"], "--tg",
+               s["resourceGroup"], "--account", s["account"], "--connection", name, "--engine", "service-connector",
+               "-o", "json", *extra)
+
+
+def test_engine_service_connector_create_update_delete(az, sbc, sandbox, tmp_path):
+    """--engine service-connector: the resource provider makes the connection (it installs sc-extension, runs
+    sc-job, writes the Secret); polls at 1 s though the service sends no Retry-After; update and delete go through
+    it too; nothing is written to the local store."""
+    import time
+    from tests.e2e.helpers import kube_for
+    cluster = dict(new_cluster(sbc, "sc-engine"), resourceGroup="sandbox-rg")
+    sbc.set_lro(linkers=0.5, extensions=0.5)
+    try:
+        started = time.monotonic()
+        made = _sc_create(az, sandbox, cluster, "eng_blob", "--secret", "--client-type", "python")
+        elapsed = time.monotonic() - started
+    finally:
+        sbc.set_lro(linkers=1.0, extensions=1.0)
+    assert made.rc == 0, made
+    assert made.json["engine"] == "service-connector" and made.json["provisioningState"] == "Succeeded"
+    assert made.json["kubernetesResourceName"] == {"secret": "sc-engblob-secret"}
+    assert elapsed < 15, elapsed          # no 30 s poll: the sandbox sends no Retry-After, as the service
+    core, _ = kube_for(az, cluster, tmp_path)
+    assert list(core.read_namespaced_secret("sc-engblob-secret", "default").data) == \
+        ["AZURE_STORAGEBLOB_CONNECTIONSTRING"]
+    ext = az("rest", "--method", "get", "--url", cluster["id"] + "/providers/Microsoft.KubernetesConfiguration/"
+             "extensions/sc-extension?api-version=2023-05-01", "-o", "json")
+    assert ext.rc == 0 and ext.json["properties"]["extensionType"] == "microsoft.servicelinker.connection"
+    assert core.list_namespaced_config_map("aks-connection").items == []      # not in the local store
+    upd = run(az, "aks", "connection", "update", "storage-blob", "--id", conn(cluster, "eng_blob"), "--client-type",
+              "java", "-o", "json")
+    assert upd.rc == 0, upd
+    assert upd.json["engine"] == "service-connector" and upd.json["clientType"] == "java"
+    gone = run(az, "aks", "connection", "delete", "--id", conn(cluster, "eng_blob"), "--yes")
+    assert gone.rc == 0, gone
+    assert run(az, "aks", "connection", "list", "--source-id", cluster["id"], "-o", "json").json == []
+
+
+def test_one_name_one_engine(az, sbc, sandbox, both):
+    """A connection name is unique across both engines: neither create shadows the other's; nothing written."""
+    mark = sbc.mark()
+    local = create(az, sandbox, both, "sc_blob")
+    assert local.rc != 0 and "already exists on AKS cluster" in local.log and "as a Service Connector" in local.log
+    sc = _sc_create(az, sandbox, both, "local_blob", "--secret")
+    assert sc.rc != 0 and "as an aks-connection (local) connection" in sc.log, sc
+    upper = _sc_create(az, sandbox, both, "Upper_blob", "--secret")
+    assert upper.rc != 0 and "lower-case" in upper.log, upper
     assert writes(sbc, mark) == []
 
 

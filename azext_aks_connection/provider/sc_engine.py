@@ -1,0 +1,163 @@
+"""The Service Connector engine: a connection made by Microsoft's resource provider (``Microsoft.ServiceLinker/
+linkers`` on the cluster, azure-mgmt-servicelinker), with the body the built-in ``az aks connection create`` sends.
+Service Connector installs its ``sc-extension``, runs ``sc-job`` in ``sc-system`` and keeps the metadata.
+
+What the built-in lacks, added here: before the PUT, the resource providers it needs are registered (in the open)
+and the cluster is idle; while it runs, the service's Retry-After is followed and, when it sends none (Microsoft's
+recordings show none), a 1 s interval — never azure-core's 30 s default — with a progress line; when it fails, the
+seed's error catalogue is applied to the linker's error and to what ``sc-extension`` reports.
+"""
+from knack.log import get_logger
+
+from azext_aks_connection import targets as t
+
+logger = get_logger(__name__)
+
+PROVIDERS = ("Microsoft.ServiceLinker", "Microsoft.KubernetesConfiguration")
+POLLING_INTERVAL = 1        # seconds, when the service sends no Retry-After
+
+
+def linker_body(spec, identity=None):
+    """The LinkerResource the built-in sends for AKS (reference-azcli-aks-connection.md §4)."""
+    from azure.mgmt.servicelinker import models
+    properties = None
+    if spec.auth == t.AUTH_CSI:
+        properties = models.AzureKeyVaultProperties(connect_as_kubernetes_csi_driver=True)
+    target = models.AzureResource(id=spec.target_id, resource_properties=properties)
+    roles = list(spec.roles) if spec.roles else None
+    if spec.auth == t.AUTH_WORKLOAD_IDENTITY:
+        auth = models.UserAssignedIdentityAuthInfo(client_id=identity["client_id"],
+                                                   subscription_id=spec.auth_info["identity_id"].split("/")[2],
+                                                   roles=roles)
+    elif spec.auth == t.AUTH_SERVICE_PRINCIPAL:
+        auth = models.ServicePrincipalSecretAuthInfo(client_id=spec.auth_info["client_id"],
+                                                     principal_id=spec.auth_info.get("object_id"),
+                                                     secret=spec.auth_info["client_secret"], roles=roles)
+    elif spec.auth == t.AUTH_CSI:
+        auth = models.UserAssignedIdentityAuthInfo()
+    else:
+        values = spec.auth_info.get("user_values") or {}
+        auth = models.SecretAuthInfo(name=values.get("name"), secret_info=models.ValueSecretInfo(
+            value=values["secret"]) if values.get("secret") else None)
+    if "auth" in spec.opt_out:
+        auth.auth_mode = "optOutAllAuth"
+    configuration = None
+    if spec.customized_keys or "configinfo" in spec.opt_out:
+        configuration = models.ConfigurationInfo(customized_keys=dict(spec.customized_keys) or None,
+                                                 action="optOut" if "configinfo" in spec.opt_out else None)
+    network = models.PublicNetworkSolution(action="optOut") if "publicnetwork" in spec.opt_out else None
+    return models.LinkerResource(target_service=target, auth_info=auth, client_type=spec.client_type,
+                                 scope=spec.namespace, configuration_info=configuration,
+                                 public_network_solution=network)
+
+
+def refuse_name(name):
+    """Service Connector's names: letters, digits, '.', '_' (the built-in's rule); lower case, since the Secret
+    it writes keeps the name's case and Kubernetes refuses upper-case names."""
+    import re
+    from azure.cli.core.azclierror import InvalidArgumentValueError
+    if not re.match(r"^[a-z0-9._]{1,60}$", name or ""):
+        raise InvalidArgumentValueError(
+            f"Connection name '{name}' cannot be a Service Connector connection: use 1-60 lower-case letters, "
+            "digits, '.' or '_' (Service Connector names its Secret sc-<name>-secret, keeping the case, and "
+            "Kubernetes refuses upper-case names).",
+            recommendation=f"For example: --connection {re.sub(r'[^a-z0-9._]', '_', (name or 'orders').lower())}")
+
+
+def create(cmd, spec, progress, no_wait=False):
+    """PUT the linker and follow it; returns the linker's output (provider/linkers.py)."""
+    from azure.core.exceptions import HttpResponseError
+    from azext_aks_connection.provider import catalogue, cluster as cluster_ops, linkers, registration
+    from azext_aks_connection.provider.arm import Arm
+    from azext_aks_connection.provider.errors import arm_error
+    refuse_name(spec.name)
+    progress("Reading the cluster, the target and the identity")
+    cluster = cluster_ops.get_cluster(cmd, spec.cluster)
+    identity = None
+    if spec.auth == t.AUTH_WORKLOAD_IDENTITY:
+        from azext_aks_connection.provider import identity as identity_ops
+        iid = spec.auth_info["identity_id"]
+        identity = identity_ops.get_identity(Arm(cmd.cli_ctx, subscription_id=iid.split("/")[2]), iid)
+        identity_ops.refuse_cluster_identity(cluster, identity)
+    _refuse_shadowing(cmd, spec)
+    for namespace in PROVIDERS:            # registered in the open, bounded; nothing is written before
+        registration.ensure_registered(cmd, spec.cluster.subscription, namespace, progress)
+    if registration.busy(cluster):
+        registration.wait_cluster_idle(cmd, spec.cluster, progress,
+                                       state=(cluster.get("properties") or {}).get("provisioningState"))
+    body = linker_body(spec, identity)
+    client = linkers._client(cmd, spec.cluster.subscription)  # pylint: disable=protected-access
+    what = f"Creating Service Connector connection '{spec.name}' on AKS cluster '{spec.cluster.name}'"
+    progress(f"{what} (Service Connector installs sc-extension with a cluster's first connection)")
+    try:
+        poller = client.linker.begin_create_or_update(spec.cluster.id, spec.name, body,
+                                                      polling_interval=POLLING_INTERVAL)
+        if no_wait:
+            return linkers.get_linker(cmd, spec.cluster, spec.name)
+        while not poller.done():
+            progress()
+            poller.wait(0.5)
+        result = poller.result()
+    except HttpResponseError as exc:
+        raise _failure(cmd, spec, exc, what, arm_error, catalogue) from exc
+    return linkers.to_output(result)
+
+
+def delete(cmd, cluster_ref, name, progress, no_wait=False):
+    from azure.core.exceptions import HttpResponseError
+    from azext_aks_connection.provider import linkers
+    from azext_aks_connection.provider.errors import arm_error
+    client = linkers._client(cmd, cluster_ref.subscription)  # pylint: disable=protected-access
+    progress(f"Deleting Service Connector connection '{name}' (its Secret and ServiceAccount stay, as Service "
+             "Connector leaves them)")
+    try:
+        poller = client.linker.begin_delete(cluster_ref.id, name, polling_interval=POLLING_INTERVAL)
+        if no_wait:
+            return
+        while not poller.done():
+            progress()
+            poller.wait(0.5)
+        poller.result()
+    except HttpResponseError as exc:
+        raise arm_error(exc, f"Deleting Service Connector connection '{name}'") from exc
+
+
+def _refuse_shadowing(cmd, spec):
+    """A connection name is unique across both engines."""
+    from azure.cli.core.azclierror import InvalidArgumentValueError
+    from azext_aks_connection.provider import store as store_ops
+    try:
+        local = store_ops.read(cmd, spec.cluster).find(spec.name)
+    except Exception:  # pylint: disable=broad-except
+        local = None     # the API server may be out of reach (a private cluster): that is what this engine is for
+    if local is not None:
+        raise InvalidArgumentValueError(
+            f"Connection '{local['name']}' already exists on AKS cluster '{spec.cluster.name}' as an aks-connection "
+            "(local) connection: a Service Connector connection of the same name would shadow it.",
+            recommendation="Choose another --connection name, or delete the local one first (az aks connection "
+            f"delete --id {spec.id} --yes).")
+
+
+def _failure(cmd, spec, exc, what, arm_error, catalogue):
+    """The linker's failure with the catalogue's cause and fix, and what sc-extension reports."""
+    ctx = catalogue.Context.of(spec.cluster)
+    error = arm_error(exc, what, ctx)
+    try:
+        from azext_aks_connection.provider.arm import Arm
+        ext = Arm(cmd.cli_ctx, subscription_id=spec.cluster.subscription).get(
+            f"{spec.cluster.id}/providers/{catalogue.KUBERNETES_CONFIGURATION}/extensions/{catalogue.EXTENSION_NAME}",
+            "2023-05-01") or {}
+    except Exception:  # pylint: disable=broad-except
+        ext = {}
+    props = ext.get("properties") or {}
+    messages = [s.get("message") for s in props.get("statuses") or [] if s.get("message")]
+    if props.get("provisioningState") == "Failed" and messages:
+        from azext_aks_connection.provider.errors import diagnosed
+        text = (f"{what} failed: {catalogue.EXTENSION_NAME} is in state Failed: {'; '.join(messages)}.")
+        better = diagnosed(text, "; ".join(messages), None, ctx, None)
+        if better is not None:
+            return better
+    error.recommendations = list(getattr(error, "recommendations", []) or []) + [
+        f"See what Service Connector's operator did: az aks connection troubleshoot -g {spec.cluster.resource_group} "
+        f"-n {spec.cluster.name}"]
+    return error

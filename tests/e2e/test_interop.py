@@ -151,3 +151,44 @@ def test_list_with_service_connector_unreadable_names_that_side(az, sbc, sandbox
     assert [c["name"] for c in res.json] == ["only_local"]
     assert "Service Connector connections were not listed: the subscription is not registered for " \
            "Microsoft.ServiceLinker" in res.log
+
+
+def test_engine_service_connector_reaches_the_builtins_end_state(builtin, az, sbc, sandbox, tmp_path,  # noqa: F811
+                                                                 quick_service_connector):
+    """The same workload-identity connection made by the built-in on one cluster and by --engine service-connector
+    on another: the same Secret (keys, values but the cluster-specific ones), the same ServiceAccount annotations,
+    the same linker body. Prints the wall time of the SC-engine create next to a local create (same run)."""
+    import time
+    from tests.e2e.helpers import kube_for, secret_values
+    identity = sandbox["seeds"]["identities"]["sandbox-identity"]
+    target = sandbox["seeds"]["targets"]["storage-blob"]
+    theirs = dict(new_cluster(sbc, "same-bi"), resourceGroup="sandbox-rg")
+    ours = dict(new_cluster(sbc, "same-sc"), resourceGroup="sandbox-rg")
+    ok(builtin("aks", "connection", "create", "storage-blob", "--source-id", theirs["id"], "--target-id", target,
+               "--workload-identity", identity, "--client-type", "python", "--connection", "same_wi", "-o", "json"))
+    started = time.monotonic()
+    made = run(az, "aks", "connection", "create", "storage-blob", "--source-id", ours["id"], "--target-id", target,
+               "--workload-identity", identity, "--client-type", "python", "--connection", "same_wi",
+               "--engine", "service-connector", "-o", "json")
+    sc_seconds = time.monotonic() - started
+    assert made.rc == 0, made
+    local_cluster = new_cluster(sbc, "same-local")
+    started = time.monotonic()
+    assert run(az, "aks", "connection", "create", "storage-blob", "--source-id", local_cluster["id"], "--target-id",
+               target, "--workload-identity", identity, "--client-type", "python", "--connection", "same_wi",
+               "-o", "json").rc == 0
+    local_seconds = time.monotonic() - started
+    print(f"\nwall time, one workload-identity create: --engine service-connector {sc_seconds:.2f} s, local "
+          f"{local_seconds:.2f} s (sandbox RP operation {0.2} s, sc-extension install {0.2} s)")
+    views = []
+    for cluster in (theirs, ours):
+        core, _ = kube_for(az, cluster, tmp_path)
+        shown = run(az, "aks", "connection", "show", "--id", conn(cluster, "same_wi"), "-o", "json").json
+        names = shown["kubernetesResourceName"]
+        sa = core.read_namespaced_service_account(names["serviceAccount"], "default")
+        views.append({"linker": {k: shown[k] for k in ("authInfo", "clientType", "scope", "targetService",
+                                                        "kubernetesResourceName", "engine")},
+                      "secret": secret_values(core, "default", names["secret"]),
+                      "annotations": {k: v for k, v in (sa.metadata.annotations or {}).items()
+                                      if k.startswith("azure.workload.identity/")}})
+    assert views[0] == views[1]

@@ -88,8 +88,31 @@ def dump_record(record):
     return json.dumps(record, sort_keys=True, separators=(",", ":"))
 
 
+LINKER_PROPERTIES = ("authInfo", "clientType", "configurationInfo", "publicNetworkSolution", "scope", "secretStore",
+                     "targetService", "vNetSolution", "provisioningState")
+
+
 def to_linker(record, cluster, provisioning_state="Succeeded"):
-    """LinkerResource JSON (2024-07-01-preview fields, flattened) plus kubernetesResourceName."""
+    """The LinkerResource JSON a Service Connector linker prints: the record as azure.mgmt.servicelinker's model,
+    serialized as azure-cli prints SDK models (both engines print one shape, in step with the SDK), plus
+    kubernetesResourceName and resourceGroup."""
+    import copy
+    from azure.cli.core.util import todict
+    from azure.mgmt.servicelinker import models
+    flat = _flat_linker(record, cluster, provisioning_state)
+    body = {"id": flat["id"], "name": flat["name"], "type": flat["type"],
+            "systemData": copy.deepcopy(flat["systemData"]),
+            "properties": {k: copy.deepcopy(flat[k]) for k in LINKER_PROPERTIES}}
+    try:
+        out = todict(models.LinkerResource.deserialize(body))
+    except Exception:  # pylint: disable=broad-except
+        out = dict(flat)        # a record edited by hand into something the SDK cannot read: shown as it is
+    out["kubernetesResourceName"] = flat["kubernetesResourceName"]
+    out["resourceGroup"] = cluster.resource_group
+    return out
+
+
+def _flat_linker(record, cluster, provisioning_state):
     auth = dict(record.get("authInfo") or {})
     if auth.get("authType") == "secret":
         auth.setdefault("name", None)

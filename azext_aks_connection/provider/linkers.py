@@ -56,6 +56,7 @@ def to_output(linker):
     from azure.cli.core.util import todict
     out = todict(linker)
     out["kubernetesResourceName"] = kubernetes_names(out)
+    out["resourceGroup"] = (out.get("id") or "").split("/")[4] if (out.get("id") or "").count("/") > 4 else None
     out["engine"] = ENGINE_SERVICE_CONNECTOR
     return out
 

@@ -326,7 +326,8 @@ def test_keyvault_csi_rbac_vault_first_run_then_rerun(az, sandbox, sbc, fresh_cl
     assert addon["enabled"] is True
     addon_client, addon_object = addon["identity"]["clientId"], addon["identity"]["objectId"]
     out = res.json
-    assert out["targetService"]["resourceProperties"] == {"type": "KeyVault", "connectAsKubernetesCsiDriver": True}
+    assert out["targetService"]["resourceProperties"] == {"type": "KeyVault", "connectAsKubernetesCsiDriver": True,
+                                                          "additionalProperties": {}}    # the SDK model's shape
     assert out["authInfo"]["authType"] == "userAssignedIdentity"
     assert out["kubernetesResourceName"] == {"secret": "sc-kvcsi-secret"}
     cfg = {i["name"]: i["value"] for i in out["configurations"]}

@@ -28,7 +28,9 @@ def test_list_shows_both_engines(az, both):
     res = run(az, "aks", "connection", "list", "--source-id", both["id"], "-o", "json")
     assert res.rc == 0, res
     assert [(c["name"], c["engine"]) for c in res.json] == [("local_blob", "local"), ("sc_blob", "service-connector")]
-    sc = res.json[1]
+    local, sc = res.json
+    assert set(local) == set(sc)                       # one shape for both engines: the SDK's LinkerResource
+    assert set(local["authInfo"]) == set(sc["authInfo"]) and set(local["targetService"]) == set(sc["targetService"])
     assert sc["kubernetesResourceName"] == {"secret": "sc-scblob-secret"}
     assert sc["authInfo"]["authType"] == "secret" and sc["clientType"] == "python"
     assert sc["id"].lower() == conn(both, "sc_blob").lower()

@@ -47,7 +47,8 @@ def test_create_writes_secret_that_opens_the_container(az, sandbox, fresh_cluste
     assert out["authInfo"]["authType"] == "secret"
     assert out["clientType"] == "none"
     assert out["targetService"] == {"type": "AzureResource", "id": sandbox["seeds"]["targets"]["storage-blob"],
-                                    "resourceProperties": None, "resourceGroup": s["resourceGroup"]}
+                                    "resourceProperties": None, "resourceGroup": s["resourceGroup"],
+                                    "additionalProperties": {}}      # the SDK model, as azure-cli prints it
     assert out["kubernetesResourceName"] == {"secret": "sc-ordersblob-secret"}
     assert out["configurations"] == [{"name": "AZURE_STORAGEBLOB_CONNECTIONSTRING", "value": "",
                                       "configType": "Default", "keyVaultReferenceIdentity": None,
@@ -260,6 +261,7 @@ def test_real_kubectl_sees_the_secret(az, sandbox, kube):
 
 def test_no_wait_then_wait_created(az, sandbox, sbc):
     c, _ = _seed(sandbox)
+    before = sbc.set_lro()["lroSeconds"]["default"]
     sbc.set_lro(default=2.0)
     try:
         res = _create(az, sandbox, "nowait_blob", "default", "--no-wait")
@@ -269,4 +271,4 @@ def test_no_wait_then_wait_created(az, sandbox, sbc):
         assert waited.rc == 0, waited
         assert az("aks", "connection", "show", "--id", conn_id, "-o", "json").json["provisioningState"] == "Succeeded"
     finally:
-        sbc.set_lro(default=1.0)
+        sbc.set_lro(default=before)

@@ -13,7 +13,8 @@ def _spec(name="orders_blob", client="none"):
 def test_record_never_holds_a_credential_and_round_trips():
     configs = [{"name": "AZURE_STORAGEBLOB_CONNECTIONSTRING", "value": "AccountKey=SECRET", "credential": True},
                {"name": "spring.cloud.azure.storage.blob.account-name", "value": "acct", "credential": False}]
-    rec = model.new_record(_spec(), configs, {"secret": "sc-ordersblob-secret"}, "me", "now")
+    rec = model.new_record(_spec(), configs, {"secret": "sc-ordersblob-secret"}, "me",
+                           "2026-12-01T10:00:00.000000Z")
     text = model.dump_record(rec)
     assert "SECRET" not in text
     from kubernetes import client
@@ -28,7 +29,8 @@ def test_record_never_holds_a_credential_and_round_trips():
     assert list(records) == ["orders_blob"]
     linker = model.to_linker(records["orders_blob"], ClusterRef("s", "rg", "c"))
     assert linker["id"].endswith("/managedClusters/c/providers/Microsoft.ServiceLinker/linkers/orders_blob")
-    assert linker["authInfo"] == {"authType": "secret", "name": None, "secretInfo": None}
+    assert linker["authInfo"] == {"authType": "secret", "authMode": None, "name": None, "secretInfo": None,
+                                  "additionalProperties": {}}        # the SDK model, as azure-cli prints it
     assert linker["scope"] == "orders" and linker["resourceGroup"] == "rg"
     out = model.configurations_output(records["orders_blob"])["configurations"]
     assert [c["value"] for c in out] == ["", "acct"]

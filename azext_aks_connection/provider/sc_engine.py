@@ -71,6 +71,12 @@ def create(cmd, spec, progress, no_wait=False):
     from azext_aks_connection.provider.arm import Arm
     from azext_aks_connection.provider.errors import arm_error
     refuse_name(spec.name)
+    if spec.auth == t.AUTH_SERVICE_PRINCIPAL and not spec.auth_info.get("object_id"):
+        from azure.cli.core.azclierror import RequiredArgumentMissingError
+        raise RequiredArgumentMissingError(
+            "Service Connector needs the service principal's object id (authInfo.principalId).",
+            recommendation="Add object-id=<object id> to --service-principal (az ad sp show --id <appId> --query id "
+            "-o tsv).")
     progress("Reading the cluster, the target and the identity")
     cluster = cluster_ops.get_cluster(cmd, spec.cluster)
     identity = None
@@ -90,8 +96,9 @@ def create(cmd, spec, progress, no_wait=False):
     what = f"Creating Service Connector connection '{spec.name}' on AKS cluster '{spec.cluster.name}'"
     progress(f"{what} (Service Connector installs sc-extension with a cluster's first connection)")
     try:
+        # The body may carry a credential (a service principal's secret, a database password): never logged.
         poller = client.linker.begin_create_or_update(spec.cluster.id, spec.name, body,
-                                                      polling_interval=POLLING_INTERVAL)
+                                                      polling_interval=POLLING_INTERVAL, logging_enable=False)
         if no_wait:
             return linkers.get_linker(cmd, spec.cluster, spec.name)
         while not poller.done():

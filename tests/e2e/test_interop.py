@@ -138,6 +138,10 @@ def test_one_name_one_engine(az, sbc, sandbox, both):
     assert sc.rc != 0 and "as an aks-connection (local) connection" in sc.log, sc
     upper = _sc_create(az, sandbox, both, "Upper_blob", "--secret")
     assert upper.rc != 0 and "lower-case" in upper.log, upper
+    import uuid
+    no_object = _sc_create(az, sandbox, both, "sp_blob", "--service-principal", f"client-id={uuid.uuid4()}",
+                           "secret=x")
+    assert no_object.rc != 0 and "needs the service principal's object id" in no_object.log, no_object
     assert writes(sbc, mark) == []
 
 
@@ -194,3 +198,26 @@ def test_engine_service_connector_reaches_the_builtins_end_state(builtin, az, sb
                       "annotations": {k: v for k, v in (sa.metadata.annotations or {}).items()
                                       if k.startswith("azure.workload.identity/")}})
     assert views[0] == views[1]
+
+
+def test_engine_service_connector_debug_log_carries_no_secret(az, sbc, sandbox):  # az: logged in
+    """A real az process, --debug, creating a service-principal connection through Service Connector: the secret
+    (read from a file, as az core itself expands key=@file) appears nowhere in the output."""
+    import os
+    import secrets
+    import tempfile
+    import uuid
+    from tests.conftest import az_subprocess
+    cluster = new_cluster(sbc, "sc-dbg")
+    secret = "Sp" + secrets.token_urlsafe(24)
+    with tempfile.NamedTemporaryFile("w", suffix=".txt", delete=False) as f:
+        f.write(secret)
+    s = sandbox["seeds"]["storage"]["storage-blob"]
+    proc = az_subprocess("aks", "connection", "create", "storage-blob", "--source-id", cluster["id"], "--tg",
+                         s["resourceGroup"], "--account", s["account"], "--connection", "sc_dbg", "--engine",
+                         "service-connector", "--service-principal", f"client-id={uuid.uuid4()}",
+                         f"object-id={uuid.uuid4()}", f"secret=@{f.name}", "--debug", env=dict(os.environ))
+    os.unlink(f.name)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert "Microsoft.ServiceLinker/linkers/sc_dbg" in proc.stderr         # the call is there ...
+    assert secret not in proc.stdout + proc.stderr                          # ... its secret is not

@@ -135,8 +135,9 @@ def _update_interleaved(sbc, cluster, conn, conn_secret, other, *update_args):
     import os
     import subprocess
     from tests.conftest import AZ
+    # Held long enough for the other command to run to its end even on a loaded machine (parallel test workers).
     fault = sbc.add_fault(plane="kube", method="PUT", path=f"/clusters/{cluster['name']}/api/v1/namespaces/default/"
-                          f"secrets/{conn_secret}$", latency=2.0, times=1)
+                          f"secrets/{conn_secret}$", latency=10.0, times=1)
     mark = sbc.mark()
     try:
         proc = subprocess.Popen([AZ, "aks", "connection", "update", "storage-blob", "--id", conn_id(cluster, conn),

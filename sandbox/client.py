@@ -39,7 +39,15 @@ class SandboxClient:
         return self.call("GET", "/_sandbox/seeds")
 
     def set_lro(self, **seconds):
+        """Seconds per operation kind (or ``default``); returns {"lroSeconds", "retryAfterMs", "retryAfter"}."""
         return self.call("PUT", "/_sandbox/lro", seconds)
+
+    def set_retry_after(self, enabled):
+        """Long-running operations send Retry-After (the default) or nothing at all (as some real ones);
+        returns the previous setting."""
+        before = self.set_lro()["retryAfter"]
+        self.set_lro(retryAfter=bool(enabled))
+        return before
 
     def new_cluster(self, name, resource_group=None, kind=None, **extra):
         """A new cluster; ``kind``: local-accounts (default), entra-id, private, authorized-ip-ranges; extra:
@@ -109,3 +117,11 @@ class SandboxClient:
 
     def new_storage_account(self, resource_group, name):
         return self.arm("POST", "storage-accounts", {"resourceGroup": resource_group, "name": name})
+
+    # Microsoft's Service Connector resource provider (sandbox/arm/servicelinker.py)
+    def set_servicelinker_retry_after(self, seconds):
+        """Service Connector's LRO answers carry ``Retry-After: seconds`` (0: none, the default, as Microsoft's
+        recordings show); returns the previous value."""
+        before = self.arm("GET", "settings")["serviceLinkerRetryAfter"]
+        self.arm("PUT", "settings", {"serviceLinkerRetryAfter": int(seconds or 0)})
+        return before

@@ -123,7 +123,8 @@ def build_arm_app(sb):
         if getattr(handler, "strict_api_versions", False):
             targetkit.check_api_version(handler, req)
         if state.provider_state(ns) != "Registered":
-            raise common.missing_registration(registry.canonical_namespace(ns))
+            # A provider may answer in its own words (Service Connector: SubscriptionNotRegistered).
+            raise getattr(handler, "unregistered_error", common.missing_registration)(registry.canonical_namespace(ns))
         if ref.resource_group and state.raw(state.rg_id(ref.resource_group)) is None:
             raise common.rg_not_found(ref.resource_group)
         if ref.scope_is_resource:

@@ -336,6 +336,9 @@ class Operation:
         self.finishing = False
         self.result = None         # callable() -> (status, body) for the Location-style result
         self.api_version = None
+        # callable(req, role) -> Response: an operation that answers its status / result URLs itself (headers,
+        # HTTP status and body of its own service's shape); None: the manager's standard answers.
+        self.serve = None
 
     @property
     def done(self):
@@ -384,8 +387,10 @@ class LroManager:
         return float(secs.get(kind, secs.get("default", 1.0)))
 
     def start(self, kind, resource_id=None, status_path=None, result_path=None, on_complete=None,
-              extra=None, op_id=None, req=None):
-        op = Operation(op_id or new_guid(), kind, resource_id, status_path, result_path, self.duration(kind), extra)
+              extra=None, op_id=None, req=None, duration=None):
+        """``duration`` (seconds) overrides the kind's: for an operation that also waits for another one."""
+        op = Operation(op_id or new_guid(), kind, resource_id, status_path, result_path,
+                       self.duration(kind) if duration is None else float(duration), extra)
         op.on_complete = on_complete
         op.api_version = req.api_version if req is not None else None
         with self.state.lock:
@@ -445,7 +450,9 @@ class LroManager:
         """``retry-after-ms`` (+ ``x-ms-retry-after-ms``) = ``sb.retry_after_ms``; ``Retry-After`` (whole
         seconds) only when that is at least one second: azure-core (1.39) reads ``Retry-After`` before the
         millisecond headers, and the SDKs deserialize it as an int, so a sub-second poll interval can
-        only travel in the millisecond headers."""
+        only travel in the millisecond headers. None at all while ``sb.retry_after`` is off."""
+        if not getattr(self.sb, "retry_after", True):
+            return {}
         ms = int(self.sb.retry_after_ms)
         h = {"retry-after-ms": str(ms), "x-ms-retry-after-ms": str(ms)}
         if ms >= 1000:
@@ -468,6 +475,8 @@ class LroManager:
         return h
 
     def serve(self, req, role, op):
+        if op.serve is not None and req.method in ("GET", "HEAD"):
+            return op.serve(req, role)
         if req.method not in ("GET", "HEAD"):
             raise arm_error(405, "MethodNotAllowed", f"The requested method {req.method} is not allowed on {req.path}.")
         with self.state.lock:

@@ -51,10 +51,13 @@
                                                          credential write holds its identity (a concurrent
                                                          one gets 409); {"principalReplicationSeconds": 2}:
                                                          how long a new identity's principal is
-                                                         PrincipalNotFound to role-assignment PUTs
+                                                         PrincipalNotFound to role-assignment PUTs;
+                                                         {"serviceLinkerRetryAfter": 1}: Service Connector's
+                                                         LRO answers carry Retry-After: 1 (0, the default:
+                                                         none, as Microsoft's recordings show)
 POST is accepted wherever PUT is.
 """
-from sandbox.arm import common, denials, extension_faults, managedidentity
+from sandbox.arm import common, denials, extension_faults, managedidentity, servicelinker
 from sandbox.arm.common import arm_error
 from sandbox.arm.targetkit import ipv4
 from sandbox.core import Response, Router
@@ -206,6 +209,9 @@ def build_router(state):
             for key in managedidentity.DEFAULT_SETTINGS:
                 if key in body:
                     identity[key] = float(body[key])
-        return Response(200, dict(identity, conflictRetryAfter=state.conflict_retry_after))
+            if "serviceLinkerRetryAfter" in body:
+                servicelinker.settings(state)["retryAfter"] = int(body["serviceLinkerRetryAfter"] or 0)
+        return Response(200, dict(identity, conflictRetryAfter=state.conflict_retry_after,
+                                  serviceLinkerRetryAfter=servicelinker.settings(state)["retryAfter"]))
 
     return r

@@ -7,13 +7,16 @@ from sandbox.arm import authorization, containerservice, keyvault, kubernetescon
 from sandbox.arm import network, resources, storage, targets
 from sandbox.arm import appconfiguration, cache, cognitiveservices, dbservers, documentdb, insights, marketplace
 from sandbox.arm import messaging, signalrservice, sql
+from sandbox.arm import servicelinker
 
 # One module per resource provider; each has ``register(registry)``. Add new providers here.
 PROVIDER_MODULES = [resources, containerservice, kubernetesconfiguration, storage, network, managedidentity,
                     authorization, keyvault,
                     # the targets of `az aks connection` (see targets.py)
                     insights, appconfiguration, cognitiveservices, documentdb, messaging, dbservers, sql, cache,
-                    signalrservice, marketplace]
+                    signalrservice, marketplace,
+                    # Microsoft's Service Connector resource provider (linkers under a managed cluster)
+                    servicelinker]
 
 
 class ArmState:

@@ -6,7 +6,7 @@ AZURITE_VERSION := 3.35.0
 export AZURE_CORE_COLLECT_TELEMETRY := false
 export PIP_DISABLE_PIP_VERSION_CHECK := 1
 
-.PHONY: demo test venv tools wheel bench calls clean down
+.PHONY: demo test test-fast venv tools wheel bench calls clean down
 
 $(BIN)/.installed: requirements-dev.txt setup.py
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -33,8 +33,16 @@ wheel: venv
 demo: venv tools wheel
 	PATH="$(CURDIR)/$(BIN):$$PATH" bash scripts/demo.sh
 
+# The whole suite on parallel workers (pytest-xdist; each worker runs its own sandbox): the tests of a file stay
+# together on one worker, except the parts a file declares independent (tests/conftest.py).
+TEST_WORKERS ?= 4
+TEST_XDIST = -n $(TEST_WORKERS) --dist loadgroup
 test: venv tools
-	$(BIN)/python -m pytest tests
+	$(BIN)/python -m pytest tests $(TEST_XDIST)
+
+# The edit-test loop: unit + sandbox emulator tests + one smoke end-to-end file.
+test-fast: venv tools
+	$(BIN)/python -m pytest tests/unit tests/sandbox tests/e2e/test_storage_blob_secret.py $(TEST_XDIST)
 
 bench: venv tools
 	$(BIN)/python bench/bench_create.py

@@ -10,6 +10,8 @@
   serve   run it in the foreground (what `up` starts)
 
 The state directory is $AKS_CONNECTION_SANDBOX_DIR, or .sandbox/ at the top of the repository.
+AKS_CONNECTION_SANDBOX_RETRY_AFTER=0: long-running operations send no Retry-After (as some real ones; the
+same as PUT /_sandbox/lro {"retryAfter": false}).
 """
 import argparse
 import json

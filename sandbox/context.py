@@ -1,4 +1,5 @@
 """The one object every part of a running sandbox shares."""
+import os
 import uuid
 
 # Fixed, recognisable ids: the sandbox is a fake cloud, and fixed ids make its output copyable.
@@ -43,3 +44,9 @@ class Sandbox:
         # Seconds a long-running operation takes, per kind; tests may shorten or lengthen them.
         self.lro_seconds = {"default": 1.0}
         self.retry_after_ms = 200
+        # Whether long-running operations send Retry-After at all (retry-after-ms / x-ms-retry-after-ms /
+        # Retry-After). Real Azure operations do not always (Microsoft's recordings of the Service Connector RP
+        # send none): switch it off with AKS_CONNECTION_SANDBOX_RETRY_AFTER=0 or PUT /_sandbox/lro
+        # {"retryAfter": false}.
+        self.retry_after = os.environ.get("AKS_CONNECTION_SANDBOX_RETRY_AFTER", "1").lower() not in (
+            "0", "false", "no", "off")

@@ -9,7 +9,9 @@ Control endpoints on the ARM server (no auth; the sandbox is a local test bed):
                                                message, latency (s), times, headers} -> {"id": n}
   DELETE /_sandbox/faults[?id=n]               remove one or all
   GET    /_sandbox/seeds                       the seeded resources (same as `python -m sandbox seeds`)
-  PUT    /_sandbox/lro                         {"<kind>|default": seconds, "retryAfterMs": ms}
+  PUT    /_sandbox/lro                         {"<kind>|default": seconds, "retryAfterMs": ms,
+                                               "retryAfter": false (long-running operations then send no
+                                               Retry-After / retry-after-ms at all, as some real ones)}
   POST   /_sandbox/clusters                    {"resourceGroup", "name", "kind"}: a new, empty cluster of a
                                                kind (local-accounts (default), entra-id, private,
                                                authorized-ip-ranges; entra-id: "callerRole", default Azure
@@ -95,8 +97,11 @@ def control_app(sb, arm_app, seeds):
         body = req.json({})
         if "retryAfterMs" in body:
             sb.retry_after_ms = int(body.pop("retryAfterMs"))
+        if "retryAfter" in body:
+            sb.retry_after = bool(body.pop("retryAfter"))
         sb.lro_seconds.update({k: float(v) for k, v in body.items()})
-        return Response(200, {"lroSeconds": sb.lro_seconds, "retryAfterMs": sb.retry_after_ms})
+        return Response(200, {"lroSeconds": sb.lro_seconds, "retryAfterMs": sb.retry_after_ms,
+                              "retryAfter": sb.retry_after})
 
     @r.route("POST", "/_sandbox/clusters")
     def new_cluster(req):

@@ -4,8 +4,10 @@ extension directories are read at import time.
 - AZURE_CONFIG_DIR: a throw-away directory, so nothing touches ~/.azure.
 - AZURE_EXTENSION_DIR: holds `aks-connection/` in the installed-wheel layout, with the package
   linked to this checkout (edits take effect without reinstalling).
-- The sandbox is started once per session (`python -m sandbox up`, its own process) and stopped
-  by PID at the end.
+- The sandbox is started once per session (`python -m sandbox up`, its own process, on free ports) and
+  stopped by PID at the end; under pytest-xdist every worker is a session of its own (its own TMP, sandbox
+  and az config). Its long-running operations last TEST_LRO_SECONDS: tests that watch or measure one set
+  their own duration (tests/e2e/helpers.py lro_seconds).
 """
 import io
 import json
@@ -22,6 +24,9 @@ EXT_DIR = os.path.join(TMP, "ext")
 BIN = os.path.dirname(sys.executable)
 AZ = os.path.join(BIN, "az")
 KUBECTL = os.path.join(BIN, "kubectl")
+# The sandbox's long-running operations in tests (its own default is 1 s, with retry-after-ms 200).
+TEST_LRO_SECONDS = 0.05
+TEST_RETRY_AFTER_MS = 50
 
 
 def _install_dev_extension():
@@ -39,6 +44,20 @@ os.environ["AZURE_CORE_COLLECT_TELEMETRY"] = "false"
 os.environ["AZURE_EXTENSION_DIR"] = EXT_DIR
 os.environ["AZURE_CORE_NO_COLOR"] = "true"
 sys.path.insert(0, REPO)
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_collection_modifyitems(config, items):
+    """``make test`` (pytest-xdist, --dist loadgroup): the tests of one file run on one worker, in their order
+    (files may share state between their tests), except in files that say which of their tests are independent
+    of each other: a module-level ``xdist_group_of(item)`` names the part of the file an item belongs to, and
+    the parts may run on different workers (each worker runs its own sandbox). Runs before xdist reads the marks."""
+    if not getattr(config.option, "loadgroup", False):      # what xdist sets for --dist loadgroup, workers included
+        return
+    for item in items:
+        part = getattr(item.module, "xdist_group_of", None)
+        group = item.nodeid.split("::")[0] + (f"#{part(item)}" if part else "")
+        item.add_marker(pytest.mark.xdist_group(group))
 
 
 class AzResult:  # pylint: disable=too-few-public-methods
@@ -61,9 +80,16 @@ def sandbox():
     subprocess.run([sys.executable, "-m", "sandbox", "up", "--no-login"], cwd=REPO, env=env, check=True,
                    stdout=subprocess.DEVNULL)
     from sandbox.__main__ import load_state, env_vars
+    from sandbox.client import SandboxClient
     state = load_state(state_dir)
     try:
+        # Short long-running operations for the whole session: the tests that measure or watch a duration set
+        # their own (sbc.set_lro(...), restored afterwards).
+        SandboxClient(state).set_lro(default=TEST_LRO_SECONDS, retryAfterMs=TEST_RETRY_AFTER_MS)
         os.environ.update({k: v for k, v in env_vars(state).items() if k != "AZURE_CONFIG_DIR"})
+        # Only the sandbox's CA, not the public roots + it (bundle.pem, for a user's shell): the tests talk to the
+        # sandbox alone, and every new TLS connection loads the whole file again (~25 ms for ~150 roots).
+        os.environ["REQUESTS_CA_BUNDLE"] = state["ca"]
         yield state
     finally:
         subprocess.run([sys.executable, "-m", "sandbox", "down"], cwd=REPO, env=env, check=False,

@@ -143,3 +143,39 @@ def pause(seconds):
     """Wait as long as the service asked (Retry-After); an Event wait, so threads stay responsive."""
     import threading
     threading.Event().wait(seconds)
+
+
+# Polls of long-running operations when the service sends no Retry-After (real ones do not always: Microsoft's
+# recordings of the Service Connector RP send none): a short interval growing to a few seconds, not azure-core's
+# fixed 30 s (the SDK clients' default polling_interval).
+POLL_FIRST = 0.5            # seconds
+POLL_FACTOR = 1.25
+POLL_MAX = 5.0
+
+
+class Backoff:
+    """Seconds to wait before the next poll: the service's Retry-After when the last answer carried one, else
+    the next step of POLL_FIRST, growing by POLL_FACTOR, up to POLL_MAX."""
+
+    def __init__(self, first=POLL_FIRST, cap=POLL_MAX, factor=POLL_FACTOR):
+        self._next, self._cap, self._factor = first, cap, factor
+
+    def delay(self, headers=None):
+        own = self._next
+        self._next = min(self._cap, self._next * self._factor)
+        return retry_after(headers, default=own)
+
+
+def sdk_polling(first=POLL_FIRST, cap=POLL_MAX, factor=POLL_FACTOR):
+    """A polling method for an SDK ``begin_*`` call (``polling=sdk_polling()``): azure-mgmt-core's ARMPolling,
+    which waits the Retry-After of each answer when there is one (azure-core reads it before its own interval),
+    with the Backoff schedule in place of its fixed ``polling_interval`` when there is none."""
+    from azure.mgmt.core.polling.arm_polling import ARMPolling
+
+    class _BackoffARMPolling(ARMPolling):
+        def _extract_delay(self):
+            delay = super()._extract_delay()        # Retry-After if the answer has one, else self._timeout
+            self._timeout = min(cap, self._timeout * factor)
+            return delay
+
+    return _BackoffARMPolling(timeout=first)

@@ -114,7 +114,9 @@ def ensure_features(cmd, cluster_ref, cluster, progress, workload_identity=False
                 mc.addon_profiles = profiles
             condition = {"etag": mc.e_tag, "match_condition": MatchConditions.IfNotModified} if mc.e_tag else {}
             progress(f"Enabling {what} on AKS cluster '{cluster_ref.name}' (a cluster update; it can take minutes)")
-            poller = client.begin_create_or_update(cluster_ref.resource_group, cluster_ref.name, mc, **condition)
+            from azext_aks_connection.provider.arm import sdk_polling     # Retry-After, else 0.5 s growing to 5 s
+            poller = client.begin_create_or_update(cluster_ref.resource_group, cluster_ref.name, mc,
+                                                   polling=sdk_polling(), **condition)
             while not poller.done():
                 progress()
                 poller.wait(timeout=1)     # returns as soon as the operation ends; the poller follows Retry-After

@@ -9,7 +9,7 @@ One function per mechanism (``Target.firewall``), all of the form
 - ``skipped_reason``: nothing to do and why: the target admits all networks (adding a rule would shut
   every other client out), public access is disabled (IP rules do not apply: private endpoints), or the
   service has no IP rules at all;
-- long-running writes are polled at the service's Retry-After (``arm.retry_after`` / ``arm.pause``);
+- long-running writes are polled at the service's Retry-After, else at a short growing interval (``arm.Backoff``);
 - safe under concurrent writers: a list-valued rule set is written whole (PATCH/PUT of the list), and these APIs
   take no ETag precondition, so two clusters admitted at once could each write the list they read and the last one
   would drop the other's rule (azure-cli#29800 is the same for `az storage account network-rule add`). After a
@@ -39,7 +39,7 @@ import ipaddress
 import random
 import time
 
-from azext_aks_connection.provider.arm import ArmError, pause, retry_after
+from azext_aks_connection.provider.arm import ArmError, Backoff, pause
 from azext_aks_connection.provider.errors import arm_error
 
 LRO_TIMEOUT = 1800          # seconds; firewall writes finish in seconds to a few minutes
@@ -126,7 +126,8 @@ def _send(arm, method, path, api_version, body, what, poll_resource=None):
 def wait(arm, status, body, headers, what, poll_resource=None, timeout=LRO_TIMEOUT):
     """Follow a long-running write to its end: the Azure-AsyncOperation URL if the service gave one, else the
     Location URL of a 202, else (``poll_resource=(id, api-version)``) the resource until its
-    provisioningState is terminal. Waits as long as each answer's Retry-After says (1 s when it says nothing)."""
+    provisioningState is terminal. Waits as long as each answer's Retry-After says (when it says nothing: 0.5 s
+    growing to 5 s, ``arm.Backoff``)."""
     lower = {k.lower(): v for k, v in (headers or {}).items()}
     state = str(_props(body).get("provisioningState") or "").lower() if isinstance(body, dict) else ""
     async_url = lower.get("azure-asyncoperation")
@@ -135,13 +136,13 @@ def wait(arm, status, body, headers, what, poll_resource=None, timeout=LRO_TIMEO
         _raise_if_failed(state, body, what)
         return body
     deadline = time.monotonic() + timeout
-    last = headers
+    last, backoff = headers, Backoff()
     while True:
         if time.monotonic() > deadline:
             from azure.cli.core.azclierror import AzureResponseError
             raise AzureResponseError(f"{what} did not finish within {timeout} s.",
                                      recommendation="Check the resource in the portal, then run the command again.")
-        pause(retry_after(last))
+        pause(backoff.delay(last))
         try:
             if async_url:
                 _, answer, last = arm.send("GET", async_url)

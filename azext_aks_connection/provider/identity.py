@@ -8,7 +8,7 @@ from urllib.parse import quote
 
 from azure.cli.core.azclierror import InvalidArgumentValueError, ResourceNotFoundError
 
-from azext_aks_connection.provider.arm import ArmError, pause, retry_after
+from azext_aks_connection.provider.arm import ArmError, Backoff, pause, retry_after
 from azext_aks_connection.provider.errors import arm_error
 from azext_aks_connection.targets import BUILTIN_ROLES
 
@@ -255,7 +255,7 @@ def ensure_role_assignments(arm, scope, principal_id, roles, principal_type="Ser
 
 
 PRINCIPAL_WAIT = 120.0         # seconds: a new identity can take a while to reach Microsoft Entra replicas
-PRINCIPAL_INTERVAL = 3.0       # seconds between tries when Azure sends no Retry-After
+PRINCIPAL_INTERVAL = 1.0       # seconds before the first retry when Azure sends no Retry-After (then growing to 5 s)
 _EXISTING_ID = re.compile(r"existing role assignment is ([0-9a-fA-F]{32}|[0-9a-fA-F-]{36})")
 
 
@@ -285,6 +285,7 @@ def _create_assignment(arm, scope, principal_id, role_name, rid, principal_type)
     aid = f"{scope}{AUTHZ}/roleAssignments/{assignment_name(scope, principal_id, rid)}"
     body = {"properties": {"roleDefinitionId": rid, "principalId": principal_id, "principalType": principal_type}}
     deadline = time.monotonic() + PRINCIPAL_WAIT
+    backoff = Backoff(first=PRINCIPAL_INTERVAL)
     while True:
         try:
             arm.send("PUT", aid, ROLE_API, body=body)
@@ -293,8 +294,7 @@ def _create_assignment(arm, scope, principal_id, role_name, rid, principal_type)
             if exc.status_code == 409 and exc.error.code == "RoleAssignmentExists":
                 return _existing_assignment(arm, scope, principal_id, rid, exc)   # granted meanwhile, another name
             if exc.error.code == "PrincipalNotFound" and time.monotonic() < deadline:
-                pause(min(retry_after(exc.headers, default=PRINCIPAL_INTERVAL),
-                          max(0.0, deadline - time.monotonic())))
+                pause(min(backoff.delay(exc.headers), max(0.0, deadline - time.monotonic())))
                 continue
             raise arm_error(exc, f"Granting role '{role_name}' to principal '{principal_id}' on '{scope}'")
 

@@ -16,8 +16,8 @@ from azure.cli.core.azclierror import AzureResponseError
 from knack.log import get_logger
 
 from azext_aks_connection.provider import catalogue
-from azext_aks_connection.provider.arm import (Arm, ArmError, disable_auto_registration, login_credential, pause,
-                                               retry_after)
+from azext_aks_connection.provider.arm import (Arm, ArmError, Backoff, disable_auto_registration, login_credential,
+                                               pause, retry_after)
 from azext_aks_connection.provider.errors import arm_error
 
 logger = get_logger(__name__)
@@ -108,13 +108,13 @@ def busy(cluster_resource):
 
 def wait_cluster_idle(cmd, cluster, progress=None, state=None):
     """Wait until no operation runs on AKS cluster ``cluster`` (a ClusterRef): its provisioningState is
-    terminal. Polls as often as Retry-After says (else 1 s, doubling to 15 s), up to
+    terminal. Polls as often as Retry-After says (else 0.5 s growing to 5 s, ``arm.Backoff``), up to
     ``aks_connection.cluster_wait_timeout`` seconds; then the seed's Conflict error with its fix."""
     arm = Arm(cmd.cli_ctx, subscription_id=cluster.subscription)
     ctx = catalogue.Context.of(cluster)
     timeout = _timeout(cmd, "cluster_wait_timeout", DEFAULT_CLUSTER_WAIT_TIMEOUT)
     deadline = time.monotonic() + timeout
-    delay, headers, body, told = 1.0, {}, None, False
+    backoff, headers, body, told = Backoff(), {}, None, False
     while True:
         if state is None:
             try:
@@ -138,6 +138,5 @@ def wait_cluster_idle(cmd, cluster, progress=None, state=None):
                 f"after {int(timeout)} seconds. Cause: {diagnosis.cause}", recommendation=diagnosis.fix)
         if progress:
             progress(f"Waiting for AKS cluster {cluster.name} to finish its operation ({state})")
-        pause(min(retry_after(headers, default=delay), max(0.0, deadline - time.monotonic())))
-        delay = min(delay * 2, MAX_POLL_INTERVAL)
+        pause(min(backoff.delay(headers), max(0.0, deadline - time.monotonic())))
         state = None

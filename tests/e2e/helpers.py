@@ -57,13 +57,25 @@ def by_name(results):
 
 @pytest.fixture(scope="module")
 def quick_extensions(sbc):
-    """Extension operations of the sandbox take 0.3 s instead of 1 s while the module runs (these tests
-    install, fail and repair sc-extension many times); restored afterwards."""
+    """Extension operations of the sandbox take at most 0.3 s while the module runs (these tests install, fail
+    and repair sc-extension many times); restored afterwards."""
     seconds = sbc.set_lro()["lroSeconds"]
     before = seconds.get("extensions", seconds.get("default", 1.0))
-    sbc.set_lro(extensions=0.3)
+    sbc.set_lro(extensions=min(before, 0.3))
     yield
     sbc.set_lro(extensions=before)
+
+
+@contextlib.contextmanager
+def lro_seconds(sbc, **seconds):
+    """The sandbox's long-running operations of these kinds (or ``default``) last ``seconds`` inside the block,
+    for tests that watch an operation while it runs; the session's durations are restored afterwards."""
+    before = sbc.set_lro()["lroSeconds"]
+    sbc.set_lro(**seconds)
+    try:
+        yield
+    finally:
+        sbc.set_lro(**{k: before.get(k, before.get("default", 1.0)) for k in seconds})
 
 
 MICROSOFT_EXTENSION_TYPE = "microsoft.servicelinker.connection"

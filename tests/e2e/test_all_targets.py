@@ -62,6 +62,13 @@ for _name, _target in sorted(t.TARGETS.items()):
             CASES.append((_name, _other))
 
 
+def xdist_group_of(item):
+    """make test: each target's cases are independent of the others' (connections of their own): one part per
+    target, spread over the workers (tests/conftest.py)."""
+    params = getattr(item, "callspec", None)
+    return params.params["name"] if params else "rest"
+
+
 @pytest.mark.parametrize("name, auth", CASES, ids=[f"{n}-{a}" for n, a in CASES])
 def test_target_create_list_configuration_delete(az, sandbox, kube, name, auth):
     target = t.TARGETS[name]

@@ -214,6 +214,7 @@ def test_a_mistyped_cluster_is_named_not_reported_as_a_missing_connection(az, sb
 def test_the_same_no_wait_update_twice_writes_the_record_once(az, sandbox, sbc):
     cluster = new_cluster(sbc, "nowait2")
     assert create(az, sandbox, cluster, "nw_blob").rc == 0
+    before = sbc.set_lro()["lroSeconds"]["default"]
     sbc.set_lro(default=3.0)
     try:
         args = ["aks", "connection", "update", "storage-blob", "--id", conn_id(cluster, "nw_blob"), "--client-type",
@@ -225,4 +226,4 @@ def test_the_same_no_wait_update_twice_writes_the_record_once(az, sandbox, sbc):
         assert run(az, "aks", "connection", "wait", "--id", conn_id(cluster, "nw_blob"), "--updated",
                    "--interval", "1").rc == 0
     finally:
-        sbc.set_lro(default=1.0)
+        sbc.set_lro(default=before)

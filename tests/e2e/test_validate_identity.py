@@ -16,6 +16,13 @@ from tests.e2e.helpers import by_name, quick_extensions, run, writes  # noqa: F4
 
 pytestmark = [pytest.mark.e2e, pytest.mark.usefixtures("quick_extensions")]
 
+
+def xdist_group_of(item):
+    """make test: every test here works on a cluster of its own (fresh_cluster): each may run on any worker
+    (tests/conftest.py)."""
+    return item.name
+
+
 TARGET = "Target resource existence validated."
 SECRET = "Kubernetes Secret existence validated."
 VALUES = "Configured connection information validated."

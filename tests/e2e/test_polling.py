@@ -1,0 +1,83 @@
+"""Polls of long-running operations without Retry-After: real Azure operations do not always send it (Microsoft's
+recordings of the Service Connector RP send none), and azure-core then waits 30 s between polls (the SDK clients'
+default polling_interval). The extension polls at the service's Retry-After when it is sent and otherwise at a
+short interval growing to a few seconds (provider/arm.py Backoff / sdk_polling), so the same create takes about
+as long with and without the sandbox's Retry-After:
+
+- workload identity on a new cluster (OIDC issuer and workload identity off: a managed-cluster update, an SDK
+  poller);
+- a secret for a PostgreSQL flexible server from a new cluster (a firewall rule for the cluster's egress IP: a PUT
+  that is a long-running operation, polled by the extension's own loop).
+
+Each create runs twice per setting, interleaved, on clusters of its own; the faster of the two counts (other
+tests may run on the same machine)."""
+import time
+import uuid
+
+import pytest
+
+from tests.e2e.helpers import lro_seconds, run
+
+pytestmark = pytest.mark.e2e
+
+LRO = 1.0          # seconds per long-running operation here: the sandbox's own default (the session's is shorter)
+RATIO = 1.2
+SLACK = 0.75       # seconds: one poll interval of the first steps, and scheduling noise
+
+
+def _status_polls(sbc, mark):
+    """GETs of operation-status / result URLs: what the extension polled."""
+    return [e["path"] for e in sbc.requests(since=mark)
+            if e["method"] == "GET" and "operation" in e["path"].lower()]
+
+
+def _workload_identity(az, sandbox, sbc):
+    name = "poll-" + uuid.uuid4().hex[:6]
+    cluster = sbc.new_cluster(name, "sandbox-rg")
+    s = sandbox["seeds"]["storage"]["storage-blob"]
+    return run(az, "aks", "connection", "create", "storage-blob", "--source-id", cluster["id"],
+               "--tg", s["resourceGroup"], "--account", s["account"], "--connection", "poll_blob",
+               "--kube-namespace", "default", "--workload-identity",
+               sandbox["seeds"]["identities"]["sandbox-identity"], "-o", "json")
+
+
+def _firewall(az, sandbox, sbc):
+    name = "pollfw-" + uuid.uuid4().hex[:6]
+    cluster = sbc.new_cluster(name, "sandbox-rg")
+    return run(az, "aks", "connection", "create", "postgres-flexible", "--source-id", cluster["id"],
+               "--target-id", sandbox["seeds"]["targets"]["postgres-flexible"], "--connection", "poll_pg",
+               "--secret", "name=sandboxadmin", "secret=Pw-" + uuid.uuid4().hex, "-o", "json")
+
+
+def _timed(sbc, create, retry_after):
+    previous = sbc.set_retry_after(retry_after)
+    try:
+        mark = sbc.mark()
+        started = time.monotonic()
+        res = create()
+        elapsed = time.monotonic() - started
+    finally:
+        sbc.set_retry_after(previous)
+    assert res.rc == 0, res
+    return elapsed, _status_polls(sbc, mark), res
+
+
+@pytest.mark.parametrize("scenario", ["workload-identity", "firewall"])
+def test_the_same_create_takes_as_long_with_and_without_retry_after(az, sandbox, sbc, scenario):
+    create = {"workload-identity": _workload_identity, "firewall": _firewall}[scenario]
+    times = {True: [], False: []}
+    polls = {True: [], False: []}
+    with lro_seconds(sbc, default=LRO):
+        for retry_after in (True, False, True, False):
+            elapsed, seen, res = _timed(sbc, lambda: create(az, sandbox, sbc), retry_after)
+            times[retry_after].append(elapsed)
+            polls[retry_after].append(len(seen))
+            if scenario == "firewall":
+                assert "Added firewall rule" in res.log, res      # the write that is polled happened
+    with_ra, without_ra = min(times[True]), min(times[False])
+    assert without_ra < 15.0, f"without Retry-After the create took {without_ra:.1f} s (azure-core's 30 s default?)"
+    assert without_ra <= RATIO * with_ra + SLACK, (scenario, times)
+    assert with_ra <= RATIO * without_ra + SLACK, (scenario, times)
+    # It did poll, and followed the service: at its Retry-After (50 ms in tests) more often than on its own.
+    assert min(polls[False]) >= 1, polls
+    assert min(polls[True]) > max(polls[False]), polls

@@ -159,8 +159,8 @@ def test_list_with_service_connector_unreadable_names_that_side(az, sbc, sandbox
            "Microsoft.ServiceLinker" in res.log
 
 
-def test_engine_service_connector_reaches_the_builtins_end_state(builtin, az, sbc, sandbox, tmp_path,  # noqa: F811
-                                                                 quick_service_connector):
+def test_engine_service_connector_reaches_the_builtins_end_state(  # noqa: F811 (fixtures)
+        builtin, az, sbc, sandbox, tmp_path, quick_service_connector):  # noqa: F811
     """The same workload-identity connection made by the built-in on one cluster and by --engine service-connector
     on another: the same Secret (keys, values but the cluster-specific ones), the same ServiceAccount annotations,
     the same linker body. Prints the wall time of the SC-engine create next to a local create (same run)."""
@@ -192,8 +192,8 @@ def test_engine_service_connector_reaches_the_builtins_end_state(builtin, az, sb
         shown = run(az, "aks", "connection", "show", "--id", conn(cluster, "same_wi"), "-o", "json").json
         names = shown["kubernetesResourceName"]
         sa = core.read_namespaced_service_account(names["serviceAccount"], "default")
-        views.append({"linker": {k: shown[k] for k in ("authInfo", "clientType", "scope", "targetService",
-                                                        "kubernetesResourceName", "engine")},
+        fields = ("authInfo", "clientType", "scope", "targetService", "kubernetesResourceName", "engine")
+        views.append({"linker": {k: shown[k] for k in fields},
                       "secret": secret_values(core, "default", names["secret"]),
                       "annotations": {k: v for k, v in (sa.metadata.annotations or {}).items()
                                       if k.startswith("azure.workload.identity/")}})

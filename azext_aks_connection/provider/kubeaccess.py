@@ -288,7 +288,8 @@ def unreachable(ctx, reason):
     access = props.get("apiServerAccessProfile") or {}
     where = f"AKS cluster '{ctx.name}' (resource group '{ctx.resource_group}')"
     server = ctx.server or props.get("privateFQDN") or props.get("fqdn") or "?"
-    engine = "or use the Service Connector engine (planned), which works through Azure Resource Manager"
+    engine = ("or let Microsoft's Service Connector make the connection from inside the cluster: add --engine "
+              "service-connector to the create command")
     if access.get("enablePrivateCluster"):
         return AzureConnectionError(
             f"{where} is a private cluster: its API server {server} has only a private address in the cluster's "

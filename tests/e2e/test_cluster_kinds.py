@@ -126,11 +126,11 @@ def test_entra_id_without_azure_role_names_the_role_and_writes_nothing(az, sandb
 
 
 @pytest.mark.parametrize("kind,words", [
-    ("private", ["is a private cluster", "private address", "Service Connector engine (planned)"]),
+    ("private", ["is a private cluster", "private address", "--engine service-connector"]),
     ("authorized-ip-ranges", ["authorized IP ranges (203.0.113.0/24, 198.51.100.7/32)",
                               "az aks update -g sandbox-rg -n sandbox-aks-authip --api-server-authorized-ip-ranges "
                               "203.0.113.0/24,198.51.100.7/32,<your public IP>/32",
-                              "Service Connector engine (planned)"]),
+                              "--engine service-connector"]),
 ])
 def test_unreachable_api_server_fails_fast_and_writes_nothing(az, sandbox, sbc, kind, words):
     cluster = sandbox["seeds"]["clusters"][kind]

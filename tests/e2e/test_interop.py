@@ -221,3 +221,20 @@ def test_engine_service_connector_debug_log_carries_no_secret(az, sbc, sandbox):
     assert proc.returncode == 0, proc.stderr[-3000:]
     assert "Microsoft.ServiceLinker/linkers/sc_dbg" in proc.stderr         # the call is there ...
     assert secret not in proc.stdout + proc.stderr                          # ... its secret is not
+
+
+def test_private_cluster_works_through_the_service_connector_engine(az, sbc, sandbox):
+    """The fix a private cluster's error names: --engine service-connector makes the connection from inside the
+    cluster; list then shows it, and says why aks-connection's own side could not be read."""
+    cluster = sbc.new_cluster("sc-private-" + __import__("uuid").uuid4().hex[:5], "sandbox-rg", kind="private")
+    local = create(az, sandbox, cluster, "priv_blob")
+    assert local.rc != 0 and "--engine service-connector" in local.log, local
+    sbc.set_lro(linkers=0.2, extensions=0.2)
+    try:
+        made = _sc_create(az, sandbox, cluster, "priv_blob", "--secret")
+    finally:
+        sbc.set_lro(linkers=0.05, extensions=0.05)
+    assert made.rc == 0, made
+    listed = run(az, "aks", "connection", "list", "--source-id", cluster["id"], "-o", "json")
+    assert listed.rc == 0 and [(c["name"], c["engine"]) for c in listed.json] == [("priv_blob", "service-connector")]
+    assert "aks-connection's own connections were not listed" in listed.log and "private cluster" in listed.log

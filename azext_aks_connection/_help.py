@@ -220,6 +220,9 @@ def _create_help(target):
                              f"az aks connection create {target.name} --source-id {CLUSTER} --target-id {target_id}"
                              f"{_user_options(target)} --connection orders_{target.wire_name} {auth} --no-wait"
                              .replace("  ", " ")))
+    examples.append(_example("Let Microsoft's Service Connector make the connection (works for private clusters).",
+                             f"{base} --connection orders_{target.wire_name} {auth} --engine service-connector"
+                             .replace("  ", " ")))
     if target.roles and t.AUTH_WORKLOAD_IDENTITY in offered:
         examples.append(_example("Grant a role of your choice instead of the default one.",
                                  f"{base} --workload-identity {IDENTITY} --role \"Reader\""))

@@ -238,3 +238,19 @@ def test_private_cluster_works_through_the_service_connector_engine(az, sbc, san
     listed = run(az, "aks", "connection", "list", "--source-id", cluster["id"], "-o", "json")
     assert listed.rc == 0 and [(c["name"], c["engine"]) for c in listed.json] == [("priv_blob", "service-connector")]
     assert "aks-connection's own connections were not listed" in listed.log and "private cluster" in listed.log
+
+
+def test_engine_service_connector_no_wait_then_wait(az, sbc, sandbox):
+    cluster = new_cluster(sbc, "sc-wait")
+    sbc.set_lro(linkers=2.0, extensions=0.2)
+    try:
+        made = _sc_create(az, sandbox, cluster, "wait_blob", "--secret", "--no-wait")
+        assert made.rc == 0, made
+        assert (made.json or {}).get("provisioningState") in (None, "Accepted", "Creating"), made.json
+        waited = run(az, "aks", "connection", "wait", "--id", conn(cluster, "wait_blob"), "--created",
+                     "--interval", "1", "--timeout", "60")
+        assert waited.rc == 0, waited
+    finally:
+        sbc.set_lro(linkers=0.05, extensions=0.05)
+    shown = run(az, "aks", "connection", "show", "--id", conn(cluster, "wait_blob"), "-o", "json")
+    assert shown.json["provisioningState"] == "Succeeded" and shown.json["engine"] == "service-connector"

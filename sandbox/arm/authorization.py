@@ -169,9 +169,31 @@ NOT_DATA_ACTIONS = {
 ROLE_BY_GUID = {v[0]: k for k, v in BUILTIN_ROLES.items()}
 
 
+class PermissionsHandler(common.ResourceHandler):
+    """GET {scope}/providers/Microsoft.Authorization/permissions: the caller's effective actions at the scope. The
+    sandbox's caller may do everything (actions ["*"]) but what a denial (sandbox/arm/denials.py) takes away at the
+    scope or above it (notActions)."""
+    type_name = "Microsoft.Authorization/permissions"
+    api_versions = tuple(ASSIGN_API_VERSIONS)
+    list_by_subscription = True
+    list_by_resource_group = True
+
+    def list(self, req, items):
+        from sandbox.arm import denials as denials_mod
+        scope = req.path.split("?")[0].rsplit("/providers/Microsoft.Authorization/permissions", 1)[0].lower()
+        not_actions = []
+        for rule in denials_mod.attach(self.state).list():
+            prefix = (rule.get("scope") or "").rstrip("/").lower()
+            if not prefix or scope == prefix or scope.startswith(prefix + "/"):
+                not_actions.append(rule["action"])
+        return Response(200, {"value": [{"actions": ["*"], "notActions": sorted(set(not_actions)),
+                                         "dataActions": [], "notDataActions": []}]})
+
+
 def register(registry):
     registry.add(RoleDefinitionHandler)
     registry.add(RoleAssignmentHandler)
+    registry.add(PermissionsHandler)
     registry.namespace(NS, {"operations": ASSIGN_API_VERSIONS, "permissions": ASSIGN_API_VERSIONS,
                             "denyAssignments": ASSIGN_API_VERSIONS})
 

@@ -254,3 +254,22 @@ def test_engine_service_connector_no_wait_then_wait(az, sbc, sandbox):
         sbc.set_lro(linkers=0.05, extensions=0.05)
     shown = run(az, "aks", "connection", "show", "--id", conn(cluster, "wait_blob"), "-o", "json")
     assert shown.json["provisioningState"] == "Succeeded" and shown.json["engine"] == "service-connector"
+
+
+@pytest.mark.parametrize("action, on_target, role", [
+    ("Microsoft.ServiceLinker/linkers/write", False, "Contributor"),
+    ("Microsoft.Storage/storageAccounts/listKeys/action", True, "Storage Account Key Operator Service Role"),
+])
+def test_engine_service_connector_missing_permission_is_named_before_any_write(az, sbc, sandbox, action, on_target,
+                                                                               role):
+    cluster = new_cluster(sbc, "sc-perm")
+    scope = sandbox["seeds"]["targets"]["storage-blob"].rsplit("/blobServices", 1)[0] if on_target else cluster["id"]
+    sbc.deny(action, scope)
+    mark = sbc.mark()
+    try:
+        res = _sc_create(az, sandbox, cluster, "perm_blob", "--secret")
+    finally:
+        sbc.clear_denials()
+    assert res.rc != 0, res
+    assert f"'{action}' on '{scope}'" in res.log and f'--role "{role}" --scope {scope}' in res.log, res.log
+    assert writes(sbc, mark) == []

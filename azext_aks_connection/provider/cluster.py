@@ -60,6 +60,13 @@ def issuer_of(cluster):
     return oidc.get("issuerURL") if oidc.get("enabled") else None
 
 
+def _outputs_pending(cluster, workload_identity, kv_csi):
+    """A feature is on but what it makes is not known yet: the OIDC issuer URL, the Key Vault add-on's identity."""
+    if workload_identity and not issuer_of(cluster):
+        return True
+    return bool(kv_csi and not (addon(cluster, KV_ADDON).get("identity") or {}).get("clientId"))
+
+
 PRECONDITION_ATTEMPTS = 5     # the cluster changed between our GET and PUT (412): read it again, at most this often
 
 
@@ -79,9 +86,18 @@ def ensure_features(cmd, cluster_ref, cluster, progress, workload_identity=False
     from azure.core import MatchConditions
     from azure.mgmt.containerservice import models
     missing = missing_features(cluster, workload_identity, kv_csi)
-    if not missing:
-        return cluster
     client = _client(cmd, cluster_ref.subscription).managed_clusters
+    if not missing:
+        if not _outputs_pending(cluster, workload_identity, kv_csi):
+            return cluster
+        # On, but what it makes is not there yet (someone else's update is turning it on: the issuer URL, the
+        # add-on's identity): wait for that update to end, then read the cluster again and use what it made.
+        from azext_aks_connection.provider import registration
+        registration.wait_cluster_idle(cmd, cluster_ref, progress)
+        cluster = client.get(cluster_ref.resource_group, cluster_ref.name).as_dict()
+        missing = missing_features(cluster, workload_identity, kv_csi)
+        if not missing:
+            return cluster
     what = " and ".join(missing)
     known_state = ((cluster.get("properties") or {}).get("provisioningState") or "").lower()
     busy = stale = 0

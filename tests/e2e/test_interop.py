@@ -273,3 +273,20 @@ def test_engine_service_connector_missing_permission_is_named_before_any_write(a
     assert res.rc != 0, res
     assert f"'{action}' on '{scope}'" in res.log and f'--role "{role}" --scope {scope}' in res.log, res.log
     assert writes(sbc, mark) == []
+
+
+def test_engine_service_connector_failed_install_names_cause_and_fix(az, sbc, sandbox):
+    """Service Connector's sc-extension fails to install (M-E2, chart rendering): the create fails with the seed's
+    message, the catalogue's cause and fix, and the troubleshoot line; nothing is recorded locally."""
+    cluster = new_cluster(sbc, "sc-fail")
+    rg, name = cluster["resourceGroup"], cluster["name"]
+    sbc.fail_extension_installs(rg, name, "Helm installation failed : Helm chart rendering failed with given values "
+                                "InnerError [template: sc-operator/templates/job.yaml:12: nil pointer]",
+                                helmStatus="failed")
+    try:
+        res = _sc_create(az, sandbox, cluster, "fail_blob", "--secret")
+    finally:
+        sbc.clear_extension_failure(rg, name)
+    assert res.rc != 0, res
+    assert "Helm chart rendering failed with given values" in res.log, res.log
+    assert "Cause:" in res.log and "--query configurationSettings" in res.log, res.log

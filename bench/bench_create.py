@@ -1,4 +1,5 @@
 """Timings of `az aks connection create storage-blob --secret` against the sandbox; see README.md."""
+import contextlib
 import json
 import os
 import statistics
@@ -30,8 +31,11 @@ def call_lines(calls):
     return out
 
 
-def main():
-    tmp = tempfile.mkdtemp(prefix="aksconn-bench-")
+@contextlib.contextmanager
+def sandbox_session(prefix="aksconn-bench-"):
+    """A sandbox of its own and the extension linked in a throw-away extension dir; yields (env, sbc, seeds) with
+    az logged in to the sandbox; stops the sandbox by PID at the end."""
+    tmp = tempfile.mkdtemp(prefix=prefix)
     ext = os.path.join(tmp, "ext", "aks-connection")
     os.makedirs(os.path.join(ext, "aks_connection-1.0.0b1.dist-info"))
     os.symlink(os.path.join(REPO, "azext_aks_connection"), os.path.join(ext, "azext_aks_connection"))
@@ -48,8 +52,14 @@ def main():
         env.update(env_vars(state))
         os.environ.update(env)
         az_login(state)
-        sbc = SandboxClient(state)
-        seeds = state["seeds"]
+        yield env, SandboxClient(state), state["seeds"]
+    finally:
+        subprocess.run([sys.executable, "-m", "sandbox", "down"], cwd=REPO, env=env, check=False,
+                       stdout=subprocess.DEVNULL)
+
+
+def main():  # pylint: disable=too-many-locals,too-many-statements
+    with sandbox_session() as (env, sbc, seeds):
         c, s = seeds["cluster"], seeds["storage"]["storage-blob"]
 
         identity = seeds["identities"]["sandbox-identity"]
@@ -115,7 +125,7 @@ def main():
             "az aks -h (s)": med(h_aks),
         }
         print(f"median of {RUNS} runs; injected latency ARM {ARM_LATENCY*1000:.0f} ms, "
-              f"Kubernetes {KUBE_LATENCY*1000:.0f} ms per call; sandbox LRO {state and 1.0} s")
+              f"Kubernetes {KUBE_LATENCY*1000:.0f} ms per call; sandbox LRO 1 s")
         for k, v in rows.items():
             print(f"  {k:60s} {v:7.2f}")
         print(f"  {'ratio sequential / concurrent':60s} {med(seq) / med(par):7.2f}")
@@ -130,9 +140,6 @@ def main():
             for line in call_lines(calls):
                 print("   ", line)
         print(json.dumps({k: round(v, 3) for k, v in rows.items()}))
-    finally:
-        subprocess.run([sys.executable, "-m", "sandbox", "down"], cwd=REPO, env=env, check=False,
-                       stdout=subprocess.DEVNULL)
 
 
 if __name__ == "__main__":

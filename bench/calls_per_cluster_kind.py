@@ -3,33 +3,14 @@
 import os
 import subprocess
 import sys
-import tempfile
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from bench_create import BIN, REPO, call_lines  # noqa: E402  pylint: disable=wrong-import-position
+from bench_create import BIN, call_lines, sandbox_session  # noqa: E402  pylint: disable=wrong-import-position
 
 
 def main():
-    tmp = tempfile.mkdtemp(prefix="aksconn-calls-")
-    ext = os.path.join(tmp, "ext", "aks-connection")
-    os.makedirs(os.path.join(ext, "aks_connection-1.0.0b1.dist-info"))
-    os.symlink(os.path.join(REPO, "azext_aks_connection"), os.path.join(ext, "azext_aks_connection"))
-    with open(os.path.join(ext, "aks_connection-1.0.0b1.dist-info", "METADATA"), "w", encoding="utf-8") as f:
-        f.write("Metadata-Version: 2.1\nName: aks-connection\nVersion: 1.0.0b1\n")
-    env = dict(os.environ, AKS_CONNECTION_SANDBOX_DIR=os.path.join(tmp, "sandbox"),
-               AZURE_EXTENSION_DIR=os.path.join(tmp, "ext"))
-    subprocess.run([sys.executable, "-m", "sandbox", "up", "--no-login"], cwd=REPO, env=env, check=True,
-                   stdout=subprocess.DEVNULL)
-    from sandbox.__main__ import load_state, env_vars, az_login
-    from sandbox.client import SandboxClient
-    state = load_state(env["AKS_CONNECTION_SANDBOX_DIR"])
-    try:
-        env.update(env_vars(state))
-        os.environ.update(env)
-        az_login(state)
-        sbc = SandboxClient(state)
-        seeds = state["seeds"]
+    with sandbox_session("aksconn-calls-") as (env, sbc, seeds):
         s = seeds["storage"]["storage-blob"]
         identity = seeds["identities"]["sandbox-identity"]
         for kind, cluster in seeds["clusters"].items():
@@ -48,9 +29,6 @@ def main():
                     print("   " + (p.stderr.strip().splitlines() or ["?"])[0][:300])
                 for line, e in zip(call_lines(calls), calls):
                     print(f"   {line}  [{e['status']}]")
-    finally:
-        subprocess.run([sys.executable, "-m", "sandbox", "down"], cwd=REPO, env=env, check=False,
-                       stdout=subprocess.DEVNULL)
 
 
 if __name__ == "__main__":

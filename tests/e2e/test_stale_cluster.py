@@ -24,5 +24,7 @@ def test_workload_identity_create_while_someone_turns_oidc_on(az, sbc, sandbox):
     assert issuer
     fics = az("identity", "federated-credential", "list", "--identity-name", identity.rsplit("/", 1)[1], "-g",
               identity.split("/")[4], "-o", "json").json
-    mine = [f for f in fics if f["subject"].startswith("system:serviceaccount:default:sc-account-")]
-    assert mine and all(f["issuer"] == issuer for f in mine), (issuer, mine)
+    # The federated credential for this cluster's ServiceAccount names the issuer the other update ended with (the
+    # seeded identity also holds other clusters' credentials: matched on issuer + subject).
+    subject = "system:serviceaccount:default:" + res.json["kubernetesResourceName"]["serviceAccount"]
+    assert [f for f in fics if f["issuer"] == issuer and f["subject"] == subject], (issuer, subject, fics)

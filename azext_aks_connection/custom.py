@@ -494,18 +494,13 @@ def connection_list(cmd, resource_group_name=None, cluster=None, source_id=None)
     from azext_aks_connection.model import to_linker
     from azext_aks_connection.provider import cluster as cluster_ops
     from azext_aks_connection.provider import linkers
-    from azext_aks_connection.provider.plan import parallel
+    from azext_aks_connection.provider.plan import _or_error, parallel
     cluster_ref = v.resolve_cluster(cmd, resource_group_name, cluster, source_id)
-
-    def _or_error(fn, *args):
-        try:
-            return fn(*args)
-        except (AzCLIError, HttpResponseError, linkers.Unavailable) as exc:
-            return exc
+    unreadable = (AzCLIError, HttpResponseError, linkers.Unavailable)
     # A missing cluster is an error, not an empty list.
     found = parallel(cluster=lambda: cluster_ops.get_cluster(cmd, cluster_ref),
-                     store=lambda: _or_error(_records, cmd, cluster_ref),
-                     linkers=lambda: _or_error(linkers.list_linkers, cmd, cluster_ref))
+                     store=lambda: _or_error(_records, cmd, cluster_ref, errors=unreadable),
+                     linkers=lambda: _or_error(linkers.list_linkers, cmd, cluster_ref, errors=unreadable))
     store, linked = found["store"], found["linkers"]
     if isinstance(store, Exception) and isinstance(linked, Exception):
         raise store

@@ -166,6 +166,16 @@ class Backoff:
         return retry_after(headers, default=own)
 
 
+def follow(poller, progress=None, tick=0.5):
+    """Wait for an SDK poller (which follows Retry-After, else its own interval), ticking ``progress`` every
+    ``tick`` seconds so a long operation shows it is alive; returns the result."""
+    while not poller.done():
+        if progress:
+            progress()
+        poller.wait(tick)           # returns as soon as the operation ends
+    return poller.result()
+
+
 def sdk_polling(first=POLL_FIRST, cap=POLL_MAX, factor=POLL_FACTOR):
     """A polling method for an SDK ``begin_*`` call (``polling=sdk_polling()``): azure-mgmt-core's ARMPolling,
     which waits the Retry-After of each answer when there is one (azure-core reads it before its own interval),

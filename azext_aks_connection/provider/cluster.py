@@ -133,10 +133,8 @@ def ensure_features(cmd, cluster_ref, cluster, progress, workload_identity=False
             from azext_aks_connection.provider.arm import sdk_polling     # Retry-After, else 0.5 s growing to 5 s
             poller = client.begin_create_or_update(cluster_ref.resource_group, cluster_ref.name, mc,
                                                    polling=sdk_polling(), **condition)
-            while not poller.done():
-                progress()
-                poller.wait(timeout=1)     # returns as soon as the operation ends; the poller follows Retry-After
-            return poller.result().as_dict()
+            from azext_aks_connection.provider.arm import follow
+            return follow(poller, progress, tick=1).as_dict()
         except HttpResponseError as exc:
             if exc.status_code == 412 and stale + 1 < PRECONDITION_ATTEMPTS:
                 stale += 1                # changed since our GET: read it again and re-apply

@@ -118,11 +118,11 @@ def _refuse_other_audience(identity, fic):
         "command again.")
 
 
-def check_fic_slot(arm, identity, namespace, service_account, issuer):
+def check_fic_slot(arm, identity, namespace, issuer):
     """Before anything is written: the credential the connection needs exists already, or the identity has room
     for it (at most MAX_FICS). ``issuer`` None: the OIDC issuer is about to be turned on, so no existing credential
     can be for it (count only). Returns the identity's credentials."""
-    subj = f"system:serviceaccount:{namespace}:{service_account}"
+    subj = subject(namespace, identity["client_id"])
     existing = list_federated_credentials(arm, identity)
     match = _matching(existing, issuer, subj) if issuer else None
     if match is not None:
@@ -233,15 +233,20 @@ def _covers(assignment_scope, scope):
     return s == a or s.startswith(a + "/")
 
 
+def _assignments_of(arm, scope, principal_id):
+    """The principal's role assignments that apply at ``scope`` (there and above)."""
+    flt = f"principalId eq '{principal_id}'"
+    try:
+        return (arm.send("GET", f"{scope}{AUTHZ}/roleAssignments?$filter={quote(flt)}", ROLE_API)[1]
+                or {}).get("value") or []
+    except ArmError as exc:
+        raise arm_error(exc, f"Listing the role assignments of principal '{principal_id}' on '{scope}'")
+
+
 def ensure_role_assignments(arm, scope, principal_id, roles, principal_type="ServicePrincipal"):
     """Grant each (name, role definition id) to the principal on ``scope`` unless an assignment at that scope
     or above already grants it. Returns [(assignment id, "created" | "present")]."""
-    flt = f"principalId eq '{principal_id}'"
-    try:
-        current = (arm.send("GET", f"{scope}{AUTHZ}/roleAssignments?$filter={quote(flt)}", ROLE_API)[1]
-                   or {}).get("value") or []
-    except ArmError as exc:
-        raise arm_error(exc, f"Listing the role assignments of principal '{principal_id}' on '{scope}'")
+    current = _assignments_of(arm, scope, principal_id)
     results = []
     for name, rid in roles:
         guid = rid.rstrip("/").split("/")[-1].lower()
@@ -266,13 +271,7 @@ def _existing_assignment(arm, scope, principal_id, rid, exc):
     if found:
         return f"{scope}{AUTHZ}/roleAssignments/{uuid.UUID(found.group(1))}"
     guid = rid.rstrip("/").split("/")[-1].lower()
-    flt = f"principalId eq '{principal_id}'"
-    try:
-        listed = (arm.send("GET", f"{scope}{AUTHZ}/roleAssignments?$filter={quote(flt)}", ROLE_API)[1]
-                  or {}).get("value") or []
-    except ArmError as err:
-        raise arm_error(err, f"Listing the role assignments of principal '{principal_id}' on '{scope}'")
-    for a in listed:
+    for a in _assignments_of(arm, scope, principal_id):
         props = a.get("properties") or {}
         if props.get("roleDefinitionId", "").lower().endswith("/" + guid) and \
                 props.get("scope", "").lower().rstrip("/") == scope.lower().rstrip("/"):

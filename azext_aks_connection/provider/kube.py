@@ -35,7 +35,7 @@ def ensure_namespace(api_client, namespace):
 _UNREAD = object()
 
 
-def _read_or_none(kind, read, name, namespace):
+def read_or_none(kind, read, name, namespace):
     """``read(name, namespace)``, or None when the object (or its namespace) does not exist."""
     from kubernetes.client.rest import ApiException
     try:
@@ -56,7 +56,7 @@ def _converge(kind, namespace, name, read, create, desired_update, known=_UNREAD
         if known is not _UNREAD:
             current, known = known, _UNREAD         # read a moment ago by the caller: not read again
         else:
-            current = _read_or_none(kind, read, name, namespace)
+            current = read_or_none(kind, read, name, namespace)
         try:
             if current is None:
                 create(namespace)
@@ -78,7 +78,7 @@ def _converge(kind, namespace, name, read, create, desired_update, known=_UNREAD
 
 def read_secret(api_client, namespace, name):
     """The Secret (V1Secret) or None when it (or its namespace) does not exist."""
-    return _read_or_none("Secret", _core(api_client).read_namespaced_secret, name, namespace)
+    return read_or_none("Secret", _core(api_client).read_namespaced_secret, name, namespace)
 
 
 def refuse_foreign_secret(secret, namespace):

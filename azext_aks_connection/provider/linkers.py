@@ -20,14 +20,10 @@ ENGINE_LOCAL = "local"
 ENGINE_SERVICE_CONNECTOR = "service-connector"
 
 
-def _client(cmd, subscription_id):
-    from azure.cli.core.commands.client_factory import get_mgmt_service_client
+def client(cmd, subscription_id):
     from azure.mgmt.servicelinker import ServiceLinkerManagementClient
-    from azext_aks_connection.provider.arm import disable_auto_registration, login_credential
-    credential, subscription_id = login_credential(cmd.cli_ctx, subscription_id)
-    return disable_auto_registration(get_mgmt_service_client(
-        cmd.cli_ctx, ServiceLinkerManagementClient, subscription_bound=False, subscription_id=subscription_id,
-        credential=credential))
+    from azext_aks_connection.provider.registration import mgmt_client
+    return mgmt_client(cmd, ServiceLinkerManagementClient, subscription_id, subscription_bound=False)
 
 
 class Unavailable(Exception):
@@ -73,7 +69,7 @@ def kubernetes_names(out):
 def list_linkers(cmd, cluster):
     """[LinkerResource output] of the cluster; raises Unavailable when Service Connector cannot be read."""
     try:
-        return [to_output(lk) for lk in _client(cmd, cluster.subscription).linker.list(cluster.id)]
+        return [to_output(lk) for lk in client(cmd, cluster.subscription).linker.list(cluster.id)]
     except HttpResponseError as exc:
         if exc.status_code == 404:
             return []
@@ -84,7 +80,7 @@ def get_linker(cmd, cluster, name):
     """The linker's output, or None when there is none of that name (or Service Connector cannot be read:
     then Unavailable)."""
     try:
-        return to_output(_client(cmd, cluster.subscription).linker.get(cluster.id, name))
+        return to_output(client(cmd, cluster.subscription).linker.get(cluster.id, name))
     except HttpResponseError as exc:
         if exc.status_code == 404:
             return None
@@ -95,7 +91,7 @@ def list_configurations(cmd, cluster, name):
     """list-configuration of a linker: what the resource provider returns (credential values blank for AKS)."""
     from azext_aks_connection.provider.errors import arm_error
     try:
-        result = _client(cmd, cluster.subscription).linker.list_configurations(cluster.id, name)
+        result = client(cmd, cluster.subscription).linker.list_configurations(cluster.id, name)
     except HttpResponseError as exc:
         raise arm_error(exc, f"Listing the configuration of Service Connector connection '{name}'") from exc
     return {"configurations": [
@@ -108,14 +104,11 @@ def list_configurations(cmd, cluster, name):
 def rp_validation(cmd, cluster, name, progress=None):
     """The resource provider's own validateLinker verdict: [{name, result, errorMessage}] (for AKS it checks little
     beyond the target's existence). Polled at the service's Retry-After, else every second."""
+    from azext_aks_connection.provider.arm import follow
     from azext_aks_connection.provider.errors import arm_error
     try:
-        poller = _client(cmd, cluster.subscription).linker.begin_validate(cluster.id, name, polling_interval=1)
-        while not poller.done():
-            if progress:
-                progress()
-            poller.wait(0.5)
-        result = poller.result()
+        poller = client(cmd, cluster.subscription).linker.begin_validate(cluster.id, name, polling_interval=1)
+        result = follow(poller, progress)
     except HttpResponseError as exc:
         raise arm_error(exc, f"Validating Service Connector connection '{name}' with its resource provider") from exc
     return [{"name": d.name, "result": (d.result or "").lower() or "warning", "errorMessage": d.error_message}

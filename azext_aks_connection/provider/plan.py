@@ -73,10 +73,11 @@ def _nothing():
     return None
 
 
-def _or_error(fn, *args):
+def _or_error(fn, *args, errors=Exception):
+    """``fn(*args)``, or the exception (of ``errors``) it raised, for the caller to weigh."""
     try:
         return fn(*args)
-    except Exception as exc:  # pylint: disable=broad-except
+    except errors as exc:  # pylint: disable=broad-except
         return exc
 
 
@@ -112,7 +113,6 @@ def create(cmd, spec, progress, no_wait=False):  # pylint: disable=too-many-loca
             raise found["identity"]
         if grant:       # a federated credential slot is free (or ours exists), before anything is written
             identity_ops.check_fic_slot(id_arm, found["identity"], spec.namespace,
-                                        identity_ops.service_account_name(found["identity"]["client_id"]),
                                         cluster_ops.issuer_of(found["cluster"]))
 
     progress("Fetching the target's configuration and the cluster's credentials")

@@ -67,6 +67,7 @@ def refuse_name(name):
 def create(cmd, spec, progress, no_wait=False):
     """PUT the linker and follow it; returns the linker's output (provider/linkers.py)."""
     from azure.core.exceptions import HttpResponseError
+    from azext_aks_connection.provider.arm import follow
     from azext_aks_connection.provider import catalogue, cluster as cluster_ops, linkers, registration
     from azext_aks_connection.provider.arm import Arm
     from azext_aks_connection.provider.errors import arm_error
@@ -93,7 +94,7 @@ def create(cmd, spec, progress, no_wait=False):
         registration.wait_cluster_idle(cmd, spec.cluster, progress,
                                        state=(cluster.get("properties") or {}).get("provisioningState"))
     body = linker_body(spec, identity)
-    client = linkers._client(cmd, spec.cluster.subscription)  # pylint: disable=protected-access
+    client = linkers.client(cmd, spec.cluster.subscription)
     what = f"Creating Service Connector connection '{spec.name}' on AKS cluster '{spec.cluster.name}'"
     progress(f"{what} (Service Connector installs sc-extension with a cluster's first connection)")
     try:
@@ -102,10 +103,7 @@ def create(cmd, spec, progress, no_wait=False):
                                                       polling_interval=POLLING_INTERVAL, logging_enable=False)
         if no_wait:
             return linkers.get_linker(cmd, spec.cluster, spec.name)
-        while not poller.done():
-            progress()
-            poller.wait(0.5)
-        result = poller.result()
+        result = follow(poller, progress)
     except HttpResponseError as exc:
         raise _failure(cmd, spec, exc, what, arm_error, catalogue) from exc
     return linkers.to_output(result)
@@ -113,19 +111,16 @@ def create(cmd, spec, progress, no_wait=False):
 
 def delete(cmd, cluster_ref, name, progress, no_wait=False):
     from azure.core.exceptions import HttpResponseError
+    from azext_aks_connection.provider.arm import follow
     from azext_aks_connection.provider import linkers
     from azext_aks_connection.provider.errors import arm_error
-    client = linkers._client(cmd, cluster_ref.subscription)  # pylint: disable=protected-access
+    client = linkers.client(cmd, cluster_ref.subscription)
     progress(f"Deleting Service Connector connection '{name}' (its Secret and ServiceAccount stay, as Service "
              "Connector leaves them)")
     try:
         poller = client.linker.begin_delete(cluster_ref.id, name, polling_interval=POLLING_INTERVAL)
-        if no_wait:
-            return
-        while not poller.done():
-            progress()
-            poller.wait(0.5)
-        poller.result()
+        if not no_wait:
+            follow(poller, progress)
     except HttpResponseError as exc:
         raise arm_error(exc, f"Deleting Service Connector connection '{name}'") from exc
 

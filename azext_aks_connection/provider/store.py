@@ -191,13 +191,8 @@ class Store:
         return False
 
     def _read_one(self, cm_name):
-        from kubernetes.client.rest import ApiException
-        try:
-            return _core(self.api).read_namespaced_config_map(cm_name, self.namespace)
-        except ApiException as exc:
-            if exc.status == 404:
-                return None
-            raise kube_error(exc, f"Reading ConfigMap {cm_name} in namespace '{self.namespace}'")
+        from azext_aks_connection.provider import kube as kube_ops
+        return kube_ops.read_or_none("ConfigMap", _core(self.api).read_namespaced_config_map, cm_name, self.namespace)
 
     def _remember(self, record, obj):
         self.records[record["name"]] = record

@@ -118,10 +118,6 @@ def refuse_key_auth_disabled(target, resource, auth="secret"):
         f"'{resource.get('name')}' ({prop}: {str(not value).lower()}) if your policy permits it.")
 
 
-def _refuse_local_auth_disabled(target, resource):
-    refuse_key_auth_disabled(target, resource)
-
-
 def _management_base(arm):
     # The ARM endpoint of the cloud az is logged in to (Arm keeps it to resolve ids); Cosmos DB identity
     # connections carry a management URL the workload calls.
@@ -240,7 +236,6 @@ def _appconfig(arm, target, target_id, resource, with_secret):
     rid = resource_id(target, target_id)
     values = {"endpoint": _props(resource).get("endpoint") or f"https://{resource['name']}.azconfig.io"}
     if with_secret:
-        _refuse_local_auth_disabled(target, resource)
         keys = _post(arm, rid, "listKeys", target,
                      f"Listing the access keys of App Configuration store '{resource['name']}'").get("value") or []
         writable = [k for k in keys if not k.get("readOnly")]
@@ -253,7 +248,6 @@ def _signalr(arm, target, target_id, resource, with_secret):
     rid = resource_id(target, target_id)
     values = {"host": _props(resource).get("hostName") or target.endpoint.format(name=resource["name"])}
     if with_secret:
-        _refuse_local_auth_disabled(target, resource)
         values["connection_string"] = _post(arm, rid, "listKeys", target,
                                             f"Listing the keys of {target.display} '{resource['name']}'")[
             "primaryConnectionString"]
@@ -264,7 +258,6 @@ def _cognitive(arm, target, target_id, resource, with_secret):
     rid = resource_id(target, target_id)
     values = {"endpoint": _props(resource).get("endpoint") or target.endpoint.format(name=resource["name"])}
     if with_secret:
-        _refuse_local_auth_disabled(target, resource)
         values["key"] = _post(arm, rid, "listKeys", target,
                               f"Listing the keys of Cognitive Services account '{resource['name']}'")["key1"]
     return values

@@ -237,9 +237,10 @@ class Context:  # pylint: disable=too-many-instance-attributes
     def service_connector_fix(self):
         """A Service Connector connection is re-applied by Service Connector, not by aks-connection (a local create
         of the same name would shadow it)."""
+        from azext_aks_connection.provider.linkers import LINKER_API
         return (f"re-apply Service Connector connection '{self.record['name']}' through Service Connector (its "
                 "update re-runs sc-job, which rewrites what it made): the portal's Service Connector blade, or "
-                f"'az rest --method put --url {self.connection_id}?api-version=2024-07-01-preview --body @<the "
+                f"'az rest --method put --url {self.connection_id}?api-version={LINKER_API} --body @<the "
                 "connection's properties>'")
 
     def create_command(self):

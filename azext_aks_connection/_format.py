@@ -23,7 +23,29 @@ def transform_connections_table(result):
 
 
 def transform_connection_table(result):
+    if result and result.get("dryRun"):
+        return transform_plan_table(result)
+    if result and "workload" in result:         # show --manifest: the objects to apply
+        return [OrderedDict([("Kind", o.get("kind")), ("Name", (o.get("metadata") or {}).get("name")),
+                             ("Namespace", (o.get("metadata") or {}).get("namespace"))])
+                for o in (result.get("objects") or {}).get("items") or []]
     return _row(result) if result else result
+
+
+def _detail(detail):
+    """A step's detail in one short cell: key=value, lists joined, long values cut."""
+    def short(value):
+        text = ",".join(map(str, value)) if isinstance(value, list) else \
+            ",".join(value) if isinstance(value, dict) else str(value)
+        return text if len(text) <= 60 else text[:57] + "..."
+    return " ".join(f"{k}={short(v)}" for k, v in (detail or {}).items() if k != "inPlace")
+
+
+def transform_plan_table(result):
+    """--dry-run: one row per step."""
+    return [OrderedDict([("Step", r["step"]), ("Action", r["action"] if r["action"] != "none" else "in place"),
+                         ("Name", r.get("name") or ""), ("Detail", _detail(r.get("detail")))])
+            for r in result.get("steps") or []]
 
 
 def transform_configurations_table(result):

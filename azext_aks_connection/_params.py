@@ -40,6 +40,34 @@ def load_arguments(self, _):
                        help="The resource id of the connection. ['--resource-group', '--name', '--connection'] "
                        "are required if '--id' is not specified.")
 
+    with self.argument_context("aks connection show") as c:
+        c.argument("manifest", **OWN, options_list=["--manifest"], arg_type=get_three_state_flag(),
+                   help="Print what a workload needs to use the connection instead: 'workload', the pod template "
+                   "pieces to copy into a Deployment or Job (serviceAccountName and the workload identity label, "
+                   "envFrom of the Secret, the CSI volume and its mount), and 'objects', a v1 List to apply or "
+                   "commit (the SecretProviderClass of a Key Vault CSI connection).")
+        c.argument("objects", **OWN, options_list=["--objects"], arg_type=get_three_state_flag(),
+                   help="With --manifest: add the Kubernetes objects the connection made (ServiceAccount, Secret) "
+                   "to 'objects', read from the cluster, credential values masked.")
+        c.argument("include_secrets", **OWN, options_list=["--include-secrets"], arg_type=get_three_state_flag(),
+                   help="With --manifest --objects: the Secret's credential values as they are (a warning says "
+                   "so): keep such output out of logs and repositories.")
+
+    with self.argument_context("aks connection delete") as c:
+        c.argument("cleanup", **OWN, options_list=["--cleanup"], arg_type=get_three_state_flag(),
+                   help="Also remove what the connection made: its Secret and ServiceAccount, federated credential, "
+                   "role assignments, access policies and firewall rules, but never what another connection "
+                   "still uses (named as kept). Without it the record goes and the rest is named, with the commands "
+                   "that remove it.")
+        c.argument("cleanup_cluster_features", **OWN, options_list=["--cleanup-cluster-features"],
+                   arg_type=get_three_state_flag(),
+                   help="With --cleanup: also turn off the cluster features the connection turned on (workload "
+                   "identity, the Key Vault CSI add-on) when no other connection needs them. The OIDC issuer "
+                   "stays on: AKS cannot turn it off.")
+        c.argument("dry_run", **OWN, options_list=["--dry-run"], arg_type=get_three_state_flag(),
+                   help="Print what delete would remove and keep, and remove nothing. Exit code 2 when it would "
+                   "remove anything, 0 otherwise.")
+
     with self.argument_context("aks connection list-support-types") as c:
         c.argument("target_type", **OWN, options_list=["--target-type", "-t"], arg_type=get_enum_type(sorted(TARGETS)),
                    help="The target resource type. Omit to list every target.")
@@ -150,3 +178,8 @@ def _connection_args(c, target, get_enum_type, get_three_state_flag):
                "firewall rule on the target). On update the steps given are added to the connection's own "
                "opt-outs; 'none' clears those first (--opt-out none: skip nothing; --opt-out none auth: skip "
                "only auth).")
+    c.argument("dry_run", **OWN, options_list=["--dry-run"], arg_type=get_three_state_flag(),
+               help="Print the plan and write nothing: each step (cluster features, role assignments, federated "
+               "credential, firewall rules, Kubernetes objects with credential values masked, the record) with what "
+               "it would create or change, or that it is in place. Exit code 0 when nothing would change, 2 when "
+               "changes are pending.")

@@ -247,19 +247,42 @@ def _build_spec(cmd, target, cluster_ref, connection_name, tid, client_type, sco
                           auth_info=auth_info, roles=roles, customized_keys=keys, opt_out=opt_out)
 
 
-def _apply(cmd, spec, no_wait):
+def _apply(cmd, spec, no_wait, dry_run=False):
     from azext_aks_connection.model import to_linker, configurations_output
     from azext_aks_connection.provider import plan
     progress = _progress(cmd)
     try:
-        record, state = plan.create(cmd, spec, progress, no_wait=no_wait)
+        record, state = plan.create(cmd, spec, progress, no_wait=no_wait, dry_run=dry_run)
     finally:
         progress.end()
+    if dry_run:
+        _exit_code_of_plan(cmd, record)
+        return record
     if spec.previous:
         _say_what_is_no_longer_used(spec.previous, record, spec.others)
-    result = to_linker(record, spec.cluster, _linker_state(state))
+    result = to_linker(record, spec.cluster, state)
     result["configurations"] = configurations_output(record)["configurations"]
     return result
+
+
+def _exit_code_of_plan(cmd, output):
+    """--dry-run exits 2 when changes are pending, 0 when nothing would change (as terraform plan
+    -detailed-exitcode), after the plan is printed."""
+    if not output.get("pendingChanges"):
+        return
+
+    def pending_exit(_cli_ctx, **_):
+        raise SystemExit(2)
+    from knack.events import EVENT_CLI_SUCCESSFUL_EXECUTE
+    cmd.cli_ctx.register_event(EVENT_CLI_SUCCESSFUL_EXECUTE, pending_exit)
+
+
+def _refuse_dry_run(engine, dry_run):
+    if dry_run and engine == "service-connector":
+        raise InvalidArgumentValueError(
+            "--dry-run plans aks-connection's own (local) engine: Service Connector makes its connections itself "
+            "and shows no plan before it does.",
+            recommendation="Drop --dry-run, or plan the connection with --engine local.")
 
 
 ENGINES = ("local", "service-connector")
@@ -288,9 +311,10 @@ def connection_create(cmd, client_type=None, connection_name=None,  # pylint: di
                       target_resource_group=None, target_id=None, secret_auth_info=None,
                       workload_identity_auth_info=None, service_principal_auth_info=None, enable_csi=None,
                       roles=None, customized_keys=None, opt_out_list=None, no_wait=False, engine=None,
-                      **target_names):
+                      dry_run=False, **target_names):
     target = _target_of(cmd)
     engine = _engine(cmd, engine)
+    _refuse_dry_run(engine, dry_run)
     user_args = {k: target_names.pop(k) for k in list(target_names) if k.startswith("user_")}
     # azure-cli hands a parameter's default as a str subclass that prints as {"isDefault": true}: a plain str.
     scope = str(scope) if scope is not None else "default"
@@ -313,14 +337,14 @@ def connection_create(cmd, client_type=None, connection_name=None,  # pylint: di
                        auth_info, roles, customized_keys, opt_out_list)
     if engine == "service-connector":
         return _apply_service_connector(cmd, spec, no_wait)
-    return _apply(cmd, spec, no_wait)
+    return _apply(cmd, spec, no_wait, dry_run)
 
 
 def connection_update(cmd, client_type=None, connection_name=None,  # pylint: disable=too-many-locals
                       resource_group_name=None, cluster=None, connection_id=None, scope=None,
                       secret_auth_info=None, workload_identity_auth_info=None, service_principal_auth_info=None,
                       enable_csi=None, roles=None, customized_keys=None, opt_out_list=None, no_wait=False,
-                      **user_args):
+                      dry_run=False, **user_args):
     """Re-apply a connection with what changed. Unlike the built-in (which resets it to 'default'), the
     connection keeps its namespace."""
     target = _target_of(cmd)
@@ -386,8 +410,9 @@ def connection_update(cmd, client_type=None, connection_name=None,  # pylint: di
                        record.get("scope") or "default", auth, auth_info, roles, keys, opt_out)
     spec.must_exist = True      # an update never brings back a connection deleted meanwhile
     if engine == linkers.ENGINE_SERVICE_CONNECTOR:
+        _refuse_dry_run("service-connector", dry_run)
         return _apply_service_connector(cmd, spec, no_wait)
-    return _apply(cmd, spec, no_wait)
+    return _apply(cmd, spec, no_wait, dry_run)
 
 
 def _auth_of_record(target, record):
@@ -426,10 +451,6 @@ def _opt_out_of_record(record):
     if (record.get("publicNetworkSolution") or {}).get("action") == "optOut":
         out.append("publicnetwork")
     return out
-
-
-def _linker_state(state):
-    return "Failed" if state == "Failed" else "Succeeded"
 
 
 def _records(cmd, cluster_ref):
@@ -516,27 +537,101 @@ def connection_list(cmd, resource_group_name=None, cluster=None, source_id=None)
     return sorted(out, key=lambda c: ((c.get("name") or "").lower(), c["engine"]))
 
 
-def connection_show(cmd, resource_group_name=None, cluster=None, connection_name=None, connection_id=None):
+def connection_show(cmd, resource_group_name=None, cluster=None, connection_name=None, connection_id=None,
+                    manifest=False, objects=False, include_secrets=False):
     from azext_aks_connection.model import to_linker, configurations_output
     from azext_aks_connection.provider import linkers
+    if (objects or include_secrets) and not manifest:
+        raise InvalidArgumentValueError("--objects and --include-secrets work with --manifest.",
+                                        recommendation="Add --manifest.")
     cluster_ref, found, engine = _find(cmd, resource_group_name, cluster, connection_name, connection_id)
+    if manifest:
+        from azext_aks_connection.model import manifest as manifest_of
+        record = linkers.to_record(found) if engine == linkers.ENGINE_SERVICE_CONNECTOR else found
+        made = _manifest_objects(cmd, cluster_ref, record, include_secrets) if objects or include_secrets else []
+        return manifest_of(record, made)
     if engine == linkers.ENGINE_SERVICE_CONNECTOR:
         return found
     result = dict(to_linker(found, cluster_ref), engine=engine)
     result["configurations"] = configurations_output(found)["configurations"]
+    _say_unfinished(cluster_ref, found)
     return result
+
+
+def _manifest_objects(cmd, cluster_ref, record, include_secrets):
+    """The connection's ServiceAccount and Secret as they are in the cluster, ready to apply elsewhere: server
+    fields dropped, credential values masked unless ``include_secrets`` (which warns)."""
+    import base64
+    from azext_aks_connection.provider import cluster as cluster_ops
+    from azext_aks_connection.provider import kube as kube_ops
+    api = cluster_ops.kube_api(cmd, cluster_ref)
+    ns, names = record.get("scope") or "default", record.get("kubernetesResourceName") or {}
+    credentials = {c["name"] for c in record.get("configurations") or [] if c.get("credential")}
+    out = []
+    for kind, read in (("serviceAccount", kube_ops.read_service_account), ("secret", kube_ops.read_secret)):
+        obj = read(api, ns, names[kind]) if names.get(kind) else None
+        if obj is None:
+            continue
+        body = api.sanitize_for_serialization(obj)
+        body.setdefault("apiVersion", "v1")
+        body.setdefault("kind", "ServiceAccount" if kind == "serviceAccount" else "Secret")
+        meta = body.get("metadata") or {}
+        body["metadata"] = {k: meta[k] for k in ("name", "namespace", "labels", "annotations") if k in meta}
+        if kind == "secret" and not include_secrets:
+            body["data"] = {k: (base64.b64encode(b"(masked)").decode() if k in credentials else v)
+                            for k, v in (body.get("data") or {}).items()}
+        out.append(body)
+    if include_secrets and credentials:
+        logger.warning("The output holds the connection's credentials (%s): keep it out of logs and repositories.",
+                       ", ".join(sorted(credentials)))
+    return out
+
+
+def _show_for_wait(cmd, resource_group_name, cluster, connection_name, connection_id):
+    from azext_aks_connection.provider import linkers
+    cluster_ref, found, engine = _find(cmd, resource_group_name, cluster, connection_name, connection_id)
+    if engine == linkers.ENGINE_SERVICE_CONNECTOR:
+        return found
+    from azext_aks_connection.model import to_linker
+    return dict(to_linker(found, cluster_ref), engine=engine, _unfinished=_unfinished_text(cluster_ref, found))
+
+
+def _unfinished_text(cluster_ref, record):
+    """Why a connection is not Succeeded, and what to do: None when it is."""
+    from azext_aks_connection.provider import plan
+    state = plan.state_of(record)
+    if state == plan.SUCCEEDED:
+        return None
+    failure = record.get("failure") or {}
+    why = (f"failed at step {failure.get('step')}: {failure.get('message')}" if state == plan.FAILED else
+           f"is {state}: the command making it has not finished (it may still run, or was interrupted)")
+    where = f"-g {cluster_ref.resource_group} -n {cluster_ref.name} --connection {record['name']}"
+    return (f"Connection '{record['name']}' {why}. Re-run the create or update that made it to finish it (it makes "
+            f"only what is missing), look at it with 'az aks connection troubleshoot --source-id {cluster_ref.id}', "
+            f"or remove what it made with 'az aks connection delete {where} --cleanup'.")
+
+
+def _say_unfinished(cluster_ref, record):
+    text = _unfinished_text(cluster_ref, record)
+    if text:
+        logger.warning(text)
 
 
 def connection_wait_get(cmd, resource_group_name=None, cluster=None, connection_name=None, connection_id=None):
     """`wait`'s getter: show, with a missing connection as the 404 azure-cli's wait understands (--deleted ends,
     --created keeps waiting) instead of an error that ends the wait."""
     try:
-        return connection_show(cmd, resource_group_name, cluster, connection_name, connection_id)
+        shown = _show_for_wait(cmd, resource_group_name, cluster, connection_name, connection_id)
     except ConnectionNotFoundError as exc:
         from azure.core.exceptions import ResourceNotFoundError as NotFound
         gone = NotFound(message=exc.error_msg)
         gone.status_code = 404
         raise gone from exc
+    if shown.get("provisioningState") == "Failed" and shown.get("engine") == "local":
+        from azure.cli.core.azclierror import AzureResponseError
+        raise AzureResponseError(shown.pop("_unfinished"))
+    shown.pop("_unfinished", None)
+    return shown
 
 
 def connection_list_configuration(cmd, resource_group_name=None, cluster=None, connection_name=None,
@@ -550,26 +645,105 @@ def connection_list_configuration(cmd, resource_group_name=None, cluster=None, c
 
 
 def connection_delete(cmd, resource_group_name=None, cluster=None, connection_name=None, connection_id=None,
-                      no_wait=False):
+                      no_wait=False, cleanup=False, cleanup_cluster_features=False, dry_run=False):
+    """Remove the connection's record. What it made stays unless --cleanup (then removed, but for what another
+    connection uses); either way it is named. A connection that did not finish (Creating, Updating, Failed) is
+    found with what it set out to make; one with no record by the connection-id annotation of its objects."""
+    from azext_aks_connection.provider import cleanup as cleanup_ops
+    if cleanup_cluster_features and not cleanup:
+        raise InvalidArgumentValueError("--cleanup-cluster-features works with --cleanup.",
+                                        recommendation="Add --cleanup.")
     cluster_ref, name = v.resolve_connection(cmd, resource_group_name, cluster, connection_name, connection_id)
     store = _records(cmd, cluster_ref)
     record = store.find(name)
+    connection_id = cluster_ref.connection_id(record["name"] if record else name)
     if record is None:
         cluster_must_exist(cmd, cluster_ref)        # a mistyped cluster is an error, not "nothing to delete"
-        if _delete_a_linker(cmd, cluster_ref, name, no_wait):
+        if not dry_run and _delete_a_linker(cmd, cluster_ref, name, no_wait):
             return None
-        logger.warning("Connection '%s' does not exist on cluster '%s': nothing to delete.", name, cluster_ref.name)
-        return None
-    name = record["name"]
-    records = dict(store.records)
+        entries = cleanup_ops.orphans(store.api, connection_id)
+        if not entries and not dry_run:
+            logger.warning("Connection '%s' does not exist on cluster '%s': nothing to delete.", name,
+                           cluster_ref.name)
+            return None
+        others = list(store.records.values())
+        record = {"name": name}
+    else:
+        name = record["name"]
+        others = [r for n, r in store.records.items() if n != name]
+        entries = cleanup_ops.made_by(record)
+    cleanup_ops.weigh(entries, record, others, cleanup_features=cleanup_cluster_features)
+    if dry_run:
+        return _deletion_plan(cmd, connection_id, name, record, entries, cleanup)
     progress = _progress(cmd)
     try:
-        progress(f"Removing the record of connection '{name}' from namespace {store.namespace}")
-        store.delete(name)
+        for other, items in cleanup_ops.hand_over(entries, others):
+            progress(f"Handing {len(items)} shared item(s) over to connection '{other['name']}'")
+            store.put(other)        # compare-and-swap: a record changed meanwhile fails this delete, unwritten
+        if cleanup:
+            cleanup_ops.remove(cmd, cluster_ref, record, entries, store.api, connection_id, progress, others)
+        if record.get("v"):
+            progress(f"Removing the record of connection '{name}' from namespace {store.namespace}")
+            store.delete(name)
     finally:
         progress.end()
-    _say_what_is_left(record, [r for n, r in records.items() if n != name])
+    _say_what_was_done(record, entries, others, cleanup)
     return None
+
+
+def _deletion_plan(cmd, connection_id, name, record, entries, cleanup):
+    """delete --dry-run: what delete would remove (with --cleanup) and keep; exit 2 when it would remove any."""
+    rows = [dict(e, action=e["action"] if cleanup or e["action"] == "keep" else "keep",
+                 reason=e["reason"] or (None if cleanup else "delete keeps it without --cleanup")) for e in entries]
+    if record.get("v"):
+        rows.append({"step": "record", "action": "remove", "id": connection_id, "name": name, "detail": {},
+                     "reason": None, "command": None})
+    out = {"id": connection_id, "name": name, "dryRun": True, "steps": rows,
+           "pendingChanges": len([r for r in rows if r["action"] == "remove"])}
+    _exit_code_of_plan(cmd, out)
+    return out
+
+
+def _say_what_was_done(record, entries, others, cleanup):
+    from azext_aks_connection.provider import plan
+    removed = [e for e in entries if e["action"] == "remove" and e.get("outcome") in ("deleted", "disabled")]
+    kept = [e for e in entries if e["action"] == "keep" and e["step"] != "clusterFeatures"]
+    if not cleanup:
+        if record.get("v"):
+            _say_what_is_left(record, others)
+        grants = {x.lower() for x in ((record.get("provisioned") or {}).get("roleAssignments") or []) +
+                  [(record.get("provisioned") or {}).get("federatedCredential") or ""] if x}
+        unnamed = [e for e in entries if e["action"] == "remove" and e["step"] not in ("secret", "serviceAccount")
+                   and (e["id"] or "").lower() not in grants] if record.get("v") else \
+            [e for e in entries if e["action"] == "remove"]
+        if unnamed:
+            intro = f"Also made by connection '{record['name']}' ({plan.state_of(record)}) and left in place" \
+                if record.get("v") else f"Connection '{record['name']}' does not exist (it has no record): nothing " \
+                "to delete. Left in place from it, found by their connection-id annotation"
+            logger.warning("%s: %s. Remove them with 'az aks connection delete … --cleanup'%s.", intro,
+                           ", ".join(_what(e) for e in unnamed),
+                           ", or: " + "; ".join(e["command"] for e in unnamed if e["command"])
+                           if any(e["command"] for e in unnamed) else "")
+        return
+    if removed:
+        logger.warning("Removed what connection '%s' made: %s.", record["name"], ", ".join(_what(e) for e in removed))
+    not_ours = [e for e in entries if e.get("outcome") == "not ours"]
+    if not_ours:
+        logger.warning("Kept, no longer written by this connection (another connection-id annotation): %s.",
+                       ", ".join(_what(e) for e in not_ours))
+    if kept:
+        logger.warning("Kept: %s.", "; ".join(f"{_what(e)} ({e['reason']})" for e in kept))
+
+
+def _what(entry):
+    step = entry["step"]
+    if step == "firewall":
+        return f"firewall rule for {entry['name']} on {entry['id'].split('/')[-1]}"
+    if step in ("secret", "serviceAccount"):
+        return f"{step} {entry['name']} in namespace {entry['detail'].get('namespace')}"
+    if step == "clusterFeatures":
+        return f"{', '.join(entry['detail'].get('disable') or [])} on AKS cluster {entry['name']}"
+    return f"{step} {entry['id']}"
 
 
 def _delete_a_linker(cmd, cluster_ref, name, no_wait):

@@ -92,14 +92,14 @@ LINKER_PROPERTIES = ("authInfo", "clientType", "configurationInfo", "publicNetwo
                      "targetService", "vNetSolution", "provisioningState")
 
 
-def to_linker(record, cluster, provisioning_state="Succeeded"):
+def to_linker(record, cluster, provisioning_state=None):
     """The LinkerResource JSON a Service Connector linker prints: the record as azure.mgmt.servicelinker's model,
     serialized as azure-cli prints SDK models (both engines print one shape, in step with the SDK), plus
     kubernetesResourceName and resourceGroup."""
     import copy
     from azure.cli.core.util import todict
     from azure.mgmt.servicelinker import models
-    flat = _flat_linker(record, cluster, provisioning_state)
+    flat = _flat_linker(record, cluster, provisioning_state or record.get("provisioningState") or "Succeeded")
     body = {"id": flat["id"], "name": flat["name"], "type": flat["type"],
             "systemData": copy.deepcopy(flat["systemData"]),
             "properties": {k: copy.deepcopy(flat[k]) for k in LINKER_PROPERTIES}}
@@ -160,3 +160,51 @@ def configurations_output(record):
         {"name": c["name"], "value": "" if c.get("credential") else c.get("value", ""),
          "configType": "Default", "keyVaultReferenceIdentity": None, "description": None}
         for c in record.get("configurations", [])]}
+
+
+def _config_values(record):
+    """{default key name: value} of the record's non-credential configurations (--customized-keys undone)."""
+    renamed = {v: k for k, v in ((record.get("configurationInfo") or {}).get("customizedKeys") or {}).items()}
+    return {renamed.get(c["name"], c["name"]): c.get("value") for c in record.get("configurations") or []
+            if not c.get("credential")}
+
+
+def secret_provider_class(record):
+    """The SecretProviderClass a Key Vault CSI connection's pods mount (Azure provider, the add-on's identity)."""
+    values = _config_values(record)
+    name = (record.get("kubernetesResourceName") or {}).get("secret") or record["name"].lower()
+    return {"apiVersion": "secrets-store.csi.x-k8s.io/v1", "kind": "SecretProviderClass",
+            "metadata": {"name": name.replace("-secret", "-spc") if name.endswith("-secret") else name + "-spc",
+                         "namespace": record.get("scope") or "default"},
+            "spec": {"provider": "azure", "parameters": {
+                "usePodIdentity": "false", "useVMManagedIdentity": "true",
+                "userAssignedIdentityID": values.get("AZURE_KEYVAULT_CLIENTID") or "",
+                "keyvaultName": values.get("AZURE_KEYVAULT_NAME") or "",
+                "tenantId": values.get("AZURE_KEYVAULT_TENANTID") or "",
+                "objects": "array: []"}}}
+
+
+def manifest(record, objects=()):
+    """show --manifest: what a workload needs to use the connection (``workload``: the pod template pieces to copy
+    into a Deployment, Job, …) and ``objects``, a v1 List to apply or commit (the SecretProviderClass of a Key
+    Vault CSI connection, and the Kubernetes objects the connection made when given)."""
+    names = record.get("kubernetesResourceName") or {}
+    pod = {"metadata": {}, "spec": {"containers": [{}]}}
+    container = pod["spec"]["containers"][0]
+    items = []
+    if names.get("serviceAccount"):
+        pod["metadata"]["labels"] = {"azure.workload.identity/use": "true"}
+        pod["spec"]["serviceAccountName"] = names["serviceAccount"]
+    if ((record.get("targetService") or {}).get("resourceProperties") or {}).get("connectAsKubernetesCsiDriver"):
+        spc = secret_provider_class(record)
+        items.append(spc)
+        volume = spc["metadata"]["name"]
+        pod["spec"]["volumes"] = [{"name": volume, "csi": {
+            "driver": "secrets-store.csi.k8s.io", "readOnly": True,
+            "volumeAttributes": {"secretProviderClass": volume}}}]
+        container["volumeMounts"] = [{"name": volume, "mountPath": "/mnt/secrets-store", "readOnly": True}]
+    elif names.get("secret"):
+        container["envFrom"] = [{"secretRef": {"name": names["secret"]}}]
+    items.extend(objects)
+    return {"connection": record["name"], "namespace": record.get("scope") or "default", "workload": pod,
+            "objects": {"apiVersion": "v1", "kind": "List", "items": items}}

@@ -210,3 +210,42 @@ def _subnet_nat_gateway_ips(arm, props):
     if not seen:
         return [], "the node subnets have no NAT gateway"
     return refs, None
+
+
+def outputs_pending(cluster, workload_identity=False, kv_csi=False):
+    """A feature is on but what it makes is not known yet (someone else's update is turning it on)."""
+    return _outputs_pending(cluster, workload_identity, kv_csi)
+
+
+def disable_features(cmd, cluster_ref, progress, workload_identity=False, kv_csi=False):
+    """delete --cleanup-cluster-features: turn off what a connection turned on (workload identity, the Key Vault
+    add-on; never the OIDC issuer, which AKS cannot turn off), as ensure_features turns them on: read right
+    before the PUT, which carries the ETag (412: read again)."""
+    from azure.core import MatchConditions
+    from azext_aks_connection.provider.arm import follow, sdk_polling
+    client = _client(cmd, cluster_ref.subscription).managed_clusters
+    for attempt in range(PRECONDITION_ATTEMPTS):
+        from azext_aks_connection.provider import registration
+        registration.wait_cluster_idle(cmd, cluster_ref, progress)
+        mc = client.get(cluster_ref.resource_group, cluster_ref.name)
+        changed = []
+        wi = mc.security_profile.workload_identity if mc.security_profile else None
+        if workload_identity and wi is not None and wi.enabled:
+            wi.enabled = False
+            changed.append("workload identity")
+        key = next((k for k in (mc.addon_profiles or {}) if k.lower() == KV_ADDON.lower()), None)
+        if kv_csi and key and mc.addon_profiles[key].enabled:
+            mc.addon_profiles[key].enabled = False
+            changed.append(f"the {KV_ADDON} add-on")
+        if not changed:
+            return
+        condition = {"etag": mc.e_tag, "match_condition": MatchConditions.IfNotModified} if mc.e_tag else {}
+        progress(f"Turning off {' and '.join(changed)} on AKS cluster '{cluster_ref.name}' (a cluster update)")
+        try:
+            follow(client.begin_create_or_update(cluster_ref.resource_group, cluster_ref.name, mc,
+                                                 polling=sdk_polling(), **condition), progress, tick=1)
+            return
+        except HttpResponseError as exc:
+            if exc.status_code == 412 and attempt + 1 < PRECONDITION_ATTEMPTS:
+                continue
+            raise arm_error(exc, f"Turning off {' and '.join(changed)} on AKS cluster '{cluster_ref.name}'")

@@ -72,3 +72,8 @@ def kube_error(exc, what):
         return AzureConnectionError(text, recommendation="Check that the cluster's API server is reachable "
                                     "from this machine (private clusters need a network path).")
     return AzureResponseError(text)
+
+
+def message_of(exc):
+    """What an error says, for a record or a log line (never a credential: errors carry none)."""
+    return getattr(exc, "error_msg", None) or str(exc) or type(exc).__name__

@@ -356,3 +356,65 @@ def ensure_rules(arm, target, resource_id, resource_body, ips):
         f"replaced by another writer ({VERIFY_ATTEMPTS} attempts).",
         recommendation="Another client is rewriting the target's network rules at the same time: re-run the command "
         "when it is done (it adds only what is missing).")
+
+
+# --------------------------------------------------------------------------- removal (delete --cleanup)
+
+def _ours(value, ip):
+    """An IP rule entry that names exactly ``ip`` (bare or /32): the kind this extension writes."""
+    return str(value or "").strip() in (ip, f"{ip}/32")
+
+
+# mechanism -> (path of the resource holding the list, property holding it, list key, entry value key)
+_LISTS = {
+    "storage": ("", "networkAcls", "ipRules", "value"),
+    "keyvault": ("", "networkAcls", "ipRules", "value"),
+    "cognitive": ("", "networkAcls", "ipRules", "value"),
+    "signalr": ("", "networkACLs", "ipRules", "value"),
+    "cosmos": ("", None, "ipRules", "ipAddressOrRange"),
+    "messaging": ("/networkRuleSets/default", None, "ipRules", "ipMask"),
+}
+
+
+def remove_rules(arm, target, resource_id, ips):
+    """Remove the rules this extension added for ``ips`` (a rule per address, or the address's entry in the
+    target's list, re-read and confirmed gone: another writer may rewrite the list meanwhile). Returns the
+    addresses whose rule was removed."""
+    kind = target.firewall
+    if kind in ("server-rules", "redis"):
+        for ip in ips:
+            try:
+                arm.send("DELETE", f"{resource_id}/firewallRules/{rule_name(ip)}", target.api_version)
+            except ArmError as exc:
+                if exc.status_code != 404:
+                    raise arm_error(exc, f"Removing firewall rule {rule_name(ip)} from '{resource_id.split('/')[-1]}'")
+        return list(ips)
+    if kind not in _LISTS:
+        return []
+    suffix, holder, key, value_key = _LISTS[kind]
+    path = resource_id + suffix
+    for attempt in range(VERIFY_ATTEMPTS):
+        props = _props(_get(arm, path, target.api_version, f"Reading the {target.display}"))
+        container = dict(props.get(holder) or {}) if holder else props
+        rules = list(container.get(key) or [])
+        keep = [r for r in rules if not any(_ours(r.get(value_key), ip) for ip in ips)]
+        if len(keep) == len(rules):
+            return list(ips)        # none (left) of ours: done
+        if attempt:
+            pause(min(4.0, 0.25 * 2 ** attempt) * (0.5 + random.random()))     # another writer put them back
+        if holder:
+            body = {"properties": {holder: dict(container, **{key: keep})}}
+        elif kind == "messaging":
+            body = {"properties": dict({k: props[k] for k in ("publicNetworkAccess", "defaultAction",
+                                                              "virtualNetworkRules", "trustedServiceAccessEnabled")
+                                        if k in props}, ipRules=keep)}
+        else:
+            body = {"properties": {key: keep}}
+        _send(arm, "PUT" if kind == "messaging" else "PATCH", path, target.api_version, body,
+              f"Removing IP rules {', '.join(ips)} from {target.display} '{resource_id.split('/')[-1]}'",
+              poll_resource=None if kind == "messaging" else (resource_id, target.api_version))
+    from azure.cli.core.azclierror import AzureResponseError
+    raise AzureResponseError(f"The IP rules for {', '.join(ips)} on the {target.display} kept coming back while they "
+                             f"were removed ({VERIFY_ATTEMPTS} attempts).",
+                             recommendation="Another client is rewriting the target's network rules: re-run the "
+                             "delete when it is done.")

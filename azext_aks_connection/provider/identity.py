@@ -118,12 +118,13 @@ def _refuse_other_audience(identity, fic):
         "command again.")
 
 
-def check_fic_slot(arm, identity, namespace, issuer):
+def check_fic_slot(arm, identity, namespace, issuer, existing=None):
     """Before anything is written: the credential the connection needs exists already, or the identity has room
     for it (at most MAX_FICS). ``issuer`` None: the OIDC issuer is about to be turned on, so no existing credential
-    can be for it (count only). Returns the identity's credentials."""
+    can be for it (count only). ``existing``: the identity's credentials as just listed (else listed here).
+    Returns the identity's credentials."""
     subj = subject(namespace, identity["client_id"])
-    existing = list_federated_credentials(arm, identity)
+    existing = list_federated_credentials(arm, identity) if existing is None else existing
     match = _matching(existing, issuer, subj) if issuer else None
     if match is not None:
         _refuse_other_audience(identity, match)
@@ -147,12 +148,18 @@ def _fic_backoff(attempt, headers):
     return retry_after(headers, default=default)
 
 
-def ensure_federated_credential(arm, identity, issuer, namespace):
+def matching_credential(existing, issuer, namespace, identity):
+    """The credential of ``existing`` that trusts the connection's ServiceAccount for ``issuer``, or None."""
+    return _matching(existing, issuer, subject(namespace, identity["client_id"])) if issuer else None
+
+
+def ensure_federated_credential(arm, identity, issuer, namespace, existing=None):
     """Make the identity trust the cluster's ServiceAccount. Returns (credential id, "created" | "present").
-    An existing credential for the same issuer and subject is used whatever its name (Azure allows one)."""
+    An existing credential for the same issuer and subject is used whatever its name (Azure allows one).
+    ``existing``: the identity's credentials as just listed (else listed here)."""
     subj = subject(namespace, identity["client_id"])
     base = identity["id"] + "/federatedIdentityCredentials"
-    match = _matching(list_federated_credentials(arm, identity), issuer, subj)
+    match = _matching(list_federated_credentials(arm, identity) if existing is None else existing, issuer, subj)
     if match is not None:
         _refuse_other_audience(identity, match)
         return match["id"], "present"
@@ -243,20 +250,36 @@ def _assignments_of(arm, scope, principal_id):
         raise arm_error(exc, f"Listing the role assignments of principal '{principal_id}' on '{scope}'")
 
 
-def ensure_role_assignments(arm, scope, principal_id, roles, principal_type="ServicePrincipal"):
+def assignments_of(arm, scope, principal_id):
+    """The principal's role assignments that apply at ``scope`` (there and above)."""
+    return _assignments_of(arm, scope, principal_id)
+
+
+def granting(current, scope, rid):
+    """The assignment of ``current`` that grants role definition ``rid`` at ``scope`` (there or above), or None."""
+    guid = rid.rstrip("/").split("/")[-1].lower()
+    return next((a for a in current if (a.get("properties") or {}).get("roleDefinitionId", "").lower()
+                 .endswith("/" + guid) and _covers((a.get("properties") or {}).get("scope", ""), scope)), None)
+
+
+def ensure_role_assignments(arm, scope, principal_id, roles, principal_type="ServicePrincipal", current=None):
     """Grant each (name, role definition id) to the principal on ``scope`` unless an assignment at that scope
-    or above already grants it. Returns [(assignment id, "created" | "present")]."""
-    current = _assignments_of(arm, scope, principal_id)
+    or above already grants it. Returns [(assignment id, "created" | "present")]. ``current``: the principal's
+    assignments as just listed (else listed here)."""
+    current = _assignments_of(arm, scope, principal_id) if current is None else current
     results = []
     for name, rid in roles:
-        guid = rid.rstrip("/").split("/")[-1].lower()
-        match = [a for a in current if (a.get("properties") or {}).get("roleDefinitionId", "").lower()
-                 .endswith("/" + guid) and _covers((a.get("properties") or {}).get("scope", ""), scope)]
+        match = granting(current, scope, rid)
         if match:
-            results.append((match[0]["id"], "present"))
+            results.append((match["id"], "present"))
             continue
         results.append((_create_assignment(arm, scope, principal_id, name, rid, principal_type), "created"))
     return results
+
+
+def assignment_id(scope, principal_id, rid):
+    """The id a role assignment made by this extension gets (deterministic: a re-run never duplicates it)."""
+    return f"{scope}{AUTHZ}/roleAssignments/{assignment_name(scope, principal_id, rid)}"
 
 
 PRINCIPAL_WAIT = 120.0         # seconds: a new identity can take a while to reach Microsoft Entra replicas
@@ -281,7 +304,7 @@ def _existing_assignment(arm, scope, principal_id, rid, exc):
 
 def _create_assignment(arm, scope, principal_id, role_name, rid, principal_type):
     import time
-    aid = f"{scope}{AUTHZ}/roleAssignments/{assignment_name(scope, principal_id, rid)}"
+    aid = assignment_id(scope, principal_id, rid)
     body = {"properties": {"roleDefinitionId": rid, "principalId": principal_id, "principalType": principal_type}}
     deadline = time.monotonic() + PRINCIPAL_WAIT
     backoff = Backoff(first=PRINCIPAL_INTERVAL)
@@ -304,17 +327,24 @@ KV_READ_PERMISSIONS = {"secrets": ["get"], "keys": ["get"], "certificates": ["ge
 KV_APP_PERMISSIONS = {"secrets": ["get", "list"], "keys": ["get", "list"], "certificates": ["get", "list"]}
 
 
-def ensure_vault_access_policy(arm, vault, api_version, tenant_id, object_id, permissions=None):
-    """Access-policy vaults: add a policy for the principal unless one already allows at least ``permissions``.
-    Returns "created" | "present"."""
-    permissions = permissions or KV_READ_PERMISSIONS
+def vault_policy_present(vault, object_id, permissions):
+    """The vault has an access policy for ``object_id`` allowing at least ``permissions``."""
     for policy in (vault.get("properties") or {}).get("accessPolicies") or []:
         if (policy.get("objectId") or "").lower() != object_id.lower():
             continue
         have = {k: {p.lower() for p in v or []} for k, v in (policy.get("permissions") or {}).items()}
         if all(set(want) <= have.get(kind, set()) or "all" in have.get(kind, set())
                for kind, want in permissions.items()):
-            return "present"
+            return True
+    return False
+
+
+def ensure_vault_access_policy(arm, vault, api_version, tenant_id, object_id, permissions=None):
+    """Access-policy vaults: add a policy for the principal unless one already allows at least ``permissions``.
+    Returns "created" | "present"."""
+    permissions = permissions or KV_READ_PERMISSIONS
+    if vault_policy_present(vault, object_id, permissions):
+        return "present"
     body = {"properties": {"accessPolicies": [{"tenantId": tenant_id, "objectId": object_id,
                                                "permissions": permissions}]}}
     try:
@@ -324,14 +354,38 @@ def ensure_vault_access_policy(arm, vault, api_version, tenant_id, object_id, pe
     return "created"
 
 
-def ensure_redis_access(arm, cache, api_version, object_id, policy, alias=None):
+def redis_aad_enabled(cache):
+    config = ((cache.get("properties") or {}).get("redisConfiguration") or {})
+    return str(config.get("aad-enabled", "")).lower() == "true"
+
+
+def redis_assignment_id(cache_id, object_id):
+    """The id of the access policy assignment this extension makes for ``object_id`` (deterministic)."""
+    name = "sc-" + uuid.uuid5(uuid.NAMESPACE_URL, f"{cache_id.lower()}|{object_id.lower()}").hex[:20]
+    return f"{cache_id}/accessPolicyAssignments/{name}"
+
+
+def list_redis_assignments(arm, cache, api_version):
+    try:
+        return (arm.get(cache["id"] + "/accessPolicyAssignments", api_version) or {}).get("value") or []
+    except ArmError as exc:
+        raise arm_error(exc, f"Listing the access policy assignments of cache '{cache['name']}'")
+
+
+def redis_assignment_of(assignments, object_id):
+    """The assignment of ``assignments`` for ``object_id`` (a cache holds one per principal), or None."""
+    return next((a for a in assignments if ((a.get("properties") or {}).get("objectId") or "").lower()
+                 == object_id.lower()), None)
+
+
+def ensure_redis_access(arm, cache, api_version, object_id, policy, alias=None, assignments=None):
     """Azure Cache for Redis takes no Azure role for data access: Microsoft Entra authentication on the cache
     (``aad-enabled``) and an access policy assignment for the principal. Returns (assignment id, "created" |
-    "present"). A cache holds one assignment per principal: an existing one is kept (its policy named)."""
+    "present"). A cache holds one assignment per principal: an existing one is kept (its policy named).
+    ``assignments``: the cache's assignments as just listed (listed here when not given or after a cache update)."""
     from azext_aks_connection.provider.firewall import wait
     cache_id = cache["id"]
-    config = ((cache.get("properties") or {}).get("redisConfiguration") or {})
-    if str(config.get("aad-enabled", "")).lower() != "true":
+    if not redis_aad_enabled(cache):
         what = f"Turning on Microsoft Entra authentication on cache '{cache['name']}'"
         try:
             status, body, headers = arm.send("PATCH", cache_id, api_version,
@@ -339,21 +393,18 @@ def ensure_redis_access(arm, cache, api_version, object_id, policy, alias=None):
         except ArmError as exc:
             raise arm_error(exc, what)
         wait(arm, status, body, headers, what, poll_resource=(cache_id, api_version))
-    base = cache_id + "/accessPolicyAssignments"
-    try:
-        current = (arm.get(base, api_version) or {}).get("value") or []
-    except ArmError as exc:
-        raise arm_error(exc, f"Listing the access policy assignments of cache '{cache['name']}'")
-    for assignment in current:
-        props = assignment.get("properties") or {}
-        if (props.get("objectId") or "").lower() == object_id.lower():
-            return assignment["id"], "present"
-    name = "sc-" + uuid.uuid5(uuid.NAMESPACE_URL, f"{cache_id.lower()}|{object_id.lower()}").hex[:20]
+        assignments = None                  # after a wait: read again
+    if assignments is None:
+        assignments = list_redis_assignments(arm, cache, api_version)
+    found = redis_assignment_of(assignments, object_id)
+    if found is not None:
+        return found["id"], "present"
+    aid = redis_assignment_id(cache_id, object_id)
     what = f"Assigning access policy '{policy}' of cache '{cache['name']}' to '{object_id}'"
     body = {"properties": {"accessPolicyName": policy, "objectId": object_id, "objectIdAlias": alias or object_id}}
     try:
-        status, answer, headers = arm.send("PUT", f"{base}/{name}", api_version, body=body)
+        status, answer, headers = arm.send("PUT", aid, api_version, body=body)
     except ArmError as exc:
         raise arm_error(exc, what)
-    wait(arm, status, answer, headers, what, poll_resource=(f"{base}/{name}", api_version))
-    return f"{base}/{name}", "created"
+    wait(arm, status, answer, headers, what, poll_resource=(aid, api_version))
+    return aid, "created"

@@ -147,3 +147,37 @@ def apply_service_account(api_client, namespace, name, annotations, connection_i
 
     return _converge("ServiceAccount", namespace, name, core.read_namespaced_service_account, create,
                      desired_update)
+
+
+def read_namespace(api_client, namespace):
+    """The namespace (V1Namespace) or None."""
+    return read_or_none("Namespace", lambda name, _ns: _core(api_client).read_namespace(name), namespace, namespace)
+
+
+def read_service_account(api_client, namespace, name):
+    """The ServiceAccount (V1ServiceAccount) or None."""
+    return read_or_none("ServiceAccount", _core(api_client).read_namespaced_service_account, name, namespace)
+
+
+def delete_owned(api_client, kind, namespace, name, owned):
+    """Delete Secret / ServiceAccount ``name`` if ``owned(its connection-id annotation)``, with its
+    resourceVersion as precondition. Returns "deleted", "absent" or "not ours"."""
+    from kubernetes import client
+    from kubernetes.client.rest import ApiException
+    core = _core(api_client)
+    read, delete = {"Secret": (core.read_namespaced_secret, core.delete_namespaced_secret),
+                    "ServiceAccount": (core.read_namespaced_service_account,
+                                       core.delete_namespaced_service_account)}[kind]
+    current = read_or_none(kind, read, name, namespace)
+    if current is None:
+        return "absent"
+    if not owned((current.metadata.annotations or {}).get("aks-connection/connection-id") or ""):
+        return "not ours"
+    try:
+        delete(name, namespace, body=client.V1DeleteOptions(preconditions=client.V1Preconditions(
+            resource_version=current.metadata.resource_version)))
+    except ApiException as exc:
+        if exc.status == 404:
+            return "absent"
+        raise kube_error(exc, f"Deleting {kind} '{name}' in namespace '{namespace}'")
+    return "deleted"

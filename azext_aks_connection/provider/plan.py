@@ -1,27 +1,27 @@
-"""Create a connection: the steps on both planes, independent ones run concurrently.
+"""The plan of a connection: its steps (provider/steps.py) built from the target record and one small class per
+auth type, read together, checked, then applied, each as soon as what it needs is done (provider/graph.py):
 
-    cluster GET ──┐                 ┌─ cluster update (OIDC + workload identity | KV add-on), only if off ─┐
-    target GET ───┼─ checks ────────┼─ keys (secret auth only) · kube credentials → connection store LIST  │
-    identity GET ─┘  (local)        └─ role assignments (WI / SP with object id) ─────────────────────────┤
-                                                                                                          │
-    federated credential (issuer of the updated cluster) · KV access (add-on identity) ───────────────────┤
-    namespace → ServiceAccount (WI) → Secret ──────────────────────────────────────────────────────────────┴─ record
+    reads   cluster · target · identity · roles · linker · kube credentials → reachability + access review
+            → store, Secret · and each step's own read (role assignments, federated credentials, firewall, …)
+    checks  every refusal that can be known before writing (nothing is written before all have passed)
+    intent  the record, state Creating/Updating, with the plan's items: what this run sets out to make
+    apply   cluster features ─┬─ federated credential · CSI roles / access policy · namespace → ServiceAccount
+            firewall · roles · └─ Secret
+            redis access
+    record  Succeeded with what was made; on a failure, Failed with the failing step, its error and what was made
 
-The record (a ConfigMap in the store namespace, provider/store.py) is written last, only once everything else is
-in place, so a connection that exists is a connection that works; a failed run leaves no record and re-running it
-converges (every step reads first and writes only what differs, under deterministic names). No cluster extension
-is installed or written.
+``--dry-run`` stops after the checks and prints the steps' changes. A run with nothing to change writes nothing.
+A failed or interrupted run leaves its record (Creating / Updating / Failed) naming what it set out to make:
+a re-run converges (every step reads first, names are deterministic) and ``delete`` finds all of it.
 """
-import os
-from concurrent.futures import ThreadPoolExecutor
-
 from azext_aks_connection import model
 from azext_aks_connection import targets as t
 from azext_aks_connection._validators import secret_name
 from azext_aks_connection.provider import cluster as cluster_ops
+from azext_aks_connection.provider import graph
 from azext_aks_connection.provider import identity as identity_ops
-from azext_aks_connection.provider import kube as kube_ops
 from azext_aks_connection.provider import linkers
+from azext_aks_connection.provider import steps as s
 from azext_aks_connection.provider import store as store_ops
 from azext_aks_connection.provider import target as target_ops
 from azext_aks_connection.provider.arm import Arm
@@ -29,16 +29,14 @@ from knack.log import get_logger
 
 logger = get_logger(__name__)
 
+SUCCEEDED, FAILED = "Succeeded", "Failed"
+CANDIDATES = (s.ClusterFeatures, s.Firewall, s.RoleAssignments, s.VaultAccessPolicy, s.RedisAccess,
+              s.FederatedCredential, s.Namespace, s.ServiceAccount, s.Secret)
 
-def parallel(**steps):
-    """Run independent steps at once; returns {name: result}; re-raises the first failure.
 
-    AKS_CONNECTION_SEQUENTIAL=1 runs them one after the other (bench/ compares the two)."""
-    if os.environ.get("AKS_CONNECTION_SEQUENTIAL") == "1":
-        return {name: fn() for name, fn in steps.items()}
-    with ThreadPoolExecutor(max_workers=len(steps)) as pool:
-        futures = {name: pool.submit(fn) for name, fn in steps.items()}
-        return {name: f.result() for name, f in futures.items()}
+def parallel(**calls):
+    """Run independent calls at once; returns {name: result}; re-raises the first failure."""
+    return graph.run_or_raise({name: (fn, ()) for name, fn in calls.items()})
 
 
 def _now():
@@ -69,10 +67,6 @@ def _tenant(cmd, subscription):
         return Profile(cli_ctx=cmd.cli_ctx).get_subscription().get("tenantId")
 
 
-def _nothing():
-    return None
-
-
 def _or_error(fn, *args, errors=Exception):
     """``fn(*args)``, or the exception (of ``errors``) it raised, for the caller to weigh."""
     try:
@@ -81,171 +75,509 @@ def _or_error(fn, *args, errors=Exception):
         return exc
 
 
-def create(cmd, spec, progress, no_wait=False):  # pylint: disable=too-many-locals,too-many-statements,unused-argument
-    """Apply the plan for ``spec``; returns (record, provisioning state). Every step is synchronous and short but
-    the cluster update, which is waited for: ``no_wait`` changes nothing here."""
-    target_sub = spec.target_id.split("/")[2] if spec.target_id.lower().startswith("/subscriptions/") \
-        else spec.cluster.subscription        # Confluent Cloud: the target is an endpoint, not an ARM id
-    arm = Arm(cmd.cli_ctx, subscription_id=target_sub)
-    auth, target = spec.auth, spec.target
-    scope = target_ops.resource_id(target, spec.target_id)     # where roles and access policies go
-    wi, sp, csi = auth == t.AUTH_WORKLOAD_IDENTITY, auth == t.AUTH_SERVICE_PRINCIPAL, auth == t.AUTH_CSI
-    grant = "auth" not in spec.opt_out            # --opt-out auth: no cluster feature, credential, role, policy
-    write_config = "configinfo" not in spec.opt_out
+# --------------------------------------------------------------------------- one class per auth type
 
-    progress("Reading the cluster and the target")
-    id_arm = Arm(cmd.cli_ctx, subscription_id=spec.auth_info["identity_id"].split("/")[2]) if wi else None
-    role_names = spec.roles or (target.csi_roles if csi else target.roles)
-    grants_roles = grant and (wi or (sp and spec.auth_info.get("object_id")) or csi) and role_names
-    found = parallel(cluster=lambda: cluster_ops.get_cluster(cmd, spec.cluster),
-                     target=lambda: target_ops.get_target(arm, target, spec.target_id),
-                     identity=(lambda: _or_error(identity_ops.get_identity, id_arm, spec.auth_info["identity_id"]))
-                     if wi else _nothing,
-                     roles=(lambda: identity_ops.resolve_roles(arm, scope, role_names)) if grants_roles else _nothing,
-                     linker=lambda: _or_error(linkers.get_linker, cmd, spec.cluster, spec.name))
-    refuse_shadowing(spec, found["linker"])
-    target_ops.refuse_key_auth_disabled(target, found["target"], auth)     # --secret on a target whose keys are off
-    if wi:
+class Auth:
+    """What an auth type adds to the plan: its reads, its principal, its values and Kubernetes objects."""
+    features = {"workload_identity": False, "kv_csi": False}
+    vault_permissions = identity_ops.KV_APP_PERMISSIONS
+
+    def __init__(self, plan):
+        self.plan = plan
+
+    def reads(self):
+        return {}
+
+    def principal(self):
+        return None
+
+    def principal_after_cluster_update(self):
+        return False
+
+    def principal_label(self):
+        return ""
+
+    def alias(self):
+        return None
+
+    def values(self):
+        return {}
+
+    def k8s_names(self):
+        return {"secret": secret_name(self.plan.spec.name)} if self.plan.write_config else {}
+
+    def check(self):
+        pass
+
+    def provisioned(self):
+        return {}
+
+
+class SecretAuth(Auth):
+    pass
+
+
+class WorkloadIdentityAuth(Auth):
+    @property
+    def features(self):
+        return {"workload_identity": self.plan.grant, "kv_csi": False}
+
+    def reads(self):
+        plan = self.plan
+        return {"identity": (lambda: _or_error(identity_ops.get_identity, plan.id_arm,
+                                               plan.spec.auth_info["identity_id"]), ())}
+
+    def principal(self):
+        return self.plan.identity()["principal_id"]
+
+    def alias(self):
+        return self.plan.identity().get("name")
+
+    def values(self):
+        ident = self.plan.identity()
+        return {"client_id": ident["client_id"], "tenant_id": ident["tenant_id"]}
+
+    def k8s_names(self):
+        names = super().k8s_names()
+        names["serviceAccount"] = identity_ops.service_account_name(self.plan.identity()["client_id"])
+        return names
+
+    def check(self):
+        plan = self.plan
         # The cluster's own identities are refused by id first: the kubelet one may not be readable.
-        given = found["identity"] if isinstance(found["identity"], dict) else {"id": spec.auth_info["identity_id"]}
-        identity_ops.refuse_cluster_identity(found["cluster"], given)
-        if isinstance(found["identity"], Exception):
-            raise found["identity"]
-        if grant:       # a federated credential slot is free (or ours exists), before anything is written
-            identity_ops.check_fic_slot(id_arm, found["identity"], spec.namespace,
-                                        cluster_ops.issuer_of(found["cluster"]))
+        identity_ops.refuse_cluster_identity(plan.found["cluster"], plan.given_identity())
+        ident = plan.identity()
+        plan.spec.auth_info["client_id"] = ident["client_id"]
+        fic = plan.step("federatedCredential")
+        if fic is not None:        # a federated credential slot is free (or ours exists), before anything is written
+            identity_ops.check_fic_slot(plan.id_arm, ident, plan.spec.namespace,
+                                        cluster_ops.issuer_of(plan.found["cluster"]), existing=fic.current)
 
-    progress("Fetching the target's configuration and the cluster's credentials")
-    principal = found["identity"]["principal_id"] if wi else spec.auth_info.get("object_id") if sp else None
-    # A Key Vault in access-policy mode ignores Azure roles on its data: its principals get an access policy.
-    vault_policy = target.csi and not (found["target"].get("properties") or {}).get("enableRbacAuthorization")
-    vault_rbac = csi and not vault_policy
-    if vault_policy and spec.roles and grant and (csi or principal):
-        logger.warning("Key vault '%s' uses access policies, not Azure RBAC: --role is ignored; the identity gets "
-                       "an access policy instead.", found["target"].get("name"))
-    # Reads first: nothing is written anywhere before every check below has passed.
-    store_namespace = store_ops.namespace(cmd.cli_ctx)
-    read = parallel(
-        values=lambda: target_ops.fetch_values(arm, target, spec.target_id, found["target"],
-                                               with_secret=auth == t.AUTH_SECRET),
-        kube=lambda: cluster_ops.kube_api(cmd, spec.cluster),
-        tenant=lambda: _tenant(cmd, target_sub) if sp or csi else None)
-    from azext_aks_connection.provider import kubeaccess    # the API server answers, and we may write what we write
-    kubeaccess.check_reachable(read["kube"], spec.cluster, found["cluster"])
-    kubeaccess.preflight_create(read["kube"], spec.cluster, found["cluster"], store_namespace, spec.namespace,
-                                secret=write_config, service_account=wi)
-    store = store_ops.Store.read(read["kube"], store_namespace)
-    all_records = store.records
-    if spec.must_exist and store.find(spec.name) is None:
-        raise store.deleted_error(spec.name)    # an update of a connection deleted meanwhile: nothing written
-    refuse_conflicts(spec, all_records)     # before anything is written
-    current_secret = None
-    if write_config:
-        current_secret = kube_ops.read_secret(read["kube"], spec.namespace, secret_name(spec.name))
-        kube_ops.refuse_foreign_secret(current_secret, spec.namespace)
-    steps = {
-        "cluster": lambda: cluster_ops.ensure_features(cmd, spec.cluster, found["cluster"], progress,
-                                                       workload_identity=wi and grant, kv_csi=csi and grant),
-    }
-    if "publicnetwork" not in spec.opt_out and target.firewall:
-        steps["firewall"] = lambda: _firewall(cmd, arm, spec, scope, found["cluster"], found["target"], progress)
-    if principal and grant and target.data_access_policy:
-        steps["access"] = lambda: identity_ops.ensure_redis_access(
-            arm, found["target"], target.api_version, principal, target.data_access_policy,
-            alias=(found["identity"] or {}).get("name") if wi else None)
-    if principal and grant and vault_policy:
-        steps["vault_policy"] = lambda: identity_ops.ensure_vault_access_policy(
-            arm, found["target"], target.api_version,
-            (found["target"].get("properties") or {}).get("tenantId") or read["tenant"] or
-            (found["identity"] or {}).get("tenant_id"), principal, identity_ops.KV_APP_PERMISSIONS)
-    elif principal and found["roles"]:
-        steps["roles"] = lambda: identity_ops.ensure_role_assignments(
-            arm, scope, principal, found["roles"],
-            principal_type="ServicePrincipal")
-    done = dict(read, **parallel(**steps))
-    cluster = done["cluster"]
+    def provisioned(self):
+        return {"identity": self.plan.identity()["id"]}
 
-    values = dict(done["values"])
-    values.update(spec.auth_info.get("user_values") or {})   # what the user gave (--secret name=… secret=…)
-    names = {"secret": secret_name(spec.name)} if write_config else {}
-    provisioned = {}
-    after = {}
-    if wi:
-        ident = found["identity"]
-        issuer = ((cluster.get("properties") or {}).get("oidcIssuerProfile") or {}).get("issuerURL")
-        values.update(client_id=ident["client_id"], tenant_id=ident["tenant_id"])
-        spec.auth_info["client_id"] = ident["client_id"]
-        names["serviceAccount"] = identity_ops.service_account_name(ident["client_id"])
-        if grant:
-            after["fic"] = lambda: identity_ops.ensure_federated_credential(id_arm, ident, issuer, spec.namespace)
-        provisioned["identity"] = ident["id"]
-    elif sp:
-        values.update(client_id=spec.auth_info["client_id"], client_secret=spec.auth_info["client_secret"],
-                      tenant_id=done["tenant"])
-    elif csi:
-        addon_identity = cluster_ops.addon(cluster, cluster_ops.KV_ADDON).get("identity") or {}
-        if not addon_identity.get("clientId"):
-            from azure.cli.core.azclierror import ValidationError
-            raise ValidationError(f"The {cluster_ops.KV_ADDON} add-on of AKS cluster '{spec.cluster.name}' is off "
-                                  "and --opt-out auth forbids turning it on.",
-                                  recommendation="Drop --opt-out auth, or enable the add-on first: az aks "
-                                  "enable-addons --addons azure-keyvault-secrets-provider -g <group> -n <cluster>")
-        values.update(client_id=addon_identity.get("clientId"), tenant_id=done["tenant"])
-        object_id = addon_identity.get("objectId")
-        provisioned["identity"] = addon_identity.get("resourceId")
-        if not grant:
-            pass
-        elif vault_rbac:
-            after["roles"] = lambda: identity_ops.ensure_role_assignments(arm, scope, object_id, found["roles"])
-        else:
-            after["access"] = lambda: identity_ops.ensure_vault_access_policy(
-                arm, found["target"], target.api_version, done["tenant"], object_id)
-    configs = configurations(spec, values)
 
-    def kube_side():
-        if not names:
-            return                          # --opt-out configinfo, no ServiceAccount: nothing in the cluster
-        api = done["kube"]
-        progress(f"Writing {' and '.join(sorted(names)) or 'nothing'} in namespace {spec.namespace}")
-        kube_ops.ensure_namespace(api, spec.namespace)
-        if "serviceAccount" in names:
-            ident = found["identity"]
-            kube_ops.apply_service_account(api, spec.namespace, names["serviceAccount"],
-                                           {"azure.workload.identity/client-id": ident["client_id"],
-                                            "azure.workload.identity/tenant-id": ident["tenant_id"]}, spec.id)
-        if "secret" in names:
-            kube_ops.apply_secret(api, spec.namespace, names["secret"], {c["name"]: c["value"] for c in configs},
-                                  spec.id, known=current_secret)
-    progress("Granting access and writing the Kubernetes resources")
-    finished = parallel(kube=kube_side, **after)
-    if "fic" in finished:
-        provisioned["federatedCredential"] = finished["fic"][0]
-    granted = finished.get("roles") or done.get("roles")
-    if granted:
-        provisioned["roleAssignments"] = [rid for rid, _ in granted]
-    if finished.get("access") or done.get("vault_policy"):
-        provisioned["accessPolicy"] = True
-    if done.get("access"):
-        provisioned["accessPolicyAssignment"] = done["access"][0]
+class ServicePrincipalAuth(Auth):
+    def reads(self):
+        return {"tenant": (lambda: _tenant(self.plan.cmd, self.plan.target_sub), ())}
 
-    fw = done.get("firewall") or {}
-    admitted = sorted(set(fw.get("added") or []) | set(fw.get("present") or []))
-    if admitted:
-        provisioned["firewall"] = admitted
+    def principal(self):
+        return self.plan.spec.auth_info.get("object_id")
 
+    def values(self):
+        info = self.plan.spec.auth_info
+        return {"client_id": info["client_id"], "client_secret": info["client_secret"],
+                "tenant_id": self.plan.found.get("tenant")}
+
+
+class CsiAuth(Auth):
+    """Key Vault through the CSI driver: the cluster's azureKeyvaultSecretsProvider add-on identity reads it."""
+    vault_permissions = identity_ops.KV_READ_PERMISSIONS
+
+    @property
+    def features(self):
+        return {"workload_identity": False, "kv_csi": self.plan.grant}
+
+    def reads(self):
+        return {"tenant": (lambda: _tenant(self.plan.cmd, self.plan.target_sub), ())}
+
+    def _addon_identity(self):
+        return cluster_ops.addon(self.plan.cluster, cluster_ops.KV_ADDON).get("identity") or {}
+
+    def principal(self):
+        return self._addon_identity().get("objectId")
+
+    def principal_after_cluster_update(self):
+        return not (cluster_ops.addon(self.plan.found["cluster"], cluster_ops.KV_ADDON).get("identity") or {}) \
+            .get("objectId")
+
+    def principal_label(self):
+        return f"the {cluster_ops.KV_ADDON} add-on's identity {s.AFTER_CLUSTER_UPDATE}"
+
+    def values(self):
+        return {"client_id": self._addon_identity().get("clientId") or s.AFTER_CLUSTER_UPDATE,
+                "tenant_id": self.plan.found.get("tenant")}
+
+    def check(self):
+        if self.plan.grant or self._addon_identity().get("clientId"):
+            return
+        from azure.cli.core.azclierror import ValidationError
+        ref = self.plan.spec.cluster
+        raise ValidationError(f"The {cluster_ops.KV_ADDON} add-on of AKS cluster '{ref.name}' is off "
+                              "and --opt-out auth forbids turning it on.",
+                              recommendation="Drop --opt-out auth, or enable the add-on first: az aks "
+                              f"enable-addons --addons azure-keyvault-secrets-provider -g {ref.resource_group} "
+                              f"-n {ref.name}")
+
+    def provisioned(self):
+        rid = self._addon_identity().get("resourceId")
+        return {"identity": rid} if rid else {}
+
+
+AUTH_CLASSES = {t.AUTH_SECRET: SecretAuth, t.AUTH_WORKLOAD_IDENTITY: WorkloadIdentityAuth,
+                t.AUTH_SERVICE_PRINCIPAL: ServicePrincipalAuth, t.AUTH_CSI: CsiAuth}
+
+
+# --------------------------------------------------------------------------- the plan
+
+class Plan:  # pylint: disable=too-many-instance-attributes
+    """The steps of one connection spec, what their reads found, and what applying them made."""
+
+    def __init__(self, cmd, spec, progress):
+        self.cmd, self.spec, self.progress = cmd, spec, progress
+        self.target = spec.target
+        self.target_sub = spec.target_id.split("/")[2] if spec.target_id.lower().startswith("/subscriptions/") \
+            else spec.cluster.subscription        # Confluent Cloud: the target is an endpoint, not an ARM id
+        self.arm = Arm(cmd.cli_ctx, subscription_id=self.target_sub)
+        self.scope = target_ops.resource_id(self.target, spec.target_id)   # where roles and access policies go
+        self.grant = "auth" not in spec.opt_out       # --opt-out auth: no cluster feature, credential, role, policy
+        self.write_config = "configinfo" not in spec.opt_out
+        wi = spec.auth == t.AUTH_WORKLOAD_IDENTITY
+        self.id_arm = Arm(cmd.cli_ctx, subscription_id=spec.auth_info["identity_id"].split("/")[2]) if wi else None
+        self.auth = AUTH_CLASSES[spec.auth](self)
+        self.store_namespace = store_ops.namespace(cmd.cli_ctx)
+        self.found = {}
+        self.steps = []
+        self.cluster = None           # the cluster as it is now (after the cluster update, when there was one)
+        self.waited = False           # a long cluster update ran: what was read before it is read again
+        self.intent = None            # the record of what this run sets out to make, written before the first write
+        self.intent_written = False
+        import threading
+        self._intent_lock = threading.Lock()
+
+    # ---- what the reads found
+    def identity(self):
+        ident = self.found.get("identity")
+        if isinstance(ident, Exception):
+            raise ident
+        return ident
+
+    def given_identity(self):
+        ident = self.found.get("identity")
+        return ident if isinstance(ident, dict) else {"id": self.spec.auth_info["identity_id"]}
+
+    def step(self, name):
+        return next((x for x in self.steps if x.name == name), None)
+
+    def tenant_id(self):
+        vault_tenant = (self.found["target"].get("properties") or {}).get("tenantId")
+        ident = self.found.get("identity")
+        return vault_tenant or self.found.get("tenant") or (ident.get("tenant_id") if isinstance(ident, dict)
+                                                            else None)
+
+    def vault_policy(self):
+        """A Key Vault in access-policy mode ignores Azure roles on its data: its principals get an access policy."""
+        return bool(self.target.csi) and not (self.found["target"].get("properties") or {}).get(
+            "enableRbacAuthorization")
+
+    def role_names(self):
+        return self.spec.roles or (self.target.csi_roles if self.spec.auth == t.AUTH_CSI else self.target.roles)
+
+    def has_principal(self):
+        return self.spec.auth in (t.AUTH_WORKLOAD_IDENTITY, t.AUTH_CSI) or bool(
+            self.spec.auth == t.AUTH_SERVICE_PRINCIPAL and self.spec.auth_info.get("object_id"))
+
+    def applies(self, name):  # pylint: disable=too-many-return-statements
+        """Whether step ``name`` is part of this connection's plan (the one place that decides)."""
+        spec, grant = self.spec, self.grant
+        if name == "clusterFeatures":
+            return grant and any(self.auth.features.values())
+        if name == "firewall":
+            return "publicnetwork" not in spec.opt_out and bool(self.target.firewall)
+        if name == "redisAccess":
+            return grant and bool(self.target.data_access_policy) and self.has_principal()
+        if name == "accessPolicy":
+            return grant and self.has_principal() and self.vault_policy()
+        if name == "roleAssignment":
+            return grant and self.has_principal() and not self.vault_policy() and bool(self.found.get("roles"))
+        if name == "federatedCredential":
+            return grant and spec.auth == t.AUTH_WORKLOAD_IDENTITY
+        if name == "namespace":
+            return self.write_config or spec.auth == t.AUTH_WORKLOAD_IDENTITY
+        if name == "serviceAccount":
+            return spec.auth == t.AUTH_WORKLOAD_IDENTITY
+        return name == "secret" and self.write_config
+
+    def values(self):
+        values = dict(self.found["values"])
+        values.update(self.spec.auth_info.get("user_values") or {})   # what the user gave (--secret name=… secret=…)
+        values.update(self.auth.values())
+        return values
+
+    def values_pending(self):
+        return s.AFTER_CLUSTER_UPDATE in self.values().values()
+
+    def configurations(self):
+        return configurations(self.spec, self.values())
+
+    def admit(self, ips, note):
+        """Admit the cluster's egress IPs on the target (M-T2), and say what was and was not done."""
+        from azext_aks_connection.provider import firewall
+        display = self.target.display
+        if not ips:
+            logger.warning("No firewall rule was added on the %s: %s. If the target restricts networks, allow the "
+                           "cluster's egress address yourself, or pass --opt-out publicnetwork to skip this step.",
+                           display, note)
+            return {"added": [], "present": [], "skipped_reason": note}
+        self.progress(f"Admitting the cluster's egress IP(s) {', '.join(ips)} on the {display}")
+        outcome = firewall.ensure_rules(self.arm, self.target, self.scope, self.found["target"], ips)
+        if outcome.get("added"):
+            logger.warning("Added firewall rule(s) for %s on the %s.", ", ".join(outcome["added"]), display)
+        elif outcome.get("skipped_reason"):
+            logger.info("Firewall: %s", outcome["skipped_reason"])
+        if note:
+            logger.warning("Firewall: %s.", note)
+        return outcome
+
+    @property
+    def k8s_names(self):
+        return self.auth.k8s_names()
+
+    # ---- reads and checks: nothing is written before all have passed
+    def read(self):
+        """Every read of the plan at once, each as soon as what it needs is there."""
+        self.progress("Reading the cluster, the target and what the connection needs")
+        candidates = [cls(self) for cls in CANDIDATES]
+        cmd, spec = self.cmd, self.spec
+        nodes = {
+            "cluster": (lambda: cluster_ops.get_cluster(cmd, spec.cluster), ()),
+            "target": (lambda: target_ops.get_target(self.arm, self.target, spec.target_id), ()),
+            "linker": (lambda: _or_error(linkers.get_linker, cmd, spec.cluster, spec.name), ()),
+            "kube": (lambda: cluster_ops.kube_api(cmd, spec.cluster), ()),
+            "values": (self._read_values, ("target",)),
+            "access": (self._check_access, ("kube", "cluster")),
+            "store": (lambda: store_ops.Store.read(self.found["kube"], self.store_namespace), ("access",)),
+            "roles": (self._read_roles, ()),
+        }
+        if self.write_config:
+            nodes["secret"] = (self._read_secret, ("access",))
+        nodes.update(self.auth.reads())
+        nodes = {name: (self._keep(name, fn), needs) for name, (fn, needs) in nodes.items()}
+        nodes.update({"step:" + x.name: (self._step_reader(x), x.read_needs) for x in candidates})
+        graph.run_or_raise(nodes)
+        self.steps = [x for x in candidates if x.part]
+
+    def _keep(self, name, fn):
+        def node():
+            self.found[name] = fn()
+            if name == "cluster":
+                self.cluster = self.found[name]
+        return node
+
+    def _step_reader(self, step):
+        def read():
+            step.part = self.applies(step.name)
+            if step.part:
+                step.current = step.read()
+        return read
+
+    def _read_values(self):
+        # --secret on a target whose keys are off: refused before its keys are asked for
+        target_ops.refuse_key_auth_disabled(self.target, self.found["target"], self.spec.auth)
+        return target_ops.fetch_values(self.arm, self.target, self.spec.target_id, self.found["target"],
+                                       with_secret=self.spec.auth == t.AUTH_SECRET)
+
+    def _read_roles(self):
+        names = self.role_names()
+        if not (self.grant and self.has_principal() and names):
+            return []
+        return identity_ops.resolve_roles(self.arm, self.scope, names)
+
+    def _check_access(self):
+        """The API server answers, and we may write what we write (SelfSubjectAccessReviews)."""
+        from azext_aks_connection.provider import kubeaccess
+        kube, ref, cluster = self.found["kube"], self.spec.cluster, self.found["cluster"]
+        kubeaccess.check_reachable(kube, ref, cluster)
+        kubeaccess.preflight_create(kube, ref, cluster, self.store_namespace, self.spec.namespace,
+                                    secret=self.write_config,
+                                    service_account=self.spec.auth == t.AUTH_WORKLOAD_IDENTITY)
+
+    def _read_secret(self):
+        from azext_aks_connection.provider import kube as kube_ops
+        return kube_ops.read_secret(self.found["kube"], self.spec.namespace, secret_name(self.spec.name))
+
+    def check(self):
+        spec, store = self.spec, self.found["store"]
+        refuse_shadowing(spec, self.found["linker"])
+        self.auth.check()
+        if spec.must_exist and store.find(spec.name) is None:
+            raise store.deleted_error(spec.name)    # an update of a connection deleted meanwhile: nothing written
+        refuse_conflicts(spec, store.records)
+        if self.write_config:
+            from azext_aks_connection.provider import kube as kube_ops
+            kube_ops.refuse_foreign_secret(self.found["secret"], spec.namespace)
+        if self.vault_policy() and spec.roles and self.grant and self.has_principal():
+            logger.warning("Key vault '%s' uses access policies, not Azure RBAC: --role is ignored; the identity gets "
+                           "an access policy instead.", self.found["target"].get("name"))
+
+    def changes(self):
+        return [i for x in self.steps for i in x.changes()]
+
+    def before_write(self):
+        """Called by a step right before its first write outside the cluster: the intent is recorded first (once).
+        Writes inside the cluster need none: their connection-id annotation leads delete to them."""
+        with self._intent_lock:
+            if self.intent is None or self.intent_written:
+                return
+            self.progress(f"Recording what connection '{self.spec.name}' will make")
+            self.found["store"].put(self.intent)
+            self.intent_written = True
+
+    # ---- apply
+    def apply(self, store, intent):
+        """Apply every step that has something to do, each once what it needs is applied. Returns
+        {step: (provisioned, made)}; a failure records the connection as Failed and re-raises."""
+        todo = [x for x in self.steps if x.pending()]
+        if todo:
+            self.progress("Applying " + ", ".join(x.name for x in todo))
+        try:
+            applied = graph.run({x.name: (x.apply, self._needs(x, {y.name for y in todo})) for x in todo})
+        except graph.NodeFailed as failure:
+            self._record_failure(store, intent, failure)
+            raise failure.error
+        return {x.name: applied.get(x.name) or (x.in_place(), []) for x in self.steps}
+
+    def _needs(self, step, todo):
+        """The steps of ``todo`` that ``step`` waits for: its needs, and through a step with nothing to do, that
+        step's own (the ServiceAccount waits for the cluster update even when the namespace is there)."""
+        out = set()
+        for name in step.needs:
+            if name in todo:
+                out.add(name)
+            elif self.step(name) is not None:
+                out |= set(self._needs(self.step(name), todo))
+        return tuple(sorted(out))
+
+    def _record_failure(self, store, intent, failure):
+        from azext_aks_connection.provider.errors import message_of
+        if not self.intent_written:
+            return          # nothing was written outside the cluster: no record (a re-run starts afresh)
+        made = [i for _, items in failure.done.values() for i in items]
+        record = dict(intent, provisioningState=FAILED,
+                      failure={"step": failure.node, "message": message_of(failure.error)})
+        record["provisioned"] = _merge_provisioned(intent.get("provisioned") or {},
+                                                   [p for p, _ in failure.done.values()], made, keep_uses=True)
+        try:
+            store.put(record)
+        except Exception as exc:  # pylint: disable=broad-except
+            logger.warning("Connection '%s' failed at step %s, and its record could not say so: %s", self.spec.name,
+                           failure.node, message_of(exc))
+
+    def new_record(self, existing, state, provisioned, items=None):
+        """The record for this spec: ``provisioned`` says what the connection uses and made; ``items`` (while it
+        is being made) what this run sets out to make."""
+        record = model.new_record(self.spec, self.configurations(), self.k8s_names, _caller(self.cmd), _now(),
+                                  provisioned=provisioned)
+        if state != SUCCEEDED:
+            record["provisioningState"] = state
+        if items:
+            record["plan"] = items
+        if existing:
+            for key in ("createdAt", "createdBy"):
+                record["systemData"][key] = (existing.get("systemData") or {}).get(key)
+        return record
+
+
+def _merge_provisioned(base, parts, made, keep_uses=False):
+    """Each step's provisioned entries (what the connection uses now), and the items made: those of ``base``
+    (what earlier runs recorded) and ``made``. ``keep_uses``: also what ``base`` used (a record of a run that
+    has not finished: delete must still find what the connection used before)."""
+    out = {k: v for k, v in base.items() if k != "created"} if keep_uses else {}
+    for part in parts:
+        out.update(part)
+    created = list(base.get("created") or [])
+    seen = {(c.get("step"), (c.get("id") or "").lower(), c.get("name")) for c in created}
+    for entry in made:
+        key = (entry.get("step"), (entry.get("id") or "").lower(), entry.get("name"))
+        if key not in seen and entry.get("id"):
+            seen.add(key)
+            created.append({k: entry[k] for k in ("step", "id", "name", "detail") if entry.get(k)})
+    if created:
+        out["created"] = created
+    return out
+
+
+def state_of(record):
+    return (record or {}).get("provisioningState") or SUCCEEDED
+
+
+CREATING, UPDATING = "Creating", "Updating"
+
+
+def create(cmd, spec, progress, no_wait=False, dry_run=False):  # pylint: disable=unused-argument
+    """Apply the plan for ``spec``; returns (record, provisioning state). ``dry_run``: returns the plan's
+    output instead, with nothing written. Every step is synchronous and short but the cluster update, which is
+    waited for: ``no_wait`` changes nothing here."""
+    plan = Plan(cmd, spec, progress)
+    plan.read()
+    plan.check()
+    store = plan.found["store"]
     existing = store.find(spec.name)
     # For the caller to name what the connection used before and no longer does (an update's old grants).
     spec.previous = existing
-    spec.others = [r for n, r in all_records.items() if n != spec.name]
-    record = model.new_record(spec, configs, names, _caller(cmd), _now(), provisioned=provisioned)
-    if existing and _same(existing, record):
-        return existing, "Succeeded"        # nothing to change: no write at all
-    if existing:
-        record["systemData"]["createdAt"] = existing.get("systemData", {}).get("createdAt")
-        record["systemData"]["createdBy"] = existing.get("systemData", {}).get("createdBy")
-    progress(f"Recording the connection in namespace {store_namespace}")
+    spec.others = [r for n, r in store.records.items() if n != store.key_of(spec.name)]
+    if dry_run:
+        return dry_run_output(plan, existing), None
+    base = _carried(existing, plan)
+    if not any(x.pending() for x in plan.steps):
+        record = plan.new_record(existing, SUCCEEDED, _merge_provisioned(
+            base, [x.in_place() for x in plan.steps] + [plan.auth.provisioned()], []))
+        if existing and _same(existing, record):
+            return existing, SUCCEEDED        # nothing to change: no write at all
+        progress(f"Recording the connection in namespace {store.namespace}")
+        store.put(record)
+        return record, SUCCEEDED
+    # The intent, written before the first write outside the cluster: what this run sets out to make, for a
+    # re-run and delete to find.
+    intent = plan.new_record(existing, UPDATING if existing else CREATING,
+                             _merge_provisioned(base, [plan.auth.provisioned()], [], keep_uses=True), plan.changes())
+    plan.intent = intent
+    applied = plan.apply(store, intent)
+    provisioned = _merge_provisioned(base, [p for p, _ in applied.values()] + [plan.auth.provisioned()],
+                                     [i for _, made in applied.values() for i in made])
+    record = plan.new_record(existing, SUCCEEDED, provisioned)
+    progress(f"Recording the connection in namespace {store.namespace}")
     store.put(record)
-    return record, "Succeeded"
+    return record, SUCCEEDED
+
+
+def _carried(existing, plan):
+    """What an earlier run recorded. When it did not finish (Creating / Updating / Failed), the items it set out
+    to make that are in place now were made by it: they count as made by the connection."""
+    if not existing:
+        return {}
+    base = dict(existing.get("provisioned") or {})
+    if state_of(existing) == SUCCEEDED or not existing.get("plan"):
+        return base
+    still = {(i.get("id") or "").lower() for i in plan.changes()}
+    done = [i for i in existing["plan"] if i.get("id") and i["id"].lower() not in still and i.get("action") == "create"]
+    return _merge_provisioned(base, [], done, keep_uses=True)
+
+
+def _same(a, b):
+    strip = ("systemData",)
+    return {k: v for k, v in a.items() if k not in strip} == {k: v for k, v in b.items() if k not in strip}
+
+
+def dry_run_output(plan, existing):
+    """The plan as it would run: each step with what it would create or change (credential values masked), or
+    in place; then the record. ``pendingChanges`` counts the items (0: nothing would change)."""
+    rows = []
+    for step in plan.steps:
+        found = step.changes()
+        rows.extend(found or [s.item(step.name, "none", "", None, "", inPlace=True)])
+    record = plan.new_record(existing, SUCCEEDED, _merge_provisioned(
+        _carried(existing, plan), [x.in_place() for x in plan.steps if not x.pending()] +
+        [plan.auth.provisioned()], []))
+    if existing is None:
+        rows.append(s.item("record", s.CREATE, "v1/ConfigMap", plan.store_namespace, store_ops.configmap_name(
+            plan.spec.name), state=SUCCEEDED))
+    elif rows and any(r["action"] != "none" for r in rows) or not _same(existing, record):
+        rows.append(s.item("record", s.UPDATE, "v1/ConfigMap", plan.store_namespace, store_ops.configmap_name(
+            plan.spec.name), state=SUCCEEDED))
+    pending = [r for r in rows if r["action"] != "none"]
+    return {"id": plan.spec.id, "name": plan.spec.name, "engine": "local", "dryRun": True,
+            "pendingChanges": len(pending), "steps": rows}
 
 
 def refuse_shadowing(spec, linker):
@@ -296,29 +628,3 @@ def refuse_conflicts(spec, records):
                 f"connection '{spec.name}' would overwrite it (a Secret's name keeps only the lower-cased letters "
                 "and digits of the connection name).",
                 recommendation=f"Choose a --connection name that differs from '{name}' in its letters or digits.")
-
-
-def _firewall(cmd, arm, spec, scope, cluster, target_body, progress):
-    """Admit the cluster's egress IPs on the target (M-T2), and say what was and was not done."""
-    from azext_aks_connection.provider import firewall
-    cluster_arm = Arm(cmd.cli_ctx, subscription_id=spec.cluster.subscription)
-    ips, note = cluster_ops.egress_ips(cluster_arm, cluster)
-    if not ips:
-        logger.warning("No firewall rule was added on the %s: %s. If the target restricts networks, allow the "
-                       "cluster's egress address yourself, or pass --opt-out publicnetwork to skip this step.",
-                       spec.target.display, note)
-        return {"added": [], "present": [], "skipped_reason": note}
-    progress(f"Admitting the cluster's egress IP(s) {', '.join(ips)} on the {spec.target.display}")
-    outcome = firewall.ensure_rules(arm, spec.target, scope, target_body, ips)
-    if outcome.get("added"):
-        logger.warning("Added firewall rule(s) for %s on the %s.", ", ".join(outcome["added"]), spec.target.display)
-    elif outcome.get("skipped_reason"):
-        logger.info("Firewall: %s", outcome["skipped_reason"])
-    if note:
-        logger.warning("Firewall: %s.", note)
-    return outcome
-
-
-def _same(a, b):
-    strip = ("systemData",)
-    return {k: v for k, v in a.items() if k not in strip} == {k: v for k, v in b.items() if k not in strip}

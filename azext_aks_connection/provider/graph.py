@@ -1,0 +1,60 @@
+"""Run a set of dependent calls, each as soon as what it needs has finished (no waves: the long cluster update
+starts the moment its own inputs are known). ``AKS_CONNECTION_SEQUENTIAL=1`` runs them one after the other in
+dependency order (bench/ compares the two)."""
+import os
+from concurrent.futures import FIRST_COMPLETED, ThreadPoolExecutor, wait
+
+
+class NodeFailed(Exception):
+    """A node raised: ``error`` is what it raised, ``done`` what the other nodes returned before the run stopped."""
+
+    def __init__(self, node, error, done):
+        super().__init__(f"{node}: {error}")
+        self.node, self.error, self.done = node, error, done
+
+
+def _ready(pending, done):
+    return [name for name, (_, needs) in pending.items() if all(n in done for n in needs)]
+
+
+def run(nodes):
+    """``nodes``: {name: (fn, needs)}; needs naming no node are ignored (a step that is not part of this plan).
+    Returns {name: fn()}. On the first failure no further node starts, the running ones finish, and NodeFailed
+    is raised with the results so far."""
+    pending = {name: (fn, tuple(n for n in needs if n in nodes)) for name, (fn, needs) in nodes.items()}
+    done, failed = {}, {}
+    if os.environ.get("AKS_CONNECTION_SEQUENTIAL") == "1" or len(pending) < 2:
+        while pending and not failed:
+            name = _ready(pending, done)[0]
+            fn, _ = pending.pop(name)
+            try:
+                done[name] = fn()
+            except Exception as exc:  # pylint: disable=broad-except
+                failed[name] = exc
+    else:
+        with ThreadPoolExecutor(max_workers=len(pending)) as pool:
+            running = {}
+            while pending or running:
+                for name in ([] if failed else _ready(pending, done)):
+                    running[pool.submit(pending.pop(name)[0])] = name
+                if not running:
+                    break
+                finished, _ = wait(running, return_when=FIRST_COMPLETED)
+                for future in finished:
+                    name = running.pop(future)
+                    try:
+                        done[name] = future.result()
+                    except Exception as exc:  # pylint: disable=broad-except
+                        failed.setdefault(name, exc)
+    if failed:
+        name = next(iter(failed))
+        raise NodeFailed(name, failed[name], done)
+    return done
+
+
+def run_or_raise(nodes):
+    """:func:`run`, re-raising a failing node's own error (for reads, where nothing was written)."""
+    try:
+        return run(nodes)
+    except NodeFailed as failure:
+        raise failure.error from None

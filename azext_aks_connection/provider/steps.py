@@ -1,0 +1,416 @@
+"""What a connection needs, one step per thing: the cluster's features, a role assignment, a Key Vault access
+policy, Redis data access, the federated credential, the firewall rule, the namespace, the ServiceAccount and
+the Secret. Each step is data plus four verbs:
+
+    read()      what is there now (run with the plan's other reads, before anything is written)
+    changes()   what ``apply`` would create or change: [item], empty when it is in place
+    apply()     make it so; returns (provisioned, created): what the connection uses, and the items it made
+    remove()    (class method, delete --cleanup) undo one item this connection made
+
+``needs`` names the steps whose apply must finish first (the federated credential needs the OIDC issuer the
+cluster update turns on). An item is a dict: {step, action (create | update), resource, id, name, detail};
+the plan's items are recorded before the first write (provider/plan.py), so whatever a failed or interrupted
+run made can be found again, and they are what ``--dry-run`` prints.
+"""
+from azext_aks_connection.provider import cluster as cluster_ops
+from azext_aks_connection.provider import identity as identity_ops
+from azext_aks_connection.provider import kube as kube_ops
+
+CREATE, UPDATE = "create", "update"
+AFTER_CLUSTER_UPDATE = "(known after the cluster update)"
+
+
+def item(step, action, resource, rid, name, **detail):
+    return {"step": step, "action": action, "resource": resource, "id": rid, "name": name, "detail": detail}
+
+
+class Step:
+    """One thing a connection needs (see the module docstring)."""
+    name = "step"
+    needs = ()          # steps applied first
+    read_needs = ()     # the plan's reads this step's read uses
+
+    def __init__(self, plan):
+        self.plan = plan
+        self.current = None
+        self.part = False       # part of this connection's plan (decided once its reads are in: plan.applies)
+
+    def read(self):
+        return None
+
+    def changes(self):
+        return []
+
+    def pending(self):
+        """Apply must run (changes, or something to wait for) even if nothing is listed as a change."""
+        return bool(self.changes())
+
+    def in_place(self):
+        """What the connection uses when nothing changes: the record's ``provisioned`` entries."""
+        return {}
+
+    def apply(self):
+        return self.in_place(), []
+
+
+class ClusterFeatures(Step):
+    """OIDC issuer + workload identity, or the Key Vault CSI add-on: one managed-cluster update, only if off."""
+    name = "clusterFeatures"
+    read_needs = ("cluster",)
+
+    def read(self):
+        return self.plan.found["cluster"]
+
+    def _missing(self):
+        return cluster_ops.missing_features(self.current, **self.plan.auth.features)
+
+    def changes(self):
+        missing = self._missing()
+        if not missing:
+            return []
+        ref = self.plan.spec.cluster
+        return [item(self.name, UPDATE, "Microsoft.ContainerService/managedClusters", self.current.get("id"),
+                     ref.name, enable=missing)]
+
+    def pending(self):
+        return bool(self._missing()) or cluster_ops.outputs_pending(self.current, **self.plan.auth.features)
+
+    def apply(self):
+        plan = self.plan
+        current = self.current
+        state = ((current.get("properties") or {}).get("provisioningState") or "").lower()
+        if self._missing():
+            if state not in cluster_ops.TERMINAL:      # busy: waited for before anything is written
+                from azext_aks_connection.provider import registration
+                current = registration.wait_cluster_idle(plan.cmd, plan.spec.cluster, plan.progress) or current
+            plan.before_write()
+        plan.cluster = cluster_ops.ensure_features(plan.cmd, plan.spec.cluster, current, plan.progress,
+                                                   **plan.auth.features)
+        plan.waited = True
+        return {}, self.changes()       # what it turned on: an item of the connection's own (for --cleanup)
+
+
+class FederatedCredential(Step):
+    """The identity trusts the cluster's OIDC issuer for the connection's ServiceAccount."""
+    name = "federatedCredential"
+    needs = ("clusterFeatures",)
+    read_needs = ("identity", "cluster")
+
+    def read(self):
+        plan = self.plan
+        identity_ops.refuse_cluster_identity(plan.found["cluster"], plan.given_identity())
+        ident = plan.identity()
+        return identity_ops.list_federated_credentials(plan.id_arm, ident)
+
+    def _issuer(self):
+        return cluster_ops.issuer_of(self.plan.cluster)
+
+    def _match(self):
+        return identity_ops.matching_credential(self.current, self._issuer(), self.plan.spec.namespace,
+                                                self.plan.identity())
+
+    def changes(self):
+        if self._match() is not None:
+            return []
+        ident, issuer, ns = self.plan.identity(), self._issuer(), self.plan.spec.namespace
+        subj = identity_ops.subject(ns, ident["client_id"])
+        name = identity_ops.federated_credential_name(ns, issuer, subj) if issuer else None
+        rid = f"{ident['id']}/federatedIdentityCredentials/{name}" if name else None
+        return [item(self.name, CREATE, "Microsoft.ManagedIdentity/userAssignedIdentities/federatedIdentityCredentials",
+                     rid, name or f"sc-{ns}-… {AFTER_CLUSTER_UPDATE}", issuer=issuer or AFTER_CLUSTER_UPDATE,
+                     subject=subj, audiences=[identity_ops.AUDIENCE], identity=ident["id"])]
+
+    def in_place(self):
+        match = self._match()
+        return {"federatedCredential": match["id"]} if match else {}
+
+    def apply(self):
+        plan = self.plan
+        plan.before_write()
+        existing = None if plan.waited else self.current           # after the cluster update: listed again
+        fid, how = identity_ops.ensure_federated_credential(plan.id_arm, plan.identity(), self._issuer(),
+                                                            plan.spec.namespace, existing=existing)
+        made = [item(self.name, CREATE, "federatedIdentityCredentials", fid, fid.split("/")[-1])] \
+            if how == "created" else []
+        return {"federatedCredential": fid}, made
+
+    @staticmethod
+    def remove(arm, entry, target):  # pylint: disable=unused-argument
+        _arm_delete(arm, entry["id"], identity_ops.IDENTITY_API, f"federated credential {entry['id']}")
+
+
+class RoleAssignments(Step):
+    """Azure roles for the workload's principal on the target."""
+    name = "roleAssignment"
+    read_needs = ("roles", "identity", "cluster", "target")
+
+    @property
+    def needs(self):
+        return ("clusterFeatures",) if self.plan.auth.principal_after_cluster_update() else ()
+
+    def read(self):
+        principal = self.plan.auth.principal()
+        return identity_ops.assignments_of(self.plan.arm, self.plan.scope, principal) if principal else None
+
+    def _missing(self):
+        return [(name, rid) for name, rid in self.plan.found["roles"]
+                if self.current is None or identity_ops.granting(self.current, self.plan.scope, rid) is None]
+
+    def changes(self):
+        principal = self.plan.auth.principal() or self.plan.auth.principal_label()
+        return [item(self.name, CREATE, "Microsoft.Authorization/roleAssignments",
+                     identity_ops.assignment_id(self.plan.scope, principal, rid) if self.current is not None else None,
+                     name, role=name, scope=self.plan.scope, principal=principal)
+                for name, rid in self._missing()]
+
+    def in_place(self):
+        ids = [identity_ops.granting(self.current, self.plan.scope, rid)["id"] for _, rid in self.plan.found["roles"]]
+        return {"roleAssignments": ids} if ids else {}
+
+    def apply(self):
+        plan = self.plan
+        plan.before_write()
+        principal = plan.auth.principal()
+        current = self.current if (self.current is not None and not plan.auth.principal_after_cluster_update()) \
+            else None
+        granted = identity_ops.ensure_role_assignments(plan.arm, plan.scope, principal, plan.found["roles"],
+                                                       current=current)
+        made = [item(self.name, CREATE, "roleAssignments", rid, rid.split("/")[-1]) for rid, how in granted
+                if how == "created"]
+        return {"roleAssignments": [rid for rid, _ in granted]}, made
+
+    @staticmethod
+    def remove(arm, entry, target):  # pylint: disable=unused-argument
+        _arm_delete(arm, entry["id"], identity_ops.ROLE_API, f"role assignment {entry['id']}")
+
+
+class VaultAccessPolicy(Step):
+    """An access policy on a Key Vault that does not use Azure RBAC (access-policy mode)."""
+    name = "accessPolicy"
+    read_needs = ("target", "identity", "cluster", "tenant")
+
+    @property
+    def needs(self):
+        return ("clusterFeatures",) if self.plan.auth.principal_after_cluster_update() else ()
+
+    def read(self):
+        return self.plan.found["target"]
+
+    def _permissions(self):
+        return self.plan.auth.vault_permissions
+
+    def changes(self):
+        principal = self.plan.auth.principal()
+        if principal and identity_ops.vault_policy_present(self.current, principal, self._permissions()):
+            return []
+        return [item(self.name, CREATE, "Microsoft.KeyVault/vaults/accessPolicies", self.current.get("id"),
+                     self.current.get("name"), objectId=principal or self.plan.auth.principal_label(),
+                     permissions=self._permissions())]
+
+    def in_place(self):
+        return {"accessPolicy": True}
+
+    def apply(self):
+        plan = self.plan
+        plan.before_write()
+        principal = plan.auth.principal()
+        vault = self.current
+        how = identity_ops.ensure_vault_access_policy(plan.arm, vault, plan.target.api_version, plan.tenant_id(),
+                                                      principal, self._permissions())
+        made = [item(self.name, CREATE, "accessPolicies", vault["id"], vault.get("name"), objectId=principal,
+                     tenantId=plan.tenant_id(), permissions=self._permissions())] if how == "created" else []
+        return {"accessPolicy": True}, made
+
+    @staticmethod
+    def remove(arm, entry, target):
+        from azext_aks_connection.provider.arm import ArmError
+        from azext_aks_connection.provider.errors import arm_error
+        detail = entry.get("detail") or {}
+        body = {"properties": {"accessPolicies": [{"tenantId": detail.get("tenantId"), "objectId": detail["objectId"],
+                                                   "permissions": detail.get("permissions") or {}}]}}
+        try:
+            arm.send("PUT", entry["id"] + "/accessPolicies/remove", target.api_version, body=body)
+        except ArmError as exc:
+            if exc.status_code != 404:
+                raise arm_error(exc, f"Removing the access policy of '{entry['detail']['objectId']}' from key vault "
+                                     f"'{entry['name']}'")
+
+
+class RedisAccess(Step):
+    """Azure Cache for Redis: Microsoft Entra authentication on the cache and an access policy assignment."""
+    name = "redisAccess"
+    read_needs = ("target", "identity")
+
+    def read(self):
+        plan = self.plan
+        return identity_ops.list_redis_assignments(plan.arm, plan.found["target"], plan.target.api_version)
+
+    def changes(self):
+        plan = self.plan
+        cache, principal = plan.found["target"], plan.auth.principal()
+        out = []
+        if not identity_ops.redis_aad_enabled(cache):
+            out.append(item(self.name, UPDATE, "Microsoft.Cache/redis", cache["id"], cache.get("name"),
+                            redisConfiguration={"aad-enabled": "true"}))
+        if identity_ops.redis_assignment_of(self.current, principal) is None:
+            out.append(item(self.name, CREATE, "Microsoft.Cache/redis/accessPolicyAssignments",
+                            identity_ops.redis_assignment_id(cache["id"], principal), cache.get("name"),
+                            accessPolicyName=plan.target.data_access_policy, objectId=principal))
+        return out
+
+    def in_place(self):
+        found = identity_ops.redis_assignment_of(self.current, self.plan.auth.principal())
+        return {"accessPolicyAssignment": found["id"]} if found else {}
+
+    def apply(self):
+        plan = self.plan
+        plan.before_write()
+        aid, how = identity_ops.ensure_redis_access(
+            plan.arm, plan.found["target"], plan.target.api_version, plan.auth.principal(),
+            plan.target.data_access_policy, alias=plan.auth.alias(), assignments=self.current)
+        made = [item(self.name, CREATE, "accessPolicyAssignments", aid, aid.split("/")[-1])] if how == "created" \
+            else []
+        return {"accessPolicyAssignment": aid}, made
+
+    @staticmethod
+    def remove(arm, entry, target):
+        _arm_delete(arm, entry["id"], target.api_version, f"access policy assignment {entry['id']}")
+
+
+class Firewall(Step):
+    """The target's IP firewall admits the cluster's egress IPs (M-T2)."""
+    name = "firewall"
+    read_needs = ("cluster", "target")
+
+    def read(self):
+        from azext_aks_connection.provider import firewall_read
+        from azext_aks_connection.provider.arm import Arm
+        plan = self.plan
+        cluster_arm = Arm(plan.cmd.cli_ctx, subscription_id=plan.spec.cluster.subscription)
+        ips, note = cluster_ops.egress_ips(cluster_arm, plan.found["cluster"])
+        verdict = firewall_read.admits(plan.arm, plan.target, plan.scope, plan.found["target"], ips) if ips else None
+        return {"ips": ips, "note": note, "verdict": verdict}
+
+    def _missing(self):
+        verdict = self.current["verdict"] or {}
+        return verdict.get("missing") or [] if verdict.get("state") == "checked" else []
+
+    def changes(self):
+        missing = self._missing()
+        return [item(self.name, UPDATE, self.plan.target.display, self.plan.scope,
+                     self.plan.found["target"].get("name"), admit=missing)] if missing else []
+
+    def pending(self):
+        return bool(self._missing()) or not self.current["ips"]    # no IP: apply says so
+
+    def in_place(self):
+        admitted = (self.current["verdict"] or {}).get("admitted") or []
+        return {"firewall": sorted(admitted)} if admitted else {}
+
+    def apply(self):
+        if self._missing():
+            self.plan.before_write()
+        outcome = self.plan.admit(self.current["ips"], self.current["note"])
+        admitted = sorted(set(outcome.get("added") or []) | set(outcome.get("present") or []))
+        made = [item(self.name, CREATE, self.plan.target.display, self.plan.scope, ip, ip=ip)
+                for ip in outcome.get("added") or []]
+        return ({"firewall": admitted} if admitted else {}), made
+
+
+class Namespace(Step):
+    name = "namespace"
+    needs = ("clusterFeatures",)        # after an OIDC issuer change the API server restarts: write after it
+    read_needs = ("access",)
+
+    def read(self):
+        return kube_ops.read_namespace(self.plan.found["kube"], self.plan.spec.namespace)
+
+    def changes(self):
+        ns = self.plan.spec.namespace
+        return [] if self.current is not None else [item(self.name, CREATE, "v1/Namespace", ns, ns)]
+
+    def apply(self):
+        plan = self.plan
+        plan.progress(f"Writing {' and '.join(sorted(plan.k8s_names))} in namespace {plan.spec.namespace}")
+        created = kube_ops.ensure_namespace(plan.found["kube"], plan.spec.namespace)
+        return {}, self.changes() if created else []
+
+
+class ServiceAccount(Step):
+    name = "serviceAccount"
+    needs = ("namespace",)
+    read_needs = ("access", "identity")
+
+    def _desired(self):
+        ident = self.plan.identity()
+        return {"azure.workload.identity/client-id": ident["client_id"],
+                "azure.workload.identity/tenant-id": ident["tenant_id"]}
+
+    def read(self):
+        return kube_ops.read_service_account(self.plan.found["kube"], self.plan.spec.namespace,
+                                             self.plan.k8s_names["serviceAccount"])
+
+    def changes(self):
+        name, ns = self.plan.k8s_names["serviceAccount"], self.plan.spec.namespace
+        if self.current is None:
+            return [item(self.name, CREATE, "v1/ServiceAccount", f"{ns}/{name}", name, annotations=self._desired())]
+        have = self.current.metadata.annotations or {}
+        if all(have.get(k) == v for k, v in self._desired().items()) and "aks-connection/connection-id" in have:
+            return []
+        return [item(self.name, UPDATE, "v1/ServiceAccount", f"{ns}/{name}", name, annotations=self._desired())]
+
+    def apply(self):
+        plan = self.plan
+        name = plan.k8s_names["serviceAccount"]
+        how = kube_ops.apply_service_account(plan.found["kube"], plan.spec.namespace, name, self._desired(),
+                                             plan.spec.id)
+        made = [item(self.name, CREATE, "v1/ServiceAccount", f"{plan.spec.namespace}/{name}", name)] \
+            if how == "created" else []
+        return {}, made
+
+
+class Secret(Step):
+    name = "secret"
+    needs = ("namespace", "clusterFeatures")       # Key Vault CSI: the add-on's identity is one of its values
+    read_needs = ("secret",)
+
+    def read(self):
+        return self.plan.found["secret"]
+
+    def changes(self):
+        import base64
+        plan = self.plan
+        name, ns = plan.k8s_names["secret"], plan.spec.namespace
+        configs = plan.configurations()
+        keys = {c["name"]: ("(masked)" if c["credential"] else c["value"]) for c in configs}
+        if self.current is None:
+            return [item(self.name, CREATE, "v1/Secret", f"{ns}/{name}", name, data=keys)]
+        data = {c["name"]: base64.b64encode(str(c["value"]).encode("utf-8")).decode("ascii") for c in configs}
+        ours = (self.current.metadata.annotations or {}).get("aks-connection/connection-id") == plan.spec.id
+        if (self.current.data or {}) == data and ours and not plan.values_pending():
+            return []
+        return [item(self.name, UPDATE, "v1/Secret", f"{ns}/{name}", name, data=keys)]
+
+    def apply(self):
+        plan = self.plan
+        name = plan.k8s_names["secret"]
+        known = kube_ops._UNREAD if plan.waited else self.current      # pylint: disable=protected-access
+        how = kube_ops.apply_secret(plan.found["kube"], plan.spec.namespace, name,
+                                    {c["name"]: c["value"] for c in plan.configurations()}, plan.spec.id, known=known)
+        made = [item(self.name, CREATE, "v1/Secret", f"{plan.spec.namespace}/{name}", name)] \
+            if how == "created" else []
+        return {}, made
+
+
+def _arm_delete(arm, rid, api_version, what):
+    from azext_aks_connection.provider.arm import ArmError
+    from azext_aks_connection.provider.errors import arm_error
+    try:
+        arm.send("DELETE", rid, api_version)
+    except ArmError as exc:
+        if exc.status_code != 404:
+            raise arm_error(exc, f"Deleting {what}")
+
+
+REMOVERS = {"federatedCredential": FederatedCredential, "roleAssignment": RoleAssignments,
+            "accessPolicy": VaultAccessPolicy, "redisAccess": RedisAccess}

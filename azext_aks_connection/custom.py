@@ -669,6 +669,8 @@ def connection_delete(cmd, resource_group_name=None, cluster=None, connection_na
         others = list(store.records.values())
         record = {"name": name}
     else:
+        from azext_aks_connection.provider.plan import refuse_leased
+        refuse_leased(record)           # another command is changing it: refused, nothing removed
         name = record["name"]
         others = [r for n, r in store.records.items() if n != name]
         entries = cleanup_ops.made_by(record)

@@ -46,8 +46,10 @@ def read_or_none(kind, read, name, namespace):
         return None
 
 
-def _converge(kind, namespace, name, read, create, desired_update, known=_UNREAD):
-    """Read, compare, write only on difference; a 409 (created or changed meanwhile) reads again.
+def _converge(kind, namespace, name, read, create, desired_update, known=_UNREAD, exclusive=False):
+    """Read, compare, write only on difference; a 409 (created or changed meanwhile) reads again, unless
+    ``exclusive`` (an object one connection owns: changed meanwhile means another command changed this
+    connection, and its write is not overwritten).
 
     ``desired_update(current)`` returns None when ``current`` is as wanted, else ``(write, body)``.
     Returns "created", "updated" or "unchanged"."""
@@ -68,6 +70,13 @@ def _converge(kind, namespace, name, read, create, desired_update, known=_UNREAD
             write(name, namespace, body)
             return "updated"
         except ApiException as exc:
+            if exc.status == 409 and exclusive:
+                from azure.cli.core.azclierror import AzureResponseError
+                raise AzureResponseError(
+                    f"{kind} '{name}' in namespace '{namespace}' was changed by another command while this one ran: "
+                    "it was not overwritten.",
+                    recommendation="Look at the connection with 'az aks connection show', then re-run this command "
+                    "to apply it on top.") from exc
             if exc.status == 409:
                 continue            # created or changed meanwhile (stale resourceVersion): read again
             verb = "Creating" if current is None else "Updating"
@@ -95,9 +104,10 @@ def refuse_foreign_secret(secret, namespace):
         f"move that Secret out of the way (kubectl delete secret {meta.name} -n {namespace}) if it is not needed.")
 
 
-def apply_secret(api_client, namespace, name, values, connection_id, known=_UNREAD):
+def apply_secret(api_client, namespace, name, values, connection_id, known=_UNREAD, exclusive=False):
     """Make Secret ``name`` hold exactly ``values``. Returns "created", "updated" or "unchanged". ``known``: the
-    Secret as just read (None: absent), saving the first read."""
+    Secret as just read (None: absent), saving the first read; ``exclusive``: written only over that (see
+    _converge)."""
     core = _core(api_client)
     data = {k: base64.b64encode(v.encode("utf-8")).decode("ascii") for k, v in values.items()}
     annotations = {"aks-connection/connection-id": connection_id}
@@ -119,7 +129,8 @@ def apply_secret(api_client, namespace, name, values, connection_id, known=_UNRE
                          "annotations": dict(meta.annotations or {}, **annotations)},
             "data": data}
 
-    return _converge("Secret", namespace, name, core.read_namespaced_secret, create, desired_update, known)
+    return _converge("Secret", namespace, name, core.read_namespaced_secret, create, desired_update, known,
+                     exclusive=exclusive)
 
 
 def apply_service_account(api_client, namespace, name, annotations, connection_id):

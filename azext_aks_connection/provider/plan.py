@@ -14,6 +14,8 @@ auth type, read together, checked, then applied, each as soon as what it needs i
 A failed or interrupted run leaves its record (Creating / Updating / Failed) naming what it set out to make:
 a re-run converges (every step reads first, names are deterministic) and ``delete`` finds all of it.
 """
+import threading
+
 from azext_aks_connection import model
 from azext_aks_connection import targets as t
 from azext_aks_connection._validators import secret_name
@@ -30,6 +32,7 @@ from knack.log import get_logger
 logger = get_logger(__name__)
 
 SUCCEEDED, FAILED = "Succeeded", "Failed"
+LEASE_SECONDS = 60      # an unfinished record's lease (renewed every third of it while the run lasts)
 CANDIDATES = (s.ClusterFeatures, s.Firewall, s.RoleAssignments, s.VaultAccessPolicy, s.RedisAccess,
               s.FederatedCredential, s.Namespace, s.ServiceAccount, s.Secret)
 
@@ -39,9 +42,14 @@ def parallel(**calls):
     return graph.run_or_raise({name: (fn, ()) for name, fn in calls.items()})
 
 
-def _now():
+def _now(later=0.0):
     import datetime
-    return datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+    when = datetime.datetime.now(datetime.timezone.utc) + datetime.timedelta(seconds=later)
+    return when.strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+
+
+def _lease(seconds):
+    return {"until": _now(seconds)}
 
 
 def _caller(cmd):
@@ -242,8 +250,14 @@ class Plan:  # pylint: disable=too-many-instance-attributes
         self.waited = False           # a long cluster update ran: what was read before it is read again
         self.intent = None            # the record of what this run sets out to make, written before the first write
         self.intent_written = False
-        import threading
         self._intent_lock = threading.Lock()
+        self._stop_renewing = threading.Event()
+        self._renewer = None
+        try:
+            seconds = cmd.cli_ctx.config.get("aks_connection", "lease_seconds", LEASE_SECONDS)
+            self.lease_seconds = max(1.0, float(seconds))
+        except (TypeError, ValueError):
+            self.lease_seconds = float(LEASE_SECONDS)
 
     # ---- what the reads found
     def identity(self):
@@ -402,6 +416,7 @@ class Plan:  # pylint: disable=too-many-instance-attributes
         self.auth.check()
         if spec.must_exist and store.find(spec.name) is None:
             raise store.deleted_error(spec.name)    # an update of a connection deleted meanwhile: nothing written
+        refuse_leased(store.find(spec.name))
         refuse_conflicts(spec, store.records)
         if self.write_config:
             from azext_aks_connection.provider import kube as kube_ops
@@ -414,14 +429,40 @@ class Plan:  # pylint: disable=too-many-instance-attributes
         return [i for x in self.steps for i in x.changes()]
 
     def before_write(self):
-        """Called by a step right before its first write outside the cluster: the intent is recorded first (once).
-        Writes inside the cluster need none: their connection-id annotation leads delete to them."""
+        """Called by a step right before its first write: the intent is recorded first, once, with a lease (a
+        compare-and-swap of the record: of two commands changing one connection at once the second stops at
+        its check or here, having written nothing, so record and Secret always come from one run). The lease is
+        renewed while the run lasts; a run killed outright leaves it to expire. Waits (a busy cluster) come
+        before it."""
         with self._intent_lock:
             if self.intent is None or self.intent_written:
                 return
             self.progress(f"Recording what connection '{self.spec.name}' will make")
+            self.intent["lease"] = _lease(self.lease_seconds)
             self.found["store"].put(self.intent)
             self.intent_written = True
+        self._renewer = threading.Thread(target=self._renew, daemon=True)
+        self._renewer.start()
+
+    def _renew(self):
+        while not self._stop_renewing.wait(self.lease_seconds / 3):
+            with self._intent_lock:
+                if self._stop_renewing.is_set():
+                    return
+                try:
+                    self.intent = dict(self.intent, lease=_lease(self.lease_seconds))
+                    self.found["store"].put(self.intent)
+                except Exception as exc:  # pylint: disable=broad-except
+                    logger.debug("Renewing the lease of connection '%s': %s", self.spec.name, exc)
+                    return          # the final write's compare-and-swap reports what happened
+
+    def release(self):
+        """Stop renewing the lease (the next write of the record, final or Failed, has none)."""
+        self._stop_renewing.set()
+        with self._intent_lock:
+            pass
+        if self._renewer is not None:
+            self._renewer.join()
 
     # ---- apply
     def apply(self, store, intent):
@@ -433,8 +474,15 @@ class Plan:  # pylint: disable=too-many-instance-attributes
         try:
             applied = graph.run({x.name: (x.apply, self._needs(x, {y.name for y in todo})) for x in todo})
         except graph.NodeFailed as failure:
-            self._record_failure(store, intent, failure)
+            self.release()
+            self._record_failure(store, self.intent or intent, failure)
             raise failure.error
+        except KeyboardInterrupt:
+            self.release()          # interrupted: the record says so, and a re-run can take over at once
+            self._record_failure(store, self.intent or intent, graph.NodeFailed("interrupted", KeyboardInterrupt(
+                "interrupted (Ctrl+C)"), {}))
+            raise
+        self.release()
         return {x.name: applied.get(x.name) or (x.in_place(), []) for x in self.steps}
 
     def _needs(self, step, todo):
@@ -451,10 +499,10 @@ class Plan:  # pylint: disable=too-many-instance-attributes
     def _record_failure(self, store, intent, failure):
         from azext_aks_connection.provider.errors import message_of
         if not self.intent_written:
-            return          # nothing was written outside the cluster: no record (a re-run starts afresh)
+            return          # nothing was written: no record (a re-run starts afresh)
         made = [i for _, items in failure.done.values() for i in items]
-        record = dict(intent, provisioningState=FAILED,
-                      failure={"step": failure.node, "message": message_of(failure.error)})
+        record = {k: v for k, v in intent.items() if k != "lease"}
+        record.update(provisioningState=FAILED, failure={"step": failure.node, "message": message_of(failure.error)})
         record["provisioned"] = _merge_provisioned(intent.get("provisioned") or {},
                                                    [p for p, _ in failure.done.values()], made, keep_uses=True)
         try:
@@ -527,8 +575,8 @@ def create(cmd, spec, progress, no_wait=False, dry_run=False):  # pylint: disabl
         progress(f"Recording the connection in namespace {store.namespace}")
         store.put(record)
         return record, SUCCEEDED
-    # The intent, written before the first write outside the cluster: what this run sets out to make, for a
-    # re-run and delete to find.
+    # The intent, written right before the first write: what this run sets out to make, for a re-run and delete
+    # to find.
     intent = plan.new_record(existing, UPDATING if existing else CREATING,
                              _merge_provisioned(base, [plan.auth.provisioned()], [], keep_uses=True), plan.changes())
     plan.intent = intent
@@ -628,3 +676,19 @@ def refuse_conflicts(spec, records):
                 f"connection '{spec.name}' would overwrite it (a Secret's name keeps only the lower-cased letters "
                 "and digits of the connection name).",
                 recommendation=f"Choose a --connection name that differs from '{name}' in its letters or digits.")
+
+
+def refuse_leased(existing):
+    """Another command is changing this connection (its record is Creating/Updating under a lease that has not run
+    out): refused before anything is written."""
+    if state_of(existing) not in (CREATING, UPDATING):
+        return
+    until = ((existing or {}).get("lease") or {}).get("until")
+    if not until or until <= _now():
+        return          # no lease, or run out: that command was interrupted (a re-run takes over)
+    from azure.cli.core.azclierror import AzureResponseError
+    raise AzureResponseError(
+        f"Connection '{existing['name']}' is being changed by another command (its record says "
+        f"{state_of(existing)}, under a lease until {until}): nothing was written.",
+        recommendation="Re-run this command when the other one is done; if it was interrupted, re-run after "
+        f"{until} (az aks connection show names the state).")

@@ -52,6 +52,22 @@ class Step:
     def apply(self):
         return self.in_place(), []
 
+    remove_api = None       # the api-version of a DELETE of one item this step made (None: the target's)
+
+    @classmethod
+    def remove(cls, arm, entry, target):
+        """delete --cleanup: remove one item this step made (absent already: fine)."""
+        _arm_delete(arm, entry["id"], cls.remove_api or target.api_version, f"{cls.name} {entry['id']}")
+
+
+class _Grant(Step):
+    """A grant to the workload's principal: for Key Vault CSI that is the add-on's identity, known only once the
+    cluster update that turns the add-on on is done."""
+
+    @property
+    def needs(self):
+        return ("clusterFeatures",) if self.plan.auth.principal_after_cluster_update() else ()
+
 
 class ClusterFeatures(Step):
     """OIDC issuer + workload identity, or the Key Vault CSI add-on: one managed-cluster update, only if off."""
@@ -95,6 +111,7 @@ class FederatedCredential(Step):
     name = "federatedCredential"
     needs = ("clusterFeatures",)
     read_needs = ("identity", "cluster")
+    remove_api = identity_ops.IDENTITY_API
 
     def read(self):
         plan = self.plan
@@ -134,19 +151,12 @@ class FederatedCredential(Step):
             if how == "created" else []
         return {"federatedCredential": fid}, made
 
-    @staticmethod
-    def remove(arm, entry, target):  # pylint: disable=unused-argument
-        _arm_delete(arm, entry["id"], identity_ops.IDENTITY_API, f"federated credential {entry['id']}")
 
-
-class RoleAssignments(Step):
+class RoleAssignments(_Grant):
     """Azure roles for the workload's principal on the target."""
     name = "roleAssignment"
     read_needs = ("roles", "identity", "cluster", "target")
-
-    @property
-    def needs(self):
-        return ("clusterFeatures",) if self.plan.auth.principal_after_cluster_update() else ()
+    remove_api = identity_ops.ROLE_API
 
     def read(self):
         principal = self.plan.auth.principal()
@@ -179,19 +189,11 @@ class RoleAssignments(Step):
                 if how == "created"]
         return {"roleAssignments": [rid for rid, _ in granted]}, made
 
-    @staticmethod
-    def remove(arm, entry, target):  # pylint: disable=unused-argument
-        _arm_delete(arm, entry["id"], identity_ops.ROLE_API, f"role assignment {entry['id']}")
 
-
-class VaultAccessPolicy(Step):
+class VaultAccessPolicy(_Grant):
     """An access policy on a Key Vault that does not use Azure RBAC (access-policy mode)."""
     name = "accessPolicy"
     read_needs = ("target", "identity", "cluster", "tenant")
-
-    @property
-    def needs(self):
-        return ("clusterFeatures",) if self.plan.auth.principal_after_cluster_update() else ()
 
     def read(self):
         return self.plan.found["target"]
@@ -221,8 +223,8 @@ class VaultAccessPolicy(Step):
                      tenantId=plan.tenant_id(), permissions=self._permissions())] if how == "created" else []
         return {"accessPolicy": True}, made
 
-    @staticmethod
-    def remove(arm, entry, target):
+    @classmethod
+    def remove(cls, arm, entry, target):
         from azext_aks_connection.provider.arm import ArmError
         from azext_aks_connection.provider.errors import arm_error
         detail = entry.get("detail") or {}
@@ -271,10 +273,6 @@ class RedisAccess(Step):
         made = [item(self.name, CREATE, "accessPolicyAssignments", aid, aid.split("/")[-1])] if how == "created" \
             else []
         return {"accessPolicyAssignment": aid}, made
-
-    @staticmethod
-    def remove(arm, entry, target):
-        _arm_delete(arm, entry["id"], target.api_version, f"access policy assignment {entry['id']}")
 
 
 class Firewall(Step):
@@ -332,6 +330,8 @@ class Namespace(Step):
     def apply(self):
         plan = self.plan
         plan.progress(f"Writing {' and '.join(sorted(plan.k8s_names))} in namespace {plan.spec.namespace}")
+        if self.current is None:
+            plan.before_write()
         created = kube_ops.ensure_namespace(plan.found["kube"], plan.spec.namespace)
         return {}, self.changes() if created else []
 
@@ -362,6 +362,7 @@ class ServiceAccount(Step):
     def apply(self):
         plan = self.plan
         name = plan.k8s_names["serviceAccount"]
+        plan.before_write()
         how = kube_ops.apply_service_account(plan.found["kube"], plan.spec.namespace, name, self._desired(),
                                              plan.spec.id)
         made = [item(self.name, CREATE, "v1/ServiceAccount", f"{plan.spec.namespace}/{name}", name)] \
@@ -394,9 +395,11 @@ class Secret(Step):
     def apply(self):
         plan = self.plan
         name = plan.k8s_names["secret"]
+        plan.before_write()
         known = kube_ops._UNREAD if plan.waited else self.current      # pylint: disable=protected-access
         how = kube_ops.apply_secret(plan.found["kube"], plan.spec.namespace, name,
-                                    {c["name"]: c["value"] for c in plan.configurations()}, plan.spec.id, known=known)
+                                    {c["name"]: c["value"] for c in plan.configurations()}, plan.spec.id, known=known,
+                                    exclusive=known is not kube_ops._UNREAD)  # pylint: disable=protected-access
         made = [item(self.name, CREATE, "v1/Secret", f"{plan.spec.namespace}/{name}", name)] \
             if how == "created" else []
         return {}, made

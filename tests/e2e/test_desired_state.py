@@ -207,21 +207,25 @@ def test_rerun_of_a_failed_create_converges_and_counts_what_the_first_run_made(
 
 
 def test_delete_without_a_record_finds_the_objects_by_their_annotation(az, sandbox, sbc, fresh_cluster):
+    """The record is gone (removed by hand, or a store namespace wiped): delete still finds the connection's
+    Secret by its connection-id annotation, names it, and removes it with --cleanup."""
+    from azext_aks_connection.provider.store import configmap_name
     cluster, core = fresh_cluster, fresh_cluster["core"]
     s = sandbox["seeds"]["storage"]["storage-blob"]
-    sbc.add_fault(plane="kube", method="POST", path=r"/configmaps", status=500, code="InternalError",
-                  message="injected")
-    try:
-        failed = run(az, "aks", "connection", "create", "storage-blob", "-g", cluster["resourceGroup"], "-n",
-                     cluster["name"], "--tg", s["resourceGroup"], "--account", s["account"], "--connection",
-                     "ds_orphan", "--secret", "-o", "json")
-    finally:
-        sbc.clear_faults()
-    assert failed.rc == 1, failed
+    made = run(az, "aks", "connection", "create", "storage-blob", "-g", cluster["resourceGroup"], "-n",
+               cluster["name"], "--tg", s["resourceGroup"], "--account", s["account"], "--connection", "ds_orphan",
+               "--secret", "-o", "json")
+    assert made.rc == 0, made
+    core.delete_namespaced_config_map(configmap_name("ds_orphan"), "aks-connection")
     assert "sc-dsorphan-secret" in {x.metadata.name for x in core.list_namespaced_secret("default").items}
     named = _delete(az, cluster, "ds_orphan")
     assert named.rc == 0, named
+    assert "does not exist (it has no record)" in named.log
     assert "kubectl delete secret sc-dsorphan-secret -n default" in named.log, named.log
+    mark = sbc.mark()
+    plan = _delete(az, cluster, "ds_orphan", "--cleanup", "--dry-run", "-o", "json")
+    assert plan.rc == 2 and [(r["step"], r["action"]) for r in plan.json["steps"]] == [("secret", "remove")], plan
+    assert [w for w in writes(sbc, mark) if "/selfsubjectaccessreviews" not in w[1]] == []
     removed = _delete(az, cluster, "ds_orphan", "--cleanup")
     assert removed.rc == 0, removed
     assert "sc-dsorphan-secret" not in {x.metadata.name for x in core.list_namespaced_secret("default").items}

@@ -77,15 +77,15 @@ def test_record_changed_meanwhile_is_read_again_not_overwritten_blindly(az, sand
     assert create(az, sandbox, cluster, "cas_blob").rc == 0
     core, _ = kube_for(az, cluster, tmp_path)
     cm = core.list_namespaced_config_map("aks-connection", label_selector=SELECTOR).items[0]
-    # Someone else (another az, a GitOps controller) changes the ConfigMap after the update listed the store and
-    # before it writes the record: while the update's Secret write is held up by the sandbox.
+    # Someone else (another az, a GitOps controller) changes the ConfigMap's labels after the update recorded its
+    # intent and before it writes the record: while the update's Secret write is held up by the sandbox.
     fault = sbc.add_fault(plane="kube", method="PUT", path=f"/clusters/{cluster['name']}/api/v1/namespaces/default/"
                           "secrets/sc-casblob-secret$", latency=2.0, times=1)
 
     def other_writer():
-        deadline = time.monotonic() + 20       # until the update has listed the store and read its Secret
-        while time.monotonic() < deadline and not [e for e in sbc.requests(since=mark) if e["method"] == "GET"
-                                                   and e["path"].endswith("/sc-casblob-secret")]:
+        deadline = time.monotonic() + 20       # until the update has recorded its intent (the record's first write)
+        while time.monotonic() < deadline and not [e for e in sbc.requests(since=mark) if e["method"] == "PUT"
+                                                   and e["path"].endswith("/" + cm.metadata.name)]:
             time.sleep(0.05)
         fresh = core.read_namespaced_config_map(cm.metadata.name, "aks-connection")
         fresh.metadata.labels["team"] = "orders"
@@ -96,15 +96,16 @@ def test_record_changed_meanwhile_is_read_again_not_overwritten_blindly(az, sand
     try:
         timer.start()
         res = run(az, "aks", "connection", "update", "storage-blob", "--id", conn_id(cluster, "cas_blob"),
-                  "--client-type", "python")
+                  "--client-type", "springBoot")      # other keys: the Secret is rewritten, under an intent
     finally:
         timer.join()
         sbc.call("DELETE", f"/_sandbox/faults?id={fault}")
     assert res.rc == 0, res
     puts = [w for w in writes(sbc, mark) if w[0] == "PUT" and "/configmaps/" in w[1]]
-    assert [w[2] for w in puts] == [200, 409, 200], puts       # the other writer's, ours refused, ours again
+    # our intent, the other writer's, our final write refused (stale version), ours again on top of the other's
+    assert [w[2] for w in puts] == [200, 200, 409, 200], puts
     after = core.read_namespaced_config_map(cm.metadata.name, "aks-connection")
-    assert json.loads(after.data["connection.json"])["clientType"] == "python"
+    assert json.loads(after.data["connection.json"])["clientType"] == "springBoot"
     assert after.metadata.labels["team"] == "orders"          # the other writer's change survived
 
 
@@ -129,23 +130,23 @@ def test_delete_carries_the_version_it_read(az, sandbox, sbc, tmp_path):
     assert stale.value.status == 409 and "Precondition failed" in stale.value.body
 
 
-def _update_interleaved(sbc, cluster, conn, conn_secret, other, *update_args):
-    """A real az process runs ``update``; once it has listed the store and read its Secret (its Secret write is held
-    up by the sandbox meanwhile), ``other()`` runs here. Returns (the process's exit code, its stderr)."""
+def _update_interleaved(sbc, cluster, conn, held, seen, other, *update_args):
+    """A real az process runs ``update``; the sandbox holds up its first request matching ``held`` (method, path
+    regex); once the request log shows one matching ``seen`` (method, path suffix), ``other()`` runs here.
+    Returns (the process's exit code, its stderr)."""
     import os
     import subprocess
     from tests.conftest import AZ
     # Held long enough for the other command to run to its end even on a loaded machine (parallel test workers).
-    fault = sbc.add_fault(plane="kube", method="PUT", path=f"/clusters/{cluster['name']}/api/v1/namespaces/default/"
-                          f"secrets/{conn_secret}$", latency=10.0, times=1)
+    fault = sbc.add_fault(plane="kube", method=held[0], path=held[1], latency=10.0, times=1)
     mark = sbc.mark()
     try:
         proc = subprocess.Popen([AZ, "aks", "connection", "update", "storage-blob", "--id", conn_id(cluster, conn),
                                  *update_args, "-o", "none"], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
                                 text=True, env=dict(os.environ))
         deadline = time.monotonic() + 60
-        while time.monotonic() < deadline and not [e for e in sbc.requests(since=mark) if e["method"] == "GET"
-                                                   and e["path"].endswith(f"/{conn_secret}")]:
+        while time.monotonic() < deadline and not [e for e in sbc.requests(since=mark) if e["method"] == seen[0]
+                                                   and e["path"].endswith(seen[1])]:
             time.sleep(0.05)
         other()
         _, err = proc.communicate(timeout=300)
@@ -154,20 +155,46 @@ def _update_interleaved(sbc, cluster, conn, conn_secret, other, *update_args):
     return proc.returncode, err
 
 
+def _record_path(cluster, conn):
+    from azext_aks_connection.provider.store import configmap_name
+    return f"/clusters/{cluster['name']}/api/v1/namespaces/aks-connection/configmaps/{configmap_name(conn)}"
+
+
+def _secret_path(cluster, secret):
+    return f"/clusters/{cluster['name']}/api/v1/namespaces/default/secrets/{secret}"
+
+
+def _core_of(az, cluster):
+    import tempfile
+    from kubernetes import client, config
+    path = tempfile.mktemp(suffix=".kubeconfig")
+    assert az("aks", "get-credentials", "-g", cluster["resourceGroup"], "-n", cluster["name"], "--file", path,
+              "-o", "none").rc == 0
+    return client.CoreV1Api(config.new_client_from_config(config_file=path))
+
+
 def test_update_racing_another_update_does_not_overwrite_it(az, sandbox, sbc):
     """Another command rewrites the record while an update runs: the update fails clearly and the other's record
     stays; re-running the update then applies on top of it."""
     cluster = new_cluster(sbc, "st-uu")
     assert create(az, sandbox, cluster, "uu_blob").rc == 0
     other = {}
-    rc, err = _update_interleaved(sbc, cluster, "uu_blob", "sc-uublob-secret", lambda: other.update(res=run(
-        az, "aks", "connection", "update", "storage-blob", "--id", conn_id(cluster, "uu_blob"), "--client-type",
-        "java")), "--client-type", "springBoot")      # springBoot: other keys, so the Secret is rewritten (held)
+    # Its intent (the record's first write) is held: the other update runs to its end meanwhile.
+    rc, err = _update_interleaved(sbc, cluster, "uu_blob", ("PUT", _record_path(cluster, "uu_blob") + "$"),
+                                  ("GET", "/sc-uublob-secret"), lambda: other.update(res=run(
+                                      az, "aks", "connection", "update", "storage-blob", "--id",
+                                      conn_id(cluster, "uu_blob"), "--client-type", "java")),
+                                  "--client-type", "springBoot")      # springBoot: other keys than java's
     assert other["res"].rc == 0, other["res"]
     assert rc == 1, err
     assert "was changed by another command while this one ran" in err and "re-run this command" in err
     shown = run(az, "aks", "connection", "show", "--id", conn_id(cluster, "uu_blob"), "-o", "json")
     assert shown.json["clientType"] == "java"
+    # Record and Secret come from one run: the Secret holds the keys the record lists (java's, not springBoot's).
+    listed = run(az, "aks", "connection", "list-configuration", "--id", conn_id(cluster, "uu_blob"), "-o", "json")
+    core = _core_of(az, cluster)
+    keys = set((core.read_namespaced_secret("sc-uublob-secret", "default").data or {}))
+    assert keys == {c["name"] for c in listed.json["configurations"]}, (keys, listed.json)
     again = run(az, "aks", "connection", "update", "storage-blob", "--id", conn_id(cluster, "uu_blob"),
                 "--client-type", "python")
     assert again.rc == 0, again
@@ -175,13 +202,54 @@ def test_update_racing_another_update_does_not_overwrite_it(az, sandbox, sbc):
         "clientType"] == "python"
 
 
+def test_commands_during_an_update_are_refused_by_its_lease(az, sandbox, sbc):
+    """An update has recorded its intent (under a lease) and is writing the Secret: another update, and a delete,
+    of the same connection are refused with nothing written; the first update ends with record and Secret its
+    own. A lease that has run out (its command was killed) does not block a re-run."""
+    cluster = new_cluster(sbc, "st-lease")
+    assert create(az, sandbox, cluster, "ls_blob").rc == 0
+    others = {}
+
+    def meanwhile():
+        mark = sbc.mark()
+        others["update"] = run(az, "aks", "connection", "update", "storage-blob", "--id", conn_id(cluster, "ls_blob"),
+                               "--client-type", "java")
+        others["delete"] = run(az, "aks", "connection", "delete", "--id", conn_id(cluster, "ls_blob"), "--yes")
+        others["writes"] = [w for w in writes(sbc, mark) if "/selfsubjectaccessreviews" not in w[1]
+                            and not w[1].endswith("/sc-lsblob-secret")]
+    rc, err = _update_interleaved(sbc, cluster, "ls_blob", ("PUT", _secret_path(cluster, "sc-lsblob-secret") + "$"),
+                                  ("PUT", _record_path(cluster, "ls_blob")), meanwhile, "--client-type", "springBoot")
+    assert rc == 0, err
+    for what in ("update", "delete"):
+        assert others[what].rc == 1, others[what]
+        assert "is being changed by another command" in others[what].log and "lease until" in others[what].log
+    assert others["writes"] == [], others["writes"]
+    shown = run(az, "aks", "connection", "show", "--id", conn_id(cluster, "ls_blob"), "-o", "json")
+    assert shown.json["clientType"] == "springBoot" and shown.json["provisioningState"] == "Succeeded"
+    keys = set(_core_of(az, cluster).read_namespaced_secret("sc-lsblob-secret", "default").data or {})
+    listed = run(az, "aks", "connection", "list-configuration", "--id", conn_id(cluster, "ls_blob"), "-o", "json")
+    assert keys == {c["name"] for c in listed.json["configurations"]}
+    # A record left Updating by a killed command, its lease run out: a re-run takes over.
+    from azext_aks_connection.provider.store import configmap_name
+    core = _core_of(az, cluster)
+    cm = core.read_namespaced_config_map(configmap_name("ls_blob"), "aks-connection")
+    record = json.loads(cm.data["connection.json"])
+    record.update(provisioningState="Updating", lease={"until": "2000-01-01T00:00:00.000000Z"})
+    cm.data["connection.json"] = json.dumps(record)
+    core.replace_namespaced_config_map(cm.metadata.name, "aks-connection", cm)
+    again = run(az, "aks", "connection", "update", "storage-blob", "--id", conn_id(cluster, "ls_blob"),
+                "--client-type", "java", "-o", "json")
+    assert again.rc == 0 and again.json["provisioningState"] == "Succeeded", again
+
+
 def test_update_racing_delete_does_not_bring_the_connection_back(az, sandbox, sbc):
     cluster = new_cluster(sbc, "st-ud")
     assert create(az, sandbox, cluster, "ud_blob").rc == 0
     deleted = {}
-    rc, err = _update_interleaved(sbc, cluster, "ud_blob", "sc-udblob-secret", lambda: deleted.update(res=run(
-        az, "aks", "connection", "delete", "--id", conn_id(cluster, "ud_blob"), "--yes")),
-        "--client-type", "springBoot")
+    rc, err = _update_interleaved(sbc, cluster, "ud_blob", ("PUT", _record_path(cluster, "ud_blob") + "$"),
+                                  ("GET", "/sc-udblob-secret"), lambda: deleted.update(res=run(
+                                      az, "aks", "connection", "delete", "--id", conn_id(cluster, "ud_blob"),
+                                      "--yes")), "--client-type", "springBoot")
     assert deleted["res"].rc == 0, deleted["res"]
     assert rc == 3, err
     assert "was deleted by another command while this one ran: it was not brought back" in err

@@ -373,9 +373,11 @@ def list_redis_assignments(arm, cache, api_version):
 
 
 def redis_assignment_of(assignments, object_id):
-    """The assignment of ``assignments`` for ``object_id`` (a cache holds one per principal), or None."""
+    """The assignment of ``assignments`` that admits ``object_id`` (a cache holds one per principal), or None. One
+    being deleted, or whose write failed, admits no one: it does not count (create writes it again)."""
     return next((a for a in assignments if ((a.get("properties") or {}).get("objectId") or "").lower()
-                 == object_id.lower()), None)
+                 == object_id.lower() and (a.get("properties") or {}).get("provisioningState")
+                 not in ("Deleting", "Failed")), None)
 
 
 def ensure_redis_access(arm, cache, api_version, object_id, policy, alias=None, assignments=None):

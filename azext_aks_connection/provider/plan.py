@@ -449,12 +449,14 @@ class Plan:  # pylint: disable=too-many-instance-attributes
             with self._intent_lock:
                 if self._stop_renewing.is_set():
                     return
+                renewed = dict(self.intent, lease=_lease(self.lease_seconds))
                 try:
-                    self.intent = dict(self.intent, lease=_lease(self.lease_seconds))
-                    self.found["store"].put(self.intent)
+                    self.found["store"].put(renewed)
+                    self.intent = renewed
                 except Exception as exc:  # pylint: disable=broad-except
+                    # The API server may be restarting (an OIDC issuer turned on): try again at the next tick.
+                    # A record changed by another command fails the final write, which says so.
                     logger.debug("Renewing the lease of connection '%s': %s", self.spec.name, exc)
-                    return          # the final write's compare-and-swap reports what happened
 
     def release(self):
         """Stop renewing the lease (the next write of the record, final or Failed, has none)."""

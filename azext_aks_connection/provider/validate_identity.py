@@ -21,8 +21,6 @@ Each failure names what is wrong and recommends the az command that repairs it. 
 --opt-out auth left the cluster features, the credential and the grants to the user: what is missing is
 then reported as a warning, not a failure.
 """
-from urllib.parse import quote
-
 from azure.cli.core.azclierror import ResourceNotFoundError
 
 from azext_aks_connection.provider.validate import (Skip, check, fail, is_csi, is_workload_identity, ok, warn,
@@ -161,18 +159,11 @@ def cluster_features(ctx):
        "(audience api://AzureADTokenExchange).", auth_types=("userAssignedIdentity",), when=is_workload_identity)
 def federated_credential(ctx):
     from azext_aks_connection.provider import identity as identity_ops
-    from azext_aks_connection.provider.arm import ArmError
-    from azext_aks_connection.provider.errors import arm_error
     ident = _identity_or_skip(ctx)
     client_id = ctx.auth_info.get("clientId") or ident["client_id"]
     subj = identity_ops.subject(ctx.namespace, client_id)
     issuer = _issuer(ctx)
-    arm = ctx.arm_for(ident["id"].split("/")[2])
-    try:
-        listed = (arm.get(ident["id"] + "/federatedIdentityCredentials", identity_ops.IDENTITY_API) or {}).get(
-            "value") or []
-    except ArmError as exc:
-        raise arm_error(exc, f"Listing the federated credentials of identity '{ident['name']}'")
+    listed = identity_ops.list_federated_credentials(ctx.arm_for(ident["id"].split("/")[2]), ident)
     mine = [f for f in listed if (f.get("properties") or {}).get("subject") == subj]
     if issuer is None:
         return _soften(ctx, fail(
@@ -262,43 +253,24 @@ def identity_permissions(ctx):
 
 
 def _missing_roles(ctx, scope, principal, names):
+    """The role names of ``names`` no assignment of ``principal`` grants at ``scope`` or above (create's own
+    test: identity.granting)."""
     from azext_aks_connection.provider import identity as identity_ops
-    from azext_aks_connection.provider.arm import ArmError
-    from azext_aks_connection.provider.errors import arm_error
-    flt = f"principalId eq '{principal}'"
-    try:
-        current = (ctx.arm.send("GET", f"{scope}{identity_ops.AUTHZ}/roleAssignments?$filter={quote(flt)}",
-                                identity_ops.ROLE_API)[1] or {}).get("value") or []
-    except ArmError as exc:
-        raise arm_error(exc, f"Listing the role assignments of principal '{principal}' on '{scope}'")
-    covers = identity_ops._covers   # pylint: disable=protected-access  (a scope at or above the target's)
-    missing = []
-    for name, rid in identity_ops.resolve_roles(ctx.arm, scope, names):
-        guid = rid.rstrip("/").split("/")[-1].lower()
-        if not any((a.get("properties") or {}).get("roleDefinitionId", "").lower().endswith("/" + guid)
-                   and covers((a.get("properties") or {}).get("scope", ""), scope) for a in current):
-            missing.append(name)
-    return missing
+    current = identity_ops.assignments_of(ctx.arm, scope, principal)
+    return [name for name, rid in identity_ops.resolve_roles(ctx.arm, scope, names)
+            if identity_ops.granting(current, scope, rid) is None]
 
 
 def _redis_access(ctx, principal, who, cache_id):
-    from azext_aks_connection.provider.arm import ArmError
-    from azext_aks_connection.provider.errors import arm_error
+    from azext_aks_connection.provider import identity as identity_ops
     cache = ctx.target_resource()
     name = cache.get("name") or cache_id.split("/")[-1]
     fix = f"Re-apply the connection (it turns on what is missing): {ctx.update_command()}"
-    config = (cache.get("properties") or {}).get("redisConfiguration") or {}
-    if str(config.get("aad-enabled", "")).lower() != "true":
+    if not identity_ops.redis_aad_enabled(cache):
         return fail(f"Microsoft Entra authentication is off on cache '{name}': {who} cannot sign in to it.", fix,
                     "EntraAuthDisabled")
-    try:
-        current = (ctx.arm.get(cache_id + "/accessPolicyAssignments", ctx.target.api_version) or {}).get("value") \
-            or []
-    except ArmError as exc:
-        raise arm_error(exc, f"Listing the access policy assignments of cache '{name}'")
-    # An assignment being deleted (or whose write failed) no longer admits anyone.
-    if any(((a.get("properties") or {}).get("objectId") or "").lower() == principal.lower() and
-           (a.get("properties") or {}).get("provisioningState") not in ("Deleting", "Failed") for a in current):
+    current = identity_ops.list_redis_assignments(ctx.arm, cache, ctx.target.api_version)
+    if identity_ops.redis_assignment_of(current, principal) is not None:       # create's own test
         return ok()
     return fail(f"Cache '{name}' has no access policy assignment for {who} (object id {principal}): its "
                 "sign-in is refused.",
@@ -308,13 +280,10 @@ def _redis_access(ctx, principal, who, cache_id):
 
 
 def _access_policy(ctx, principal, who, vault_id):
+    from azext_aks_connection.provider import identity as identity_ops
     vault = ctx.target_resource()
-    for policy in (vault.get("properties") or {}).get("accessPolicies") or []:
-        if (policy.get("objectId") or "").lower() != principal.lower():
-            continue
-        secrets = {p.lower() for p in (policy.get("permissions") or {}).get("secrets") or []}
-        if "get" in secrets or "all" in secrets:
-            return ok()
+    if identity_ops.vault_policy_present(vault, principal, {"secrets": ["get"]}):     # create's own test
+        return ok()
     return fail(f"Key vault '{vault.get('name')}' uses access policies, and none lets {who} (object id {principal}) "
                 "get secrets: " + ("the CSI driver" if is_csi(ctx.record) else "the workload") + " cannot read them.",
                 f"Add the policy: az keyvault set-policy {_where(vault_id)} -n {vault.get('name')} --object-id "
@@ -334,18 +303,13 @@ def _service_account(ctx):
        f"The connection's ServiceAccount exists in its namespace, annotated {CLIENT_ID_ANNOTATION} with the "
        "identity's client id.", auth_types=("userAssignedIdentity",), when=is_workload_identity)
 def service_account(ctx):
-    from kubernetes import client
-    from kubernetes.client.rest import ApiException
-    from azext_aks_connection.provider.errors import kube_error
+    from azext_aks_connection.provider import kube as kube_ops
     name = _service_account(ctx)
     fix = f"Write it again (the command writes only what is missing or differs): {ctx.update_command()}"
-    try:
-        account = client.CoreV1Api(ctx.kube()).read_namespaced_service_account(name, ctx.namespace)
-    except ApiException as exc:
-        if exc.status == 404:
-            return fail(f"ServiceAccount '{name}' does not exist in namespace '{ctx.namespace}': pods that name it "
-                        "are not created.", fix, "ServiceAccountNotFound")
-        raise kube_error(exc, f"Reading ServiceAccount '{name}' in namespace '{ctx.namespace}'")
+    account = kube_ops.read_service_account(ctx.kube(), ctx.namespace, name)      # create's own read
+    if account is None:
+        return fail(f"ServiceAccount '{name}' does not exist in namespace '{ctx.namespace}': pods that name it "
+                    "are not created.", fix, "ServiceAccountNotFound")
     notes = (account.metadata.annotations or {})
     want = ctx.auth_info.get("clientId")
     problems = []

@@ -6,7 +6,7 @@ AZURITE_VERSION := 3.35.0
 export AZURE_CORE_COLLECT_TELEMETRY := false
 export PIP_DISABLE_PIP_VERSION_CHECK := 1
 
-.PHONY: demo test test-fast venv tools wheel bench calls clean down
+.PHONY: demo test test-fast venv tools wheel bench calls clean down lint lint-venv linter-exclusions
 
 $(BIN)/.installed: requirements-dev.txt setup.py
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -18,6 +18,26 @@ $(BIN)/.installed: requirements-dev.txt setup.py
 
 venv: $(BIN)/.installed
 
+# The lint tools (azdev, pylint, flake8) in a venv of their own, so .venv stays as requirements-dev.txt says.
+LINT_VENV := .venv-lint
+$(LINT_VENV)/.installed: requirements-lint.txt requirements-dev.txt
+	test -x $(LINT_VENV)/bin/python || $(PYTHON) -m venv $(LINT_VENV)
+	$(LINT_VENV)/bin/python -m pip install -q -U pip 2>&1 | grep -v "is ignored" || true
+	$(LINT_VENV)/bin/python -m pip install -q -r requirements-lint.txt 2>&1 | grep -v "is ignored" || true
+	$(LINT_VENV)/bin/python -c "import azdev, azure.cli.core, pylint, flake8"
+	touch $@
+
+lint-venv: $(LINT_VENV)/.installed
+
+# azdev linter + azdev style on the extension, the same pylint/flake8 rules on sandbox/ tests/ bench/
+# (scripts/lint.sh says how azdev runs offline, all of it under .lint/). Exit code non-zero on any finding.
+lint: lint-venv
+	bash scripts/lint.sh
+
+# linter_exclusions.yml is generated from the target table (make lint fails when it is stale).
+linter-exclusions: venv
+	$(BIN)/python scripts/linter_exclusions.py
+
 .tools/node_modules/.bin/azurite:
 	mkdir -p .tools
 	cd .tools && npm install --no-audit --no-fund --silent azurite@$(AZURITE_VERSION)
@@ -25,9 +45,14 @@ venv: $(BIN)/.installed
 
 tools: .tools/node_modules/.bin/azurite
 
+# Each build gets a local version label (1.0.0b1+local.<UTC time>), so that `az extension add --upgrade --source`
+# replaces an installed build (az compares versions, not contents). `make wheel LOCAL_VERSION=`: the release version.
+LOCAL_VERSION ?= +local.$(shell date -u +%Y%m%d%H%M%S)
 wheel: venv
 	rm -rf dist build *.egg-info
-	$(BIN)/python -m pip wheel -q --no-deps -w dist . 2>&1 | grep -v "is ignored" || true
+	AKS_CONNECTION_LOCAL_VERSION="$(LOCAL_VERSION)" $(BIN)/python -m pip wheel -q --no-deps -w dist . 2>&1 \
+	    | grep -v "is ignored" || true
+	rm -rf build *.egg-info
 	ls dist/aks_connection-*.whl
 
 demo: venv tools wheel
@@ -55,4 +80,4 @@ down:
 
 clean:
 	-$(BIN)/python -m sandbox down
-	rm -rf .sandbox dist build *.egg-info .pytest_cache
+	rm -rf .sandbox dist build *.egg-info .pytest_cache .lint

@@ -1,9 +1,13 @@
 #!/usr/bin/env python
 """The `aks-connection` Azure CLI extension: `az aks connection`, done client-side."""
+import os
 from codecs import open as open_file
 from setuptools import setup, find_packages
 
-VERSION = "1.0.0b1"
+# `make wheel` appends a local version label per build (AKS_CONNECTION_LOCAL_VERSION=+local.<UTC time>):
+# `az extension add --upgrade --source` replaces an installed build only when the version differs.
+# Release builds set none.
+VERSION = "1.0.0b1" + os.environ.get("AKS_CONNECTION_LOCAL_VERSION", "")
 
 CLASSIFIERS = [
     "Development Status :: 4 - Beta",
@@ -14,13 +18,13 @@ CLASSIFIERS = [
     "Programming Language :: Python :: 3.10",
     "Programming Language :: Python :: 3.11",
     "Programming Language :: Python :: 3.12",
-    "License :: OSI Approved :: MIT License",
 ]
 
 # azure-cli already ships azure-mgmt-containerservice, -storage, -authorization, -msi and -resource. Microsoft's
 # sc-extension is only read (two plain ARM GETs), so no Microsoft.KubernetesConfiguration SDK is needed.
+# kubernetes: the range the tests run with (requirements-dev.txt pins the version CI installs).
 DEPENDENCIES = [
-    "kubernetes>=29.0.0",
+    "kubernetes>=37.0.2,<38",
 ]
 
 with open_file("README.md", "r", encoding="utf-8") as f:
@@ -34,10 +38,9 @@ setup(
     description="Connect workloads on Azure Kubernetes Service to Azure services (az aks connection), client-side.",
     long_description=README + "\n\n" + HISTORY,
     long_description_content_type="text/markdown",
-    license="MIT",
+    license_expression="MIT",       # SPDX (PEP 639; setuptools >= 77, see pyproject.toml)
     author="aks-connection developers",
-    author_email="aks-connection@example.invalid",
-    url="https://example.invalid/aks-connection",
+    url="https://github.com/Azure/azure-cli-extensions/tree/main/src/aks-connection",
     classifiers=CLASSIFIERS,
     packages=find_packages(include=["azext_aks_connection", "azext_aks_connection.*"]),
     install_requires=DEPENDENCIES,

@@ -1,15 +1,44 @@
-"""Table views (-o table)."""
+"""Table views (-o table): one line per row, short enough for a terminal; -o json holds every text whole."""
 from collections import OrderedDict
 
-from azext_aks_connection.targets import auth_of
+from azext_aks_connection.targets import auth_of, target_of_resource_id
+
+# Characters of a message and of a fix in a table cell: a validate or troubleshoot row stays under ~160 columns.
+MESSAGE_WIDTH = 70
+FIX_WIDTH = 40
+
+
+def _short(text, width):
+    """``text`` on one line, at most ``width`` characters: cut after its first clause when that fits (the part
+    before ': ' says what is wrong), else at a word; "..." marks a cut."""
+    text = " ".join(str(text or "").split())
+    if len(text) <= width:
+        return text
+    clause = text.split(": ", 1)[0]
+    if width // 2 <= len(clause) <= width - 3:
+        return clause.rstrip(" ,;:.") + "..."
+    cut = text[:width - 3]
+    if " " in cut[width // 2:]:
+        cut = cut[:cut.rfind(" ")]
+    return cut.rstrip(" ,;:.(") + "..."
+
+
+def _target(service):
+    """The target as a user names it: its type and resource name(s) (storage-blob mystorage, cosmos-sql acc/db),
+    or the endpoint of a target with no ARM id (Confluent Cloud)."""
+    rid = service.get("id") or ""
+    kind = target_of_resource_id(rid)
+    if not kind:
+        return (rid or service.get("endpoint") or "").split("/providers/")[-1]
+    parts = rid.split("/providers/")[-1].split("/")[1:]          # type, name, child type, child name, ...
+    return f"{kind} " + "/".join(n for n in parts[1::2] if n.lower() != "default")
 
 
 def _row(c):
     return OrderedDict([
         ("Name", c.get("name")),
         ("Namespace", c.get("scope")),
-        ("Target", ((c.get("targetService") or {}).get("id") or (c.get("targetService") or {}).get("endpoint")
-                    or "").split("/providers/")[-1]),
+        ("Target", _target(c.get("targetService") or {})),
         ("AuthType", auth_of(c)),     # as the user names it: workload-identity, enable-csi, ...
         ("ClientType", c.get("clientType")),
         ("Secret", (c.get("kubernetesResourceName") or {}).get("secret")),
@@ -60,12 +89,15 @@ def transform_support_types_table(result):
 
 
 def transform_validation_table(result):
-    return [OrderedDict([("Name", r["name"]), ("Result", r["result"]), ("ErrorMessage", r.get("errorMessage") or ""),
-                         ("Recommendation", r.get("recommendation") or "")])
+    """Check names without the built-in's " validated." ending; message and fix shortened (-o json: whole)."""
+    return [OrderedDict([("Name", r["name"][:-len(" validated.")] if r["name"].endswith(" validated.") else r["name"]),
+                         ("Result", r["result"]), ("ErrorMessage", _short(r.get("errorMessage"), MESSAGE_WIDTH)),
+                         ("Recommendation", _short(r.get("recommendation"), FIX_WIDTH))])
             for r in result or []]
 
 
 def transform_troubleshoot_table(result):
-    return [OrderedDict([("Name", r["name"]), ("Result", r["result"]), ("Message", r.get("message") or ""),
-                         ("Recommendation", r.get("recommendation") or "")])
+    return [OrderedDict([("Name", r["name"]), ("Result", r["result"]),
+                         ("Message", _short(r.get("message"), MESSAGE_WIDTH)),
+                         ("Recommendation", _short(r.get("recommendation"), FIX_WIDTH))])
             for r in result or []]

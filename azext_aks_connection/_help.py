@@ -33,6 +33,8 @@ examples:
     text: az aks connection list -g ClusterRG -n MyCluster
   - name: List them as a table.
     text: az aks connection list -g ClusterRG -n MyCluster -o table
+  - name: List only the connection names, one per line (for a script).
+    text: az aks connection list -g ClusterRG -n MyCluster --query "[].name" -o tsv
   - name: List the connections of a cluster given by resource id.
     text: az aks connection list --source-id {CLUSTER}
 """
@@ -69,12 +71,22 @@ examples:
 helps["aks connection list-configuration"] = f"""
 type: command
 short-summary: List a connection's configuration keys. Credential values are shown as empty strings.
-long-summary: Read the credentials themselves from the Kubernetes Secret in the cluster.
+long-summary: >
+    Read the credentials themselves from the Kubernetes Secret in the cluster. The result is one object
+    holding the list "configurations": -o tsv of it says little, query the list (see the examples).
 examples:
   - name: List a connection's configuration.
     text: az aks connection list-configuration -g ClusterRG -n MyCluster --connection MyConnection
   - name: List it as a table.
     text: az aks connection list-configuration --id {CONNECTION} -o table
+  - name: List the configuration key names, one per line (the environment variables a workload gets).
+    text: >
+        az aks connection list-configuration -g ClusterRG -n MyCluster --connection MyConnection
+        --query "configurations[].name" -o tsv
+  - name: Print the value of one key (for a key whose value is not a credential).
+    text: >
+        az aks connection list-configuration -g ClusterRG -n MyCluster --connection MyConnection
+        --query "configurations[?name=='AZURE_STORAGEBLOB_RESOURCEENDPOINT'].value" -o tsv
 """
 
 helps["aks connection list-support-types"] = """
@@ -90,11 +102,16 @@ examples:
 helps["aks connection wait"] = f"""
 type: command
 short-summary: Place the CLI in a waiting state until a condition of a connection is met.
+long-summary: >
+    Polls every --interval seconds (az's default, 30, is far longer than a connection takes: pass a few
+    seconds), up to --timeout seconds.
 examples:
-  - name: Wait until a connection created with --no-wait is ready.
-    text: az aks connection wait --id {CONNECTION} --created
-  - name: Wait until a connection is deleted.
-    text: az aks connection wait -g ClusterRG -n MyCluster --connection MyConnection --deleted
+  - name: Wait until a connection created with --no-wait is ready, checking every 2 seconds.
+    text: az aks connection wait --id {CONNECTION} --created --interval 2
+  - name: Wait until a connection is deleted, checking every 2 seconds for at most 5 minutes.
+    text: >
+        az aks connection wait -g ClusterRG -n MyCluster --connection MyConnection --deleted --interval 2
+        --timeout 300
 """
 
 helps["aks connection validate"] = f"""
@@ -110,9 +127,10 @@ long-summary: >
     Vault add-on are on; the federated credential matches the cluster's issuer, the ServiceAccount
     subject and the audience; the role assignments (or the vault access policy) are in place; the
     ServiceAccount carries the client-id annotation. Each result has name, result
-    (success, failure or warning), errorMessage and recommendation (the fix). No credential is ever
-    shown: a drifted value is named by its key. Exits with code 1 when a check fails (warnings alone
-    exit 0), and with code 3 when the connection does not exist.
+    (success, failure or warning), errorMessage and recommendation (the fix). -o table shortens the
+    message and the fix to fit a terminal; -o json shows them whole. No credential is ever shown: a drifted
+    value is named by its key. Exits with code 1 when a check fails (warnings alone exit 0), and with code 3
+    when the connection does not exist.
 examples:
   - name: Validate a connection.
     text: az aks connection validate -g ClusterRG -n MyCluster --connection MyConnection
@@ -120,6 +138,10 @@ examples:
     text: az aks connection validate --id {CONNECTION} -o table
   - name: Gate a CI job on the connection (non-zero exit code when a check fails).
     text: az aks connection validate --id {CONNECTION} -o none
+  - name: Print the names of the failed checks, one per line.
+    text: az aks connection validate --id {CONNECTION} --query "[?result=='failure'].name" -o tsv
+  - name: Print the whole fix of each failed check.
+    text: az aks connection validate --id {CONNECTION} --query "[?result=='failure'].recommendation" -o tsv
 """
 
 helps["aks connection troubleshoot"] = f"""
@@ -134,8 +156,8 @@ long-summary: >
     its state and status messages, namespace sc-system, its Helm release, Job sc-job (status, events,
     logs of its pods) and pods that cannot pull their image.
     Each finding has name, result (success, failure or warning), message and recommendation (the fix:
-    the command to run or the FQDN to allow). It only reads. Exits with code 1 when a finding is a
-    failure.
+    the command to run or the FQDN to allow); -o table shortens the message and the fix, -o json shows
+    them whole. It only reads. Exits with code 1 when a finding is a failure.
 examples:
   - name: Troubleshoot the connections of a cluster.
     text: az aks connection troubleshoot -g ClusterRG -n MyCluster
@@ -143,6 +165,10 @@ examples:
     text: az aks connection troubleshoot -g ClusterRG -n MyCluster -o table
   - name: Troubleshoot a cluster given by resource id.
     text: az aks connection troubleshoot --source-id {CLUSTER}
+  - name: Print the whole fix of each failed finding.
+    text: >
+        az aks connection troubleshoot -g ClusterRG -n MyCluster
+        --query "[?result=='failure'].recommendation" -o tsv
 """
 
 IDENTITY = ("/subscriptions/{subscription}/resourceGroups/IdentityRG"
@@ -152,7 +178,8 @@ _CREATE = """
 type: command
 short-summary: Create an AKS connection to {display}.
 long-summary: >
-    Writes Kubernetes Secret sc-<connection name>-secret in --kube-namespace (created when missing)
+    Writes Kubernetes Secret sc-{{connection}}-secret ({{connection}}: the --connection name without its
+    non-alphanumeric characters) in --kube-namespace (created when missing)
     holding the configuration keys of the auth type and client type, and records the connection as a
     ConfigMap in namespace aks-connection (no cluster extension is installed). {auth_text}
     Re-running the same command (with the same --connection name) changes nothing; without --connection a new
@@ -163,7 +190,8 @@ examples:
 _AUTH_TEXT = {
     t.AUTH_WORKLOAD_IDENTITY: "With --workload-identity it also turns on the cluster's OIDC issuer and workload "
     "identity when they are off (a cluster update of a few minutes), adds a federated credential to the identity, "
-    "writes ServiceAccount sc-account-<client id> and grants the identity {roles} on the target.",
+    "writes ServiceAccount sc-account-{{client-id}} (the identity's client id) and grants the identity {roles} "
+    "on the target.",
     t.AUTH_SERVICE_PRINCIPAL: "With --service-principal the Secret holds the client id, secret and tenant id; "
     "given the object-id, the service principal is granted {roles} on the target.",
     t.AUTH_CSI: "With --enable-csi it turns on the cluster's azureKeyvaultSecretsProvider add-on when off and grants "

@@ -13,8 +13,11 @@ DIAGNOSE = CliCommandType(operations_tmpl="azext_aks_connection.custom_diagnose#
 def load_command_table(self, _):
     with self.command_group("aks connection", is_preview=True) as g:
         g.custom_command("list", "connection_list", table_transformer=transform_connections_table)
-        # custom_command, not custom_show_command: az's show handler drops the fix line of a 404 (exit 3 either way)
-        g.custom_command("show", "connection_show", table_transformer=transform_connection_table)
+        # custom_command, not custom_show_command: az's show handler drops the fix line of a 404 (exit 3 either way).
+        # show-command is azdev's own checker (azdev linter); plain pylint (azdev style) does not know its name.
+        # pylint: disable-next=unknown-option-value
+        g.custom_command("show", "connection_show",  # pylint: disable=show-command
+                         table_transformer=transform_connection_table)
         g.custom_command("delete", "connection_delete", confirmation=True, supports_no_wait=True)
         g.custom_command("list-configuration", "connection_list_configuration",
                          table_transformer=transform_configurations_table)

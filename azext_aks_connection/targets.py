@@ -21,6 +21,8 @@ A configuration key is a credential (``credential=True``, blanked in every outpu
 field the fetcher returns only with ``with_secret=True``, ``client_secret``, or a user value marked
 ``credential``.
 """
+# The table is data, one record per target (27 of them): one module, however long.
+# pylint: disable=too-many-lines
 import string
 from collections import namedtuple
 from urllib.parse import quote
@@ -88,8 +90,8 @@ UserValue = namedtuple("UserValue", "field option key help credential")
 
 
 class Target:  # pylint: disable=too-few-public-methods,too-many-instance-attributes
-    # pylint: disable-next=too-many-arguments,too-many-locals
-    def __init__(self, name, display, resource_type, api_version, id_template, name_args,
+    # pylint: disable-next=too-many-locals
+    def __init__(self, *, name, display, resource_type, api_version, id_template, name_args,
                  auth_types, client_types, config_keys, secret_source, roles=(), firewall=None,
                  resource_suffix="", csi_roles=(), user_values=(), endpoint=None, data_access_policy=None,
                  service_type="AzureResource", deprecated=False, secret_in_resource=False, logical_child=False):
@@ -149,7 +151,7 @@ class Target:  # pylint: disable=too-few-public-methods,too-many-instance-attrib
             return re.compile(r"^(?!)")       # no ARM id: matches nothing
         pattern = re.escape(self.id_template)
         for field in ("subscription", "target_resource_group") + tuple(a.dest for a in self.name_args):
-            pattern = pattern.replace(re.escape("{" + field + "}"), "(?P<%s>[^/]+)" % field)
+            pattern = pattern.replace(re.escape("{" + field + "}"), f"(?P<{field}>[^/]+)")
         return re.compile("^" + pattern + "$", re.IGNORECASE)
 
 
@@ -210,7 +212,7 @@ _DB_USER_VALUES = [
 ]
 
 
-def _postgres_keys(prefix, port="5432", login="{user}", login_c="{user!c}", login_u="{user!u}", login_q="{user!q}"):
+def _postgres_keys(prefix, *, port="5432", login="{user}", login_c="{user!c}", login_u="{user!u}", login_q="{user!q}"):
     """Secret keys of PostgreSQL (Azure Database for PostgreSQL single / flexible server, Neon) per client type.
     Source: how-to-integrate-postgres.md "Connection string" tabs (ms.date 11/21/2025) and
     how-to-integrate-neon-postgres.md. The docs' .NET sample omits Password=…; it is added so the string
@@ -832,7 +834,7 @@ TARGETS = {
         }),
         secret_source="arm-resource",
         user_values=[UserValue("connection_string", "--secret", "secret",
-                               "The cluster's connection string, mongodb+srv://<user>:<password>@<cluster>/….", True)],
+                               "The cluster's connection string, mongodb+srv://USER:PASSWORD@CLUSTER/….", True)],
         firewall="no-ip-rules",
     ),
     # ---------------------------------------------------------------- messaging
@@ -1103,15 +1105,15 @@ def auth_of(connection):
 def target_of_resource_id(resource_id):
     """The table's target name for an ARM target id (a Service Connector linker's targetService.id), or None."""
     import re
-    best = None
+    best, best_length = None, -1          # the most specific template that matches
     for name, target in TARGETS.items():
         template = target.id_template or ""
         if not template.startswith("/subscriptions/"):
             continue
         pattern = re.sub(r"\\\{[^}]+\\\}", "[^/]+", re.escape(template)) + r"\Z"
-        if re.match(pattern, resource_id or "", re.IGNORECASE) and (best is None or len(template) > best[1]):
-            best = (name, len(template))
-    return best[0] if best else None
+        if re.match(pattern, resource_id or "", re.IGNORECASE) and len(template) > best_length:
+            best, best_length = name, len(template)
+    return best
 
 
 def offered_auth_types(target):
@@ -1134,7 +1136,7 @@ def default_auth_type(target):
 class _ValueFormatter(string.Formatter):
     """str.format with quoting conversions that leave a value alone unless it needs quoting."""
 
-    def convert_field(self, value, conversion):
+    def convert_field(self, value, conversion):  # pylint: disable=too-many-return-statements  # one per conversion
         value = "" if value is None else str(value)
         if conversion == "u":                    # URL query / userinfo component
             return quote(value, safe="")

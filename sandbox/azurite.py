@@ -54,9 +54,9 @@ def start(workdir, accounts):
             break
         except urllib.error.HTTPError:
             break           # it answers (with an error for this bare URL): it is up
-        except (urllib.error.URLError, ConnectionError, OSError):
+        except (urllib.error.URLError, ConnectionError, OSError) as exc:
             if time.monotonic() > deadline:
                 proc.kill()
-                raise RuntimeError("Azurite did not start within 30 s")
+                raise RuntimeError("Azurite did not start within 30 s") from exc
             time.sleep(0.05)  # waiting for a child process to open its port: nothing to read a delay from
     return proc, endpoints

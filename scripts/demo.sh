@@ -1,20 +1,26 @@
 #!/usr/bin/env bash
 # The main job, end to end, on the sandbox: install the extension from its wheel, connect the seeded
 # cluster to the seeded storage account, and show what a workload gets. Run through `make demo`.
+# The sandbox emulates the ARM and Kubernetes APIs; it runs no pods (no kubelet, no containers): what a
+# workload would do is shown as the objects it would read (the Secret, the ServiceAccount, the Job manifest).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 python -m sandbox up
 eval "$(python -m sandbox env)"
+echo
+echo "Note: the sandbox answers the ARM and Kubernetes APIs as Azure and a cluster would, but runs no pods:"
+echo "what a workload would get is shown as the objects it would read (Secret, ServiceAccount, Job manifest)."
 SEEDS="$(python -m sandbox seeds)"
 seed() { python -c "import json,sys; d=json.loads(sys.argv[1]); print(eval(sys.argv[2]))" "$SEEDS" "$1"; }
 RG=$(seed 'd["cluster"]["resourceGroup"]'); CLUSTER=$(seed 'd["cluster"]["name"]')
 TRG=$(seed 'd["storage"]["storage-blob"]["resourceGroup"]'); ACCOUNT=$(seed 'd["storage"]["storage-blob"]["account"]')
 CONTAINER=$(seed 'd["storage"]["storage-blob"]["container"]')
 
-echo; echo "== az extension add --source $(ls dist/aks_connection-*.whl)"
-az extension remove -n aks-connection -o none 2>/dev/null || true
-az extension add --source dist/aks_connection-*.whl -y -o none --only-show-errors
+WHEEL=$(ls dist/aks_connection-*.whl)
+echo; echo "== az extension add --upgrade --source $WHEEL --yes   (each 'make wheel' build has its own version)"
+az extension add --upgrade --source "$WHEEL" --yes -o none --only-show-errors
+az extension list --query "[?name=='aks-connection'].{name:name, version:version}" -o tsv
 
 echo; echo "== az aks connection create storage-blob ... --secret"
 START=$(date +%s.%N)
@@ -26,8 +32,9 @@ END=$(date +%s.%N)
 python -c "print('create took %.2f s' % ($END - $START))"
 
 SECRET=$(az aks connection show -g "$RG" -n "$CLUSTER" --connection orders_blob --query kubernetesResourceName.secret -o tsv --only-show-errors)
-echo; echo "== kubectl get secret $SECRET -n orders: key names"
-kubectl get secret "$SECRET" -n orders -o go-template='{{range $k, $v := .data}}{{$k}}{{"\n"}}{{end}}'
+echo; echo "== kubectl get secret $SECRET -n orders -o yaml   (values masked here; the workload gets them)"
+kubectl get secret "$SECRET" -n orders -o yaml | \
+  awk '/^data:/ {d=1; print; next} /^[^ ]/ {d=0} d && /^  [^ ]/ {sub(/: .*/, ": ****")} {print}'
 
 echo; echo "== the value opens the blob container '$CONTAINER' (Azurite)"
 kubectl get secret "$SECRET" -n orders -o jsonpath='{.data.AZURE_STORAGEBLOB_CONNECTIONSTRING}' | base64 -d | \
@@ -41,8 +48,8 @@ print('container $CONTAINER holds:', [b.name for b in c.list_blobs()])"
 echo; echo "== where the connection is recorded: a ConfigMap in namespace aks-connection (no cluster extension)"
 kubectl get configmaps -n aks-connection -l aks-connection/record=v1
 
-echo; echo "== az aks connection list-configuration (credentials blank)"
-az aks connection list-configuration -g "$RG" -n "$CLUSTER" --connection orders_blob --only-show-errors
+echo; echo "== az aks connection list-configuration -o table   (credentials blank: they are only in the Secret)"
+az aks connection list-configuration -g "$RG" -n "$CLUSTER" --connection orders_blob -o table --only-show-errors
 
 echo; echo "== az aks connection validate (every check looks at the real thing; exit code 1 if one fails)"
 az aks connection validate -g "$RG" -n "$CLUSTER" --connection orders_blob -o table --only-show-errors
@@ -65,7 +72,8 @@ az aks connection create storage-blob -g "$ERG" -n "$ECLUSTER" --tg "$TRG" --acc
 az aks connection list -g "$ERG" -n "$ECLUSTER" -o table --only-show-errors
 az aks connection validate -g "$ERG" -n "$ECLUSTER" --connection orders_blob -o table --only-show-errors
 
-echo; echo "== a Job that uses the Secret through envFrom (applied to the sandbox cluster)"
+echo; echo "== the manifest a cluster would run: a Job that reads the Secret through envFrom"
+echo "   (the sandbox stores the Job but runs no pods: on a real cluster its log says 'connection string set: True')"
 cat > .sandbox/orders-job.yaml <<YAML
 apiVersion: batch/v1
 kind: Job
@@ -86,4 +94,5 @@ spec:
 YAML
 cat .sandbox/orders-job.yaml
 kubectl apply -f .sandbox/orders-job.yaml
+kubectl get job orders-reader -n orders -o jsonpath='{.spec.template.spec.containers[0].envFrom}'; echo
 echo; echo "Done. The sandbox keeps running: 'eval \"\$(python -m sandbox env)\"' to use it, 'make down' to stop it."

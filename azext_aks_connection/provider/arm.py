@@ -29,7 +29,7 @@ class Arm:
         self._pipeline = disable_auto_registration(client._client)  # pylint: disable=protected-access
         self._base = cli_ctx.cloud.endpoints.resource_manager.rstrip("/")
 
-    def send(self, method, path, api_version=None, body=None, secret=False, headers=None):
+    def send(self, method, path, api_version=None, *, body=None, secret=False, headers=None):
         """(status, parsed body or None, headers). ``path`` is an ARM id (+ action) or an absolute URL."""
         from azure.core.rest import HttpRequest
         url = path if path.startswith("https://") else self._base + path
@@ -141,7 +141,6 @@ def retry_after(headers, default=1.0):
 
 def pause(seconds):
     """Wait as long as the service asked (Retry-After); an Event wait, so threads stay responsive."""
-    import threading
     threading.Event().wait(seconds)
 
 
@@ -153,7 +152,7 @@ POLL_FACTOR = 1.25
 POLL_MAX = 5.0
 
 
-class Backoff:
+class Backoff:  # pylint: disable=too-few-public-methods  # one question (the next delay), with its state
     """Seconds to wait before the next poll: the service's Retry-After when the last answer carried one, else
     the next step of POLL_FIRST, growing by POLL_FACTOR, up to POLL_MAX."""
 

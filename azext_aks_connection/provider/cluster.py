@@ -16,7 +16,8 @@ def get_cluster(cmd, cluster):
     try:
         mc = _client(cmd, cluster.subscription).managed_clusters.get(cluster.resource_group, cluster.name)
     except HttpResponseError as exc:
-        raise arm_error(exc, f"Reading AKS cluster '{cluster.name}' in resource group '{cluster.resource_group}'")
+        raise arm_error(exc, f"Reading AKS cluster '{cluster.name}' in resource group "
+                        f"'{cluster.resource_group}'") from exc
     return mc.as_dict()  # typespec models: the REST (camelCase) shape
 
 
@@ -77,7 +78,9 @@ def _oidc_warning(cluster_ref):
         "for a few minutes), and the OIDC issuer cannot be turned off again.", cluster_ref.name)
 
 
-def ensure_features(cmd, cluster_ref, cluster, progress, workload_identity=False, kv_csi=False):
+# One read-compare-update loop with its retries (412, 409 busy); split, the retry state would be spread around.
+# pylint: disable-next=too-many-statements
+def ensure_features(cmd, cluster_ref, cluster, progress, *, workload_identity=False, kv_csi=False):
     """Turn on what is missing with one managed-cluster update (a long-running operation); returns the cluster
     as it is afterwards. No write when everything is on already.
 
@@ -142,7 +145,7 @@ def ensure_features(cmd, cluster_ref, cluster, progress, workload_identity=False
             if exc.status_code == 409 and busy + 1 < UPDATE_ATTEMPTS:
                 busy += 1                 # the cluster is busy with another operation: wait for it, then retry
                 continue
-            raise arm_error(exc, f"Enabling {what} on AKS cluster '{cluster_ref.name}'")
+            raise arm_error(exc, f"Enabling {what} on AKS cluster '{cluster_ref.name}'") from exc
 
 
 PUBLIC_IP_API = "2024-05-01"

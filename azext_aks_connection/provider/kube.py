@@ -21,7 +21,7 @@ def ensure_namespace(api_client, namespace):
         return False
     except ApiException as exc:
         if exc.status != 404:
-            raise kube_error(exc, f"Reading namespace '{namespace}'")
+            raise kube_error(exc, f"Reading namespace '{namespace}'") from exc
     try:
         core.create_namespace({"apiVersion": "v1", "kind": "Namespace",
                                "metadata": {"name": namespace, "labels": dict(LABELS)}})
@@ -29,7 +29,7 @@ def ensure_namespace(api_client, namespace):
     except ApiException as exc:
         if exc.status == 409:   # created meanwhile by someone else: fine
             return False
-        raise kube_error(exc, f"Creating namespace '{namespace}'")
+        raise kube_error(exc, f"Creating namespace '{namespace}'") from exc
 
 
 _UNREAD = object()
@@ -42,11 +42,11 @@ def read_or_none(kind, read, name, namespace):
         return read(name, namespace)
     except ApiException as exc:
         if exc.status != 404:
-            raise kube_error(exc, f"Reading {kind} '{name}' in namespace '{namespace}'")
+            raise kube_error(exc, f"Reading {kind} '{name}' in namespace '{namespace}'") from exc
         return None
 
 
-def _converge(kind, namespace, name, read, create, desired_update, known=_UNREAD, exclusive=False):
+def _converge(kind, namespace, name, *, read, create, desired_update, known=_UNREAD, exclusive=False):
     """Read, compare, write only on difference; a 409 (created or changed meanwhile) reads again, unless
     ``exclusive`` (an object one connection owns: changed meanwhile means another command changed this
     connection, and its write is not overwritten).
@@ -80,7 +80,7 @@ def _converge(kind, namespace, name, read, create, desired_update, known=_UNREAD
             if exc.status == 409:
                 continue            # created or changed meanwhile (stale resourceVersion): read again
             verb = "Creating" if current is None else "Updating"
-            raise kube_error(exc, f"{verb} {kind} '{name}' in namespace '{namespace}'")
+            raise kube_error(exc, f"{verb} {kind} '{name}' in namespace '{namespace}'") from exc
     from azure.cli.core.azclierror import AzureResponseError
     raise AzureResponseError(f"{kind} '{name}' in namespace '{namespace}' kept changing while we wrote it.")
 
@@ -104,7 +104,7 @@ def refuse_foreign_secret(secret, namespace):
         f"move that Secret out of the way (kubectl delete secret {meta.name} -n {namespace}) if it is not needed.")
 
 
-def apply_secret(api_client, namespace, name, values, connection_id, known=_UNREAD, exclusive=False):
+def apply_secret(api_client, namespace, name, values, connection_id, *, known=_UNREAD, exclusive=False):
     """Make Secret ``name`` hold exactly ``values``. Returns "created", "updated" or "unchanged". ``known``: the
     Secret as just read (None: absent), saving the first read; ``exclusive``: written only over that (see
     _converge)."""
@@ -129,8 +129,8 @@ def apply_secret(api_client, namespace, name, values, connection_id, known=_UNRE
                          "annotations": dict(meta.annotations or {}, **annotations)},
             "data": data}
 
-    return _converge("Secret", namespace, name, core.read_namespaced_secret, create, desired_update, known,
-                     exclusive=exclusive)
+    return _converge("Secret", namespace, name, read=core.read_namespaced_secret, create=create,
+                     desired_update=desired_update, known=known, exclusive=exclusive)
 
 
 def apply_service_account(api_client, namespace, name, annotations, connection_id):
@@ -156,8 +156,8 @@ def apply_service_account(api_client, namespace, name, annotations, connection_i
             "metadata": {"resourceVersion": meta.resource_version,
                          "labels": dict(meta.labels or {}, **LABELS), "annotations": merged}}
 
-    return _converge("ServiceAccount", namespace, name, core.read_namespaced_service_account, create,
-                     desired_update)
+    return _converge("ServiceAccount", namespace, name, read=core.read_namespaced_service_account, create=create,
+                     desired_update=desired_update)
 
 
 def read_namespace(api_client, namespace):

@@ -229,7 +229,7 @@ def api_client(cmd, cluster_ref, cluster_resource=None):
         creds = _client(cmd, cluster_ref.subscription).managed_clusters.list_cluster_user_credentials(
             cluster_ref.resource_group, cluster_ref.name, logging_enable=False)
     except HttpResponseError as exc:
-        raise arm_error(exc, f"Getting the user credentials of AKS cluster '{cluster_ref.name}'")
+        raise arm_error(exc, f"Getting the user credentials of AKS cluster '{cluster_ref.name}'") from exc
     kubeconfig = yaml.safe_load(creds.kubeconfigs[0].value.decode("utf-8"))
     # The kubernetes client logs whole response bodies (Secrets included) at DEBUG; az --debug enables DEBUG.
     logging.getLogger("kubernetes.client.rest").setLevel(logging.INFO)
@@ -255,7 +255,7 @@ def api_client(cmd, cluster_ref, cluster_resource=None):
 
 # --------------------------------------------------------------------------- unreachable API servers
 
-def reason_of(exc, timeout=None):
+def reason_of(exc, timeout=None):  # pylint: disable=too-many-return-statements  # one per kind of failure
     """A user's words for a urllib3 failure."""
     from urllib3.exceptions import (ConnectTimeoutError, MaxRetryError, NameResolutionError, NewConnectionError,
                                     ProtocolError, ReadTimeoutError, SSLError)
@@ -341,7 +341,7 @@ def check_reachable(api, cluster_ref, cluster_resource=None):
 
 # --------------------------------------------------------------------------- permissions
 
-def create_checks(store_namespace, namespace, namespace_exists, service_account, store_exists=True, secret=True):
+def create_checks(store_namespace, namespace, namespace_exists, service_account, *, store_exists=True, secret=True):
     """The (verb, resource, namespace) a create needs: the store's ConfigMaps (and creating its namespace when
     missing), the Secret and the ServiceAccount (workload identity) in the target namespace, and creating the
     target namespace when missing (namespace None: cluster scope)."""
@@ -369,7 +369,7 @@ def _review(api, check):
         if exc.status == 404:
             return check, None, None         # the API server does not serve access reviews: nothing known
         from azext_aks_connection.provider.errors import kube_error
-        raise kube_error(exc, f"Checking whether you may {verb} {resource}")
+        raise kube_error(exc, f"Checking whether you may {verb} {resource}") from exc
     return check, bool(status.allowed), status.reason
 
 
@@ -408,7 +408,7 @@ def _namespace_exists(api, namespace):
         return None     # not readable (403): not known
 
 
-def preflight_create(api, cluster_ref, cluster_resource, store_namespace, namespace, secret=True,
+def preflight_create(api, cluster_ref, cluster_resource, store_namespace, namespace, *, secret=True,
                      service_account=False):
     """:func:`preflight` with :func:`create_checks` (the namespaces' existence read first)."""
     from concurrent.futures import ThreadPoolExecutor
@@ -428,7 +428,7 @@ def _described(check):
     return f"{verb} {resource} " + (f"in namespace '{namespace}'" if namespace else "(cluster scope)")
 
 
-def forbidden(ctx, denied, azure, what=None, detail=None, maybe_missing=()):  # pylint: disable=too-many-locals
+def forbidden(ctx, denied, azure, *, what=None, detail=None, maybe_missing=()):  # pylint: disable=too-many-locals
     """The ForbiddenError for the ``denied`` (verb, resource, namespace) list: on Azure RBAC clusters the Azure
     role and the exact `az role assignment create` lines; otherwise the Kubernetes RBAC it needs.
     ``maybe_missing``: namespaces that could not be read; creating them, if missing, needs a cluster-scope right."""

@@ -79,7 +79,7 @@ def ensure_registered(cmd, subscription, namespace, progress=None):
         error = arm_error(exc, what)
         if exc.status_code == 403:   # registering needs <namespace>/register/action on the subscription
             error.recommendations.append(f"Or ask someone who may to run 'az provider register -n {namespace}'.")
-        raise error
+        raise error from exc
     timeout = _timeout(cmd, "registration_timeout", DEFAULT_REGISTRATION_TIMEOUT)
     deadline = time.monotonic() + timeout
     delay = 1.0
@@ -87,7 +87,7 @@ def ensure_registered(cmd, subscription, namespace, progress=None):
         try:
             _, body, headers = arm.send("GET", f"/subscriptions/{subscription}/providers/{namespace}", PROVIDER_API)
         except ArmError as exc:
-            raise arm_error(exc, what)
+            raise arm_error(exc, what) from exc
         state = (body or {}).get("registrationState") or "NotRegistered"
         if state == "Registered":
             logger.warning("Resource provider '%s' is registered.", namespace)
@@ -122,7 +122,7 @@ def wait_cluster_idle(cmd, cluster, progress=None, state=None):
             try:
                 _, body, headers = arm.send("GET", cluster.id, CLUSTER_API)
             except ArmError as exc:
-                raise arm_error(exc, f"Reading AKS cluster '{cluster.name}'", ctx)
+                raise arm_error(exc, f"Reading AKS cluster '{cluster.name}'", ctx) from exc
             state = ((body or {}).get("properties") or {}).get("provisioningState") or "Succeeded"
         if state.lower() in TERMINAL_STATES:
             if told:

@@ -105,7 +105,7 @@ def create(cmd, spec, progress, no_wait=False):
             return linkers.get_linker(cmd, spec.cluster, spec.name)
         result = follow(poller, progress)
     except HttpResponseError as exc:
-        raise _failure(cmd, spec, exc, what, arm_error, catalogue) from exc
+        raise _failure(cmd, spec, exc, what, arm_error=arm_error, catalogue=catalogue) from exc
     return linkers.to_output(result)
 
 
@@ -196,7 +196,7 @@ def _refuse_shadowing(cmd, spec):
             f"delete --id {spec.id} --yes).")
 
 
-def _failure(cmd, spec, exc, what, arm_error, catalogue):
+def _failure(cmd, spec, exc, what, *, arm_error, catalogue):
     """The linker's failure with the catalogue's cause and fix, and what sc-extension reports."""
     ctx = catalogue.Context.of(spec.cluster)
     error = arm_error(exc, what, ctx)
@@ -211,7 +211,7 @@ def _failure(cmd, spec, exc, what, arm_error, catalogue):
     messages = [s.get("message") for s in props.get("statuses") or [] if s.get("message")]
     if props.get("provisioningState") == "Failed" and messages:
         from azext_aks_connection.provider.errors import diagnosed
-        text = (f"{what} failed: {catalogue.EXTENSION_NAME} is in state Failed: {'; '.join(messages)}.")
+        text = f"{what} failed: {catalogue.EXTENSION_NAME} is in state Failed: {'; '.join(messages)}."
         better = diagnosed(text, "; ".join(messages), None, ctx, None)
         if better is not None:
             return better

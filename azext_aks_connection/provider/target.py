@@ -60,22 +60,22 @@ def get_target(arm, target, target_id):
     try:
         body = arm.send("GET", rid, target.api_version, secret=target.secret_in_resource)[1]
     except ArmError as exc:
-        raise arm_error(exc, f"Reading the {target.display} target '{rid}'")
+        raise arm_error(exc, f"Reading the {target.display} target '{rid}'") from exc
     if target_id.rstrip("/").lower() != rid.lower() and not target.resource_suffix and not target.logical_child \
             and target.secret_source != "redis-enterprise":          # (its fetcher reads the database)
         try:
             arm.get(target_id, target.api_version)
         except ArmError as exc:
-            raise arm_error(exc, f"Reading the {target.display} target '{target_id}'")
+            raise arm_error(exc, f"Reading the {target.display} target '{target_id}'") from exc
     return body
 
 
-def _post(arm, rid, action, target, what, body=None):
+def _post(arm, rid, action, target, what, *, body=None):
     """A keys action on ``rid`` (its answer holds credentials: kept out of the debug log)."""
     try:
         return arm.post(rid, action, target.api_version, body=body, secret=True) or {}
     except ArmError as exc:
-        raise arm_error(exc, what)
+        raise arm_error(exc, what) from exc
 
 
 def _props(resource):
@@ -223,7 +223,7 @@ def _redis_enterprise(arm, target, target_id, resource, with_secret):
     try:
         database = arm.get(target_id, target.api_version)
     except ArmError as exc:
-        raise arm_error(exc, f"Reading the Redis Enterprise database '{target_id}'")
+        raise arm_error(exc, f"Reading the Redis Enterprise database '{target_id}'") from exc
     values = {"host": _props(resource).get("hostName"), "port": str(_props(database).get("port") or 10000),
               "database": "0"}
     if with_secret:

@@ -44,7 +44,7 @@ def finding(name, result, message, recommendation=None, diagnosis=None):
     return out
 
 
-def _diagnosed(name, message, text, ctx, default_fix, code=None):
+def _diagnosed(name, message, text, ctx, default_fix, *, code=None):
     """A failure whose recommendation is the catalogue's fix for ``text`` when it knows it."""
     diagnosis = catalogue.diagnose(text, code, ctx)
     if diagnosis is None:
@@ -55,7 +55,7 @@ def _diagnosed(name, message, text, ctx, default_fix, code=None):
 def _arm_failure(name, exc, what, ctx):
     code = getattr(getattr(exc, "error", None), "code", None)
     text = getattr(exc, "message", None) or str(exc)
-    return _diagnosed(name, f"{what}: ({code}) {text}", text, ctx, "Check the message above.", code)
+    return _diagnosed(name, f"{what}: ({code}) {text}", text, ctx, "Check the message above.", code=code)
 
 
 # --------------------------------------------------------------------------- Azure side
@@ -171,7 +171,7 @@ def _batch(api):
     return client.BatchV1Api(api)
 
 
-def _kube_failure(name, exc, what, ctx):
+def _kube_failure(name, exc, what):
     status = getattr(exc, "status", None)
     if status == 403:
         return finding(name, FAILURE, f"{what}: forbidden for your cluster user.",
@@ -182,14 +182,14 @@ def _kube_failure(name, exc, what, ctx):
                    "Check that the cluster's API server is reachable from this machine.")
 
 
-def namespace_finding(api, ext, ctx):
+def namespace_finding(api, ext):
     from kubernetes.client.rest import ApiException
     name = f"Namespace {NAMESPACE}"
     try:
         _core(api).read_namespace(NAMESPACE)
     except ApiException as exc:
         if exc.status != 404:
-            return _kube_failure(name, exc, f"Reading namespace {NAMESPACE}", ctx), False
+            return _kube_failure(name, exc, f"Reading namespace {NAMESPACE}"), False
         if ext is None:
             return finding(name, WARNING, f"Namespace {NAMESPACE} does not exist: {EXTENSION_NAME} is not installed.",
                            "None needed before the first 'az aks connection create'."), False
@@ -215,7 +215,7 @@ def helm_finding(api, ext, ctx):
     try:
         secrets = _core(api).list_namespaced_secret(NAMESPACE, label_selector=f"owner=helm,name={EXTENSION_NAME}").items
     except ApiException as exc:
-        return _kube_failure(name, exc, f"Listing the Helm releases in {NAMESPACE}", ctx)
+        return _kube_failure(name, exc, f"Listing the Helm releases in {NAMESPACE}")
     if not secrets:
         if ext is None:
             return finding(name, WARNING, f"No Helm release {EXTENSION_NAME} in {NAMESPACE}: the extension is not "
@@ -264,7 +264,7 @@ def job_finding(api, ctx):
         if exc.status == 404:
             return finding(name, SUCCESS, f"No Job sc-job in {NAMESPACE}: it ran and deleted itself, as it does on "
                            "success.")
-        return _kube_failure(name, exc, f"Reading Job sc-job in {NAMESPACE}", ctx)
+        return _kube_failure(name, exc, f"Reading Job sc-job in {NAMESPACE}")
     status = job.status
     failed_cond = [c for c in (status.conditions or []) if c.type == "Failed" and c.status == "True"]
     if not failed_cond and not status.failed:
@@ -312,7 +312,7 @@ def image_pull_finding(api, ctx):
     except ApiException as exc:
         if exc.status == 404:
             return finding(name, SUCCESS, f"No pods in {NAMESPACE}.")
-        return _kube_failure(name, exc, f"Listing the pods in {NAMESPACE}", ctx)
+        return _kube_failure(name, exc, f"Listing the pods in {NAMESPACE}")
     stuck = []
     for pod in pods:
         statuses = list(pod.status.init_container_statuses or []) + list(pod.status.container_statuses or [])
@@ -343,7 +343,7 @@ def _guarded(name, step, *args):
 
 def cluster_side(api, ext, ctx):
     """The sc-system findings: run only when Microsoft's extension is there; each names that operator."""
-    result = _guarded(f"Namespace {NAMESPACE}", namespace_finding, api, ext, ctx)
+    result = _guarded(f"Namespace {NAMESPACE}", namespace_finding, api, ext)
     ns, exists = result if isinstance(result, tuple) else (result, False)
     out = [ns]
     if exists:

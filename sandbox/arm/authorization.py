@@ -253,7 +253,7 @@ def seed_assignment(state, scope, principal_id, role_name, principal_type="Servi
 
 def role_guid(role_definition_id_value):
     """The guid at the end of a role definition id (or a bare guid), lower-cased; ``None`` if none."""
-    last = str(role_definition_id_value or "").rstrip("/").split("/")[-1]
+    last = str(role_definition_id_value or "").rstrip("/").rsplit("/", 1)[-1]
     return last.lower() if GUID_RE.match(last) else None
 
 

@@ -180,7 +180,6 @@ class RedisHandler(_KeysMixin, targetkit.TargetHandler):
                 if tags is not None:
                     cur["tags"] = tags
                 targetkit.bump_if_changed(before, cur, req, self.sb)
-                return None
 
             op = targetkit.start_lro(self, req, res, finish, status_base=_status_base(ref.id, res),
                                      location_header=True, status_segment="asyncOperations", kind="redis")
@@ -305,7 +304,6 @@ class AccessPolicyAssignmentHandler(targetkit.TargetHandler):
                 cur = self.state.raw(ref.id)
                 if cur is not None:
                     cur["properties"]["provisioningState"] = "Succeeded"
-                return None
 
             op = self._start(req, cache, ref.id, complete, location=False)
             return Response(200 if existing is not None else 201, self.render(res, req), self.lro.headers(req, op))
@@ -322,7 +320,6 @@ class AccessPolicyAssignmentHandler(targetkit.TargetHandler):
 
             def complete(op):  # pylint: disable=unused-argument
                 self.state.remove_tree(ref.id)
-                return None
 
             op = self._start(req, cache, ref.id, complete, location=True)
             return Response(202, None, self.lro.headers(req, op, async_header=False, location=True))

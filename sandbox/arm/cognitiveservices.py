@@ -90,7 +90,6 @@ class AccountHandler(targetkit.TargetHandler):
                         v = normalise_acls(common.deep_merge(cur["properties"].get("networkAcls") or {}, v or {}))
                     cur["properties"][k] = v
                 targetkit.bump_if_changed(before, cur, req, self.sb)
-                return None
 
             op = targetkit.start_lro(self, req, res, finish, transient="Accepted", kind="accounts")
             return Response(200, self.render(res, req), self.lro.headers(req, op))

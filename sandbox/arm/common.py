@@ -303,7 +303,7 @@ def json_body(req):
         body = req.json({})
     except (ValueError, UnicodeDecodeError) as exc:
         raise arm_error(400, "InvalidRequestContent",
-                        f"The request content was invalid and could not be deserialized: {exc}.")
+                        f"The request content was invalid and could not be deserialized: {exc}.") from exc
     if body is None:
         body = {}
     if not isinstance(body, dict):
@@ -648,7 +648,6 @@ class TrackedResourceHandler(ResourceHandler):
                 cur = self.state.raw(rid)
                 if cur is not None:
                     cur["properties"]["provisioningState"] = "Succeeded"
-                return None
 
             op = self.lro.start(type_path(self.type_name).split("/")[-1], ref.id, ref.id + "/operations/" + new_guid(),
                                 on_complete=complete, req=req)

@@ -134,7 +134,7 @@ def build_router(state):
         try:
             return Response(200, state.set_cluster_egress(rg, name, body.get("outboundType") or "loadBalancer", ips))
         except ValueError as exc:
-            raise arm_error(400, "InvalidRequestContent", str(exc))
+            raise arm_error(400, "InvalidRequestContent", str(exc)) from exc
 
     @r.route(["PUT", "POST", "DELETE"], base + r"/clusters/([^/]+)/([^/]+)/node-taints")
     def node_taints(req, rg, name):

@@ -192,7 +192,6 @@ class AccountHandler(targetkit.TargetHandler):
                     cur[k] = v
                 cur["properties"].update(props)
                 targetkit.bump_if_changed(before, cur, req, self.sb)
-                return None
 
             op = targetkit.start_lro(self, req, res, finish, status_base=self._status_base(ref, res),
                                      location_header=True, status_segment="operationsStatus",

@@ -24,7 +24,7 @@ from sandbox.arm.common import iso
 CHART_HOST = "scaksextension.azurecr.io"
 CHART_URL = f"oci://{CHART_HOST}/helm/v1/repo/service-connector-extension"
 IMAGE = "mcr.microsoft.com/service-connector/prod/image/sc-operator:20251203.5"
-IMAGE_HOST = IMAGE.split("/")[0]
+IMAGE_HOST = IMAGE.split("/", 1)[0]
 EVIDENCE_LABEL = "sandbox.aks-connection/evidence"
 
 TAINTED_MESSAGE = ("Unable to install the extension: Extension pods can't be scheduled if all the node pools in "
@@ -169,7 +169,7 @@ def seed_evidence(store, namespace, outcome):
                      "ownerReferences": [_owner(job)]},
         "spec": {"restartPolicy": "Never", "containers": [{"name": "sc-operator", "image": IMAGE}]},
         "status": {"phase": "Failed", "containerStatuses": [{
-            "name": "sc-operator", "image": IMAGE, "imageID": f"{IMAGE.split(':')[0]}@sha256:{'5c' * 32}",
+            "name": "sc-operator", "image": IMAGE, "imageID": f"{IMAGE.split(':', 1)[0]}@sha256:{'5c' * 32}",
             "ready": False, "restartCount": 0, "started": False,
             "state": {"terminated": {"exitCode": int(job_spec.get("exitCode") or 1), "reason": "Error",
                                      "startedAt": started, "finishedAt": started}}}]}})

@@ -192,7 +192,6 @@ class ExtensionHandler(common.ResourceHandler):
             def success(op, cur):
                 cur["properties"]["currentVersion"] = cur["properties"].get("version") or DEFAULT_VERSION
                 op.after = self._helm_action(ref, cur, "deployed")
-                return None
 
             op = self._start(req, ref, "create", "Succeeded", success)
             return Response(201 if existing is None else 200, self.render(res, req), self.lro.headers(req, op))
@@ -221,7 +220,6 @@ class ExtensionHandler(common.ResourceHandler):
                 cur["properties"]["currentVersion"] = cur["properties"].get("version") or \
                     cur["properties"].get("currentVersion") or DEFAULT_VERSION
                 op.after = self._helm_action(ref, cur, "deployed")
-                return None
 
             op = self._start(req, ref, "update", "Succeeded", success)
             return Response(202, self.render(res, req), self.lro.headers(req, op, location=True))
@@ -241,7 +239,6 @@ class ExtensionHandler(common.ResourceHandler):
             def success(op, cur):
                 op.after = self._helm_action(ref, snapshot, "uninstalled")
                 self.state.remove_tree(rid)
-                return None
 
             op = self._start(req, ref, "delete", "Deleting", success)
             return Response(202, None, self.lro.headers(req, op, location=True))

@@ -84,14 +84,14 @@ class _AnsweredWhenWritten(Response):
         return super().payload()
 
 
-def _begin_fic_write(state, identity_id):
+def _begin_fic_write(state, rid):
     """Hold the identity for one credential write; 409 while another write holds it. Returns when it ends."""
-    meta = state.meta_of(identity_id)
+    meta = state.meta_of(rid)
     now = time.monotonic()
     if meta.get("fic_write_until", 0) > now:
         raise arm_error(409, FIC_CONCURRENT,
                         f"Too many Federated Identity Credentials are written concurrently for the managed identity "
-                        f"'{identity_id.lower()}'. Concurrent Federated Identity Credentials writes under the same "
+                        f"'{rid.lower()}'. Concurrent Federated Identity Credentials writes under the same "
                         "managed identity are not supported.")
     meta["fic_write_until"] = now + float(settings(state)["ficWriteSeconds"])
     return meta["fic_write_until"]

@@ -96,9 +96,6 @@ class OrganizationHandler(targetkit.TargetHandler):
                             f"The resource name '{ref.name}' is invalid. It must be 1 to 50 characters, start with a "
                             "letter or digit and contain only letters, digits, '_', '-', '.', ':' and spaces.")
 
-    def new_partner_id(self):
-        raise NotImplementedError
-
     def on_created(self, props, name):
         """The partner's side of a new organization: ids the partner assigns."""
 
@@ -153,7 +150,6 @@ class OrganizationHandler(targetkit.TargetHandler):
             def finish(cur):
                 cur["properties"].setdefault(self.marketplace_key, {})["subscriptionStatus"] = "Subscribed"
                 self.on_created(cur["properties"], cur["name"])
-                return None
 
             op = targetkit.start_lro(self, req, res, finish, transient="Accepted", kind="organizations")
             return Response(201, self.render(res, req), self.lro.headers(req, op))
@@ -184,7 +180,6 @@ class OrganizationHandler(targetkit.TargetHandler):
 
             def complete(op):  # pylint: disable=unused-argument
                 self.state.remove_tree(ref.id)
-                return None
 
             op = self.lro.start("organizations", ref.id, f"{base}/operationStatuses/{op_id}",
                                 f"{base}/operationResults/{op_id}", on_complete=complete, op_id=op_id, req=req)

@@ -440,8 +440,8 @@ class LinkerHandler(common.ResourceHandler):
                 cur["etag"] = f'"{new_guid()[:8]}-0000-0100-0000-{os.urandom(4).hex()}0000"'
                 return err
 
-            op, headers = self._start(req, ref, "linkers", complete, "create",
-                                      duration=self.lro.duration("linkers") + wait)
+            _, headers = self._start(req, ref, "linkers", complete, "create",
+                                     duration=self.lro.duration("linkers") + wait)
             return self._answer(201, res, req, headers)
 
     # ---- sc-extension (through the sandbox's extension handler)
@@ -601,7 +601,7 @@ class LinkerHandler(common.ResourceHandler):
             return
         ips = [ip for ip in containerservice.egress(self.state, cluster_id)["ips"] if ip]
         rules = acls.setdefault("ipRules", [])
-        have = {str(r.get("value", "")).split("/")[0] if str(r.get("value", "")).endswith("/32")
+        have = {str(r.get("value", "")).split("/", 1)[0] if str(r.get("value", "")).endswith("/32")
                 else str(r.get("value", "")) for r in rules}
         for ip in ips:
             if ip in have:
@@ -712,7 +712,6 @@ class LinkerHandler(common.ResourceHandler):
 
             def complete(op):  # pylint: disable=unused-argument
                 self.state.remove_tree(rid)
-                return None
 
             _, headers = self._start(req, ref, "linkers", complete, "delete", location=True)
             return Response(202, None, headers)

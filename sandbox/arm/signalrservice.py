@@ -57,7 +57,8 @@ def seed_service(state, kind, resource_group, name, location=None):
     with state.lock:
         location = targetkit.rg_location(state, resource_group, location)
         rid = f"{state.rg_id(resource_group)}/providers/{NS}/{kind}/{name}"
-        ip = "20.{}.{}.{}".format(*bytearray(common.stable_guid(rid).encode())[:3])
+        a, b, c = bytearray(common.stable_guid(rid).encode())[:3]
+        ip = f"20.{a}.{b}.{c}"
         props = {"provisioningState": "Succeeded", "externalIP": ip, "hostName": f"{name}.{HOSTS[kind]}",
                  "publicPort": 443, "serverPort": 443, "version": "1.0", "privateEndpointConnections": [],
                  "sharedPrivateLinkResources": [], "tls": {"clientCertEnabled": False}, "hostNamePrefix": name,
@@ -102,7 +103,6 @@ class ServiceHandler(targetkit.TargetHandler):
                         v = normalise_acls(v)
                     cur["properties"][k] = v
                 targetkit.bump_if_changed(before, cur, req, self.sb)
-                return None
 
             op = targetkit.start_lro(self, req, res, finish, location_header=True, kind=self.kind)
             return Response(202, None, self.lro.headers(req, op, location=True))

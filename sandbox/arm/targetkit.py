@@ -236,7 +236,6 @@ class FirewallRuleHandler(TargetHandler):
             def complete(op):  # pylint: disable=unused-argument
                 if self.state.raw(ref.parent_id) is not None:
                     self._apply(ref, props, req)
-                return None
 
             op = self._start(req, server, rid, complete)
             op.result = lambda: (200, self.render(self.state.raw(rid), req)) if self.state.raw(rid) else (204, None)
@@ -253,7 +252,6 @@ class FirewallRuleHandler(TargetHandler):
 
             def complete(op):  # pylint: disable=unused-argument
                 self.state.remove_tree(ref.id)
-                return None
 
             op = self._start(req, server, ref.id, complete)
             return Response(202, None, self.lro.headers(req, op, location=True))

@@ -74,7 +74,7 @@ def parse_label_selector(text):
                     bound = int(value)
                 except ValueError:
                     raise _bad(text, f"for 'Gt', 'Lt' operators, the value must be an integer: {value!r}") from None
-                preds.append(lambda lb, k=key, b=bound, gt=(op == ">"): _int_cmp(lb.get(k), b, gt))
+                preds.append(lambda lb, k=key, b=bound, gt=op == ">": _int_cmp(lb.get(k), b, gt))
             continue
         m = _EXISTS.match(part)
         if m:

@@ -11,6 +11,7 @@ import time
 
 import pytest
 
+# pylint: disable-next=unused-import  # pytest fixtures: a test names them as arguments
 from tests.e2e.helpers import (by_name, create, install_microsoft_extension, new_cluster,  # noqa: F401
                                quick_extensions, run, writes)
 

@@ -5,6 +5,7 @@ read is named, not fatal."""
 import pytest
 
 from tests.e2e.helpers import create, new_cluster, run, writes
+# pylint: disable-next=unused-import  # pytest fixtures: a test names them as arguments
 from tests.e2e.test_builtin_cli import builtin, ok, quick_service_connector  # noqa: F401 (fixtures)
 
 pytestmark = pytest.mark.e2e

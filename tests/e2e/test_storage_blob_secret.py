@@ -18,6 +18,7 @@ def _seed(sandbox):
     return c, s
 
 
+# Called as az is: the namespace, then the extra arguments. pylint: disable-next=keyword-arg-before-vararg
 def _create(az, sandbox, name, namespace="default", *extra, cluster=None):
     c, s = _seed(sandbox)
     c = cluster or c
@@ -106,7 +107,7 @@ def test_list_configuration_hides_the_credential(az, sandbox):
 
 
 def test_springboot_keys_blank_only_the_credentials(az, sandbox, kube):
-    c, s = _seed(sandbox)
+    _, s = _seed(sandbox)
     res = _create(az, sandbox, "spring_blob", "default", "--client-type", "springBoot")
     assert res.rc == 0, res
     cfg = {i["name"]: i["value"] for i in res.json["configurations"]}
@@ -163,9 +164,9 @@ def test_bad_input_fails_before_any_write(az, sandbox, sbc, args, error):
     base = {"-g": c["resourceGroup"], "-n": c["name"], "--tg": s["resourceGroup"], "--account": s["account"],
             "--connection": "bad_input", "--kube-namespace": "default"}
     if "--source-id" in args:
-        base.pop("-g"), base.pop("-n")
+        del base["-g"], base["-n"]
     if "--target-id" in args:
-        base.pop("--tg"), base.pop("--account")
+        del base["--tg"], base["--account"]
     for k in args[::2]:
         base.pop(k, None)
     argv = [x for kv in base.items() for x in kv] + args

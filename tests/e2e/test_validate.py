@@ -4,6 +4,7 @@ import json
 import pytest
 
 from tests.conftest import az_subprocess
+# pylint: disable-next=unused-import  # pytest fixtures: a test names them as arguments
 from tests.e2e.helpers import (by_name, create, kube_for, new_cluster, quick_extensions,  # noqa: F401 (a fixture)
                                run, secret_values, writes)
 
@@ -88,6 +89,14 @@ def test_deleted_secret_fails_and_the_recommendation_repairs_it(az, sandbox, sbc
     proc = az_subprocess("aks", "connection", "validate", "--id", conn_id(cluster, "del_blob"), "-o", "json")
     assert proc.returncode == 1, proc.stderr[-2000:]
     assert [r["result"] for r in json.loads(proc.stdout)] == ["success", "failure", "warning", "success"]
+    # -o table fits a terminal: the message and the fix shortened (the whole command is in -o json).
+    table = az_subprocess("aks", "connection", "validate", "--id", conn_id(cluster, "del_blob"), "-o", "table")
+    assert table.returncode == 1, table.stderr[-2000:]
+    lines = table.stdout.splitlines()
+    assert max(len(line) for line in lines) <= 160, table.stdout
+    row = next(line for line in lines if line.startswith("Kubernetes Secret existence "))
+    assert "failure" in row and "Secret 'sc-delblob-secret' does not exist in namespace 'shop'" in row
+    assert row.endswith("...") and "--source-id" not in row
     # The recommendation is a command; running it repairs the connection.
     fix = found[SECRET]["recommendation"].split(": ", 1)[1]
     assert fix.startswith("az aks connection create storage-blob --source-id ")

@@ -16,7 +16,9 @@ import pytest
 
 from azext_aks_connection import targets as t
 from azext_aks_connection.provider import firewall, firewall_read
+# pylint: disable-next=unused-import  # pytest fixtures: a test names them as arguments
 from tests.e2e.helpers import by_name, create, new_cluster, quick_extensions, run, writes  # noqa: F401 (a fixture)
+# pylint: disable-next=unused-import  # pytest fixtures: a test names them as arguments
 from tests.unit.test_firewall import StatefulArm, no_waiting  # noqa: F401 (a fixture)
 
 TARGET = "Target resource existence validated."
@@ -86,7 +88,7 @@ def test_stale_rule_after_egress_change_fails_and_both_recommendations_repair_it
     assert (item["result"], item["errorCode"]) == ("failure", "FirewallRuleStale")
     assert f"'{account}' does not admit the cluster's egress IP(s) 52.10.20.30" in item["errorMessage"]
     assert f"for {old_ip} are stale" in item["errorMessage"]
-    update = (f"az aks connection update storage-blob --id {conn_id(cluster, 'fw_blob')} --client-type none")
+    update = f"az aks connection update storage-blob --id {conn_id(cluster, 'fw_blob')} --client-type none"
     by_hand = (f"az storage account network-rule add --subscription {SUB} -g sandbox-data-rg --account-name "
                f"{account} --ip-address 52.10.20.30")
     assert item["recommendation"] == ("Re-apply the connection (it adds the missing rule, nothing else): "

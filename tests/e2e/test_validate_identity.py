@@ -12,6 +12,7 @@ import uuid
 import pytest
 
 from tests.conftest import az_subprocess
+# pylint: disable-next=unused-import  # pytest fixtures: a test names them as arguments
 from tests.e2e.helpers import by_name, quick_extensions, run, writes  # noqa: F401 (a fixture)
 
 pytestmark = [pytest.mark.e2e, pytest.mark.usefixtures("quick_extensions")]

@@ -8,6 +8,7 @@ import uuid
 
 import pytest
 
+# pylint: disable-next=unused-import  # pytest fixtures: a test names them as arguments
 from tests.e2e.helpers import by_name, kube_for, new_cluster, quick_extensions, run, writes  # noqa: F401 (a fixture)
 
 pytestmark = [pytest.mark.e2e, pytest.mark.usefixtures("quick_extensions")]

@@ -4,6 +4,7 @@ import contextlib
 import os
 import tempfile
 import time
+import types
 
 from azure.core.credentials import AccessToken
 
@@ -36,10 +37,9 @@ def arm_server(prefix, lro_seconds, retry_after_ms, seed):
     seed(sb.arm)
     server = serve(build_arm_app(sb), "arm", sb.log, sb.faults, arm_error_response, ssl_context=tls)
     sb.arm_url = f"https://127.0.0.1:{server.server_port}"
-    env = type("Env", (), {})()
-    env.sb, env.tmp, env.ca, env.sub = sb, tmp, os.path.join(tmp, "ca.pem"), sb.subscription_id
-    env.cred = FakeCredential()
-    env.kw = {"base_url": sb.arm_url, "connection_verify": env.ca}
+    ca = os.path.join(tmp, "ca.pem")
+    env = types.SimpleNamespace(sb=sb, tmp=tmp, ca=ca, sub=sb.subscription_id, cred=FakeCredential(),
+                                kw={"base_url": sb.arm_url, "connection_verify": ca})
     try:
         yield env
     finally:

@@ -331,7 +331,7 @@ def test_sql_server_database_and_synchronous_firewall_rules(env):
                                                                                   end_ip_address=EGRESS))
     assert exc.value.status_code == 400
     client.firewall_rules.delete(RG, name, "aks-sandbox-aks")
-    assert list(client.firewall_rules.list_by_server(RG, name)) == []
+    assert not list(client.firewall_rules.list_by_server(RG, name))
 
 
 # --------------------------------------------------------------------------- caches
@@ -357,7 +357,7 @@ def test_redis_keys_and_firewall_rules(env):
                                                RedisFirewallRule(start_ip=EGRESS, end_ip=EGRESS))
     assert exc.value.status_code == 400
     client.firewall_rules.delete(RG, name, "aks_sandbox_aks")
-    assert list(client.firewall_rules.list(RG, name)) == []
+    assert not list(client.firewall_rules.list(RG, name))
 
 
 def test_redis_enterprise_database_keys(env):

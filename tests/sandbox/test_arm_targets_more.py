@@ -314,7 +314,7 @@ def test_redis_access_policy_assignment_lifecycle(env, redis, monkeypatch):
     poller.result(timeout=10)
     with pytest.raises(ResourceNotFoundError):
         redis.access_policy_assignment.get(RG, ASSIGN_CACHE, "app-owner")
-    assert list(redis.access_policy_assignment.list(RG, ASSIGN_CACHE)) == []
+    assert not list(redis.access_policy_assignment.list(RG, ASSIGN_CACHE))
     assert raw(env, "DELETE", aid, api_version=REDIS_V).status_code == 204
 
 

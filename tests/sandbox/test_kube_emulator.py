@@ -561,7 +561,7 @@ def test_kubectl_discovery_get_and_json(env):
     out = kubectl(env, "get", "ns").stdout
     assert re.search(r"^NAME\s+STATUS\s+AGE$", out, re.M) and re.search(r"^sc-system\s+Active\s", out, re.M)
     # kubectl asked for aggregated discovery first, got legacy JSON, and fell back to /api/v1 and /apis/batch/v1.
-    asked = {p: a for p, a in env.accepts}
+    asked = dict(env.accepts)
     assert "as=APIGroupDiscoveryList" in asked["/clusters/c1/api"]
     assert "/clusters/c1/api/v1" in asked and "/clusters/c1/apis/batch/v1" in asked
     out = kubectl(env, "get", "jobs", "-n", "sc-system").stdout

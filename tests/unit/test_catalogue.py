@@ -101,4 +101,5 @@ def test_arm_missing_registration_names_the_register_command():
 def test_arm_404_stays_not_found_and_unknown_errors_stay_plain():
     assert isinstance(arm_error(_Err(404, "ResourceNotFound", "gone"), "Reading"), ResourceNotFoundError)
     plain = arm_error(_Err(500, "InternalServerError", "boom"), "Reading")
+    # exactly this class (no subclass of it): pylint: disable-next=unidiomatic-typecheck
     assert type(plain) is AzureResponseError and "Cause:" not in plain.error_msg

@@ -12,5 +12,42 @@ def test_connection_rows_name_the_target_and_the_auth_as_the_user_gave_them():
     wi = dict(csi, targetService={"id": csi["targetService"]["id"], "resourceProperties": None})
     rows = _format.transform_connections_table([confluent, csi, wi])
     assert rows[0]["Target"] == "pkc.example:9092" and rows[0]["AuthType"] == "secret"
-    assert rows[1]["Target"] == "Microsoft.KeyVault/vaults/v" and rows[1]["AuthType"] == "enable-csi"
+    assert rows[1]["Target"] == "keyvault v" and rows[1]["AuthType"] == "enable-csi"
     assert rows[2]["AuthType"] == "workload-identity"
+
+
+def test_connection_rows_name_the_target_type_and_its_resource_names():
+    base = "/subscriptions/s/resourceGroups/g/providers/"
+    blob = {"targetService": {"id": base + "Microsoft.Storage/storageAccounts/acct/blobServices/default"}}
+    sql = {"targetService": {"id": base + "Microsoft.DocumentDB/databaseAccounts/acc/sqlDatabases/db"}}
+    other = {"targetService": {"id": base + "Microsoft.Web/sites/app"}}
+    rows = _format.transform_connections_table([blob, sql, other])
+    assert [r["Target"] for r in rows] == ["storage-blob acct", "cosmos-sql acc/db", "Microsoft.Web/sites/app"]
+
+
+FIX = ("Write it again (the command changes nothing else): az aks connection create storage-blob --source-id "
+       "/subscriptions/0000/resourceGroups/rg/providers/Microsoft.ContainerService/managedClusters/aks "
+       "--target-id /subscriptions/0000/resourceGroups/data/providers/Microsoft.Storage/storageAccounts/st"
+       "/blobServices/default --connection orders_blob --kube-namespace orders --client-type none --secret")
+
+
+def test_validation_rows_are_short_and_the_check_names_lose_the_validated_ending():
+    result = [{"name": "Kubernetes Secret existence validated.", "result": "failure",
+               "errorMessage": "Secret 'sc-ordersblob-secret' does not exist in namespace 'orders': workloads that "
+                               "use it cannot start or cannot connect.", "recommendation": FIX},
+              {"name": "Target resource existence validated.", "result": "success", "errorMessage": None,
+               "recommendation": None}]
+    failed, ok = _format.transform_validation_table(result)
+    assert failed["Name"] == "Kubernetes Secret existence" and ok["Name"] == "Target resource existence"
+    # The message keeps its first clause (what is wrong); the fix its first words.
+    assert failed["ErrorMessage"] == "Secret 'sc-ordersblob-secret' does not exist in namespace 'orders'..."
+    assert failed["Recommendation"] == "Write it again (the command changes..."
+    assert len(failed["ErrorMessage"]) <= _format.MESSAGE_WIDTH and len(failed["Recommendation"]) <= _format.FIX_WIDTH
+    assert (ok["ErrorMessage"], ok["Recommendation"]) == ("", "")
+    assert result[0]["recommendation"] == FIX                # the result itself (-o json) keeps the whole text
+
+
+def test_short_texts_stay_whole_and_long_ones_are_cut_at_a_word():
+    assert _format._short("Cluster 'c' is Succeeded.", 40) == "Cluster 'c' is Succeeded."
+    assert _format._short("one two three four five six seven eight nine ten", 20) == "one two three..."
+    assert _format._short("line\nbreaks  and   spaces", 40) == "line breaks and spaces"

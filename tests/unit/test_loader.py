@@ -7,6 +7,7 @@ import sys
 
 import pytest
 
+from azext_aks_connection.targets import TARGETS  # pure data
 from tests.conftest import REPO, run_az
 
 PROBE = r"""
@@ -21,7 +22,6 @@ heavy = sorted(m for m in sys.modules if m.startswith(("kubernetes", "azure.mgmt
 print(json.dumps(heavy), file=sys.__stderr__)
 """
 
-from azext_aks_connection.targets import TARGETS  # noqa: E402  (pure data)
 
 COMMANDS = ["list", "show", "delete", "list-configuration", "list-support-types", "wait", "validate",
             "troubleshoot"] + [f"{verb} {name}" for name in sorted(TARGETS) for verb in ("create", "update")]

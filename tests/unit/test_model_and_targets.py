@@ -22,7 +22,7 @@ def test_record_never_holds_a_credential_and_round_trips():
     body = store._body(store.configmap_name("orders_blob"), rec)      # pylint: disable=protected-access
     assert "SECRET" not in json.dumps(body)
     assert body["metadata"]["labels"]["aks-connection/record"] == "v1"
-    cm = client.V1ConfigMap(metadata=client.V1ObjectMeta(**{k: v for k, v in body["metadata"].items()}),
+    cm = client.V1ConfigMap(metadata=client.V1ObjectMeta(**dict(body["metadata"])),
                             data=body["data"])
     broken = client.V1ConfigMap(metadata=client.V1ObjectMeta(name="conn-broken"), data={"connection.json": "{no"})
     records = {r["name"]: r for r in map(store._record_of, [cm, broken]) if r}   # pylint: disable=protected-access

@@ -205,7 +205,7 @@ def test_id_template_parses_its_own_example(name):
     tid, fields = example_id(target)
     m = target.id_regex().match(tid)
     assert m, tid
-    assert {k: v for k, v in m.groupdict().items()} == {k: v for k, v in fields.items() if k in placeholders}
+    assert m.groupdict() == {k: v for k, v in fields.items() if k in placeholders}
     assert target.id_regex().match(tid.lower()), "ARM ids are case-insensitive"
     assert not target.id_regex().match(tid + "/extra")
     rid = target_ops.resource_id(target, tid)
@@ -262,7 +262,7 @@ def test_every_config_key_field_is_produced(name):
 def test_without_secret_no_keys_api_is_called(name):
     _, arm = fetch(name, with_secret=False)
     assert all(method == "GET" and not secret for method, _, secret in arm.calls), arm.calls
-    fetched, arm = fetch(name, with_secret=True)
+    _, arm = fetch(name, with_secret=True)
     assert all(secret for method, _, secret in arm.calls if method == "POST"), "keys answers stay out of logs"
     assert all(S not in str(v) for v in fetch(name, with_secret=False)[0].values())
 
@@ -393,4 +393,4 @@ def test_non_arm_target_reads_nothing():
     arm = FakeArm()
     assert target_ops.get_target(arm, target, "pkc-1.eastus.azure.confluent.cloud:9092") == {}
     values = target_ops.fetch_values(arm, target, "pkc-1.eastus.azure.confluent.cloud:9092", {})
-    assert values == {"bootstrap_server": "pkc-1.eastus.azure.confluent.cloud:9092"} and arm.calls == []
+    assert values == {"bootstrap_server": "pkc-1.eastus.azure.confluent.cloud:9092"} and not arm.calls

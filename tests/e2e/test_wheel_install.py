@@ -1,0 +1,109 @@
+"""The wheel as a user installs it: built from the sources as `make wheel` builds it, added with
+`az extension add --source` to an empty extension directory (its dependencies come from PyPI), then one
+create / show / validate / delete through that install against the sandbox. The other tests run the checkout
+through a development link (tests/conftest.py); this one proves the wheel carries everything the commands need.
+
+AKS_CONNECTION_WHEEL=<path> tests a wheel built elsewhere instead of building one."""
+import json
+import os
+import shutil
+import subprocess
+import sys
+
+import pytest
+
+from tests.conftest import AZ, REPO
+
+pytestmark = pytest.mark.e2e
+
+LOCAL_VERSION = "+local.smoke"
+# The sandbox's CA alone (tests/conftest.py) would make pip's downloads from PyPI fail TLS: pip and
+# `az extension add` get the machine's own trust store.
+CA_VARIABLES = ("REQUESTS_CA_BUNDLE", "CURL_CA_BUNDLE", "SSL_CERT_FILE")
+
+
+def _env(**extra):
+    env = {k: v for k, v in os.environ.items() if k not in CA_VARIABLES}
+    env.update(extra)
+    return env
+
+
+@pytest.fixture(scope="module")
+def wheel(tmp_path_factory):
+    given = os.environ.get("AKS_CONNECTION_WHEEL")
+    if given:
+        return given
+    # Built from a copy of what the wheel is made of: setuptools leaves build/ and *.egg-info in the source tree.
+    src = tmp_path_factory.mktemp("src")
+    for name in ("setup.py", "pyproject.toml", "README.md", "HISTORY.rst"):
+        shutil.copy(os.path.join(REPO, name), src / name)
+    shutil.copytree(os.path.join(REPO, "azext_aks_connection"), src / "azext_aks_connection",
+                    ignore=shutil.ignore_patterns("__pycache__", "*.pyc"))
+    dist = tmp_path_factory.mktemp("dist")
+    proc = subprocess.run([sys.executable, "-m", "pip", "wheel", "-q", "--no-deps", "-w", str(dist), str(src)],
+                          capture_output=True, text=True, check=False, timeout=600,
+                          env=_env(AKS_CONNECTION_LOCAL_VERSION=LOCAL_VERSION, PIP_DISABLE_PIP_VERSION_CHECK="1"))
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    # A quiet build: no setuptools deprecation (license classifiers, …) on the way.
+    assert "Deprecat" not in proc.stderr and "BuildBackendWarning" not in proc.stderr, proc.stderr[-3000:]
+    built = [f for f in os.listdir(dist) if f.endswith(".whl")]
+    assert built == [f"aks_connection-1.0.0b1{LOCAL_VERSION}-py3-none-any.whl"], built
+    return str(dist / built[0])
+
+
+@pytest.fixture(scope="module")
+def installed(wheel, az, tmp_path_factory):
+    """An extension directory holding only the wheel's install; az logged in to the sandbox (the az fixture)."""
+    ext_dir = str(tmp_path_factory.mktemp("wheel-ext"))
+    proc = subprocess.run([AZ, "extension", "add", "--source", wheel, "--yes", "-o", "none"], capture_output=True,
+                          text=True, check=False, timeout=600, env=_env(AZURE_EXTENSION_DIR=ext_dir))
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    return ext_dir
+
+
+def az_wheel(ext_dir, *args):
+    return subprocess.run([AZ, *args], capture_output=True, text=True, check=False, timeout=300,
+                          env=dict(os.environ, AZURE_EXTENSION_DIR=ext_dir))
+
+
+def test_the_wheel_installs_into_an_empty_extension_directory(installed, wheel):
+    listed = az_wheel(installed, "extension", "list", "-o", "json")
+    assert listed.returncode == 0, listed.stderr
+    [ext] = json.loads(listed.stdout)
+    assert (ext["name"], ext["extensionType"]) == ("aks-connection", "whl")
+    if not os.environ.get("AKS_CONNECTION_WHEEL"):
+        assert ext["version"] == "1.0.0b1" + LOCAL_VERSION
+    assert os.path.realpath(ext["path"]) == os.path.realpath(os.path.join(installed, "aks-connection"))
+    package = os.path.join(ext["path"], "azext_aks_connection")
+    assert os.path.isdir(package) and not os.path.islink(package)      # a copy from the wheel, not the checkout
+    assert os.path.isfile(os.path.join(package, "azext_metadata.json"))
+    # Its one run-time dependency came with it; no azure-* SDK beyond what azure-cli ships.
+    names = os.listdir(ext["path"])
+    assert any(n.startswith("kubernetes-") and n.endswith(".dist-info") for n in names), names
+    assert not [n for n in names if n.startswith("azure_") and n.endswith(".dist-info")], names
+
+
+def test_create_show_validate_delete_through_the_installed_wheel(installed, sandbox, kube):
+    c, s = sandbox["seeds"]["cluster"], sandbox["seeds"]["storage"]["storage-blob"]
+    conn = c["id"] + "/providers/Microsoft.ServiceLinker/linkers/wheel_blob"
+    created = az_wheel(installed, "aks", "connection", "create", "storage-blob", "-g", c["resourceGroup"],
+                       "-n", c["name"], "--tg", s["resourceGroup"], "--account", s["account"],
+                       "--connection", "wheel_blob", "--kube-namespace", "wheel", "--secret", "-o", "json")
+    assert created.returncode == 0, created.stderr[-3000:]
+    assert json.loads(created.stdout)["provisioningState"] == "Succeeded"
+    secret = kube.read_namespaced_secret("sc-wheelblob-secret", "wheel")
+    assert list(secret.data) == ["AZURE_STORAGEBLOB_CONNECTIONSTRING"]
+
+    shown = az_wheel(installed, "aks", "connection", "show", "--id", conn, "-o", "json")
+    assert shown.returncode == 0, shown.stderr[-3000:]
+    assert json.loads(shown.stdout)["kubernetesResourceName"]["secret"] == "sc-wheelblob-secret"
+
+    validated = az_wheel(installed, "aks", "connection", "validate", "--id", conn, "-o", "json")
+    assert validated.returncode == 0, validated.stderr[-3000:]
+    results = json.loads(validated.stdout)
+    assert results and {r["result"] for r in results} == {"success"}, results
+
+    deleted = az_wheel(installed, "aks", "connection", "delete", "--id", conn, "--yes")
+    assert deleted.returncode == 0, deleted.stderr[-3000:]
+    gone = az_wheel(installed, "aks", "connection", "show", "--id", conn, "-o", "json")
+    assert gone.returncode == 3, gone.stderr[-3000:]

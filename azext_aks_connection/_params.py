@@ -4,8 +4,8 @@ from azext_aks_connection.targets import (AUTH_SECRET, AUTH_SERVICE_PRINCIPAL, A
                                           offered_auth_types)
 
 OWN = {"validator": skip_builtin_validation}   # see load_arguments
-CONNECTION_NAME_HELP = ("Name of the connection: 1-60 letters, digits, '_', '.' or '-'. Generated as "
-                        "<target>_<5 random characters> when omitted.")
+CONNECTION_NAME_HELP = ("Name of the connection: 1-60 letters, digits, '_', '.' or '-'. Generated when omitted: "
+                        "the target's name, '_' and 5 random characters (for example storageblob_k3x9q).")
 
 
 ID_COMMANDS = ("show", "delete", "list-configuration", "wait", "update", "validate")
@@ -59,7 +59,7 @@ def load_arguments(self, _):
                    "role assignments, access policies and firewall rules, but never what another connection "
                    "still uses (named as kept). Without it the record goes and the rest is named, with the commands "
                    "that remove it.")
-        c.argument("cleanup_cluster_features", **OWN, options_list=["--cleanup-cluster-features"],
+        c.argument("cleanup_features", **OWN, options_list=["--cleanup-features"],
                    arg_type=get_three_state_flag(),
                    help="With --cleanup: also turn off the cluster features the connection turned on (workload "
                    "identity, the Key Vault CSI add-on) when no other connection needs them. The OIDC issuer "
@@ -121,7 +121,7 @@ def _connection_args(c, target, get_enum_type, get_three_state_flag):
                    metavar=usage,
                    help=f"Authenticate with a secret you give: {usage} (" + "; ".join(
                        f"{u.key}: {u.help.rstrip('.')}"
-                       for u in secret_values) + "). secret=@<file> reads it from a file, "
+                       for u in secret_values) + "). secret=@PATH reads it from a file, "
                    "which keeps it off the command line.")
     elif AUTH_SECRET in offered and not any(u.option.startswith("--") for u in target.user_values):
         c.argument("secret_auth_info", **OWN, options_list=["--secret"], nargs="*", arg_group="AuthType",
@@ -133,15 +133,15 @@ def _connection_args(c, target, get_enum_type, get_three_state_flag):
         if u.option != "--secret":
             c.extra("user_" + u.field, options_list=[u.option], arg_group="Target Resource" if not u.credential
                     else "AuthType", help=u.help + " Required." + (
-                        " @<file> reads it from a file." if u.credential else ""))
+                        " @PATH reads it from a file." if u.credential else ""))
     if AUTH_WORKLOAD_IDENTITY in offered:
         c.argument("workload_identity_auth_info", **OWN, options_list=["--workload-identity"],
                    arg_group="AuthType", metavar="USER-IDENTITY-RESOURCE-ID",
                    help="Authenticate with Microsoft Entra workload identity: the resource id of a "
                    "user-assigned managed identity. The cluster gets the OIDC issuer and workload identity "
                    "(when not on yet), the identity a federated credential for ServiceAccount "
-                   "sc-account-<client id> and a role on the target. Do not use the cluster's control "
-                   "plane or kubelet identity: federated credentials do not work with them.")
+                   "sc-account-{client-id} (the identity's client id) and a role on the target. Do not use the "
+                   "cluster's control plane or kubelet identity: federated credentials do not work with them.")
     else:
         c.ignore("workload_identity_auth_info")
     if AUTH_SERVICE_PRINCIPAL in offered:
@@ -149,7 +149,7 @@ def _connection_args(c, target, get_enum_type, get_three_state_flag):
                    arg_group="AuthType", metavar="client-id=XX secret=XX [object-id=XX]",
                    help="Authenticate with a service principal: its client id and secret go into the "
                    "Kubernetes Secret; with object-id (the service principal's object id) it also gets a "
-                   "role on the target. secret=@<file> reads the secret from a file, which keeps it out of "
+                   "role on the target. secret=@PATH reads the secret from a file, which keeps it out of "
                    "the command line (az --debug prints the command line).")
     else:
         c.ignore("service_principal_auth_info")

@@ -94,7 +94,7 @@ def _read_file_value(value, what):
     return content
 
 
-def _secret_values(target, wanted, items):
+def _secret_values(wanted, items):
     """--secret name=XX secret=XX -> {field: value} of the target's user values."""
     usage = "--secret " + " ".join(f"{u.key}=XX" for u in wanted)
     by_key = {u.key: u for u in wanted}
@@ -141,7 +141,7 @@ def _auth_from_args(target, secret_auth_info=None, workload_identity_auth_info=N
             raise InvalidArgumentValueError(
                 f"{target.display} takes its secret from the target itself: use --secret with no values.",
                 recommendation="For example: --secret")
-        given.append((t.AUTH_SECRET, {"user_values": _secret_values(target, wanted, secret_auth_info)}
+        given.append((t.AUTH_SECRET, {"user_values": _secret_values(wanted, secret_auth_info)}
                       if wanted else {}))
     if workload_identity_auth_info is not None:
         if not IDENTITY_ID.match(workload_identity_auth_info):
@@ -215,7 +215,7 @@ def _customized_keys(target, auth, client_type, values):
 SECRET_KEY = re.compile(r"^[-._a-zA-Z0-9]{1,253}$")
 
 
-def _build_spec(cmd, target, cluster_ref, connection_name, tid, client_type, scope, auth, auth_info, roles,
+def _build_spec(target, cluster_ref, connection_name, tid, client_type, *, scope, auth, auth_info, roles,
                 customized_keys, opt_out_list):
     """The checks every create and update makes before any request, then the ConnectionSpec."""
     from azext_aks_connection.model import ConnectionSpec
@@ -306,7 +306,7 @@ def _apply_service_connector(cmd, spec, no_wait):
         progress.end()
 
 
-def connection_create(cmd, client_type=None, connection_name=None,  # pylint: disable=too-many-locals
+def connection_create(cmd, *, client_type=None, connection_name=None,  # pylint: disable=too-many-locals
                       resource_group_name=None, cluster=None, source_id=None, scope="default",
                       target_resource_group=None, target_id=None, secret_auth_info=None,
                       workload_identity_auth_info=None, service_principal_auth_info=None, enable_csi=None,
@@ -325,22 +325,21 @@ def connection_create(cmd, client_type=None, connection_name=None,  # pylint: di
     cluster_ref = v.resolve_cluster(cmd, resource_group_name, cluster, source_id)
     tid, _ = v.resolve_target(cmd, target, target_id, target_resource_group, target_names)
     if not connection_name:
-        connection_name = "{}_{}".format(target.wire_name,
-                                         "".join(random.sample(string.ascii_lowercase + string.digits, 5)))
+        connection_name = f"{target.wire_name}_{''.join(random.sample(string.ascii_lowercase + string.digits, 5))}"
         logger.warning("Connection name is not specified, use generated one: --connection %s", connection_name)
     auth, auth_info = _auth_from_args(target, secret_auth_info, workload_identity_auth_info,
                                       service_principal_auth_info, enable_csi)
     if auth == t.AUTH_SECRET and target.user_values:
         auth_info = dict(auth_info, user_values=dict(auth_info.get("user_values") or {},
                                                      **_option_values(target, user_args)))
-    spec = _build_spec(cmd, target, cluster_ref, connection_name, tid, client_type or "none", scope, auth,
-                       auth_info, roles, customized_keys, opt_out_list)
+    spec = _build_spec(target, cluster_ref, connection_name, tid, client_type or "none", scope=scope, auth=auth,
+                       auth_info=auth_info, roles=roles, customized_keys=customized_keys, opt_out_list=opt_out_list)
     if engine == "service-connector":
         return _apply_service_connector(cmd, spec, no_wait)
     return _apply(cmd, spec, no_wait, dry_run)
 
 
-def connection_update(cmd, client_type=None, connection_name=None,  # pylint: disable=too-many-locals
+def connection_update(cmd, *, client_type=None, connection_name=None,  # pylint: disable=too-many-locals
                       resource_group_name=None, cluster=None, connection_id=None, scope=None,
                       secret_auth_info=None, workload_identity_auth_info=None, service_principal_auth_info=None,
                       enable_csi=None, roles=None, customized_keys=None, opt_out_list=None, no_wait=False,
@@ -405,9 +404,10 @@ def connection_update(cmd, client_type=None, connection_name=None,  # pylint: di
         # object id gets none, with the warning that says how).
         if not (auth == t.AUTH_SERVICE_PRINCIPAL and not auth_info.get("object_id")):
             roles = (record.get("authInfo") or {}).get("roles")
-    spec = _build_spec(cmd, target, cluster_ref, record["name"],
+    spec = _build_spec(target, cluster_ref, record["name"],
                        target_service.get("id") or target_service.get("endpoint"), client_type,
-                       record.get("scope") or "default", auth, auth_info, roles, keys, opt_out)
+                       scope=record.get("scope") or "default", auth=auth, auth_info=auth_info, roles=roles,
+                       customized_keys=keys, opt_out_list=opt_out)
     spec.must_exist = True      # an update never brings back a connection deleted meanwhile
     if engine == linkers.ENGINE_SERVICE_CONNECTOR:
         _refuse_dry_run("service-connector", dry_run)
@@ -537,7 +537,7 @@ def connection_list(cmd, resource_group_name=None, cluster=None, source_id=None)
     return sorted(out, key=lambda c: ((c.get("name") or "").lower(), c["engine"]))
 
 
-def connection_show(cmd, resource_group_name=None, cluster=None, connection_name=None, connection_id=None,
+def connection_show(cmd, resource_group_name=None, cluster=None, connection_name=None, connection_id=None, *,
                     manifest=False, objects=False, include_secrets=False):
     from azext_aks_connection.model import to_linker, configurations_output
     from azext_aks_connection.provider import linkers
@@ -644,14 +644,14 @@ def connection_list_configuration(cmd, resource_group_name=None, cluster=None, c
     return configurations_output(found)
 
 
-def connection_delete(cmd, resource_group_name=None, cluster=None, connection_name=None, connection_id=None,
-                      no_wait=False, cleanup=False, cleanup_cluster_features=False, dry_run=False):
+def connection_delete(cmd, resource_group_name=None, cluster=None, connection_name=None, connection_id=None, *,
+                      no_wait=False, cleanup=False, cleanup_features=False, dry_run=False):
     """Remove the connection's record. What it made stays unless --cleanup (then removed, but for what another
     connection uses); either way it is named. A connection that did not finish (Creating, Updating, Failed) is
     found with what it set out to make; one with no record by the connection-id annotation of its objects."""
     from azext_aks_connection.provider import cleanup as cleanup_ops
-    if cleanup_cluster_features and not cleanup:
-        raise InvalidArgumentValueError("--cleanup-cluster-features works with --cleanup.",
+    if cleanup_features and not cleanup:
+        raise InvalidArgumentValueError("--cleanup-features works with --cleanup.",
                                         recommendation="Add --cleanup.")
     cluster_ref, name = v.resolve_connection(cmd, resource_group_name, cluster, connection_name, connection_id)
     store = _records(cmd, cluster_ref)
@@ -674,16 +674,17 @@ def connection_delete(cmd, resource_group_name=None, cluster=None, connection_na
         name = record["name"]
         others = [r for n, r in store.records.items() if n != name]
         entries = cleanup_ops.made_by(record)
-    cleanup_ops.weigh(entries, record, others, cleanup_features=cleanup_cluster_features)
+    cleanup_ops.weigh(entries, record, others, cleanup_features=cleanup_features)
     if dry_run:
-        return _deletion_plan(cmd, connection_id, name, record, entries, cleanup)
+        return _deletion_plan(cmd, connection_id, name, record, entries, cleanup=cleanup)
     progress = _progress(cmd)
     try:
         for other, items in cleanup_ops.hand_over(entries, others):
             progress(f"Handing {len(items)} shared item(s) over to connection '{other['name']}'")
             store.put(other)        # compare-and-swap: a record changed meanwhile fails this delete, unwritten
         if cleanup:
-            cleanup_ops.remove(cmd, cluster_ref, record, entries, store.api, connection_id, progress, others)
+            cleanup_ops.remove(cmd, cluster_ref, record, entries, api_client=store.api, connection_id=connection_id,
+                               progress=progress, others=others)
         if record.get("v"):
             progress(f"Removing the record of connection '{name}' from namespace {store.namespace}")
             store.delete(name)
@@ -693,7 +694,7 @@ def connection_delete(cmd, resource_group_name=None, cluster=None, connection_na
     return None
 
 
-def _deletion_plan(cmd, connection_id, name, record, entries, cleanup):
+def _deletion_plan(cmd, connection_id, name, record, entries, *, cleanup):
     """delete --dry-run: what delete would remove (with --cleanup) and keep; exit 2 when it would remove any."""
     rows = [dict(e, action=e["action"] if cleanup or e["action"] == "keep" else "keep",
                  reason=e["reason"] or (None if cleanup else "delete keeps it without --cleanup")) for e in entries]

@@ -12,8 +12,8 @@ RECORD_VERSION = 1
 class ConnectionSpec:  # pylint: disable=too-few-public-methods,too-many-instance-attributes
     """What the user asked for: the input of a plan."""
 
-    # pylint: disable=too-many-arguments
-    def __init__(self, cluster, name, target, target_id, auth, client_type, namespace,
+    # pylint: disable-next=too-many-arguments,too-many-positional-arguments  # what the user asked for, as given
+    def __init__(self, cluster, name, target, target_id, auth, client_type, namespace, *,
                  auth_info=None, roles=None, customized_keys=None, opt_out=()):
         self.cluster = cluster          # _validators.ClusterRef
         self.name = name
@@ -35,7 +35,7 @@ class ConnectionSpec:  # pylint: disable=too-few-public-methods,too-many-instanc
         return self.cluster.connection_id(self.name)
 
 
-def auth_info(spec):
+def wire_auth_info(spec):
     """authInfo as the built-in sends it for AKS (never the service principal's secret)."""
     info = {"authType": WIRE_AUTH_TYPE[spec.auth]}
     if spec.auth == AUTH_WORKLOAD_IDENTITY:
@@ -50,7 +50,7 @@ def auth_info(spec):
     return info
 
 
-def new_record(spec, configurations, k8s_names, created_by, now, provisioned=None):
+def new_record(spec, configurations, k8s_names, created_by, now, *, provisioned=None):
     """The record kept in the connection store (a ConfigMap). It never holds a credential value.
 
     ``provisioned`` lists what the plan made or relies on outside the cluster (identity, federated
@@ -65,7 +65,7 @@ def new_record(spec, configurations, k8s_names, created_by, now, provisioned=Non
         "name": spec.name,
         "target": spec.target.name,
         "targetService": target_service,
-        "authInfo": auth_info(spec),
+        "authInfo": wire_auth_info(spec),
         "clientType": spec.client_type,
         "scope": spec.namespace,
         "configurations": [{"name": c["name"], "value": "" if c["credential"] else c["value"],

@@ -122,7 +122,7 @@ def weigh(entries, record, others, cleanup_features=False):
             wanted = [f for f in e["detail"].get("enable") or [] if f != "OIDC issuer" and f not in needed]
             e["detail"]["disable"] = wanted if cleanup_features else []
             if not cleanup_features:
-                reason = "cluster features are kept unless --cleanup-cluster-features is given"
+                reason = "cluster features are kept unless --cleanup-features is given"
             elif not wanted:
                 reason = "needed by other connections (and the OIDC issuer cannot be turned off)"
             else:
@@ -186,7 +186,7 @@ def _arm_for(cmd, rid, cache):
     return cache[sub]
 
 
-def remove(cmd, cluster_ref, record, entries, api_client, connection_id, progress, others=()):
+def remove(cmd, cluster_ref, record, entries, *, api_client, connection_id, progress, others=()):
     """Remove the entries marked remove (concurrently where independent; Kubernetes objects only when their
     connection-id annotation names this connection, or one that no longer exists: a ServiceAccount names the
     first connection that made it). Returns the entries, each with its ``outcome``."""

@@ -221,7 +221,7 @@ def outputs_pending(cluster, workload_identity=False, kv_csi=False):
 
 
 def disable_features(cmd, cluster_ref, progress, workload_identity=False, kv_csi=False):
-    """delete --cleanup-cluster-features: turn off what a connection turned on (workload identity, the Key Vault
+    """delete --cleanup-features: turn off what a connection turned on (workload identity, the Key Vault
     add-on; never the OIDC issuer, which AKS cannot turn off), as ensure_features turns them on: read right
     before the PUT, which carries the ETag (412: read again)."""
     from azure.core import MatchConditions
@@ -251,4 +251,4 @@ def disable_features(cmd, cluster_ref, progress, workload_identity=False, kv_csi
         except HttpResponseError as exc:
             if exc.status_code == 412 and attempt + 1 < PRECONDITION_ATTEMPTS:
                 continue
-            raise arm_error(exc, f"Turning off {' and '.join(changed)} on AKS cluster '{cluster_ref.name}'")
+            raise arm_error(exc, f"Turning off {' and '.join(changed)} on AKS cluster '{cluster_ref.name}'") from exc

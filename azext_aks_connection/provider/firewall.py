@@ -73,7 +73,7 @@ def rule_name(ip):
 def _ipv4s(ips):
     out = []
     for ip in ips or ():
-        addr = ipaddress.ip_address(str(ip).split("/")[0].strip())
+        addr = ipaddress.ip_address(str(ip).split("/", maxsplit=1)[0].strip())
         if addr.version == 4 and str(addr) not in out:
             out.append(str(addr))
     return out
@@ -115,15 +115,16 @@ def _all_networks(target, why):
 
 # --------------------------------------------------------------------------- requests and long-running writes
 
+# pylint: disable-next=too-many-positional-arguments  # the parts of one ARM write, each needed
 def _send(arm, method, path, api_version, body, what, poll_resource=None):
     try:
         status, answer, headers = arm.send(method, path, api_version, body=body)
     except ArmError as exc:
-        raise arm_error(exc, what)
+        raise arm_error(exc, what) from exc
     return wait(arm, status, answer, headers, what, poll_resource=poll_resource)
 
 
-def wait(arm, status, body, headers, what, poll_resource=None, timeout=LRO_TIMEOUT):
+def wait(arm, status, body, headers, what, *, poll_resource=None, timeout=LRO_TIMEOUT):
     """Follow a long-running write to its end: the Azure-AsyncOperation URL if the service gave one, else the
     Location URL of a 202, else (``poll_resource=(id, api-version)``) the resource until its
     provisioningState is terminal. Waits as long as each answer's Retry-After says (when it says nothing: 0.5 s
@@ -162,7 +163,7 @@ def wait(arm, status, body, headers, what, poll_resource=None, timeout=LRO_TIMEO
                     _raise_if_failed(op, answer, what)
                     return answer
         except ArmError as exc:
-            raise arm_error(exc, what)
+            raise arm_error(exc, what) from exc
 
 
 def _raise_if_failed(state, body, what):
@@ -176,7 +177,7 @@ def _get(arm, path, api_version, what):
     try:
         return arm.get(path, api_version) or {}
     except ArmError as exc:
-        raise arm_error(exc, what)
+        raise arm_error(exc, what) from exc
 
 
 def _props(body):
@@ -191,7 +192,7 @@ def _acl_entry(kind, value):
 
 def _acl_rules(kind, single_value):
     """storage / keyvault / cognitive: properties.networkAcls {defaultAction, ipRules [{value}]} (PATCH)."""
-    def ensure_rules(arm, target, resource_id, resource_body, ips):
+    def ensure(arm, target, resource_id, resource_body, ips):
         props = _props(resource_body)
         if _disabled(props.get("publicNetworkAccess")):
             return result(skipped_reason=_public_disabled(target))
@@ -207,7 +208,7 @@ def _acl_rules(kind, single_value):
                   f"Adding IP rules {', '.join(missing)} to {target.display} '{resource_body.get('name')}'",
                   poll_resource=(resource_id, target.api_version))
         return result(missing, present)
-    return ensure_rules
+    return ensure
 
 
 def _messaging(arm, target, resource_id, resource_body, ips):
@@ -233,7 +234,7 @@ def _messaging(arm, target, resource_id, resource_body, ips):
 
 def _rules_per_address(start_key, end_key, none_admits_all):
     """{server}/firewallRules/{name}: one rule per address, PUT under a deterministic name."""
-    def ensure_rules(arm, target, resource_id, resource_body, ips):
+    def ensure(arm, target, resource_id, resource_body, ips):
         props = _props(resource_body)
         if _disabled(props.get("publicNetworkAccess"), (props.get("network") or {}).get("publicNetworkAccess")):
             return result(skipped_reason=_public_disabled(target, "firewall rules"))
@@ -250,7 +251,7 @@ def _rules_per_address(start_key, end_key, none_admits_all):
                   {"properties": {start_key: ip, end_key: ip}},
                   f"Adding firewall rule {rule_name(ip)} ({ip}) to '{name}'")
         return result(missing, present)
-    return ensure_rules
+    return ensure
 
 
 def _cosmos(arm, target, resource_id, resource_body, ips):
@@ -387,7 +388,8 @@ def remove_rules(arm, target, resource_id, ips):
                 arm.send("DELETE", f"{resource_id}/firewallRules/{rule_name(ip)}", target.api_version)
             except ArmError as exc:
                 if exc.status_code != 404:
-                    raise arm_error(exc, f"Removing firewall rule {rule_name(ip)} from '{resource_id.split('/')[-1]}'")
+                    raise arm_error(exc, f"Removing firewall rule {rule_name(ip)} from "
+                                         f"'{resource_id.split('/')[-1]}'") from exc
         return list(ips)
     if kind not in _LISTS:
         return []

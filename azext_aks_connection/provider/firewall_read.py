@@ -41,7 +41,7 @@ def _get(arm, path, api_version, what):
     try:
         return arm.get(path, api_version) or {}
     except ArmError as exc:
-        raise arm_error(exc, what)
+        raise arm_error(exc, what) from exc
 
 
 def _acl_rules(arm, target, resource_id, resource_body, ips):  # pylint: disable=unused-argument
@@ -68,7 +68,7 @@ def _messaging(arm, target, resource_id, resource_body, ips):
 
 
 def _rules_per_address(start_key, end_key, none_admits_all):
-    def admits(arm, target, resource_id, resource_body, ips):
+    def check(arm, target, resource_id, resource_body, ips):
         props = _props(resource_body)
         if _disabled(props.get("publicNetworkAccess"), (props.get("network") or {}).get("publicNetworkAccess")):
             return verdict(CLOSED, reason=_public_disabled(target, "firewall rules"))
@@ -81,7 +81,7 @@ def _rules_per_address(start_key, end_key, none_admits_all):
             return verdict(OPEN, reason="a 0.0.0.0 rule admits Azure services, the cluster's egress among them")
         return _checked(ips, lambda ip: any(firewall.covers_range(r.get(start_key), r.get(end_key), ip)
                                             for r in rules))
-    return admits
+    return check
 
 
 def _cosmos(arm, target, resource_id, resource_body, ips):  # pylint: disable=unused-argument
@@ -151,6 +151,7 @@ _SERVER_GROUPS = {
 }
 
 
+# pylint: disable-next=too-many-return-statements  # one command per mechanism
 def rule_command(target, resource_id, ip, resource_body=None):
     """The az command adding one rule for ``ip`` on the target (None when there is none to give)."""
     if not resource_id:

@@ -36,7 +36,7 @@ def get_identity(arm, identity_id):
                 f"Invalid user identity resource ID: user-assigned identity '{identity_id}' was not found.",
                 recommendation="Check the id with 'az identity show --ids <id>', or create the identity with "
                 "'az identity create -g <group> -n <name>'.") from None
-        raise arm_error(exc, f"Reading user-assigned identity '{identity_id}'")
+        raise arm_error(exc, f"Reading user-assigned identity '{identity_id}'") from exc
     props = body.get("properties") or {}
     return {"id": body.get("id") or identity_id, "name": body.get("name"), "client_id": props.get("clientId"),
             "principal_id": props.get("principalId"), "tenant_id": props.get("tenantId")}
@@ -87,7 +87,7 @@ def list_federated_credentials(arm, identity):
     try:
         return (arm.get(identity["id"] + "/federatedIdentityCredentials", IDENTITY_API) or {}).get("value") or []
     except ArmError as exc:
-        raise arm_error(exc, f"Listing the federated credentials of identity '{identity['name']}'")
+        raise arm_error(exc, f"Listing the federated credentials of identity '{identity['name']}'") from exc
 
 
 def _matching(existing, issuer, subj):
@@ -174,7 +174,7 @@ def ensure_federated_credential(arm, identity, issuer, namespace, existing=None)
                 pause(_fic_backoff(attempt, exc.headers))      # another write on this identity is in flight
                 continue
             raise arm_error(exc, f"Creating federated credential '{name}' on identity '{identity['name']}' "
-                                 f"(an identity holds at most {MAX_FICS})")
+                                 f"(an identity holds at most {MAX_FICS})") from exc
     return f"{base}/{name}", "created"
 
 
@@ -199,12 +199,13 @@ def resolve_roles(arm, scope, roles):
     for role in roles:
         rid = role_definition_id(subscription, role)
         if rid is None:
-            flt = "roleName eq '{}'".format(role.replace("'", "''"))
+            escaped = role.replace("'", "''")
+            flt = f"roleName eq '{escaped}'"
             try:
                 found = (arm.send("GET", f"{scope}{AUTHZ}/roleDefinitions?$filter={quote(flt)}", ROLE_API)[1]
                          or {}).get("value") or []
             except ArmError as exc:
-                raise arm_error(exc, f"Looking up role '{role}'")
+                raise arm_error(exc, f"Looking up role '{role}'") from exc
             if not found:
                 raise InvalidArgumentValueError(f"Role '{role}' does not exist.",
                                                 recommendation="List role names with 'az role definition list "
@@ -227,7 +228,7 @@ def _role_exists(arm, scope, role, rid):
                 f"Role '{role}' does not exist.",
                 recommendation="List role ids with 'az role definition list --query \"[].{name:roleName, "
                 "id:name}\" -o table', or pass the role's name.") from exc
-        raise arm_error(exc, f"Looking up role '{role}'")
+        raise arm_error(exc, f"Looking up role '{role}'") from exc
 
 
 def assignment_name(scope, principal_id, role_def_id):
@@ -247,7 +248,7 @@ def _assignments_of(arm, scope, principal_id):
         return (arm.send("GET", f"{scope}{AUTHZ}/roleAssignments?$filter={quote(flt)}", ROLE_API)[1]
                 or {}).get("value") or []
     except ArmError as exc:
-        raise arm_error(exc, f"Listing the role assignments of principal '{principal_id}' on '{scope}'")
+        raise arm_error(exc, f"Listing the role assignments of principal '{principal_id}' on '{scope}'") from exc
 
 
 def assignments_of(arm, scope, principal_id):
@@ -262,7 +263,7 @@ def granting(current, scope, rid):
                  .endswith("/" + guid) and _covers((a.get("properties") or {}).get("scope", ""), scope)), None)
 
 
-def ensure_role_assignments(arm, scope, principal_id, roles, principal_type="ServicePrincipal", current=None):
+def ensure_role_assignments(arm, scope, principal_id, roles, *, principal_type="ServicePrincipal", current=None):
     """Grant each (name, role definition id) to the principal on ``scope`` unless an assignment at that scope
     or above already grants it. Returns [(assignment id, "created" | "present")]. ``current``: the principal's
     assignments as just listed (else listed here)."""
@@ -273,7 +274,8 @@ def ensure_role_assignments(arm, scope, principal_id, roles, principal_type="Ser
         if match:
             results.append((match["id"], "present"))
             continue
-        results.append((_create_assignment(arm, scope, principal_id, name, rid, principal_type), "created"))
+        results.append((_create_assignment(arm, scope, principal_id, name, rid, principal_type=principal_type),
+                        "created"))
     return results
 
 
@@ -299,10 +301,10 @@ def _existing_assignment(arm, scope, principal_id, rid, exc):
         if props.get("roleDefinitionId", "").lower().endswith("/" + guid) and \
                 props.get("scope", "").lower().rstrip("/") == scope.lower().rstrip("/"):
             return a["id"]
-    raise arm_error(exc, f"Granting role '{rid}' to principal '{principal_id}' on '{scope}'")
+    raise arm_error(exc, f"Granting role '{rid}' to principal '{principal_id}' on '{scope}'") from exc
 
 
-def _create_assignment(arm, scope, principal_id, role_name, rid, principal_type):
+def _create_assignment(arm, scope, principal_id, role_name, rid, *, principal_type):
     import time
     aid = assignment_id(scope, principal_id, rid)
     body = {"properties": {"roleDefinitionId": rid, "principalId": principal_id, "principalType": principal_type}}
@@ -318,7 +320,7 @@ def _create_assignment(arm, scope, principal_id, role_name, rid, principal_type)
             if exc.error.code == "PrincipalNotFound" and time.monotonic() < deadline:
                 pause(min(backoff.delay(exc.headers), max(0.0, deadline - time.monotonic())))
                 continue
-            raise arm_error(exc, f"Granting role '{role_name}' to principal '{principal_id}' on '{scope}'")
+            raise arm_error(exc, f"Granting role '{role_name}' to principal '{principal_id}' on '{scope}'") from exc
 
 
 KV_READ_PERMISSIONS = {"secrets": ["get"], "keys": ["get"], "certificates": ["get"]}   # the CSI add-on
@@ -339,7 +341,7 @@ def vault_policy_present(vault, object_id, permissions):
     return False
 
 
-def ensure_vault_access_policy(arm, vault, api_version, tenant_id, object_id, permissions=None):
+def ensure_vault_access_policy(arm, vault, api_version, tenant_id, object_id, *, permissions=None):
     """Access-policy vaults: add a policy for the principal unless one already allows at least ``permissions``.
     Returns "created" | "present"."""
     permissions = permissions or KV_READ_PERMISSIONS
@@ -350,7 +352,7 @@ def ensure_vault_access_policy(arm, vault, api_version, tenant_id, object_id, pe
     try:
         arm.send("PUT", vault["id"] + "/accessPolicies/add", api_version, body=body)
     except ArmError as exc:
-        raise arm_error(exc, f"Adding an access policy for '{object_id}' to key vault '{vault['name']}'")
+        raise arm_error(exc, f"Adding an access policy for '{object_id}' to key vault '{vault['name']}'") from exc
     return "created"
 
 
@@ -369,7 +371,7 @@ def list_redis_assignments(arm, cache, api_version):
     try:
         return (arm.get(cache["id"] + "/accessPolicyAssignments", api_version) or {}).get("value") or []
     except ArmError as exc:
-        raise arm_error(exc, f"Listing the access policy assignments of cache '{cache['name']}'")
+        raise arm_error(exc, f"Listing the access policy assignments of cache '{cache['name']}'") from exc
 
 
 def redis_assignment_of(assignments, object_id):
@@ -380,7 +382,7 @@ def redis_assignment_of(assignments, object_id):
                  not in ("Deleting", "Failed")), None)
 
 
-def ensure_redis_access(arm, cache, api_version, object_id, policy, alias=None, assignments=None):
+def ensure_redis_access(arm, cache, api_version, object_id, policy, *, alias=None, assignments=None):
     """Azure Cache for Redis takes no Azure role for data access: Microsoft Entra authentication on the cache
     (``aad-enabled``) and an access policy assignment for the principal. Returns (assignment id, "created" |
     "present"). A cache holds one assignment per principal: an existing one is kept (its policy named).
@@ -393,7 +395,7 @@ def ensure_redis_access(arm, cache, api_version, object_id, policy, alias=None, 
             status, body, headers = arm.send("PATCH", cache_id, api_version,
                                              body={"properties": {"redisConfiguration": {"aad-enabled": "true"}}})
         except ArmError as exc:
-            raise arm_error(exc, what)
+            raise arm_error(exc, what) from exc
         wait(arm, status, body, headers, what, poll_resource=(cache_id, api_version))
         assignments = None                  # after a wait: read again
     if assignments is None:
@@ -407,6 +409,6 @@ def ensure_redis_access(arm, cache, api_version, object_id, policy, alias=None, 
     try:
         status, answer, headers = arm.send("PUT", aid, api_version, body=body)
     except ArmError as exc:
-        raise arm_error(exc, what)
+        raise arm_error(exc, what) from exc
     wait(arm, status, answer, headers, what, poll_resource=(aid, api_version))
     return aid, "created"

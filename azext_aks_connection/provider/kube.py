@@ -190,5 +190,5 @@ def delete_owned(api_client, kind, namespace, name, owned):
     except ApiException as exc:
         if exc.status == 404:
             return "absent"
-        raise kube_error(exc, f"Deleting {kind} '{name}' in namespace '{namespace}'")
+        raise kube_error(exc, f"Deleting {kind} '{name}' in namespace '{namespace}'") from exc
     return "deleted"

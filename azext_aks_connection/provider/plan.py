@@ -16,6 +16,8 @@ a re-run converges (every step reads first, names are deterministic) and ``delet
 """
 import threading
 
+from knack.log import get_logger
+
 from azext_aks_connection import model
 from azext_aks_connection import targets as t
 from azext_aks_connection._validators import secret_name
@@ -27,7 +29,6 @@ from azext_aks_connection.provider import steps as s
 from azext_aks_connection.provider import store as store_ops
 from azext_aks_connection.provider import target as target_ops
 from azext_aks_connection.provider.arm import Arm
-from knack.log import get_logger
 
 logger = get_logger(__name__)
 
@@ -291,7 +292,8 @@ class Plan:  # pylint: disable=too-many-instance-attributes
         return self.spec.auth in (t.AUTH_WORKLOAD_IDENTITY, t.AUTH_CSI) or bool(
             self.spec.auth == t.AUTH_SERVICE_PRINCIPAL and self.spec.auth_info.get("object_id"))
 
-    def applies(self, name):  # pylint: disable=too-many-return-statements
+    # pylint: disable-next=too-many-return-statements,too-many-branches  # one rule per step, in one place
+    def applies(self, name):
         """Whether step ``name`` is part of this connection's plan (the one place that decides)."""
         spec, grant = self.spec, self.grant
         if name == "clusterFeatures":

@@ -192,6 +192,7 @@ class RoleAssignments(_Grant):
 
 class VaultAccessPolicy(_Grant):
     """An access policy on a Key Vault that does not use Azure RBAC (access-policy mode)."""
+    # pylint: disable=unsubscriptable-object  # current: the vault, set by read() before any other verb
     name = "accessPolicy"
     read_needs = ("target", "identity", "cluster", "tenant")
 
@@ -218,7 +219,7 @@ class VaultAccessPolicy(_Grant):
         principal = plan.auth.principal()
         vault = self.current
         how = identity_ops.ensure_vault_access_policy(plan.arm, vault, plan.target.api_version, plan.tenant_id(),
-                                                      principal, self._permissions())
+                                                      principal, permissions=self._permissions())
         made = [item(self.name, CREATE, "accessPolicies", vault["id"], vault.get("name"), objectId=principal,
                      tenantId=plan.tenant_id(), permissions=self._permissions())] if how == "created" else []
         return {"accessPolicy": True}, made
@@ -235,7 +236,7 @@ class VaultAccessPolicy(_Grant):
         except ArmError as exc:
             if exc.status_code != 404:
                 raise arm_error(exc, f"Removing the access policy of '{entry['detail']['objectId']}' from key vault "
-                                     f"'{entry['name']}'")
+                                     f"'{entry['name']}'") from exc
 
 
 class RedisAccess(Step):
@@ -277,6 +278,7 @@ class RedisAccess(Step):
 
 class Firewall(Step):
     """The target's IP firewall admits the cluster's egress IPs (M-T2)."""
+    # pylint: disable=unsubscriptable-object  # current: {ips, note, verdict}, set by read() before any other verb
     name = "firewall"
     read_needs = ("cluster", "target")
 
@@ -412,7 +414,7 @@ def _arm_delete(arm, rid, api_version, what):
         arm.send("DELETE", rid, api_version)
     except ArmError as exc:
         if exc.status_code != 404:
-            raise arm_error(exc, f"Deleting {what}")
+            raise arm_error(exc, f"Deleting {what}") from exc
 
 
 REMOVERS = {"federatedCredential": FederatedCredential, "roleAssignment": RoleAssignments,

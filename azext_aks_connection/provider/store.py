@@ -79,7 +79,7 @@ class Store:
         except ApiException as exc:
             if exc.status == 404:       # no such namespace: no connection yet
                 return cls(api_client, ns)
-            raise kube_error(exc, f"Listing the connection records (ConfigMaps in namespace '{ns}')")
+            raise kube_error(exc, f"Listing the connection records (ConfigMaps in namespace '{ns}')") from exc
         records, objects = {}, {}
         for item in items:
             record = _record_of(item)
@@ -138,7 +138,7 @@ class Store:
             except ApiException as exc:
                 if exc.status not in (404, 409):
                     raise kube_error(exc, f"Writing connection record '{name}' (ConfigMap {cm_name} in namespace "
-                                     f"'{self.namespace}')")
+                                     f"'{self.namespace}')") from exc
                 # 409: created or changed by someone else meanwhile; 404: deleted meanwhile. Read it again.
                 current = self._read_one(cm_name)
         from azure.cli.core.azclierror import AzureResponseError
@@ -184,7 +184,7 @@ class Store:
                     return False
                 if exc.status != 409:
                     raise kube_error(exc, f"Deleting connection record '{key}' (ConfigMap {cm_name} in namespace "
-                                     f"'{self.namespace}')")
+                                     f"'{self.namespace}')") from exc
                 current = self._read_one(cm_name)     # changed meanwhile: delete what is there now
                 if current is None:
                     return False

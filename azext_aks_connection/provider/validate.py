@@ -36,7 +36,7 @@ Result = namedtuple("Result", "result message recommendation code")
 CHECKS = []
 
 
-def check(name, description, auth_types=None, targets=None, when=None, rank=0):
+def check(name, description, *, auth_types=None, targets=None, when=None, rank=0):
     """Register a check. ``auth_types``/``targets``: the ones it applies to (None: every one); ``when(record)``:
     a further condition (None: always). Checks run by ``rank``, then in the order they were registered."""
     def deco(fn):
@@ -189,7 +189,7 @@ class Context:  # pylint: disable=too-many-instance-attributes
             except ApiException as exc:
                 if exc.status == 404:
                     return None
-                raise kube_error(exc, f"Reading Secret '{self.secret_name}' in namespace '{self.namespace}'")
+                raise kube_error(exc, f"Reading Secret '{self.secret_name}' in namespace '{self.namespace}'") from exc
             return {k: base64.b64decode(v).decode("utf-8", "replace") for k, v in (sec.data or {}).items()}
         return self._once("secret", load)
 

@@ -35,6 +35,14 @@ class SandboxClient:
     def clear_faults(self):
         self.call("DELETE", "/_sandbox/faults")
 
+    def fault(self, rule_id):
+        """The rule as it is now (``hits``, ``held``, ``times`` left), or None once removed."""
+        return next((r for r in self.call("GET", "/_sandbox/faults")["value"] if r["id"] == rule_id), None)
+
+    def remove_fault(self, rule_id):
+        """Remove one rule; the requests it holds go on."""
+        self.call("DELETE", f"/_sandbox/faults?id={int(rule_id)}")
+
     def seeds(self):
         return self.call("GET", "/_sandbox/seeds")
 

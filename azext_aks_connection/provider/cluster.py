@@ -13,10 +13,14 @@ def _client(cmd, subscription_id):
 
 def get_cluster(cmd, cluster):
     """The managed cluster as a dict (REST shape)."""
+    from azure.core.exceptions import ServiceRequestError, ServiceResponseError
     try:
         mc = _client(cmd, cluster.subscription).managed_clusters.get(cluster.resource_group, cluster.name)
     except HttpResponseError as exc:
         raise arm_error(exc, f"Reading AKS cluster '{cluster.name}' in resource group '{cluster.resource_group}'")
+    except (ServiceRequestError, ServiceResponseError) as exc:
+        from azext_aks_connection.provider.arm import connection_error
+        raise connection_error(exc, "GET", cluster.id, cmd.cli_ctx) from None
     return mc.as_dict()  # typespec models: the REST (camelCase) shape
 
 
@@ -84,6 +88,7 @@ def ensure_features(cmd, cluster_ref, cluster, progress, workload_identity=False
     As ``az aks update``: the cluster is read right before the PUT, and the PUT carries its ETag (If-Match), so
     a change made by someone else meanwhile is never reverted by a stale body: a 412 reads it again."""
     from azure.core import MatchConditions
+    from azure.core.exceptions import ServiceRequestError, ServiceResponseError
     from azure.mgmt.containerservice import models
     missing = missing_features(cluster, workload_identity, kv_csi)
     client = _client(cmd, cluster_ref.subscription).managed_clusters
@@ -143,6 +148,9 @@ def ensure_features(cmd, cluster_ref, cluster, progress, workload_identity=False
                 busy += 1                 # the cluster is busy with another operation: wait for it, then retry
                 continue
             raise arm_error(exc, f"Enabling {what} on AKS cluster '{cluster_ref.name}'")
+        except (ServiceRequestError, ServiceResponseError) as exc:
+            from azext_aks_connection.provider.arm import connection_error
+            raise connection_error(exc, "PUT", cluster_ref.id, cmd.cli_ctx) from None
 
 
 PUBLIC_IP_API = "2024-05-01"

@@ -17,7 +17,7 @@ from knack.log import get_logger
 
 from azext_aks_connection.provider import catalogue
 from azext_aks_connection.provider.arm import (Arm, ArmError, Backoff, disable_auto_registration, login_credential,
-                                               pause, retry_after)
+                                               pause, retry_after, client_kwargs)
 from azext_aks_connection.provider.errors import arm_error
 
 logger = get_logger(__name__)
@@ -37,7 +37,7 @@ def mgmt_client(cmd, client_type, subscription_id=None, subscription_bound=True)
     credential, subscription_id = login_credential(cmd.cli_ctx, subscription_id)
     return disable_auto_registration(get_mgmt_service_client(
         cmd.cli_ctx, client_type, subscription_bound=subscription_bound, subscription_id=subscription_id,
-        credential=credential))
+        credential=credential, **client_kwargs(cmd.cli_ctx)))
 
 
 def _timeout(cmd, option, default):

@@ -519,19 +519,29 @@ def connection_list(cmd, resource_group_name=None, cluster=None, source_id=None)
 def connection_show(cmd, resource_group_name=None, cluster=None, connection_name=None, connection_id=None):
     from azext_aks_connection.model import to_linker, configurations_output
     from azext_aks_connection.provider import linkers
+    from azext_aks_connection.provider import failure
     cluster_ref, found, engine = _find(cmd, resource_group_name, cluster, connection_name, connection_id)
     if engine == linkers.ENGINE_SERVICE_CONNECTOR:
-        return found
-    result = dict(to_linker(found, cluster_ref), engine=engine)
-    result["configurations"] = configurations_output(found)["configurations"]
+        result = found
+    else:
+        result = dict(to_linker(found, cluster_ref), engine=engine)
+        result["configurations"] = configurations_output(found)["configurations"]
+    if failure.is_failed(result) and not cmd.cli_ctx.data.get("aks_connection_waiting"):
+        failure.warn_failed(cmd, cluster_ref, result)      # show: why it failed, and the troubleshoot line
     return result
 
 
 def connection_wait_get(cmd, resource_group_name=None, cluster=None, connection_name=None, connection_id=None):
     """`wait`'s getter: show, with a missing connection as the 404 azure-cli's wait understands (--deleted ends,
     --created keeps waiting) instead of an error that ends the wait."""
+    from azext_aks_connection.provider import failure
+    cmd.cli_ctx.data["aks_connection_waiting"] = True
     try:
-        return connection_show(cmd, resource_group_name, cluster, connection_name, connection_id)
+        shown = connection_show(cmd, resource_group_name, cluster, connection_name, connection_id)
+        if failure.is_failed(shown):        # azure-cli's wait would say only "The operation failed"
+            cluster_ref, _ = v.resolve_connection(cmd, resource_group_name, cluster, connection_name, connection_id)
+            raise failure.failed_error(cmd, cluster_ref, shown)
+        return shown
     except ConnectionNotFoundError as exc:
         from azure.core.exceptions import ResourceNotFoundError as NotFound
         gone = NotFound(message=exc.error_msg)

@@ -17,7 +17,9 @@ def get_cluster(cmd, cluster):
     try:
         mc = _client(cmd, cluster.subscription).managed_clusters.get(cluster.resource_group, cluster.name)
     except HttpResponseError as exc:
-        raise arm_error(exc, f"Reading AKS cluster '{cluster.name}' in resource group '{cluster.resource_group}'")
+        from azext_aks_connection.provider.catalogue import Context
+        raise arm_error(exc, f"Reading AKS cluster '{cluster.name}' in resource group '{cluster.resource_group}'",
+                        Context.of(cluster))
     except (ServiceRequestError, ServiceResponseError) as exc:
         from azext_aks_connection.provider.arm import connection_error
         raise connection_error(exc, "GET", cluster.id, cmd.cli_ctx) from None
@@ -147,7 +149,8 @@ def ensure_features(cmd, cluster_ref, cluster, progress, workload_identity=False
             if exc.status_code == 409 and busy + 1 < UPDATE_ATTEMPTS:
                 busy += 1                 # the cluster is busy with another operation: wait for it, then retry
                 continue
-            raise arm_error(exc, f"Enabling {what} on AKS cluster '{cluster_ref.name}'")
+            from azext_aks_connection.provider.catalogue import Context      # the fix lines name the cluster
+            raise arm_error(exc, f"Enabling {what} on AKS cluster '{cluster_ref.name}'", Context.of(cluster_ref))
         except (ServiceRequestError, ServiceResponseError) as exc:
             from azext_aks_connection.provider.arm import connection_error
             raise connection_error(exc, "PUT", cluster_ref.id, cmd.cli_ctx) from None

@@ -136,8 +136,10 @@ def wait_cluster_idle(cmd, cluster, progress=None, state=None):
         if time.monotonic() >= deadline:
             diagnosis = catalogue.diagnose("", "OperationNotAllowed", ctx)
             raise AzureResponseError(
-                f"Operation returned an invalid status code 'Conflict': AKS cluster '{cluster.name}' is still {state} "
-                f"after {int(timeout)} seconds. Cause: {diagnosis.cause}", recommendation=diagnosis.fix)
+                f"AKS cluster '{cluster.name}' is still {state} after {int(timeout)} seconds of waiting for it. "
+                f"Cause: {diagnosis.cause}", recommendation=[
+                    diagnosis.fix, "To wait longer: az config set aks_connection.cluster_wait_timeout="
+                    f"{max(int(timeout) * 2, DEFAULT_CLUSTER_WAIT_TIMEOUT)}"])
         if progress:
             progress(f"Waiting for AKS cluster {cluster.name} to finish its operation ({state})")
         pause(min(backoff.delay(headers), max(0.0, deadline - time.monotonic())))

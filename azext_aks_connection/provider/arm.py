@@ -64,12 +64,14 @@ def connection_error(exc, method, url, cli_ctx=None):
     retries, as an AzureConnectionError that says what did not answer and what to do."""
     from azure.cli.core.azclierror import AzureConnectionError
     from azure.core.exceptions import ServiceResponseError
+    from knack.log import get_logger
+    get_logger(__name__).debug("%s %s: %s", method, url, exc)       # the transport's own words, for --debug
     path = urlparse(url).path
     read = timeouts(cli_ctx)["read_timeout"]
     what = (f"no answer within {read:g} s or the connection was dropped" if isinstance(exc, ServiceResponseError)
             else "the connection could not be made")
     return AzureConnectionError(
-        f"Azure Resource Manager did not answer {method} {path} ({what}; retried): {exc}",
+        f"Azure Resource Manager did not answer {method} {path} ({what}).",
         recommendation="This is usually transient (the network or Azure): re-run the command, it goes on from what "
         "is already in place. If the network is slow, allow more time: az config set aks_connection.arm_timeout="
         f"10,{int(read * 2)}")

@@ -23,6 +23,10 @@ class SandboxClient:
         """The sequence number of the last logged request: pass it to requests(since=...)."""
         return self.call("GET", "/_sandbox/requests?since=999999999")["last"]
 
+    def in_flight(self):
+        """How many requests (control ones aside) the sandbox is handling now."""
+        return self.call("GET", "/_sandbox/requests?since=999999999")["inFlight"]
+
     def requests(self, since=0, plane=None, mutating=None):
         entries = self.call("GET", f"/_sandbox/requests?since={since}")["value"]
         return [e for e in entries if (plane is None or e["plane"] == plane)
@@ -122,6 +126,10 @@ class SandboxClient:
 
     def clear_denials(self):
         self.arm("DELETE", "denials")
+
+    def new_identity(self, resource_group, name):
+        """A user-assigned identity of one's own (principal replicated): {"id", "principalId", "clientId", ...}."""
+        return self.arm("POST", "identities", {"resourceGroup": resource_group, "name": name})
 
     def new_storage_account(self, resource_group, name):
         return self.arm("POST", "storage-accounts", {"resourceGroup": resource_group, "name": name})

@@ -115,6 +115,20 @@ class RequestLog:
         self._lock = threading.Lock()
         self._entries = []
         self._seq = 0
+        self._in_flight = 0
+
+    def started(self):
+        with self._lock:
+            self._in_flight += 1
+
+    def ended(self):
+        with self._lock:
+            self._in_flight -= 1
+
+    def in_flight(self):
+        """Requests received and not answered yet (held ones included)."""
+        with self._lock:
+            return self._in_flight
 
     def add(self, plane, method, path, api_version, status, query=None):
         with self._lock:
@@ -254,7 +268,16 @@ def serve(app, plane, log, faults, error_response, host="127.0.0.1", port=0, ssl
             body = self.rfile.read(length) if length else b""
             req = Request(self.command, self.path, self.headers, body)
             control = req.path.startswith("/_sandbox")
-            fault = None if control else faults.match(plane, req.method, req.path)
+            if control:
+                self._answer(req, control, None)
+                return
+            log.started()
+            try:
+                self._answer(req, control, faults.match(plane, req.method, req.path))
+            finally:
+                log.ended()
+
+        def _answer(self, req, control, fault):
             try:
                 if fault and fault.get("latency"):
                     time.sleep(float(fault["latency"]))

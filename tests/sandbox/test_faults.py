@@ -64,11 +64,13 @@ def test_a_held_request_goes_on_when_its_rule_is_removed(env):
         assert time.monotonic() < deadline, "the request was never held"
         time.sleep(0.02)
     assert ("PUT", "/held") not in env.seen                    # held: the service has not seen it
+    assert env.log.in_flight() == 1
     started = time.monotonic()
     env.faults.clear(rule)
     worker.join(10)
     assert out["answer"][0] == 200 and time.monotonic() - started < 5
     assert ("PUT", "/held") in env.seen
+    assert env.log.in_flight() == 0
 
 
 def test_reset_drops_the_connection_and_the_request_never_reaches_the_service(env):

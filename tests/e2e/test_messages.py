@@ -224,11 +224,12 @@ def test_server_errors_after_the_retries_say_transient_re_run(az, sandbox, sbc, 
                                                               who):
     cluster = new_cluster(sbc, "msg-5xx")
     faults(plane=plane, method=method, path=path, status=status, headers={"Retry-After": "0"})
+    mark = sbc.mark()
     res = create(az, sandbox, cluster, "flaky_blob")
     assert res.rc == 1, res
     assert who in res.log, res.log
     assert "re-run the command; it goes on from what is already in place" in res.log
-    retried = [e for e in sbc.requests() if e["method"] == method and e["status"] == status and
+    retried = [e for e in sbc.requests(since=mark) if e["method"] == method and e["status"] == status and
                (plane != "kube" or f"/clusters/{cluster['name']}/" in e["path"])]
     assert len(retried) >= 2, retried                                     # it was retried before giving up
 

@@ -74,7 +74,8 @@ def _kills(write):
         mine = [r for r in rows if r["command"] == command]
         write(f"kills during {command}: {len(mine)} (at the N-th mutating request of N = "
               f"{', '.join(sorted({str(r['point']) for r in mine}, key=int))}; the held request "
-              f"{' / '.join(sorted({r['variant'] for r in mine}))}); re-run reached the clean end state in "
+              f"{' / '.join(sorted({r['variant'] for r in mine}))}); the re-run converged ("
+              f"{'no connection, and all that is left named' if 'delete' in command else 'the clean end state'}) in "
               f"{sum(r['converged'] for r in mine)}; duplicates found in {sum(bool(r['duplicates']) for r in mine)}")
         for r in [r for r in mine if not r["converged"] or r["duplicates"]]:
             write(f"    NOT CONVERGED: point {r['point']} ({r['variant']}): {r['why']} {r['duplicates'] or ''}")

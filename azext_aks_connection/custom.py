@@ -544,6 +544,7 @@ def connection_show(cmd, resource_group_name=None, cluster=None, connection_name
     if (objects or include_secrets) and not manifest:
         raise InvalidArgumentValueError("--objects and --include-secrets work with --manifest.",
                                         recommendation="Add --manifest.")
+    from azext_aks_connection.provider import failure
     cluster_ref, found, engine = _find(cmd, resource_group_name, cluster, connection_name, connection_id)
     if manifest:
         from azext_aks_connection.model import manifest as manifest_of
@@ -551,10 +552,14 @@ def connection_show(cmd, resource_group_name=None, cluster=None, connection_name
         made = _manifest_objects(cmd, cluster_ref, record, include_secrets) if objects or include_secrets else []
         return manifest_of(record, made)
     if engine == linkers.ENGINE_SERVICE_CONNECTOR:
-        return found
-    result = dict(to_linker(found, cluster_ref), engine=engine)
-    result["configurations"] = configurations_output(found)["configurations"]
-    _say_unfinished(cluster_ref, found)
+        result = found
+    else:
+        result = dict(to_linker(found, cluster_ref), engine=engine)
+        result["configurations"] = configurations_output(found)["configurations"]
+    if failure.is_failed(result) and not cmd.cli_ctx.data.get("aks_connection_waiting"):
+        failure.warn_failed(cmd, cluster_ref, _with_failure(result, found, engine))   # why, and troubleshoot
+    elif engine == linkers.ENGINE_LOCAL:
+        _say_unfinished(cluster_ref, found)            # Creating / Updating: a command has not finished
     return result
 
 
@@ -587,24 +592,19 @@ def _manifest_objects(cmd, cluster_ref, record, include_secrets):
     return out
 
 
-def _show_for_wait(cmd, resource_group_name, cluster, connection_name, connection_id):
+def _with_failure(shown, record, engine):
+    """show's output, with the failure a local record holds (failure.py explains it)."""
     from azext_aks_connection.provider import linkers
-    cluster_ref, found, engine = _find(cmd, resource_group_name, cluster, connection_name, connection_id)
-    if engine == linkers.ENGINE_SERVICE_CONNECTOR:
-        return found
-    from azext_aks_connection.model import to_linker
-    return dict(to_linker(found, cluster_ref), engine=engine, _unfinished=_unfinished_text(cluster_ref, found))
+    return dict(shown, failure=record.get("failure")) if engine == linkers.ENGINE_LOCAL else shown
 
 
 def _unfinished_text(cluster_ref, record):
-    """Why a connection is not Succeeded, and what to do: None when it is."""
+    """A connection a command is making (Creating / Updating), and what to do: None when it is not."""
     from azext_aks_connection.provider import plan
     state = plan.state_of(record)
-    if state == plan.SUCCEEDED:
+    if state not in (plan.CREATING, plan.UPDATING):
         return None
-    failure = record.get("failure") or {}
-    why = (f"failed at step {failure.get('step')}: {failure.get('message')}" if state == plan.FAILED else
-           f"is {state}: the command making it has not finished (it may still run, or was interrupted)")
+    why = f"is {state}: the command making it has not finished (it may still run, or was interrupted)"
     where = f"-g {cluster_ref.resource_group} -n {cluster_ref.name} --connection {record['name']}"
     return (f"Connection '{record['name']}' {why}. Re-run the create or update that made it to finish it (it makes "
             f"only what is missing), look at it with 'az aks connection troubleshoot --source-id {cluster_ref.id}', "
@@ -620,17 +620,20 @@ def _say_unfinished(cluster_ref, record):
 def connection_wait_get(cmd, resource_group_name=None, cluster=None, connection_name=None, connection_id=None):
     """`wait`'s getter: show, with a missing connection as the 404 azure-cli's wait understands (--deleted ends,
     --created keeps waiting) instead of an error that ends the wait."""
+    from azext_aks_connection.provider import failure
+    cmd.cli_ctx.data["aks_connection_waiting"] = True
     try:
-        shown = _show_for_wait(cmd, resource_group_name, cluster, connection_name, connection_id)
+        cluster_ref, found, engine = _find(cmd, resource_group_name, cluster, connection_name, connection_id)
     except ConnectionNotFoundError as exc:
         from azure.core.exceptions import ResourceNotFoundError as NotFound
         gone = NotFound(message=exc.error_msg)
         gone.status_code = 404
         raise gone from exc
-    if shown.get("provisioningState") == "Failed" and shown.get("engine") == "local":
-        from azure.cli.core.azclierror import AzureResponseError
-        raise AzureResponseError(shown.pop("_unfinished"))
-    shown.pop("_unfinished", None)
+    from azext_aks_connection.model import to_linker
+    from azext_aks_connection.provider import linkers
+    shown = found if engine == linkers.ENGINE_SERVICE_CONNECTOR else dict(to_linker(found, cluster_ref), engine=engine)
+    if failure.is_failed(shown):        # azure-cli's wait would say only "The operation failed"
+        raise failure.failed_error(cmd, cluster_ref, _with_failure(shown, found, engine))
     return shown
 
 
@@ -685,12 +688,15 @@ def connection_delete(cmd, resource_group_name=None, cluster=None, connection_na
         if cleanup:
             cleanup_ops.remove(cmd, cluster_ref, record, entries, api_client=store.api, connection_id=connection_id,
                                progress=progress, others=others)
+        else:       # said before the record goes: what a delete killed at its one write has said already
+            _say_what_was_done(record, entries, others, cleanup)
         if record.get("v"):
             progress(f"Removing the record of connection '{name}' from namespace {store.namespace}")
             store.delete(name)
     finally:
         progress.end()
-    _say_what_was_done(record, entries, others, cleanup)
+    if cleanup:
+        _say_what_was_done(record, entries, others, cleanup)
     return None
 
 
@@ -714,6 +720,12 @@ def _say_what_was_done(record, entries, others, cleanup):
     if not cleanup:
         if record.get("v"):
             _say_what_is_left(record, others)
+        features = sorted({f for e in entries if e["step"] == "clusterFeatures" and not e.get("users")
+                           for f in e["detail"].get("enable") or []})
+        if features:
+            logger.warning("Kept on AKS cluster '%s': %s, turned on by this connection (delete --cleanup "
+                           "--cleanup-features turns off what it can; the OIDC issuer stays on).",
+                           next(e["name"] for e in entries if e["step"] == "clusterFeatures"), ", ".join(features))
         grants = {x.lower() for x in ((record.get("provisioned") or {}).get("roleAssignments") or []) +
                   [(record.get("provisioned") or {}).get("federatedCredential") or ""] if x}
         unnamed = [e for e in entries if e["action"] == "remove" and e["step"] not in ("secret", "serviceAccount")

@@ -23,6 +23,10 @@ class SandboxClient:
         """The sequence number of the last logged request: pass it to requests(since=...)."""
         return self.call("GET", "/_sandbox/requests?since=999999999")["last"]
 
+    def in_flight(self):
+        """How many requests (control ones aside) the sandbox is handling now."""
+        return self.call("GET", "/_sandbox/requests?since=999999999")["inFlight"]
+
     def requests(self, since=0, plane=None, mutating=None):
         entries = self.call("GET", f"/_sandbox/requests?since={since}")["value"]
         return [e for e in entries if (plane is None or e["plane"] == plane)
@@ -34,6 +38,14 @@ class SandboxClient:
 
     def clear_faults(self):
         self.call("DELETE", "/_sandbox/faults")
+
+    def fault(self, rule_id):
+        """The rule as it is now (``hits``, ``held``, ``times`` left), or None once removed."""
+        return next((r for r in self.call("GET", "/_sandbox/faults")["value"] if r["id"] == rule_id), None)
+
+    def remove_fault(self, rule_id):
+        """Remove one rule; the requests it holds go on."""
+        self.call("DELETE", f"/_sandbox/faults?id={int(rule_id)}")
 
     def seeds(self):
         return self.call("GET", "/_sandbox/seeds")
@@ -114,6 +126,10 @@ class SandboxClient:
 
     def clear_denials(self):
         self.arm("DELETE", "denials")
+
+    def new_identity(self, resource_group, name):
+        """A user-assigned identity of one's own (principal replicated): {"id", "principalId", "clientId", ...}."""
+        return self.arm("POST", "identities", {"resourceGroup": resource_group, "name": name})
 
     def new_storage_account(self, resource_group, name):
         return self.arm("POST", "storage-accounts", {"resourceGroup": resource_group, "name": name})

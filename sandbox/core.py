@@ -103,6 +103,11 @@ class Router:
         return None
 
 
+def is_mutating(method, path):
+    """Whether a request changes something (what the request log marks ``mutating``)."""
+    return method in MUTATING and not (method == "POST" and _READ_ONLY_POST.search(path))
+
+
 class RequestLog:
     """What the sandbox received, in order. Tests read it through the control endpoint."""
 
@@ -110,11 +115,25 @@ class RequestLog:
         self._lock = threading.Lock()
         self._entries = []
         self._seq = 0
+        self._in_flight = 0
+
+    def started(self):
+        with self._lock:
+            self._in_flight += 1
+
+    def ended(self):
+        with self._lock:
+            self._in_flight -= 1
+
+    def in_flight(self):
+        """Requests received and not answered yet (held ones included)."""
+        with self._lock:
+            return self._in_flight
 
     def add(self, plane, method, path, api_version, status, query=None):
         with self._lock:
             self._seq += 1
-            mutating = method in MUTATING and not (method == "POST" and _READ_ONLY_POST.search(path))
+            mutating = is_mutating(method, path)
             self._entries.append({"seq": self._seq, "time": time.time(), "plane": plane, "method": method,
                                   "path": path, "apiVersion": api_version, "status": status,
                                   "mutating": mutating, "query": query or {}})
@@ -133,7 +152,17 @@ class RequestLog:
 
 
 class Faults:
-    """Per-route fault injection: status + error code/message, added latency, a bounded count."""
+    """Per-route fault injection: status + error code/message, added latency, a bounded count.
+
+    A rule: ``plane`` ("arm", "kube" or "*"), ``method`` ("*" or one), ``path`` (regex searched in the path),
+    ``mutating`` (true: only requests that change something, as the request log marks them), ``skip`` (the first
+    ``skip`` matching requests pass untouched), ``times`` (how many requests it applies to; None: all), and what
+    it does to them: ``latency`` (seconds before the answer), ``hold`` (at most that many seconds: the request is
+    held until the rule is removed, then goes on), ``status`` / ``code`` / ``message`` / ``headers`` (an error
+    answer instead of the real one), ``bare`` (with ``status``: an empty body, as a proxy or load balancer may
+    answer), ``reset`` (the connection is dropped without an answer: a connection reset; after ``hold`` or
+    ``latency``, the request never reaches the service). ``hits`` counts the requests it applied to, ``held`` the
+    ones it holds now."""
 
     def __init__(self):
         self._lock = threading.Lock()
@@ -146,7 +175,11 @@ class Faults:
         rule.setdefault("method", "*")
         rule.setdefault("path", ".*")
         rule.setdefault("times", None)
+        rule["skip"] = int(rule.get("skip") or 0)
+        rule["hits"] = 0
+        rule["held"] = 0
         rule["_rx"] = re.compile(rule["path"], re.I)
+        rule["_release"] = threading.Event()
         with self._lock:
             self._next += 1
             rule["id"] = self._next
@@ -159,21 +192,40 @@ class Faults:
 
     def clear(self, rule_id=None):
         with self._lock:
+            gone = [r for r in self._rules if rule_id is None or r["id"] == rule_id]
             self._rules = [r for r in self._rules if rule_id is not None and r["id"] != rule_id]
+        for rule in gone:          # requests held by a removed rule go on
+            rule["_release"].set()
 
     def match(self, plane, method, path):
         with self._lock:
             for r in self._rules:
-                if r["plane"] != plane or r["method"] not in ("*", method):
+                if r["plane"] not in ("*", plane) or r["method"] not in ("*", method):
+                    continue
+                if r.get("mutating") and not is_mutating(method, path):
                     continue
                 if not r["_rx"].search(path):
+                    continue
+                if r["skip"] > 0:
+                    r["skip"] -= 1
                     continue
                 if r["times"] is not None:
                     if r["times"] <= 0:
                         continue
                     r["times"] -= 1
-                return dict(r)
+                r["hits"] += 1
+                return r
         return None
+
+    def hold(self, rule):
+        """Hold a request the rule matched until the rule is removed, or ``hold`` seconds at most."""
+        with self._lock:
+            rule["held"] += 1
+        try:
+            rule["_release"].wait(float(rule["hold"]))
+        finally:
+            with self._lock:
+                rule["held"] -= 1
 
 
 def make_tls(directory):
@@ -216,15 +268,35 @@ def serve(app, plane, log, faults, error_response, host="127.0.0.1", port=0, ssl
             body = self.rfile.read(length) if length else b""
             req = Request(self.command, self.path, self.headers, body)
             control = req.path.startswith("/_sandbox")
-            fault = None if control else faults.match(plane, req.method, req.path)
+            if control:
+                self._answer(req, control, None)
+                return
+            log.started()
+            try:
+                self._answer(req, control, faults.match(plane, req.method, req.path))
+            finally:
+                log.ended()
+
+        def _answer(self, req, control, fault):
             try:
                 if fault and fault.get("latency"):
                     time.sleep(float(fault["latency"]))
-                if fault and fault.get("status"):
+                if fault and fault.get("hold"):
+                    faults.hold(fault)
+                if fault and fault.get("reset"):
+                    if not control:
+                        log.add(plane, req.method, req.path, req.api_version, 0,
+                                {k: v for k, v in req.query.items() if k != "api-version"})
+                    self._reset()
+                    return
+                if fault and fault.get("status") and fault.get("bare"):
+                    resp = Response(int(fault["status"]), None, headers=fault.get("headers"))
+                elif fault and fault.get("status"):
                     raise HttpError(int(fault["status"]), fault.get("code") or "InjectedFault",
                                     fault.get("message") or "Fault injected by the sandbox.",
                                     headers=fault.get("headers"))
-                resp = app(req)
+                else:
+                    resp = app(req)
                 if resp is None:
                     raise HttpError(404, "NotFound", f"No route for {req.method} {req.path} in the sandbox.")
             except HttpError as err:
@@ -246,6 +318,19 @@ def serve(app, plane, log, faults, error_response, host="127.0.0.1", port=0, ssl
             self.end_headers()
             if self.command != "HEAD":
                 self.wfile.write(data)
+
+        def _reset(self):
+            """Drop the connection without an answer: SO_LINGER 0 makes the close a TCP RST (no TLS close_notify)."""
+            import io
+            import socket
+            import struct
+            try:
+                self.connection.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+                socket.socket.close(self.connection)
+            except OSError:
+                pass
+            self.close_connection = True
+            self.wfile = io.BytesIO()      # finish() flushes it: nothing is left to send
 
         do_GET = do_PUT = do_POST = do_PATCH = do_DELETE = do_HEAD = _handle
 

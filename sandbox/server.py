@@ -2,12 +2,16 @@
 
 Control endpoints on the ARM server (no auth; the sandbox is a local test bed):
   GET    /_sandbox/health                      {"status": "ok"}
-  GET    /_sandbox/requests?since=<seq>        {"value": [request log entries], "last": <seq>}
+  GET    /_sandbox/requests?since=<seq>        {"value": [request log entries], "last": <seq>,
+                                               "inFlight": requests being handled now}
   DELETE /_sandbox/requests                    clear the log
   GET    /_sandbox/faults                      the fault rules
-  POST   /_sandbox/faults                      add one: {plane, method, path (regex), status, code,
-                                               message, latency (s), times, headers} -> {"id": n}
-  DELETE /_sandbox/faults[?id=n]               remove one or all
+  POST   /_sandbox/faults                      add one: {plane ("arm" | "kube" | "*"), method, path
+                                               (regex), mutating, skip, times, status, code, message,
+                                               headers, bare, latency (s), hold (s), reset} -> {"id": n}
+                                               (see sandbox.core.Faults); GET shows each rule's hits and
+                                               held requests
+  DELETE /_sandbox/faults[?id=n]               remove one or all (requests they hold go on)
   GET    /_sandbox/seeds                       the seeded resources (same as `python -m sandbox seeds`)
   PUT    /_sandbox/lro                         {"<kind>|default": seconds, "retryAfterMs": ms,
                                                "retryAfter": false (long-running operations then send no
@@ -68,7 +72,8 @@ def control_app(sb, arm_app, seeds):
     @r.route("GET", "/_sandbox/requests")
     def requests_(req):
         since = int(req.query.get("since") or 0)
-        return Response(200, {"value": sb.log.entries(since), "last": sb.log.last_seq()})
+        return Response(200, {"value": sb.log.entries(since), "last": sb.log.last_seq(),
+                              "inFlight": sb.log.in_flight()})
 
     @r.route("DELETE", "/_sandbox/requests")
     def clear_requests(req):

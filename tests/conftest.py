@@ -18,6 +18,9 @@ import tempfile
 
 import pytest
 
+# The reliability suite's counts, gathered from every worker's reports and printed at the end (tests/reliability).
+from tests.reliability.tally import pytest_runtest_logreport, pytest_terminal_summary  # noqa: F401,E402
+
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 TMP = tempfile.mkdtemp(prefix="aksconn-tests-")
 EXT_DIR = os.path.join(TMP, "ext")

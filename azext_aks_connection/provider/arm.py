@@ -5,9 +5,76 @@ redacting debug logger). Calls whose answer holds a credential pass ``secret=Tru
 never reach the debug log.
 """
 import json
+import re
 import threading
+from urllib.parse import urlparse
 
 _CREDENTIAL_LOCK = threading.Lock()
+
+ENV_TIMEOUT = "AZURE_AKS_CONNECTION_ARM_TIMEOUT"
+# (connect, read) seconds of every ARM request (azure-core's own default is 300 s for both): ARM answers a
+# request within a minute or fails it with a GatewayTimeout; a longer silence is a lost request, retried.
+DEFAULT_TIMEOUT = (10.0, 120.0)
+
+
+def timeouts(cli_ctx=None):
+    """{connection_timeout, read_timeout} for an azure-core pipeline: env AZURE_AKS_CONNECTION_ARM_TIMEOUT, else
+    `az config` aks_connection.arm_timeout ("<connect>,<read>" or one number for both), else DEFAULT_TIMEOUT. A
+    read timeout is retried by azure-core's retry policy (GET, PUT, DELETE), a bounded number of times."""
+    import os
+    value = os.environ.get(ENV_TIMEOUT)
+    if not value and cli_ctx is not None:
+        value = cli_ctx.config.get("aks_connection", "arm_timeout", None)
+    parts = DEFAULT_TIMEOUT
+    if value:
+        try:
+            parts = [float(p) for p in str(value).replace(" ", "").split(",") if p]
+            parts = parts * 2 if len(parts) == 1 else parts
+            if len(parts) != 2 or min(parts) <= 0:
+                raise ValueError(value)
+        except ValueError:
+            from azure.cli.core.azclierror import InvalidArgumentValueError
+            raise InvalidArgumentValueError(
+                f"aks_connection.arm_timeout '{value}' is not a timeout: give seconds, '<connect>,<read>' or one "
+                "number.", recommendation="az config set aks_connection.arm_timeout=10,120") from None
+    return {"connection_timeout": parts[0], "read_timeout": parts[1]}
+
+
+# POST actions that only read (listKeys, listClusterUserCredential, …): safe to send again after a lost answer.
+_READ_ONLY_ACTION = re.compile(r"/(list[A-Za-z]*|getKeys)$", re.IGNORECASE)
+
+
+def client_kwargs(cli_ctx):
+    """What every ARM client of ours is built with (SDK clients and Arm): the timeouts, and azure-core's retry
+    policy that also retries the POST actions that only read (azure-core retries no POST after a timeout or a
+    reset connection, and a POST only on 500/503/504)."""
+    from azure.core.pipeline.policies import RetryPolicy
+
+    class _ReadActionsRetryPolicy(RetryPolicy):
+        def _is_method_retryable(self, settings, request, response=None):
+            if request.method.upper() == "POST" and _READ_ONLY_ACTION.search(urlparse(request.url).path):
+                return True
+            return super()._is_method_retryable(settings, request, response=response)
+
+    return dict(timeouts(cli_ctx), retry_policy=_ReadActionsRetryPolicy())
+
+
+def connection_error(exc, method, url, cli_ctx=None):
+    """An azure-core transport error (no answer: a timeout, a reset or refused connection), after azure-core's
+    retries, as an AzureConnectionError that says what did not answer and what to do."""
+    from azure.cli.core.azclierror import AzureConnectionError
+    from azure.core.exceptions import ServiceResponseError
+    from knack.log import get_logger
+    get_logger(__name__).debug("%s %s: %s", method, url, exc)       # the transport's own words, for --debug
+    path = urlparse(url).path
+    read = timeouts(cli_ctx)["read_timeout"]
+    what = (f"no answer within {read:g} s or the connection was dropped" if isinstance(exc, ServiceResponseError)
+            else "the connection could not be made")
+    return AzureConnectionError(
+        f"Azure Resource Manager did not answer {method} {path} ({what}).",
+        recommendation="This is usually transient (the network or Azure): re-run the command, it goes on from what "
+        "is already in place. If the network is slow, allow more time: az config set aks_connection.arm_timeout="
+        f"10,{int(read * 2)}")
 
 
 class ArmError(Exception):
@@ -25,7 +92,9 @@ class Arm:
         from azure.cli.core.profiles import ResourceType
         credential, subscription_id = login_credential(cli_ctx, subscription_id)
         client = get_mgmt_service_client(cli_ctx, ResourceType.MGMT_RESOURCE_RESOURCES,
-                                         subscription_id=subscription_id, credential=credential)
+                                         subscription_id=subscription_id, credential=credential,
+                                         **client_kwargs(cli_ctx))
+        self._cli_ctx = cli_ctx
         self._pipeline = disable_auto_registration(client._client)  # pylint: disable=protected-access
         self._base = cli_ctx.cloud.endpoints.resource_manager.rstrip("/")
 
@@ -42,7 +111,11 @@ class Arm:
             data = json.dumps(body)
             hdrs["Content-Type"] = "application/json"
         request = HttpRequest(method, url, headers=hdrs, data=data)
-        response = self._pipeline.send_request(request, logging_enable=not secret)
+        from azure.core.exceptions import ServiceRequestError, ServiceResponseError
+        try:
+            response = self._pipeline.send_request(request, logging_enable=not secret)
+        except (ServiceRequestError, ServiceResponseError) as exc:
+            raise connection_error(exc, method, url, self._cli_ctx) from None
         text = response.text()
         parsed = None
         if text:

@@ -94,15 +94,21 @@ def _forbidden(text, ctx):  # pylint: disable=unused-argument
     action, scope = permission(text)
     what = f"action '{action}'" if action else "the operation"
     where = f" on '{scope}'" if scope else ""
+    refresh = ("If access was granted recently, run 'az login' again to refresh your credentials, then re-run the "
+               "command.")
+    if not action:      # Azure named no action: no role can be told, only what failed (named above)
+        return Diagnosis(
+            "forbidden", f"You do not have permission to perform the operation{where}.",
+            f"Ask an owner of {scope or 'the resource named above'} to grant you a role that allows this operation "
+            f"(Azure's answer does not name the action it needs). {refresh}", "ForbiddenError")
     role = role_for(action)
-    grant = (f"az role assignment create --assignee <your user or app id> --role \"{role}\" --scope {scope}"
-             if scope else f"a role such as '{role}'")
+    grant = (f"'{role}': az role assignment create --assignee <your user or app id> --role \"{role}\" --scope "
+             f"{scope}" if scope else f"'{role}'")
     return Diagnosis(
         "forbidden",
         f"You do not have permission to perform {what}{where}.",
-        f"Ask an owner of {scope or 'the resource'} to grant you a role that includes "
-        f"'{action or 'the action named above'}' (for example '{role}': {grant}). If access was granted "
-        "recently, run 'az login' again to refresh your credentials, then re-run the command.",
+        f"Ask an owner of {scope or 'the resource'} to grant you a role that includes '{action}' (for example "
+        f"{grant}). {refresh}",
         "ForbiddenError")
 
 

@@ -48,7 +48,7 @@ def made_by(record):
     grants = record.get("provisioned") or {}
     items = list(grants.get("created") or [])
     if plan.state_of(record) != plan.SUCCEEDED:
-        items += [i for i in record.get("plan") or [] if i.get("action") == s.CREATE and i.get("id")]
+        items += [i for i in record.get("plan") or [] if plan.makes(i)]
     out, seen = [], set()
     for i in items:
         key = (i.get("step"), _lower(i.get("id")))
@@ -64,7 +64,8 @@ def made_by(record):
         elif i["step"] == "clusterFeatures":
             out.append(_entry("clusterFeatures", i["id"], i.get("name"), None, enable=detail.get("enable") or []))
         else:
-            out.append(_entry(i["step"], i["id"], i.get("name"), _arm_command(i["step"], i["id"], detail), **detail))
+            out.append(_entry(i["step"], i["id"], i.get("name") or i["id"].rstrip("/").split("/")[-1],
+                              _arm_command(i["step"], i["id"], detail), **detail))
     for kind, name in sorted((record.get("kubernetesResourceName") or {}).items()):
         resource = "serviceaccount" if kind == "serviceAccount" else kind
         out.append(_entry(kind, f"{ns}/{name}", name, f"kubectl delete {resource} {name} -n {ns}", namespace=ns))

@@ -13,11 +13,16 @@ def _client(cmd, subscription_id):
 
 def get_cluster(cmd, cluster):
     """The managed cluster as a dict (REST shape)."""
+    from azure.core.exceptions import ServiceRequestError, ServiceResponseError
     try:
         mc = _client(cmd, cluster.subscription).managed_clusters.get(cluster.resource_group, cluster.name)
     except HttpResponseError as exc:
-        raise arm_error(exc, f"Reading AKS cluster '{cluster.name}' in resource group "
-                        f"'{cluster.resource_group}'") from exc
+        from azext_aks_connection.provider.catalogue import Context
+        raise arm_error(exc, f"Reading AKS cluster '{cluster.name}' in resource group '{cluster.resource_group}'",
+                        Context.of(cluster)) from exc
+    except (ServiceRequestError, ServiceResponseError) as exc:
+        from azext_aks_connection.provider.arm import connection_error
+        raise connection_error(exc, "GET", cluster.id, cmd.cli_ctx) from None
     return mc.as_dict()  # typespec models: the REST (camelCase) shape
 
 
@@ -87,6 +92,7 @@ def ensure_features(cmd, cluster_ref, cluster, progress, *, workload_identity=Fa
     As ``az aks update``: the cluster is read right before the PUT, and the PUT carries its ETag (If-Match), so
     a change made by someone else meanwhile is never reverted by a stale body: a 412 reads it again."""
     from azure.core import MatchConditions
+    from azure.core.exceptions import ServiceRequestError, ServiceResponseError
     from azure.mgmt.containerservice import models
     missing = missing_features(cluster, workload_identity, kv_csi)
     client = _client(cmd, cluster_ref.subscription).managed_clusters
@@ -145,7 +151,12 @@ def ensure_features(cmd, cluster_ref, cluster, progress, *, workload_identity=Fa
             if exc.status_code == 409 and busy + 1 < UPDATE_ATTEMPTS:
                 busy += 1                 # the cluster is busy with another operation: wait for it, then retry
                 continue
-            raise arm_error(exc, f"Enabling {what} on AKS cluster '{cluster_ref.name}'") from exc
+            from azext_aks_connection.provider.catalogue import Context      # the fix lines name the cluster
+            raise arm_error(exc, f"Enabling {what} on AKS cluster '{cluster_ref.name}'",
+                            Context.of(cluster_ref)) from exc
+        except (ServiceRequestError, ServiceResponseError) as exc:
+            from azext_aks_connection.provider.arm import connection_error
+            raise connection_error(exc, "PUT", cluster_ref.id, cmd.cli_ctx) from None
 
 
 PUBLIC_IP_API = "2024-05-01"

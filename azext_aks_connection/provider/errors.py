@@ -23,6 +23,17 @@ def diagnosed(text, message, code=None, ctx=None, default=None):
                                             recommendation=diagnosis.fix)
 
 
+def transient_fix(status, who):
+    """The fix line of a 429 or 5xx answer (``who``: "Azure", "The cluster's API server"), or None."""
+    if status == 429:
+        return (f"{who} throttled the requests (429 Too Many Requests): wait a minute, then re-run the command; it "
+                "goes on from what is already in place.")
+    if isinstance(status, int) and status >= 500:
+        return (f"{who} failed to answer ({status}), which is usually transient: re-run the command; it goes on "
+                "from what is already in place.")
+    return None
+
+
 def arm_error(exc, what, ctx=None):
     """An azure-core HttpResponseError (or our ArmError) raised while doing ``what``, as an azclierror.
 
@@ -41,7 +52,7 @@ def arm_error(exc, what, ctx=None):
     elif status == 400:
         default = BadRequestError(text)
     else:
-        default = AzureResponseError(text)
+        default = AzureResponseError(text, recommendation=transient_fix(status, "Azure"))
     if status == 404:
         return default
     return diagnosed(text, message, code, ctx, default)
@@ -71,7 +82,7 @@ def kube_error(exc, what):
     if status is None or status == 0:
         return AzureConnectionError(text, recommendation="Check that the cluster's API server is reachable "
                                     "from this machine (private clusters need a network path).")
-    return AzureResponseError(text)
+    return AzureResponseError(text, recommendation=transient_fix(status, "The cluster's API server"))
 
 
 def message_of(exc):

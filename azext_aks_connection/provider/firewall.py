@@ -327,12 +327,18 @@ def ensure_rules(arm, target, resource_id, resource_body, ips):
     if not addresses:
         return result(skipped_reason="The cluster has no public egress IPv4 address to admit.")
     started = time.monotonic()
+    if target.firewall in LIST_VALUED and target.firewall != "messaging":
+        # A list written whole is merged into what is there right now, not into the body the command read at its
+        # start (seconds ago: another writer may have written since). Service Bus / Event Hubs read their rule
+        # set inside the mechanism already.
+        resource_body = _get(arm, resource_id, target.api_version, f"Reading the {target.display}")
     outcome = mechanism(arm, target, resource_id, resource_body, addresses)
     if not outcome["added"] or target.firewall not in LIST_VALUED:
         return outcome          # per-address rules have names of their own: no other writer replaces them
     # Read back what was written: a concurrent writer of the same list may have replaced it with its own read. A
-    # writer that read before our write lands about one write's duration later at most, so once our rules are
-    # seen they are confirmed once more after that long (measured, not fixed; only after a write of ours).
+    # writer that read before our write lands about one read-and-write's duration later at most, so once our rules
+    # are seen they are confirmed once more after that long (measured from our read, not fixed; only after a write
+    # of ours).
     write_seconds = min(10.0, time.monotonic() - started)
     first_present, added = list(outcome["present"]), list(outcome["added"])
     confirmed = False

@@ -76,6 +76,9 @@ def federated_credential_name(namespace, issuer, subj):
 MAX_FICS = 20                  # federated identity credentials one identity can hold (Microsoft Entra limit)
 FIC_WRITE_ATTEMPTS = 6         # 409 ConcurrentFederatedIdentityCredentialsWritesForSingleManagedIdentity: retried
 FIC_CONCURRENT = "ConcurrentFederatedIdentityCredentialsWritesForSingleManagedIdentity"
+# Azure's answer when the identity holds MAX_FICS credentials already (not the concurrent-writes 409).
+_FIC_FULL = re.compile(r"maximum of \d+ federated identity credentials|too many federated identity credentials are "
+                       r"present", re.IGNORECASE)
 
 
 def _id_parts(identity_id):
@@ -173,8 +176,9 @@ def ensure_federated_credential(arm, identity, issuer, namespace, existing=None)
             if exc.status_code == 409 and exc.error.code == FIC_CONCURRENT and attempt + 1 < FIC_WRITE_ATTEMPTS:
                 pause(_fic_backoff(attempt, exc.headers))      # another write on this identity is in flight
                 continue
-            raise arm_error(exc, f"Creating federated credential '{name}' on identity '{identity['name']}' "
-                                 f"(an identity holds at most {MAX_FICS})") from exc
+            raise arm_error(exc, f"Creating federated credential '{name}' on identity '{identity['name']}'" + (
+                f" (an identity holds at most {MAX_FICS}: delete one it no longer needs, or pass another identity "
+                "to --workload-identity)" if _FIC_FULL.search(exc.error.message or "") else "")) from exc
     return f"{base}/{name}", "created"
 
 

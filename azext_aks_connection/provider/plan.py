@@ -446,6 +446,21 @@ class Plan:  # pylint: disable=too-many-instance-attributes
         self._renewer = threading.Thread(target=self._renew, daemon=True)
         self._renewer.start()
 
+    def note_planned(self, items):
+        """Items whose ids were not known when the intent was recorded (the federated credential's issuer, the
+        CSI add-on's identity: known once the cluster update is done), added to it before they are written."""
+        items = [i for i in items if i.get("id")]
+        if not items:
+            return
+        self.before_write()
+        with self._intent_lock:
+            known = {(i.get("step"), (i.get("id") or "").lower()) for i in self.intent.get("plan") or []}
+            new = [i for i in items if (i["step"], i["id"].lower()) not in known]
+            if new:
+                renewed = dict(self.intent, plan=list(self.intent.get("plan") or []) + new)
+                self.found["store"].put(renewed)
+                self.intent = renewed
+
     def _renew(self):
         while not self._stop_renewing.wait(self.lease_seconds / 3):
             with self._intent_lock:
@@ -537,16 +552,42 @@ def _merge_provisioned(base, parts, made, keep_uses=False):
     out = {k: v for k, v in base.items() if k != "created"} if keep_uses else {}
     for part in parts:
         out.update(part)
-    created = list(base.get("created") or [])
-    seen = {(c.get("step"), (c.get("id") or "").lower(), c.get("name")) for c in created}
-    for entry in made:
-        key = (entry.get("step"), (entry.get("id") or "").lower(), entry.get("name"))
-        if key not in seen and entry.get("id"):
-            seen.add(key)
-            created.append({k: entry[k] for k in ("step", "id", "name", "detail") if entry.get(k)})
+    created = {}
+    for entry in [e for item in list(base.get("created") or []) + list(made) for e in _as_made(item)]:
+        created.setdefault((entry["step"], entry["id"].lower(), entry.get("name") or ""), entry)
     if created:
-        out["created"] = created
+        out["created"] = [created[k] for k in sorted(created)]
     return out
+
+
+def makes(item):
+    """A plan item that makes something of the connection's own (what delete --cleanup may remove): a create, or
+    the addresses a firewall update adds and the features a cluster update turns on; not a change of the target
+    itself (Microsoft Entra authentication turned on on a cache)."""
+    return bool(item.get("id")) and (item.get("action") == s.CREATE or item.get("step") in ("firewall",
+                                                                                            "clusterFeatures"))
+
+
+_MADE_DETAIL = {"clusterFeatures": ("enable",), "accessPolicy": ("objectId", "tenantId", "permissions"),
+                "firewall": ("ip",)}
+
+
+def _as_made(item):
+    """An item a run made, in the one shape the record keeps (whether it comes from a plan or from an apply): a
+    firewall item per address; named by the last segment of its id but for what has no id of its own."""
+    step, rid, detail = item.get("step"), item.get("id"), dict(item.get("detail") or {})
+    if not rid:
+        return []
+    if step == "firewall":
+        return [{"step": step, "id": rid, "name": ip, "detail": {"ip": ip}}
+                for ip in ([detail["ip"]] if detail.get("ip") else detail.get("admit") or [])]
+    out = {"step": step, "id": rid}         # named by its id, but what has none of its own
+    if step in ("clusterFeatures", "accessPolicy"):
+        out["name"] = item.get("name")
+    kept = {k: detail[k] for k in _MADE_DETAIL.get(step, ()) if k in detail}
+    if kept:
+        out["detail"] = kept
+    return [out]
 
 
 def state_of(record):
@@ -602,7 +643,7 @@ def _carried(existing, plan):
     if state_of(existing) == SUCCEEDED or not existing.get("plan"):
         return base
     still = {(i.get("id") or "").lower() for i in plan.changes()}
-    done = [i for i in existing["plan"] if i.get("id") and i["id"].lower() not in still and i.get("action") == "create"]
+    done = [i for i in existing["plan"] if makes(i) and i["id"].lower() not in still]
     return _merge_provisioned(base, [], done, keep_uses=True)
 
 

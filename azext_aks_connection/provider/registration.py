@@ -17,7 +17,7 @@ from knack.log import get_logger
 
 from azext_aks_connection.provider import catalogue
 from azext_aks_connection.provider.arm import (Arm, ArmError, Backoff, disable_auto_registration, login_credential,
-                                               pause, retry_after)
+                                               pause, retry_after, client_kwargs)
 from azext_aks_connection.provider.errors import arm_error
 
 logger = get_logger(__name__)
@@ -37,7 +37,7 @@ def mgmt_client(cmd, client_type, subscription_id=None, subscription_bound=True)
     credential, subscription_id = login_credential(cmd.cli_ctx, subscription_id)
     return disable_auto_registration(get_mgmt_service_client(
         cmd.cli_ctx, client_type, subscription_bound=subscription_bound, subscription_id=subscription_id,
-        credential=credential))
+        credential=credential, **client_kwargs(cmd.cli_ctx)))
 
 
 def _timeout(cmd, option, default):
@@ -136,8 +136,10 @@ def wait_cluster_idle(cmd, cluster, progress=None, state=None):
         if time.monotonic() >= deadline:
             diagnosis = catalogue.diagnose("", "OperationNotAllowed", ctx)
             raise AzureResponseError(
-                f"Operation returned an invalid status code 'Conflict': AKS cluster '{cluster.name}' is still {state} "
-                f"after {int(timeout)} seconds. Cause: {diagnosis.cause}", recommendation=diagnosis.fix)
+                f"AKS cluster '{cluster.name}' is still {state} after {int(timeout)} seconds of waiting for it. "
+                f"Cause: {diagnosis.cause}", recommendation=[
+                    diagnosis.fix, "To wait longer: az config set aks_connection.cluster_wait_timeout="
+                    f"{max(int(timeout) * 2, DEFAULT_CLUSTER_WAIT_TIMEOUT)}"])
         if progress:
             progress(f"Waiting for AKS cluster {cluster.name} to finish its operation ({state})")
         pause(min(backoff.delay(headers), max(0.0, deadline - time.monotonic())))

@@ -143,8 +143,11 @@ class FederatedCredential(Step):
 
     def apply(self):
         plan = self.plan
-        plan.before_write()
         existing = None if plan.waited else self.current           # after the cluster update: listed again
+        if plan.waited:
+            self.current = identity_ops.list_federated_credentials(plan.id_arm, plan.identity())
+            existing = self.current
+        plan.note_planned(self.changes())      # its name and id follow from the issuer, known only now
         fid, how = identity_ops.ensure_federated_credential(plan.id_arm, plan.identity(), self._issuer(),
                                                             plan.spec.namespace, existing=existing)
         made = [item(self.name, CREATE, "federatedIdentityCredentials", fid, fid.split("/")[-1])] \
@@ -179,12 +182,13 @@ class RoleAssignments(_Grant):
 
     def apply(self):
         plan = self.plan
+        if plan.auth.principal_after_cluster_update():
+            self.current = identity_ops.assignments_of(plan.arm, plan.scope, plan.auth.principal())
+            plan.note_planned(self.changes())  # the add-on's identity is known only now: so are the ids
         plan.before_write()
         principal = plan.auth.principal()
-        current = self.current if (self.current is not None and not plan.auth.principal_after_cluster_update()) \
-            else None
         granted = identity_ops.ensure_role_assignments(plan.arm, plan.scope, principal, plan.found["roles"],
-                                                       current=current)
+                                                       current=self.current)
         made = [item(self.name, CREATE, "roleAssignments", rid, rid.split("/")[-1]) for rid, how in granted
                 if how == "created"]
         return {"roleAssignments": [rid for rid, _ in granted]}, made
@@ -208,13 +212,15 @@ class VaultAccessPolicy(_Grant):
             return []
         return [item(self.name, CREATE, "Microsoft.KeyVault/vaults/accessPolicies", self.current.get("id"),
                      self.current.get("name"), objectId=principal or self.plan.auth.principal_label(),
-                     permissions=self._permissions())]
+                     tenantId=self.plan.tenant_id(), permissions=self._permissions())]
 
     def in_place(self):
         return {"accessPolicy": True}
 
     def apply(self):
         plan = self.plan
+        if plan.auth.principal_after_cluster_update():
+            plan.note_planned(self.changes())  # the add-on's identity is known only now
         plan.before_write()
         principal = plan.auth.principal()
         vault = self.current

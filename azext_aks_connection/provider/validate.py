@@ -301,6 +301,26 @@ def run(cmd, cluster, record, store=None):
 
 # --------------------------------------------------------------------------- the checks
 
+def _unfinished(record):
+    return (record.get("provisioningState") or "Succeeded") != "Succeeded" and record.get("engine") != \
+        "service-connector"
+
+
+@check("Connection state validated.", "The command that made or last changed the connection finished.", rank=-1,
+       when=_unfinished)
+def connection_state(ctx):
+    """A record left Creating / Updating (its command was interrupted) or Failed holds what that command set out
+    to do: the fix re-runs it (with the record's own values, the new ones of an interrupted update), never a
+    create that would put the old values back."""
+    from azext_aks_connection.provider import plan
+    state = plan.state_of(ctx.record)
+    failure = ctx.record.get("failure") or {}
+    why = (f"failed at step {failure.get('step')}: {failure.get('message')}" if state == plan.FAILED else
+           f"is {state}: the command changing it did not finish (interrupted), or still runs")
+    return fail(f"Connection '{ctx.record['name']}' {why}.",
+                f"Finish it (the command makes only what is missing): {ctx.update_command()}", "ConnectionUnfinished")
+
+
 @check("Target resource existence validated.", "The target resource of the connection exists and can be read.")
 def target_exists(ctx):
     if ctx.target is None:

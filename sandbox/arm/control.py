@@ -38,6 +38,11 @@
   DELETE /_sandbox/arm/denials[?id=n]                    remove one or all
   POST   /_sandbox/arm/storage-accounts                  {"resourceGroup", "name"}: a storage account of
                                                          its own (random keys, not served by Azurite)
+  POST   /_sandbox/arm/identities                        {"resourceGroup", "name"}: a user-assigned identity
+                                                         of its own, its principal replicated already (as
+                                                         the seeded one)
+  GET    /_sandbox/arm/role-assignments[?principalId=<id>]  {"value": [role assignments]} (ARM keeps them
+                                                         out of the resource listings)
   GET    /_sandbox/arm/resource?id=<ARM id>              the stored resource, raw
   PUT    /_sandbox/arm/resource?id=<ARM id>              store the body as the resource, raw
   PATCH  /_sandbox/arm/resource?id=<ARM id>              JSON merge patch (RFC 7386: null removes a key)
@@ -171,6 +176,22 @@ def build_router(state):
         endpoints = {svc: f"https://{name}.{svc}.core.windows.net/" for svc in ("blob", "queue", "table", "file")}
         res = state.add_storage_account(rg, name, None, endpoints)
         return Response(201, {"id": res["id"], "resourceGroup": rg, "name": name})
+
+    @r.route("GET", base + r"/role-assignments")
+    def role_assignments(req):
+        from sandbox.arm import authorization
+        return Response(200, {"value": authorization.list_assignments(state, req.query.get("principalId"))})
+
+    @r.route("POST", base + r"/identities")
+    def identity(req):
+        body = common.json_body(req)
+        rg, name = body.get("resourceGroup"), body.get("name")
+        if not rg or not name:
+            raise arm_error(400, "InvalidRequestContent", "Give resourceGroup and name.")
+        res = state.add_user_assigned_identity(rg, name)
+        props = res.get("properties") or {}
+        return Response(201, {"id": res["id"], "resourceGroup": rg, "name": name,
+                              "principalId": props.get("principalId"), "clientId": props.get("clientId")})
 
     @r.route(["GET", "PUT", "POST", "PATCH", "DELETE"], base + r"/resource")
     def resource(req):

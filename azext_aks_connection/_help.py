@@ -52,6 +52,10 @@ examples:
         --query kubernetesResourceName.secret -o tsv
   - name: Show a connection by resource id.
     text: az aks connection show --id {CONNECTION}
+  - name: Print what a workload needs (pod template pieces), and apply the objects it lists elsewhere.
+    text: >
+        az aks connection show --id {CONNECTION} --manifest --objects --query objects -o yaml
+        | kubectl apply -f -
 """
 
 helps["aks connection delete"] = f"""
@@ -60,12 +64,20 @@ short-summary: Delete a connection.
 long-summary: >
     Removes the connection's record (its ConfigMap in namespace aks-connection). The Kubernetes Secret stays
     in the namespace (as with the built-in command); the command prints the kubectl line that deletes it.
+    With --cleanup it also removes what the connection made (Secret, ServiceAccount, federated credential,
+    role assignments, access policies, firewall rules), never what another connection still uses.
+    A connection that did not finish (Creating, Updating, Failed) is found with what it set out to make, and
+    one without a record by the connection-id annotation of its Kubernetes objects.
     Deleting a connection that does not exist succeeds with a warning.
 examples:
   - name: Delete a connection, asking for confirmation.
     text: az aks connection delete -g ClusterRG -n MyCluster --connection MyConnection
   - name: Delete a connection by resource id without a prompt (for CI).
     text: az aks connection delete --id {CONNECTION} --yes
+  - name: See what delete --cleanup would remove and keep, removing nothing.
+    text: az aks connection delete --id {CONNECTION} --cleanup --dry-run -o table
+  - name: Remove the connection and everything it made, the cluster features it turned on included.
+    text: az aks connection delete --id {CONNECTION} --cleanup --cleanup-features --yes
 """
 
 helps["aks connection list-configuration"] = f"""
@@ -183,7 +195,9 @@ long-summary: >
     holding the configuration keys of the auth type and client type, and records the connection as a
     ConfigMap in namespace aks-connection (no cluster extension is installed). {auth_text}
     Re-running the same command (with the same --connection name) changes nothing; without --connection a new
-    name is generated each time.
+    name is generated each time. --dry-run prints the plan (each step and what it would create or change) and
+    writes nothing: exit code 0 when nothing would change, 2 when changes are pending. The record says
+    Creating while the command runs and Failed (with the failing step) if it fails; re-running it finishes it.
 examples:
 {examples}"""
 
@@ -248,6 +262,9 @@ def _create_help(target):
                              f"az aks connection create {target.name} --source-id {CLUSTER} --target-id {target_id}"
                              f"{_user_options(target)} --connection orders_{target.wire_name} {auth} --no-wait"
                              .replace("  ", " ")))
+    examples.append(_example("Print the plan and write nothing (exit code 2 when changes are pending, for CI gates).",
+                             f"{base} --connection orders_{target.wire_name} {auth} --dry-run -o table"
+                             .replace("  ", " ")))
     examples.append(_example("Let Microsoft's Service Connector make the connection (works for private clusters).",
                              f"{base} --connection orders_{target.wire_name} {auth} --engine service-connector"
                              .replace("  ", " ")))
@@ -286,6 +303,8 @@ examples:
       dotnet{again}
   - name: Change the client type of a connection given by id.
     text: az aks connection update {name} --id {connection} --client-type {client}{again}
+  - name: Print what the update would change, and change nothing (exit code 2 when changes are pending).
+    text: az aks connection update {name} --id {connection} --client-type {client}{again} --dry-run
 {extra}"""
 
 

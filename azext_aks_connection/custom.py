@@ -382,6 +382,22 @@ def connection_update(cmd, *, client_type=None, connection_name=None,  # pylint:
         auth_info = dict(auth_info, user_values=dict(auth_info.get("user_values") or {},
                                                      **_option_values(target, user_args)))
     client_type = client_type or record.get("clientType") or "none"
+    keys, opt_out, roles = _carried_over(target, record, auth, auth_info, client_type=client_type,
+                                         customized_keys=customized_keys, opt_out_list=opt_out_list, roles=roles)
+    target_service = record.get("targetService") or {}
+    spec = _build_spec(target, cluster_ref, record["name"],
+                       target_service.get("id") or target_service.get("endpoint"), client_type,
+                       scope=record.get("scope") or "default", auth=auth, auth_info=auth_info, roles=roles,
+                       customized_keys=keys, opt_out_list=opt_out)
+    spec.must_exist = True      # an update never brings back a connection deleted meanwhile
+    if engine == linkers.ENGINE_SERVICE_CONNECTOR:
+        _refuse_dry_run("service-connector", dry_run)
+        return _apply_service_connector(cmd, spec, no_wait)
+    return _apply(cmd, spec, no_wait, dry_run)
+
+
+def _carried_over(target, record, auth, auth_info, *, client_type, customized_keys, opt_out_list, roles):
+    """update: (key renames, opt-outs, roles), the connection's own carried over where the update gives none."""
     keys = customized_keys
     old_keys = (record.get("configurationInfo") or {}).get("customizedKeys") or {}
     if keys is None and old_keys:
@@ -398,21 +414,12 @@ def connection_update(cmd, *, client_type=None, connection_name=None,  # pylint:
         opt_out = [o for o in opt_out_list if o != "none"]
     else:
         opt_out = sorted(set(_opt_out_of_record(record)) | set(opt_out_list or []))
-    target_service = record.get("targetService") or {}
     if roles is None and auth != t.AUTH_SECRET and "auth" not in opt_out:
         # Carry the connection's roles over where they can be granted (a service principal without its
         # object id gets none, with the warning that says how).
         if not (auth == t.AUTH_SERVICE_PRINCIPAL and not auth_info.get("object_id")):
             roles = (record.get("authInfo") or {}).get("roles")
-    spec = _build_spec(target, cluster_ref, record["name"],
-                       target_service.get("id") or target_service.get("endpoint"), client_type,
-                       scope=record.get("scope") or "default", auth=auth, auth_info=auth_info, roles=roles,
-                       customized_keys=keys, opt_out_list=opt_out)
-    spec.must_exist = True      # an update never brings back a connection deleted meanwhile
-    if engine == linkers.ENGINE_SERVICE_CONNECTOR:
-        _refuse_dry_run("service-connector", dry_run)
-        return _apply_service_connector(cmd, spec, no_wait)
-    return _apply(cmd, spec, no_wait, dry_run)
+    return keys, opt_out, roles
 
 
 def _auth_of_record(target, record):

@@ -85,6 +85,23 @@ def _oidc_warning(cluster_ref):
 
 # One read-compare-update loop with its retries (412, 409 busy); split, the retry state would be spread around.
 # pylint: disable-next=too-many-statements
+def _turn_on(mc, current, missing, kv_csi):
+    """Set on the cluster model ``mc`` (read as ``current``) what ``missing`` names."""
+    from azure.mgmt.containerservice import models
+    if "OIDC issuer" in missing:
+        mc.oidc_issuer_profile = models.ManagedClusterOIDCIssuerProfile(enabled=True)
+    if "workload identity" in missing:
+        if mc.security_profile is None:
+            mc.security_profile = models.ManagedClusterSecurityProfile()
+        mc.security_profile.workload_identity = models.ManagedClusterSecurityProfileWorkloadIdentity(enabled=True)
+    if kv_csi and addon(current, KV_ADDON).get("enabled") is not True:
+        profiles = dict(mc.addon_profiles or {})
+        key = next((k for k in profiles if k.lower() == KV_ADDON.lower()), KV_ADDON)
+        profiles[key] = models.ManagedClusterAddonProfile(
+            enabled=True, config={"enableSecretRotation": "false", "rotationPollInterval": "2m"})
+        mc.addon_profiles = profiles
+
+
 def ensure_features(cmd, cluster_ref, cluster, progress, *, workload_identity=False, kv_csi=False):
     """Turn on what is missing with one managed-cluster update (a long-running operation); returns the cluster
     as it is afterwards. No write when everything is on already.
@@ -93,7 +110,6 @@ def ensure_features(cmd, cluster_ref, cluster, progress, *, workload_identity=Fa
     a change made by someone else meanwhile is never reverted by a stale body: a 412 reads it again."""
     from azure.core import MatchConditions
     from azure.core.exceptions import ServiceRequestError, ServiceResponseError
-    from azure.mgmt.containerservice import models
     missing = missing_features(cluster, workload_identity, kv_csi)
     client = _client(cmd, cluster_ref.subscription).managed_clusters
     if not missing:
@@ -121,22 +137,10 @@ def ensure_features(cmd, cluster_ref, cluster, progress, *, workload_identity=Fa
             missing = missing_features(current, workload_identity, kv_csi)
             if not missing:              # someone else turned them on meanwhile
                 return current
-            if "OIDC issuer" in missing:
-                if not warned:
-                    _oidc_warning(cluster_ref)
-                    warned = True
-                mc.oidc_issuer_profile = models.ManagedClusterOIDCIssuerProfile(enabled=True)
-            if "workload identity" in missing:
-                if mc.security_profile is None:
-                    mc.security_profile = models.ManagedClusterSecurityProfile()
-                mc.security_profile.workload_identity = models.ManagedClusterSecurityProfileWorkloadIdentity(
-                    enabled=True)
-            if kv_csi and addon(current, KV_ADDON).get("enabled") is not True:
-                profiles = dict(mc.addon_profiles or {})
-                key = next((k for k in profiles if k.lower() == KV_ADDON.lower()), KV_ADDON)
-                profiles[key] = models.ManagedClusterAddonProfile(
-                    enabled=True, config={"enableSecretRotation": "false", "rotationPollInterval": "2m"})
-                mc.addon_profiles = profiles
+            if "OIDC issuer" in missing and not warned:
+                _oidc_warning(cluster_ref)
+                warned = True
+            _turn_on(mc, current, missing, kv_csi)
             condition = {"etag": mc.e_tag, "match_condition": MatchConditions.IfNotModified} if mc.e_tag else {}
             progress(f"Enabling {what} on AKS cluster '{cluster_ref.name}' (a cluster update; it can take minutes)")
             from azext_aks_connection.provider.arm import sdk_polling     # Retry-After, else 0.5 s growing to 5 s

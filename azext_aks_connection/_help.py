@@ -52,10 +52,9 @@ examples:
         --query kubernetesResourceName.secret -o tsv
   - name: Show a connection by resource id.
     text: az aks connection show --id {CONNECTION}
-  - name: Print what a workload needs (pod template pieces), and apply the objects it lists elsewhere.
+  - name: Print what a workload needs (pod template pieces), and save the objects it lists for kubectl apply.
     text: >
-        az aks connection show --id {CONNECTION} --manifest --objects --query objects -o yaml
-        | kubectl apply -f -
+        az aks connection show --id {CONNECTION} --manifest --objects --query objects -o yaml > objects.yaml
 """
 
 helps["aks connection delete"] = f"""

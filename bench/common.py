@@ -58,10 +58,11 @@ def sandbox_session(prefix="aksconn-bench-"):
         shutil.rmtree(tmp, ignore_errors=True)
 
 
-class Run:  # pylint: disable=too-few-public-methods
+class Run:  # pylint: disable=too-few-public-methods,too-many-instance-attributes  # one az process, as measured
     """One az process: wall time (s), exit code, peak RSS (MB, the process and what it waited for), what it
     printed, and what the sandbox received meanwhile (request log entries, long-running operations started)."""
 
+    # pylint: disable-next=too-many-positional-arguments  # what one run measured, in the order it is measured
     def __init__(self, wall, rc, rss_mb, out, err, calls, operations, cpu=0.0):
         self.wall, self.rc, self.rss, self.out, self.err = wall, rc, rss_mb, out, err
         self.calls, self.operations = calls, operations

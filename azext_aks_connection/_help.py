@@ -52,9 +52,9 @@ examples:
         --query kubernetesResourceName.secret -o tsv
   - name: Show a connection by resource id.
     text: az aks connection show --id {CONNECTION}
-  - name: Print what a workload needs (pod template pieces), and save the objects it lists for kubectl apply.
+  - name: Print the objects a workload needs as YAML that kubectl apply takes (a v1 List).
     text: >
-        az aks connection show --id {CONNECTION} --manifest --objects --query objects -o yaml > objects.yaml
+        az aks connection show --id {CONNECTION} --manifest --objects --query objects -o yaml
 """
 
 helps["aks connection delete"] = f"""

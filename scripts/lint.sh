@@ -81,7 +81,7 @@ step "pylint tests (ext_pylintrc)" pylint tests "${OTHER_PYLINT[@]}" \
     --disable=$DESIGN,redefined-outer-name,unused-argument,consider-using-with,protected-access
 step "pylint sandbox (ext_pylintrc)" pylint sandbox "${OTHER_PYLINT[@]}" --disable=$DESIGN,unused-argument
 # bench/ is a folder of scripts (no package): they import the sandbox from the top of the repository.
-step "pylint bench (ext_pylintrc)" env PYTHONPATH="$REPO" pylint bench "${OTHER_PYLINT[@]}"
+step "pylint bench (ext_pylintrc)" env PYTHONPATH="$REPO" pylint bench/*.py "${OTHER_PYLINT[@]}"
 step "flake8 sandbox tests bench scripts (ext.flake8)" \
     flake8 --statistics --config="$FLAKE8RC" sandbox tests bench scripts/linter_exclusions.py
 echo

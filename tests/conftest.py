@@ -19,6 +19,7 @@ import tempfile
 import pytest
 
 # The reliability suite's counts, gathered from every worker's reports and printed at the end (tests/reliability).
+# pylint: disable-next=unused-import  # pytest finds hooks by their name in conftest.py
 from tests.reliability.tally import pytest_runtest_logreport, pytest_terminal_summary  # noqa: F401,E402
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))

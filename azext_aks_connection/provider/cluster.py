@@ -102,6 +102,7 @@ def _turn_on(mc, current, missing, kv_csi):
         mc.addon_profiles = profiles
 
 
+# pylint: disable-next=too-many-locals  # one read-modify-write loop: its attempts, the model and its conditions
 def ensure_features(cmd, cluster_ref, cluster, progress, *, workload_identity=False, kv_csi=False):
     """Turn on what is missing with one managed-cluster update (a long-running operation); returns the cluster
     as it is afterwards. No write when everything is on already.

@@ -229,7 +229,7 @@ AUTH_CLASSES = {t.AUTH_SECRET: SecretAuth, t.AUTH_WORKLOAD_IDENTITY: WorkloadIde
 
 # --------------------------------------------------------------------------- the plan
 
-class Plan:  # pylint: disable=too-many-instance-attributes
+class Plan:  # pylint: disable=too-many-instance-attributes,too-many-public-methods  # the one model the steps read
     """The steps of one connection spec, what their reads found, and what applying them made."""
 
     def __init__(self, cmd, spec, progress):

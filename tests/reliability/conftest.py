@@ -18,7 +18,7 @@ def tally(request):
 
 
 @pytest.fixture(scope="module")
-def zygote(az):   # pylint: disable=unused-argument  (logged in first)
+def zygote(az):   # pylint: disable=unused-argument  # az: logged in first
     from tests.reliability.azproc import Zygote
     with Zygote(dict(os.environ)) as z:
         yield z

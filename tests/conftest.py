@@ -106,6 +106,19 @@ def sbc(sandbox):
     return SandboxClient(sandbox)
 
 
+@pytest.fixture
+def faults(sbc):
+    """add(**rule) -> id; every rule the test added is removed afterwards (requests they hold go on)."""
+    added = []
+
+    def add(**rule):
+        added.append(sbc.add_fault(**rule))
+        return added[-1]
+    yield add
+    for rule in added:
+        sbc.remove_fault(rule)
+
+
 def run_az(*args):
     """Run az in-process. Errors go through knack logging: capture them with a handler of our own."""
     import logging

@@ -66,7 +66,7 @@ def issuer_of(cluster):
     return oidc.get("issuerURL") if oidc.get("enabled") else None
 
 
-def _outputs_pending(cluster, workload_identity, kv_csi):
+def outputs_pending(cluster, workload_identity=False, kv_csi=False):
     """A feature is on but what it makes is not known yet: the OIDC issuer URL, the Key Vault add-on's identity."""
     if workload_identity and not issuer_of(cluster):
         return True
@@ -114,7 +114,7 @@ def ensure_features(cmd, cluster_ref, cluster, progress, *, workload_identity=Fa
     missing = missing_features(cluster, workload_identity, kv_csi)
     client = _client(cmd, cluster_ref.subscription).managed_clusters
     if not missing:
-        if not _outputs_pending(cluster, workload_identity, kv_csi):
+        if not outputs_pending(cluster, workload_identity, kv_csi):
             return cluster
         # On, but what it makes is not there yet (someone else's update is turning it on: the issuer URL, the
         # add-on's identity): wait for that update to end, then read the cluster again and use what it made.
@@ -229,11 +229,6 @@ def _subnet_nat_gateway_ips(arm, props):
     if not seen:
         return [], "the node subnets have no NAT gateway"
     return refs, None
-
-
-def outputs_pending(cluster, workload_identity=False, kv_csi=False):
-    """A feature is on but what it makes is not known yet (someone else's update is turning it on)."""
-    return _outputs_pending(cluster, workload_identity, kv_csi)
 
 
 def disable_features(cmd, cluster_ref, progress, workload_identity=False, kv_csi=False):

@@ -245,7 +245,7 @@ def _covers(assignment_scope, scope):
     return s == a or s.startswith(a + "/")
 
 
-def _assignments_of(arm, scope, principal_id):
+def assignments_of(arm, scope, principal_id):
     """The principal's role assignments that apply at ``scope`` (there and above)."""
     flt = f"principalId eq '{principal_id}'"
     try:
@@ -253,11 +253,6 @@ def _assignments_of(arm, scope, principal_id):
                 or {}).get("value") or []
     except ArmError as exc:
         raise arm_error(exc, f"Listing the role assignments of principal '{principal_id}' on '{scope}'") from exc
-
-
-def assignments_of(arm, scope, principal_id):
-    """The principal's role assignments that apply at ``scope`` (there and above)."""
-    return _assignments_of(arm, scope, principal_id)
 
 
 def granting(current, scope, rid):
@@ -271,7 +266,7 @@ def ensure_role_assignments(arm, scope, principal_id, roles, *, principal_type="
     """Grant each (name, role definition id) to the principal on ``scope`` unless an assignment at that scope
     or above already grants it. Returns [(assignment id, "created" | "present")]. ``current``: the principal's
     assignments as just listed (else listed here)."""
-    current = _assignments_of(arm, scope, principal_id) if current is None else current
+    current = assignments_of(arm, scope, principal_id) if current is None else current
     results = []
     for name, rid in roles:
         match = granting(current, scope, rid)
@@ -300,7 +295,7 @@ def _existing_assignment(arm, scope, principal_id, rid, exc):
     if found:
         return f"{scope}{AUTHZ}/roleAssignments/{uuid.UUID(found.group(1))}"
     guid = rid.rstrip("/").split("/")[-1].lower()
-    for a in _assignments_of(arm, scope, principal_id):
+    for a in assignments_of(arm, scope, principal_id):
         props = a.get("properties") or {}
         if props.get("roleDefinitionId", "").lower().endswith("/" + guid) and \
                 props.get("scope", "").lower().rstrip("/") == scope.lower().rstrip("/"):

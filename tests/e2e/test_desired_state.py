@@ -297,3 +297,21 @@ def test_manifest_of_a_csi_connection_is_a_filled_secret_provider_class(az, sand
     assert params["userAssignedIdentityID"] == values["AZURE_KEYVAULT_CLIENTID"] and params["tenantId"]
     volume = out.json["workload"]["spec"]["volumes"][0]
     assert volume["csi"]["volumeAttributes"]["secretProviderClass"] == spc["metadata"]["name"]
+
+
+def test_delete_cleanup_features_turns_off_workload_identity_but_not_the_oidc_issuer(
+        az, fresh_cluster, closed_account, identity):
+    cluster = fresh_cluster
+    assert _wi(az, cluster, closed_account, "ds_feat", identity).rc == 0
+
+    def security():
+        res = az("aks", "show", "-g", cluster["resourceGroup"], "-n", cluster["name"], "-o", "json")
+        assert res.rc == 0, res
+        return (res.json["oidcIssuerProfile"]["enabled"],
+                bool(((res.json.get("securityProfile") or {}).get("workloadIdentity") or {}).get("enabled")))
+    assert security() == (True, True)
+    kept = _delete(az, cluster, "ds_feat", "--cleanup-features")
+    assert kept.rc != 0 and "--cleanup-features works with --cleanup" in kept.log, kept
+    gone = _delete(az, cluster, "ds_feat", "--cleanup", "--cleanup-features")
+    assert gone.rc == 0, gone
+    assert security() == (True, False)          # AKS cannot turn the OIDC issuer off: it stays

@@ -37,19 +37,6 @@ def new_identity(az, prefix):
     return made.json["id"]
 
 
-@pytest.fixture
-def faults(sbc):
-    """Add fault rules for the test; all removed afterwards."""
-    added = []
-
-    def add(**rule):
-        added.append(sbc.add_fault(**rule))
-        return added[-1]
-    yield add
-    for rule in added:
-        sbc.remove_fault(rule)
-
-
 @pytest.fixture(scope="module", autouse=True)
 def replicated_principals(sbc):
     """New identities' principals are usable at once here (their replication delay is not what is tested)."""

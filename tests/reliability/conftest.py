@@ -24,19 +24,6 @@ def zygote(az):   # pylint: disable=unused-argument  # az: logged in first
         yield z
 
 
-@pytest.fixture
-def faults(sbc):
-    """add(**rule) -> id; every rule the test added is removed afterwards (requests they hold go on)."""
-    added = []
-
-    def add(**rule):
-        added.append(sbc.add_fault(**rule))
-        return added[-1]
-    yield add
-    for rule in added:
-        sbc.remove_fault(rule)
-
-
 @pytest.fixture(scope="module")
 def kube_reader(az, sandbox, tmp_path_factory):
     import yaml

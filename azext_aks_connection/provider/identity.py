@@ -3,6 +3,7 @@ assignments on the target, and Key Vault access policies. Every step reads first
 what is missing, under deterministic names, so a re-run converges and never duplicates.
 """
 import re
+import time
 import uuid
 from urllib.parse import quote
 
@@ -74,7 +75,10 @@ def federated_credential_name(namespace, issuer, subj):
 
 
 MAX_FICS = 20                  # federated identity credentials one identity can hold (Microsoft Entra limit)
-FIC_WRITE_ATTEMPTS = 6         # 409 ConcurrentFederatedIdentityCredentialsWritesForSingleManagedIdentity: retried
+# 409 ConcurrentFederatedIdentityCredentialsWritesForSingleManagedIdentity (another credential write on the identity is
+# in flight): retried for up to this many seconds, not a fixed number of times: ten writers on one identity can each
+# collide many times in a row before their turn comes.
+FIC_WRITE_SECONDS = 120.0
 FIC_CONCURRENT = "ConcurrentFederatedIdentityCredentialsWritesForSingleManagedIdentity"
 # Azure's answer when the identity holds MAX_FICS credentials already (not the concurrent-writes 409).
 _FIC_FULL = re.compile(r"maximum of \d+ federated identity credentials|too many federated identity credentials are "
@@ -146,9 +150,10 @@ def check_fic_slot(arm, identity, namespace, issuer, existing=None):
 
 
 def _fic_backoff(attempt, headers):
+    """Retry-After when Azure sends one, else "full jitter" (uniform up to 0.5 s doubling to 4 s): writers that
+    collided spread out instead of colliding again."""
     import random
-    default = min(8.0, 1.0 * 2 ** attempt) * random.uniform(0.5, 1.0)     # jittered: writers must not re-collide
-    return retry_after(headers, default=default)
+    return retry_after(headers, default=random.uniform(0.05, min(4.0, 0.5 * 2 ** attempt)))
 
 
 def matching_credential(existing, issuer, namespace, identity):
@@ -168,18 +173,39 @@ def ensure_federated_credential(arm, identity, issuer, namespace, existing=None)
         return match["id"], "present"
     name = federated_credential_name(namespace, issuer, subj)
     body = {"properties": {"issuer": issuer, "subject": subj, "audiences": [AUDIENCE]}}
-    for attempt in range(FIC_WRITE_ATTEMPTS):
+    try:
+        created = _write_credential(arm, "PUT", f"{base}/{name}", body)
+    except ArmError as exc:
+        raise arm_error(exc, f"Creating federated credential '{name}' on identity '{identity['name']}'" + (
+            f" (an identity holds at most {MAX_FICS}: delete one it no longer needs, or pass another identity "
+            "to --workload-identity)" if _FIC_FULL.search(exc.error.message or "") else "")) from exc
+    return (created or {}).get("id") or f"{base}/{name}", "created"
+
+
+def _write_credential(arm, method, url, body=None):
+    """One federated credential write (PUT or DELETE), retried while another write on the same identity is in
+    flight (409 FIC_CONCURRENT), for up to FIC_WRITE_SECONDS. Returns the answer's body."""
+    deadline = time.monotonic() + FIC_WRITE_SECONDS
+    attempt = 0
+    while True:
         try:
-            _, created, _ = arm.send("PUT", f"{base}/{name}", IDENTITY_API, body=body)
-            return (created or {}).get("id") or f"{base}/{name}", "created"
+            return arm.send(method, url, IDENTITY_API, body=body)[1]
         except ArmError as exc:
-            if exc.status_code == 409 and exc.error.code == FIC_CONCURRENT and attempt + 1 < FIC_WRITE_ATTEMPTS:
-                pause(_fic_backoff(attempt, exc.headers))      # another write on this identity is in flight
-                continue
-            raise arm_error(exc, f"Creating federated credential '{name}' on identity '{identity['name']}'" + (
-                f" (an identity holds at most {MAX_FICS}: delete one it no longer needs, or pass another identity "
-                "to --workload-identity)" if _FIC_FULL.search(exc.error.message or "") else "")) from exc
-    return f"{base}/{name}", "created"
+            left = deadline - time.monotonic()
+            if not (exc.status_code == 409 and exc.error.code == FIC_CONCURRENT and left > 0):
+                raise
+            pause(min(left, _fic_backoff(attempt, exc.headers)))
+            attempt += 1
+
+
+def delete_federated_credential(arm, credential_id):
+    """Delete one federated credential (absent already: fine), retried like a create while another write on the
+    identity is in flight."""
+    try:
+        _write_credential(arm, "DELETE", credential_id)
+    except ArmError as exc:
+        if exc.status_code != 404:
+            raise arm_error(exc, f"Deleting federated credential '{credential_id}'") from exc
 
 
 def role_definition_id(subscription, role):
@@ -304,7 +330,6 @@ def _existing_assignment(arm, scope, principal_id, rid, exc):
 
 
 def _create_assignment(arm, scope, principal_id, role_name, rid, *, principal_type):
-    import time
     aid = assignment_id(scope, principal_id, rid)
     body = {"properties": {"roleDefinitionId": rid, "principalId": principal_id, "principalType": principal_type}}
     deadline = time.monotonic() + PRINCIPAL_WAIT

@@ -111,7 +111,10 @@ class FederatedCredential(Step):
     name = "federatedCredential"
     needs = ("clusterFeatures",)
     read_needs = ("identity", "cluster")
-    remove_api = identity_ops.IDENTITY_API
+
+    @classmethod
+    def remove(cls, arm, entry, target):
+        identity_ops.delete_federated_credential(arm, entry["id"])
 
     def read(self):
         plan = self.plan

@@ -112,6 +112,29 @@ def test_concurrent_credential_write_is_retried(az, sandbox, sbc, fresh_cluster)
     assert _calls(sbc, mark, "/federatedIdentityCredentials/") == [("PUT", 409), ("PUT", 409), ("PUT", 201)]
 
 
+def test_concurrent_credential_delete_is_retried(az, sandbox, sbc, fresh_cluster):
+    """delete --cleanup removes the federated credential it made; a 409 for another write on the identity in flight
+    is retried as a create's is, and the credential is gone."""
+    ident = _new_identity(az, "ficdel")
+    assert _create_wi(az, sandbox, fresh_cluster, "race_del", ident["id"]).rc == 0
+    sbc.add_fault(plane="arm", method="DELETE", path=r"/federatedIdentityCredentials/", status=409, times=2,
+                  code="ConcurrentFederatedIdentityCredentialsWritesForSingleManagedIdentity",
+                  message="Too many Federated Identity Credentials are written concurrently for the managed "
+                          f"identity '{ident['id'].lower()}'. Concurrent Federated Identity Credentials writes "
+                          "under the same managed identity are not supported.")
+    mark = sbc.mark()
+    try:
+        res = run(az, "aks", "connection", "delete", "--id", f"{fresh_cluster['id']}/providers/Microsoft.ServiceLinker"
+                  "/linkers/race_del", "--cleanup", "--yes")
+    finally:
+        sbc.clear_faults()
+    assert res.rc == 0, res
+    assert _calls(sbc, mark, "/federatedIdentityCredentials/") == [("DELETE", 409), ("DELETE", 409), ("DELETE", 200)]
+    left = az("identity", "federated-credential", "list", "-g", "sandbox-rg", "--identity-name", ident["name"],
+              "-o", "json")
+    assert left.rc == 0 and left.json == [], left
+
+
 def _fill_credentials(sbc, identity_id, count, issuer="https://issuer.example.com/other/"):
     names = []
     for i in range(count):

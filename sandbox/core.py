@@ -111,13 +111,19 @@ class RequestLog:
         self._entries = []
         self._seq = 0
 
-    def add(self, plane, method, path, api_version, status, query=None):
+    def add(self, plane, method, path, api_version, status, query=None, start=None, bytes_in=0, bytes_out=0,
+            conn=None):
+        """``start``: when the request had arrived (its headers read; ``time`` is when its answer was ready);
+        ``bytes_in`` / ``bytes_out``: body bytes received / sent; ``conn``: the client's TCP connection
+        ("<port>"), so a reader can count connections (bench/)."""
         with self._lock:
             self._seq += 1
             mutating = method in MUTATING and not (method == "POST" and _READ_ONLY_POST.search(path))
-            self._entries.append({"seq": self._seq, "time": time.time(), "plane": plane, "method": method,
-                                  "path": path, "apiVersion": api_version, "status": status,
-                                  "mutating": mutating, "query": query or {}})
+            now = time.time()
+            self._entries.append({"seq": self._seq, "time": now, "start": start or now, "plane": plane,
+                                  "method": method, "path": path, "apiVersion": api_version, "status": status,
+                                  "mutating": mutating, "query": query or {}, "bytesIn": bytes_in,
+                                  "bytesOut": bytes_out, "conn": conn})
 
     def entries(self, since=0):
         with self._lock:
@@ -212,6 +218,7 @@ def serve(app, plane, log, faults, error_response, host="127.0.0.1", port=0, ssl
             pass
 
         def _handle(self):
+            start = time.time()
             length = int(self.headers.get("Content-Length") or 0)
             body = self.rfile.read(length) if length else b""
             req = Request(self.command, self.path, self.headers, body)
@@ -236,7 +243,8 @@ def serve(app, plane, log, faults, error_response, host="127.0.0.1", port=0, ssl
             data = resp.payload()
             if not control:   # logged before the answer leaves, so a client never sees its answer first
                 log.add(plane, req.method, req.path, req.api_version, resp.status,
-                        {k: v for k, v in req.query.items() if k != "api-version"})
+                        {k: v for k, v in req.query.items() if k != "api-version"}, start=start,
+                        bytes_in=len(body), bytes_out=len(data), conn=str(self.client_address[1]))
             self.send_response(resp.status)
             if data or resp.status not in (204, 304):
                 self.send_header("Content-Type", resp.content_type)

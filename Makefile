@@ -6,7 +6,7 @@ AZURITE_VERSION := 3.35.0
 export AZURE_CORE_COLLECT_TELEMETRY := false
 export PIP_DISABLE_PIP_VERSION_CHECK := 1
 
-.PHONY: demo test test-fast venv tools wheel bench calls clean down
+.PHONY: demo test test-fast venv tools wheel bench bench-quick calls clean down
 
 $(BIN)/.installed: requirements-dev.txt setup.py
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -44,8 +44,13 @@ test: venv tools
 test-fast: venv tools
 	$(BIN)/python -m pytest tests/unit tests/sandbox tests/e2e/test_storage_blob_secret.py $(TEST_XDIST)
 
+# Wall time against the lower bound, per scenario, with the goals of issue 16 (bench/README.md; ~12 min on 2
+# cores). `make bench-quick`: one run per figure, LRO 1 s only (~2 min): for a look, not for the goal figures.
 bench: venv tools
-	$(BIN)/python bench/bench_create.py
+	$(BIN)/python bench/bench.py
+
+bench-quick: venv tools
+	BENCH_RUNS=1 BENCH_LROS=1 $(BIN)/python bench/bench.py
 
 calls: venv tools
 	$(BIN)/python bench/calls_per_cluster_kind.py

@@ -6,7 +6,7 @@ import sys
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from bench_create import BIN, call_lines, sandbox_session  # noqa: E402  pylint: disable=wrong-import-position
+from common import BIN, call_lines, sandbox_session  # noqa: E402  pylint: disable=wrong-import-position
 
 
 def main():

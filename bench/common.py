@@ -1,8 +1,6 @@
-"""Timings of `az aks connection create storage-blob --secret` against the sandbox; see README.md."""
+"""What both bench scripts share: a sandbox of their own, az run as a user runs it, the request log as lines."""
 import contextlib
-import json
 import os
-import statistics
 import subprocess
 import sys
 import tempfile
@@ -11,7 +9,7 @@ import time
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, REPO)
 BIN = os.path.dirname(sys.executable)
-ARM_LATENCY, KUBE_LATENCY, RUNS = 0.05, 0.02, 5
+AZ = os.path.join(BIN, "az")
 
 
 AZ_OWN = ("/metadata/", "/msi/", "/oauth2/", "/subscriptions?", "/tenants")
@@ -56,91 +54,47 @@ def sandbox_session(prefix="aksconn-bench-"):
     finally:
         subprocess.run([sys.executable, "-m", "sandbox", "down"], cwd=REPO, env=env, check=False,
                        stdout=subprocess.DEVNULL)
+        import shutil
+        shutil.rmtree(tmp, ignore_errors=True)
 
 
-def main():  # pylint: disable=too-many-locals,too-many-statements
-    with sandbox_session() as (env, sbc, seeds):
-        c, s = seeds["cluster"], seeds["storage"]["storage-blob"]
+class Run:  # pylint: disable=too-few-public-methods
+    """One az process: wall time (s), exit code, peak RSS (MB, the process and what it waited for), what it
+    printed, and what the sandbox received meanwhile (request log entries, long-running operations started)."""
 
-        identity = seeds["identities"]["sandbox-identity"]
-
-        def create(name, cluster_args=("-g", c["resourceGroup"], "-n", c["name"]), sequential=False,
-                   auth=("--secret",)):
-            e = dict(env, AKS_CONNECTION_SEQUENTIAL="1" if sequential else "0")
-            t0 = time.perf_counter()
-            p = subprocess.run([os.path.join(BIN, "az"), "aks", "connection", "create", "storage-blob",
-                                *cluster_args, "--tg", s["resourceGroup"], "--account", s["account"],
-                                "--connection", name, *auth, "-o", "none", "--only-show-errors"],
-                               env=e, capture_output=True, text=True, check=False)
-            elapsed = time.perf_counter() - t0
-            if p.returncode:
-                raise SystemExit(p.stderr)
-            return elapsed
-
-        def helptime(*args):
-            t0 = time.perf_counter()
-            subprocess.run([os.path.join(BIN, "az"), *args, "-h"], env=env, capture_output=True, check=True)
-            return time.perf_counter() - t0
-
-        create("warmup")   # makes the store namespace on the seeded cluster
-        sbc.add_fault(plane="arm", method="*", path=".*", latency=ARM_LATENCY)
-        sbc.add_fault(plane="kube", method="*", path=".*", latency=KUBE_LATENCY)
-        par = [create(f"par_{i}") for i in range(RUNS)]
-        seq = [create(f"seq_{i}", sequential=True) for i in range(RUNS)]
-        again = [create("par_0") for _ in range(RUNS)]
-        mark = sbc.mark()
-        create("par_0")
-        rerun_calls = sbc.requests(since=mark)
-        first = []
-        for i in range(3):
-            cl = sbc.new_cluster(f"bench-{i}")
-            first.append(create("first", ("--source-id", cl["id"])))
-        wi = ("--workload-identity", identity)
-        wi_first, wi_first_seq, wi_ids = [], [], []
-        for i in range(3):
-            wi_ids.append(sbc.new_cluster(f"bench-wi-{i}")["id"])
-            mark = sbc.mark()
-            wi_first.append(create("wi", ("--source-id", wi_ids[-1]), auth=wi))
-            if i == 0:
-                wi_first_calls = sbc.requests(since=mark)
-            wi_first_seq.append(create("wi", ("--source-id", sbc.new_cluster(f"bench-wis-{i}")["id"]), auth=wi,
-                                       sequential=True))
-        wi_again = [create("wi", ("--source-id", wi_ids[0]), auth=wi) for _ in range(RUNS)]
-        mark = sbc.mark()
-        create("wi", ("--source-id", wi_ids[0]), auth=wi)
-        wi_rerun_calls = sbc.requests(since=mark)
-        sbc.clear_faults()
-        h_ext = [helptime("aks", "connection") for _ in range(RUNS)]
-        h_aks = [helptime("aks") for _ in range(RUNS)]
-        med = statistics.median
-        rows = {
-            "create, concurrent steps (s)": med(par),
-            "create, sequential steps (s)": med(seq),
-            "create re-run, nothing to change (s)": med(again),
-            "first create on a fresh cluster (makes the store namespace) (s)": med(first),
-            "workload identity, first create on a fresh cluster, concurrent (s)": med(wi_first),
-            "workload identity, first create on a fresh cluster, sequential (s)": med(wi_first_seq),
-            "workload identity re-run, nothing to change (s)": med(wi_again),
-            "az aks connection -h (s)": med(h_ext),
-            "az aks -h (s)": med(h_aks),
-        }
-        print(f"median of {RUNS} runs; injected latency ARM {ARM_LATENCY*1000:.0f} ms, "
-              f"Kubernetes {KUBE_LATENCY*1000:.0f} ms per call; sandbox LRO 1 s")
-        for k, v in rows.items():
-            print(f"  {k:60s} {v:7.2f}")
-        print(f"  {'ratio sequential / concurrent':60s} {med(seq) / med(par):7.2f}")
-        print(f"  {'ratio re-run / create':60s} {med(again) / med(par):7.2f}")
-        print(f"  {'ratio az aks connection -h / az aks -h':60s} {med(h_ext) / med(h_aks):7.2f}")
-        print(f"  {'ratio WI first create sequential / concurrent':60s} {med(wi_first_seq) / med(wi_first):7.2f}")
-        print(f"  {'ratio WI re-run / WI first create':60s} {med(wi_again) / med(wi_first):7.2f}")
-        print(f"  re-run made {len(rerun_calls)} calls, {sum(e['mutating'] for e in rerun_calls)} of them writes")
-        print(f"  WI re-run made {len(wi_rerun_calls)} calls, {sum(e['mutating'] for e in wi_rerun_calls)} writes")
-        for title, calls in (("WI first create", wi_first_calls), ("WI re-run", wi_rerun_calls)):
-            print(f"{title}: {len(calls)} calls, {sum(e['mutating'] for e in calls)} writes")
-            for line in call_lines(calls):
-                print("   ", line)
-        print(json.dumps({k: round(v, 3) for k, v in rows.items()}))
+    def __init__(self, wall, rc, rss_mb, out, err, calls, operations):
+        self.wall, self.rc, self.rss, self.out, self.err = wall, rc, rss_mb, out, err
+        self.calls, self.operations = calls, operations
 
 
-if __name__ == "__main__":
-    main()
+def run_az(env, args, sbc=None, check=True):
+    """``az <args>`` in a process of its own, timed from spawn to exit; with ``sbc`` the request log of the run and
+    the sandbox operations that started during it."""
+    mark = sbc.mark() if sbc is not None else None
+    with tempfile.TemporaryFile() as out, tempfile.TemporaryFile() as err:
+        began = time.time()
+        t0 = time.perf_counter()
+        proc = subprocess.Popen([AZ, *args], env=env, stdout=out, stderr=err,  # pylint: disable=consider-using-with
+                                stdin=subprocess.DEVNULL)
+        _, status, usage = os.wait4(proc.pid, 0)
+        wall = time.perf_counter() - t0
+        ended = time.time()
+        proc.returncode = os.waitstatus_to_exitcode(status)
+        out.seek(0)
+        err.seek(0)
+        text_out, text_err = out.read().decode("utf-8", "replace"), err.read().decode("utf-8", "replace")
+    if check and proc.returncode:
+        raise SystemExit(f"az {' '.join(args)} failed ({proc.returncode}):\n{text_err[-3000:]}")
+    calls, ops = None, None
+    if sbc is not None:
+        calls = sbc.requests(since=mark)
+        ops = [o for o in sbc.arm("GET", "operations")["value"] if began - 0.5 <= _epoch(o["startTime"]) <= ended]
+    return Run(wall, proc.returncode, usage.ru_maxrss / 1024.0, text_out, text_err, calls, ops)
+
+
+def _epoch(iso):
+    """Seconds since the epoch of an ARM timestamp (2024-05-01T12:34:56.1234567Z)."""
+    import datetime
+    head, _, frac = iso.rstrip("Z").partition(".")
+    stamp = datetime.datetime.strptime(head, "%Y-%m-%dT%H:%M:%S").replace(tzinfo=datetime.timezone.utc)
+    return stamp.timestamp() + float("0." + (frac or "0"))

@@ -1,35 +1,124 @@
-"""Kubernetes writes: namespace and Secret, each read-compare-write so a re-run changes nothing."""
+"""Kubernetes writes: namespace and Secret, each read-compare-write so a re-run changes nothing.
+
+The calls go through kubeaccess.KubeClient (no kubernetes package): :func:`core_v1` gives the CoreV1Api methods
+used here and in the store, with the kubernetes client's names and arguments, answering KubeObjects and raising
+:data:`ApiException` (kubeaccess.KubeApiError: ``status``, ``reason``, ``body``)."""
 import base64
+from urllib.parse import quote
 
 from azext_aks_connection.provider.errors import kube_error
+from azext_aks_connection.provider.kubeaccess import KubeApiError, KubeClient, api_errors
 
 MANAGED_BY = "aks-connection"
 LABELS = {"app.kubernetes.io/managed-by": MANAGED_BY}
+ApiException = KubeApiError         # what core_v1's calls raise (the kubernetes client's name for it)
+STRATEGIC_MERGE = "application/strategic-merge-patch+json"     # what the kubernetes client sends for a dict patch
 
 
-def _core(api_client):
+class CoreV1:
+    """The CoreV1Api calls aks-connection makes, on a KubeClient: same names, arguments and answers' fields as the
+    kubernetes client's (the answers are KubeObjects). Bodies: dicts (or kubernetes client models)."""
+
+    def __init__(self, api):
+        self.api = api
+
+    def _req(self, method, path, body=None, query=None, kwargs=None, content_type="application/json"):
+        timeout = (kwargs or {}).get("_request_timeout")
+        if timeout is not None and not isinstance(timeout, tuple):
+            timeout = (timeout, timeout)
+        return self.api.request(method, path, query=query, body=body, content_type=content_type, timeout=timeout)
+
+    @staticmethod
+    def _ns(namespace, plural, name=None):
+        path = f"/api/v1/namespaces/{quote(namespace, safe='')}/{plural}"
+        return path + (f"/{quote(name, safe='')}" if name is not None else "")
+
+    def read_namespace(self, name, **kwargs):
+        return self._req("GET", f"/api/v1/namespaces/{quote(name, safe='')}", kwargs=kwargs)
+
+    def create_namespace(self, body, **kwargs):
+        return self._req("POST", "/api/v1/namespaces", body, kwargs=kwargs)
+
+    def read_namespaced_secret(self, name, namespace, **kwargs):
+        return self._req("GET", self._ns(namespace, "secrets", name), kwargs=kwargs)
+
+    def create_namespaced_secret(self, namespace, body, **kwargs):
+        return self._req("POST", self._ns(namespace, "secrets"), body, kwargs=kwargs)
+
+    def replace_namespaced_secret(self, name, namespace, body, **kwargs):
+        return self._req("PUT", self._ns(namespace, "secrets", name), body, kwargs=kwargs)
+
+    def read_namespaced_service_account(self, name, namespace, **kwargs):
+        return self._req("GET", self._ns(namespace, "serviceaccounts", name), kwargs=kwargs)
+
+    def create_namespaced_service_account(self, namespace, body, **kwargs):
+        return self._req("POST", self._ns(namespace, "serviceaccounts"), body, kwargs=kwargs)
+
+    def patch_namespaced_service_account(self, name, namespace, body, **kwargs):
+        return self._req("PATCH", self._ns(namespace, "serviceaccounts", name), body, kwargs=kwargs,
+                         content_type=STRATEGIC_MERGE)
+
+    def list_namespaced_config_map(self, namespace, label_selector=None, **kwargs):
+        return self._req("GET", self._ns(namespace, "configmaps"), kwargs=kwargs,
+                         query={"labelSelector": label_selector} if label_selector else None)
+
+    def read_namespaced_config_map(self, name, namespace, **kwargs):
+        return self._req("GET", self._ns(namespace, "configmaps", name), kwargs=kwargs)
+
+    def create_namespaced_config_map(self, namespace, body, **kwargs):
+        return self._req("POST", self._ns(namespace, "configmaps"), body, kwargs=kwargs)
+
+    def replace_namespaced_config_map(self, name, namespace, body, **kwargs):
+        return self._req("PUT", self._ns(namespace, "configmaps", name), body, kwargs=kwargs)
+
+    def delete_namespaced_config_map(self, name, namespace, body=None, **kwargs):
+        return self._req("DELETE", self._ns(namespace, "configmaps", name), body, kwargs=kwargs)
+
+
+def core_v1(api_client):
+    """CoreV1 on a KubeClient; the kubernetes client's CoreV1Api on anything else (a kubernetes ApiClient)."""
+    if isinstance(api_client, KubeClient):
+        return CoreV1(api_client)
     from kubernetes import client
     return client.CoreV1Api(api_client)
 
 
+def _core(api_client):
+    return core_v1(api_client)
+
+
 def ensure_namespace(api_client, namespace):
-    """Create the namespace when missing. Returns True when it was created."""
-    from kubernetes.client.rest import ApiException
+    """Create the namespace when missing. Returns True when it was created. A namespace this command has seen
+    already (the preflight reads it) is not read again."""
     core = _core(api_client)
-    try:
-        core.read_namespace(namespace)
+    known = getattr(api_client, "known_namespaces", None)
+    seen = known.get(namespace) if isinstance(known, dict) else None
+    if seen:
         return False
-    except ApiException as exc:
-        if exc.status != 404:
-            raise kube_error(exc, f"Reading namespace '{namespace}'")
+    if seen is None:
+        try:
+            core.read_namespace(namespace)
+            _remember(api_client, namespace)
+            return False
+        except api_errors() as exc:
+            if exc.status != 404:
+                raise kube_error(exc, f"Reading namespace '{namespace}'")
     try:
         core.create_namespace({"apiVersion": "v1", "kind": "Namespace",
                                "metadata": {"name": namespace, "labels": dict(LABELS)}})
+        _remember(api_client, namespace)
         return True
-    except ApiException as exc:
+    except api_errors() as exc:
         if exc.status == 409:   # created meanwhile by someone else: fine
+            _remember(api_client, namespace)
             return False
         raise kube_error(exc, f"Creating namespace '{namespace}'")
+
+
+def _remember(api_client, namespace):
+    known = getattr(api_client, "known_namespaces", None)
+    if isinstance(known, dict):
+        known[namespace] = True
 
 
 _UNREAD = object()
@@ -37,10 +126,9 @@ _UNREAD = object()
 
 def read_or_none(kind, read, name, namespace):
     """``read(name, namespace)``, or None when the object (or its namespace) does not exist."""
-    from kubernetes.client.rest import ApiException
     try:
         return read(name, namespace)
-    except ApiException as exc:
+    except api_errors() as exc:
         if exc.status != 404:
             raise kube_error(exc, f"Reading {kind} '{name}' in namespace '{namespace}'")
         return None
@@ -51,7 +139,6 @@ def _converge(kind, namespace, name, read, create, desired_update, known=_UNREAD
 
     ``desired_update(current)`` returns None when ``current`` is as wanted, else ``(write, body)``.
     Returns "created", "updated" or "unchanged"."""
-    from kubernetes.client.rest import ApiException
     for _ in range(5):
         if known is not _UNREAD:
             current, known = known, _UNREAD         # read a moment ago by the caller: not read again
@@ -67,7 +154,7 @@ def _converge(kind, namespace, name, read, create, desired_update, known=_UNREAD
             write, body = change
             write(name, namespace, body)
             return "updated"
-        except ApiException as exc:
+        except api_errors() as exc:
             if exc.status == 409:
                 continue            # created or changed meanwhile (stale resourceVersion): read again
             verb = "Creating" if current is None else "Updating"

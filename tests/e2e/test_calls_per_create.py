@@ -1,0 +1,49 @@
+"""What one create sends, read from the sandbox's request log: each namespace read once (the store's and the
+target's), the access reviews in one round with those reads, no Kubernetes GET repeated, and the ARM requests over
+one connection pool (no more connections than requests in flight at once)."""
+import re
+import uuid
+
+import pytest
+
+from tests.e2e.helpers import create
+
+pytestmark = pytest.mark.e2e
+
+LATENCY = 0.3       # seconds per Kubernetes call on this test's cluster: what runs at once overlaps visibly
+ARM_LATENCY = 0.1   # per ARM call meanwhile: requests sent at once are in flight at once at the server
+
+
+def test_a_create_reads_each_namespace_once_and_reviews_in_one_round(az, sandbox, sbc):
+    cluster = sbc.new_cluster("calls-" + uuid.uuid4().hex[:6], "sandbox-rg")
+    prefix = f"/clusters/{cluster['name']}/"
+    rules = [sbc.add_fault(plane="kube", method="*", path="^" + re.escape(prefix), latency=LATENCY),
+             sbc.add_fault(plane="arm", method="*", path=".*", latency=ARM_LATENCY)]
+    try:
+        mark = sbc.mark()
+        res = create(az, sandbox, cluster, "calls_blob", namespace="calls")
+        assert res.rc == 0, res
+    finally:
+        for rule in rules:
+            sbc.call("DELETE", f"/_sandbox/faults?id={rule}")
+    kube = [e for e in sbc.requests(since=mark, plane="kube") if e["path"].startswith(prefix)]
+    gets = [e["path"][len(prefix) - 1:] for e in kube if e["method"] == "GET"]
+    assert gets.count("/api/v1/namespaces/aks-connection") == 1, gets
+    assert gets.count("/api/v1/namespaces/calls") == 1, gets
+    assert len(gets) == len(set(gets)), gets                        # no Kubernetes read repeated
+    # Both namespaces are missing: both created, once each, before what goes in them.
+    creates = [e for e in kube if e["method"] == "POST" and e["path"].endswith("/api/v1/namespaces")]
+    assert [e["status"] for e in creates] == [201, 201], kube
+    # The access reviews and the namespace reads are one round: every one of them had arrived before the first
+    # of them was answered.
+    round_one = [e for e in kube if "selfsubjectaccessreviews" in e["path"] or
+                 (e["method"] == "GET" and re.search(r"/api/v1/namespaces/[^/]+$", e["path"]))]
+    reviews = [e for e in round_one if "selfsubjectaccessreviews" in e["path"]]
+    assert len(reviews) >= 8 and len(round_one) == len(reviews) + 2, round_one
+    assert max(e["start"] for e in round_one) < min(e["time"] for e in round_one), \
+        sorted((round(e["start"] - kube[0]["start"], 2), round(e["time"] - kube[0]["start"], 2)) for e in round_one)
+    # One connection pool for ARM: never more connections than requests were in flight at once.
+    arm = [e for e in sbc.requests(since=mark, plane="arm") if not e["path"].startswith(("/msi/", "/metadata/"))]
+    in_flight = max(sum(1 for o in arm if o["start"] <= e["start"] < o["time"] + 0.05) for e in arm)
+    conns = {e["conn"] for e in arm}
+    assert len(conns) <= in_flight, (len(conns), in_flight, len(arm))

@@ -77,15 +77,15 @@ def test_record_changed_meanwhile_is_read_again_not_overwritten_blindly(az, sand
     assert create(az, sandbox, cluster, "cas_blob").rc == 0
     core, _ = kube_for(az, cluster, tmp_path)
     cm = core.list_namespaced_config_map("aks-connection", label_selector=SELECTOR).items[0]
-    # Someone else (another az, a GitOps controller) changes the ConfigMap after the update listed the store and
-    # before it writes the record: while the update's Secret write is held up by the sandbox.
-    fault = sbc.add_fault(plane="kube", method="PUT", path=f"/clusters/{cluster['name']}/api/v1/namespaces/default/"
-                          "secrets/sc-casblob-secret$", latency=2.0, times=1)
+    # Someone else (another az, a GitOps controller) changes the ConfigMap after the update read the store and
+    # before its record write lands: while that write (carrying the version it read) is held up by the sandbox.
+    fault = sbc.add_fault(plane="kube", method="PUT", path=f"/clusters/{cluster['name']}/api/v1/namespaces/"
+                          f"aks-connection/configmaps/{cm.metadata.name}$", latency=2.0, times=1)
 
     def other_writer():
-        deadline = time.monotonic() + 20       # until the update has listed the store and read its Secret
-        while time.monotonic() < deadline and not [e for e in sbc.requests(since=mark) if e["method"] == "GET"
-                                                   and e["path"].endswith("/sc-casblob-secret")]:
+        deadline = time.monotonic() + 20       # until the update's record write has arrived (and is held)
+        while time.monotonic() < deadline and [f for f in sbc.call("GET", "/_sandbox/faults")["value"]
+                                               if f["id"] == fault and f["times"]]:
             time.sleep(0.05)
         fresh = core.read_namespaced_config_map(cm.metadata.name, "aks-connection")
         fresh.metadata.labels["team"] = "orders"

@@ -134,8 +134,9 @@ def read_or_none(kind, read, name, namespace):
         return None
 
 
-def _converge(kind, namespace, name, read, create, desired_update, known=_UNREAD):
-    """Read, compare, write only on difference; a 409 (created or changed meanwhile) reads again.
+def _converge(kind, namespace, name, read, create, desired_update, known=_UNREAD, api_client=None):
+    """Read, compare, write only on difference; a 409 (created or changed meanwhile) reads again; a namespace
+    deleted since this command saw it (``api_client``'s known_namespaces) is made again.
 
     ``desired_update(current)`` returns None when ``current`` is as wanted, else ``(write, body)``.
     Returns "created", "updated" or "unchanged"."""
@@ -146,6 +147,8 @@ def _converge(kind, namespace, name, read, create, desired_update, known=_UNREAD
             current = read_or_none(kind, read, name, namespace)
         try:
             if current is None:
+                if _gone(api_client, namespace):
+                    ensure_namespace(api_client, namespace)     # deleted since this command saw it: made again
                 create(namespace)
                 return "created"
             change = desired_update(current)
@@ -157,10 +160,16 @@ def _converge(kind, namespace, name, read, create, desired_update, known=_UNREAD
         except api_errors() as exc:
             if exc.status == 409:
                 continue            # created or changed meanwhile (stale resourceVersion): read again
+            if exc.status == 404 and _gone(api_client, namespace):
+                continue            # the namespace went meanwhile: made again above
             verb = "Creating" if current is None else "Updating"
             raise kube_error(exc, f"{verb} {kind} '{name}' in namespace '{namespace}'")
     from azure.cli.core.azclierror import AzureResponseError
     raise AzureResponseError(f"{kind} '{name}' in namespace '{namespace}' kept changing while we wrote it.")
+
+
+def _gone(api_client, namespace):
+    return (getattr(api_client, "known_namespaces", None) or {}).get(namespace) is False
 
 
 def read_secret(api_client, namespace, name):
@@ -206,7 +215,8 @@ def apply_secret(api_client, namespace, name, values, connection_id, known=_UNRE
                          "annotations": dict(meta.annotations or {}, **annotations)},
             "data": data}
 
-    return _converge("Secret", namespace, name, core.read_namespaced_secret, create, desired_update, known)
+    return _converge("Secret", namespace, name, core.read_namespaced_secret, create, desired_update, known,
+                     api_client)
 
 
 def apply_service_account(api_client, namespace, name, annotations, connection_id):
@@ -233,4 +243,4 @@ def apply_service_account(api_client, namespace, name, annotations, connection_i
                          "labels": dict(meta.labels or {}, **LABELS), "annotations": merged}}
 
     return _converge("ServiceAccount", namespace, name, core.read_namespaced_service_account, create,
-                     desired_update)
+                     desired_update, api_client=api_client)

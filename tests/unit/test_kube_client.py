@@ -55,6 +55,34 @@ def mtls_server():
     server_cert = ca.issue_cert("127.0.0.1")
     client_cert = ca.issue_cert("aks-connection-user")
     seen = []
+    namespaces = {"ns"}
+
+    def status(code, reason, message, kind=None, name=None):
+        out = {"kind": "Status", "status": "Failure", "reason": reason, "message": message, "code": code}
+        if kind:
+            out["details"] = {"name": name, "kind": kind}
+        return code, out
+
+    def answer(method, path, body):
+        """A small API server: namespaces exist or not; in a missing one everything is 404 (namespaces)."""
+        parts = path.strip("/").split("/")
+        if path == "/api/v1/namespaces" and method == "POST":
+            namespaces.add(json.loads(body)["metadata"]["name"])
+            return 201, json.loads(body)
+        if parts[:3] == ["api", "v1", "namespaces"] and len(parts) >= 4:
+            ns = parts[3]
+            if ns == "forbidden":
+                return status(403, "Forbidden", "no")
+            if ns not in namespaces:
+                return status(404, "NotFound", f'namespaces "{ns}" not found', "namespaces", ns)
+            if len(parts) == 6 and method == "GET":
+                return status(404, "NotFound", f'{parts[4]} "{parts[5]}" not found', parts[4], parts[5])
+            if len(parts) == 4 or method in ("PATCH", "PUT"):
+                return 200, {"kind": "Namespace", "metadata": {"name": ns}}
+            if method == "POST":
+                return 201, json.loads(body)
+            return 200, {"kind": "List", "items": []}
+        return 200, {"kind": "Namespace", "metadata": {"name": "x", "resourceVersion": "3"}}
 
     class Handler(BaseHTTPRequestHandler):
         protocol_version = "HTTP/1.1"
@@ -69,13 +97,7 @@ def mtls_server():
             seen.append({"method": self.command, "path": self.path, "body": body, "peer": names[0] if names else None,
                          "auth": self.headers.get("Authorization"), "type": self.headers.get("Content-Type"),
                          "port": self.client_address[1]})
-            if self.path.startswith("/api/v1/namespaces/gone/"):
-                status, out = 404, {"kind": "Status", "reason": "NotFound", "message": 'namespaces "gone" not found',
-                                    "details": {"name": "gone", "kind": "namespaces"}, "code": 404}
-            elif self.path.startswith("/api/v1/namespaces/forbidden"):
-                status, out = 403, {"kind": "Status", "reason": "Forbidden", "code": 403, "message": "no"}
-            else:
-                status, out = 200, {"kind": "Namespace", "metadata": {"name": "x", "resourceVersion": "3"}}
+            status, out = answer(self.command, self.path.split("?")[0], body)
             data = json.dumps(out).encode()
             self.send_response(status)
             self.send_header("Content-Type", "application/json")
@@ -125,9 +147,9 @@ def test_client_certificate_token_and_one_connection(mtls_server, tmp_path, monk
 
 
 def test_error_answers_and_a_namespace_that_is_gone(mtls_server):
-    kubeconfig, _ = mtls_server
+    kubeconfig, seen = mtls_server
     api = KubeClient(kubeconfig, ClusterContext(None), (5, 5))
-    api.known_namespaces["gone"] = True
+    api.known_namespaces["gone"] = True                    # seen by the preflight, deleted since
     with pytest.raises(KubeApiError) as err:
         kube.core_v1(api).read_namespaced_secret("s", "gone")
     assert err.value.status == 404 and json.loads(err.value.body)["details"]["kind"] == "namespaces"
@@ -136,6 +158,16 @@ def test_error_answers_and_a_namespace_that_is_gone(mtls_server):
     with pytest.raises(Exception) as err:
         kube.read_secret(api, "forbidden", "s")
     assert type(err.value).__name__ == "ForbiddenError"
+    # A Secret written into a namespace deleted since the command saw it: the namespace is made again.
+    api.known_namespaces["again"] = True
+    del seen[:]
+    assert kube.apply_secret(api, "again", "sc-x-secret", {"K": "v"}, "conn-id") == "created"
+    assert [(s["method"], s["path"]) for s in seen] == [
+        ("GET", "/api/v1/namespaces/again/secrets/sc-x-secret"), ("POST", "/api/v1/namespaces"),
+        ("POST", "/api/v1/namespaces/again/secrets")]
+    assert api.known_namespaces["again"] is True
+    del seen[:]
+    assert kube.ensure_namespace(api, "again") is False and seen == []      # known: not read again
 
 
 def test_unreachable_server_is_an_azure_connection_error():

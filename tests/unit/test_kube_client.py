@@ -66,6 +66,9 @@ def mtls_server():
     def answer(method, path, body):
         """A small API server: namespaces exist or not; in a missing one everything is 404 (namespaces)."""
         parts = path.strip("/").split("/")
+        if path.endswith("/selfsubjectaccessreviews"):
+            attributes = json.loads(body)["spec"]["resourceAttributes"]       # denies every update
+            return 201, {"kind": "SelfSubjectAccessReview", "status": {"allowed": attributes["verb"] != "update"}}
         if path == "/api/v1/namespaces" and method == "POST":
             namespaces.add(json.loads(body)["metadata"]["name"])
             return 201, json.loads(body)
@@ -178,3 +181,28 @@ def test_unreachable_server_is_an_azure_connection_error():
     with pytest.raises(AzureConnectionError) as err:
         KubeClient(kubeconfig, ClusterContext(None), (2, 2)).request("GET", "/version")
     assert "refused" in str(err.value)
+
+
+def test_preflight_after_the_reads_reviews_only_the_writes(mtls_server):
+    """What the create's reads found decides each write's verb: three reviews, not eleven, and no namespace read."""
+    from types import SimpleNamespace
+    from azure.cli.core.azclierror import ForbiddenError
+    kubeconfig, seen = mtls_server
+    api = KubeClient(kubeconfig, ClusterContext(None), (5, 5))
+    ref = SimpleNamespace(name="c", resource_group="g", id="/subscriptions/s/resourceGroups/g/providers/"
+                          "Microsoft.ContainerService/managedClusters/c", subscription="s")
+    found = {"store": True, "namespace": True, "record": True, "secret": False, "account": False}
+    del seen[:]
+    with pytest.raises(ForbiddenError) as err:
+        kubeaccess.preflight_create(api, ref, None, "aks-connection", "ns", secret=True, service_account=True,
+                                    found=found)
+    assert "update configmaps in namespace 'aks-connection'" in str(err.value)
+    verbs = sorted((json.loads(s["body"])["spec"]["resourceAttributes"]["verb"],
+                    json.loads(s["body"])["spec"]["resourceAttributes"]["resource"]) for s in seen)
+    assert verbs == [("create", "secrets"), ("create", "serviceaccounts"), ("update", "configmaps")]
+    assert api.known_namespaces == {"aks-connection": True, "ns": True}
+    del seen[:]
+    found = dict(found, record=False, namespace=False)
+    kubeaccess.preflight_create(api, ref, None, "aks-connection", "new-ns", secret=True, found=found)
+    assert sorted(json.loads(s["body"])["spec"]["resourceAttributes"]["resource"] for s in seen) == [
+        "configmaps", "namespaces", "secrets"]

@@ -246,6 +246,7 @@ def summarize(runs, startup):
     last = runs[-1]
     return {"wall": med(walls), "chain": med(chains), "lro": med(lros), "bound": bound,
             "ratio": med(walls) / bound, "excess": med(walls) - bound, "rss": med(r.rss for r in runs),
+            "cpu": med(r.cpu for r in runs),
             "planes": planes(last), "repeats": last.bound["repeats"], "path": runs[0].bound["path"],
             "n": len(runs)}
 
@@ -261,11 +262,12 @@ def row(title, s):
     return (f"  {title:38s} {s['wall']:6.2f} {s['bound']:6.2f} {s['chain']:6.2f} {s['lro']:5.2f} {s['ratio']:5.2f} "
             f"{s['excess']:6.2f}  {p.get('arm', (0,))[0]:3d}+{p.get('az', (0,))[0]:<2d} {p.get('kube', (0,))[0]:4d} "
             f"{s['repeats']:3d}  {p.get('arm', (0, 0, 0))[2]:2d}/{p.get('kube', (0, 0, 0))[2]:<2d} "
-            f"{kb('arm'):7.1f} {kb('kube'):8.1f} {s['rss']:6.0f}")
+            f"{kb('arm'):7.1f} {kb('kube'):8.1f} {s['rss']:6.0f} {s['cpu']:5.2f}")
 
 
 HEADER = (f"  {'scenario':38s} {'wall':>6s} {'bound':>6s} {'chain':>6s} {'(LRO)':>5s} {'ratio':>5s} {'excess':>6s}  "
-          f"{'ARM+az':6s} {'kube':>4s} {'rep':>3s}  {'conns':5s} {'ARM KB':>7s} {'kube KB':>8s} {'RSS MB':>6s}")
+          f"{'ARM+az':6s} {'kube':>4s} {'rep':>3s}  {'conns':5s} {'ARM KB':>7s} {'kube KB':>8s} {'RSS MB':>6s} "
+          f"{'CPU s':>5s}")
 TITLES = {"aks start-up": "az aks connection list-support-types", "secret": "create --secret (prepared cluster)",
           "wi": "create --workload-identity (OIDC off)", "csi": "create keyvault --enable-csi",
           "sc": "create --engine service-connector",

@@ -62,9 +62,10 @@ class Run:  # pylint: disable=too-few-public-methods
     """One az process: wall time (s), exit code, peak RSS (MB, the process and what it waited for), what it
     printed, and what the sandbox received meanwhile (request log entries, long-running operations started)."""
 
-    def __init__(self, wall, rc, rss_mb, out, err, calls, operations):
+    def __init__(self, wall, rc, rss_mb, out, err, calls, operations, cpu=0.0):
         self.wall, self.rc, self.rss, self.out, self.err = wall, rc, rss_mb, out, err
         self.calls, self.operations = calls, operations
+        self.cpu = cpu              # user + system CPU seconds of the process: far less swayed by a busy machine
 
 
 def run_az(env, args, sbc=None, check=True):
@@ -89,7 +90,8 @@ def run_az(env, args, sbc=None, check=True):
     if sbc is not None:
         calls = sbc.requests(since=mark)
         ops = [o for o in sbc.arm("GET", "operations")["value"] if began - 0.5 <= _epoch(o["startTime"]) <= ended]
-    return Run(wall, proc.returncode, usage.ru_maxrss / 1024.0, text_out, text_err, calls, ops)
+    return Run(wall, proc.returncode, usage.ru_maxrss / 1024.0, text_out, text_err, calls, ops,
+               cpu=usage.ru_utime + usage.ru_stime)
 
 
 def _epoch(iso):

@@ -158,10 +158,9 @@ def hand_over(entries, others):
 
 def orphans(api_client, connection_id):
     """Without a record: the Secrets and ServiceAccounts whose connection-id annotation names the connection."""
-    from kubernetes import client
-    from kubernetes.client.rest import ApiException
     from azext_aks_connection.provider.errors import kube_error
-    core = client.CoreV1Api(api_client)
+    from azext_aks_connection.provider.kube import ApiException, core_v1
+    core = core_v1(api_client)
     selector = f"app.kubernetes.io/managed-by={kube_ops.MANAGED_BY}"
     out = []
     for kind, lister in (("secret", core.list_secret_for_all_namespaces),

@@ -1,35 +1,146 @@
-"""Kubernetes writes: namespace and Secret, each read-compare-write so a re-run changes nothing."""
+"""Kubernetes writes: namespace and Secret, each read-compare-write so a re-run changes nothing.
+
+The calls go through kubeaccess.KubeClient (no kubernetes package): :func:`core_v1` gives the CoreV1Api methods
+used here and in the store, with the kubernetes client's names and arguments, answering KubeObjects and raising
+:data:`ApiException` (kubeaccess.KubeApiError: ``status``, ``reason``, ``body``)."""
 import base64
+from urllib.parse import quote
 
 from azext_aks_connection.provider.errors import kube_error
+from azext_aks_connection.provider.kubeaccess import KubeApiError, KubeClient, api_errors
 
 MANAGED_BY = "aks-connection"
 LABELS = {"app.kubernetes.io/managed-by": MANAGED_BY}
+ApiException = KubeApiError         # what core_v1's calls raise (the kubernetes client's name for it)
+STRATEGIC_MERGE = "application/strategic-merge-patch+json"     # what the kubernetes client sends for a dict patch
 
 
-def _core(api_client):
+class CoreV1:
+    """The CoreV1Api calls aks-connection makes, on a KubeClient: same names, arguments and answers' fields as the
+    kubernetes client's (the answers are KubeObjects). Bodies: dicts (or kubernetes client models)."""
+
+    def __init__(self, api):
+        self.api = api
+
+    def _req(self, method, path, body=None, *, query=None, kwargs=None, content_type="application/json"):
+        timeout = (kwargs or {}).get("_request_timeout")
+        if timeout is not None and not isinstance(timeout, tuple):
+            timeout = (timeout, timeout)
+        return self.api.request(method, path, query=query, body=body, content_type=content_type, timeout=timeout)
+
+    @staticmethod
+    def _ns(namespace, plural, name=None):
+        path = f"/api/v1/namespaces/{quote(namespace, safe='')}/{plural}"
+        return path + (f"/{quote(name, safe='')}" if name is not None else "")
+
+    def read_namespace(self, name, **kwargs):
+        return self._req("GET", f"/api/v1/namespaces/{quote(name, safe='')}", kwargs=kwargs)
+
+    def create_namespace(self, body, **kwargs):
+        return self._req("POST", "/api/v1/namespaces", body, kwargs=kwargs)
+
+    def read_namespaced_secret(self, name, namespace, **kwargs):
+        return self._req("GET", self._ns(namespace, "secrets", name), kwargs=kwargs)
+
+    def create_namespaced_secret(self, namespace, body, **kwargs):
+        return self._req("POST", self._ns(namespace, "secrets"), body, kwargs=kwargs)
+
+    def replace_namespaced_secret(self, name, namespace, body, **kwargs):
+        return self._req("PUT", self._ns(namespace, "secrets", name), body, kwargs=kwargs)
+
+    def read_namespaced_service_account(self, name, namespace, **kwargs):
+        return self._req("GET", self._ns(namespace, "serviceaccounts", name), kwargs=kwargs)
+
+    def create_namespaced_service_account(self, namespace, body, **kwargs):
+        return self._req("POST", self._ns(namespace, "serviceaccounts"), body, kwargs=kwargs)
+
+    def patch_namespaced_service_account(self, name, namespace, body, **kwargs):
+        return self._req("PATCH", self._ns(namespace, "serviceaccounts", name), body, kwargs=kwargs,
+                         content_type=STRATEGIC_MERGE)
+
+    def delete_namespaced_secret(self, name, namespace, body=None, **kwargs):
+        return self._req("DELETE", self._ns(namespace, "secrets", name), body, kwargs=kwargs)
+
+    def delete_namespaced_service_account(self, name, namespace, body=None, **kwargs):
+        return self._req("DELETE", self._ns(namespace, "serviceaccounts", name), body, kwargs=kwargs)
+
+    def list_namespaced_secret(self, namespace, label_selector=None, **kwargs):
+        return self._req("GET", self._ns(namespace, "secrets"), kwargs=kwargs,
+                         query={"labelSelector": label_selector} if label_selector else None)
+
+    def list_namespaced_service_account(self, namespace, label_selector=None, **kwargs):
+        return self._req("GET", self._ns(namespace, "serviceaccounts"), kwargs=kwargs,
+                         query={"labelSelector": label_selector} if label_selector else None)
+
+    def list_secret_for_all_namespaces(self, label_selector=None, **kwargs):
+        return self._req("GET", "/api/v1/secrets", kwargs=kwargs,
+                         query={"labelSelector": label_selector} if label_selector else None)
+
+    def list_service_account_for_all_namespaces(self, label_selector=None, **kwargs):
+        return self._req("GET", "/api/v1/serviceaccounts", kwargs=kwargs,
+                         query={"labelSelector": label_selector} if label_selector else None)
+
+    def list_namespaced_config_map(self, namespace, label_selector=None, **kwargs):
+        return self._req("GET", self._ns(namespace, "configmaps"), kwargs=kwargs,
+                         query={"labelSelector": label_selector} if label_selector else None)
+
+    def read_namespaced_config_map(self, name, namespace, **kwargs):
+        return self._req("GET", self._ns(namespace, "configmaps", name), kwargs=kwargs)
+
+    def create_namespaced_config_map(self, namespace, body, **kwargs):
+        return self._req("POST", self._ns(namespace, "configmaps"), body, kwargs=kwargs)
+
+    def replace_namespaced_config_map(self, name, namespace, body, **kwargs):
+        return self._req("PUT", self._ns(namespace, "configmaps", name), body, kwargs=kwargs)
+
+    def delete_namespaced_config_map(self, name, namespace, body=None, **kwargs):
+        return self._req("DELETE", self._ns(namespace, "configmaps", name), body, kwargs=kwargs)
+
+
+def core_v1(api_client):
+    """CoreV1 on a KubeClient; the kubernetes client's CoreV1Api on anything else (a kubernetes ApiClient)."""
+    if isinstance(api_client, KubeClient):
+        return CoreV1(api_client)
     from kubernetes import client
     return client.CoreV1Api(api_client)
 
 
+def _core(api_client):
+    return core_v1(api_client)
+
+
 def ensure_namespace(api_client, namespace):
-    """Create the namespace when missing. Returns True when it was created."""
-    from kubernetes.client.rest import ApiException
+    """Create the namespace when missing. Returns True when it was created. A namespace this command has seen
+    already (the preflight reads it) is not read again."""
     core = _core(api_client)
-    try:
-        core.read_namespace(namespace)
+    known = getattr(api_client, "known_namespaces", None)
+    seen = known.get(namespace) if isinstance(known, dict) else None
+    if seen:
         return False
-    except ApiException as exc:
-        if exc.status != 404:
-            raise kube_error(exc, f"Reading namespace '{namespace}'") from exc
+    if seen is None:
+        try:
+            core.read_namespace(namespace)
+            _remember(api_client, namespace)
+            return False
+        except api_errors() as exc:
+            if exc.status != 404:
+                raise kube_error(exc, f"Reading namespace '{namespace}'") from exc
     try:
         core.create_namespace({"apiVersion": "v1", "kind": "Namespace",
                                "metadata": {"name": namespace, "labels": dict(LABELS)}})
+        _remember(api_client, namespace)
         return True
-    except ApiException as exc:
+    except api_errors() as exc:
         if exc.status == 409:   # created meanwhile by someone else: fine
+            _remember(api_client, namespace)
             return False
         raise kube_error(exc, f"Creating namespace '{namespace}'") from exc
+
+
+def _remember(api_client, namespace):
+    known = getattr(api_client, "known_namespaces", None)
+    if isinstance(known, dict):
+        known[namespace] = True
 
 
 _UNREAD = object()
@@ -37,23 +148,23 @@ _UNREAD = object()
 
 def read_or_none(kind, read, name, namespace):
     """``read(name, namespace)``, or None when the object (or its namespace) does not exist."""
-    from kubernetes.client.rest import ApiException
     try:
         return read(name, namespace)
-    except ApiException as exc:
+    except api_errors() as exc:
         if exc.status != 404:
             raise kube_error(exc, f"Reading {kind} '{name}' in namespace '{namespace}'") from exc
         return None
 
 
-def _converge(kind, namespace, name, *, read, create, desired_update, known=_UNREAD, exclusive=False):
+def _converge(kind, namespace, name, *, read, create, desired_update, known=_UNREAD, exclusive=False,
+              api_client=None):
     """Read, compare, write only on difference; a 409 (created or changed meanwhile) reads again, unless
     ``exclusive`` (an object one connection owns: changed meanwhile means another command changed this
-    connection, and its write is not overwritten).
+    connection, and its write is not overwritten); a namespace deleted since this command saw it
+    (``api_client``'s known_namespaces) is made again.
 
     ``desired_update(current)`` returns None when ``current`` is as wanted, else ``(write, body)``.
     Returns "created", "updated" or "unchanged"."""
-    from kubernetes.client.rest import ApiException
     for _ in range(5):
         if known is not _UNREAD:
             current, known = known, _UNREAD         # read a moment ago by the caller: not read again
@@ -61,6 +172,8 @@ def _converge(kind, namespace, name, *, read, create, desired_update, known=_UNR
             current = read_or_none(kind, read, name, namespace)
         try:
             if current is None:
+                if _gone(api_client, namespace):
+                    ensure_namespace(api_client, namespace)     # deleted since this command saw it: made again
                 create(namespace)
                 return "created"
             change = desired_update(current)
@@ -69,7 +182,7 @@ def _converge(kind, namespace, name, *, read, create, desired_update, known=_UNR
             write, body = change
             write(name, namespace, body)
             return "updated"
-        except ApiException as exc:
+        except api_errors() as exc:
             if exc.status == 409 and exclusive:
                 from azure.cli.core.azclierror import AzureResponseError
                 raise AzureResponseError(
@@ -79,10 +192,16 @@ def _converge(kind, namespace, name, *, read, create, desired_update, known=_UNR
                     "to apply it on top.") from exc
             if exc.status == 409:
                 continue            # created or changed meanwhile (stale resourceVersion): read again
+            if exc.status == 404 and _gone(api_client, namespace):
+                continue            # the namespace went meanwhile: made again above
             verb = "Creating" if current is None else "Updating"
             raise kube_error(exc, f"{verb} {kind} '{name}' in namespace '{namespace}'") from exc
     from azure.cli.core.azclierror import AzureResponseError
     raise AzureResponseError(f"{kind} '{name}' in namespace '{namespace}' kept changing while we wrote it.")
+
+
+def _gone(api_client, namespace):
+    return (getattr(api_client, "known_namespaces", None) or {}).get(namespace) is False
 
 
 def read_secret(api_client, namespace, name):
@@ -130,7 +249,7 @@ def apply_secret(api_client, namespace, name, values, connection_id, *, known=_U
             "data": data}
 
     return _converge("Secret", namespace, name, read=core.read_namespaced_secret, create=create,
-                     desired_update=desired_update, known=known, exclusive=exclusive)
+                     desired_update=desired_update, known=known, exclusive=exclusive, api_client=api_client)
 
 
 def apply_service_account(api_client, namespace, name, annotations, connection_id):
@@ -157,12 +276,20 @@ def apply_service_account(api_client, namespace, name, annotations, connection_i
                          "labels": dict(meta.labels or {}, **LABELS), "annotations": merged}}
 
     return _converge("ServiceAccount", namespace, name, read=core.read_namespaced_service_account, create=create,
-                     desired_update=desired_update)
+                     desired_update=desired_update, api_client=api_client)
 
 
-def read_namespace(api_client, namespace):
-    """The namespace (V1Namespace) or None."""
-    return read_or_none("Namespace", lambda name, _ns: _core(api_client).read_namespace(name), namespace, namespace)
+def namespace_exists(api_client, namespace):
+    """Whether the namespace exists: what this command saw already (a KubeClient remembers the preflight's reads and
+    its own writes), else read (and remembered)."""
+    known = getattr(api_client, "known_namespaces", None)
+    if isinstance(known, dict) and known.get(namespace) is not None:
+        return known[namespace]
+    found = read_or_none("Namespace", lambda name, _ns: _core(api_client).read_namespace(name), namespace,
+                         namespace) is not None
+    if isinstance(known, dict):
+        known[namespace] = found
+    return found
 
 
 def read_service_account(api_client, namespace, name):
@@ -173,8 +300,6 @@ def read_service_account(api_client, namespace, name):
 def delete_owned(api_client, kind, namespace, name, owned):
     """Delete Secret / ServiceAccount ``name`` if ``owned(its connection-id annotation)``, with its
     resourceVersion as precondition. Returns "deleted", "absent" or "not ours"."""
-    from kubernetes import client
-    from kubernetes.client.rest import ApiException
     core = _core(api_client)
     read, delete = {"Secret": (core.read_namespaced_secret, core.delete_namespaced_secret),
                     "ServiceAccount": (core.read_namespaced_service_account,
@@ -185,9 +310,8 @@ def delete_owned(api_client, kind, namespace, name, owned):
     if not owned((current.metadata.annotations or {}).get("aks-connection/connection-id") or ""):
         return "not ours"
     try:
-        delete(name, namespace, body=client.V1DeleteOptions(preconditions=client.V1Preconditions(
-            resource_version=current.metadata.resource_version)))
-    except ApiException as exc:
+        delete(name, namespace, body={"preconditions": {"resourceVersion": current.metadata.resource_version}})
+    except api_errors() as exc:
         if exc.status == 404:
             return "absent"
         raise kube_error(exc, f"Deleting {kind} '{name}' in namespace '{namespace}'") from exc

@@ -17,8 +17,14 @@
   the exact `az role assignment create` on Azure RBAC clusters, else the Kubernetes RBAC).
 * Before a create writes anything: :func:`check_reachable` (one GET /version, short timeout, no retry) and
   :func:`preflight` (SelfSubjectAccessReviews for every verb the create needs, one error listing all denials).
+* The client (:class:`KubeClient`) is urllib3 (already loaded by azure-cli) and the JSON the API server answers:
+  the few REST calls made here need neither the ``kubernetes`` package (importing it costs ~1.4 s and ~45 MB, and
+  holds the GIL meanwhile) nor its models. Code that uses the kubernetes client's API classes on it still works:
+  the first attribute of the kubernetes ApiClient it asks for makes that client, from the same credentials.
 """
+import json
 import os
+import threading
 
 from knack.log import get_logger
 
@@ -36,7 +42,8 @@ RETRY_STATUSES = (429, 500, 502, 503, 504)
 BACKOFF_FACTOR = 0.5
 BACKOFF_MAX = 5.0
 RETRY_AFTER_CAP = 10.0                  # a Retry-After longer than this is waited for this long only
-REVIEW_WORKERS = 8
+REVIEW_WORKERS = 16                     # access reviews and namespace reads of a preflight, all at once
+POOL_MAXSIZE = 16                       # connections kept open to the API server
 WRITER_ROLE = "Azure Kubernetes Service RBAC Writer"
 CLUSTER_ADMIN_ROLE = "Azure Kubernetes Service RBAC Cluster Admin"
 AZURE_DENIAL_TEXT = "access to the resource in Azure"
@@ -170,6 +177,264 @@ def _client_class():
     return AksApiClient
 
 
+class KubeApiError(Exception):
+    """An error answer of the API server, as the kubernetes client's ApiException has it (``status``, ``reason``,
+    ``body``: the Status JSON as text, ``headers``); ``aks_context`` names the cluster for kube_error."""
+
+    def __init__(self, status, reason, body, headers=None, context=None):
+        super().__init__(f"({status}) Reason: {reason}")
+        self.status, self.reason, self.body, self.headers = status, reason, body, headers or {}
+        self.aks_context = context
+
+
+# Fields whose value is a map of the user's keys (kept a plain dict), not an object with fields.
+_MAPS = frozenset({"labels", "annotations", "data", "binaryData", "stringData", "matchLabels", "nodeSelector"})
+
+
+def _camel(name):
+    if name.startswith("_") and not name.startswith("__"):      # _continue: the kubernetes client's name for continue
+        name = name[1:]
+    head, *rest = name.split("_")
+    return head + "".join(p[:1].upper() + p[1:] for p in rest)
+
+
+def _wrap(key, value):
+    if isinstance(value, dict):
+        return value if key in _MAPS else KubeObject(value)
+    if isinstance(value, list):
+        return [KubeObject(v) if isinstance(v, dict) else v for v in value]
+    return value
+
+
+class KubeObject:
+    """An API object as the API server answered it (JSON), read as the kubernetes client's models read:
+    ``obj.metadata.resource_version``, ``secret.data`` (a dict), ``config_map_list.items``; a field that is absent is
+    None. ``to_dict()``: the JSON. Its repr never shows the content (Secrets)."""
+
+    __slots__ = ("_raw",)
+
+    def __init__(self, raw):
+        object.__setattr__(self, "_raw", raw)
+
+    def __getattr__(self, name):
+        if name.startswith("__"):
+            raise AttributeError(name)
+        raw = object.__getattribute__(self, "_raw")
+        key = _camel(name)
+        if key not in raw and name in raw:
+            key = name
+        return _wrap(key, raw.get(key))
+
+    def __setattr__(self, name, value):
+        self._raw[_camel(name)] = plain(value)
+
+    def __eq__(self, other):
+        return isinstance(other, KubeObject) and self._raw == other._raw
+
+    __hash__ = None
+
+    def to_dict(self):
+        return self._raw
+
+    def __repr__(self):
+        meta = self._raw.get("metadata") or {}
+        return f"<{self._raw.get('kind') or 'object'} {meta.get('namespace') or ''}/{meta.get('name') or ''}>"
+
+
+def plain(body):
+    """A request body as JSON-ready data: dicts and lists as they are, a KubeObject's JSON, or a kubernetes client
+    model's wire form."""
+    if isinstance(body, KubeObject):
+        return body.to_dict()
+    if isinstance(body, dict):
+        return {k: plain(v) for k, v in body.items()}
+    if isinstance(body, (list, tuple)):
+        return [plain(v) for v in body]
+    if callable(getattr(body, "to_dict", None)):         # a kubernetes client model: kubernetes is loaded
+        from kubernetes.client import ApiClient
+        return ApiClient().sanitize_for_serialization(body)     # its wire form, unset fields left out
+    return body
+
+
+class KubeClient:  # pylint: disable=too-many-instance-attributes  # a connection pool, its settings, a lazy ApiClient
+    """The API server of one cluster, from its kubeconfig: ``request(method, path, ...)`` returns the answer as a
+    KubeObject (None when empty) and raises KubeApiError for an error answer, or the AzureConnectionError of
+    :func:`unreachable` when the server cannot be reached. Every call has a timeout and the retries of
+    :func:`_retry`; connections are kept (one pool). ``known_namespaces``: {namespace: exists} as read or written
+    by this command (kube.ensure_namespace reads a namespace once); an answer that says a namespace is gone
+    forgets it.
+
+    A kubeconfig this client does not speak (a proxy, an exec plugin other than kubelogin, an auth-provider,
+    credential files) is served through the kubernetes client, made from the same kubeconfig. Attributes of the
+    kubernetes ApiClient (what the kubernetes client's API classes use) come from that client, made on first use,
+    so ``kubernetes.client.CoreV1Api(kube_client)`` works too."""
+
+    def __init__(self, kubeconfig, context, timeout):
+        self._kubeconfig = kubeconfig
+        self._lock = threading.Lock()
+        self._real = None
+        self.aks = context
+        self.default_timeout = timeout
+        self.known_namespaces = {}
+        cluster, user = _current(kubeconfig)
+        self.host = (cluster.get("server") or "").rstrip("/")
+        self._headers = {"Accept": "application/json", "User-Agent": "aks-connection"}
+        self._pool = None
+        if _speaks(cluster, user):
+            self._pool = _pool(cluster, user)
+            if user.get("token"):
+                self._headers["Authorization"] = f"Bearer {user['token']}"
+
+    _OWN = frozenset({"_kubeconfig", "_lock", "_real", "_pool", "_headers", "aks", "default_timeout",
+                      "known_namespaces", "host"})
+
+    def __getattr__(self, name):
+        if name.startswith("__") or name in KubeClient._OWN:     # not set yet (or a dunder): not the other client's
+            raise AttributeError(name)
+        return getattr(self.kubernetes_client(), name)
+
+    def kubernetes_client(self):
+        """The kubernetes client's ApiClient for the same cluster and credentials (imports kubernetes)."""
+        with self._lock:
+            if self._real is None:
+                self._real = _kubernetes_api_client(self._kubeconfig, self.aks, self.default_timeout)
+            return self._real
+
+    def request(self, method, path, *, query=None, body=None, content_type="application/json", timeout=None,
+                retries=None):
+        """``retries``: None: the client's (:func:`_retry`); False: none (a probe)."""
+        import urllib3
+        from urllib.parse import urlencode
+        url = self.host + path + (("?" + urlencode(query)) if query else "")
+        headers = dict(self._headers)
+        data = None
+        if body is not None:
+            data = json.dumps(plain(body)).encode("utf-8")
+            headers["Content-Type"] = content_type
+        limits = timeout or self.default_timeout
+        kwargs = {"timeout": urllib3.Timeout(connect=limits[0], read=limits[1])}
+        if retries is not None:
+            kwargs["retries"] = retries
+        try:
+            if self._pool is not None:
+                answer = self._pool.request(method, url, body=data, headers=headers, **kwargs)
+            else:
+                answer = self._through_kubernetes(method, url, data, headers, kwargs)
+        except urllib3.exceptions.HTTPError as exc:
+            raise unreachable(self.aks, reason_of(exc, limits)) from None
+        text = answer.data.decode("utf-8", "replace") if answer.data else ""
+        logger.debug("Kubernetes API %s %s: %s", method, path, answer.status)
+        if answer.status >= 400:
+            self._namespace_gone(path, answer.status, text)
+            raise KubeApiError(answer.status, answer.reason, text, dict(answer.headers), self.aks)
+        return KubeObject(json.loads(text)) if text.strip() else None
+
+    def _through_kubernetes(self, method, url, data, headers, kwargs):
+        real = self.kubernetes_client()
+        configuration = real.configuration
+        if getattr(configuration, "refresh_api_key_hook", None):
+            configuration.refresh_api_key_hook(configuration)       # an exec plugin's token, refreshed when due
+        for auth in (configuration.auth_settings() or {}).values():
+            if auth.get("in") == "header" and auth.get("value"):
+                headers[auth["key"]] = auth["value"]
+        return real.rest_client.pool_manager.request(method, url, body=data, headers=headers, **kwargs)
+
+    def _namespace_gone(self, path, status, text):
+        if status != 404 or "/namespaces/" not in path:
+            return
+        try:
+            details = json.loads(text).get("details") or {}
+        except (ValueError, AttributeError):
+            return
+        if details.get("kind") == "namespaces" and details.get("name"):
+            self.known_namespaces[details["name"]] = False
+
+
+def _current(kubeconfig):
+    """(cluster, user) entries of the kubeconfig's current context."""
+    contexts = {c.get("name"): c.get("context") or {} for c in kubeconfig.get("contexts") or []}
+    current = contexts.get(kubeconfig.get("current-context")) or next(iter(contexts.values()), {})
+    clusters = {c.get("name"): c.get("cluster") or {} for c in kubeconfig.get("clusters") or []}
+    users = {u.get("name"): u.get("user") or {} for u in kubeconfig.get("users") or []}
+    return clusters.get(current.get("cluster")) or {}, users.get(current.get("user")) or {}
+
+
+_CLUSTER_KEYS = {"server", "certificate-authority-data", "insecure-skip-tls-verify", "tls-server-name", "extensions"}
+_USER_KEYS = {"token", "client-certificate-data", "client-key-data"}
+
+
+def _speaks(cluster, user):
+    """What AKS hands out (a token and/or a client certificate, inline; the CA inline) is spoken here."""
+    return bool(cluster.get("server", "").startswith("https://")) and set(cluster) <= _CLUSTER_KEYS and \
+        set(user) <= _USER_KEYS and bool(user.get("client-certificate-data")) == bool(user.get("client-key-data"))
+
+
+def _pool(cluster, user):
+    import base64
+    import ssl
+    import urllib3
+    context = ssl.create_default_context()
+    kwargs = {}
+    if cluster.get("insecure-skip-tls-verify"):
+        context.check_hostname = False
+        context.verify_mode = ssl.CERT_NONE
+        kwargs.update(cert_reqs="CERT_NONE", assert_hostname=False)
+    elif cluster.get("certificate-authority-data"):
+        context = ssl.create_default_context(
+            cadata=base64.b64decode(cluster["certificate-authority-data"]).decode("ascii"))
+    if cluster.get("tls-server-name"):
+        kwargs["server_hostname"] = cluster["tls-server-name"]
+    if user.get("client-certificate-data"):
+        _load_client_certificate(context, base64.b64decode(user["client-certificate-data"]),
+                                 base64.b64decode(user["client-key-data"]))
+    return urllib3.PoolManager(num_pools=2, maxsize=POOL_MAXSIZE, block=False, retries=_retry(),
+                               ssl_context=context, **kwargs)
+
+
+def _load_client_certificate(context, cert, key):
+    """ssl loads a certificate and key from files only: they are written to anonymous memory files (Linux) or,
+    elsewhere, to a private temporary directory, loaded, and gone at once (the kubernetes client keeps its temporary
+    files until the process ends)."""
+    if hasattr(os, "memfd_create"):
+        fds = []
+        try:
+            for data in (cert, key):
+                fd = os.memfd_create("aks-connection")
+                fds.append(fd)
+                view = memoryview(data)
+                while view:
+                    view = view[os.write(fd, view):]
+            context.load_cert_chain(f"/proc/self/fd/{fds[0]}", f"/proc/self/fd/{fds[1]}")
+            return
+        except OSError:
+            logger.debug("no anonymous memory file: the client certificate goes through a private temporary file")
+        finally:
+            for fd in fds:
+                os.close(fd)
+    import tempfile
+    with tempfile.TemporaryDirectory(prefix="aks-connection-") as tmp:
+        paths = []
+        for name, data in (("cert.pem", cert), ("key.pem", key)):
+            path = os.path.join(tmp, name)
+            with open(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600), "wb") as f:
+                f.write(data)
+            paths.append(path)
+        context.load_cert_chain(*paths)
+
+
+def _kubernetes_api_client(kubeconfig, ctx, timeout):
+    """The kubernetes client's ApiClient (AksApiClient) from the kubeconfig."""
+    import logging
+    from kubernetes import client as kube_client
+    from kubernetes import config as kube_config
+    # The kubernetes client logs whole response bodies (Secrets included) at DEBUG; az --debug enables DEBUG.
+    logging.getLogger("kubernetes.client.rest").setLevel(logging.INFO)
+    configuration = type.__call__(kube_client.Configuration)
+    kube_config.load_kube_config_from_dict(kubeconfig, client_configuration=configuration, persist_config=False)
+    configuration.retries = _retry()
+    return _client_class()(configuration, ctx, timeout)
+
+
 def _kubelogin_server_id(user):
     """The --server-id of a kubelogin exec user; None when the user is not one."""
     exec_cfg = (user or {}).get("exec") or {}
@@ -208,7 +473,6 @@ def entra_token(cmd, cluster_ref, server_app=AKS_SERVER_APP):
 
 def _claims(token):
     import base64
-    import json
     try:
         payload = token.split(".")[1]
         return json.loads(base64.urlsafe_b64decode(payload + "=" * (-len(payload) % 4)).decode("utf-8"))
@@ -217,12 +481,9 @@ def _claims(token):
 
 
 def api_client(cmd, cluster_ref, cluster_resource=None):
-    """A kubernetes ApiClient for the cluster from its user credentials (never logged, never written to disk)."""
-    import logging
+    """A KubeClient for the cluster from its user credentials (never logged, never written to disk)."""
     import yaml
     from azure.core.exceptions import HttpResponseError
-    from kubernetes import client as kube_client
-    from kubernetes import config as kube_config
     from azext_aks_connection.provider.cluster import _client
     from azext_aks_connection.provider.errors import arm_error
     try:
@@ -231,8 +492,6 @@ def api_client(cmd, cluster_ref, cluster_resource=None):
     except HttpResponseError as exc:
         raise arm_error(exc, f"Getting the user credentials of AKS cluster '{cluster_ref.name}'") from exc
     kubeconfig = yaml.safe_load(creds.kubeconfigs[0].value.decode("utf-8"))
-    # The kubernetes client logs whole response bodies (Secrets included) at DEBUG; az --debug enables DEBUG.
-    logging.getLogger("kubernetes.client.rest").setLevel(logging.INFO)
     contexts = {c.get("name"): c.get("context") or {} for c in kubeconfig.get("contexts") or []}
     current = contexts.get(kubeconfig.get("current-context")) or next(iter(contexts.values()), {})
     clusters = {c.get("name"): c.get("cluster") or {} for c in kubeconfig.get("clusters") or []}
@@ -247,10 +506,7 @@ def api_client(cmd, cluster_ref, cluster_resource=None):
             entry["user"] = {"token": token}
             ctx.entra = True
             ctx.principal = _claims(token).get("oid")
-    configuration = type.__call__(kube_client.Configuration)
-    kube_config.load_kube_config_from_dict(kubeconfig, client_configuration=configuration, persist_config=False)
-    configuration.retries = _retry()
-    return _client_class()(configuration, ctx, timeouts(cmd.cli_ctx))
+    return KubeClient(kubeconfig, ctx, timeouts(cmd.cli_ctx))
 
 
 # --------------------------------------------------------------------------- unreachable API servers
@@ -326,6 +582,12 @@ def check_reachable(api, cluster_ref, cluster_resource=None):
         ctx.ref, ctx.name, ctx.resource_group = cluster_ref, cluster_ref.name, cluster_ref.resource_group
     configured = getattr(api, "default_timeout", None) or DEFAULT_TIMEOUT
     timeout = (min(PROBE_TIMEOUT[0], configured[0]), min(PROBE_TIMEOUT[1], configured[1]))
+    if isinstance(api, KubeClient):
+        try:
+            api.request("GET", "/version", timeout=timeout, retries=False)
+        except KubeApiError as exc:
+            logger.debug("API server of AKS cluster '%s' answered %s", ctx.name, exc.status)
+        return
     headers = {"Accept": "application/json"}
     for auth in (api.configuration.auth_settings() or {}).values():
         if auth.get("in") == "header" and auth.get("value"):
@@ -356,16 +618,15 @@ def create_checks(store_namespace, namespace, namespace_exists, service_account,
 
 
 def _review(api, check):
-    from kubernetes import client
-    from kubernetes.client.rest import ApiException
     verb, resource, namespace = check[:3]
     group = check[3] if len(check) > 3 else ""
-    body = client.V1SelfSubjectAccessReview(spec=client.V1SelfSubjectAccessReviewSpec(
-        resource_attributes=client.V1ResourceAttributes(verb=verb, resource=resource, namespace=namespace,
-                                                        group=group)))
+    attributes = {"verb": verb, "resource": resource, "group": group}
+    if namespace:
+        attributes["namespace"] = namespace
     try:
-        status = client.AuthorizationV1Api(api).create_self_subject_access_review(body).status
-    except ApiException as exc:
+        status = _create_review(api, {"apiVersion": "authorization.k8s.io/v1", "kind": "SelfSubjectAccessReview",
+                                      "spec": {"resourceAttributes": attributes}}).status
+    except api_errors() as exc:
         if exc.status == 404:
             return check, None, None         # the API server does not serve access reviews: nothing known
         from azext_aks_connection.provider.errors import kube_error
@@ -373,10 +634,27 @@ def _review(api, check):
     return check, bool(status.allowed), status.reason
 
 
-def preflight(api, cluster_ref, cluster_resource, checks, unreadable_namespaces=()):
+def _create_review(api, body):
+    if isinstance(api, KubeClient):
+        return api.request("POST", "/apis/authorization.k8s.io/v1/selfsubjectaccessreviews", body=body)
+    from kubernetes import client
+    return client.AuthorizationV1Api(api).create_self_subject_access_review(body)
+
+
+def api_errors():
+    """The error answers a Kubernetes call can raise here: KubeApiError, and the kubernetes client's ApiException
+    when something loaded the kubernetes client (code that uses its API classes); never imports it."""
+    import sys
+    rest = sys.modules.get("kubernetes.client.rest") or sys.modules.get("kubernetes.client.exceptions")
+    other = getattr(rest, "ApiException", None)
+    return (KubeApiError, other) if other is not None else (KubeApiError,)
+
+
+def preflight(api, cluster_ref, cluster_resource, checks, *, unreadable_namespaces=(), results=None):
     """A SelfSubjectAccessReview for every (verb, resource, namespace) of ``checks`` (at once); ONE error listing
     every denial with its fix, before anything is written. ``unreadable_namespaces``: namespaces whose existence
-    could not be read (403): the error says that creating them, if missing, needs the cluster-scope right."""
+    could not be read (403): the error says that creating them, if missing, needs the cluster-scope right.
+    ``results``: the reviews' answers when made already ([(check, allowed, reason)])."""
     from concurrent.futures import ThreadPoolExecutor
     ctx = context_of(api).learn(cluster_resource)
     if ctx.ref is None:
@@ -385,8 +663,9 @@ def preflight(api, cluster_ref, cluster_resource, checks, unreadable_namespaces=
     checks = list(dict.fromkeys(tuple(c) for c in checks))
     if not checks:
         return
-    with ThreadPoolExecutor(max_workers=min(REVIEW_WORKERS, len(checks))) as pool:
-        results = list(pool.map(lambda c: _review(api, c), checks))
+    if results is None:
+        with ThreadPoolExecutor(max_workers=min(REVIEW_WORKERS, len(checks))) as pool:
+            results = list(pool.map(lambda c: _review(api, c), checks))
     denied = [c for c, allowed, _ in results if allowed is False]
     if not denied:
         return
@@ -397,28 +676,71 @@ def preflight(api, cluster_ref, cluster_resource, checks, unreadable_namespaces=
 
 
 def _namespace_exists(api, namespace):
-    from kubernetes import client
-    from kubernetes.client.rest import ApiException
+    """True / False, or None when it cannot be read (403: not known); a KubeClient remembers the answer."""
+    from urllib.parse import quote
     try:
-        client.CoreV1Api(api).read_namespace(namespace)
-        return True
-    except ApiException as exc:
-        if exc.status == 404:
-            return False
-        return None     # not readable (403): not known
+        if isinstance(api, KubeClient):
+            api.request("GET", f"/api/v1/namespaces/{quote(namespace, safe='')}")
+        else:
+            from kubernetes import client
+            client.CoreV1Api(api).read_namespace(namespace)
+        exists = True
+    except api_errors() as exc:
+        if exc.status != 404:
+            return None     # not readable (403): not known
+        exists = False
+    if isinstance(api, KubeClient):
+        api.known_namespaces[namespace] = exists
+    return exists
+
+
+def write_checks(store_namespace, namespace, found, secret=True, service_account=False):
+    """The writes a create will make, from what its reads found (``found``: {"store": the store namespace exists,
+    "namespace": the target namespace exists, "record": the connection's ConfigMap exists, "secret": its Secret
+    exists, "account": its ServiceAccount exists}; True / False). The reads themselves were allowed (the API server
+    authorizes a GET or LIST before it looks for the object, so an answer of 200 or 404 is proof): only the verb of
+    each write is reviewed — create what is missing, update (patch) what is there."""
+    checks = [("update" if found.get("record") else "create", "configmaps", store_namespace)]
+    if secret:
+        checks.append(("update" if found.get("secret") else "create", "secrets", namespace))
+    if service_account:
+        checks.append(("patch" if found.get("account") else "create", "serviceaccounts", namespace))
+    if found.get("store") is False or ((secret or service_account) and found.get("namespace") is False):
+        checks.append(("create", "namespaces", None))
+    return checks
 
 
 def preflight_create(api, cluster_ref, cluster_resource, store_namespace, namespace, *, secret=True,
-                     service_account=False):
-    """:func:`preflight` with :func:`create_checks` (the namespaces' existence read first)."""
+                     service_account=False, found=None):
+    """:func:`preflight` with :func:`create_checks`, in one round: the namespaces' existence is read while every
+    review runs, creating namespaces among them (its answer counts only when a namespace is missing).
+
+    ``found`` (see :func:`write_checks`): what the create's own reads found, when they ran first (the store LIST,
+    the Secret and ServiceAccount GETs, the namespace GETs): then only the writes' verbs are reviewed (2-4 reviews
+    instead of 8-11, and no namespace read here)."""
     from concurrent.futures import ThreadPoolExecutor
-    with ThreadPoolExecutor(max_workers=2) as pool:
-        store_exists, ns_exists = pool.map(lambda ns: _namespace_exists(api, ns), [store_namespace, namespace])
-    unreadable = [ns for ns, exists in ((store_namespace, store_exists), (namespace, ns_exists)) if exists is None]
-    preflight(api, cluster_ref, cluster_resource,
-              create_checks(store_namespace, namespace, ns_exists is not False, service_account,
-                            store_exists=store_exists is not False, secret=secret),
-              unreadable_namespaces=list(dict.fromkeys(unreadable)))
+    if found is not None:
+        for ns, key in ((store_namespace, "store"), (namespace, "namespace")):
+            if isinstance(api, KubeClient) and found.get(key) is not None:
+                api.known_namespaces.setdefault(ns, bool(found[key]))
+        preflight(api, cluster_ref, cluster_resource,
+                  write_checks(store_namespace, namespace, found, secret=secret, service_account=service_account))
+        return
+    every = list(dict.fromkeys(create_checks(store_namespace, namespace, False, service_account, store_exists=False,
+                                             secret=secret)))
+    namespaces = list(dict.fromkeys([store_namespace, namespace]))
+    with ThreadPoolExecutor(max_workers=min(REVIEW_WORKERS, len(every) + len(namespaces))) as pool:
+        reads = [pool.submit(_namespace_exists, api, ns) for ns in namespaces]
+        reviews = [pool.submit(_review, api, c) for c in every]
+        exists = dict(zip(namespaces, (f.result() for f in reads)))
+        results = [f.result() for f in reviews]
+    store_exists, ns_exists = exists[store_namespace], exists[namespace]
+    unreadable = [ns for ns in namespaces if exists[ns] is None]
+    wanted = create_checks(store_namespace, namespace, ns_exists is not False, service_account,
+                           store_exists=store_exists is not False, secret=secret)
+    keep = set(tuple(c) for c in wanted)
+    preflight(api, cluster_ref, cluster_resource, wanted, unreadable_namespaces=unreadable,
+              results=[r for r in results if r[0] in keep])
 
 
 # --------------------------------------------------------------------------- 403

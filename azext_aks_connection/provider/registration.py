@@ -32,7 +32,8 @@ MAX_POLL_INTERVAL = 15.0
 
 def mgmt_client(cmd, client_type, subscription_id=None, subscription_bound=True):
     """A management SDK client from azure-cli's factory, without the auto-registration policy (the shared
-    credential); ``subscription_bound=False`` for clients that take no subscription (Service Connector's)."""
+    credential, the command's one connection pool per host); ``subscription_bound=False`` for clients that take no
+    subscription (Service Connector's)."""
     from azure.cli.core.commands.client_factory import get_mgmt_service_client
     credential, subscription_id = login_credential(cmd.cli_ctx, subscription_id)
     return disable_auto_registration(get_mgmt_service_client(

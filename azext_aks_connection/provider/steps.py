@@ -332,16 +332,16 @@ class Namespace(Step):
     read_needs = ("access",)
 
     def read(self):
-        return kube_ops.read_namespace(self.plan.found["kube"], self.plan.spec.namespace)
+        return kube_ops.namespace_exists(self.plan.found["kube"], self.plan.spec.namespace)
 
     def changes(self):
         ns = self.plan.spec.namespace
-        return [] if self.current is not None else [item(self.name, CREATE, "v1/Namespace", ns, ns)]
+        return [] if self.current else [item(self.name, CREATE, "v1/Namespace", ns, ns)]
 
     def apply(self):
         plan = self.plan
         plan.progress(f"Writing {' and '.join(sorted(plan.k8s_names))} in namespace {plan.spec.namespace}")
-        if self.current is None:
+        if not self.current:
             plan.before_write()
         created = kube_ops.ensure_namespace(plan.found["kube"], plan.spec.namespace)
         return {}, self.changes() if created else []

@@ -56,8 +56,8 @@ def configmap_name(connection_name):
 
 
 def _core(api_client):
-    from kubernetes import client
-    return client.CoreV1Api(api_client)
+    from azext_aks_connection.provider.kube import core_v1
+    return core_v1(api_client)
 
 
 class Store:
@@ -72,7 +72,7 @@ class Store:
 
     @classmethod
     def read(cls, api_client, ns):
-        from kubernetes.client.rest import ApiException
+        from azext_aks_connection.provider.kube import ApiException
         try:
             items = _core(api_client).list_namespaced_config_map(
                 ns, label_selector=f"{RECORD_LABEL}={RECORD_LABEL_VALUE}").items
@@ -109,7 +109,7 @@ class Store:
         written over with the new resourceVersion; a record another command wrote meanwhile is not overwritten
         (the error says so: re-run to apply on top of it); a record deleted meanwhile is not brought back
         (exit 3). A record created meanwhile by another command is refused the same way, unless it is ours."""
-        from kubernetes.client.rest import ApiException
+        from azext_aks_connection.provider.kube import ApiException
         core = _core(self.api)
         name = record["name"]
         cm_name = configmap_name(name)
@@ -161,8 +161,7 @@ class Store:
 
     def delete(self, name):
         """Remove the record of ``name``; True when one was removed."""
-        from kubernetes import client
-        from kubernetes.client.rest import ApiException
+        from azext_aks_connection.provider.kube import ApiException
         key = self.key_of(name)
         if key is None:
             return False
@@ -172,8 +171,8 @@ class Store:
             try:
                 _core(self.api).delete_namespaced_config_map(
                     cm_name, self.namespace,
-                    body=client.V1DeleteOptions(preconditions=client.V1Preconditions(
-                        resource_version=current.metadata.resource_version)) if current is not None else None)
+                    body={"preconditions": {"resourceVersion": current.metadata.resource_version}}
+                    if current is not None else None)
                 self.records.pop(key, None)
                 self.objects.pop(key, None)
                 return True

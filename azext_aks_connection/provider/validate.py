@@ -181,11 +181,10 @@ class Context:  # pylint: disable=too-many-instance-attributes
     def secret(self):
         """The Secret's data as {key: value} (decoded), or None when it does not exist."""
         def load():
-            from kubernetes import client
-            from kubernetes.client.rest import ApiException
+            from azext_aks_connection.provider.kube import ApiException, core_v1
             from azext_aks_connection.provider.errors import kube_error
             try:
-                sec = client.CoreV1Api(self.kube()).read_namespaced_secret(self.secret_name, self.namespace)
+                sec = core_v1(self.kube()).read_namespaced_secret(self.secret_name, self.namespace)
             except ApiException as exc:
                 if exc.status == 404:
                     return None

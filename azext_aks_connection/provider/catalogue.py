@@ -90,6 +90,13 @@ def permission(text):
     return (actions[-1] if actions else None), (scopes[-1] if scopes else None)
 
 
+def assignee(text):
+    """Who a grant's fix names: the object id Azure's AuthorizationFailed message gives ("The client '…' with object
+    id '…' does not have authorization…"), else where to find it."""
+    found = re.search(r"with object id '([0-9a-fA-F-]{36})'", text or "")
+    return found.group(1) if found else "<your object id: az ad signed-in-user show --query id -o tsv>"
+
+
 def _forbidden(text, ctx):  # pylint: disable=unused-argument
     action, scope = permission(text)
     what = f"action '{action}'" if action else "the operation"
@@ -102,7 +109,7 @@ def _forbidden(text, ctx):  # pylint: disable=unused-argument
             f"Ask an owner of {scope or 'the resource named above'} to grant you a role that allows this operation "
             f"(Azure's answer does not name the action it needs). {refresh}", "ForbiddenError")
     role = role_for(action)
-    grant = (f"'{role}': az role assignment create --assignee <your user or app id> --role \"{role}\" --scope "
+    grant = (f"'{role}': az role assignment create --assignee {assignee(text)} --role \"{role}\" --scope "
              f"{scope}" if scope else f"'{role}'")
     return Diagnosis(
         "forbidden",

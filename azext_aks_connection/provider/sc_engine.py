@@ -172,11 +172,14 @@ def check_permissions(cmd, spec):
         if read[scope] is not None and not _allowed(read[scope], action):
             missing.append((scope, action))
     if missing:
+        from azext_aks_connection.provider.arm import caller_object_id
+        who = caller_object_id(cmd.cli_ctx, spec.cluster.subscription) or \
+            "<your object id: az ad signed-in-user show --query id -o tsv>"
         raise ForbiddenError(
             "You do not have permission to perform what Service Connector will do for you: " + "; ".join(
                 f"'{action}' on '{scope}'" for scope, action in missing) + ". Nothing was changed.",
             recommendation="Ask an owner to grant you: " + "; ".join(
-                f"az role assignment create --assignee <you> --role \"{FIXES[action]}\" --scope {scope}"
+                f"az role assignment create --assignee {who} --role \"{FIXES[action]}\" --scope {scope}"
                 for scope, action in missing) + ". If access was recently granted, run 'az login' again.")
 
 

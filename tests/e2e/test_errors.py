@@ -11,6 +11,8 @@ import time
 
 import pytest
 
+from sandbox.context import CALLER_OBJECT_ID
+
 # pylint: disable-next=unused-import  # pytest fixtures: a test names them as arguments
 from tests.e2e.helpers import (by_name, create, install_microsoft_extension, new_cluster,  # noqa: F401
                                quick_extensions, run, writes)
@@ -207,7 +209,8 @@ def test_forbidden_list_keys_names_the_action_the_scope_and_a_role(az, sandbox, 
     assert "If access was recently granted, please refresh your credentials" in res.log
     assert f"You do not have permission to perform action 'Microsoft.Storage/storageAccounts/listKeys/action' on " \
            f"'{scope}'" in res.log
-    assert f"--role \"Storage Account Key Operator Service Role\" --scope {scope}" in res.log
+    assert f"az role assignment create --assignee {CALLER_OBJECT_ID} --role \"Storage Account Key Operator Service " \
+           f"Role\" --scope {scope}" in res.log        # the object id Azure's answer names: a real name, no placeholder
     assert "run 'az login' again" in res.log
     assert writes(sbc, mark) == []
     assert show(az, cluster, "deny_blob").rc == 3

@@ -130,6 +130,23 @@ def test_engine_service_connector_create_update_delete(az, sbc, sandbox, tmp_pat
     assert run(az, "aks", "connection", "list", "--source-id", cluster["id"], "-o", "json").json == []
 
 
+def test_engine_service_connector_refuses_what_the_caller_may_not_do_before_writing(az, sbc, sandbox):
+    """Denied linkers/write on the cluster, an --engine service-connector create says so before anything is written,
+    with a grant for the caller's own object id (the one the ARM token carries), not a placeholder."""
+    from sandbox.context import CALLER_OBJECT_ID
+    cluster = dict(new_cluster(sbc, "sc-deny"), resourceGroup="sandbox-rg")
+    sbc.deny("Microsoft.ServiceLinker/linkers/write", cluster["id"])
+    mark = sbc.mark()
+    try:
+        res = _sc_create(az, sandbox, cluster, "deny_blob", "--secret")
+    finally:
+        sbc.clear_denials()
+    assert res.rc != 0, res
+    assert f"'Microsoft.ServiceLinker/linkers/write' on '{cluster['id']}'" in res.log, res
+    assert f"az role assignment create --assignee {CALLER_OBJECT_ID} --role " in res.log, res
+    assert "<you>" not in res.log
+    assert writes(sbc, mark) == []
+
 def test_one_name_one_engine(az, sbc, sandbox, both):
     """A connection name is unique across both engines: neither create shadows the other's; nothing written."""
     mark = sbc.mark()

@@ -147,6 +147,7 @@ def test_engine_service_connector_refuses_what_the_caller_may_not_do_before_writ
     assert "<you>" not in res.log
     assert writes(sbc, mark) == []
 
+
 def test_one_name_one_engine(az, sbc, sandbox, both):
     """A connection name is unique across both engines: neither create shadows the other's; nothing written."""
     mark = sbc.mark()

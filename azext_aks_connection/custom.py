@@ -259,7 +259,7 @@ def _apply(cmd, spec, no_wait, dry_run=False):
         _exit_code_of_plan(cmd, record)
         return record
     if spec.previous:
-        _say_what_is_no_longer_used(spec.previous, record, spec.others)
+        _say_what_is_no_longer_used(spec.previous, record, spec.others)     # others: listed only when needed
     result = to_linker(record, spec.cluster, state)
     result["configurations"] = configurations_output(record)["configurations"]
     return result
@@ -791,7 +791,8 @@ def _delete_a_linker(cmd, cluster_ref, name, no_wait):
 
 def _say_what_is_no_longer_used(before, after, others):
     """An update that changed the auth, identity, roles or opt-outs: name what the connection used before and
-    no longer does (it stays in place: workloads may still rely on it), with the commands that remove it."""
+    no longer does (it stays in place: workloads may still rely on it), with the commands that remove it.
+    ``others``: () -> the other connections' records (read only when something is no longer used)."""
     ns = before.get("scope") or "default"
     new_kinds = after.get("kubernetesResourceName") or {}
     new_grants = after.get("provisioned") or {}
@@ -805,7 +806,7 @@ def _say_what_is_no_longer_used(before, after, others):
         return
     left = {"scope": ns, "kubernetesResourceName": kinds,
             "provisioned": {"roleAssignments": roles, "federatedCredential": fic}}
-    _say_what_is_left(left, list(others) + [after], intro="No longer used by this connection and left in place")
+    _say_what_is_left(left, list(others()) + [after], intro="No longer used by this connection and left in place")
 
 
 def _say_what_is_left(record, others, intro=None):

@@ -27,7 +27,7 @@ class ConnectionSpec:  # pylint: disable=too-few-public-methods,too-many-instanc
         self.customized_keys = customized_keys or {}   # {default key name: name to use}
         self.opt_out = set(opt_out or ())              # auth | configinfo | publicnetwork
         self.previous = None    # set by the plan: the connection's record before this create or update
-        self.others = []        # set by the plan: the cluster's other connection records
+        self.others = list      # set by the plan: () -> the cluster's other connection records (listed on demand)
         self.must_exist = False  # update: the connection must still be there (never brought back)
 
     @property

@@ -362,7 +362,8 @@ class Plan:  # pylint: disable=too-many-instance-attributes,too-many-public-meth
             "kube": (lambda: cluster_ops.kube_api(cmd, spec.cluster), ()),
             "values": (self._read_values, ("target",)),
             "access": (self._check_access, ("kube", "cluster")),
-            "store": (lambda: store_ops.Store.read(self.found["kube"], self.store_namespace), ("access",)),
+            "store": (lambda: store_ops.Store.read_one(self.found["kube"], self.store_namespace, spec.name),
+                      ("access",)),
             "roles": (self._read_roles, ()),
         }
         if self.write_config:
@@ -423,6 +424,7 @@ class Plan:  # pylint: disable=too-many-instance-attributes,too-many-public-meth
         if self.write_config:
             from azext_aks_connection.provider import kube as kube_ops
             kube_ops.refuse_foreign_secret(self.found["secret"], spec.namespace)
+            refuse_shared_secret(spec, self.found["secret"], store)
         if self.vault_policy() and spec.roles and self.grant and self.has_principal():
             logger.warning("Key vault '%s' uses access policies, not Azure RBAC: --role is ignored; the identity gets "
                            "an access policy instead.", self.found["target"].get("name"))
@@ -608,7 +610,7 @@ def create(cmd, spec, progress, no_wait=False, dry_run=False):  # pylint: disabl
     existing = store.find(spec.name)
     # For the caller to name what the connection used before and no longer does (an update's old grants).
     spec.previous = existing
-    spec.others = [r for n, r in store.records.items() if n != store.key_of(spec.name)]
+    spec.others = lambda: store.others(spec.name)      # listed only if a caller needs them
     if dry_run:
         return dry_run_output(plan, existing), None
     base = _carried(existing, plan)
@@ -685,10 +687,27 @@ def refuse_shadowing(spec, linker):
         f"{spec.target.name} --id {linker['id']} …")
 
 
+def refuse_shared_secret(spec, secret, store):
+    """The Secret the connection writes exists and another connection of this cluster that still exists wrote it
+    (names differing only in case or punctuation share it: orders_blob, ordersblob): refused before anything is
+    written. The Secret's connection-id annotation names its writer, whose record is read then (one GET), so a create
+    reads no other record."""
+    if secret is None:
+        return
+    owner = ((secret.metadata.annotations or {}).get("aks-connection/connection-id") or "")
+    base = spec.cluster.id.lower() + "/providers/microsoft.servicelinker/linkers/"
+    if not owner.lower().startswith(base) or owner.lower() == spec.id.lower():
+        return
+    other = store.record_of(owner[len(base):])
+    if other is not None and other["name"].lower() != spec.name.lower():
+        refuse_conflicts(spec, {other["name"]: other})
+
+
 def refuse_conflicts(spec, records):
     """A connection name already used for another target or namespace, or a name that another connection's
     Secret would share (names differing only in case or punctuation: orders_blob, ordersblob, Orders-Blob):
-    refused, with the way out, before anything is written."""
+    refused, with the way out, before anything is written. ``records``: the ones read (a create reads its own
+    only: ``refuse_shared_secret`` finds the other writer of its Secret)."""
     from azure.cli.core.azclierror import InvalidArgumentValueError
     existing = records.get(spec.name)
     if existing:

@@ -64,11 +64,36 @@ class Store:
     """The connection records of one cluster, as read with one LIST. ``records`` maps a connection name to its
     record; ``objects`` to the ConfigMap it came from (for its resourceVersion)."""
 
-    def __init__(self, api_client, ns, records=None, objects=None):
+    def __init__(self, api_client, ns, records=None, objects=None, complete=True):
         self.api = api_client
         self.namespace = ns
         self.records = records or {}
         self.objects = objects or {}
+        self.complete = complete        # False: read for one connection only (read_one); others() lists the rest
+
+    @classmethod
+    def read_one(cls, api_client, ns, name):
+        """The store as far as one connection needs it: the record of ``name`` (its ConfigMap's name is derived
+        from the name, case ignored, so any spelling finds it) with one GET, whatever the number of connections."""
+        from azext_aks_connection.provider import kube as kube_ops
+        item = kube_ops.read_or_none("ConfigMap", _core(api_client).read_namespaced_config_map, configmap_name(name),
+                                     ns)
+        record = _record_of(item) if item is not None else None
+        if record is None:
+            return cls(api_client, ns, complete=False)
+        return cls(api_client, ns, {record["name"]: record}, {record["name"]: item}, complete=False)
+
+    def others(self, name):
+        """The records of the cluster's other connections (listed now when this store was read for one only)."""
+        records = self.records if self.complete else Store.read(self.api, self.namespace).records
+        return [r for n, r in records.items() if n.lower() != (name or "").lower()]
+
+    def record_of(self, name):
+        """The record of ``name``: this store's, else (a store read for one connection) read now; None if none."""
+        found = self.find(name)
+        if found is not None or self.complete:
+            return found
+        return Store.read_one(self.api, self.namespace, name).find(name)
 
     @classmethod
     def read(cls, api_client, ns):

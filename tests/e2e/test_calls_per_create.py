@@ -10,7 +10,7 @@ from tests.e2e.helpers import create
 
 pytestmark = pytest.mark.e2e
 
-LATENCY = 1.0       # seconds per namespace read / access review on this test's cluster: overlaps show, even busy
+LATENCY = 2.0       # seconds per namespace read / access review on this test's cluster: overlaps show, even busy
 ARM_LATENCY = 0.1   # per ARM call meanwhile: requests sent at once are in flight at once at the server
 
 
@@ -82,3 +82,21 @@ def test_create_list_show_never_load_the_kubernetes_package(az, sandbox, sbc, ve
                           timeout=300)
     seen = json.loads(proc.stderr.strip().splitlines()[-1])
     assert seen == {"rc": 0, "kubernetes": []}, proc.stderr[-2000:]
+
+
+def test_a_create_reads_its_own_record_only(az, sandbox, sbc):
+    """A create reads the record of its own connection (one GET of its ConfigMap), not the cluster's whole store:
+    its bytes do not grow with the number of connections. A name another connection's Secret would share is still
+    refused (test_names_and_lifecycle.py): the Secret names its writer."""
+    cluster = sbc.new_cluster("own-" + uuid.uuid4().hex[:6], "sandbox-rg")
+    for name in ("own_a", "own_b", "own_c"):
+        assert create(az, sandbox, cluster, name).rc == 0
+    mark = sbc.mark()
+    assert create(az, sandbox, cluster, "own_d").rc == 0
+    prefix = f"/clusters/{cluster['name']}/api/v1/namespaces/aks-connection/configmaps"
+    reads = [e["path"][len(prefix):] for e in sbc.requests(since=mark, plane="kube")
+             if e["method"] == "GET" and e["path"].startswith(prefix)]
+    assert reads and all(r.startswith("/conn-own-d-") for r in reads), reads        # no LIST of the store
+    again = sbc.mark()
+    assert create(az, sandbox, cluster, "own_d").rc == 0                            # a re-run: the same one GET
+    assert [e["method"] for e in sbc.requests(since=again, plane="kube") if e["path"].startswith(prefix)] == ["GET"]

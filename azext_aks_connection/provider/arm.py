@@ -86,17 +86,35 @@ class ArmError(Exception):
         self.headers = headers or {}
         self.error = type("Err", (), {"code": code, "message": message})()
 
+    @classmethod
+    def of(cls, status_code, text, headers, secret=False):
+        """The error of an answer with status >= 400: ARM's {"error": {code, message}}, else its text (withheld when
+        the call's answer would hold a credential)."""
+        parsed = _parsed(text)
+        err = (parsed or {}).get("error") or {} if isinstance(parsed, dict) else {}
+        return cls(status_code, err.get("code") or str(status_code),
+                   err.get("message") or (text[:300] if not secret else "error body withheld"), dict(headers or {}))
+
+
+def _parsed(text):
+    if not text:
+        return None
+    try:
+        return json.loads(text)
+    except ValueError:
+        return None
+
 
 class Arm:
+    """Generic ARM calls by resource id: what no shipped SDK does (each target with its api-version from targets.py,
+    actions an SDK lacks). Management clients of the SDKs come from azext_aks_connection._client_factory."""
+
     def __init__(self, cli_ctx, subscription_id=None):
-        from azure.cli.core.commands.client_factory import get_mgmt_service_client
-        from azure.cli.core.profiles import ResourceType
-        credential, subscription_id = login_credential(cli_ctx, subscription_id)
-        client = get_mgmt_service_client(cli_ctx, ResourceType.MGMT_RESOURCE_RESOURCES,
-                                         subscription_id=subscription_id, credential=credential,
-                                         **client_kwargs(cli_ctx))
-        self._cli_ctx = cli_ctx
-        self._pipeline = disable_auto_registration(client._client)  # pylint: disable=protected-access
+        from azext_aks_connection._client_factory import arm_pipeline
+        _, subscription_id = login_credential(cli_ctx, subscription_id)
+        self.cli_ctx = cli_ctx
+        self.subscription_id = subscription_id
+        self._pipeline = arm_pipeline(cli_ctx, subscription_id)
         self._base = cli_ctx.cloud.endpoints.resource_manager.rstrip("/")
 
     def send(self, method, path, api_version=None, *, body=None, secret=False, headers=None):
@@ -116,26 +134,44 @@ class Arm:
         try:
             response = self._pipeline.send_request(request, logging_enable=not secret)
         except (ServiceRequestError, ServiceResponseError) as exc:
-            raise connection_error(exc, method, url, self._cli_ctx) from None
+            raise connection_error(exc, method, url, self.cli_ctx) from None
         text = response.text()
-        parsed = None
-        if text:
-            try:
-                parsed = json.loads(text)
-            except ValueError:
-                parsed = None
         if response.status_code >= 400:
-            err = (parsed or {}).get("error") or {} if isinstance(parsed, dict) else {}
-            raise ArmError(response.status_code, err.get("code") or str(response.status_code),
-                           err.get("message") or (text[:300] if not secret else "error body withheld"),
-                           dict(response.headers))
-        return response.status_code, parsed, dict(response.headers)
+            raise ArmError.of(response.status_code, text, response.headers, secret)
+        return response.status_code, _parsed(text), dict(response.headers)
 
     def get(self, resource_id, api_version):
         return self.send("GET", resource_id, api_version)[1]
 
     def post(self, resource_id, action, api_version, body=None, secret=False):
         return self.send("POST", resource_id + "/" + action, api_version, body=body, secret=secret)[1]
+
+
+def sdk_call(cli_ctx, method, path, call, *args, **kwargs):
+    """``call(*args, **kwargs)``, a call of a management SDK client, failing as Arm.send does: an answer >= 400 as
+    ArmError (the same code, message and headers: what errors.arm_error and the retries read), no answer as
+    connection_error (``method`` and ``path`` name the request). A listing: pass ``list`` of the pager as ``call``
+    (its pages are fetched here)."""
+    from azure.core.exceptions import HttpResponseError, ServiceRequestError, ServiceResponseError
+    try:
+        return call(*args, **kwargs)
+    except HttpResponseError as exc:
+        response = exc.response
+        if response is None:
+            raise ArmError(exc.status_code, getattr(exc.error, "code", None) or str(exc.status_code),
+                           getattr(exc.error, "message", None) or exc.message) from None
+        raise ArmError.of(response.status_code, response.text(), response.headers) from None
+    except (ServiceRequestError, ServiceResponseError) as exc:
+        raise connection_error(exc, method, path, cli_ctx) from None
+
+
+def rest(model):
+    """An SDK model as the REST JSON ARM sent (camelCase, "properties"): what the rest of the extension reads and the
+    records keep. Typespec models (azure-mgmt-authorization 5) are that mapping already; msrest ones serialize."""
+    if model is None:
+        return None
+    serialize = getattr(model, "serialize", None)
+    return serialize(keep_readonly=True) if serialize is not None else model.as_dict()
 
 
 def login_credential(cli_ctx, subscription_id=None):

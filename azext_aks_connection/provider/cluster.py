@@ -6,9 +6,8 @@ from azext_aks_connection.provider.errors import arm_error
 
 
 def _client(cmd, subscription_id):
-    from azure.mgmt.containerservice import ContainerServiceClient
-    from azext_aks_connection.provider.registration import mgmt_client
-    return mgmt_client(cmd, ContainerServiceClient, subscription_id)   # without silent provider registration
+    from azext_aks_connection._client_factory import cf_container_service
+    return cf_container_service(cmd.cli_ctx, subscription_id)
 
 
 def get_cluster(cmd, cluster):
@@ -194,7 +193,7 @@ def egress_ips(arm, cluster):
         if "/publicipprefixes/" in rid.lower():
             unreadable.append(rid.split("/")[-1] + " (a public IP prefix)")
             continue
-        try:
+        try:  # raw: azure-cli ships no azure-mgmt-network (its network commands are aaz)
             address = ((arm.get(rid, PUBLIC_IP_API) or {}).get("properties") or {}).get("ipAddress")
         except ArmError as exc:
             unreadable.append(f"{rid.split('/')[-1]} ({exc.error.code})")
@@ -216,7 +215,7 @@ def _subnet_nat_gateway_ips(arm, props):
     if not subnets:
         return [], "the cluster uses a user-assigned NAT gateway but its node pools name no subnet"
     refs, seen = [], set()
-    try:
+    try:  # raw: azure-cli ships no azure-mgmt-network (its network commands are aaz)
         for subnet in subnets:
             gateway = (((arm.get(subnet, PUBLIC_IP_API) or {}).get("properties") or {}).get("natGateway") or {})
             gid = gateway.get("id")

@@ -30,7 +30,7 @@ def _extension_reason(cmd, cluster_ref):
     the linker): (message, diagnosis or None), or (None, None)."""
     from azext_aks_connection.provider import catalogue
     from azext_aks_connection.provider.arm import Arm
-    try:
+    try:  # raw: azure-mgmt-kubernetesconfiguration is not shipped with azure-cli
         ext = Arm(cmd.cli_ctx, subscription_id=cluster_ref.subscription).get(
             f"{cluster_ref.id}/providers/{catalogue.KUBERNETES_CONFIGURATION}/extensions/{catalogue.EXTENSION_NAME}",
             "2023-05-01") or {}

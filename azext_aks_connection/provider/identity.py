@@ -1,20 +1,24 @@
 """The identity half of a connection: the user-assigned identity, its federated credential, role
 assignments on the target, and Key Vault access policies. Every step reads first and writes only
 what is missing, under deterministic names, so a re-run converges and never duplicates.
+
+Identities and federated credentials go through azure-mgmt-msi, role assignments and definitions through
+azure-mgmt-authorization (both shipped with azure-cli, at its profile's api-versions), their errors as ArmError
+(``arm.sdk_call``) and their answers as the REST JSON (``arm.rest``). ``arm`` (an Arm) gives the command; the
+clients are for the subscription of the resource or scope at hand. Key Vault access policies and Redis access
+policy assignments stay generic calls by id, with the target's api-version (targets.py).
 """
 import re
 import time
 import uuid
-from urllib.parse import quote
 
 from azure.cli.core.azclierror import InvalidArgumentValueError, ResourceNotFoundError
 
-from azext_aks_connection.provider.arm import ArmError, Backoff, pause, retry_after
+from azext_aks_connection.provider.arm import ArmError, Backoff, pause, rest, retry_after, sdk_call
 from azext_aks_connection.provider.errors import arm_error
 from azext_aks_connection.targets import BUILTIN_ROLES
 
-IDENTITY_API = "2023-01-31"
-ROLE_API = "2022-04-01"
+IDENTITY_API = "2023-01-31"       # of the `az resource delete` line that removes a credential by hand
 AUDIENCE = "api://AzureADTokenExchange"
 AUTHZ = "/providers/Microsoft.Authorization"
 
@@ -27,10 +31,25 @@ def subject(namespace, client_id):
     return f"system:serviceaccount:{namespace}:{service_account_name(client_id)}"
 
 
+def _msi(arm, resource_id):
+    """azure-mgmt-msi's client for the subscription of ``resource_id``."""
+    from azext_aks_connection._client_factory import cf_msi
+    return cf_msi(arm.cli_ctx, resource_id.split("/")[2])
+
+
+def _authz(arm, scope):
+    """azure-mgmt-authorization's client for the subscription of ``scope``."""
+    from azext_aks_connection._client_factory import cf_authorization
+    return cf_authorization(arm.cli_ctx, scope.split("/")[2] if scope.lower().startswith("/subscriptions/")
+                            else arm.subscription_id)
+
+
 def get_identity(arm, identity_id):
     """{id, name, client_id, principal_id, tenant_id} of a user-assigned identity."""
+    _, rg, name = _id_parts(identity_id)
     try:
-        body = arm.get(identity_id, IDENTITY_API)
+        body = rest(sdk_call(arm.cli_ctx, "GET", identity_id, _msi(arm, identity_id).user_assigned_identities.get,
+                             rg, name))
     except ArmError as exc:
         if exc.status_code == 404:
             raise ResourceNotFoundError(
@@ -91,8 +110,11 @@ def _id_parts(identity_id):
 
 
 def list_federated_credentials(arm, identity):
+    _, rg, name = _id_parts(identity["id"])
+    pages = _msi(arm, identity["id"]).federated_identity_credentials.list(rg, name)
     try:
-        return (arm.get(identity["id"] + "/federatedIdentityCredentials", IDENTITY_API) or {}).get("value") or []
+        return [rest(f) for f in sdk_call(arm.cli_ctx, "GET", identity["id"] + "/federatedIdentityCredentials",
+                                          list, pages)]
     except ArmError as exc:
         raise arm_error(exc, f"Listing the federated credentials of identity '{identity['name']}'") from exc
 
@@ -172,9 +194,9 @@ def ensure_federated_credential(arm, identity, issuer, namespace, existing=None)
         _refuse_other_audience(identity, match)
         return match["id"], "present"
     name = federated_credential_name(namespace, issuer, subj)
-    body = {"properties": {"issuer": issuer, "subject": subj, "audiences": [AUDIENCE]}}
     try:
-        created = _write_credential(arm, "PUT", f"{base}/{name}", body)
+        created = _write_credential(arm, "PUT", f"{base}/{name}",
+                                    {"issuer": issuer, "subject": subj, "audiences": [AUDIENCE]})
     except ArmError as exc:
         raise arm_error(exc, f"Creating federated credential '{name}' on identity '{identity['name']}'" + (
             f" (an identity holds at most {MAX_FICS}: delete one it no longer needs, or pass another identity "
@@ -182,14 +204,24 @@ def ensure_federated_credential(arm, identity, issuer, namespace, existing=None)
     return (created or {}).get("id") or f"{base}/{name}", "created"
 
 
-def _write_credential(arm, method, url, body=None):
-    """One federated credential write (PUT or DELETE), retried while another write on the same identity is in
-    flight (409 FIC_CONCURRENT), for up to FIC_WRITE_SECONDS. Returns the answer's body."""
+def _write_credential(arm, method, credential_id, properties=None):
+    """One federated credential write (PUT with ``properties``, or DELETE), retried while another write on the same
+    identity is in flight (409 FIC_CONCURRENT), for up to FIC_WRITE_SECONDS. Returns the answer's body."""
+    parts = credential_id.split("/")
+    rg, identity_name, name = parts[4], parts[-3], parts[-1]
+    credentials = _msi(arm, credential_id).federated_identity_credentials
+    if method == "PUT":
+        from azure.cli.core.profiles import ResourceType, get_sdk
+        model = get_sdk(arm.cli_ctx, ResourceType.MGMT_MSI, "FederatedIdentityCredential", mod="models",
+                        operation_group="federated_identity_credentials")
+        call, args = credentials.create_or_update, (rg, identity_name, name, model(**properties))
+    else:
+        call, args = credentials.delete, (rg, identity_name, name)
     deadline = time.monotonic() + FIC_WRITE_SECONDS
     attempt = 0
     while True:
         try:
-            return arm.send(method, url, IDENTITY_API, body=body)[1]
+            return rest(sdk_call(arm.cli_ctx, method, credential_id, call, *args))
         except ArmError as exc:
             left = deadline - time.monotonic()
             if not (exc.status_code == 409 and exc.error.code == FIC_CONCURRENT and left > 0):
@@ -230,10 +262,9 @@ def resolve_roles(arm, scope, roles):
         rid = role_definition_id(subscription, role)
         if rid is None:
             escaped = role.replace("'", "''")
-            flt = f"roleName eq '{escaped}'"
+            pages = _authz(arm, scope).role_definitions.list(scope, filter=f"roleName eq '{escaped}'")
             try:
-                found = (arm.send("GET", f"{scope}{AUTHZ}/roleDefinitions?$filter={quote(flt)}", ROLE_API)[1]
-                         or {}).get("value") or []
+                found = [rest(d) for d in sdk_call(arm.cli_ctx, "GET", f"{scope}{AUTHZ}/roleDefinitions", list, pages)]
             except ArmError as exc:
                 raise arm_error(exc, f"Looking up role '{role}'") from exc
             if not found:
@@ -251,7 +282,8 @@ def _role_exists(arm, scope, role, rid):
     """A role given by id that the table does not know: read it, so a wrong id fails before any write."""
     guid = rid.rstrip("/").split("/")[-1]
     try:
-        arm.send("GET", f"{scope}{AUTHZ}/roleDefinitions/{guid}", ROLE_API)
+        sdk_call(arm.cli_ctx, "GET", f"{scope}{AUTHZ}/roleDefinitions/{guid}", _authz(arm, scope).role_definitions.get,
+                 scope, guid)
     except ArmError as exc:
         if exc.status_code in (400, 404):
             raise InvalidArgumentValueError(
@@ -273,10 +305,9 @@ def _covers(assignment_scope, scope):
 
 def assignments_of(arm, scope, principal_id):
     """The principal's role assignments that apply at ``scope`` (there and above)."""
-    flt = f"principalId eq '{principal_id}'"
+    pages = _authz(arm, scope).role_assignments.list_for_scope(scope, filter=f"principalId eq '{principal_id}'")
     try:
-        return (arm.send("GET", f"{scope}{AUTHZ}/roleAssignments?$filter={quote(flt)}", ROLE_API)[1]
-                or {}).get("value") or []
+        return [rest(a) for a in sdk_call(arm.cli_ctx, "GET", f"{scope}{AUTHZ}/roleAssignments", list, pages)]
     except ArmError as exc:
         raise arm_error(exc, f"Listing the role assignments of principal '{principal_id}' on '{scope}'") from exc
 
@@ -330,13 +361,18 @@ def _existing_assignment(arm, scope, principal_id, rid, exc):
 
 
 def _create_assignment(arm, scope, principal_id, role_name, rid, *, principal_type):
+    from azure.cli.core.profiles import ResourceType, get_sdk
     aid = assignment_id(scope, principal_id, rid)
-    body = {"properties": {"roleDefinitionId": rid, "principalId": principal_id, "principalType": principal_type}}
+    create_parameters, properties = get_sdk(arm.cli_ctx, ResourceType.MGMT_AUTHORIZATION,
+                                            "RoleAssignmentCreateParameters", "RoleAssignmentProperties", mod="models")
+    body = create_parameters(properties=properties(role_definition_id=rid, principal_id=principal_id,
+                                                   principal_type=principal_type))
     deadline = time.monotonic() + PRINCIPAL_WAIT
     backoff = Backoff(first=PRINCIPAL_INTERVAL)
     while True:
         try:
-            arm.send("PUT", aid, ROLE_API, body=body)
+            sdk_call(arm.cli_ctx, "PUT", aid, _authz(arm, scope).role_assignments.create, scope,
+                     aid.rsplit("/", 1)[1], body)
             return aid
         except ArmError as exc:
             if exc.status_code == 409 and exc.error.code == "RoleAssignmentExists":
@@ -345,6 +381,15 @@ def _create_assignment(arm, scope, principal_id, role_name, rid, *, principal_ty
                 pause(min(backoff.delay(exc.headers), max(0.0, deadline - time.monotonic())))
                 continue
             raise arm_error(exc, f"Granting role '{role_name}' to principal '{principal_id}' on '{scope}'") from exc
+
+
+def delete_role_assignment(arm, rid):
+    """delete --cleanup: remove a role assignment this extension made (absent already: fine)."""
+    try:
+        sdk_call(arm.cli_ctx, "DELETE", rid, _authz(arm, rid).role_assignments.delete_by_id, rid)
+    except ArmError as exc:
+        if exc.status_code != 404:
+            raise arm_error(exc, f"Deleting roleAssignment {rid}") from exc
 
 
 KV_READ_PERMISSIONS = {"secrets": ["get"], "keys": ["get"], "certificates": ["get"]}   # the CSI add-on
@@ -373,7 +418,7 @@ def ensure_vault_access_policy(arm, vault, api_version, tenant_id, object_id, *,
         return "present"
     body = {"properties": {"accessPolicies": [{"tenantId": tenant_id, "objectId": object_id,
                                                "permissions": permissions}]}}
-    try:
+    try:  # raw: a generic call by id with the target's api-version (targets.py)
         arm.send("PUT", vault["id"] + "/accessPolicies/add", api_version, body=body)
     except ArmError as exc:
         raise arm_error(exc, f"Adding an access policy for '{object_id}' to key vault '{vault['name']}'") from exc
@@ -392,7 +437,7 @@ def redis_assignment_id(cache_id, object_id):
 
 
 def list_redis_assignments(arm, cache, api_version):
-    try:
+    try:  # raw: a generic call by id with the target's api-version (targets.py)
         return (arm.get(cache["id"] + "/accessPolicyAssignments", api_version) or {}).get("value") or []
     except ArmError as exc:
         raise arm_error(exc, f"Listing the access policy assignments of cache '{cache['name']}'") from exc
@@ -415,7 +460,7 @@ def ensure_redis_access(arm, cache, api_version, object_id, policy, *, alias=Non
     cache_id = cache["id"]
     if not redis_aad_enabled(cache):
         what = f"Turning on Microsoft Entra authentication on cache '{cache['name']}'"
-        try:
+        try:  # raw: a generic call by id with the target's api-version (targets.py)
             status, body, headers = arm.send("PATCH", cache_id, api_version,
                                              body={"properties": {"redisConfiguration": {"aad-enabled": "true"}}})
         except ArmError as exc:
@@ -430,7 +475,7 @@ def ensure_redis_access(arm, cache, api_version, object_id, policy, *, alias=Non
     aid = redis_assignment_id(cache_id, object_id)
     what = f"Assigning access policy '{policy}' of cache '{cache['name']}' to '{object_id}'"
     body = {"properties": {"accessPolicyName": policy, "objectId": object_id, "objectIdAlias": alias or object_id}}
-    try:
+    try:  # raw: a generic call by id with the target's api-version (targets.py)
         status, answer, headers = arm.send("PUT", aid, api_version, body=body)
     except ArmError as exc:
         raise arm_error(exc, what) from exc

@@ -164,7 +164,12 @@ def _converge(kind, namespace, name, *, read, create, desired_update, known=_UNR
     (``api_client``'s known_namespaces) is made again.
 
     ``desired_update(current)`` returns None when ``current`` is as wanted, else ``(write, body)``.
-    Returns "created", "updated" or "unchanged"."""
+    Returns "created", "updated" or "unchanged".
+
+    Why a loop of our own: the writes go through our light client (provider/kubeaccess.KubeClient), which exists
+    so that a create never imports the kubernetes package (~1.4 s); kubernetes.utils.retry_on_conflict (client-go's
+    RetryOnConflict) lives in that package, retries every 409 alike after a blocking sleep, and cannot do what a
+    409 means here: read again, or refuse (``exclusive``), or make a namespace deleted meanwhile again."""
     for _ in range(5):
         if known is not _UNREAD:
             current, known = known, _UNREAD         # read a moment ago by the caller: not read again

@@ -21,9 +21,8 @@ ENGINE_SERVICE_CONNECTOR = "service-connector"
 
 
 def client(cmd, subscription_id):
-    from azure.mgmt.servicelinker import ServiceLinkerManagementClient
-    from azext_aks_connection.provider.registration import mgmt_client
-    return mgmt_client(cmd, ServiceLinkerManagementClient, subscription_id, subscription_bound=False)
+    from azext_aks_connection._client_factory import cf_service_linker
+    return cf_service_linker(cmd.cli_ctx, subscription_id)
 
 
 class Unavailable(Exception):

@@ -16,29 +16,28 @@ from azure.cli.core.azclierror import AzureResponseError
 from knack.log import get_logger
 
 from azext_aks_connection.provider import catalogue
-from azext_aks_connection.provider.arm import (Arm, ArmError, Backoff, disable_auto_registration, login_credential,
-                                               pause, retry_after, client_kwargs)
+from azext_aks_connection.provider.arm import ArmError, Backoff, pause, retry_after, rest, sdk_call
 from azext_aks_connection.provider.errors import arm_error
 
 logger = get_logger(__name__)
 
-PROVIDER_API = "2022-09-01"
-CLUSTER_API = "2024-10-01"
 TERMINAL_STATES = ("succeeded", "failed", "canceled", "cancelled")
 DEFAULT_REGISTRATION_TIMEOUT = 600       # az config aks_connection.registration_timeout (seconds)
 DEFAULT_CLUSTER_WAIT_TIMEOUT = 1800      # az config aks_connection.cluster_wait_timeout (seconds)
 MAX_POLL_INTERVAL = 15.0
 
 
-def mgmt_client(cmd, client_type, subscription_id=None, subscription_bound=True):
-    """A management SDK client from azure-cli's factory, without the auto-registration policy (the shared
-    credential, the command's one connection pool per host); ``subscription_bound=False`` for clients that take no
-    subscription (Service Connector's)."""
-    from azure.cli.core.commands.client_factory import get_mgmt_service_client
-    credential, subscription_id = login_credential(cmd.cli_ctx, subscription_id)
-    return disable_auto_registration(get_mgmt_service_client(
-        cmd.cli_ctx, client_type, subscription_bound=subscription_bound, subscription_id=subscription_id,
-        credential=credential, **client_kwargs(cmd.cli_ctx)))
+def _with_headers(pipeline_response, deserialized, _):
+    """An SDK call's ``cls``: its answer and the answer's headers (Retry-After)."""
+    return deserialized, dict(pipeline_response.http_response.headers)
+
+
+def provider_state(cli_ctx, subscription, namespace):
+    """(registrationState of ``namespace`` on the subscription, the answer's headers), through azure-mgmt-resource."""
+    from azext_aks_connection._client_factory import cf_resources
+    provider, headers = sdk_call(cli_ctx, "GET", f"/subscriptions/{subscription}/providers/{namespace}",
+                                 cf_resources(cli_ctx, subscription).providers.get, namespace, cls=_with_headers)
+    return provider.registration_state or "NotRegistered", headers
 
 
 def _timeout(cmd, option, default):
@@ -59,23 +58,19 @@ def namespace_of(exc):
     return m.group(1) if m else catalogue.KUBERNETES_CONFIGURATION
 
 
-def registration_state(arm, subscription, namespace):
-    return (arm.get(f"/subscriptions/{subscription}/providers/{namespace}", PROVIDER_API) or {}).get(
-        "registrationState") or "NotRegistered"
-
-
 def ensure_registered(cmd, subscription, namespace, progress=None):
     """Register ``namespace`` on the subscription when it is not, and wait until it is Registered."""
-    arm = Arm(cmd.cli_ctx, subscription_id=subscription)
+    from azext_aks_connection._client_factory import cf_resources
     what = f"Registering resource provider '{namespace}'"
     try:
-        state = registration_state(arm, subscription, namespace)
+        state, _ = provider_state(cmd.cli_ctx, subscription, namespace)
         if state == "Registered":
             return False
         logger.warning("Resource provider '%s' is not registered on subscription '%s' (%s): registering it now, as "
                        "'az provider register -n %s' does; this usually takes a minute or two.",
                        namespace, subscription, state, namespace)
-        arm.send("POST", f"/subscriptions/{subscription}/providers/{namespace}/register", PROVIDER_API)
+        sdk_call(cmd.cli_ctx, "POST", f"/subscriptions/{subscription}/providers/{namespace}/register",
+                 cf_resources(cmd.cli_ctx, subscription).providers.register, namespace)
     except ArmError as exc:
         error = arm_error(exc, what)
         if exc.status_code == 403:   # registering needs <namespace>/register/action on the subscription
@@ -86,10 +81,9 @@ def ensure_registered(cmd, subscription, namespace, progress=None):
     delay = 1.0
     while True:
         try:
-            _, body, headers = arm.send("GET", f"/subscriptions/{subscription}/providers/{namespace}", PROVIDER_API)
+            state, headers = provider_state(cmd.cli_ctx, subscription, namespace)
         except ArmError as exc:
             raise arm_error(exc, what) from exc
-        state = (body or {}).get("registrationState") or "NotRegistered"
         if state == "Registered":
             logger.warning("Resource provider '%s' is registered.", namespace)
             return True
@@ -113,7 +107,8 @@ def wait_cluster_idle(cmd, cluster, progress=None, state=None):
     """Wait until no operation runs on AKS cluster ``cluster`` (a ClusterRef): its provisioningState is
     terminal. Polls as often as Retry-After says (else 0.5 s growing to 5 s, ``arm.Backoff``), up to
     ``aks_connection.cluster_wait_timeout`` seconds; then the seed's Conflict error with its fix."""
-    arm = Arm(cmd.cli_ctx, subscription_id=cluster.subscription)
+    from azext_aks_connection._client_factory import cf_container_service
+    clusters = cf_container_service(cmd.cli_ctx, cluster.subscription).managed_clusters
     ctx = catalogue.Context.of(cluster)
     timeout = _timeout(cmd, "cluster_wait_timeout", DEFAULT_CLUSTER_WAIT_TIMEOUT)
     deadline = time.monotonic() + timeout
@@ -121,7 +116,9 @@ def wait_cluster_idle(cmd, cluster, progress=None, state=None):
     while True:
         if state is None:
             try:
-                _, body, headers = arm.send("GET", cluster.id, CLUSTER_API)
+                found, headers = sdk_call(cmd.cli_ctx, "GET", cluster.id, clusters.get, cluster.resource_group,
+                                          cluster.name, cls=_with_headers)
+                body = rest(found)
             except ArmError as exc:
                 raise arm_error(exc, f"Reading AKS cluster '{cluster.name}'", ctx) from exc
             state = ((body or {}).get("properties") or {}).get("provisioningState") or "Succeeded"

@@ -163,7 +163,7 @@ def check_permissions(cmd, spec):
     missing, read = [], {}
     for scope, action in _needed(spec):
         if scope not in read:
-            try:
+            try:  # raw: azure-mgmt-authorization's permissions take a resource by its parts, not an id of any depth
                 read[scope] = (arm.get(f"{scope}/providers/Microsoft.Authorization/permissions", "2022-04-01")
                                or {}).get("value") or []
             except ArmError as exc:
@@ -205,6 +205,7 @@ def _failure(cmd, spec, exc, what, *, arm_error, catalogue):
     error = arm_error(exc, what, ctx)
     try:
         from azext_aks_connection.provider.arm import Arm
+        # raw: azure-mgmt-kubernetesconfiguration is not shipped with azure-cli
         ext = Arm(cmd.cli_ctx, subscription_id=spec.cluster.subscription).get(
             f"{spec.cluster.id}/providers/{catalogue.KUBERNETES_CONFIGURATION}/extensions/{catalogue.EXTENSION_NAME}",
             "2023-05-01") or {}

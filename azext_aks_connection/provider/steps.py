@@ -52,12 +52,10 @@ class Step:
     def apply(self):
         return self.in_place(), []
 
-    remove_api = None       # the api-version of a DELETE of one item this step made (None: the target's)
-
     @classmethod
     def remove(cls, arm, entry, target):
         """delete --cleanup: remove one item this step made (absent already: fine)."""
-        _arm_delete(arm, entry["id"], cls.remove_api or target.api_version, f"{cls.name} {entry['id']}")
+        _arm_delete(arm, entry["id"], target.api_version, f"{cls.name} {entry['id']}")
 
 
 class _Grant(Step):
@@ -162,7 +160,10 @@ class RoleAssignments(_Grant):
     """Azure roles for the workload's principal on the target."""
     name = "roleAssignment"
     read_needs = ("roles", "identity", "cluster", "target")
-    remove_api = identity_ops.ROLE_API
+
+    @classmethod
+    def remove(cls, arm, entry, target):
+        identity_ops.delete_role_assignment(arm, entry["id"])
 
     def read(self):
         principal = self.plan.auth.principal()
@@ -240,7 +241,7 @@ class VaultAccessPolicy(_Grant):
         detail = entry.get("detail") or {}
         body = {"properties": {"accessPolicies": [{"tenantId": detail.get("tenantId"), "objectId": detail["objectId"],
                                                    "permissions": detail.get("permissions") or {}}]}}
-        try:
+        try:  # raw: a generic call by id with the target's api-version (targets.py)
             arm.send("PUT", entry["id"] + "/accessPolicies/remove", target.api_version, body=body)
         except ArmError as exc:
             if exc.status_code != 404:
@@ -419,7 +420,7 @@ class Secret(Step):
 def _arm_delete(arm, rid, api_version, what):
     from azext_aks_connection.provider.arm import ArmError
     from azext_aks_connection.provider.errors import arm_error
-    try:
+    try:  # raw: a generic DELETE by id of a target's child (Redis access policy assignment), the target's api-version
         arm.send("DELETE", rid, api_version)
     except ArmError as exc:
         if exc.status_code != 404:

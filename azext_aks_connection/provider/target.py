@@ -57,13 +57,13 @@ def get_target(arm, target, target_id):
     rid = resource_id(target, target_id)
     if rid is None:
         return {}
-    try:
+    try:  # raw: a generic call by id with the target's api-version (targets.py), as every target call here
         body = arm.send("GET", rid, target.api_version, secret=target.secret_in_resource)[1]
     except ArmError as exc:
         raise arm_error(exc, f"Reading the {target.display} target '{rid}'") from exc
     if target_id.rstrip("/").lower() != rid.lower() and not target.resource_suffix and not target.logical_child \
             and target.secret_source != "redis-enterprise":          # (its fetcher reads the database)
-        try:
+        try:  # raw: a generic call by id with the target's api-version (targets.py)
             arm.get(target_id, target.api_version)
         except ArmError as exc:
             raise arm_error(exc, f"Reading the {target.display} target '{target_id}'") from exc
@@ -72,7 +72,7 @@ def get_target(arm, target, target_id):
 
 def _post(arm, rid, action, target, what, *, body=None):
     """A keys action on ``rid`` (its answer holds credentials: kept out of the debug log)."""
-    try:
+    try:  # raw: a generic call by id with the target's api-version (targets.py)
         return arm.post(rid, action, target.api_version, body=body, secret=True) or {}
     except ArmError as exc:
         raise arm_error(exc, what) from exc
@@ -220,7 +220,7 @@ def _redis(arm, target, target_id, resource, with_secret):
 def _redis_enterprise(arm, target, target_id, resource, with_secret):
     """Host from the cluster, port from the database (target id); keys belong to the database. Redis
     Enterprise serves logical database 0 only, whatever the ARM database is named."""
-    try:
+    try:  # raw: a generic call by id with the target's api-version (targets.py)
         database = arm.get(target_id, target.api_version)
     except ArmError as exc:
         raise arm_error(exc, f"Reading the Redis Enterprise database '{target_id}'") from exc

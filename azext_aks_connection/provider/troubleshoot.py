@@ -21,15 +21,13 @@ import gzip
 import json
 
 from azext_aks_connection.provider import catalogue
-from azext_aks_connection.provider.arm import Arm, ArmError
+from azext_aks_connection.provider.arm import Arm, ArmError, rest, sdk_call
 
 SUCCESS, FAILURE, WARNING = "success", "failure", "warning"
 EXTENSION_NAME = catalogue.EXTENSION_NAME
 NAMESPACE = catalogue.RELEASE_NAMESPACE
 PROVIDERS = ("Microsoft.ContainerService", catalogue.KUBERNETES_CONFIGURATION)
 OPTIONAL_PROVIDERS = (catalogue.KUBERNETES_CONFIGURATION,)    # needed by Microsoft's sc-extension only
-PROVIDER_API = "2022-09-01"
-CLUSTER_API = "2024-10-01"
 EXTENSION_API = "2023-05-01"
 BUSY = ("creating", "updating", "deleting", "upgrading", "scaling", "starting", "stopping", "migrating",
         "canceling", "accepted", "running")
@@ -60,19 +58,19 @@ def _arm_failure(name, exc, what, ctx):
 
 # --------------------------------------------------------------------------- Azure side
 
-def provider_finding(arm, subscription, namespace, ctx):
-    out = _provider_finding(arm, subscription, namespace, ctx)
+def provider_finding(cli_ctx, subscription, namespace, ctx):
+    out = _provider_finding(cli_ctx, subscription, namespace, ctx)
     if namespace in OPTIONAL_PROVIDERS and out["result"] == FAILURE:
         out = dict(out, result=WARNING, message=out["message"] + " aks-connection does not need it; Microsoft's "
                    "Service Connector (its sc-extension cluster extension) does.")
     return out
 
 
-def _provider_finding(arm, subscription, namespace, ctx):
+def _provider_finding(cli_ctx, subscription, namespace, ctx):
+    from azext_aks_connection.provider.registration import provider_state
     name = f"Resource provider {namespace}"
     try:
-        state = (arm.get(f"/subscriptions/{subscription}/providers/{namespace}", PROVIDER_API) or {}).get(
-            "registrationState") or "NotRegistered"
+        state, _ = provider_state(cli_ctx, subscription, namespace)
     except ArmError as exc:
         return _arm_failure(name, exc, f"Reading the registration of {namespace} failed", ctx)
     if state == "Registered":
@@ -372,10 +370,11 @@ def store_finding(api, store_namespace):
 def run(cmd, cluster):
     """The findings for ``cluster`` (a ClusterRef), in the order of the guide."""
     ctx = catalogue.Context.of(cluster)
-    arm = Arm(cmd.cli_ctx, subscription_id=cluster.subscription)
-    findings = [provider_finding(arm, cluster.subscription, ns, ctx) for ns in PROVIDERS]
+    from azext_aks_connection._client_factory import cf_container_service
+    findings = [provider_finding(cmd.cli_ctx, cluster.subscription, ns, ctx) for ns in PROVIDERS]
     try:
-        resource = arm.get(cluster.id, CLUSTER_API)
+        resource = rest(sdk_call(cmd.cli_ctx, "GET", cluster.id, cf_container_service(
+            cmd.cli_ctx, cluster.subscription).managed_clusters.get, cluster.resource_group, cluster.name))
     except ArmError as exc:
         findings.append(_arm_failure("AKS cluster state", exc, f"Reading AKS cluster '{cluster.name}' failed", ctx))
         return findings
@@ -383,9 +382,9 @@ def run(cmd, cluster):
     findings += cluster_findings(resource, ctx)
     from azext_aks_connection.provider import store as store_ops
     store_namespace = store_ops.namespace(cmd.cli_ctx)
-    try:
-        ext = arm.get(f"{cluster.id}/providers/{catalogue.KUBERNETES_CONFIGURATION}/extensions/{EXTENSION_NAME}",
-                      EXTENSION_API)
+    try:  # raw: azure-mgmt-kubernetesconfiguration is not shipped with azure-cli
+        ext = Arm(cmd.cli_ctx, subscription_id=cluster.subscription).get(
+            f"{cluster.id}/providers/{catalogue.KUBERNETES_CONFIGURATION}/extensions/{EXTENSION_NAME}", EXTENSION_API)
     except ArmError as exc:
         ext = None
         if exc.status_code != 404 and (getattr(exc.error, "code", "") or "") != "MissingSubscriptionRegistration":

@@ -233,6 +233,30 @@ def test_role_override_by_name_and_unknown_role(az, sandbox, sbc, fresh_cluster)
     assert BLOB_READER in granted
 
 
+def test_role_by_a_name_the_table_lacks_is_looked_up_and_granted(az, sandbox, sbc, fresh_cluster):
+    """A built-in role the extension's table does not list is found by name (one roleDefinitions listing with a
+    roleName filter, at the scope) and granted under the id Azure gives it."""
+    from azext_aks_connection.targets import BUILTIN_ROLES
+    role = "Azure Kubernetes Service RBAC Reader"
+    assert role not in BUILTIN_ROLES
+    account_id = sandbox["seeds"]["targets"]["storage-blob"].rsplit("/blobServices/", 1)[0]
+    made = az("identity", "create", "-g", "sandbox-rg", "-n", "lookup-" + uuid.uuid4().hex[:6], "-o", "json")
+    assert made.rc == 0, made
+    mark = sbc.mark()
+    res = _create_blob(az, sandbox, fresh_cluster, "role_lookup", "--workload-identity", made.json["id"],
+                       "--role", role)
+    assert res.rc == 0, res
+    lookups = [e for e in sbc.requests(since=mark) if e["path"].lower().endswith("/roledefinitions")]
+    assert [(e["method"], e["status"], e["path"].lower(), e["query"].get("$filter")) for e in lookups] == [
+        ("GET", 200, f"{account_id}/providers/Microsoft.Authorization/roleDefinitions".lower(),
+         f"roleName eq '{role}'")]
+    assigned = _role_assignments(az, account_id, made.json["principalId"])
+    listed = az("role", "definition", "list", "--name", role, "-o", "json")
+    assert listed.rc == 0 and len(listed.json) == 1, listed
+    assert [a["properties"]["roleDefinitionId"].split("/")[-1] for a in assigned] == [listed.json[0]["name"]]
+    assert res.json["authInfo"]["roles"] == [role]
+
+
 def test_service_principal_secret_in_cluster_only(az, sandbox, sbc, kube, tmp_path):
     c = sandbox["seeds"]["cluster"]
     client_id, object_id = str(uuid.uuid4()), str(uuid.uuid4())

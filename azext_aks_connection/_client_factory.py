@@ -1,0 +1,65 @@
+"""Every management client of the extension, built here and nowhere else (the azure-cli-extensions convention).
+
+Each is azure-cli's ``get_mgmt_service_client`` (multi-API profile, user agent, the redacting debug logger) with
+what all of ours share: the command's one credential per subscription (``provider/arm.login_credential``), the
+command's one connection pool per host with the timeouts and the retry policy (``provider/arm.client_kwargs``),
+and no silent provider auto-registration (``provider/arm.disable_auto_registration``, see
+provider/registration.py). A client is made once per command (kept on ``cli_ctx``, gone with it) and
+subscription: SDK clients are safe to share between threads.
+
+The loader and help paths import this package: no SDK is imported here but inside the functions.
+"""
+import threading
+
+_LOCK = threading.Lock()
+
+
+def _mgmt(cli_ctx, client_type, subscription_id=None, subscription_bound=True):
+    from azure.cli.core.commands.client_factory import get_mgmt_service_client
+    from azext_aks_connection.provider.arm import client_kwargs, disable_auto_registration, login_credential
+    credential, subscription_id = login_credential(cli_ctx, subscription_id)
+    key = (getattr(client_type, "name", None) or getattr(client_type, "__name__", str(client_type)),
+           (subscription_id or "").lower(), subscription_bound)
+    with _LOCK:
+        cache = cli_ctx.data.setdefault("aks_connection_clients", {})
+        if key not in cache:
+            cache[key] = disable_auto_registration(get_mgmt_service_client(
+                cli_ctx, client_type, subscription_bound=subscription_bound, subscription_id=subscription_id,
+                credential=credential, **client_kwargs(cli_ctx)))
+        return cache[key]
+
+
+def cf_container_service(cli_ctx, subscription_id):
+    """azure-mgmt-containerservice: the managed cluster (read, update, user credentials)."""
+    from azure.mgmt.containerservice import ContainerServiceClient
+    return _mgmt(cli_ctx, ContainerServiceClient, subscription_id)
+
+
+def cf_service_linker(cli_ctx, subscription_id=None):
+    """azure-mgmt-servicelinker: Microsoft's Service Connector linkers (its client takes no subscription)."""
+    from azure.mgmt.servicelinker import ServiceLinkerManagementClient
+    return _mgmt(cli_ctx, ServiceLinkerManagementClient, subscription_id, subscription_bound=False)
+
+
+def cf_authorization(cli_ctx, subscription_id):
+    """azure-mgmt-authorization (azure-cli's MGMT_AUTHORIZATION profile): role assignments and definitions."""
+    from azure.cli.core.profiles import ResourceType
+    return _mgmt(cli_ctx, ResourceType.MGMT_AUTHORIZATION, subscription_id)
+
+
+def cf_msi(cli_ctx, subscription_id):
+    """azure-mgmt-msi (azure-cli's MGMT_MSI profile): user-assigned identities and their federated credentials."""
+    from azure.cli.core.profiles import ResourceType
+    return _mgmt(cli_ctx, ResourceType.MGMT_MSI, subscription_id)
+
+
+def cf_resources(cli_ctx, subscription_id):
+    """azure-mgmt-resource (azure-cli's MGMT_RESOURCE_RESOURCES profile): resource providers."""
+    from azure.cli.core.profiles import ResourceType
+    return _mgmt(cli_ctx, ResourceType.MGMT_RESOURCE_RESOURCES, subscription_id)
+
+
+def arm_pipeline(cli_ctx, subscription_id):
+    """The ARMPipelineClient of provider/arm.Arm's generic calls by resource id (each target with the api-version
+    of targets.py, and the actions no shipped SDK has): the resources client's, so it has the same policies."""
+    return cf_resources(cli_ctx, subscription_id)._client  # pylint: disable=protected-access

@@ -147,9 +147,8 @@ def _auth_from_args(target, secret_auth_info=None, workload_identity_auth_info=N
         if not IDENTITY_ID.match(workload_identity_auth_info):
             raise InvalidArgumentValueError(
                 f"Invalid user identity resource ID: '{workload_identity_auth_info}'.",
-                recommendation="Pass --workload-identity /subscriptions/<subscription>/resourceGroups/<group>"
-                "/providers/Microsoft.ManagedIdentity/userAssignedIdentities/<name> "
-                "(az identity show -g <group> -n <name> --query id -o tsv).")
+                recommendation="Pass the full resource id of a user-assigned identity to --workload-identity; list "
+                "yours with: az identity list --query \"[].id\" -o tsv")
         given.append((t.AUTH_WORKLOAD_IDENTITY, {"identity_id": workload_identity_auth_info}))
     if service_principal_auth_info is not None:
         given.append((t.AUTH_SERVICE_PRINCIPAL, _service_principal(service_principal_auth_info)))

@@ -54,12 +54,23 @@ def get_identity(arm, identity_id):
         if exc.status_code == 404:
             raise ResourceNotFoundError(
                 f"Invalid user identity resource ID: user-assigned identity '{identity_id}' was not found.",
-                recommendation="Check the id with 'az identity show --ids <id>', or create the identity with "
-                "'az identity create -g <group> -n <name>'.") from None
+                recommendation=f"List the identities of that resource group (az identity list --subscription "
+                f"{_id_parts(identity_id)[0]} -g {rg} --query \"[].id\" -o tsv) and pass one of their ids, or "
+                f"create it: az identity create --subscription {_id_parts(identity_id)[0]} -g {rg} -n {name}") \
+                from None
         raise arm_error(exc, f"Reading user-assigned identity '{identity_id}'") from exc
     props = body.get("properties") or {}
     return {"id": body.get("id") or identity_id, "name": body.get("name"), "client_id": props.get("clientId"),
             "principal_id": props.get("principalId"), "tenant_id": props.get("tenantId")}
+
+
+def _rg_of(resource):
+    parts = (resource.get("id") or "").split("/")
+    return parts[4] if len(parts) > 4 else resource.get("resourceGroup") or "MyResourceGroup"
+
+
+def _name_of(resource):
+    return resource.get("name") or (resource.get("id") or "").rstrip("/").split("/")[-1] or "cluster"
 
 
 def refuse_cluster_identity(cluster, identity):
@@ -83,8 +94,8 @@ def refuse_cluster_identity(cluster, identity):
     raise InvalidArgumentValueError(
         f"'{identity['id'].split('/')[-1]}' is the cluster's {which}: federated identity credentials do not work with "
         "the AKS control plane, kubelet or add-on identities.",
-        recommendation="Create a user-assigned identity for the workload ('az identity create -g <group> -n "
-        "<name>') and pass its id to --workload-identity.")
+        recommendation="Create a user-assigned identity for the workload and pass its id to --workload-identity: "
+        f"az identity create -g {_rg_of(cluster)} -n {_name_of(cluster)}-workload --query id -o tsv")
 
 
 def federated_credential_name(namespace, issuer, subj):

@@ -11,6 +11,7 @@ import uuid
 import pytest
 
 from tests.conftest import KUBECTL, az_subprocess
+from tests.e2e.helpers import run
 
 pytestmark = pytest.mark.e2e
 
@@ -30,9 +31,9 @@ def _blob(sandbox):
 
 def _create_blob(az, sandbox, cluster, name, *auth, namespace="default"):
     s = _blob(sandbox)
-    return az("aks", "connection", "create", "storage-blob", "-g", cluster["resourceGroup"], "-n", cluster["name"],
-              "--tg", s["resourceGroup"], "--account", s["account"], "--connection", name,
-              "--kube-namespace", namespace, "-o", "json", *auth)
+    return run(az, "aks", "connection", "create", "storage-blob", "-g", cluster["resourceGroup"], "-n",
+               cluster["name"], "--tg", s["resourceGroup"], "--account", s["account"], "--connection", name,
+               "--kube-namespace", namespace, "-o", "json", *auth)      # run: the recommendation lines too
 
 
 def _secret(core, namespace, name):
@@ -187,6 +188,7 @@ def test_workload_identity_refuses_the_kubelet_identity_before_any_write(az, san
     res = _create_blob(az, sandbox, c, "kubelet_blob", "--workload-identity", kubelet)
     assert res.rc != 0
     assert "kubelet identity" in res.log and "federated identity credentials do not work" in res.log
+    assert f"az identity create -g {c['resourceGroup']} -n {c['name']}-workload" in res.log     # real names
     assert _writes(sbc, mark) == []
 
 
@@ -211,6 +213,8 @@ def test_workload_identity_missing_identity_writes_nothing(az, sandbox, sbc):
     res = _create_blob(az, sandbox, c, "missing_wi", "--workload-identity", missing)
     assert res.rc == 3, res
     assert "no-such-identity" in res.log and "was not found" in res.log
+    sub, rg = missing.split("/")[2], missing.split("/")[4]
+    assert f"az identity create --subscription {sub} -g {rg} -n no-such-identity" in res.log, res
     assert _writes(sbc, mark) == []
 
 

@@ -430,7 +430,7 @@ def _firewall_applies(record):
 def target_firewall(ctx):
     from azure.cli.core.azclierror import ResourceNotFoundError
     from azext_aks_connection.provider import cluster as cluster_ops
-    from azext_aks_connection.provider import firewall_read
+    from azext_aks_connection.provider import firewall
     from azext_aks_connection.provider import target as target_ops
     try:
         body = ctx.target_resource()
@@ -440,12 +440,12 @@ def target_firewall(ctx):
     ips = [ip for ip in ips if ":" not in ip]
     rid = target_ops.resource_id(ctx.target, ctx.target_id)
     name = body.get("name") or rid.split("/")[-1]
-    found = firewall_read.admits(ctx.arm, ctx.target, rid, body, ips)
-    if found["state"] == firewall_read.OPEN:
+    found = firewall.admits(ctx.arm, ctx.target, rid, body, ips)
+    if found["state"] == firewall.OPEN:
         return ok(f"The {ctx.target.display} admits all networks ({found['reason']}).")
-    if found["state"] == firewall_read.NO_RULES:
+    if found["state"] == firewall.NO_RULES:
         return warn(f"Not checked: {found['reason']}", None, "NoIpRules")
-    if found["state"] == firewall_read.CLOSED:
+    if found["state"] == firewall.CLOSED:
         return warn(f"Not checked: {found['reason']}", None, "PublicAccessDisabled")
     if not ips:
         return warn(f"Not checked: the egress IP of AKS cluster '{ctx.cluster.name}' is not known ({note}).",
@@ -460,7 +460,7 @@ def target_firewall(ctx):
     if stale:
         text += (f" The rule(s) this connection added for {', '.join(stale)} are stale: AKS cluster "
                  f"'{ctx.cluster.name}' no longer sends traffic from there (its egress changed).")
-    rules = [firewall_read.rule_command(ctx.target, rid, ip, body) for ip in missing]
+    rules = [firewall.rule_command(ctx.target, rid, ip, body) for ip in missing]
     by_hand = " && ".join(r for r in rules if r) if all(rules) else None
     from azext_aks_connection import targets
     if cli_auth(ctx.record) == targets.AUTH_SERVICE_PRINCIPAL and by_hand:

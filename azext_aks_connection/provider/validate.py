@@ -163,6 +163,15 @@ class Context:  # pylint: disable=too-many-instance-attributes
         from azext_aks_connection.provider import cluster as cluster_ops
         return self._once("cluster", lambda: cluster_ops.get_cluster(self.cmd, self.cluster))
 
+    def addon_identity(self):
+        """The Key Vault add-on's identity on the cluster now ({clientId, objectId, resourceId}): the one a CSI
+        connection uses, as create reads it. While the add-on is off a check that needs it is not checked."""
+        from azext_aks_connection.provider import cluster as cluster_ops
+        found = cluster_ops.addon_identity(self.cluster_resource())
+        if not found.get("objectId"):
+            raise Skip(f"the {cluster_ops.KV_ADDON} add-on is off: it has no identity (see the cluster check).")
+        return found
+
     def identity(self):
         """The workload identity ({id, name, client_id, principal_id, tenant_id}); ResourceNotFoundError when gone."""
         from azext_aks_connection.provider import identity as identity_ops
@@ -354,13 +363,17 @@ def _expected_values(ctx, values):
     auth and client type. A key is computed again from what the target gives now when every field it reads
     is known; a key that reads what only the user knew (a database login, a service principal's secret, a
     tenant) is compared with the value the connection recorded, or, for a credential (never recorded),
-    checked for presence only. --customized-keys renames are followed; --opt-out configinfo keys are absent."""
+    checked for presence only. --customized-keys renames are followed; --opt-out configinfo keys are absent. The
+    client id of a CSI connection is the Key Vault add-on identity's now (what create writes; not checked while
+    the add-on is off)."""
     from azext_aks_connection import targets
     auth = cli_auth(ctx.record)
     renames = (ctx.record.get("configurationInfo") or {}).get("customizedKeys") or {}
     recorded = {c.get("name"): c for c in ctx.record.get("configurations") or []}
     known = dict(values)
-    if ctx.auth_info.get("clientId"):
+    if is_csi(ctx.record):
+        known["client_id"] = ctx.addon_identity().get("clientId")     # what create writes: the add-on's, now
+    elif ctx.auth_info.get("clientId"):
         known["client_id"] = ctx.auth_info["clientId"]
     expected = {}
     for k in ctx.target.keys_for(auth, ctx.record.get("clientType") or "none"):

@@ -13,7 +13,8 @@ import pytest
 
 # pylint: disable-next=unused-import  # pytest fixtures: a test names them as arguments
 from tests.e2e.helpers import quick_extensions, run, secret_values  # noqa: F401 (a fixture)
-from tests.e2e.test_validate_identity import FEATURES, FIC, FIREWALL, IDENT, PERMS, SA, SECRET, TARGET, VALUES
+from tests.e2e.test_validate_identity import (FEATURES, FIC, FIREWALL, IDENT, PERMS, SA, SECRET, TARGET, VALUES,
+                                              conn_id, validate)
 
 pytestmark = [pytest.mark.e2e, pytest.mark.usefixtures("quick_extensions")]
 
@@ -34,12 +35,8 @@ ACCOUNT_API = "2023-05-01"
 DENY_ALL = '{"properties": {"networkAcls": {"defaultAction": "Deny", "bypass": "AzureServices", "ipRules": []}}}'
 
 
-def conn_id(cluster, name):
-    return cluster["id"] + "/providers/Microsoft.ServiceLinker/linkers/" + name
-
-
 def _validate(az, cluster, name):
-    res = run(az, "aks", "connection", "validate", "--id", conn_id(cluster, name), "-o", "json")
+    res = validate(az, cluster, name)
     assert res.rc in (0, 1), res
     return res
 

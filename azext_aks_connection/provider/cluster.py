@@ -45,6 +45,13 @@ def addon(cluster, name):
     return {}
 
 
+def addon_identity(cluster, name=KV_ADDON):
+    """The identity {resourceId, clientId, objectId} AKS gave an enabled add-on (the Key Vault one by default): what
+    a CSI connection's Secret and access grant name; {} while the add-on is off."""
+    profile = addon(cluster, name)
+    return (profile.get("identity") or {}) if profile.get("enabled") else {}
+
+
 def missing_features(cluster, workload_identity=False, kv_csi=False):
     """What a connection needs that the cluster does not have yet (empty: no cluster write)."""
     props = cluster.get("properties") or {}

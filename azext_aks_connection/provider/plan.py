@@ -191,14 +191,13 @@ class CsiAuth(Auth):
         return {"tenant": (lambda: _tenant(self.plan.cmd, self.plan.target_sub), ())}
 
     def _addon_identity(self):
-        return cluster_ops.addon(self.plan.cluster, cluster_ops.KV_ADDON).get("identity") or {}
+        return cluster_ops.addon_identity(self.plan.cluster)
 
     def principal(self):
         return self._addon_identity().get("objectId")
 
     def principal_after_cluster_update(self):
-        return not (cluster_ops.addon(self.plan.found["cluster"], cluster_ops.KV_ADDON).get("identity") or {}) \
-            .get("objectId")
+        return not cluster_ops.addon_identity(self.plan.found["cluster"]).get("objectId")
 
     def principal_label(self):
         return f"the {cluster_ops.KV_ADDON} add-on's identity {s.AFTER_CLUSTER_UPDATE}"

@@ -293,17 +293,17 @@ class Firewall(Step):
     read_needs = ("cluster", "target")
 
     def read(self):
-        from azext_aks_connection.provider import firewall_read
+        from azext_aks_connection.provider import firewall
         from azext_aks_connection.provider.arm import Arm
         plan = self.plan
         cluster_arm = Arm(plan.cmd.cli_ctx, subscription_id=plan.spec.cluster.subscription)
         ips, note = cluster_ops.egress_ips(cluster_arm, plan.found["cluster"])
-        verdict = firewall_read.admits(plan.arm, plan.target, plan.scope, plan.found["target"], ips) if ips else None
+        verdict = firewall.admits(plan.arm, plan.target, plan.scope, plan.found["target"], ips) if ips else None
         return {"ips": ips, "note": note, "verdict": verdict}
 
     def _missing(self):
-        verdict = self.current["verdict"] or {}
-        return verdict.get("missing") or [] if verdict.get("state") == "checked" else []
+        """The addresses create adds a rule for: the reader's ``missing`` (ensure_rules writes just these)."""
+        return (self.current["verdict"] or {}).get("missing") or []
 
     def changes(self):
         missing = self._missing()

@@ -163,6 +163,15 @@ class Context:  # pylint: disable=too-many-instance-attributes
         from azext_aks_connection.provider import cluster as cluster_ops
         return self._once("cluster", lambda: cluster_ops.get_cluster(self.cmd, self.cluster))
 
+    def addon_identity(self):
+        """The Key Vault add-on's identity on the cluster now ({clientId, objectId, resourceId}): the one a CSI
+        connection uses, as create reads it. While the add-on is off a check that needs it is not checked."""
+        from azext_aks_connection.provider import cluster as cluster_ops
+        found = cluster_ops.addon_identity(self.cluster_resource())
+        if not found.get("objectId"):
+            raise Skip(f"the {cluster_ops.KV_ADDON} add-on is off: it has no identity (see the cluster check).")
+        return found
+
     def identity(self):
         """The workload identity ({id, name, client_id, principal_id, tenant_id}); ResourceNotFoundError when gone."""
         from azext_aks_connection.provider import identity as identity_ops
@@ -354,13 +363,17 @@ def _expected_values(ctx, values):
     auth and client type. A key is computed again from what the target gives now when every field it reads
     is known; a key that reads what only the user knew (a database login, a service principal's secret, a
     tenant) is compared with the value the connection recorded, or, for a credential (never recorded),
-    checked for presence only. --customized-keys renames are followed; --opt-out configinfo keys are absent."""
+    checked for presence only. --customized-keys renames are followed; --opt-out configinfo keys are absent. The
+    client id of a CSI connection is the Key Vault add-on identity's now (what create writes; not checked while
+    the add-on is off)."""
     from azext_aks_connection import targets
     auth = cli_auth(ctx.record)
     renames = (ctx.record.get("configurationInfo") or {}).get("customizedKeys") or {}
     recorded = {c.get("name"): c for c in ctx.record.get("configurations") or []}
     known = dict(values)
-    if ctx.auth_info.get("clientId"):
+    if is_csi(ctx.record):
+        known["client_id"] = ctx.addon_identity().get("clientId")     # what create writes: the add-on's, now
+    elif ctx.auth_info.get("clientId"):
         known["client_id"] = ctx.auth_info["clientId"]
     expected = {}
     for k in ctx.target.keys_for(auth, ctx.record.get("clientType") or "none"):
@@ -430,7 +443,7 @@ def _firewall_applies(record):
 def target_firewall(ctx):
     from azure.cli.core.azclierror import ResourceNotFoundError
     from azext_aks_connection.provider import cluster as cluster_ops
-    from azext_aks_connection.provider import firewall_read
+    from azext_aks_connection.provider import firewall
     from azext_aks_connection.provider import target as target_ops
     try:
         body = ctx.target_resource()
@@ -440,12 +453,12 @@ def target_firewall(ctx):
     ips = [ip for ip in ips if ":" not in ip]
     rid = target_ops.resource_id(ctx.target, ctx.target_id)
     name = body.get("name") or rid.split("/")[-1]
-    found = firewall_read.admits(ctx.arm, ctx.target, rid, body, ips)
-    if found["state"] == firewall_read.OPEN:
+    found = firewall.admits(ctx.arm, ctx.target, rid, body, ips)
+    if found["state"] == firewall.OPEN:
         return ok(f"The {ctx.target.display} admits all networks ({found['reason']}).")
-    if found["state"] == firewall_read.NO_RULES:
+    if found["state"] == firewall.NO_RULES:
         return warn(f"Not checked: {found['reason']}", None, "NoIpRules")
-    if found["state"] == firewall_read.CLOSED:
+    if found["state"] == firewall.CLOSED:
         return warn(f"Not checked: {found['reason']}", None, "PublicAccessDisabled")
     if not ips:
         return warn(f"Not checked: the egress IP of AKS cluster '{ctx.cluster.name}' is not known ({note}).",
@@ -460,7 +473,7 @@ def target_firewall(ctx):
     if stale:
         text += (f" The rule(s) this connection added for {', '.join(stale)} are stale: AKS cluster "
                  f"'{ctx.cluster.name}' no longer sends traffic from there (its egress changed).")
-    rules = [firewall_read.rule_command(ctx.target, rid, ip, body) for ip in missing]
+    rules = [firewall.rule_command(ctx.target, rid, ip, body) for ip in missing]
     by_hand = " && ".join(r for r in rules if r) if all(rules) else None
     from azext_aks_connection import targets
     if cli_auth(ctx.record) == targets.AUTH_SERVICE_PRINCIPAL and by_hand:

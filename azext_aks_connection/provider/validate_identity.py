@@ -210,11 +210,7 @@ def _principal(ctx):
     """(object id, what it is) of the principal that needs the roles."""
     from azext_aks_connection.provider import cluster as cluster_ops
     if is_csi(ctx.record):
-        addon = (cluster_ops.addon(ctx.cluster_resource(), cluster_ops.KV_ADDON) or {})
-        object_id = (addon.get("identity") or {}).get("objectId") if addon.get("enabled") else None
-        if not object_id:
-            raise Skip(f"the {cluster_ops.KV_ADDON} add-on is off: it has no identity (see the cluster check).")
-        return object_id, f"the {cluster_ops.KV_ADDON} add-on identity"
+        return ctx.addon_identity()["objectId"], f"the {cluster_ops.KV_ADDON} add-on identity"
     if is_workload_identity(ctx.record):
         ident = _identity_or_skip(ctx)
         return ident["principal_id"], f"identity '{ident['name']}'"

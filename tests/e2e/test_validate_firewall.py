@@ -6,7 +6,7 @@ its recommendation (re-apply the connection, or the exact rule command) makes it
 be checked (user-defined routing, public access disabled, a target without IP rules) is a warning, and
 --opt-out publicnetwork leaves the check out.
 
-Without the sandbox: the read-only verdict of provider/firewall_read.py agrees with what provider/firewall.py
+Without the sandbox: the read-only verdict of provider/firewall.py agrees with what provider/firewall.py
 writes, for every mechanism (a target is "missing" an address before create's rule and admits it after).
 """
 import shlex
@@ -15,7 +15,7 @@ import uuid
 import pytest
 
 from azext_aks_connection import targets as t
-from azext_aks_connection.provider import firewall, firewall_read
+from azext_aks_connection.provider import firewall
 # pylint: disable-next=unused-import  # pytest fixtures: a test names them as arguments
 from tests.e2e.helpers import by_name, create, new_cluster, quick_extensions, run, writes  # noqa: F401 (a fixture)
 # pylint: disable-next=unused-import  # pytest fixtures: a test names them as arguments
@@ -156,7 +156,7 @@ def test_what_cannot_be_checked_is_a_warning_and_opt_out_skips_the_check(az, san
     assert firewall.NO_IP_RULES["appconfig"] in item["errorMessage"]
 
 
-# --------------------------------------------------------------------------- firewall_read agrees with firewall
+# --------------------------------------------------------------------------- the verdict agrees with what is written
 
 IPS = ["20.1.2.3", "20.1.2.4"]
 _RG = "/subscriptions/s/resourceGroups/rg/providers/"
@@ -206,33 +206,34 @@ def _mechanisms():
 def test_read_verdict_agrees_with_what_create_writes(name, rid, resources, command):
     target = t.TARGETS[name]
     arm = StatefulArm(resources)
-    before = firewall_read.admits(arm, target, rid, arm.get(rid, "v"), IPS)
-    assert before["state"] == firewall_read.CHECKED and before["missing"], before
-    assert firewall_read.rule_command(target, rid, before["missing"][0], arm.get(rid, "v")) == command
+    before = firewall.admits(arm, target, rid, arm.get(rid, "v"), IPS)
+    assert before["state"] == firewall.CHECKED and before["missing"], before
+    assert firewall.rule_command(target, rid, before["missing"][0], arm.get(rid, "v")) == command
     writes_before = len(arm.writes())
     firewall.ensure_rules(arm, target, rid, arm.get(rid, "v"), IPS)
-    after = firewall_read.admits(arm, target, rid, arm.get(rid, "v"), IPS)
-    assert after == firewall_read.verdict(firewall_read.CHECKED, IPS), after
+    after = firewall.admits(arm, target, rid, arm.get(rid, "v"), IPS)
+    assert after == firewall.verdict(firewall.CHECKED, IPS), after
     assert len(arm.writes()) > writes_before
     # Reading never writes.
     writes_now = len(arm.writes())
-    firewall_read.admits(arm, target, rid, arm.get(rid, "v"), IPS)
+    firewall.admits(arm, target, rid, arm.get(rid, "v"), IPS)
     assert len(arm.writes()) == writes_now
 
 
 @pytest.mark.parametrize("name, props, state", [
-    ("storage-blob", {"networkAcls": {"defaultAction": "Allow"}}, firewall_read.OPEN),
+    ("storage-blob", {"networkAcls": {"defaultAction": "Allow"}}, firewall.OPEN),
     ("storage-blob", {"publicNetworkAccess": "Disabled", "networkAcls": {"defaultAction": "Deny"}},
-     firewall_read.CLOSED),
-    ("cosmos-sql", {"ipRules": [], "isVirtualNetworkFilterEnabled": False}, firewall_read.OPEN),
-    ("cosmos-sql", {"ipRules": [{"ipAddressOrRange": "0.0.0.0"}]}, firewall_read.OPEN),
-    ("signalr", {"networkACLs": {"ipRules": []}}, firewall_read.OPEN),
-    ("appconfig", {}, firewall_read.NO_RULES),
+     firewall.CLOSED),
+    ("cosmos-sql", {"ipRules": [], "isVirtualNetworkFilterEnabled": False}, firewall.OPEN),
+    ("cosmos-sql", {"ipRules": [{"ipAddressOrRange": "0.0.0.0"}]}, firewall.OPEN),
+    ("signalr", {"networkACLs": {"ipRules": []}}, firewall.OPEN),
+    ("signalr", {"networkACLs": {"ipRules": [{"value": "0.0.0.0/0", "action": "Allow"}]}}, firewall.OPEN),
+    ("appconfig", {}, firewall.NO_RULES),
 ])
 def test_open_closed_and_ruleless_targets(name, props, state):
     rid = _RG + "Some.Provider/things/x"
     arm = StatefulArm({rid: {"name": "x", "properties": props}})
-    assert firewall_read.admits(arm, t.TARGETS[name], rid, arm.get(rid, "v"), IPS)["state"] == state
+    assert firewall.admits(arm, t.TARGETS[name], rid, arm.get(rid, "v"), IPS)["state"] == state
 
 
 def test_sql_allow_azure_services_rule_admits_the_cluster():
@@ -240,4 +241,10 @@ def test_sql_allow_azure_services_rule_admits_the_cluster():
     arm = StatefulArm({sql: {"name": "sql", "properties": {}},
                        sql + "/firewallRules/AllowAllWindowsAzureIps": {"properties": {
                            "startIpAddress": "0.0.0.0", "endIpAddress": "0.0.0.0"}}})
-    assert firewall_read.admits(arm, t.TARGETS["sql"], sql, arm.get(sql, "v"), IPS)["state"] == firewall_read.OPEN
+    before = firewall.admits(arm, t.TARGETS["sql"], sql, arm.get(sql, "v"), IPS)
+    # Open for validate; still missing a rule of its own (the 0.0.0.0 rule is the user's): what create adds, and
+    # what --dry-run lists.
+    assert (before["state"], before["missing"]) == (firewall.OPEN, IPS), before
+    assert firewall.ensure_rules(arm, t.TARGETS["sql"], sql, arm.get(sql, "v"), IPS)["added"] == IPS
+    after = firewall.admits(arm, t.TARGETS["sql"], sql, arm.get(sql, "v"), IPS)
+    assert (after["state"], after["admitted"], after["missing"]) == (firewall.OPEN, IPS, []), after

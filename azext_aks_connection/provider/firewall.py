@@ -122,6 +122,7 @@ def _all_networks(target, why):
 # pylint: disable-next=too-many-positional-arguments  # the parts of one ARM write, each needed
 def _send(arm, method, path, api_version, body, what, poll_resource=None):
     try:
+        # raw: a generic write by id with the target's api-version (targets.py): one code path for every mechanism
         status, answer, headers = arm.send(method, path, api_version, body=body)
     except ArmError as exc:
         raise arm_error(exc, what) from exc
@@ -133,6 +134,8 @@ def wait(arm, status, body, headers, what, *, poll_resource=None, timeout=LRO_TI
     Location URL of a 202, else (``poll_resource=(id, api-version)``) the resource until its
     provisioningState is terminal. Waits as long as each answer's Retry-After says (when it says nothing: 0.5 s
     growing to 5 s, ``arm.Backoff``)."""
+    # Our own loop, not azure-mgmt-core's ARMPolling: that one polls at a fixed interval when the service sends no
+    # Retry-After (30 s by default); this one at 0.5 s growing to 5 s (arm.Backoff), over the raw calls above.
     lower = {k.lower(): v for k, v in (headers or {}).items()}
     state = str(_props(body).get("provisioningState") or "").lower() if isinstance(body, dict) else ""
     async_url = lower.get("azure-asyncoperation")
@@ -178,7 +181,7 @@ def _raise_if_failed(state, body, what):
 
 
 def _get(arm, path, api_version, what):
-    try:
+    try:  # raw: a read by id with the target's api-version (targets.py)
         return arm.get(path, api_version) or {}
     except ArmError as exc:
         raise arm_error(exc, what) from exc
@@ -457,6 +460,7 @@ def remove_rules(arm, target, resource_id, ips):
     if kind in ("server-rules", "redis"):
         for ip in ips:
             try:
+                # raw: a delete by id with the target's api-version (targets.py)
                 arm.send("DELETE", f"{resource_id}/firewallRules/{rule_name(ip)}", target.api_version)
             except ArmError as exc:
                 if exc.status_code != 404:

@@ -109,6 +109,20 @@ def _turn_on(mc, current, missing, kv_csi):
 
 
 # pylint: disable-next=too-many-locals  # one read-modify-write loop: its attempts, the model and its conditions
+def _features_text(workload_identity, kv_csi):
+    return " and ".join((["OIDC issuer", "workload identity"] if workload_identity else []) +
+                        ([f"the {KV_ADDON} add-on"] if kv_csi else []))
+
+
+def _outputs_missing(cluster_ref, what):
+    from azure.cli.core.azclierror import AzureResponseError
+    return AzureResponseError(
+        f"AKS cluster '{cluster_ref.name}' has {what} turned on, but after its last update ended it still shows no "
+        "OIDC issuer URL or add-on identity: the connection cannot be made with it yet.",
+        recommendation=f"Look at it with 'az aks show -g {cluster_ref.resource_group} -n {cluster_ref.name} --query "
+        "\"[oidcIssuerProfile, addonProfiles.azureKeyvaultSecretsProvider.identity]\"', then re-run this command.")
+
+
 def ensure_features(cmd, cluster_ref, cluster, progress, *, workload_identity=False, kv_csi=False):
     """Turn on what is missing with one managed-cluster update (a long-running operation); returns the cluster
     as it is afterwards. No write when everything is on already.
@@ -118,22 +132,15 @@ def ensure_features(cmd, cluster_ref, cluster, progress, *, workload_identity=Fa
     from azure.core import MatchConditions
     from azure.core.exceptions import ServiceRequestError, ServiceResponseError
     missing = missing_features(cluster, workload_identity, kv_csi)
+    if not missing and not outputs_pending(cluster, workload_identity, kv_csi):
+        return cluster
     client = _client(cmd, cluster_ref.subscription).managed_clusters
-    if not missing:
-        if not outputs_pending(cluster, workload_identity, kv_csi):
-            return cluster
-        # On, but what it makes is not there yet (someone else's update is turning it on: the issuer URL, the
-        # add-on's identity): wait for that update to end, then read the cluster again and use what it made.
-        from azext_aks_connection.provider import registration
-        registration.wait_cluster_idle(cmd, cluster_ref, progress)
-        cluster = client.get(cluster_ref.resource_group, cluster_ref.name).as_dict()
-        missing = missing_features(cluster, workload_identity, kv_csi)
-        if not missing:
-            return cluster
-    what = " and ".join(missing)
-    known_state = ((cluster.get("properties") or {}).get("provisioningState") or "").lower()
+    what = " and ".join(missing) or _features_text(workload_identity, kv_csi)
+    # On but what it makes not there yet (someone else's update is turning it on): wait for that update first.
+    known_state = "updating" if not missing else \
+        ((cluster.get("properties") or {}).get("provisioningState") or "").lower()
     busy = stale = 0
-    warned = False
+    warned = waited_for_outputs = False
     while True:
         if busy or known_state not in TERMINAL:
             from azext_aks_connection.provider import registration
@@ -142,8 +149,15 @@ def ensure_features(cmd, cluster_ref, cluster, progress, *, workload_identity=Fa
             mc = client.get(cluster_ref.resource_group, cluster_ref.name)      # fresh, right before the PUT
             current = mc.as_dict()
             missing = missing_features(current, workload_identity, kv_csi)
-            if not missing:              # someone else turned them on meanwhile
-                return current
+            if not missing:              # on (someone else turned them on meanwhile, or is turning them on)
+                if not outputs_pending(current, workload_identity, kv_csi):
+                    return current
+                if waited_for_outputs:   # the cluster is idle and still has no issuer URL / add-on identity
+                    raise _outputs_missing(cluster_ref, what)
+                # Another update is turning them on: its outputs (the OIDC issuer URL, the add-on's identity)
+                # come when it ends. Wait for it, then read the cluster again and use what it made.
+                waited_for_outputs, known_state = True, "updating"
+                continue
             if "OIDC issuer" in missing and not warned:
                 _oidc_warning(cluster_ref)
                 warned = True

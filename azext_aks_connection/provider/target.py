@@ -243,24 +243,26 @@ def _appconfig(arm, target, target_id, resource, with_secret):
     return values
 
 
+def _endpoint_and_key(arm, target, target_id, resource, with_secret, *, names, what):
+    """An endpoint from the resource (else the target's template) and, with the secret, one field of listKeys.
+    ``names``: (the endpoint's property, its value's name, the listKeys field, the secret value's name)."""
+    prop, endpoint_name, key_field, secret_name = names
+    values = {endpoint_name: _props(resource).get(prop) or target.endpoint.format(name=resource["name"])}
+    if with_secret:
+        values[secret_name] = _post(arm, resource_id(target, target_id), "listKeys", target,
+                                    f"Listing the keys of {what} '{resource['name']}'")[key_field]
+    return values
+
+
 def _signalr(arm, target, target_id, resource, with_secret):
     """SignalR and Web PubSub: the host; the primary connection string (Endpoint=…;AccessKey=…;Version=1.0;)."""
-    rid = resource_id(target, target_id)
-    values = {"host": _props(resource).get("hostName") or target.endpoint.format(name=resource["name"])}
-    if with_secret:
-        values["connection_string"] = _post(arm, rid, "listKeys", target,
-                                            f"Listing the keys of {target.display} '{resource['name']}'")[
-            "primaryConnectionString"]
-    return values
+    return _endpoint_and_key(arm, target, target_id, resource, with_secret, what=target.display,
+                             names=("hostName", "host", "primaryConnectionString", "connection_string"))
 
 
 def _cognitive(arm, target, target_id, resource, with_secret):
-    rid = resource_id(target, target_id)
-    values = {"endpoint": _props(resource).get("endpoint") or target.endpoint.format(name=resource["name"])}
-    if with_secret:
-        values["key"] = _post(arm, rid, "listKeys", target,
-                              f"Listing the keys of Cognitive Services account '{resource['name']}'")["key1"]
-    return values
+    return _endpoint_and_key(arm, target, target_id, resource, with_secret, what="Cognitive Services account",
+                             names=("endpoint", "endpoint", "key1", "key"))
 
 
 def _app_insights(arm, target, target_id, resource, with_secret):  # pylint: disable=unused-argument

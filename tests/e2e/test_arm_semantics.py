@@ -94,6 +94,61 @@ def test_az_aks_update_still_works_against_the_strict_sandbox(az, fresh_cluster)
     assert res.json["securityProfile"]["workloadIdentity"]["enabled"] is True
 
 
+def _other_client_turns_on_workload_identity(sbc, cluster_id):
+    """Another client's managed-cluster update (raw HTTPS: a GET, then the PUT that turns the OIDC issuer and
+    workload identity on): accepted at once, the issuer URL comes when its operation ends."""
+    import json
+    import ssl
+    import urllib.request
+    ctx = ssl.create_default_context(cafile=sbc.state["ca"])
+    url = f"{sbc.base}{cluster_id}?api-version=2024-10-01"
+    hdrs = {"Content-Type": "application/json", "Authorization": "Bearer other"}
+    with urllib.request.urlopen(urllib.request.Request(url, headers=hdrs), context=ctx, timeout=30) as resp:
+        body = json.loads(resp.read())   # nosec - local sandbox
+    body["properties"]["oidcIssuerProfile"] = {"enabled": True}
+    body["properties"].setdefault("securityProfile", {})["workloadIdentity"] = {"enabled": True}
+    req = urllib.request.Request(url, data=json.dumps(body).encode(), method="PUT", headers=hdrs)
+    with urllib.request.urlopen(req, context=ctx, timeout=30) as resp:  # nosec - local sandbox
+        return resp.status
+
+
+def test_features_turned_on_by_another_update_wait_for_its_issuer_url(az, sandbox, sbc, fresh_cluster):
+    """Our create read the cluster with the OIDC issuer off; right before its own update, another client's update
+    turns it on: the cluster says enabled, but its issuer URL comes only when that update ends. The create waits
+    for it and trusts the issuer that update made (it sent a federated credential with no issuer before)."""
+    from tests.e2e.helpers import lro_seconds
+    cluster = fresh_cluster
+    identity = _new_identity(az, "oidcrace")["id"]
+    # The create's second cluster GET (the fresh read right before its PUT) is held while the other update starts.
+    rule = sbc.add_fault(plane="arm", method="GET", path=cluster["id"] + r"$", skip=1, times=1, latency=1.5)
+    other = {}
+
+    def other_client():
+        _wait_fault_used(sbc, rule)
+        other["status"] = _other_client_turns_on_workload_identity(sbc, cluster["id"])
+    thread = threading.Thread(target=other_client)
+    mark = sbc.mark()
+    with lro_seconds(sbc, managedClusters=4.0):
+        thread.start()
+        try:
+            res = _create_wi(az, sandbox, cluster, "race_oidc", identity)
+        finally:
+            thread.join(timeout=60)
+            sbc.clear_faults()
+    assert other.get("status") == 200, other
+    assert res.rc == 0, res
+    issuer = az("aks", "show", "-g", cluster["resourceGroup"], "-n", cluster["name"], "--query",
+                "oidcIssuerProfile.issuerUrl", "-o", "tsv").out.strip()
+    assert issuer.startswith("https://"), issuer
+    fics = az("identity", "federated-credential", "list", "-g", identity.split("/")[4], "--identity-name",
+              identity.split("/")[-1], "-o", "json")
+    assert fics.rc == 0, fics
+    assert [f["issuer"] for f in fics.json] == [issuer], fics.json
+    # Ours sent no cluster PUT: the other client's update turned everything on.
+    assert [e["method"] for e in sbc.requests(since=mark) if e["path"].lower() == cluster["id"].lower()
+            and e["method"] == "PUT"] == ["PUT"]
+
+
 # --------------------------------------------------------------------------- federated credentials
 
 def test_concurrent_credential_write_is_retried(az, sandbox, sbc, fresh_cluster):

@@ -39,7 +39,7 @@ def test_ten_creates_on_one_cluster_all_land(az, sbc, zygote, kube_reader, tally
     wanted = sorted(f"system:serviceaccount:many-{i}:sc-account-{world['identity']['clientId']}" for i in range(10))
     problems = []
     if codes != [0] * 10:
-        problems.append(f"exit codes {codes}: " + "; ".join(c.err.strip().splitlines()[-1][:200] for c in children
+        problems.append(f"exit codes {codes}: " + "; ".join(c.err.strip().splitlines()[-1][:1000] for c in children
                                                             if c.returncode))
     if sorted(kube["records"]) != sorted(w["connection"] for w in worlds):
         problems.append(f"records {sorted(kube['records'])}")

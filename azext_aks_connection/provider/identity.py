@@ -198,6 +198,12 @@ def ensure_federated_credential(arm, identity, issuer, namespace, existing=None)
     """Make the identity trust the cluster's ServiceAccount. Returns (credential id, "created" | "present").
     An existing credential for the same issuer and subject is used whatever its name (Azure allows one).
     ``existing``: the identity's credentials as just listed (else listed here)."""
+    if not issuer:      # never a credential with no issuer (Azure refuses it; the cluster update should have made one)
+        from azure.cli.core.azclierror import AzureResponseError
+        raise AzureResponseError(
+            f"The cluster has no OIDC issuer URL yet: no federated credential was written on identity "
+            f"'{identity['name']}'.", recommendation="Re-run this command when the cluster's update has ended "
+            "(az aks show --query oidcIssuerProfile shows its issuerUrl).")
     subj = subject(namespace, identity["client_id"])
     base = identity["id"] + "/federatedIdentityCredentials"
     match = _matching(list_federated_credentials(arm, identity) if existing is None else existing, issuer, subj)

@@ -126,75 +126,12 @@ def _not_registered(text, ctx):  # pylint: disable=unused-argument
                      register_fix(namespace), "AzureResponseError")
 
 
-def _tainted(text, ctx):  # pylint: disable=unused-argument
-    return Diagnosis(
-        "node-pools-tainted",
-        "Every node pool of the cluster is tainted CriticalAddonsOnly, so the pods of sc-extension have no node "
-        "to run on.",
-        f"Add a node pool without that taint ('az aks nodepool add -g {ctx.rg} --cluster-name {ctx.cluster} "
-        f"-n userpool --mode User') or remove the taint from one pool ('az aks nodepool update -g {ctx.rg} "
-        f"--cluster-name {ctx.cluster} -n <pool> --node-taints \"\"'), then re-run the command.",
-        "AzureResponseError")
-
-
-def _agent(text, ctx):  # pylint: disable=unused-argument
-    return Diagnosis(
-        "agent-timeout",
-        "The cluster extension agent did not answer Azure in time: its pods in kube-system are not running "
-        "(too little CPU or memory, a policy, or node taints) or the cluster cannot reach the cluster extensions "
-        "service.",
-        "Check the agent with 'kubectl get pods -n kube-system | grep extension' and 'kubectl describe pod -n "
-        f"kube-system <extension-operator pod>'; allow HTTPS egress to {ctx.region}.dp.kubernetesconfiguration."
-        "azure.com; then re-run the command.",
-        "AzureResponseError")
-
-
 def _chart(text, ctx):  # pylint: disable=unused-argument
     return Diagnosis(
         "chart-download",
         f"The cluster could not download the Helm chart of sc-extension from {CHART_FQDN}: the cluster's egress "
         "(a firewall or a user-defined route) blocks it.",
         egress_fix((CHART_FQDN,) + IMAGE_FQDNS),
-        "AzureResponseError")
-
-
-def _readiness(text, ctx):  # pylint: disable=unused-argument
-    return Diagnosis(
-        "readiness-timeout",
-        f"The pods of sc-extension in {RELEASE_NAMESPACE} did not become ready in time (an image that cannot be "
-        "pulled, pods that cannot be scheduled, or too little CPU or memory).",
-        f"Run '{ctx.troubleshoot}' (or 'kubectl get pods,events -n {RELEASE_NAMESPACE}') to see which pod is "
-        "stuck and why, fix that, then re-run the command.",
-        "AzureResponseError")
-
-
-def _rendering(text, ctx):  # pylint: disable=unused-argument
-    return Diagnosis(
-        "chart-rendering",
-        "Helm could not render the chart of sc-extension with the configuration settings it was given.",
-        f"Check the settings with '{ctx.ext_show} --query configurationSettings' (Service Connector's resource "
-        "provider writes them); then re-create the Service Connector connection that installs it.",
-        "AzureResponseError")
-
-
-def _exists(text, ctx):  # pylint: disable=unused-argument
-    return Diagnosis(
-        "resource-exists",
-        "A Kubernetes object that the chart of sc-extension creates already exists in the cluster (left by an "
-        "earlier install, or owned by another Helm release).",
-        f"Find it with 'kubectl get all,serviceaccounts,configmaps,secrets -n {RELEASE_NAMESPACE}' and 'helm list "
-        f"-n {RELEASE_NAMESPACE} -a'; delete the leftover object the message names (not the {EXTENSION_NAME} "
-        "release: it holds your connections), then re-run the command.",
-        "AzureResponseError")
-
-
-def _helm_busy(text, ctx):  # pylint: disable=unused-argument
-    return Diagnosis(
-        "helm-in-progress",
-        "Another Helm operation (install, upgrade or rollback) is still running on the release of sc-extension.",
-        f"Wait until 'helm list -n {RELEASE_NAMESPACE} -a' no longer shows {EXTENSION_NAME} as pending-install, "
-        "pending-upgrade or pending-rollback, then re-run the command; a release stuck pending for more than an "
-        f"hour can be rolled back with 'helm rollback {EXTENSION_NAME} -n {RELEASE_NAMESPACE}'.",
         "AzureResponseError")
 
 
@@ -206,15 +143,59 @@ def _cluster_busy(text, ctx):  # pylint: disable=unused-argument
         cluster_wait_fix(ctx), "AzureResponseError")
 
 
-def _conflict(text, ctx):  # pylint: disable=unused-argument
-    return Diagnosis(
-        "conflict",
-        f"Azure refused the change with Conflict: either AKS cluster '{ctx.cluster}' is updating, or the "
-        f"subscription is not registered for {KUBERNETES_CONFIGURATION}.",
-        f"Wait until 'az aks show -g {ctx.rg} -n {ctx.cluster} --query provisioningState -o tsv' says Succeeded and "
-        f"'az provider show -n {KUBERNETES_CONFIGURATION} --query registrationState -o tsv' says Registered (else run "
-        f"'az provider register -n {KUBERNETES_CONFIGURATION}'), then re-run the command.",
-        "AzureResponseError")
+# Diagnoses whose cause and fix are fixed texts (``{rg}``, ``{cluster}``, ``{region}``, ``{troubleshoot}``,
+# ``{ext_show}``, ``{ns}``: the release namespace, ``{ext}``: the extension): (key, cause, fix).
+_FIXED = {
+    "node-pools-tainted": (
+        "Every node pool of the cluster is tainted CriticalAddonsOnly, so the pods of sc-extension have no node to "
+        "run on.",
+        "Add a node pool without that taint ('az aks nodepool add -g {rg} --cluster-name {cluster} -n userpool "
+        "--mode User') or remove the taint from one pool ('az aks nodepool update -g {rg} --cluster-name {cluster} "
+        "-n <pool> --node-taints \"\"'), then re-run the command."),
+    "agent-timeout": (
+        "The cluster extension agent did not answer Azure in time: its pods in kube-system are not running (too "
+        "little CPU or memory, a policy, or node taints) or the cluster cannot reach the cluster extensions service.",
+        "Check the agent with 'kubectl get pods -n kube-system | grep extension' and 'kubectl describe pod -n "
+        "kube-system <extension-operator pod>'; allow HTTPS egress to {region}.dp.kubernetesconfiguration.azure.com; "
+        "then re-run the command."),
+    "readiness-timeout": (
+        "The pods of sc-extension in {ns} did not become ready in time (an image that cannot be pulled, pods that "
+        "cannot be scheduled, or too little CPU or memory).",
+        "Run '{troubleshoot}' (or 'kubectl get pods,events -n {ns}') to see which pod is stuck and why, fix that, "
+        "then re-run the command."),
+    "chart-rendering": (
+        "Helm could not render the chart of sc-extension with the configuration settings it was given.",
+        "Check the settings with '{ext_show} --query configurationSettings' (Service Connector's resource provider "
+        "writes them); then re-create the Service Connector connection that installs it."),
+    "resource-exists": (
+        "A Kubernetes object that the chart of sc-extension creates already exists in the cluster (left by an "
+        "earlier install, or owned by another Helm release).",
+        "Find it with 'kubectl get all,serviceaccounts,configmaps,secrets -n {ns}' and 'helm list -n {ns} -a'; "
+        "delete the leftover object the message names (not the {ext} release: it holds your connections), then "
+        "re-run the command."),
+    "helm-in-progress": (
+        "Another Helm operation (install, upgrade or rollback) is still running on the release of sc-extension.",
+        "Wait until 'helm list -n {ns} -a' no longer shows {ext} as pending-install, pending-upgrade or "
+        "pending-rollback, then re-run the command; a release stuck pending for more than an hour can be rolled "
+        "back with 'helm rollback {ext} -n {ns}'."),
+    "conflict": (
+        "Azure refused the change with Conflict: either AKS cluster '{cluster}' is updating, or the subscription "
+        "is not registered for {kc}.",
+        "Wait until 'az aks show -g {rg} -n {cluster} --query provisioningState -o tsv' says Succeeded and 'az "
+        "provider show -n {kc} --query registrationState -o tsv' says Registered (else run 'az provider register "
+        "-n {kc}'), then re-run the command."),
+}
+
+
+def _fixed(key):
+    """The builder of a _FIXED diagnosis: its texts with the context's names filled in."""
+    def build(text, ctx):  # pylint: disable=unused-argument
+        names = {"rg": ctx.rg, "cluster": ctx.cluster, "region": ctx.region, "troubleshoot": ctx.troubleshoot,
+                 "ext_show": ctx.ext_show, "ns": RELEASE_NAMESPACE, "ext": EXTENSION_NAME,
+                 "kc": KUBERNETES_CONFIGURATION}
+        cause, fix = _FIXED[key]
+        return Diagnosis(key, cause.format(**names), fix.format(**names), "AzureResponseError")
+    return build
 
 
 # (key, codes, message pattern, builder): first match wins, most specific first.
@@ -222,17 +203,19 @@ _ENTRIES = [
     ("forbidden", ("AuthorizationFailed", "LinkedAuthorizationFailed", "AuthorizationPermissionMismatch"),
      r"(does not|do not|doesn't|don't) have (authorization|permission) to perform", _forbidden),
     ("not-registered", ("MissingSubscriptionRegistration",), r"not registered to use namespace", _not_registered),
-    ("node-pools-tainted", (), r"CriticalAddonsOnly", _tainted),
-    ("agent-timeout", (), r"unable to get a response from the agent in time", _agent),
+    ("node-pools-tainted", (), r"CriticalAddonsOnly", _fixed("node-pools-tainted")),
+    ("agent-timeout", (), r"unable to get a response from the agent in time", _fixed("agent-timeout")),
     ("chart-download", (), r"unable to download the helm chart", _chart),
-    ("readiness-timeout", (), r"timed out waiting for (the )?resources? (readiness|to come to a ready)", _readiness),
-    ("chart-rendering", (), r"(helm chart rendering failed|unable to render the helm chart)", _rendering),
+    ("readiness-timeout", (), r"timed out waiting for (the )?resources? (readiness|to come to a ready)",
+     _fixed("readiness-timeout")),
+    ("chart-rendering", (), r"(helm chart rendering failed|unable to render the helm chart)",
+     _fixed("chart-rendering")),
     ("resource-exists", (), r"(resource already exists in your cluster|rendered manifests contain a resource that "
-                            r"already exists)", _exists),
+                            r"already exists)", _fixed("resource-exists")),
     ("helm-in-progress", (), r"(operation is already in progress for helm|another operation \(install/upgrade/"
-                             r"rollback\) is in progress)", _helm_busy),
+                             r"rollback\) is in progress)", _fixed("helm-in-progress")),
     ("cluster-busy", ("OperationNotAllowed",), r"in progress \w+ managed cluster operation", _cluster_busy),
-    ("conflict", (), r"invalid status code:? '?conflict'?", _conflict),
+    ("conflict", (), r"invalid status code:? '?conflict'?", _fixed("conflict")),
 ]
 
 

@@ -15,86 +15,58 @@ ApiException = KubeApiError         # what core_v1's calls raise (the kubernetes
 STRATEGIC_MERGE = "application/strategic-merge-patch+json"     # what the kubernetes client sends for a dict patch
 
 
-class CoreV1:
-    """The CoreV1Api calls aks-connection makes, on a KubeClient: same names, arguments and answers' fields as the
-    kubernetes client's (the answers are KubeObjects). Bodies: dicts (or kubernetes client models)."""
+# The CoreV1Api calls made here: name -> (HTTP method, resource plural, parameters in the kubernetes client's order).
+_NAMED, _IN_NS, _LIST = ("name", "namespace"), ("namespace", "body"), ("namespace", "label_selector")
+_CALLS = {
+    "read_namespace": ("GET", "namespaces", ("name",)),
+    "create_namespace": ("POST", "namespaces", ("body",)),
+    "read_namespaced_secret": ("GET", "secrets", _NAMED),
+    "create_namespaced_secret": ("POST", "secrets", _IN_NS),
+    "replace_namespaced_secret": ("PUT", "secrets", _NAMED + ("body",)),
+    "delete_namespaced_secret": ("DELETE", "secrets", _NAMED + ("body",)),
+    "list_namespaced_secret": ("GET", "secrets", _LIST),
+    "list_secret_for_all_namespaces": ("GET", "secrets", ("label_selector",)),
+    "read_namespaced_service_account": ("GET", "serviceaccounts", _NAMED),
+    "create_namespaced_service_account": ("POST", "serviceaccounts", _IN_NS),
+    "patch_namespaced_service_account": ("PATCH", "serviceaccounts", _NAMED + ("body",)),
+    "delete_namespaced_service_account": ("DELETE", "serviceaccounts", _NAMED + ("body",)),
+    "list_namespaced_service_account": ("GET", "serviceaccounts", _LIST),
+    "list_service_account_for_all_namespaces": ("GET", "serviceaccounts", ("label_selector",)),
+    "read_namespaced_config_map": ("GET", "configmaps", _NAMED),
+    "create_namespaced_config_map": ("POST", "configmaps", _IN_NS),
+    "replace_namespaced_config_map": ("PUT", "configmaps", _NAMED + ("body",)),
+    "delete_namespaced_config_map": ("DELETE", "configmaps", _NAMED + ("body",)),
+    "list_namespaced_config_map": ("GET", "configmaps", _LIST),
+}
+
+
+class CoreV1:  # pylint: disable=too-few-public-methods  # its calls are _CALLS, made by __getattr__
+    """The CoreV1Api calls aks-connection makes (``_CALLS``), on a KubeClient: same names, arguments and answers'
+    fields as the kubernetes client's (the answers are KubeObjects). Bodies: dicts (or kubernetes client models);
+    ``_request_timeout`` as the kubernetes client takes it."""
 
     def __init__(self, api):
         self.api = api
 
-    def _req(self, method, path, body=None, *, query=None, kwargs=None, content_type="application/json"):
-        timeout = (kwargs or {}).get("_request_timeout")
-        if timeout is not None and not isinstance(timeout, tuple):
-            timeout = (timeout, timeout)
-        return self.api.request(method, path, query=query, body=body, content_type=content_type, timeout=timeout)
+    def __getattr__(self, attr):
+        try:
+            method, plural, params = _CALLS[attr]
+        except KeyError:
+            raise AttributeError(attr) from None
 
-    @staticmethod
-    def _ns(namespace, plural, name=None):
-        path = f"/api/v1/namespaces/{quote(namespace, safe='')}/{plural}"
-        return path + (f"/{quote(name, safe='')}" if name is not None else "")
-
-    def read_namespace(self, name, **kwargs):
-        return self._req("GET", f"/api/v1/namespaces/{quote(name, safe='')}", kwargs=kwargs)
-
-    def create_namespace(self, body, **kwargs):
-        return self._req("POST", "/api/v1/namespaces", body, kwargs=kwargs)
-
-    def read_namespaced_secret(self, name, namespace, **kwargs):
-        return self._req("GET", self._ns(namespace, "secrets", name), kwargs=kwargs)
-
-    def create_namespaced_secret(self, namespace, body, **kwargs):
-        return self._req("POST", self._ns(namespace, "secrets"), body, kwargs=kwargs)
-
-    def replace_namespaced_secret(self, name, namespace, body, **kwargs):
-        return self._req("PUT", self._ns(namespace, "secrets", name), body, kwargs=kwargs)
-
-    def read_namespaced_service_account(self, name, namespace, **kwargs):
-        return self._req("GET", self._ns(namespace, "serviceaccounts", name), kwargs=kwargs)
-
-    def create_namespaced_service_account(self, namespace, body, **kwargs):
-        return self._req("POST", self._ns(namespace, "serviceaccounts"), body, kwargs=kwargs)
-
-    def patch_namespaced_service_account(self, name, namespace, body, **kwargs):
-        return self._req("PATCH", self._ns(namespace, "serviceaccounts", name), body, kwargs=kwargs,
-                         content_type=STRATEGIC_MERGE)
-
-    def delete_namespaced_secret(self, name, namespace, body=None, **kwargs):
-        return self._req("DELETE", self._ns(namespace, "secrets", name), body, kwargs=kwargs)
-
-    def delete_namespaced_service_account(self, name, namespace, body=None, **kwargs):
-        return self._req("DELETE", self._ns(namespace, "serviceaccounts", name), body, kwargs=kwargs)
-
-    def list_namespaced_secret(self, namespace, label_selector=None, **kwargs):
-        return self._req("GET", self._ns(namespace, "secrets"), kwargs=kwargs,
-                         query={"labelSelector": label_selector} if label_selector else None)
-
-    def list_namespaced_service_account(self, namespace, label_selector=None, **kwargs):
-        return self._req("GET", self._ns(namespace, "serviceaccounts"), kwargs=kwargs,
-                         query={"labelSelector": label_selector} if label_selector else None)
-
-    def list_secret_for_all_namespaces(self, label_selector=None, **kwargs):
-        return self._req("GET", "/api/v1/secrets", kwargs=kwargs,
-                         query={"labelSelector": label_selector} if label_selector else None)
-
-    def list_service_account_for_all_namespaces(self, label_selector=None, **kwargs):
-        return self._req("GET", "/api/v1/serviceaccounts", kwargs=kwargs,
-                         query={"labelSelector": label_selector} if label_selector else None)
-
-    def list_namespaced_config_map(self, namespace, label_selector=None, **kwargs):
-        return self._req("GET", self._ns(namespace, "configmaps"), kwargs=kwargs,
-                         query={"labelSelector": label_selector} if label_selector else None)
-
-    def read_namespaced_config_map(self, name, namespace, **kwargs):
-        return self._req("GET", self._ns(namespace, "configmaps", name), kwargs=kwargs)
-
-    def create_namespaced_config_map(self, namespace, body, **kwargs):
-        return self._req("POST", self._ns(namespace, "configmaps"), body, kwargs=kwargs)
-
-    def replace_namespaced_config_map(self, name, namespace, body, **kwargs):
-        return self._req("PUT", self._ns(namespace, "configmaps", name), body, kwargs=kwargs)
-
-    def delete_namespaced_config_map(self, name, namespace, body=None, **kwargs):
-        return self._req("DELETE", self._ns(namespace, "configmaps", name), body, kwargs=kwargs)
+        def call(*args, **kwargs):
+            given = dict(zip(params, args))
+            given.update({k: kwargs.pop(k) for k in list(kwargs) if k in params})
+            path = "/api/v1/" + (f"namespaces/{quote(given['namespace'], safe='')}/" if "namespace" in params
+                                 else "") + plural + (f"/{quote(given['name'], safe='')}" if "name" in params else "")
+            timeout = kwargs.get("_request_timeout")
+            if timeout is not None and not isinstance(timeout, tuple):
+                timeout = (timeout, timeout)
+            selector = given.get("label_selector")
+            return self.api.request(method, path, query={"labelSelector": selector} if selector else None,
+                                    body=given.get("body"), timeout=timeout,
+                                    content_type=STRATEGIC_MERGE if method == "PATCH" else "application/json")
+        return call
 
 
 def core_v1(api_client):

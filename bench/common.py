@@ -60,7 +60,6 @@ def sandbox_session(prefix="aksconn-bench-"):
     finally:
         subprocess.run([sys.executable, "-m", "sandbox", "down"], cwd=REPO, env=env, check=False,
                        stdout=subprocess.DEVNULL)
-        import shutil
         shutil.rmtree(tmp, ignore_errors=True)
 
 

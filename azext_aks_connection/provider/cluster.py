@@ -123,13 +123,23 @@ def _outputs_missing(cluster_ref, what):
         "\"[oidcIssuerProfile, addonProfiles.azureKeyvaultSecretsProvider.identity]\"', then re-run this command.")
 
 
+def _put_cluster(client, cluster_ref, mc, progress, what):
+    """The managed-cluster PUT of ``mc`` (as read, changed), If-Match its ETag, followed to its end."""
+    from azure.core import MatchConditions
+    from azext_aks_connection.provider.arm import follow, sdk_polling     # Retry-After, else 0.5 s growing to 5 s
+    condition = {"etag": mc.e_tag, "match_condition": MatchConditions.IfNotModified} if mc.e_tag else {}
+    progress(f"Enabling {what} on AKS cluster '{cluster_ref.name}' (a cluster update; it can take minutes)")
+    poller = client.begin_create_or_update(cluster_ref.resource_group, cluster_ref.name, mc,
+                                           polling=sdk_polling(), **condition)
+    return follow(poller, progress, tick=1).as_dict()
+
+
 def ensure_features(cmd, cluster_ref, cluster, progress, *, workload_identity=False, kv_csi=False):
     """Turn on what is missing with one managed-cluster update (a long-running operation); returns the cluster
     as it is afterwards. No write when everything is on already.
 
     As ``az aks update``: the cluster is read right before the PUT, and the PUT carries its ETag (If-Match), so
     a change made by someone else meanwhile is never reverted by a stale body: a 412 reads it again."""
-    from azure.core import MatchConditions
     from azure.core.exceptions import ServiceRequestError, ServiceResponseError
     missing = missing_features(cluster, workload_identity, kv_csi)
     if not missing and not outputs_pending(cluster, workload_identity, kv_csi):
@@ -162,13 +172,7 @@ def ensure_features(cmd, cluster_ref, cluster, progress, *, workload_identity=Fa
                 _oidc_warning(cluster_ref)
                 warned = True
             _turn_on(mc, current, missing, kv_csi)
-            condition = {"etag": mc.e_tag, "match_condition": MatchConditions.IfNotModified} if mc.e_tag else {}
-            progress(f"Enabling {what} on AKS cluster '{cluster_ref.name}' (a cluster update; it can take minutes)")
-            from azext_aks_connection.provider.arm import sdk_polling     # Retry-After, else 0.5 s growing to 5 s
-            poller = client.begin_create_or_update(cluster_ref.resource_group, cluster_ref.name, mc,
-                                                   polling=sdk_polling(), **condition)
-            from azext_aks_connection.provider.arm import follow
-            return follow(poller, progress, tick=1).as_dict()
+            return _put_cluster(client, cluster_ref, mc, progress, what)
         except HttpResponseError as exc:
             if exc.status_code == 412 and stale + 1 < PRECONDITION_ATTEMPTS:
                 stale += 1                # changed since our GET: read it again and re-apply

@@ -84,7 +84,7 @@ def test_storage_adds_bare_addresses_once():
 def test_storage_open_or_closed_is_left_alone(props, reason):
     arm = StatefulArm({SA: {"name": "st", "properties": props}})
     out = firewall.ensure_rules(arm, t.TARGETS["storage-blob"], SA, arm.get(SA, "v"), IPS)
-    assert reason in out["skipped_reason"] and out["added"] == [] and arm.writes() == []
+    assert reason in out["skipped_reason"] and not out["added"] and not arm.writes()
 
 
 def test_keyvault_writes_slash_32_and_sees_its_own_rules():
@@ -217,7 +217,7 @@ def test_cognitive_without_acls_admits_all():
 def test_targets_without_ip_rules_give_a_reason(name):
     arm = StatefulArm({})
     out = firewall.ensure_rules(arm, t.TARGETS[name], None, {}, IPS)
-    assert out["added"] == [] and out["skipped_reason"] == firewall.NO_IP_RULES[name] and not arm.calls
+    assert not out["added"] and out["skipped_reason"] == firewall.NO_IP_RULES[name] and not arm.calls
 
 
 def test_addresses_are_normalised():

@@ -194,14 +194,13 @@ def login_credential(cli_ctx, subscription_id=None):
 def caller_object_id(cli_ctx, subscription_id=None):
     """The object id of the signed-in principal (user, service principal or managed identity): the ``oid`` claim
     of the ARM token the command uses (fetched once by the shared credential); None when it cannot be told."""
-    import base64
     try:
         from azure.cli.core.auth.util import resource_to_scopes
+        from azext_aks_connection.provider.kubeaccess import token_claims
         credential, _ = login_credential(cli_ctx, subscription_id)
         # the scopes the management clients ask for: the token they fetched already, from the credential's cache
         token = credential.get_token(*resource_to_scopes(cli_ctx.cloud.endpoints.active_directory_resource_id)).token
-        payload = token.split(".")[1]
-        return json.loads(base64.urlsafe_b64decode(payload + "=" * (-len(payload) % 4))).get("oid")
+        return token_claims(token).get("oid")
     except Exception:  # pylint: disable=broad-except  # only a fix line's wording depends on it
         return None
 

@@ -90,11 +90,15 @@ def permission(text):
     return (actions[-1] if actions else None), (scopes[-1] if scopes else None)
 
 
+# Who a grant's fix names when the object id cannot be told: how to find it.
+OBJECT_ID_FINDER = "<your object id: az ad signed-in-user show --query id -o tsv>"
+
+
 def assignee(text):
     """Who a grant's fix names: the object id Azure's AuthorizationFailed message gives ("The client '…' with object
     id '…' does not have authorization…"), else where to find it."""
     found = re.search(r"with object id '([0-9a-fA-F-]{36})'", text or "")
-    return found.group(1) if found else "<your object id: az ad signed-in-user show --query id -o tsv>"
+    return found.group(1) if found else OBJECT_ID_FINDER
 
 
 def _forbidden(text, ctx):  # pylint: disable=unused-argument

@@ -109,11 +109,6 @@ def _turn_on(mc, current, missing, kv_csi):
 
 
 # pylint: disable-next=too-many-locals  # one read-modify-write loop: its attempts, the model and its conditions
-def _features_text(workload_identity, kv_csi):
-    return " and ".join((["OIDC issuer", "workload identity"] if workload_identity else []) +
-                        ([f"the {KV_ADDON} add-on"] if kv_csi else []))
-
-
 def _outputs_missing(cluster_ref, what):
     from azure.cli.core.azclierror import AzureResponseError
     return AzureResponseError(
@@ -145,7 +140,7 @@ def ensure_features(cmd, cluster_ref, cluster, progress, *, workload_identity=Fa
     if not missing and not outputs_pending(cluster, workload_identity, kv_csi):
         return cluster
     client = _client(cmd, cluster_ref.subscription).managed_clusters
-    what = " and ".join(missing) or _features_text(workload_identity, kv_csi)
+    what = " and ".join(missing or missing_features({}, workload_identity, kv_csi))   # all of them, named
     # On but what it makes not there yet (someone else's update is turning it on): wait for that update first.
     known_state = "updating" if not missing else \
         ((cluster.get("properties") or {}).get("provisioningState") or "").lower()

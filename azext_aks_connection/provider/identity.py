@@ -46,7 +46,7 @@ def _authz(arm, scope):
 
 def get_identity(arm, identity_id):
     """{id, name, client_id, principal_id, tenant_id} of a user-assigned identity."""
-    _, rg, name = _id_parts(identity_id)
+    sub, rg, name = _id_parts(identity_id)
     try:
         body = rest(sdk_call(arm.cli_ctx, "GET", identity_id, _msi(arm, identity_id).user_assigned_identities.get,
                              rg, name))
@@ -55,22 +55,12 @@ def get_identity(arm, identity_id):
             raise ResourceNotFoundError(
                 f"Invalid user identity resource ID: user-assigned identity '{identity_id}' was not found.",
                 recommendation=f"List the identities of that resource group (az identity list --subscription "
-                f"{_id_parts(identity_id)[0]} -g {rg} --query \"[].id\" -o tsv) and pass one of their ids, or "
-                f"create it: az identity create --subscription {_id_parts(identity_id)[0]} -g {rg} -n {name}") \
-                from None
+                f"{sub} -g {rg} --query \"[].id\" -o tsv) and pass one of their ids, or create it: az identity "
+                f"create --subscription {sub} -g {rg} -n {name}") from None
         raise arm_error(exc, f"Reading user-assigned identity '{identity_id}'") from exc
     props = body.get("properties") or {}
     return {"id": body.get("id") or identity_id, "name": body.get("name"), "client_id": props.get("clientId"),
             "principal_id": props.get("principalId"), "tenant_id": props.get("tenantId")}
-
-
-def _rg_of(resource):
-    parts = (resource.get("id") or "").split("/")
-    return parts[4] if len(parts) > 4 else resource.get("resourceGroup") or "MyResourceGroup"
-
-
-def _name_of(resource):
-    return resource.get("name") or (resource.get("id") or "").rstrip("/").split("/")[-1] or "cluster"
 
 
 def refuse_cluster_identity(cluster, identity):
@@ -95,7 +85,8 @@ def refuse_cluster_identity(cluster, identity):
         f"'{identity['id'].split('/')[-1]}' is the cluster's {which}: federated identity credentials do not work with "
         "the AKS control plane, kubelet or add-on identities.",
         recommendation="Create a user-assigned identity for the workload and pass its id to --workload-identity: "
-        f"az identity create -g {_rg_of(cluster)} -n {_name_of(cluster)}-workload --query id -o tsv")
+        f"az identity create -g {_id_parts(cluster['id'])[1]} -n {_id_parts(cluster['id'])[2]}-workload --query id "
+        "-o tsv")
 
 
 def federated_credential_name(namespace, issuer, subj):

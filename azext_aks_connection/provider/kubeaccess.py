@@ -475,7 +475,8 @@ def entra_token(cmd, cluster_ref, server_app=AKS_SERVER_APP):
             "again.") from None
 
 
-def _claims(token):
+def token_claims(token):
+    """The claims of a JWT access token (not verified: what it says of its subject, for messages); {} if none."""
     import base64
     try:
         payload = token.split(".")[1]
@@ -509,7 +510,7 @@ def api_client(cmd, cluster_ref, cluster_resource=None):
             token = entra_token(cmd, cluster_ref, server_app)
             entry["user"] = {"token": token}
             ctx.entra = True
-            ctx.principal = _claims(token).get("oid")
+            ctx.principal = token_claims(token).get("oid")
     return KubeClient(kubeconfig, ctx, timeouts(cmd.cli_ctx))
 
 
@@ -764,7 +765,8 @@ def forbidden(ctx, denied, azure, *, what=None, detail=None, maybe_missing=()): 
     head = f"{what}: " if what else ""
     if azure:
         cid = ctx.id or (ctx.ref.id if ctx.ref is not None else "<cluster id>")
-        assignee = ctx.principal or "<your object id: az ad signed-in-user show --query id -o tsv>"
+        from azext_aks_connection.provider.catalogue import OBJECT_ID_FINDER
+        assignee = ctx.principal or OBJECT_ID_FINDER
         grants = {}
         for check in denied:
             verb, resource, namespace = check[:3]

@@ -173,8 +173,8 @@ def check_permissions(cmd, spec):
             missing.append((scope, action))
     if missing:
         from azext_aks_connection.provider.arm import caller_object_id
-        who = caller_object_id(cmd.cli_ctx, spec.cluster.subscription) or \
-            "<your object id: az ad signed-in-user show --query id -o tsv>"
+        from azext_aks_connection.provider.catalogue import OBJECT_ID_FINDER
+        who = caller_object_id(cmd.cli_ctx, spec.cluster.subscription) or OBJECT_ID_FINDER
         raise ForbiddenError(
             "You do not have permission to perform what Service Connector will do for you: " + "; ".join(
                 f"'{action}' on '{scope}'" for scope, action in missing) + ". Nothing was changed.",

@@ -75,13 +75,12 @@ class Store:
     def read_one(cls, api_client, ns, name):
         """The store as far as one connection needs it: the record of ``name`` (its ConfigMap's name is derived
         from the name, case ignored, so any spelling finds it) with one GET, whatever the number of connections."""
-        from azext_aks_connection.provider import kube as kube_ops
-        item = kube_ops.read_or_none("ConfigMap", _core(api_client).read_namespaced_config_map, configmap_name(name),
-                                     ns)
+        store = cls(api_client, ns, complete=False)
+        item = store._read_one(configmap_name(name))  # pylint: disable=protected-access  # its own class's reader
         record = _record_of(item) if item is not None else None
-        if record is None:
-            return cls(api_client, ns, complete=False)
-        return cls(api_client, ns, {record["name"]: record}, {record["name"]: item}, complete=False)
+        if record is not None:
+            store._remember(record, item)  # pylint: disable=protected-access
+        return store
 
     def others(self, name):
         """The records of the cluster's other connections (listed now when this store was read for one only)."""

@@ -23,6 +23,21 @@ def run(az, *args):
     return res
 
 
+def new_identity(az, prefix):
+    """A new user-assigned identity in sandbox-rg (``prefix``-<random>), as `az identity create` answers it."""
+    made = az("identity", "create", "-g", "sandbox-rg", "-n", f"{prefix}-{uuid.uuid4().hex[:6]}", "-o", "json")
+    assert made.rc == 0, made
+    return made.json
+
+
+def wi_create(az, sandbox, cluster, name, identity, *extra):
+    """`az aks connection create storage-blob` with --workload-identity ``identity`` on the seeded account."""
+    s = sandbox["seeds"]["storage"]["storage-blob"]
+    return run(az, "aks", "connection", "create", "storage-blob", "--source-id", cluster["id"], "--tg",
+               s["resourceGroup"], "--account", s["account"], "--connection", name, "--workload-identity", identity,
+               "-o", "json", *extra)
+
+
 def create(az, sandbox, cluster, name, *extra, namespace="default", account=None, account_rg=None):
     s = sandbox["seeds"]["storage"]["storage-blob"]
     return run(az, "aks", "connection", "create", "storage-blob", "--source-id", cluster["id"],

@@ -8,7 +8,7 @@ from urllib.parse import quote
 
 import pytest
 
-from tests.e2e.helpers import run, writes
+from tests.e2e.helpers import new_identity, run, wi_create, writes
 
 pytestmark = pytest.mark.e2e
 
@@ -18,19 +18,6 @@ AUDIENCE = "api://AzureADTokenExchange"
 
 def _blob(sandbox):
     return sandbox["seeds"]["storage"]["storage-blob"]
-
-
-def _create_wi(az, sandbox, cluster, name, identity, *extra):
-    s = _blob(sandbox)
-    return run(az, "aks", "connection", "create", "storage-blob", "--source-id", cluster["id"], "--tg",
-               s["resourceGroup"], "--account", s["account"], "--connection", name, "--workload-identity", identity,
-               "-o", "json", *extra)
-
-
-def _new_identity(az, prefix):
-    made = az("identity", "create", "-g", "sandbox-rg", "-n", f"{prefix}-{uuid.uuid4().hex[:6]}", "-o", "json")
-    assert made.rc == 0, made
-    return made.json
 
 
 def _calls(sbc, mark, part):
@@ -69,7 +56,7 @@ def test_cluster_update_reads_right_before_the_put_and_a_changed_etag_reads_agai
     mark = sbc.mark()
     other.start()
     try:
-        res = _create_wi(az, sandbox, cluster, "etag_blob", identity)
+        res = wi_create(az, sandbox, cluster, "etag_blob", identity)
     finally:
         other.join(timeout=60)
         sbc.clear_faults()
@@ -118,7 +105,7 @@ def test_features_turned_on_by_another_update_wait_for_its_issuer_url(az, sandbo
     for it and trusts the issuer that update made (it sent a federated credential with no issuer before)."""
     from tests.e2e.helpers import lro_seconds
     cluster = fresh_cluster
-    identity = _new_identity(az, "oidcrace")["id"]
+    identity = new_identity(az, "oidcrace")["id"]
     # The create's second cluster GET (the fresh read right before its PUT) is held while the other update starts.
     rule = sbc.add_fault(plane="arm", method="GET", path=cluster["id"] + r"$", skip=1, times=1, latency=1.5)
     other = {}
@@ -131,7 +118,7 @@ def test_features_turned_on_by_another_update_wait_for_its_issuer_url(az, sandbo
     with lro_seconds(sbc, managedClusters=4.0):
         thread.start()
         try:
-            res = _create_wi(az, sandbox, cluster, "race_oidc", identity)
+            res = wi_create(az, sandbox, cluster, "race_oidc", identity)
         finally:
             thread.join(timeout=60)
             sbc.clear_faults()
@@ -151,16 +138,22 @@ def test_features_turned_on_by_another_update_wait_for_its_issuer_url(az, sandbo
 
 # --------------------------------------------------------------------------- federated credentials
 
-def test_concurrent_credential_write_is_retried(az, sandbox, sbc, fresh_cluster):
-    ident = _new_identity(az, "ficrace")
-    sbc.add_fault(plane="arm", method="PUT", path=r"/federatedIdentityCredentials/", status=409, times=2,
+def _two_concurrent_write_conflicts(sbc, ident, method):
+    """The next two federated credential ``method`` requests answered 409 as Microsoft Entra answers a write while
+    another on the same identity is in flight."""
+    sbc.add_fault(plane="arm", method=method, path=r"/federatedIdentityCredentials/", status=409, times=2,
                   code="ConcurrentFederatedIdentityCredentialsWritesForSingleManagedIdentity",
                   message="Too many Federated Identity Credentials are written concurrently for the managed "
                           f"identity '{ident['id'].lower()}'. Concurrent Federated Identity Credentials writes "
                           "under the same managed identity are not supported.")
+
+
+def test_concurrent_credential_write_is_retried(az, sandbox, sbc, fresh_cluster):
+    ident = new_identity(az, "ficrace")
+    _two_concurrent_write_conflicts(sbc, ident, "PUT")
     mark = sbc.mark()
     try:
-        res = _create_wi(az, sandbox, fresh_cluster, "race_blob", ident["id"])
+        res = wi_create(az, sandbox, fresh_cluster, "race_blob", ident["id"])
     finally:
         sbc.clear_faults()
     assert res.rc == 0, res
@@ -170,13 +163,9 @@ def test_concurrent_credential_write_is_retried(az, sandbox, sbc, fresh_cluster)
 def test_concurrent_credential_delete_is_retried(az, sandbox, sbc, fresh_cluster):
     """delete --cleanup removes the federated credential it made; a 409 for another write on the identity in flight
     is retried as a create's is, and the credential is gone."""
-    ident = _new_identity(az, "ficdel")
-    assert _create_wi(az, sandbox, fresh_cluster, "race_del", ident["id"]).rc == 0
-    sbc.add_fault(plane="arm", method="DELETE", path=r"/federatedIdentityCredentials/", status=409, times=2,
-                  code="ConcurrentFederatedIdentityCredentialsWritesForSingleManagedIdentity",
-                  message="Too many Federated Identity Credentials are written concurrently for the managed "
-                          f"identity '{ident['id'].lower()}'. Concurrent Federated Identity Credentials writes "
-                          "under the same managed identity are not supported.")
+    ident = new_identity(az, "ficdel")
+    assert wi_create(az, sandbox, fresh_cluster, "race_del", ident["id"]).rc == 0
+    _two_concurrent_write_conflicts(sbc, ident, "DELETE")
     mark = sbc.mark()
     try:
         res = run(az, "aks", "connection", "delete", "--id", f"{fresh_cluster['id']}/providers/Microsoft.ServiceLinker"
@@ -202,10 +191,10 @@ def _fill_credentials(sbc, identity_id, count, issuer="https://issuer.example.co
 
 
 def test_full_identity_is_refused_before_any_write(az, sandbox, sbc, fresh_cluster):
-    ident = _new_identity(az, "ficfull")
+    ident = new_identity(az, "ficfull")
     names = _fill_credentials(sbc, ident["id"], 20)
     mark = sbc.mark()
-    res = _create_wi(az, sandbox, fresh_cluster, "full_blob", ident["id"])
+    res = wi_create(az, sandbox, fresh_cluster, "full_blob", ident["id"])
     assert res.rc != 0
     assert "holds 20 federated identity credentials" in res.log and "(20)" in res.log
     assert all(n in res.log for n in names)
@@ -221,14 +210,14 @@ def test_existing_credential_with_another_audience_is_reported(az, sandbox, sbc,
     assert on.rc == 0, on
     issuer = az("aks", "show", "-g", c["resourceGroup"], "-n", c["name"], "-o", "json").json[
         "oidcIssuerProfile"]["issuerUrl"]
-    ident = _new_identity(az, "ficaud")
+    ident = new_identity(az, "ficaud")
     subject = f"system:serviceaccount:default:sc-account-{ident['clientId']}"
     made = az("identity", "federated-credential", "create", "-g", "sandbox-rg", "--identity-name", ident["name"],
               "--name", "someone-elses", "--issuer", issuer, "--subject", subject, "--audiences", "api://Other",
               "-o", "json")
     assert made.rc == 0, made
     mark = sbc.mark()
-    res = _create_wi(az, sandbox, c, "aud_blob", ident["id"])
+    res = wi_create(az, sandbox, c, "aud_blob", ident["id"])
     assert res.rc != 0
     assert "federated credential 'someone-elses'" in res.log and "api://Other" in res.log
     assert f"az identity federated-credential update --subscription {sandbox['seeds']['subscription']} -g " \
@@ -242,13 +231,13 @@ def test_existing_credential_under_another_name_is_used(az, sandbox, sbc, fresh_
               "--enable-workload-identity", "-o", "none").rc == 0
     issuer = az("aks", "show", "-g", c["resourceGroup"], "-n", c["name"], "-o", "json").json[
         "oidcIssuerProfile"]["issuerUrl"]
-    ident = _new_identity(az, "ficname")
+    ident = new_identity(az, "ficname")
     subject = f"system:serviceaccount:default:sc-account-{ident['clientId']}"
     assert az("identity", "federated-credential", "create", "-g", "sandbox-rg", "--identity-name", ident["name"],
               "--name", "made-by-hand", "--issuer", issuer, "--subject", subject, "--audiences", AUDIENCE,
               "-o", "none").rc == 0
     mark = sbc.mark()
-    res = _create_wi(az, sandbox, c, "byname_blob", ident["id"])
+    res = wi_create(az, sandbox, c, "byname_blob", ident["id"])
     assert res.rc == 0, res
     assert [w for w in writes(sbc, mark) if "federatedIdentityCredentials" in w[1]] == []
 
@@ -259,9 +248,9 @@ def test_new_identity_principal_not_found_is_retried(az, sandbox, sbc, fresh_clu
     # Long enough that the first role-assignment PUT surely falls inside it, even on a loaded machine.
     sbc.arm("PUT", "settings", {"principalReplicationSeconds": 8})
     try:
-        ident = _new_identity(az, "fresh")         # its principal is PrincipalNotFound for 8 s
+        ident = new_identity(az, "fresh")         # its principal is PrincipalNotFound for 8 s
         mark = sbc.mark()
-        res = _create_wi(az, sandbox, fresh_cluster, "fresh_blob", ident["id"])
+        res = wi_create(az, sandbox, fresh_cluster, "fresh_blob", ident["id"])
     finally:
         sbc.arm("PUT", "settings", {"principalReplicationSeconds": 2})
     assert res.rc == 0, res
@@ -278,7 +267,7 @@ def test_role_assignment_exists_records_the_existing_id(az, sandbox, sbc, fresh_
 
 
 def _role_assignment_exists(az, sandbox, sbc, fresh_cluster):
-    ident = _new_identity(az, "raexists")
+    ident = new_identity(az, "raexists")
     account_id = sandbox["seeds"]["targets"]["storage-blob"].rsplit("/blobServices/", 1)[0]
     theirs = str(uuid.uuid4())
     # Someone grants the same role under another name between our listing and our PUT.
@@ -293,7 +282,7 @@ def _role_assignment_exists(az, sandbox, sbc, fresh_cluster):
     other.start()
     mark = sbc.mark()
     try:
-        res = _create_wi(az, sandbox, fresh_cluster, "exists_blob", ident["id"])
+        res = wi_create(az, sandbox, fresh_cluster, "exists_blob", ident["id"])
     finally:
         other.join(timeout=60)
         sbc.clear_faults()

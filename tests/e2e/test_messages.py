@@ -5,12 +5,11 @@ import os
 import signal
 import subprocess
 import time
-import uuid
 
 import pytest
 
 from tests.conftest import AZ
-from tests.e2e.helpers import create, new_cluster, run, writes
+from tests.e2e.helpers import create, new_cluster, new_identity, run, wi_create, writes
 
 pytestmark = pytest.mark.e2e
 
@@ -22,19 +21,6 @@ def xdist_group_of(item):
 
 CONN = "/providers/Microsoft.ServiceLinker/linkers/"
 PLACEHOLDERS = ("<cluster>", "<resource group>", "<region>", "<seconds>")
-
-
-def wi_create(az, sandbox, cluster, name, identity, *extra):
-    s = sandbox["seeds"]["storage"]["storage-blob"]
-    return run(az, "aks", "connection", "create", "storage-blob", "--source-id", cluster["id"], "--tg",
-               s["resourceGroup"], "--account", s["account"], "--connection", name, "--workload-identity", identity,
-               "-o", "json", *extra)
-
-
-def new_identity(az, prefix):
-    made = az("identity", "create", "-g", "sandbox-rg", "-n", f"{prefix}-{uuid.uuid4().hex[:6]}", "-o", "json")
-    assert made.rc == 0, made
-    return made.json["id"]
 
 
 @pytest.fixture(scope="module", autouse=True)
@@ -88,7 +74,7 @@ def test_wait_created_of_a_failed_local_create_says_why(az, sandbox, sbc, faults
     message and the troubleshoot line (the record says Failed and why, issue 13 item 4) instead of waiting out its
     timeout for a connection that will never come."""
     cluster = new_cluster(sbc, "msg-lw")
-    identity = new_identity(az, "msg-lw")
+    identity = new_identity(az, "msg-lw")["id"]
     faults(plane="arm", method="PUT", path=r"/federatedIdentityCredentials/", status=500,
            code="InternalServerError", message="Something went wrong on the identity service.")
     made = wi_create(az, sandbox, cluster, "lw_blob", identity, "--no-wait")
@@ -138,7 +124,7 @@ FIC_FULL = ("Too many Federated Identity Credentials are present on the Managed 
 def test_federated_credential_errors_name_the_limit_only_when_it_is_the_limit(  # pylint: disable=too-many-arguments
         az, sandbox, sbc, faults, status, code, message, limit, transient):
     cluster = new_cluster(sbc, "msg-fic")
-    identity = new_identity(az, "msg-fic")
+    identity = new_identity(az, "msg-fic")["id"]
     faults(plane="arm", method="PUT", path=r"/federatedIdentityCredentials/", status=status, code=code,
            message=message)
     res = wi_create(az, sandbox, cluster, "fic_blob", identity)

@@ -13,7 +13,7 @@ import pytest
 
 from tests.conftest import az_subprocess
 # pylint: disable-next=unused-import  # pytest fixtures: a test names them as arguments
-from tests.e2e.helpers import by_name, quick_extensions, run, writes  # noqa: F401 (a fixture)
+from tests.e2e.helpers import by_name, new_identity, quick_extensions, run, writes  # noqa: F401 (a fixture)
 
 pytestmark = [pytest.mark.e2e, pytest.mark.usefixtures("quick_extensions")]
 
@@ -48,12 +48,6 @@ def validate(az, cluster, name):
 
 def account_id(sandbox):
     return sandbox["seeds"]["targets"]["storage-blob"].rsplit("/blobServices/", 1)[0]
-
-
-def new_identity(az):
-    res = az("identity", "create", "-g", "sandbox-rg", "-n", "val-wi-" + uuid.uuid4().hex[:6], "-o", "json")
-    assert res.rc == 0, res
-    return res.json
 
 
 def create_wi(az, sandbox, cluster, name, identity_id, *extra, namespace="apps"):
@@ -111,7 +105,7 @@ def raw_patch(sbc, rid, body):
 # --------------------------------------------------------------------------- healthy, one per auth type
 
 def test_healthy_workload_identity_passes_every_check_and_only_reads(az, sandbox, sbc, fresh_cluster):
-    ident = new_identity(az)
+    ident = new_identity(az, "val-wi")
     create_wi(az, sandbox, fresh_cluster, "ok_wi", ident["id"])
     mark = sbc.mark()
     res = validate(az, fresh_cluster, "ok_wi")
@@ -159,7 +153,7 @@ def test_healthy_keyvault_csi_passes_every_check(az, sandbox, fresh_cluster, vau
 # --------------------------------------------------------------------------- identity
 
 def test_deleted_identity_fails_and_the_recommendation_repairs_it(az, sandbox, sbc, fresh_cluster):
-    ident = new_identity(az)
+    ident = new_identity(az, "val-wi")
     create_wi(az, sandbox, fresh_cluster, "gone_wi", ident["id"])
     assert run(az, "identity", "delete", "--ids", ident["id"]).rc == 0
     res = validate(az, fresh_cluster, "gone_wi")
@@ -179,7 +173,7 @@ def test_deleted_identity_fails_and_the_recommendation_repairs_it(az, sandbox, s
 
 def test_recreated_identity_with_another_client_id_fails(az, sandbox, sbc, fresh_cluster):
     """The identity was deleted and created again under the same name: same id, new client id."""
-    ident = new_identity(az)
+    ident = new_identity(az, "val-wi")
     create_wi(az, sandbox, fresh_cluster, "new_wi", ident["id"])
     new_client = str(uuid.uuid4())
     raw_patch(sbc, ident["id"], {"properties": {"clientId": new_client}})
@@ -207,7 +201,7 @@ def _fics(az, identity_id):
 
 
 def test_deleted_federated_credential_fails_and_the_recommendation_repairs_it(az, sandbox, sbc, fresh_cluster):
-    ident = new_identity(az)
+    ident = new_identity(az, "val-wi")
     create_wi(az, sandbox, fresh_cluster, "fic_wi", ident["id"])
     (fic,) = _fics(az, ident["id"])
     assert run(az, "identity", "federated-credential", "delete", "-g", "sandbox-rg", "--identity-name", ident["name"],
@@ -226,7 +220,7 @@ def test_deleted_federated_credential_fails_and_the_recommendation_repairs_it(az
 
 def test_changed_oidc_issuer_fails_naming_both_issuers(az, sandbox, sbc, fresh_cluster):
     """The cluster's issuer URL is not the one the credential trusts (a re-created cluster of the same name)."""
-    ident = new_identity(az)
+    ident = new_identity(az, "val-wi")
     create_wi(az, sandbox, fresh_cluster, "iss_wi", ident["id"])
     (fic,) = _fics(az, ident["id"])
     new_issuer = "https://eastus.oic.sandbox.local/rotated-" + uuid.uuid4().hex[:8] + "/"
@@ -245,7 +239,7 @@ def test_changed_oidc_issuer_fails_naming_both_issuers(az, sandbox, sbc, fresh_c
 
 def test_oidc_issuer_and_workload_identity_off_fail_and_the_recommendations_repair_them(az, sandbox, sbc,
                                                                                         fresh_cluster):
-    ident = new_identity(az)
+    ident = new_identity(az, "val-wi")
     create_wi(az, sandbox, fresh_cluster, "oidc_wi", ident["id"])
     off = {"properties": {"oidcIssuerProfile": {"enabled": False, "issuerURL": None},
                           "securityProfile": {"workloadIdentity": {"enabled": False}}}}
@@ -275,7 +269,7 @@ def test_oidc_issuer_and_workload_identity_off_fail_and_the_recommendations_repa
 def test_opt_out_auth_reports_what_is_missing_as_warnings(az, sandbox, fresh_cluster):
     """--opt-out auth: the cluster features, credential and role are the user's; validate says what is
     missing without failing."""
-    ident = new_identity(az)
+    ident = new_identity(az, "val-wi")
     create_wi(az, sandbox, fresh_cluster, "optout_wi", ident["id"], "--opt-out", "auth")
     res = validate(az, fresh_cluster, "optout_wi")
     assert res.rc == 0, res
@@ -290,7 +284,7 @@ def test_opt_out_auth_reports_what_is_missing_as_warnings(az, sandbox, fresh_clu
 # --------------------------------------------------------------------------- role assignment / access policy
 
 def test_deleted_role_assignment_fails_and_the_recommendation_repairs_it(az, sandbox, sbc, fresh_cluster):
-    ident = new_identity(az)
+    ident = new_identity(az, "val-wi")
     create_wi(az, sandbox, fresh_cluster, "role_wi", ident["id"])
     scope = account_id(sandbox)
     (assignment,) = [a for a in role_assignments(az, scope, ident["principalId"])
@@ -384,7 +378,7 @@ def test_keyvault_csi_rbac_role_removed(az, sandbox, fresh_cluster):
 
 def test_service_account_deleted_or_reannotated_fails_and_the_recommendation_repairs_it(az, sandbox, fresh_cluster):
     core = fresh_cluster["core"]
-    ident = new_identity(az)
+    ident = new_identity(az, "val-wi")
     out = create_wi(az, sandbox, fresh_cluster, "sa_wi", ident["id"])
     sa = out["kubernetesResourceName"]["serviceAccount"]
     fix = ("Write it again (the command writes only what is missing or differs): az aks connection update "

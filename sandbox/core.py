@@ -5,6 +5,7 @@ served by :func:`serve` over HTTPS in a thread of the sandbox process.
 """
 import json
 import re
+import sys
 import ssl
 import threading
 import time
@@ -256,6 +257,22 @@ def server_context(server_pem):
     return ctx
 
 
+HANDSHAKE_SECONDS = 10
+
+
+class _Server(ThreadingHTTPServer):
+    """A listen backlog as a real API server has (Go's net/http and ARM's front doors take the system's
+    somaxconn, thousands): socketserver's default of 5 drops the SYNs of a client that opens a dozen connections
+    at once, and each dropped one costs that client a 1 s retransmission, which no real server would charge."""
+    request_queue_size = 1024
+
+    def handle_error(self, request, client_address):
+        exc = sys.exc_info()[1]
+        if isinstance(exc, (ssl.SSLError, ConnectionError, TimeoutError)):
+            return                  # a client that went away mid-handshake: nothing to report
+        super().handle_error(request, client_address)
+
+
 def serve(app, plane, log, faults, error_response, host="127.0.0.1", port=0, ssl_context=None):
     """Serve ``app`` in a daemon thread. Returns the server (``server.server_port``).
 
@@ -269,6 +286,19 @@ def serve(app, plane, log, faults, error_response, host="127.0.0.1", port=0, ssl
         def log_message(self, *args):  # keep the sandbox quiet
             pass
 
+        def setup(self):
+            # The TLS handshake here, in the connection's own thread (the listening socket does not do it in
+            # accept(), which would make every client wait for every other's handshake, one at a time).
+            if hasattr(self.request, "do_handshake"):
+                self.request.settimeout(HANDSHAKE_SECONDS)
+                self.request.do_handshake()
+                self.request.settimeout(None)
+            # No Nagle, as Go's net/http (the API server) and ARM's front doors: the answer's headers and body
+            # are separate writes, and with Nagle on the body waits for the client's delayed ACK (40 ms).
+            import socket
+            self.request.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+            super().setup()
+
         def _handle(self):
             start = time.time()
             length = int(self.headers.get("Content-Length") or 0)
@@ -279,10 +309,16 @@ def serve(app, plane, log, faults, error_response, host="127.0.0.1", port=0, ssl
                 self._answer(req, control, None)
                 return
             log.started()
+            self._counted = True
             try:
                 self._answer(req, control, faults.match(plane, req.method, req.path), start=start,
                              bytes_in=len(body))
             finally:
+                self._ended()
+
+        def _ended(self):
+            if getattr(self, "_counted", False):
+                self._counted = False
                 log.ended()
 
         def _answer(self, req, control, fault, *, start=None, bytes_in=0):
@@ -318,6 +354,7 @@ def serve(app, plane, log, faults, error_response, host="127.0.0.1", port=0, ssl
                 log.add(plane, req.method, req.path, req.api_version, resp.status,
                         {k: v for k, v in req.query.items() if k != "api-version"}, start=start,
                         bytes_in=bytes_in, bytes_out=len(data), conn=str(self.client_address[1]))
+                self._ended()           # answered: no longer in flight once the client can read the answer
             self.send_response(resp.status)
             if data or resp.status not in (204, 304):
                 self.send_header("Content-Type", resp.content_type)
@@ -343,9 +380,9 @@ def serve(app, plane, log, faults, error_response, host="127.0.0.1", port=0, ssl
 
         do_GET = do_PUT = do_POST = do_PATCH = do_DELETE = do_HEAD = _handle
 
-    server = ThreadingHTTPServer((host, port), Handler)
+    server = _Server((host, port), Handler)
     server.daemon_threads = True
     if ssl_context is not None:
-        server.socket = ssl_context.wrap_socket(server.socket, server_side=True)
+        server.socket = ssl_context.wrap_socket(server.socket, server_side=True, do_handshake_on_connect=False)
     threading.Thread(target=server.serve_forever, name=f"sandbox-{plane}", daemon=True).start()
     return server

@@ -50,6 +50,20 @@ os.environ["AZURE_CORE_NO_COLOR"] = "true"
 sys.path.insert(0, REPO)
 
 
+# The longest single groups first, seconds of their tests in all (`pytest --durations=0`, 2 cores, 4 workers):
+# xdist hands groups out in collection order, and a long one that starts last sets the end of the run.
+_LONGEST_FIRST = {f: i for i, f in enumerate([
+    "tests/e2e/test_builtin_cli.py",                  # 62: the built-in's 30 s poll without Retry-After, once
+    "tests/e2e/test_store.py",                        # 59
+    "tests/e2e/test_interop.py",                      # 54
+    "tests/reliability/test_faults.py",               # 59 in three groups, 38 in its longest
+    "tests/e2e/test_arm_semantics.py",                # 47
+    "tests/e2e/test_wheel_install.py",                # 38: a wheel built and installed by az
+    "tests/e2e/test_identity_auth.py",                # 34
+    "tests/unit/test_loader.py",                      # 33
+])}
+
+
 @pytest.hookimpl(tryfirst=True)
 def pytest_collection_modifyitems(config, items):
     """``make test`` (pytest-xdist, --dist loadgroup): the tests of one file run on one worker, in their order
@@ -58,6 +72,8 @@ def pytest_collection_modifyitems(config, items):
     the parts may run on different workers (each worker runs its own sandbox). Runs before xdist reads the marks."""
     if not getattr(config.option, "loadgroup", False):      # what xdist sets for --dist loadgroup, workers included
         return
+    # The longest files first (xdist hands out groups in collection order): one that starts last sets the end.
+    items.sort(key=lambda item: _LONGEST_FIRST.get(item.nodeid.split("::")[0], len(_LONGEST_FIRST)))
     for item in items:
         part = getattr(item.module, "xdist_group_of", None)
         group = item.nodeid.split("::")[0] + (f"#{part(item)}" if part else "")

@@ -22,7 +22,26 @@ def get_cluster(cmd, cluster):
     except (ServiceRequestError, ServiceResponseError) as exc:
         from azext_aks_connection.provider.arm import connection_error
         raise connection_error(exc, "GET", cluster.id, cmd.cli_ctx) from None
+    _remember(cmd, cluster, mc)
     return mc.as_dict()  # typespec models: the REST (camelCase) shape
+
+
+def _remember(cmd, cluster_ref, mc):
+    """The command's last read of the cluster, as the SDK model (what a PUT sends back), for ensure_features."""
+    cmd.cli_ctx.data.setdefault("aks_connection_cluster_reads", {})[cluster_ref.id.lower()] = mc
+
+
+def _recall(cmd, cluster_ref, current):
+    """The model read as ``current`` (same ETag), once, as a copy to change; None when there is none: the PUT
+    then reads the cluster again. Safe to send as read: its ETag goes with the PUT (If-Match), so a change made
+    since is a 412, and that reads it again."""
+    import copy
+    reads = cmd.cli_ctx.data.get("aks_connection_cluster_reads") or {}
+    mc = reads.pop(cluster_ref.id.lower(), None)
+    etag = (current or {}).get("eTag")
+    if mc is None or not etag or mc.e_tag != etag:
+        return None
+    return copy.deepcopy(mc)
 
 
 def kube_api(cmd, cluster):
@@ -133,8 +152,9 @@ def ensure_features(cmd, cluster_ref, cluster, progress, *, workload_identity=Fa
     """Turn on what is missing with one managed-cluster update (a long-running operation); returns the cluster
     as it is afterwards. No write when everything is on already.
 
-    As ``az aks update``: the cluster is read right before the PUT, and the PUT carries its ETag (If-Match), so
-    a change made by someone else meanwhile is never reverted by a stale body: a 412 reads it again."""
+    As ``az aks update``, the PUT sends the cluster as read with its ETag (If-Match), so a change made by someone
+    else meanwhile is never reverted by a stale body: a 412 reads it again. The read is the command's own when the
+    cluster was idle then and nothing was waited for since; after any wait, a fresh one."""
     from azure.core.exceptions import ServiceRequestError, ServiceResponseError
     missing = missing_features(cluster, workload_identity, kv_csi)
     if not missing and not outputs_pending(cluster, workload_identity, kv_csi):
@@ -146,28 +166,30 @@ def ensure_features(cmd, cluster_ref, cluster, progress, *, workload_identity=Fa
         ((cluster.get("properties") or {}).get("provisioningState") or "").lower()
     busy = stale = 0
     warned = waited_for_outputs = False
+    as_read = _recall(cmd, cluster_ref, cluster) if known_state in TERMINAL else None
     while True:
         if busy or known_state not in TERMINAL:
             from azext_aks_connection.provider import registration
             registration.wait_cluster_idle(cmd, cluster_ref, progress)
         try:
-            mc = client.get(cluster_ref.resource_group, cluster_ref.name)      # fresh, right before the PUT
+            # The command's own read when nothing was waited for since (its ETag guards the PUT), else a fresh one.
+            mc, as_read = as_read or client.get(cluster_ref.resource_group, cluster_ref.name), None
             current = mc.as_dict()
             missing = missing_features(current, workload_identity, kv_csi)
-            if not missing:              # on (someone else turned them on meanwhile, or is turning them on)
-                if not outputs_pending(current, workload_identity, kv_csi):
-                    return current
-                if waited_for_outputs:   # the cluster is idle and still has no issuer URL / add-on identity
-                    raise _outputs_missing(cluster_ref, what)
-                # Another update is turning them on: its outputs (the OIDC issuer URL, the add-on's identity)
-                # come when it ends. Wait for it, then read the cluster again and use what it made.
-                waited_for_outputs, known_state = True, "updating"
-                continue
-            if "OIDC issuer" in missing and not warned:
-                _oidc_warning(cluster_ref)
-                warned = True
-            _turn_on(mc, current, missing, kv_csi)
-            return _put_cluster(client, cluster_ref, mc, progress, what)
+            if missing:
+                if "OIDC issuer" in missing and not warned:
+                    _oidc_warning(cluster_ref)
+                    warned = True
+                _turn_on(mc, current, missing, kv_csi)
+                current = _put_cluster(client, cluster_ref, mc, progress, what)
+            # On (by our update, or someone else's that turned them on meanwhile or is turning them on now)
+            if not outputs_pending(current, workload_identity, kv_csi):
+                return current
+            if waited_for_outputs:       # the cluster is idle and still has no issuer URL / add-on identity
+                raise _outputs_missing(cluster_ref, what)
+            # Another update is turning them on (or began after ours ended): its outputs (the OIDC issuer URL,
+            # the add-on's identity) come when it ends. Wait for it, then read the cluster again and use those.
+            waited_for_outputs, known_state = True, "updating"
         except HttpResponseError as exc:
             if exc.status_code == 412 and stale + 1 < PRECONDITION_ATTEMPTS:
                 stale += 1                # changed since our GET: read it again and re-apply

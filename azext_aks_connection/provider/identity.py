@@ -331,16 +331,14 @@ def ensure_role_assignments(arm, scope, principal_id, roles, *, principal_type="
     """Grant each (name, role definition id) to the principal on ``scope`` unless an assignment at that scope
     or above already grants it. Returns [(assignment id, "created" | "present")]. ``current``: the principal's
     assignments as just listed (else listed here)."""
+    from azext_aks_connection.provider.graph import run_or_raise
     current = assignments_of(arm, scope, principal_id) if current is None else current
-    results = []
-    for name, rid in roles:
-        match = granting(current, scope, rid)
-        if match:
-            results.append((match["id"], "present"))
-            continue
-        results.append((_create_assignment(arm, scope, principal_id, name, rid, principal_type=principal_type),
-                        "created"))
-    return results
+    present = {rid: granting(current, scope, rid) for _, rid in roles}
+    # The missing ones at once (each is a PUT of its own, with a deterministic name: no order between them).
+    created = run_or_raise({rid: (lambda name=name, rid=rid: _create_assignment(
+        arm, scope, principal_id, name, rid, principal_type=principal_type), ())
+        for name, rid in roles if not present[rid]})
+    return [(present[rid]["id"], "present") if present[rid] else (created[rid], "created") for _, rid in roles]
 
 
 def assignment_id(scope, principal_id, rid):

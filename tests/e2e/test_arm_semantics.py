@@ -99,15 +99,22 @@ def _other_client_turns_on_workload_identity(sbc, cluster_id):
         return resp.status
 
 
-def test_features_turned_on_by_another_update_wait_for_its_issuer_url(az, sandbox, sbc, fresh_cluster):
-    """Our create read the cluster with the OIDC issuer off; right before its own update, another client's update
-    turns it on: the cluster says enabled, but its issuer URL comes only when that update ends. The create waits
-    for it and trusts the issuer that update made (it sent a federated credential with no issuer before)."""
+@pytest.mark.parametrize("moment", ["before-our-put", "after-our-update"])
+def test_features_turned_on_by_another_update_wait_for_its_issuer_url(az, sandbox, sbc, fresh_cluster, moment):
+    """Our create read the cluster with the OIDC issuer off; another client's update turns it on, and the cluster
+    says enabled at once, but its issuer URL comes only when that update ends. The create waits for it and trusts
+    the issuer that update made (it sent a federated credential with no issuer before). The other update lands:
+
+    - before-our-put: while our PUT is on its way (held). Ours carries the ETag of our read: 412 (or 409: busy),
+      and the create reads the cluster again, finds the features on and waits for their outputs;
+    - after-our-update: after our update ended, before our final read of it (held): that read shows the other
+      update running and no issuer URL; the create waits for it too."""
     from tests.e2e.helpers import lro_seconds
     cluster = fresh_cluster
     identity = new_identity(az, "oidcrace")["id"]
-    # The create's second cluster GET (the fresh read right before its PUT) is held while the other update starts.
-    rule = sbc.add_fault(plane="arm", method="GET", path=cluster["id"] + r"$", skip=1, times=1, latency=1.5)
+    held = {"before-our-put": {"method": "PUT", "skip": 0},
+            "after-our-update": {"method": "GET", "skip": 1}}[moment]     # our read, then our final GET
+    rule = sbc.add_fault(plane="arm", path=cluster["id"] + r"$", times=1, latency=1.5, **held)
     other = {}
 
     def other_client():
@@ -115,7 +122,7 @@ def test_features_turned_on_by_another_update_wait_for_its_issuer_url(az, sandbo
         other["status"] = _other_client_turns_on_workload_identity(sbc, cluster["id"])
     thread = threading.Thread(target=other_client)
     mark = sbc.mark()
-    with lro_seconds(sbc, managedClusters=4.0):
+    with lro_seconds(sbc, managedClusters=4.0 if moment == "before-our-put" else 2.0):
         thread.start()
         try:
             res = wi_create(az, sandbox, cluster, "race_oidc", identity)
@@ -131,9 +138,12 @@ def test_features_turned_on_by_another_update_wait_for_its_issuer_url(az, sandbo
               identity.split("/")[-1], "-o", "json")
     assert fics.rc == 0, fics
     assert [f["issuer"] for f in fics.json] == [issuer], fics.json
-    # Ours sent no cluster PUT: the other client's update turned everything on.
-    assert [e["method"] for e in sbc.requests(since=mark) if e["path"].lower() == cluster["id"].lower()
-            and e["method"] == "PUT"] == ["PUT"]
+    puts = sorted(e["status"] for e in sbc.requests(since=mark) if e["path"].lower() == cluster["id"].lower()
+                  and e["method"] == "PUT")
+    if moment == "before-our-put":      # the other's lands; ours refused (its ETag is stale, or the cluster busy)
+        assert len(puts) == 2 and puts[0] in (200, 201) and puts[1] in (409, 412), puts
+    else:
+        assert len(puts) == 2 and all(p in (200, 201) for p in puts), puts
 
 
 # --------------------------------------------------------------------------- federated credentials

@@ -282,6 +282,7 @@ def serve(app, plane, log, faults, error_response, host="127.0.0.1", port=0, ssl
 
     class Handler(BaseHTTPRequestHandler):
         protocol_version = "HTTP/1.1"
+        _counted = False            # this request is counted in flight (RequestLog.started) and not ended yet
 
         def log_message(self, *args):  # keep the sandbox quiet
             pass

@@ -69,7 +69,7 @@ test: venv tools
 test-fast: venv tools
 	$(BIN)/python -m pytest tests/unit tests/sandbox tests/e2e/test_storage_blob_secret.py $(TEST_XDIST)
 
-# Wall time against the lower bound, per scenario, with the goals of issue 16 (bench/README.md; ~8 min on 2
+# Wall time against the lower bound, per scenario, with the goals of issue 16 (bench/README.md; ~7 min on 2
 # cores). `make bench-quick`: one run per figure, LRO 1 s only (~2 min): for a look, not for the goal figures.
 bench: venv tools
 	$(BIN)/python bench/bench.py

@@ -48,7 +48,7 @@ def test_concurrent_connections_share_one_context_and_verify(server):
     for t in threads:
         t.join(20)
     assert not errors and answers == [200] * 4, (answers, errors)
-    context = arm._TLS_CONTEXTS[server["ca"]]                   
+    context = arm._TLS_CONTEXTS[server["ca"]]
     pools = list(session.get_adapter(server["url"]).poolmanager.pools._container.values())
     assert len(pools) == 1, pools                                 # one pool for the host: one context, not per call
     assert pools[0].conn_kw["ssl_context"] is context and pools[0].ca_certs is None

@@ -699,53 +699,62 @@ def _namespace_exists(api, namespace):
     return exists
 
 
-def write_checks(store_namespace, namespace, found, secret=True, service_account=False):
-    """The writes a create will make, from what its reads found (``found``: {"store": the store namespace exists,
-    "namespace": the target namespace exists, "record": the connection's ConfigMap exists, "secret": its Secret
-    exists, "account": its ServiceAccount exists}; True / False). The reads themselves were allowed (the API server
-    authorizes a GET or LIST before it looks for the object, so an answer of 200 or 404 is proof): only the verb of
-    each write is reviewed — create what is missing, update (patch) what is there."""
-    checks = [("update" if found.get("record") else "create", "configmaps", store_namespace)]
-    if secret:
-        checks.append(("update" if found.get("secret") else "create", "secrets", namespace))
-    if service_account:
-        checks.append(("patch" if found.get("account") else "create", "serviceaccounts", namespace))
-    if found.get("store") is False or ((secret or service_account) and found.get("namespace") is False):
-        checks.append(("create", "namespaces", None))
-    return checks
+def _status_of(exc):
+    """The HTTP status of a Kubernetes call's error, also when it was turned into an azclierror (kube_error)."""
+    return getattr(exc, "status", None) or getattr(exc.__cause__, "status", None)
+
+
+def _needed(checks, proven, reads):
+    """``checks`` less the reads a create's own GETs prove (and ``list``: a create GETs its own record)."""
+    return [c for c in dict.fromkeys(checks) if c not in proven and not (c[0] == "list" and reads)]
+
+
+def _own_results(futures, reads):
+    """The own reads' answers: ({name: result}, [(check, False, why)] for each 403, the first other error)."""
+    found, denied, failed = {}, [], None
+    for name, future in futures.items():
+        try:
+            found[name] = future.result()
+        except Exception as exc:  # pylint: disable=broad-except  # a 403 is a denial; the others are raised
+            if _status_of(exc) == 403:
+                denied.append((tuple(reads[name][1]), False, str(exc.__cause__ or exc)))
+            elif failed is None:
+                failed = exc
+    return found, denied, failed
 
 
 def preflight_create(api, cluster_ref, cluster_resource, store_namespace, namespace, *, secret=True,
-                     service_account=False, found=None):
+                     service_account=False, reads=None):
     """:func:`preflight` with :func:`create_checks`, in one round: the namespaces' existence is read while every
     review runs, creating namespaces among them (its answer counts only when a namespace is missing).
 
-    ``found`` (see :func:`write_checks`): what the create's own reads found, when they ran first (the store LIST,
-    the Secret and ServiceAccount GETs, the namespace GETs): then only the writes' verbs are reviewed (2-4 reviews
-    instead of 8-11, and no namespace read here)."""
+    ``reads``: {name: (fn, (verb, resource, namespace))}, the create's own reads of its objects (its record, its
+    Secret, its ServiceAccount), made in the same round. Their answers prove the right to read (the API server
+    authorizes a GET before it looks for the object: 200 and 404 are both proof), so those verbs get no review,
+    and a 403 joins the denials of the one error. Returns {name: fn()}."""
     from concurrent.futures import ThreadPoolExecutor
-    if found is not None:
-        for ns, key in ((store_namespace, "store"), (namespace, "namespace")):
-            if isinstance(api, KubeClient) and found.get(key) is not None:
-                api.known_namespaces.setdefault(ns, bool(found[key]))
-        preflight(api, cluster_ref, cluster_resource,
-                  write_checks(store_namespace, namespace, found, secret=secret, service_account=service_account))
-        return
-    every = list(dict.fromkeys(create_checks(store_namespace, namespace, False, service_account, store_exists=False,
-                                             secret=secret)))
+    reads = reads or {}
+    proven = {tuple(check) for _, check in reads.values()}
+    every = _needed(create_checks(store_namespace, namespace, False, service_account, store_exists=False,
+                                  secret=secret), proven, reads)
     namespaces = list(dict.fromkeys([store_namespace, namespace]))
-    with ThreadPoolExecutor(max_workers=min(REVIEW_WORKERS, len(every) + len(namespaces))) as pool:
-        reads = [pool.submit(_namespace_exists, api, ns) for ns in namespaces]
+    with ThreadPoolExecutor(max_workers=min(REVIEW_WORKERS, len(every) + len(namespaces) + len(reads))) as pool:
+        ns_reads = [pool.submit(_namespace_exists, api, ns) for ns in namespaces]
+        own = {name: pool.submit(fn) for name, (fn, _) in reads.items()}
         reviews = [pool.submit(_review, api, c) for c in every]
-        exists = dict(zip(namespaces, (f.result() for f in reads)))
+        exists = dict(zip(namespaces, (f.result() for f in ns_reads)))
         results = [f.result() for f in reviews]
+        found, denied_reads, failed = _own_results(own, reads)
     store_exists, ns_exists = exists[store_namespace], exists[namespace]
-    unreadable = [ns for ns in namespaces if exists[ns] is None]
-    wanted = create_checks(store_namespace, namespace, ns_exists is not False, service_account,
-                           store_exists=store_exists is not False, secret=secret)
+    wanted = _needed(create_checks(store_namespace, namespace, ns_exists is not False, service_account,
+                                   store_exists=store_exists is not False, secret=secret), proven, reads)
     keep = set(tuple(c) for c in wanted)
-    preflight(api, cluster_ref, cluster_resource, wanted, unreadable_namespaces=unreadable,
-              results=[r for r in results if r[0] in keep])
+    preflight(api, cluster_ref, cluster_resource, wanted + [c for c, _, _ in denied_reads],
+              unreadable_namespaces=[ns for ns in namespaces if exists[ns] is None],
+              results=[r for r in results if r[0] in keep] + denied_reads)
+    if failed is not None:
+        raise failed
+    return found
 
 
 # --------------------------------------------------------------------------- 403

@@ -360,13 +360,13 @@ class Plan:  # pylint: disable=too-many-instance-attributes,too-many-public-meth
             "linker": (lambda: _or_error(linkers.get_linker, cmd, spec.cluster, spec.name), ()),
             "kube": (lambda: cluster_ops.kube_api(cmd, spec.cluster), ()),
             "values": (self._read_values, ("target",)),
-            "access": (self._check_access, ("kube", "cluster")),
-            "store": (lambda: store_ops.Store.read_one(self.found["kube"], self.store_namespace, spec.name),
-                      ("access",)),
+            # The access reviews, with the create's own reads in the same round (their answers are proof enough).
+            "access": (self._check_access, ("kube", "cluster", "identity")),
+            "store": (lambda: self.found["access"]["store"], ("access",)),
             "roles": (self._read_roles, ()),
         }
         if self.write_config:
-            nodes["secret"] = (self._read_secret, ("access",))
+            nodes["secret"] = (lambda: self.found["access"]["secret"], ("access",))
         nodes.update(self.auth.reads())
         nodes = {name: (self._keep(name, fn), needs) for name, (fn, needs) in nodes.items()}
         nodes.update({"step:" + x.name: (self._step_reader(x), x.read_needs) for x in candidates})
@@ -400,17 +400,23 @@ class Plan:  # pylint: disable=too-many-instance-attributes,too-many-public-meth
         return identity_ops.resolve_roles(self.arm, self.scope, names)
 
     def _check_access(self):
-        """The API server answers, and we may write what we write (SelfSubjectAccessReviews)."""
-        from azext_aks_connection.provider import kubeaccess
-        kube, ref, cluster = self.found["kube"], self.spec.cluster, self.found["cluster"]
-        kubeaccess.check_reachable(kube, ref, cluster)
-        kubeaccess.preflight_create(kube, ref, cluster, self.store_namespace, self.spec.namespace,
-                                    secret=self.write_config,
-                                    service_account=self.spec.auth == t.AUTH_WORKLOAD_IDENTITY)
-
-    def _read_secret(self):
+        """The API server answers, and we may write what we write (SelfSubjectAccessReviews), with the reads of
+        the connection's own objects in the same round: {"store": Store, "secret": V1Secret | None, "account":
+        V1ServiceAccount | None (workload identity, once the identity is known)}."""
         from azext_aks_connection.provider import kube as kube_ops
-        return kube_ops.read_secret(self.found["kube"], self.spec.namespace, secret_name(self.spec.name))
+        from azext_aks_connection.provider import kubeaccess
+        kube, ref, cluster, spec = self.found["kube"], self.spec.cluster, self.found["cluster"], self.spec
+        kubeaccess.check_reachable(kube, ref, cluster)
+        ns, wi = spec.namespace, spec.auth == t.AUTH_WORKLOAD_IDENTITY
+        reads = {"store": (lambda: store_ops.Store.read_one(kube, self.store_namespace, spec.name),
+                           ("get", "configmaps", self.store_namespace))}
+        if self.write_config:
+            reads["secret"] = (lambda: kube_ops.read_secret(kube, ns, secret_name(spec.name)), ("get", "secrets", ns))
+        if wi and isinstance(self.found.get("identity"), dict):
+            reads["account"] = (lambda: kube_ops.read_service_account(kube, ns, self.k8s_names["serviceAccount"]),
+                                ("get", "serviceaccounts", ns))
+        return kubeaccess.preflight_create(kube, ref, cluster, self.store_namespace, ns, secret=self.write_config,
+                                           service_account=wi, reads=reads)
 
     def check(self):
         spec, store = self.spec, self.found["store"]

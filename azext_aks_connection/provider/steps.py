@@ -359,6 +359,9 @@ class ServiceAccount(Step):
                 "azure.workload.identity/tenant-id": ident["tenant_id"]}
 
     def read(self):
+        read = self.plan.found.get("access") or {}
+        if "account" in read:                   # read with the access reviews
+            return read["account"]
         return kube_ops.read_service_account(self.plan.found["kube"], self.plan.spec.namespace,
                                              self.plan.k8s_names["serviceAccount"])
 

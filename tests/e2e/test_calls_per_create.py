@@ -1,6 +1,7 @@
 """What one create sends, read from the sandbox's request log: each namespace read once (the store's and the
-target's), the access reviews in one round with those reads, no Kubernetes GET repeated, and the ARM requests over
-one connection pool (no more connections than requests in flight at once)."""
+target's), the access reviews in one round with those reads and the create's reads of its own objects, no
+Kubernetes GET repeated, and the ARM requests over one connection pool (no more connections than requests in
+flight at once)."""
 import re
 import uuid
 
@@ -18,7 +19,9 @@ def test_a_create_reads_each_namespace_once_and_reviews_in_one_round(az, sandbox
     cluster = sbc.new_cluster("calls-" + uuid.uuid4().hex[:6], "sandbox-rg")
     prefix = f"/clusters/{cluster['name']}/"
     round_paths = "^" + re.escape(prefix) + r"(api/v1/namespaces/[^/]+|apis/authorization\.k8s\.io/.*)$"
+    own_reads = "^" + re.escape(prefix) + r"api/v1/namespaces/[^/]+/(configmaps|secrets)/[^/]+$"
     rules = [sbc.add_fault(plane="kube", method="*", path=round_paths, latency=LATENCY),
+             sbc.add_fault(plane="kube", method="GET", path=own_reads, latency=LATENCY),
              sbc.add_fault(plane="arm", method="*", path=".*", latency=ARM_LATENCY)]
     try:
         mark = sbc.mark()
@@ -35,12 +38,14 @@ def test_a_create_reads_each_namespace_once_and_reviews_in_one_round(az, sandbox
     # Both namespaces are missing: both created, once each, before what goes in them.
     creates = [e for e in kube if e["method"] == "POST" and e["path"].endswith("/api/v1/namespaces")]
     assert [e["status"] for e in creates] == [201, 201], kube
-    # The access reviews and the namespace reads are one round: every one of them had arrived before the first
-    # of them was answered.
+    # The access reviews, the namespace reads and the create's reads of its own record and Secret are one round:
+    # every one of them had arrived before the first of them was answered. The reads prove the right to read, so
+    # only the writes are reviewed: create and update of ConfigMaps and Secrets, create of namespaces.
     round_one = [e for e in kube if "selfsubjectaccessreviews" in e["path"] or
-                 (e["method"] == "GET" and re.search(r"/api/v1/namespaces/[^/]+$", e["path"]))]
+                 (e["method"] == "GET" and re.search(r"/api/v1/namespaces/[^/]+(/(configmaps|secrets)/[^/]+)?$",
+                                                     e["path"]))]
     reviews = [e for e in round_one if "selfsubjectaccessreviews" in e["path"]]
-    assert len(reviews) >= 8 and len(round_one) == len(reviews) + 2, round_one
+    assert len(reviews) == 5 and len(round_one) == len(reviews) + 4, round_one
     assert max(e["start"] for e in round_one) < min(e["time"] for e in round_one), \
         sorted((round(e["start"] - kube[0]["start"], 2), round(e["time"] - kube[0]["start"], 2)) for e in round_one)
     # One connection pool for ARM: never more connections than requests were in flight at once.

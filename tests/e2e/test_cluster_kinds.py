@@ -172,6 +172,7 @@ def test_kubernetes_rbac_denial_on_local_accounts_lists_everything_denied(az, sa
     cluster = sbc.new_cluster("aks-ssar-" + uuid.uuid4().hex[:6], "sandbox-rg")
     sbc.deny_kube(cluster["id"], "create", "secrets", "orders")
     sbc.deny_kube(cluster["id"], "update", "configmaps", "aks-connection")
+    sbc.deny_kube(cluster["id"], "get", "secrets", "orders")          # the create's own GET answers 403
     try:
         mark = sbc.mark()
         res = create(az, sandbox, cluster, "orders_blob", namespace="orders")
@@ -179,6 +180,7 @@ def test_kubernetes_rbac_denial_on_local_accounts_lists_everything_denied(az, sa
         no_traceback(res)
         assert "create secrets in namespace 'orders'" in res.log, res.log
         assert "update configmaps in namespace 'aks-connection'" in res.log, res.log
+        assert "get secrets in namespace 'orders'" in res.log, res.log     # in the same one error
         assert "Kubernetes RBAC" in res.log and "kubectl create role" in res.log
         assert "Azure Kubernetes Service RBAC" not in res.log
         assert writes(sbc, mark) == []

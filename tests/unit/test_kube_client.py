@@ -183,26 +183,33 @@ def test_unreachable_server_is_an_azure_connection_error():
     assert "refused" in str(err.value)
 
 
-def test_preflight_after_the_reads_reviews_only_the_writes(mtls_server):
-    """What the create's reads found decides each write's verb: three reviews, not eleven, and no namespace read."""
+def test_preflight_with_the_creates_own_reads_reviews_only_the_writes(mtls_server):
+    """The create's own reads go in the reviews' round and prove the right to read: only the writes are reviewed
+    (and ``list`` not at all); a 403 on one of those reads is named in the same one error as the denied reviews."""
     from types import SimpleNamespace
     from azure.cli.core.azclierror import ForbiddenError
     kubeconfig, seen = mtls_server
     api = KubeClient(kubeconfig, ClusterContext(None), (5, 5))
     ref = SimpleNamespace(name="c", resource_group="g", id="/subscriptions/s/resourceGroups/g/providers/"
                           "Microsoft.ContainerService/managedClusters/c", subscription="s")
-    found = {"store": True, "namespace": True, "record": True, "secret": False, "account": False}
+    reads = {"secret": (lambda: kube.read_secret(api, "ns", "sc-x-secret"), ("get", "secrets", "ns")),
+             "account": (lambda: kube.read_service_account(api, "ns", "sa"), ("get", "serviceaccounts", "ns"))}
     del seen[:]
-    with pytest.raises(ForbiddenError) as err:
+    with pytest.raises(ForbiddenError) as err:              # this server denies every update
         kubeaccess.preflight_create(api, ref, None, "aks-connection", "ns", secret=True, service_account=True,
-                                    found=found)
+                                    reads=reads)
     assert "update configmaps in namespace 'aks-connection'" in str(err.value)
-    verbs = sorted((json.loads(s["body"])["spec"]["resourceAttributes"]["verb"],
-                    json.loads(s["body"])["spec"]["resourceAttributes"]["resource"]) for s in seen)
-    assert verbs == [("create", "secrets"), ("create", "serviceaccounts"), ("update", "configmaps")]
-    assert api.known_namespaces == {"aks-connection": True, "ns": True}
-    del seen[:]
-    found = dict(found, record=False, namespace=False)
-    kubeaccess.preflight_create(api, ref, None, "aks-connection", "new-ns", secret=True, found=found)
-    assert sorted(json.loads(s["body"])["spec"]["resourceAttributes"]["resource"] for s in seen) == [
-        "configmaps", "namespaces", "secrets"]
+    reviewed = sorted((json.loads(s["body"])["spec"]["resourceAttributes"]["verb"],
+                       json.loads(s["body"])["spec"]["resourceAttributes"]["resource"]) for s in seen
+                      if s["path"].endswith("/selfsubjectaccessreviews"))
+    assert ("get", "secrets") not in reviewed and ("get", "serviceaccounts") not in reviewed
+    assert not [r for r in reviewed if r[0] == "list"], reviewed
+    assert ("update", "configmaps") in reviewed and ("create", "secrets") in reviewed, reviewed
+    gets = [s["path"] for s in seen if s["method"] == "GET"]
+    assert "/api/v1/namespaces/ns/secrets/sc-x-secret" in gets and "/api/v1/namespaces/ns/serviceaccounts/sa" in gets
+    # A 403 on an own read: named with the denied reviews, in one error.
+    reads = {"secret": (lambda: kube.read_secret(api, "forbidden", "s"), ("get", "secrets", "forbidden"))}
+    with pytest.raises(ForbiddenError) as err:
+        kubeaccess.preflight_create(api, ref, None, "aks-connection", "forbidden", secret=True, reads=reads)
+    assert "get secrets in namespace 'forbidden'" in str(err.value), str(err.value)
+    assert "update configmaps in namespace 'aks-connection'" in str(err.value), str(err.value)

@@ -7,7 +7,6 @@
   client re-sent after 1 s."""
 import http.client
 import ssl
-import statistics
 import threading
 import time
 
@@ -38,7 +37,9 @@ def test_requests_one_after_another_on_one_connection_wait_for_no_delayed_ack(se
             times.append(time.perf_counter() - started)
     finally:
         conn.close()
-    assert statistics.median(times[1:]) < 0.035, [round(t * 1000) for t in times]   # with Nagle: >= 40 ms each
+    # With Nagle every one of them took 43-46 ms (the delayed ACK); without, one quick one is proof enough on a
+    # busy machine too.
+    assert min(times[1:]) < 0.03, [round(t * 1000) for t in times]
 
 
 def test_a_burst_of_new_connections_is_accepted_at_once(server):

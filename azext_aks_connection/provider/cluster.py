@@ -32,16 +32,13 @@ def _remember(cmd, cluster_ref, mc):
 
 
 def _recall(cmd, cluster_ref, current):
-    """The model read as ``current`` (same ETag), once, as a copy to change; None when there is none: the PUT
-    then reads the cluster again. Safe to send as read: its ETag goes with the PUT (If-Match), so a change made
-    since is a 412, and that reads it again."""
-    import copy
+    """The model read as ``current`` (same ETag), once: taken out of the command's reads, so it is the caller's
+    to change; None when there is none: the PUT then reads the cluster again. Safe to send as read: its ETag goes
+    with the PUT (If-Match), so a change made since is a 412, and that reads it again."""
     reads = cmd.cli_ctx.data.get("aks_connection_cluster_reads") or {}
     mc = reads.pop(cluster_ref.id.lower(), None)
     etag = (current or {}).get("eTag")
-    if mc is None or not etag or mc.e_tag != etag:
-        return None
-    return copy.deepcopy(mc)
+    return mc if mc is not None and etag and mc.e_tag == etag else None
 
 
 def kube_api(cmd, cluster):

@@ -28,6 +28,18 @@ def _raw(sbc, method, rid, body=None):
     return sbc.arm(method, "resource?id=" + quote(rid, safe=""), body)
 
 
+def _wi_create_while_held(az, sandbox, sbc, rule, action, cluster, name, identity):
+    """``wi_create`` while another client runs ``action`` as soon as the request of fault ``rule`` is held
+    (its latency); the faults are cleared afterwards."""
+    other = threading.Thread(target=lambda: (_wait_fault_used(sbc, rule), action()))
+    other.start()
+    try:
+        return wi_create(az, sandbox, cluster, name, identity)
+    finally:
+        other.join(timeout=60)
+        sbc.clear_faults()
+
+
 def _wait_fault_used(sbc, rule_id):
     """Poll until the fault rule ``rule_id`` has been matched (its request is being held by its latency)."""
     deadline = time.monotonic() + 60
@@ -48,25 +60,19 @@ def test_cluster_update_reads_right_before_the_put_and_a_changed_etag_reads_agai
     # The cluster changes (its ETag with it) while our PUT is on its way: the PUT must be refused (If-Match),
     # then read again and re-sent.
     rule = sbc.add_fault(plane="arm", method="PUT", path=cpath + r"$", latency=1.5, times=1)
-
-    def someone_else_updates():
-        _wait_fault_used(sbc, rule)
-        _raw(sbc, "PATCH", cpath, {"etag": f'"{uuid.uuid4()}"', "tags": {"changedBy": "someone-else"}})
-    other = threading.Thread(target=someone_else_updates)
     mark = sbc.mark()
-    other.start()
-    try:
-        res = wi_create(az, sandbox, cluster, "etag_blob", identity)
-    finally:
-        other.join(timeout=60)
-        sbc.clear_faults()
+    res = _wi_create_while_held(
+        az, sandbox, sbc, rule,
+        lambda: _raw(sbc, "PATCH", cpath, {"etag": f'"{uuid.uuid4()}"', "tags": {"changedBy": "someone-else"}}),
+        cluster, "etag_blob", identity)
     assert res.rc == 0, res
     assert "restarts its API server" in res.log and "cannot be turned off" in res.log
     calls = [(e["method"], e["status"]) for e in sbc.requests(since=mark)
              if e["path"].lower() == cpath.lower()]
     puts = [i for i, c in enumerate(calls) if c[0] == "PUT"]
     assert [calls[i] for i in puts] == [("PUT", 412), ("PUT", 200)]
-    assert all(calls[i - 1][0] == "GET" for i in puts)            # each PUT right after a fresh GET
+    # Each PUT right after a GET: the command's own read for the first, a fresh one after the 412.
+    assert all(calls[i - 1][0] == "GET" for i in puts)
     shown = az("aks", "show", "-g", cluster["resourceGroup"], "-n", cluster["name"], "-o", "json").json
     assert shown["tags"] == {"changedBy": "someone-else"}            # the other change is not reverted
     assert shown["oidcIssuerProfile"]["enabled"] and shown["securityProfile"]["workloadIdentity"]["enabled"]
@@ -116,19 +122,12 @@ def test_features_turned_on_by_another_update_wait_for_its_issuer_url(az, sandbo
             "after-our-update": {"method": "GET", "skip": 1}}[moment]     # our read, then our final GET
     rule = sbc.add_fault(plane="arm", path=cluster["id"] + r"$", times=1, latency=1.5, **held)
     other = {}
-
-    def other_client():
-        _wait_fault_used(sbc, rule)
-        other["status"] = _other_client_turns_on_workload_identity(sbc, cluster["id"])
-    thread = threading.Thread(target=other_client)
     mark = sbc.mark()
     with lro_seconds(sbc, managedClusters=4.0 if moment == "before-our-put" else 2.0):
-        thread.start()
-        try:
-            res = wi_create(az, sandbox, cluster, "race_oidc", identity)
-        finally:
-            thread.join(timeout=60)
-            sbc.clear_faults()
+        res = _wi_create_while_held(
+            az, sandbox, sbc, rule,
+            lambda: other.update(status=_other_client_turns_on_workload_identity(sbc, cluster["id"])),
+            cluster, "race_oidc", identity)
     assert other.get("status") == 200, other
     assert res.rc == 0, res
     issuer = az("aks", "show", "-g", cluster["resourceGroup"], "-n", cluster["name"], "--query",
@@ -284,18 +283,10 @@ def _role_assignment_exists(az, sandbox, sbc, fresh_cluster):
     rule = sbc.add_fault(plane="arm", method="PUT", path=r"/roleAssignments/", latency=4, times=1)
 
     granted = []
-
-    def someone_else_grants():
-        _wait_fault_used(sbc, rule)
-        granted.append(az_rest(sbc, account_id, theirs, ident["principalId"]))
-    other = threading.Thread(target=someone_else_grants)
-    other.start()
     mark = sbc.mark()
-    try:
-        res = wi_create(az, sandbox, fresh_cluster, "exists_blob", ident["id"])
-    finally:
-        other.join(timeout=60)
-        sbc.clear_faults()
+    res = _wi_create_while_held(az, sandbox, sbc, rule,
+                                lambda: granted.append(az_rest(sbc, account_id, theirs, ident["principalId"])),
+                                fresh_cluster, "exists_blob", ident["id"])
     assert res.rc == 0, res
     assert granted == [201]
     assert ("PUT", 409) in _calls(sbc, mark, "/roleAssignments/")

@@ -22,6 +22,7 @@
   holds the GIL meanwhile) nor its models. Code that uses the kubernetes client's API classes on it still works:
   the first attribute of the kubernetes ApiClient it asks for makes that client, from the same credentials.
 """
+import contextlib
 import json
 import os
 import threading
@@ -73,7 +74,7 @@ def timeouts(cli_ctx=None):
     return tuple(parts)
 
 
-def _retry():
+def _retry(connect=CONNECT_RETRIES):
     from urllib3.exceptions import MaxRetryError, NameResolutionError, NewConnectionError
     from urllib3.util.retry import Retry
 
@@ -91,7 +92,7 @@ def _retry():
             seconds = super().get_retry_after(response)
             return None if seconds is None else min(seconds, RETRY_AFTER_CAP)
 
-    return KubeRetry(total=TOTAL_RETRIES, connect=CONNECT_RETRIES, read=READ_RETRIES, status=STATUS_RETRIES,
+    return KubeRetry(total=TOTAL_RETRIES, connect=connect, read=READ_RETRIES, status=STATUS_RETRIES,
                      other=0, allowed_methods=None, status_forcelist=RETRY_STATUSES, backoff_factor=BACKOFF_FACTOR,
                      backoff_max=BACKOFF_MAX, backoff_jitter=0.25, raise_on_status=False,
                      respect_retry_after_header=True)
@@ -280,12 +281,13 @@ class KubeClient:  # pylint: disable=too-many-instance-attributes  # a connectio
         self.host = (cluster.get("server") or "").rstrip("/")
         self._headers = {"Accept": "application/json", "User-Agent": "aks-connection"}
         self._pool = None
+        self._probe = None
         if _speaks(cluster, user):
             self._pool = _pool(cluster, user)
             if user.get("token"):
                 self._headers["Authorization"] = f"Bearer {user['token']}"
 
-    _OWN = frozenset({"_kubeconfig", "_lock", "_real", "_pool", "_headers", "aks", "default_timeout",
+    _OWN = frozenset({"_kubeconfig", "_lock", "_real", "_pool", "_probe", "_headers", "aks", "default_timeout",
                       "known_namespaces", "host"})
 
     def __getattr__(self, name):
@@ -301,7 +303,7 @@ class KubeClient:  # pylint: disable=too-many-instance-attributes  # a connectio
             return self._real
 
     def request(self, method, path, *, query=None, body=None, content_type="application/json", timeout=None,
-                retries=None):
+                retries=None, _probing=False):
         """``retries``: None: the client's (:func:`_retry`); False: none (a probe)."""
         import urllib3
         from urllib.parse import urlencode
@@ -315,19 +317,48 @@ class KubeClient:  # pylint: disable=too-many-instance-attributes  # a connectio
         kwargs = {"timeout": urllib3.Timeout(connect=limits[0], read=limits[1])}
         if retries is not None:
             kwargs["retries"] = retries
-        try:
-            if self._pool is not None:
-                answer = self._pool.request(method, url, body=data, headers=headers, **kwargs)
-            else:
-                answer = self._through_kubernetes(method, url, data, headers, kwargs)
-        except urllib3.exceptions.HTTPError as exc:
-            raise unreachable(self.aks, reason_of(exc, limits)) from None
+        answer, probe = None, self._probe
+        if probe is not None and not _probing and not probe.done.is_set():
+            answer = self._while_probing(probe, method, url, data, headers, kwargs, limits)
+        if answer is None:
+            try:
+                answer = self._send(method, url, data, headers, kwargs)
+            except urllib3.exceptions.HTTPError as exc:
+                raise unreachable(self.aks, reason_of(exc, limits)) from None
         text = answer.data.decode("utf-8", "replace") if answer.data else ""
         logger.debug("Kubernetes API %s %s: %s", method, path, answer.status)
         if answer.status >= 400:
             self._namespace_gone(path, answer.status, text)
             raise KubeApiError(answer.status, answer.reason, text, dict(answer.headers), self.aks)
         return KubeObject(json.loads(text)) if text.strip() else None
+
+    def _send(self, method, url, data, headers, kwargs):
+        if self._pool is not None:
+            return self._pool.request(method, url, body=data, headers=headers, **kwargs)
+        return self._through_kubernetes(method, url, data, headers, kwargs)
+
+    def _while_probing(self, probe, method, url, data, headers, kwargs, limits):
+        """A request made while the /version probe of :func:`reaching` has no answer yet: it connects with the
+        probe's connect timeout and no second try, so an API server out of reach fails it as fast as the probe.
+        When it could not connect, the probe decides: its error when it failed too; else None (it is made again as
+        any request is: the server answers, that failure was passing)."""
+        import urllib3
+        from urllib3.exceptions import ConnectTimeoutError, MaxRetryError, NewConnectionError
+        quick = dict(kwargs, timeout=urllib3.Timeout(connect=min(limits[0], probe.timeout[0]), read=limits[1]))
+        if "retries" not in kwargs:
+            quick["retries"] = _retry(connect=0)
+        try:
+            return self._send(method, url, data, headers, quick)
+        except urllib3.exceptions.HTTPError as exc:
+            reason = exc.reason if isinstance(exc, MaxRetryError) else exc
+            if not isinstance(reason, (ConnectTimeoutError, NewConnectionError)):
+                raise unreachable(self.aks, reason_of(exc, limits)) from None
+            probe.done.wait()           # bounded: the probe has timeouts and no retry
+            if probe.error is not None:
+                raise probe.error from None
+            logger.debug("Kubernetes API %s %s: no connection (%s), the API server answers: again", method,
+                         url[len(self.host):].split("?")[0], reason_of(exc, limits))
+            return None
 
     def _through_kubernetes(self, method, url, data, headers, kwargs):
         real = self.kubernetes_client()
@@ -496,7 +527,9 @@ def api_client(cmd, cluster_ref, cluster_resource=None):
             cluster_ref.resource_group, cluster_ref.name, logging_enable=False)
     except HttpResponseError as exc:
         raise arm_error(exc, f"Getting the user credentials of AKS cluster '{cluster_ref.name}'") from exc
-    kubeconfig = yaml.safe_load(creds.kubeconfigs[0].value.decode("utf-8"))
+    # libyaml's safe loader when PyYAML has it (azure-cli's wheels do): 0.3 ms for a kubeconfig, not 5 ms
+    kubeconfig = yaml.load(creds.kubeconfigs[0].value.decode("utf-8"),
+                           Loader=getattr(yaml, "CSafeLoader", yaml.SafeLoader))
     contexts = {c.get("name"): c.get("context") or {} for c in kubeconfig.get("contexts") or []}
     current = contexts.get(kubeconfig.get("current-context")) or next(iter(contexts.values()), {})
     clusters = {c.get("name"): c.get("cluster") or {} for c in kubeconfig.get("clusters") or []}
@@ -578,20 +611,71 @@ def unreachable(ctx, reason):
         "timeouts with 'az config set aks_connection.kube_timeout=<connect>,<read>' if the network is slow.")
 
 
+class _Probe:  # pylint: disable=too-few-public-methods
+    """The verdict of one GET /version: ``done`` once it has one, ``error`` the AzureConnectionError of
+    :func:`unreachable` when the server could not be reached (None: it answered, whatever the status)."""
+
+    def __init__(self, timeout):
+        self.timeout = timeout
+        self.done = threading.Event()
+        self.error = None
+
+
+def _probe_timeout(api):
+    configured = getattr(api, "default_timeout", None) or DEFAULT_TIMEOUT
+    return (min(PROBE_TIMEOUT[0], configured[0]), min(PROBE_TIMEOUT[1], configured[1]))
+
+
+def _context_for(api, cluster_ref, cluster_resource):
+    ctx = context_of(api).learn(cluster_resource)
+    if ctx.ref is None:
+        ctx.ref, ctx.name, ctx.resource_group = cluster_ref, cluster_ref.name, cluster_ref.resource_group
+    return ctx
+
+
+def _run_probe(api, probe, name):
+    try:
+        api.request("GET", "/version", timeout=probe.timeout, retries=False, _probing=True)
+    except KubeApiError as exc:
+        logger.debug("API server of AKS cluster '%s' answered %s", name, exc.status)
+    except Exception as exc:  # pylint: disable=broad-except  # unreachable(): the requests waiting raise it
+        probe.error = exc
+    finally:
+        probe.done.set()
+
+
+@contextlib.contextmanager
+def reaching(api, cluster_ref, cluster_resource=None):
+    """:func:`check_reachable`, made alongside the requests of the with-block (the first round of a command's
+    reads and access reviews) instead of before them: one round trip less. Until the probe has its answer, those
+    requests connect with its connect timeout and no second try (KubeClient._while_probing): a server out of reach
+    fails the block with the probe's error, as soon as the probe would have; one that answers the probe has a
+    request that could not connect made again."""
+    if not isinstance(api, KubeClient):
+        check_reachable(api, cluster_ref, cluster_resource)
+        yield
+        return
+    ctx = _context_for(api, cluster_ref, cluster_resource)
+    probe = _Probe(_probe_timeout(api))
+    api._probe = probe      # pylint: disable=protected-access  # the client's own state, set by its module
+    threading.Thread(target=_run_probe, args=(api, probe, ctx.name), daemon=True).start()
+    try:
+        yield
+    finally:
+        api._probe = None   # pylint: disable=protected-access  # the block's answers proved the server reachable
+
+
 def check_reachable(api, cluster_ref, cluster_resource=None):
     """Probe the API server once (GET /version, short timeout, no retry) before anything is written; raise the
     error of :func:`unreachable` when it cannot be reached. Any HTTP answer counts as reachable."""
     import urllib3
-    ctx = context_of(api).learn(cluster_resource)
-    if ctx.ref is None:
-        ctx.ref, ctx.name, ctx.resource_group = cluster_ref, cluster_ref.name, cluster_ref.resource_group
-    configured = getattr(api, "default_timeout", None) or DEFAULT_TIMEOUT
-    timeout = (min(PROBE_TIMEOUT[0], configured[0]), min(PROBE_TIMEOUT[1], configured[1]))
+    ctx = _context_for(api, cluster_ref, cluster_resource)
+    timeout = _probe_timeout(api)
     if isinstance(api, KubeClient):
-        try:
-            api.request("GET", "/version", timeout=timeout, retries=False)
-        except KubeApiError as exc:
-            logger.debug("API server of AKS cluster '%s' answered %s", ctx.name, exc.status)
+        probe = _Probe(timeout)
+        _run_probe(api, probe, ctx.name)
+        if probe.error is not None:
+            raise probe.error
         return
     headers = {"Accept": "application/json"}
     for auth in (api.configuration.auth_settings() or {}).values():

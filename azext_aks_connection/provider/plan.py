@@ -406,7 +406,6 @@ class Plan:  # pylint: disable=too-many-instance-attributes,too-many-public-meth
         from azext_aks_connection.provider import kube as kube_ops
         from azext_aks_connection.provider import kubeaccess
         kube, ref, cluster, spec = self.found["kube"], self.spec.cluster, self.found["cluster"], self.spec
-        kubeaccess.check_reachable(kube, ref, cluster)
         ns, wi = spec.namespace, spec.auth == t.AUTH_WORKLOAD_IDENTITY
         reads = {"store": (lambda: store_ops.Store.read_one(kube, self.store_namespace, spec.name),
                            ("get", "configmaps", self.store_namespace))}
@@ -415,8 +414,9 @@ class Plan:  # pylint: disable=too-many-instance-attributes,too-many-public-meth
         if wi and isinstance(self.found.get("identity"), dict):
             reads["account"] = (lambda: kube_ops.read_service_account(kube, ns, self.k8s_names["serviceAccount"]),
                                 ("get", "serviceaccounts", ns))
-        return kubeaccess.preflight_create(kube, ref, cluster, self.store_namespace, ns, secret=self.write_config,
-                                           service_account=wi, reads=reads)
+        with kubeaccess.reaching(kube, ref, cluster):
+            return kubeaccess.preflight_create(kube, ref, cluster, self.store_namespace, ns,
+                                               secret=self.write_config, service_account=wi, reads=reads)
 
     def check(self):
         spec, store = self.spec, self.found["store"]

@@ -213,3 +213,69 @@ def test_preflight_with_the_creates_own_reads_reviews_only_the_writes(mtls_serve
         kubeaccess.preflight_create(api, ref, None, "aks-connection", "forbidden", secret=True, reads=reads)
     assert "get secrets in namespace 'forbidden'" in str(err.value), str(err.value)
     assert "update configmaps in namespace 'aks-connection'" in str(err.value), str(err.value)
+
+
+class _Answer:  # pylint: disable=too-few-public-methods
+    def __init__(self, status=200, body=b'{"kind": "Status"}'):
+        self.status, self.reason, self.data, self.headers = status, "OK", body, {}
+
+
+class _FlakyPool:  # pylint: disable=too-few-public-methods
+    """A stand-in for the client's urllib3 pool: /version answers (or fails to connect) after ``probe_delay``;
+    every other path fails to connect ``failures`` times, then answers. Records each attempt's settings."""
+
+    def __init__(self, probe_connects, failures, probe_delay=0.2):
+        self.probe_connects, self.failures, self.probe_delay = probe_connects, failures, probe_delay
+        self.attempts = []
+
+    def request(self, method, url, body=None, headers=None, timeout=None, retries=None):  # pylint: disable=unused-argument
+        import time
+        from urllib3.exceptions import ConnectTimeoutError, MaxRetryError
+        path = url.split("443", 1)[1]
+        self.attempts.append((path, timeout.connect_timeout, getattr(retries, "connect", retries)))
+        if path == "/version":
+            time.sleep(self.probe_delay)
+            if not self.probe_connects:
+                raise MaxRetryError(None, url, ConnectTimeoutError(None, url, "timed out"))
+            return _Answer()
+        if self.failures:
+            self.failures -= 1
+            raise MaxRetryError(None, url, ConnectTimeoutError(None, url, "timed out"))
+        return _Answer()
+
+
+def _flaky_client(pool):
+    from types import SimpleNamespace
+    kubeconfig = {"current-context": "c", "contexts": [{"name": "c", "context": {"cluster": "k", "user": "u"}}],
+                  "clusters": [{"name": "k", "cluster": {"server": "https://aks-flaky.hcp.eastus.azmk8s.io:443"}}],
+                  "users": [{"name": "u", "user": {"token": "t"}}]}
+    api = KubeClient(kubeconfig, ClusterContext(None), (10.0, 30.0))
+    api._pool = pool  # pylint: disable=protected-access
+    ref = SimpleNamespace(name="aks-flaky", resource_group="rg-flaky", id=None, subscription="s")
+    return api, ref
+
+
+def test_round_alongside_the_probe_fails_with_the_probes_error_when_out_of_reach():
+    """The /version probe runs alongside the first round: while it has no answer a request connects with the
+    probe's 5 s connect timeout and no second try, and when it cannot connect it fails with the probe's error (a
+    server out of reach costs the probe's time, not 2 x 10 s of connect retries)."""
+    from azure.cli.core.azclierror import AzureConnectionError
+    pool = _FlakyPool(probe_connects=False, failures=99)
+    api, ref = _flaky_client(pool)
+    with pytest.raises(AzureConnectionError) as err:
+        with kubeaccess.reaching(api, ref):
+            api.request("GET", "/api/v1/namespaces/orders")
+    assert "aks-flaky" in str(err.value) and "no connection within 5 s" in str(err.value), str(err.value)
+    assert sorted(pool.attempts) == [("/api/v1/namespaces/orders", 5.0, 0), ("/version", 5.0, False)]
+
+
+def test_round_alongside_the_probe_makes_a_failed_connect_again_once_the_probe_answers():
+    pool = _FlakyPool(probe_connects=True, failures=1)
+    api, ref = _flaky_client(pool)
+    with kubeaccess.reaching(api, ref):
+        assert api.request("GET", "/api/v1/namespaces/orders").kind == "Status"
+    attempts = [a for a in pool.attempts if a[0] != "/version"]
+    # the first with the probe's settings; the second as any request (the pool's retries, the client's timeout)
+    assert attempts == [("/api/v1/namespaces/orders", 5.0, 0), ("/api/v1/namespaces/orders", 10.0, None)]
+    api.request("GET", "/api/v1/namespaces/after")       # after the block: the client's own settings
+    assert pool.attempts[-1] == ("/api/v1/namespaces/after", 10.0, None)

@@ -744,7 +744,7 @@ def preflight(api, cluster_ref, cluster_resource, checks, *, unreadable_namespac
     every denial with its fix, before anything is written. ``unreadable_namespaces``: namespaces whose existence
     could not be read (403): the error says that creating them, if missing, needs the cluster-scope right.
     ``results``: the reviews' answers when made already ([(check, allowed, reason)])."""
-    from concurrent.futures import ThreadPoolExecutor
+    from azext_aks_connection.provider.graph import pool as thread_pool
     ctx = context_of(api).learn(cluster_resource)
     if ctx.ref is None:
         ctx.ref, ctx.name, ctx.resource_group, ctx.id = cluster_ref, cluster_ref.name, cluster_ref.resource_group, \
@@ -753,7 +753,7 @@ def preflight(api, cluster_ref, cluster_resource, checks, *, unreadable_namespac
     if not checks:
         return
     if results is None:
-        with ThreadPoolExecutor(max_workers=min(REVIEW_WORKERS, len(checks))) as pool:
+        with thread_pool(min(REVIEW_WORKERS, len(checks))) as pool:
             results = list(pool.map(lambda c: _review(api, c), checks))
     denied = [c for c, allowed, _ in results if allowed is False]
     if not denied:
@@ -816,13 +816,13 @@ def preflight_create(api, cluster_ref, cluster_resource, store_namespace, namesp
     Secret, its ServiceAccount), made in the same round. Their answers prove the right to read (the API server
     authorizes a GET before it looks for the object: 200 and 404 are both proof), so those verbs get no review,
     and a 403 joins the denials of the one error. Returns {name: fn()}."""
-    from concurrent.futures import ThreadPoolExecutor
+    from azext_aks_connection.provider.graph import pool as thread_pool
     reads = reads or {}
     proven = {tuple(check) for _, check in reads.values()}
     every = _needed(create_checks(store_namespace, namespace, False, service_account, store_exists=False,
                                   secret=secret), proven, reads)
     namespaces = list(dict.fromkeys([store_namespace, namespace]))
-    with ThreadPoolExecutor(max_workers=min(REVIEW_WORKERS, len(every) + len(namespaces) + len(reads))) as pool:
+    with thread_pool(min(REVIEW_WORKERS, len(every) + len(namespaces) + len(reads))) as pool:
         ns_reads = [pool.submit(_namespace_exists, api, ns) for ns in namespaces]
         own = {name: pool.submit(fn) for name, (fn, _) in reads.items()}
         reviews = [pool.submit(_review, api, c) for c in every]

@@ -11,10 +11,15 @@ def _client(cmd, subscription_id):
 
 
 def get_cluster(cmd, cluster):
-    """The managed cluster as a dict (REST shape)."""
+    """The managed cluster as a dict (REST shape): the SDK's GET, its answer taken as the JSON it is (``stream``).
+    Made into the SDK's model it cost every command ~20 ms on its critical path (the first model of a kind in a
+    process builds its field tables); only a cluster update needs the model, and makes it (_recall)."""
+    import json
     from azure.core.exceptions import ServiceRequestError, ServiceResponseError
     try:
-        mc = _client(cmd, cluster.subscription).managed_clusters.get(cluster.resource_group, cluster.name)
+        answer = _client(cmd, cluster.subscription).managed_clusters.get(cluster.resource_group, cluster.name,
+                                                                        stream=True)
+        mc = json.loads(b"".join(answer))
     except HttpResponseError as exc:
         from azext_aks_connection.provider.catalogue import Context
         raise arm_error(exc, f"Reading AKS cluster '{cluster.name}' in resource group '{cluster.resource_group}'",
@@ -23,22 +28,23 @@ def get_cluster(cmd, cluster):
         from azext_aks_connection.provider.arm import connection_error
         raise connection_error(exc, "GET", cluster.id, cmd.cli_ctx) from None
     _remember(cmd, cluster, mc)
-    return mc.as_dict()  # typespec models: the REST (camelCase) shape
+    return json.loads(json.dumps(mc))       # the caller's own copy: the read kept for _recall stays as answered
 
 
-def _remember(cmd, cluster_ref, mc):
-    """The command's last read of the cluster, as the SDK model (what a PUT sends back), for ensure_features."""
-    cmd.cli_ctx.data.setdefault("aks_connection_cluster_reads", {})[cluster_ref.id.lower()] = mc
+def _remember(cmd, cluster_ref, answer):
+    """The command's last read of the cluster as answered (JSON: what a PUT sends back), for ensure_features."""
+    cmd.cli_ctx.data.setdefault("aks_connection_cluster_reads", {})[cluster_ref.id.lower()] = answer
 
 
 def _recall(cmd, cluster_ref, current):
-    """The model read as ``current`` (same ETag), once: taken out of the command's reads, so it is the caller's
-    to change; None when there is none: the PUT then reads the cluster again. Safe to send as read: its ETag goes
-    with the PUT (If-Match), so a change made since is a 412, and that reads it again."""
+    """The SDK model of the read answered as ``current`` (same ETag), once: taken out of the command's reads, so
+    it is the caller's to change; None when there is none: the PUT then reads the cluster again. Safe to send as
+    read: its ETag goes with the PUT (If-Match), so a change made since is a 412, and that reads it again."""
+    from azure.mgmt.containerservice.models import ManagedCluster
     reads = cmd.cli_ctx.data.get("aks_connection_cluster_reads") or {}
-    mc = reads.pop(cluster_ref.id.lower(), None)
+    answer = reads.pop(cluster_ref.id.lower(), None)
     etag = (current or {}).get("eTag")
-    return mc if mc is not None and etag and mc.e_tag == etag else None
+    return ManagedCluster(answer) if answer is not None and etag and answer.get("eTag") == etag else None
 
 
 def kube_api(cmd, cluster):

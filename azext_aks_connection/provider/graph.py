@@ -3,6 +3,7 @@ starts the moment its own inputs are known). ``AKS_CONNECTION_SEQUENTIAL=1`` run
 dependency order (bench/ compares the two)."""
 import contextlib
 import os
+import threading
 from concurrent.futures import FIRST_COMPLETED, ThreadPoolExecutor, wait
 
 
@@ -25,6 +26,20 @@ def pool(workers):
         yield executor
     finally:
         executor.shutdown(wait=False)
+
+
+def prefetch(*modules):
+    """Import ``modules`` in a daemon thread: an SDK a later step needs is imported while the command waits on its
+    first answers (azure-mgmt-authorization: ~0.1 s of import, else paid when the roles are read, on the critical
+    path). A failure is left for the step's own import to raise."""
+    def load():
+        import importlib
+        for name in modules:
+            try:
+                importlib.import_module(name)
+            except Exception:  # pylint: disable=broad-except  # the step that needs it imports it and says why
+                return
+    threading.Thread(target=load, name="aks-connection-prefetch", daemon=True).start()
 
 
 def _ready(pending, done):

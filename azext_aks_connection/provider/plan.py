@@ -258,6 +258,8 @@ class Plan:  # pylint: disable=too-many-instance-attributes,too-many-public-meth
             self.lease_seconds = max(1.0, float(seconds))
         except (TypeError, ValueError):
             self.lease_seconds = float(LEASE_SECONDS)
+        if self.grant and self.has_principal() and self.role_names():
+            graph.prefetch("azure.mgmt.authorization")          # the roles are read once the identity is known
 
     # ---- what the reads found
     def identity(self):

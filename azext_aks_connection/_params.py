@@ -11,20 +11,29 @@ CONNECTION_NAME_HELP = ("Name of the connection: 1-60 letters, digits, '_', '.' 
 ID_COMMANDS = ("show", "delete", "list-configuration", "wait", "update", "validate")
 
 
-def load_arguments(self, _):
+def _for(command):
+    """Whether the arguments of scope ``aks connection <scope>`` are wanted: az loads the arguments of the command
+    it runs (``command``), and of every command when it names none (help indexes, azdev)."""
+    return lambda scope: not command or command == "aks connection " + scope or \
+        command.startswith("aks connection " + scope + " ")
+
+
+def load_arguments(self, command):
     """Every argument sets its own (no-op) validator: the built-in serviceconnector module registers the
     same commands' arguments with validators of its own (which prompt interactively), settings of one dest
-    merge across loaders, and a None would not replace theirs. Our checks run in custom.py."""
+    merge across loaders, and a None would not replace theirs. Our checks run in custom.py.
+    Only the arguments of ``command`` are registered (the others are not read: ~1,000 registrations)."""
     from azure.cli.core.commands.parameters import get_enum_type, get_three_state_flag
+    wanted = _for(command)
 
     # Registered per command (not once for the group): the built-in registers validators at the
     # command's own scope, and the most specific scope wins.
-    for command in ["list", "show", "delete", "list-configuration", "wait", "validate", "troubleshoot"] + \
-            [verb + " " + name for name in TARGETS for verb in ("create", "update")]:
-        with self.argument_context("aks connection " + command) as c:
+    for scope in [c for c in ["list", "show", "delete", "list-configuration", "wait", "validate", "troubleshoot"]
+                    + [verb + " " + name for name in TARGETS for verb in ("create", "update")] if wanted(c)]:
+        with self.argument_context("aks connection " + scope) as c:
             # A command takes the cluster either with --source-id (list, troubleshoot, create) or with the
             # connection's --id (the others): each help names only the option its command has.
-            other = "--id" if command.split()[0] in ID_COMMANDS else "--source-id"
+            other = "--id" if scope.split()[0] in ID_COMMANDS else "--source-id"
             c.argument("resource_group_name", **OWN, options_list=["--resource-group", "-g"],
                        help=f"The resource group which contains the managed cluster. Required if '{other}' is not "
                        "specified.")
@@ -34,7 +43,7 @@ def load_arguments(self, _):
                        help="The resource id of the AKS cluster. Required if ['--resource-group', '--name'] "
                        "are not specified.")
             c.argument("connection_name", **OWN, options_list=["--connection"],
-                       help=CONNECTION_NAME_HELP if command.startswith("create ") else
+                       help=CONNECTION_NAME_HELP if scope.startswith("create ") else
                        "Name of the connection. Required if '--id' is not specified.")
             c.argument("connection_id", **OWN, options_list=["--id"],
                        help="The resource id of the connection. ['--resource-group', '--name', '--connection'] "
@@ -73,6 +82,8 @@ def load_arguments(self, _):
                    help="The target resource type. Omit to list every target.")
 
     for name, target in TARGETS.items():
+        if not (wanted(f"create {name}") or wanted(f"update {name}")):
+            continue
         with self.argument_context(f"aks connection create {name}") as c:
             c.argument("scope", **OWN, options_list=["--kube-namespace"],
                        help="The Kubernetes namespace where the connection information is saved (as a "

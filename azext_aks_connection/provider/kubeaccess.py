@@ -15,8 +15,9 @@
 * Failures: a connection failure is an AzureConnectionError naming the API server and the cluster, saying why
   when the cluster says (private cluster, authorized IP ranges, stopped); a 403 names the fix (an Azure role and
   the exact `az role assignment create` on Azure RBAC clusters, else the Kubernetes RBAC).
-* Before a create writes anything: :func:`check_reachable` (one GET /version, short timeout, no retry) and
-  :func:`preflight` (SelfSubjectAccessReviews for every verb the create needs, one error listing all denials).
+* Before a create writes anything: one GET /version (short timeout, no retry: :func:`reaching`, alongside the
+  first round) and :func:`preflight` (SelfSubjectAccessReviews for every verb the create needs, one error listing
+  all denials).
 * The client (:class:`KubeClient`) is urllib3 (already loaded by azure-cli) and the JSON the API server answers:
   the few REST calls made here need neither the ``kubernetes`` package (importing it costs ~1.4 s and ~45 MB, and
   holds the GIL meanwhile) nor its models. Code that uses the kubernetes client's API classes on it still works:

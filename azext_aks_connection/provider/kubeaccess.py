@@ -320,7 +320,7 @@ class KubeClient:  # pylint: disable=too-many-instance-attributes  # a connectio
             kwargs["retries"] = retries
         answer, probe = None, self._probe
         if probe is not None and not _probing and not probe.done.is_set():
-            answer = self._while_probing(probe, method, url, data, headers, kwargs, limits)
+            answer = self._while_probing(probe, limits, request=(method, url, data, headers, kwargs))
         if answer is None:
             try:
                 answer = self._send(method, url, data, headers, kwargs)
@@ -338,13 +338,14 @@ class KubeClient:  # pylint: disable=too-many-instance-attributes  # a connectio
             return self._pool.request(method, url, body=data, headers=headers, **kwargs)
         return self._through_kubernetes(method, url, data, headers, kwargs)
 
-    def _while_probing(self, probe, method, url, data, headers, kwargs, limits):
+    def _while_probing(self, probe, limits, request):
         """A request made while the /version probe of :func:`reaching` has no answer yet: it connects with the
         probe's connect timeout and no second try, so an API server out of reach fails it as fast as the probe.
         When it could not connect, the probe decides: its error when it failed too; else None (it is made again as
         any request is: the server answers, that failure was passing)."""
         import urllib3
         from urllib3.exceptions import ConnectTimeoutError, MaxRetryError, NewConnectionError
+        method, url, data, headers, kwargs = request
         quick = dict(kwargs, timeout=urllib3.Timeout(connect=min(limits[0], probe.timeout[0]), read=limits[1]))
         if "retries" not in kwargs:
             quick["retries"] = _retry(connect=0)

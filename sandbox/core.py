@@ -5,6 +5,7 @@ served by :func:`serve` over HTTPS in a thread of the sandbox process.
 """
 import json
 import re
+import socket
 import sys
 import ssl
 import threading
@@ -296,7 +297,6 @@ def serve(app, plane, log, faults, error_response, host="127.0.0.1", port=0, ssl
                 self.request.settimeout(None)
             # No Nagle, as Go's net/http (the API server) and ARM's front doors: the answer's headers and body
             # are separate writes, and with Nagle on the body waits for the client's delayed ACK (40 ms).
-            import socket
             self.request.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
             super().setup()
 
@@ -369,7 +369,6 @@ def serve(app, plane, log, faults, error_response, host="127.0.0.1", port=0, ssl
         def _reset(self):
             """Drop the connection without an answer: SO_LINGER 0 makes the close a TCP RST (no TLS close_notify)."""
             import io
-            import socket
             import struct
             try:
                 self.connection.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))

@@ -19,7 +19,7 @@ def get_cluster(cmd, cluster):
     try:
         answer = _client(cmd, cluster.subscription).managed_clusters.get(cluster.resource_group, cluster.name,
                                                                         stream=True)
-        mc = json.loads(b"".join(answer))
+        raw = b"".join(answer)
     except HttpResponseError as exc:
         from azext_aks_connection.provider.catalogue import Context
         raise arm_error(exc, f"Reading AKS cluster '{cluster.name}' in resource group '{cluster.resource_group}'",
@@ -27,24 +27,27 @@ def get_cluster(cmd, cluster):
     except (ServiceRequestError, ServiceResponseError) as exc:
         from azext_aks_connection.provider.arm import connection_error
         raise connection_error(exc, "GET", cluster.id, cmd.cli_ctx) from None
-    _remember(cmd, cluster, mc)
-    return json.loads(json.dumps(mc))       # the caller's own copy: the read kept for _recall stays as answered
+    _remember(cmd, cluster, raw)
+    return json.loads(raw)
 
 
-def _remember(cmd, cluster_ref, answer):
-    """The command's last read of the cluster as answered (JSON: what a PUT sends back), for ensure_features."""
-    cmd.cli_ctx.data.setdefault("aks_connection_cluster_reads", {})[cluster_ref.id.lower()] = answer
+def _remember(cmd, cluster_ref, raw):
+    """The command's last read of the cluster as answered (its JSON bytes: what a PUT sends back, untouched by what
+    the caller does with its dict), for ensure_features."""
+    cmd.cli_ctx.data.setdefault("aks_connection_cluster_reads", {})[cluster_ref.id.lower()] = raw
 
 
 def _recall(cmd, cluster_ref, current):
     """The SDK model of the read answered as ``current`` (same ETag), once: taken out of the command's reads, so
     it is the caller's to change; None when there is none: the PUT then reads the cluster again. Safe to send as
     read: its ETag goes with the PUT (If-Match), so a change made since is a 412, and that reads it again."""
+    import json
     from azure.mgmt.containerservice.models import ManagedCluster
     reads = cmd.cli_ctx.data.get("aks_connection_cluster_reads") or {}
-    answer = reads.pop(cluster_ref.id.lower(), None)
+    raw = reads.pop(cluster_ref.id.lower(), None)
+    answer = json.loads(raw) if raw is not None else {}
     etag = (current or {}).get("eTag")
-    return ManagedCluster(answer) if answer is not None and etag and answer.get("eTag") == etag else None
+    return ManagedCluster(answer) if etag and answer.get("eTag") == etag else None
 
 
 def kube_api(cmd, cluster):

@@ -629,9 +629,11 @@ def _probe_timeout(api):
 
 
 def _context_for(api, cluster_ref, cluster_resource):
+    """The client's ClusterContext, told the cluster's resource and, when it has none yet, the cluster itself."""
     ctx = context_of(api).learn(cluster_resource)
     if ctx.ref is None:
-        ctx.ref, ctx.name, ctx.resource_group = cluster_ref, cluster_ref.name, cluster_ref.resource_group
+        ctx.ref, ctx.name, ctx.resource_group, ctx.id = cluster_ref, cluster_ref.name, cluster_ref.resource_group, \
+            cluster_ref.id
     return ctx
 
 
@@ -648,16 +650,17 @@ def _run_probe(api, probe, name):
 
 @contextlib.contextmanager
 def reaching(api, cluster_ref, cluster_resource=None):
-    """:func:`check_reachable`, made alongside the requests of the with-block (the first round of a command's
-    reads and access reviews) instead of before them: one round trip less. Until the probe has its answer, those
+    """Probe the API server once (GET /version, short timeout, no retry) before anything is written, alongside
+    the requests of the with-block (the first round of a command's reads and access reviews) instead of before
+    them: one round trip less. Until the probe has its answer, those
     requests connect with its connect timeout and no second try (KubeClient._while_probing): a server out of reach
     fails the block with the probe's error, as soon as the probe would have; one that answers the probe has a
     request that could not connect made again."""
+    ctx = _context_for(api, cluster_ref, cluster_resource)
     if not isinstance(api, KubeClient):
-        check_reachable(api, cluster_ref, cluster_resource)
+        _probe_before(api, ctx)
         yield
         return
-    ctx = _context_for(api, cluster_ref, cluster_resource)
     probe = _Probe(_probe_timeout(api))
     api._probe = probe      # pylint: disable=protected-access  # the client's own state, set by its module
     threading.Thread(target=_run_probe, args=(api, probe, ctx.name), daemon=True).start()
@@ -667,18 +670,12 @@ def reaching(api, cluster_ref, cluster_resource=None):
         api._probe = None   # pylint: disable=protected-access  # the block's answers proved the server reachable
 
 
-def check_reachable(api, cluster_ref, cluster_resource=None):
-    """Probe the API server once (GET /version, short timeout, no retry) before anything is written; raise the
-    error of :func:`unreachable` when it cannot be reached. Any HTTP answer counts as reachable."""
+def _probe_before(api, ctx):
+    """The probe of :func:`reaching` for a kubernetes package client (a kubeconfig KubeClient does not speak),
+    made before the block: one GET /version, short timeout, no retry; the error of :func:`unreachable` when the
+    server cannot be reached. Any HTTP answer counts as reachable."""
     import urllib3
-    ctx = _context_for(api, cluster_ref, cluster_resource)
     timeout = _probe_timeout(api)
-    if isinstance(api, KubeClient):
-        probe = _Probe(timeout)
-        _run_probe(api, probe, ctx.name)
-        if probe.error is not None:
-            raise probe.error
-        return
     headers = {"Accept": "application/json"}
     for auth in (api.configuration.auth_settings() or {}).values():
         if auth.get("in") == "header" and auth.get("value"):
@@ -747,10 +744,7 @@ def preflight(api, cluster_ref, cluster_resource, checks, *, unreadable_namespac
     could not be read (403): the error says that creating them, if missing, needs the cluster-scope right.
     ``results``: the reviews' answers when made already ([(check, allowed, reason)])."""
     from azext_aks_connection.provider.graph import pool as thread_pool
-    ctx = context_of(api).learn(cluster_resource)
-    if ctx.ref is None:
-        ctx.ref, ctx.name, ctx.resource_group, ctx.id = cluster_ref, cluster_ref.name, cluster_ref.resource_group, \
-            cluster_ref.id
+    ctx = _context_for(api, cluster_ref, cluster_resource)
     checks = list(dict.fromkeys(tuple(c) for c in checks))
     if not checks:
         return

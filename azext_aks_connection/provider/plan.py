@@ -252,7 +252,6 @@ class Plan:  # pylint: disable=too-many-instance-attributes,too-many-public-meth
         self.intent_written = False
         self._intent_lock = threading.Lock()
         self._stop_renewing = threading.Event()
-        self._renewer = None
         try:
             seconds = cmd.cli_ctx.config.get("aks_connection", "lease_seconds", LEASE_SECONDS)
             self.lease_seconds = max(1.0, float(seconds))
@@ -452,8 +451,7 @@ class Plan:  # pylint: disable=too-many-instance-attributes,too-many-public-meth
             self.intent["lease"] = _lease(self.lease_seconds)
             self.found["store"].put(self.intent)
             self.intent_written = True
-        self._renewer = threading.Thread(target=self._renew, daemon=True)
-        self._renewer.start()
+        threading.Thread(target=self._renew, daemon=True).start()     # stopped by release(), never joined
 
     def note_planned(self, items):
         """Items whose ids were not known when the intent was recorded (the federated credential's issuer, the

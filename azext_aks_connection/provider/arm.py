@@ -373,10 +373,13 @@ def follow(poller, progress=None, tick=0.5):
     return poller.result()
 
 
-def sdk_polling(first=POLL_FIRST, cap=POLL_MAX, factor=POLL_FACTOR):
+def sdk_polling(first=POLL_FIRST, cap=POLL_MAX, factor=POLL_FACTOR, on_success=None):
     """A polling method for an SDK ``begin_*`` call (``polling=sdk_polling()``): azure-mgmt-core's ARMPolling,
     which waits the Retry-After of each answer when there is one (azure-core reads it before its own interval),
-    with the Backoff schedule in place of its fixed ``polling_interval`` when there is none."""
+    with the Backoff schedule in place of its fixed ``polling_interval`` when there is none.
+
+    ``on_success()`` is called when a poll finds the operation succeeded, before the SDK's final GET of the
+    resource: what waits for the operation's end, not for that GET, can start alongside it."""
     from azure.mgmt.core.polling.arm_polling import ARMPolling
 
     class _BackoffARMPolling(ARMPolling):
@@ -384,5 +387,10 @@ def sdk_polling(first=POLL_FIRST, cap=POLL_MAX, factor=POLL_FACTOR):
             delay = super()._extract_delay()        # Retry-After if the answer has one, else self._timeout
             self._timeout = min(cap, self._timeout * factor)
             return delay
+
+        def update_status(self):
+            super().update_status()
+            if on_success is not None and (self.status() or "").lower() == "succeeded":
+                on_success()
 
     return _BackoffARMPolling(timeout=first)

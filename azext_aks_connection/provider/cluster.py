@@ -143,20 +143,23 @@ def _outputs_missing(cluster_ref, what):
         "\"[oidcIssuerProfile, addonProfiles.azureKeyvaultSecretsProvider.identity]\"', then re-run this command.")
 
 
-def _put_cluster(client, cluster_ref, mc, progress, what):
-    """The managed-cluster PUT of ``mc`` (as read, changed), If-Match its ETag, followed to its end."""
+def _put_cluster(client, cluster_ref, mc, progress, what, *, on_success=None):
+    """The managed-cluster PUT of ``mc`` (as read, changed), If-Match its ETag, followed to its end
+    (``on_success``: arm.sdk_polling's)."""
     from azure.core import MatchConditions
     from azext_aks_connection.provider.arm import follow, sdk_polling     # Retry-After, else 0.5 s growing to 5 s
     condition = {"etag": mc.e_tag, "match_condition": MatchConditions.IfNotModified} if mc.e_tag else {}
     progress(f"Enabling {what} on AKS cluster '{cluster_ref.name}' (a cluster update; it can take minutes)")
     poller = client.begin_create_or_update(cluster_ref.resource_group, cluster_ref.name, mc,
-                                           polling=sdk_polling(), **condition)
+                                           polling=sdk_polling(on_success=on_success), **condition)
     return follow(poller, progress, tick=1).as_dict()
 
 
-def ensure_features(cmd, cluster_ref, cluster, progress, *, workload_identity=False, kv_csi=False):
+def ensure_features(cmd, cluster_ref, cluster, progress, *, workload_identity=False, kv_csi=False,
+                    on_success=None):
     """Turn on what is missing with one managed-cluster update (a long-running operation); returns the cluster
-    as it is afterwards. No write when everything is on already.
+    as it is afterwards. No write when everything is on already. ``on_success()``: when a poll finds our update
+    succeeded, before the final GET of the cluster.
 
     As ``az aks update``, the PUT sends the cluster as read with its ETag (If-Match), so a change made by someone
     else meanwhile is never reverted by a stale body: a 412 reads it again. The read is the command's own when the
@@ -187,7 +190,7 @@ def ensure_features(cmd, cluster_ref, cluster, progress, *, workload_identity=Fa
                     _oidc_warning(cluster_ref)
                     warned = True
                 _turn_on(mc, current, missing, kv_csi)
-                current = _put_cluster(client, cluster_ref, mc, progress, what)
+                current = _put_cluster(client, cluster_ref, mc, progress, what, on_success=on_success)
             # On (by our update, or someone else's that turned them on meanwhile or is turning them on now)
             if not outputs_pending(current, workload_identity, kv_csi):
                 return current

@@ -42,6 +42,21 @@ def prefetch(*modules):
     threading.Thread(target=load, name="aks-connection-prefetch", daemon=True).start()
 
 
+def start(fn):
+    """``fn()`` in a daemon thread of its own; returns its Future (the result, or the exception it raised)."""
+    from concurrent.futures import Future
+    future = Future()
+
+    def run_it():
+        if future.set_running_or_notify_cancel():
+            try:
+                future.set_result(fn())
+            except BaseException as exc:  # pylint: disable=broad-except  # handed to whoever asks the future
+                future.set_exception(exc)
+    threading.Thread(target=run_it, name="aks-connection-read", daemon=True).start()
+    return future
+
+
 def _ready(pending, done):
     return [name for name, (_, needs) in pending.items() if all(n in done for n in needs)]
 

@@ -248,6 +248,7 @@ class Plan:  # pylint: disable=too-many-instance-attributes,too-many-public-meth
         self.steps = []
         self.cluster = None           # the cluster as it is now (after the cluster update, when there was one)
         self.waited = False           # a long cluster update ran: what was read before it is read again
+        self._after_update = {}       # step name -> Future of its read_after_update, started as the update ended
         self.intent = None            # the record of what this run sets out to make, written before the first write
         self.intent_written = False
         self._intent_lock = threading.Lock()
@@ -273,6 +274,19 @@ class Plan:  # pylint: disable=too-many-instance-attributes,too-many-public-meth
 
     def step(self, name):
         return next((x for x in self.steps if x.name == name), None)
+
+    def cluster_update_succeeded(self):
+        """A poll found the cluster update succeeded (the SDK reads the cluster once more before it returns): the
+        steps' reads of what the update does not change, which must come after the wait, start now, alongside
+        that final GET (the federated credentials: one ARM round trip off a workload-identity create)."""
+        for step in self.steps:
+            if hasattr(step, "read_after_update"):
+                self._after_update[step.name] = graph.start(step.read_after_update)
+
+    def read_after_update(self, step):
+        """``step``'s read_after_update(): the one started as the update ended, else made now."""
+        future = self._after_update.pop(step.name, None)
+        return future.result() if future is not None else step.read_after_update()
 
     def tenant_id(self):
         vault_tenant = (self.found["target"].get("properties") or {}).get("tenantId")

@@ -3,6 +3,7 @@ policy, Redis data access, the federated credential, the firewall rule, the name
 the Secret. Each step is data plus four verbs:
 
     read()      what is there now (run with the plan's other reads, before anything is written)
+                (read_after_update(), where a step has one: what it reads again after the cluster update)
     changes()   what ``apply`` would create or change: [item], empty when it is in place
     apply()     make it so; returns (provisioned, created): what the connection uses, and the items it made
     remove()    (class method, delete --cleanup) undo one item this connection made
@@ -99,7 +100,7 @@ class ClusterFeatures(Step):
                 current = registration.wait_cluster_idle(plan.cmd, plan.spec.cluster, plan.progress) or current
             plan.before_write()
         plan.cluster = cluster_ops.ensure_features(plan.cmd, plan.spec.cluster, current, plan.progress,
-                                                   **plan.auth.features)
+                                                   on_success=plan.cluster_update_succeeded, **plan.auth.features)
         plan.waited = True
         return {}, self.changes()       # what it turned on: an item of the connection's own (for --cleanup)
 
@@ -142,11 +143,16 @@ class FederatedCredential(Step):
         match = self._match()
         return {"federatedCredential": match["id"]} if match else {}
 
+    def read_after_update(self):
+        """The identity's credentials, listed again once the cluster update ended (someone may have added or
+        removed one meanwhile; the identity holds at most 20)."""
+        return identity_ops.list_federated_credentials(self.plan.id_arm, self.plan.identity())
+
     def apply(self):
         plan = self.plan
         existing = None if plan.waited else self.current           # after the cluster update: listed again
         if plan.waited:
-            self.current = identity_ops.list_federated_credentials(plan.id_arm, plan.identity())
+            self.current = plan.read_after_update(self)
             existing = self.current
         plan.note_planned(self.changes())      # its name and id follow from the issuer, known only now
         fid, how = identity_ops.ensure_federated_credential(plan.id_arm, plan.identity(), self._issuer(),

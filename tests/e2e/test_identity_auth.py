@@ -148,6 +148,29 @@ def test_workload_identity_first_run_then_rerun_writes_nothing(az, sandbox, sbc,
     assert any(w[1].endswith("/namespaces/apps/secrets") for w in writes), writes
 
 
+def test_workload_identity_lists_the_credentials_again_as_the_update_ends(az, sandbox, sbc, faults, fresh_cluster):
+    """After the cluster update (a wait) the identity's federated credentials are listed again, once, and that
+    list goes out as soon as a poll finds the update succeeded: alongside the SDK's final GET of the cluster, not
+    after it (one ARM round trip off the critical path). The final GET is made slow here, so "alongside" shows."""
+    cluster = fresh_cluster
+    faults(plane="arm", method="GET", path=rf"/managedClusters/{cluster['name']}(\?|$)", latency=0.5)
+    mark = sbc.mark()
+    res = _create_blob(az, sandbox, cluster, "wi_early", "--workload-identity", _identity(sandbox))
+    assert res.rc == 0, res
+    log = sbc.requests(since=mark)
+    put = next(e for e in log if e["method"] == "PUT" and e["path"].split("?")[0] == cluster["id"])
+    polls = [e for e in log if e["method"] == "GET" and "/operations/" in e["path"] and e["start"] > put["start"]]
+    final = next(e for e in log if e["method"] == "GET" and e["path"].split("?")[0] == cluster["id"]
+                 and e["start"] > put["start"])
+    listed = [e for e in log if e["method"] == "GET" and e["start"] > put["start"]
+              and e["path"].split("?")[0].endswith("/federatedIdentityCredentials")]
+    assert len(listed) == 1, listed
+    assert polls and listed[0]["start"] >= polls[-1]["time"]          # after the poll that saw the end
+    assert listed[0]["start"] < final["time"] - 0.3, (listed[0], final)   # while the final GET was answered
+    fic_put = next(e for e in log if e["method"] == "PUT" and "/federatedIdentityCredentials/" in e["path"])
+    assert fic_put["start"] > final["time"]            # the credential itself: once the issuer URL is known
+
+
 def _blob_endpoint(az, account_id):
     return _arm_get(az, account_id, "2023-05-01")["properties"]["primaryEndpoints"]["blob"]
 

@@ -1,5 +1,6 @@
 """What both bench scripts share: a sandbox of their own, az run as a user runs it, the request log as lines."""
 import contextlib
+import shutil
 import os
 import subprocess
 import sys
@@ -29,22 +30,37 @@ def call_lines(calls):
     return out
 
 
+def install_wheel(ext_root):
+    """The extension as a user has it: the wheel built from the sources as `make wheel` builds it (in a copy:
+    setuptools leaves build/ and *.egg-info behind; the build fetches setuptools, as there), installed into
+    ``ext_root``/aks-connection as `az extension add` installs it (pip install --target, bytecode compiled;
+    --no-deps --no-index: its dependencies are in this venv). So its dist-info is the real one: az reads that
+    metadata ~14 times in every `az aks` command."""
+    src = tempfile.mkdtemp(prefix="aksconn-wheel-src-")
+    try:
+        for name in ("setup.py", "pyproject.toml", "README.md", "HISTORY.rst"):
+            shutil.copy(os.path.join(REPO, name), os.path.join(src, name))
+        shutil.copytree(os.path.join(REPO, "azext_aks_connection"), os.path.join(src, "azext_aks_connection"),
+                        ignore=shutil.ignore_patterns("__pycache__", "*.pyc"))
+        dist = os.path.join(src, "dist")
+        quiet = dict(os.environ, PIP_DISABLE_PIP_VERSION_CHECK="1")
+        subprocess.run([sys.executable, "-m", "pip", "wheel", "-q", "--no-deps", "-w", dist,
+                        src], check=True, env=quiet, stdout=subprocess.DEVNULL, timeout=600)
+        wheel = os.path.join(dist, next(f for f in os.listdir(dist) if f.endswith(".whl")))
+        subprocess.run([sys.executable, "-m", "pip", "install", "-q", "--no-deps", "--no-index", "--target",
+                        os.path.join(ext_root, "aks-connection"), wheel], check=True, env=quiet,
+                       stdout=subprocess.DEVNULL, timeout=600)
+    finally:
+        shutil.rmtree(src, ignore_errors=True)
+
+
 @contextlib.contextmanager
 def sandbox_session(prefix="aksconn-bench-"):
-    """A sandbox of its own and the extension linked in a throw-away extension dir; yields (env, sbc, seeds) with
-    az logged in to the sandbox; stops the sandbox by PID at the end."""
+    """A sandbox of its own and the extension installed from its wheel in a throw-away extension dir
+    (install_wheel); yields (env, sbc, seeds) with az logged in to the sandbox; stops the sandbox by PID at the
+    end."""
     tmp = tempfile.mkdtemp(prefix=prefix)
-    ext = os.path.join(tmp, "ext", "aks-connection")
-    os.makedirs(os.path.join(ext, "aks_connection-1.0.0b1.dist-info"))
-    # A copy with its bytecode compiled, as `az extension add` (pip) installs a wheel: a symlink to the source, with
-    # PYTHONDONTWRITEBYTECODE set (as on these machines), would compile every module in every az process (~0.2 s).
-    import compileall
-    import shutil
-    shutil.copytree(os.path.join(REPO, "azext_aks_connection"), os.path.join(ext, "azext_aks_connection"),
-                    ignore=shutil.ignore_patterns("__pycache__"))
-    compileall.compile_dir(os.path.join(ext, "azext_aks_connection"), quiet=1)
-    with open(os.path.join(ext, "aks_connection-1.0.0b1.dist-info", "METADATA"), "w", encoding="utf-8") as f:
-        f.write("Metadata-Version: 2.1\nName: aks-connection\nVersion: 1.0.0b1\n")
+    install_wheel(os.path.join(tmp, "ext"))
     env = dict(os.environ, AKS_CONNECTION_SANDBOX_DIR=os.path.join(tmp, "sandbox"),
                AZURE_EXTENSION_DIR=os.path.join(tmp, "ext"))
     subprocess.run([sys.executable, "-m", "sandbox", "up", "--no-login"], cwd=REPO, env=env, check=True,

@@ -83,6 +83,19 @@ def test_the_wheel_installs_into_an_empty_extension_directory(installed, wheel):
     assert not [n for n in names if n.startswith("azure_") and n.endswith(".dist-info")], names
 
 
+def test_the_installed_metadata_is_small(installed):
+    """az parses the installed wheel's METADATA ~14 times in every `az aks ...` command (built-in ones and help
+    too: azure-cli's serviceconnector loader lists the installed extensions once per source type). With README +
+    HISTORY as its long description (41 KB) that was 13-25 ms a command; setup.py keeps it to a paragraph."""
+    ext = os.path.join(installed, "aks-connection")
+    [info] = [n for n in os.listdir(ext) if n.startswith("aks_connection-") and n.endswith(".dist-info")]
+    size = os.path.getsize(os.path.join(ext, info, "METADATA"))
+    assert size < 4096, size
+    shown = az_wheel(installed, "extension", "show", "--name", "aks-connection", "-o", "json")
+    assert shown.returncode == 0, shown.stderr
+    assert "az aks connection" in json.loads(shown.stdout)["metadata"]["description"]
+
+
 def test_create_show_validate_delete_through_the_installed_wheel(installed, sandbox, kube):
     c, s = sandbox["seeds"]["cluster"], sandbox["seeds"]["storage"]["storage-blob"]
     conn = c["id"] + "/providers/Microsoft.ServiceLinker/linkers/wheel_blob"

@@ -156,10 +156,11 @@ def _put_cluster(client, cluster_ref, mc, progress, what, *, on_success=None):
 
 
 def ensure_features(cmd, cluster_ref, cluster, progress, *, workload_identity=False, kv_csi=False,
-                    on_success=None):
+                    on_success=None, on_wait=None):
     """Turn on what is missing with one managed-cluster update (a long-running operation); returns the cluster
     as it is afterwards. No write when everything is on already. ``on_success()``: when a poll finds our update
-    succeeded, before the final GET of the cluster.
+    succeeded, before the final GET of the cluster; ``on_wait()``: when, after that, it waits once more (for
+    another update that is turning the features on), so what on_success started is from before a wait.
 
     As ``az aks update``, the PUT sends the cluster as read with its ETag (If-Match), so a change made by someone
     else meanwhile is never reverted by a stale body: a 412 reads it again. The read is the command's own when the
@@ -199,6 +200,8 @@ def ensure_features(cmd, cluster_ref, cluster, progress, *, workload_identity=Fa
             # Another update is turning them on (or began after ours ended): its outputs (the OIDC issuer URL,
             # the add-on's identity) come when it ends. Wait for it, then read the cluster again and use those.
             waited_for_outputs, known_state = True, "updating"
+            if on_wait is not None:
+                on_wait()
         except HttpResponseError as exc:
             if exc.status_code == 412 and stale + 1 < PRECONDITION_ATTEMPTS:
                 stale += 1                # changed since our GET: read it again and re-apply

@@ -283,6 +283,11 @@ class Plan:  # pylint: disable=too-many-instance-attributes,too-many-public-meth
             if hasattr(step, "read_after_update"):
                 self._after_update[step.name] = graph.start(step.read_after_update)
 
+    def cluster_update_waits(self):
+        """The cluster update goes on waiting (for someone else's update): what cluster_update_succeeded started
+        is from before that wait, so it is not used; the steps read again after it."""
+        self._after_update.clear()
+
     def read_after_update(self, step):
         """``step``'s read_after_update(): the one started as the update ended, else made now."""
         future = self._after_update.pop(step.name, None)

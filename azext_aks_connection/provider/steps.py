@@ -100,7 +100,8 @@ class ClusterFeatures(Step):
                 current = registration.wait_cluster_idle(plan.cmd, plan.spec.cluster, plan.progress) or current
             plan.before_write()
         plan.cluster = cluster_ops.ensure_features(plan.cmd, plan.spec.cluster, current, plan.progress,
-                                                   on_success=plan.cluster_update_succeeded, **plan.auth.features)
+                                                   on_success=plan.cluster_update_succeeded,
+                                                   on_wait=plan.cluster_update_waits, **plan.auth.features)
         plan.waited = True
         return {}, self.changes()       # what it turned on: an item of the connection's own (for --cleanup)
 

@@ -83,7 +83,8 @@ class Bench:  # pylint: disable=too-many-instance-attributes
         run = run_az(self.env, args, self.sbc)
         run.bound = lower_chain(run.calls, run.operations, store_namespace=STORE_NAMESPACE, **rules)
         if VERBOSE:
-            print(f"    {scenario}{tag}: {run.wall:.2f} s (CPU {run.cpu:.2f} s), chain {run.bound['chain']:.3f} s", flush=True)
+            print(f"    {scenario}{tag}: {run.wall:.2f} s (CPU {run.cpu:.2f} s), chain {run.bound['chain']:.3f} s",
+                  flush=True)
             for line in run.bound["path"]:
                 print("       ", line)
         return run

@@ -49,11 +49,12 @@ class _Step:
 
 
 def _plan_of(step):
+    import types
     from types import SimpleNamespace
     from azext_aks_connection.provider.plan import Plan
     plan = SimpleNamespace(steps=[step], _after_update={})
     for name in ("cluster_update_succeeded", "cluster_update_waits", "read_after_update"):
-        setattr(plan, name, getattr(Plan, name).__get__(plan))
+        setattr(plan, name, types.MethodType(getattr(Plan, name), plan))
     return plan
 
 

@@ -49,10 +49,9 @@ tools: .tools/node_modules/.bin/azurite
 # replaces an installed build (az compares versions, not contents). `make wheel LOCAL_VERSION=`: the release version.
 LOCAL_VERSION ?= +local.$(shell date -u +%Y%m%d%H%M%S)
 wheel: venv
-	rm -rf dist build *.egg-info
-	AKS_CONNECTION_LOCAL_VERSION="$(LOCAL_VERSION)" $(BIN)/python -m pip wheel -q --no-deps -w dist . 2>&1 \
+	rm -rf dist
+	AKS_CONNECTION_LOCAL_VERSION="$(LOCAL_VERSION)" $(BIN)/python scripts/wheel.py dist 2>&1 \
 	    | grep -v "is ignored" || true
-	rm -rf build *.egg-info
 	ls dist/aks_connection-*.whl
 
 demo: venv tools wheel

@@ -31,27 +31,22 @@ def call_lines(calls):
 
 
 def install_wheel(ext_root):
-    """The extension as a user has it: the wheel built from the sources as `make wheel` builds it (in a copy:
-    setuptools leaves build/ and *.egg-info behind; the build fetches setuptools, as there), installed into
-    ``ext_root``/aks-connection as `az extension add` installs it (pip install --target, bytecode compiled;
-    --no-deps --no-index: its dependencies are in this venv). So its dist-info is the real one: az reads that
-    metadata ~14 times in every `az aks` command."""
-    src = tempfile.mkdtemp(prefix="aksconn-wheel-src-")
+    """The extension as a user has it: the wheel built from the sources as `make wheel` builds it
+    (scripts/wheel.py; the build fetches setuptools, as there), installed into ``ext_root``/aks-connection as
+    `az extension add` installs it (pip install --target, bytecode compiled; --no-deps --no-index: its dependencies
+    are in this venv). So its dist-info is the real one: az reads that metadata ~14 times in every `az aks`
+    command."""
+    dist = tempfile.mkdtemp(prefix="aksconn-wheel-")
     try:
-        for name in ("setup.py", "pyproject.toml", "README.md", "HISTORY.rst"):
-            shutil.copy(os.path.join(REPO, name), os.path.join(src, name))
-        shutil.copytree(os.path.join(REPO, "azext_aks_connection"), os.path.join(src, "azext_aks_connection"),
-                        ignore=shutil.ignore_patterns("__pycache__", "*.pyc"))
-        dist = os.path.join(src, "dist")
-        quiet = dict(os.environ, PIP_DISABLE_PIP_VERSION_CHECK="1")
-        subprocess.run([sys.executable, "-m", "pip", "wheel", "-q", "--no-deps", "-w", dist,
-                        src], check=True, env=quiet, stdout=subprocess.DEVNULL, timeout=600)
+        subprocess.run([sys.executable, os.path.join(REPO, "scripts", "wheel.py"), dist], check=True,
+                       stdout=subprocess.DEVNULL, timeout=600)
         wheel = os.path.join(dist, next(f for f in os.listdir(dist) if f.endswith(".whl")))
         subprocess.run([sys.executable, "-m", "pip", "install", "-q", "--no-deps", "--no-index", "--target",
-                        os.path.join(ext_root, "aks-connection"), wheel], check=True, env=quiet,
-                       stdout=subprocess.DEVNULL, timeout=600)
+                        os.path.join(ext_root, "aks-connection"), wheel], check=True,
+                       env=dict(os.environ, PIP_DISABLE_PIP_VERSION_CHECK="1"), stdout=subprocess.DEVNULL,
+                       timeout=600)
     finally:
-        shutil.rmtree(src, ignore_errors=True)
+        shutil.rmtree(dist, ignore_errors=True)
 
 
 @contextlib.contextmanager

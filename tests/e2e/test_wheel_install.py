@@ -6,7 +6,6 @@ through a development link (tests/conftest.py); this one proves the wheel carrie
 AKS_CONNECTION_WHEEL=<path> tests a wheel built elsewhere instead of building one."""
 import json
 import os
-import shutil
 import subprocess
 import sys
 
@@ -33,16 +32,10 @@ def wheel(tmp_path_factory):
     given = os.environ.get("AKS_CONNECTION_WHEEL")
     if given:
         return given
-    # Built from a copy of what the wheel is made of: setuptools leaves build/ and *.egg-info in the source tree.
-    src = tmp_path_factory.mktemp("src")
-    for name in ("setup.py", "pyproject.toml", "README.md", "HISTORY.rst"):
-        shutil.copy(os.path.join(REPO, name), src / name)
-    shutil.copytree(os.path.join(REPO, "azext_aks_connection"), src / "azext_aks_connection",
-                    ignore=shutil.ignore_patterns("__pycache__", "*.pyc"))
     dist = tmp_path_factory.mktemp("dist")
-    proc = subprocess.run([sys.executable, "-m", "pip", "wheel", "-q", "--no-deps", "-w", str(dist), str(src)],
+    proc = subprocess.run([sys.executable, os.path.join(REPO, "scripts", "wheel.py"), str(dist)],
                           capture_output=True, text=True, check=False, timeout=600,
-                          env=_env(AKS_CONNECTION_LOCAL_VERSION=LOCAL_VERSION, PIP_DISABLE_PIP_VERSION_CHECK="1"))
+                          env=_env(AKS_CONNECTION_LOCAL_VERSION=LOCAL_VERSION))      # as `make wheel` builds it
     assert proc.returncode == 0, proc.stderr[-3000:]
     # A quiet build: no setuptools deprecation (license classifiers, …) on the way.
     assert "Deprecat" not in proc.stderr and "BuildBackendWarning" not in proc.stderr, proc.stderr[-3000:]

@@ -29,17 +29,12 @@ def pool(workers):
 
 
 def prefetch(*modules):
-    """Import ``modules`` in a daemon thread: an SDK a later step needs is imported while the command waits on its
-    first answers (azure-mgmt-authorization: ~0.1 s of import, else paid when the roles are read, on the critical
-    path). A failure is left for the step's own import to raise."""
-    def load():
-        import importlib
-        for name in modules:
-            try:
-                importlib.import_module(name)
-            except Exception:  # pylint: disable=broad-except  # the step that needs it imports it and says why
-                return
-    threading.Thread(target=load, name="aks-connection-prefetch", daemon=True).start()
+    """Import ``modules`` in a daemon thread (start): an SDK a later step needs is imported while the command waits
+    on its first answers (azure-mgmt-authorization: ~0.1 s of import, else paid when the roles are read, on the
+    critical path). A failure stays in the future no one asks: the step that needs the module imports it and says
+    why."""
+    import importlib
+    start(lambda: [importlib.import_module(name) for name in modules])
 
 
 def start(fn):
@@ -53,7 +48,7 @@ def start(fn):
                 future.set_result(fn())
             except BaseException as exc:  # pylint: disable=broad-except  # handed to whoever asks the future
                 future.set_exception(exc)
-    threading.Thread(target=run_it, name="aks-connection-read", daemon=True).start()
+    threading.Thread(target=run_it, name="aks-connection-background", daemon=True).start()
     return future
 
 

@@ -248,10 +248,10 @@ def _build_spec(target, cluster_ref, connection_name, tid, client_type, *, scope
 
 def _apply(cmd, spec, no_wait, dry_run=False):
     from azext_aks_connection.model import to_linker, configurations_output
-    from azext_aks_connection.provider import plan
+    from azext_aks_connection.provider import local_engine
     progress = _progress(cmd)
     try:
-        record, state = plan.create(cmd, spec, progress, no_wait=no_wait, dry_run=dry_run)
+        record, state = local_engine.create(cmd, spec, progress, no_wait=no_wait, dry_run=dry_run)
     finally:
         progress.end()
     if dry_run:
@@ -423,40 +423,13 @@ def _carried_over(target, record, auth, auth_info, *, client_type, customized_ke
 
 def _auth_of_record(target, record):
     """The auth of an existing connection, for an update that gives none."""
-    info = record.get("authInfo") or {}
-    kind = info.get("authType")
-    if kind == "secret":
-        needs = [u for u in target.user_values if u.option == "--secret"]
-        if needs:
-            raise RequiredArgumentMissingError(
-                "Auth info argument should be provided when updating the connection: --secret " +
-                " ".join(f"{u.key}=XX" for u in needs) + " (the secret is not stored anywhere but the cluster).")
-        return t.AUTH_SECRET, {}
-    if kind == "userAssignedIdentity":
-        if ((record.get("targetService") or {}).get("resourceProperties") or {}).get("connectAsKubernetesCsiDriver"):
-            return t.AUTH_CSI, {}
-        identity = (record.get("provisioned") or {}).get("identity")
-        if identity:
-            return t.AUTH_WORKLOAD_IDENTITY, {"identity_id": identity}
-    if kind == "servicePrincipalSecret":
-        raise RequiredArgumentMissingError(
-            "Auth info argument should be provided when updating the connection: --service-principal (its "
-            "secret is not stored anywhere but the cluster).",
-            recommendation="Pass --service-principal client-id=XX secret=XX [object-id=XX] again.")
-    raise RequiredArgumentMissingError("Auth info argument should be provided when updating the connection.",
-                                       recommendation="Pass one of: " + ", ".join(
-                                           "--" + a for a in t.offered_auth_types(target)))
+    from azext_aks_connection import auth
+    return auth.of_record(target, record)
 
 
 def _opt_out_of_record(record):
-    out = []
-    if (record.get("authInfo") or {}).get("authMode") == "optOutAllAuth":
-        out.append("auth")
-    if (record.get("configurationInfo") or {}).get("action") == "optOut":
-        out.append("configinfo")
-    if (record.get("publicNetworkSolution") or {}).get("action") == "optOut":
-        out.append("publicnetwork")
-    return out
+    from azext_aks_connection.model import opt_out_of_record
+    return opt_out_of_record(record)
 
 
 def _records(cmd, cluster_ref):
@@ -606,7 +579,7 @@ def _with_failure(shown, record, engine):
 
 def _unfinished_text(cluster_ref, record):
     """A connection a command is making (Creating / Updating), and what to do: None when it is not."""
-    from azext_aks_connection.provider import plan
+    from azext_aks_connection.provider import record as plan
     state = plan.state_of(record)
     if state not in (plan.CREATING, plan.UPDATING):
         return None
@@ -720,7 +693,7 @@ def _deletion_plan(cmd, connection_id, name, record, entries, *, cleanup):
 
 
 def _say_what_was_done(record, entries, others, cleanup):
-    from azext_aks_connection.provider import plan
+    from azext_aks_connection.provider import record as plan
     removed = [e for e in entries if e["action"] == "remove" and e.get("outcome") in ("deleted", "disabled")]
     kept = [e for e in entries if e["action"] == "keep" and e["step"] != "clusterFeatures"]
     if not cleanup:

@@ -29,6 +29,7 @@ class ConnectionSpec:  # pylint: disable=too-few-public-methods,too-many-instanc
         self.previous = None    # set by the plan: the connection's record before this create or update
         self.others = list      # set by the plan: () -> the cluster's other connection records (listed on demand)
         self.must_exist = False  # update: the connection must still be there (never brought back)
+        self.engine = "local"   # validate of a Service Connector connection: "service-connector"
 
     @property
     def id(self):
@@ -48,6 +49,18 @@ def wire_auth_info(spec):
     if "auth" in spec.opt_out:
         info["authMode"] = "optOutAllAuth"
     return info
+
+
+def opt_out_of_record(record):
+    """The --opt-out values a record was made with."""
+    out = []
+    if (record.get("authInfo") or {}).get("authMode") == "optOutAllAuth":
+        out.append("auth")
+    if (record.get("configurationInfo") or {}).get("action") == "optOut":
+        out.append("configinfo")
+    if (record.get("publicNetworkSolution") or {}).get("action") == "optOut":
+        out.append("publicnetwork")
+    return out
 
 
 def new_record(spec, configurations, k8s_names, created_by, now, *, provisioned=None):

@@ -43,7 +43,7 @@ def _arm_command(step, rid, detail):
 def made_by(record):
     """The entries of what the connection made: its record's made items, the items a run that did not finish set
     out to make, and its Kubernetes objects."""
-    from azext_aks_connection.provider import plan
+    from azext_aks_connection.provider import record as plan
     ns = record.get("scope") or "default"
     grants = record.get("provisioned") or {}
     items = list(grants.get("created") or [])

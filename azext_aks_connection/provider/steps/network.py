@@ -1,0 +1,133 @@
+"""The target's IP firewall admits the cluster's egress IPs (M-T2). How each family's firewall is read, judged and
+written is the family's (provider/firewall.py dispatches to it)."""
+from knack.log import get_logger
+
+from azext_aks_connection.provider import cluster as cluster_ops
+from azext_aks_connection.provider.steps.base import CREATE, UPDATE, WARNING, Check, Step, fail, item, ok, warn
+
+logger = get_logger(__name__)
+
+
+class Firewall(Step):
+    # pylint: disable=unsubscriptable-object  # current: {ips, note, verdict}, set by read() before any other verb
+    name = "firewall"
+    read_needs = ("cluster", "target")
+    checks = (Check("Target service firewall validated.",
+                    "The target's IP firewall admits the cluster's current egress IP(s) (skipped with --opt-out "
+                    "publicnetwork)."),)
+
+    def read(self):
+        from azext_aks_connection.provider import firewall
+        from azext_aks_connection.provider.arm import Arm
+        plan = self.plan
+        cluster_arm = Arm(plan.cmd.cli_ctx, subscription_id=plan.spec.cluster.subscription)
+        ips, note = cluster_ops.egress_ips(cluster_arm, plan.found["cluster"])
+        # validate judges a firewall with no known egress too (it may have no IP rules at all)
+        verdict = firewall.admits(plan.arm, plan.target, plan.scope, plan.found["target"], ips) \
+            if ips or plan.validating else None
+        return {"ips": ips, "note": note, "verdict": verdict}
+
+    def _verdict(self):
+        return self.current["verdict"] or {}
+
+    def _missing(self):
+        """The addresses create adds a rule for: the reader's ``missing`` (ensure_rules writes just these)."""
+        return self._verdict().get("missing") or []
+
+    def changes(self):
+        from azext_aks_connection.provider import firewall
+        missing = self._missing()
+        if not missing:
+            return []
+        # Open to all networks already (an "allow Azure services" rule): create still adds a rule of its own,
+        # which no pod waits for.
+        extra = {"severity": WARNING} if self._verdict().get("state") == firewall.OPEN else {}
+        return [item(self.name, UPDATE, self.plan.target.display, self.plan.scope,
+                     self.plan.found["target"].get("name"), admit=missing, **extra)]
+
+    def pending(self):
+        return bool(self._missing()) or not self.current["ips"]    # no IP: apply says so
+
+    def permissions(self):
+        return [(f"{self.plan.target.resource_type}/write", self.plan.scope)] if self.plan.target.resource_type \
+            else []
+
+    def in_place(self):
+        admitted = self._verdict().get("admitted") or []
+        return {"firewall": sorted(admitted)} if admitted else {}
+
+    def apply(self):
+        if self._missing():
+            self.plan.before_write()
+        outcome = self._admit(self.current["ips"], self.current["note"])
+        admitted = sorted(set(outcome.get("added") or []) | set(outcome.get("present") or []))
+        made = [item(self.name, CREATE, self.plan.target.display, self.plan.scope, ip, ip=ip)
+                for ip in outcome.get("added") or []]
+        return ({"firewall": admitted} if admitted else {}), made
+
+    def _admit(self, ips, note):
+        """Admit the cluster's egress IPs on the target, and say what was and was not done."""
+        from azext_aks_connection.provider import firewall
+        plan = self.plan
+        display = plan.target.display
+        if not ips:
+            logger.warning("No firewall rule was added on the %s: %s. If the target restricts networks, allow the "
+                           "cluster's egress address yourself, or pass --opt-out publicnetwork to skip this step.",
+                           display, note)
+            return {"added": [], "present": [], "skipped_reason": note}
+        plan.progress(f"Admitting the cluster's egress IP(s) {', '.join(ips)} on the {display}")
+        outcome = firewall.ensure_rules(plan.arm, plan.target, plan.scope, plan.found["target"], ips)
+        if outcome.get("added"):
+            logger.warning("Added firewall rule(s) for %s on the %s.", ", ".join(outcome["added"]), display)
+        elif outcome.get("skipped_reason"):
+            logger.info("Firewall: %s", outcome["skipped_reason"])
+        if note:
+            logger.warning("Firewall: %s.", note)
+        return outcome
+
+    # ---- validate
+    def _name(self):
+        return self.plan.found["target"].get("name") or self.plan.scope.split("/")[-1]
+
+    def caveat(self):
+        from azext_aks_connection.provider import firewall
+        verdict, display = self._verdict(), self.plan.target.display
+        ipv4 = [ip for ip in self.current["ips"] if ":" not in ip]
+        if verdict.get("state") == firewall.OPEN:
+            return [ok(f"The {display} admits all networks ({verdict['reason']}).")]
+        if verdict.get("state") == firewall.NO_RULES:
+            return [warn(f"Not checked: {verdict['reason']}", None, "NoIpRules")]
+        if verdict.get("state") == firewall.CLOSED:
+            return [warn(f"Not checked: {verdict['reason']}", None, "PublicAccessDisabled")]
+        if not ipv4:
+            return [warn(f"Not checked: the egress IP of AKS cluster '{self.plan.spec.cluster.name}' is not known "
+                         f"({self.current['note']}).",
+                         f"Make sure the {display} '{self._name()}' admits the address the cluster's traffic leaves "
+                         "from (your firewall's or NVA's public IP).", "EgressUnknown")]
+        return [ok()]
+
+    def describe(self, changes):
+        from azext_aks_connection.provider import firewall
+        from azext_aks_connection import targets
+        plan, verdict, missing = self.plan, self._verdict(), changes[0]["detail"]["admit"]
+        display, name = plan.target.display, self._name()
+        if verdict.get("state") == firewall.OPEN:
+            return [warn(f"The {display} admits all networks ({verdict['reason']}); the connection's own rule for "
+                         f"{', '.join(missing)} is missing (a re-run adds it).",
+                         f"Re-apply the connection: {plan.fix.update_command()}", "FirewallRuleMissing")]
+        recorded = ((plan.record or {}).get("provisioned") or {}).get("firewall") or []
+        stale = sorted(set(recorded) - set(self.current["ips"]))
+        text = (f"The {display} '{name}' does not admit the cluster's egress IP(s) {', '.join(missing)}: "
+                "connections from the cluster are refused.")
+        if stale:
+            text += (f" The rule(s) this connection added for {', '.join(stale)} are stale: AKS cluster "
+                     f"'{plan.spec.cluster.name}' no longer sends traffic from there (its egress changed).")
+        rules = [firewall.rule_command(plan.target, plan.scope, ip, plan.found["target"]) for ip in missing]
+        by_hand = " && ".join(r for r in rules if r) if all(rules) else None
+        if plan.spec.auth == targets.AUTH_SERVICE_PRINCIPAL and by_hand:
+            fix = (f"Admit {'it' if len(missing) == 1 else 'them'}: {by_hand}; or re-apply the connection "
+                   f"(it adds what is missing): {plan.fix.update_command()}")
+        else:
+            fix = f"Re-apply the connection (it adds the missing rule, nothing else): {plan.fix.update_command()}" + \
+                (f"; or add the rule yourself: {by_hand}" if by_hand else "")
+        return [fail(text, fix, "FirewallRuleStale" if stale else "FirewallRuleMissing")]

@@ -494,7 +494,7 @@ def connection_list(cmd, resource_group_name=None, cluster=None, source_id=None)
     from azext_aks_connection.model import to_linker
     from azext_aks_connection.provider import cluster as cluster_ops
     from azext_aks_connection.provider import linkers
-    from azext_aks_connection.provider.plan import _or_error, parallel
+    from azext_aks_connection.provider.graph import or_error as _or_error, parallel
     cluster_ref = v.resolve_cluster(cmd, resource_group_name, cluster, source_id)
     unreadable = (AzCLIError, HttpResponseError, linkers.Unavailable)
     # A missing cluster is an error, not an empty list.
@@ -651,7 +651,7 @@ def connection_delete(cmd, resource_group_name=None, cluster=None, connection_na
         others = list(store.records.values())
         record = {"name": name}
     else:
-        from azext_aks_connection.provider.plan import refuse_leased
+        from azext_aks_connection.provider.refusals import refuse_leased
         refuse_leased(record)           # another command is changing it: refused, nothing removed
         name = record["name"]
         others = [r for n, r in store.records.items() if n != name]

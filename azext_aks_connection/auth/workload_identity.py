@@ -5,18 +5,12 @@ from azure.cli.core.azclierror import ResourceNotFoundError
 
 from azext_aks_connection.auth.base import Auth
 from azext_aks_connection.provider import cluster as cluster_ops
+from azext_aks_connection.provider import graph
 from azext_aks_connection.provider import identity as identity_ops
 from azext_aks_connection.provider.steps.base import Check, NotChecked, fail, ok, warn
 
 IDENTITY_CHECK = Check("User-assigned identity validated.",
                        "The workload identity of the connection exists and has the client id the connection uses.")
-
-
-def _or_error(fn, *args):
-    try:
-        return fn(*args)
-    except Exception as exc:  # pylint: disable=broad-except  # the plan weighs it (create: raised; validate: a row)
-        return exc
 
 
 class WorkloadIdentityAuth(Auth):
@@ -33,7 +27,7 @@ class WorkloadIdentityAuth(Auth):
             return {"identity": (lambda: NotChecked(
                 "the connection record does not name its identity (made by an older version: re-apply the "
                 f"connection with '{plan.fix.update_command()}')."), ())}
-        return {"identity": (lambda: _or_error(identity_ops.get_identity, plan.id_arm, iid), ())}
+        return {"identity": (lambda: graph.or_error(identity_ops.get_identity, plan.id_arm, iid), ())}
 
     def principal(self):
         return self.plan.identity()["principal_id"]

@@ -97,3 +97,16 @@ def run_or_raise(nodes):
         return run(nodes)
     except NodeFailed as failure:
         raise failure.error from None
+
+
+def parallel(**calls):
+    """Run independent calls at once; returns {name: result}; re-raises the first failure."""
+    return run_or_raise({name: (fn, ()) for name, fn in calls.items()})
+
+
+def or_error(fn, *args, errors=Exception):
+    """``fn(*args)``, or the exception (of ``errors``) it raised, for the caller to weigh."""
+    try:
+        return fn(*args)
+    except errors as exc:  # pylint: disable=broad-except
+        return exc

@@ -1,5 +1,6 @@
 """The local engine: a connection made from this az process, step by step (provider/plan.py), and recorded in the
 cluster (provider/store.py). ``--dry-run`` prints the same plan's diffs and writes nothing."""
+from azext_aks_connection.provider import graph
 from azext_aks_connection.provider import record as records
 from azext_aks_connection.provider import steps as s
 from azext_aks_connection.provider import store as store_ops
@@ -35,7 +36,7 @@ def create(cmd, spec, progress, no_wait=False, dry_run=False):  # pylint: disabl
     plan.intent.store = store
     plan.intent.record = records.new_record(plan, existing, UPDATING if existing else CREATING, merge_provisioned(
         base, [plan.auth.provisioned()], [], keep_uses=True), plan.changes())
-    applied = plan.apply()
+    applied = apply(plan)
     provisioned = merge_provisioned(base, [p for p, _ in applied.values()] + [plan.auth.provisioned()],
                                     [i for _, made in applied.values() for i in made])
     record = records.new_record(plan, existing, SUCCEEDED, provisioned)
@@ -63,3 +64,35 @@ def dry_run_output(plan, existing):
     pending = [r for r in rows if r["action"] != "none"]
     return {"id": plan.spec.id, "name": plan.spec.name, "engine": "local", "dryRun": True,
             "pendingChanges": len(pending), "steps": rows}
+
+
+def apply(plan):
+    """Apply every step that has something to do, each once what it needs is applied. Returns
+    {step: (provisioned, made)}; a failure records the connection as Failed and re-raises."""
+    todo = [x for x in plan.steps if x.pending()]
+    if todo:
+        plan.progress("Applying " + ", ".join(x.name for x in todo))
+    try:
+        applied = graph.run({x.name: (x.apply, _needs(plan, x, {y.name for y in todo})) for x in todo})
+    except graph.NodeFailed as failure:
+        plan.release()
+        plan.intent.record_failure(failure)
+        raise failure.error
+    except KeyboardInterrupt:
+        plan.release()          # interrupted: the record says so, and a re-run can take over at once
+        plan.intent.record_failure(graph.NodeFailed("interrupted", KeyboardInterrupt("interrupted (Ctrl+C)"), {}))
+        raise
+    plan.release()
+    return {x.name: applied.get(x.name) or (x.in_place(), []) for x in plan.steps}
+
+
+def _needs(plan, step, todo):
+    """The steps of ``todo`` that ``step`` waits for: its needs, and through a step with nothing to do, that
+    step's own (the ServiceAccount waits for the cluster update even when the namespace is there)."""
+    out = set()
+    for name in step.needs:
+        if name in todo:
+            out.add(name)
+        elif plan.step(name) is not None:
+            out |= set(_needs(plan, plan.step(name), todo))
+    return tuple(sorted(out))

@@ -14,34 +14,14 @@
 the plan of the connection as recorded (``Plan.for_record``: no access review, nothing refused, a read that fails
 kept for its step to explain) and prints each step's explain(): both are views of the same diffs.
 """
-from knack.log import get_logger
-
 from azext_aks_connection import targets as t
-from azext_aks_connection._validators import secret_name
 from azext_aks_connection.auth import AUTH_CLASSES
-from azext_aks_connection.provider import cluster as cluster_ops
 from azext_aks_connection.provider import graph
-from azext_aks_connection.provider import identity as identity_ops
-from azext_aks_connection.provider import linkers
 from azext_aks_connection.provider import steps as s
 from azext_aks_connection.provider import store as store_ops
 from azext_aks_connection.provider import target as target_ops
 from azext_aks_connection.provider.arm import Arm
 from azext_aks_connection.provider.lease import Intent
-from azext_aks_connection.provider.refusals import (refuse_conflicts, refuse_leased, refuse_shadowing,
-                                                    refuse_shared_secret)
-
-logger = get_logger(__name__)
-
-# validate: why a step whose read needs a failed read is not checked
-_UNREAD = {"target": "the target cannot be read (see the target check).",
-           "identity": "the identity does not exist (see the identity check).",
-           "cluster": "the cluster cannot be read."}
-
-
-def parallel(**calls):
-    """Run independent calls at once; returns {name: result}; re-raises the first failure."""
-    return graph.run_or_raise({name: (fn, ()) for name, fn in calls.items()})
 
 
 def configurations(spec, values):
@@ -87,7 +67,7 @@ class Plan:  # pylint: disable=too-many-instance-attributes  # the one model the
             raise ident
         if isinstance(ident, Exception):
             if self.validating:
-                raise s.NotChecked(_UNREAD["identity"])
+                raise s.NotChecked("the identity does not exist (see the identity check).")
             raise ident
         return ident
 
@@ -167,161 +147,22 @@ class Plan:  # pylint: disable=too-many-instance-attributes  # the one model the
 
     def configurations(self):
         if self.validating:
-            return self._recorded_configurations()
+            from azext_aks_connection.provider.validate import recorded_configurations
+            return recorded_configurations(self)
         return configurations(self.spec, self.values())
-
-    def _recorded_configurations(self):
-        """validate: the keys of the record's auth and client type (those it recorded), each computed again from
-        what the target gives now where every field it reads is known; else the value recorded (never a
-        credential); else UNKNOWN (only its presence is checked). --customized-keys renames are followed."""
-        recorded = {c.get("name"): c for c in self.record.get("configurations") or []}
-        known = dict(self.found.get("values") or {})
-        known["client_id"] = self.auth.client_id()
-        out = []
-        for k in self.target.keys_for(self.spec.auth, self.spec.client_type or "none"):
-            name = self.spec.customized_keys.get(k.key, k.key)
-            if recorded and name not in recorded:
-                continue
-            if all(known.get(f) is not None for f in t.fields_of(k.field)):
-                value = t.config_value(k, known)
-            elif not k.credential and (recorded.get(name) or {}).get("value"):
-                value = recorded[name]["value"]
-            else:
-                value = s.UNKNOWN
-            out.append({"name": name, "value": value, "credential": k.credential})
-        return out
 
     @property
     def k8s_names(self):
         return self.auth.k8s_names()
 
-    # ---- reads and checks: nothing is written before all have passed
     def read(self):
-        """Every read of the plan at once, each as soon as what it needs is there."""
-        self.progress("Reading the cluster, the target and what the connection needs")
-        candidates = [cls(self) for cls in s.CANDIDATES]
-        nodes = self._validate_reads() if self.validating else self._create_reads()
-        nodes.update(self.auth.reads())
-        nodes = {name: (self._keep(name, fn), needs) for name, (fn, needs) in nodes.items()}
-        nodes.update({"step:" + x.name: (self._step_reader(x), x.read_needs) for x in candidates})
-        graph.run_or_raise(nodes)
-        self.steps = [x for x in candidates if x.part]
-
-    def _create_reads(self):
-        cmd, spec = self.cmd, self.spec
-        nodes = {
-            "cluster": (lambda: cluster_ops.get_cluster(cmd, spec.cluster), ()),
-            "target": (lambda: target_ops.get_target(self.arm, self.target, spec.target_id), ()),
-            "linker": (lambda: _or_error(linkers.get_linker, cmd, spec.cluster, spec.name), ()),
-            "kube": (lambda: cluster_ops.kube_api(cmd, spec.cluster), ()),
-            "values": (self._read_values, ("target",)),
-            # The access reviews, with the create's own reads in the same round (their answers are proof enough).
-            "access": (self._check_access, ("kube", "cluster", "identity")),
-            "store": (lambda: self.found["access"]["store"], ("access",)),
-            "roles": (self._read_roles, ()),
-        }
-        if self.write_config:
-            nodes["secret"] = (lambda: self.found["access"]["secret"], ("access",))
-        return nodes
-
-    def _validate_reads(self):
-        """validate reads what the connection's record names, and nothing it would need only to write."""
-        from azext_aks_connection.provider import kube as kube_ops
-        cmd, spec = self.cmd, self.spec
-        secret = self.k8s_names.get("secret")
-        kube = self.store.api if self.store is not None else cluster_ops.kube_api(cmd, spec.cluster)
-        return {
-            "cluster": (lambda: cluster_ops.get_cluster(cmd, spec.cluster), ()),
-            "target": (lambda: target_ops.get_target(self.arm, self.target, spec.target_id), ()),
-            "kube": (lambda: kube, ()),
-            "access": (lambda: {}, ()),
-            "values": (lambda: target_ops.fetch_values(self.arm, self.target, spec.target_id, self.found["target"],
-                                                       with_secret=spec.auth == t.AUTH_SECRET), ("target",)),
-            "roles": (self._read_roles, ()),
-            "secret": (lambda: kube_ops.read_secret(kube, spec.namespace, secret) if secret else None, ()),
-        }
-
-    def _keep(self, name, fn):
-        def node():
-            if self.validating and any(n in self.errors for n in self._needs_of(name)):
-                self.errors[name] = s.NotChecked(_UNREAD["target"])
-                return
-            try:
-                self.found[name] = fn()
-            except Exception as exc:  # pylint: disable=broad-except  # validate: the step that needs it says so
-                if not self.validating:
-                    raise
-                self.errors[name] = exc
-            if name == "cluster":
-                self.cluster = self.found.get(name)
-        return node
-
-    def _needs_of(self, name):
-        return ("target",) if name == "values" else ()
-
-    def _step_reader(self, step):
-        def read():
-            step.part = self.applies(step.name)
-            if not step.part:
-                return
-            failed = [n for n in step.read_needs if n in self.errors]
-            if failed:
-                step.read_error = s.NotChecked(_UNREAD.get(failed[0], f"the {failed[0]} cannot be read."))
-                return
-            try:
-                step.current = step.read()
-            except Exception as exc:  # pylint: disable=broad-except  # validate: explained by the step
-                if not self.validating:
-                    raise
-                step.read_error = exc
-        return read
-
-    def _read_values(self):
-        # --secret on a target whose keys are off: refused before its keys are asked for
-        target_ops.refuse_key_auth_disabled(self.target, self.found["target"], self.spec.auth)
-        return target_ops.fetch_values(self.arm, self.target, self.spec.target_id, self.found["target"],
-                                       with_secret=self.spec.auth == t.AUTH_SECRET)
-
-    def _read_roles(self):
-        names = self.role_names()
-        if not ((self.grant or self.validating) and self.has_principal() and names):
-            return []
-        return identity_ops.resolve_roles(self.arm, self.scope, names)
-
-    def _check_access(self):
-        """The API server answers, and we may write what we write (SelfSubjectAccessReviews), with the reads of
-        the connection's own objects in the same round: {"store": Store, "secret": V1Secret | None, "account":
-        V1ServiceAccount | None (workload identity, once the identity is known)}."""
-        from azext_aks_connection.provider import kube as kube_ops
-        from azext_aks_connection.provider import kubeaccess
-        kube, ref, cluster, spec = self.found["kube"], self.spec.cluster, self.found["cluster"], self.spec
-        ns, wi = spec.namespace, spec.auth == t.AUTH_WORKLOAD_IDENTITY
-        reads = {"store": (lambda: store_ops.Store.read_one(kube, self.store_namespace, spec.name),
-                           ("get", "configmaps", self.store_namespace))}
-        if self.write_config:
-            reads["secret"] = (lambda: kube_ops.read_secret(kube, ns, secret_name(spec.name)), ("get", "secrets", ns))
-        if wi and isinstance(self.found.get("identity"), dict):
-            reads["account"] = (lambda: kube_ops.read_service_account(kube, ns, self.k8s_names["serviceAccount"]),
-                                ("get", "serviceaccounts", ns))
-        with kubeaccess.reaching(kube, ref, cluster):
-            return kubeaccess.preflight_create(kube, ref, cluster, self.store_namespace, ns,
-                                               secret=self.write_config, service_account=wi, reads=reads)
+        from azext_aks_connection.provider import plan_reads
+        plan_reads.read(self)
 
     def check(self):
-        spec, store = self.spec, self.found["store"]
-        refuse_shadowing(spec, self.found["linker"])
-        self.auth.check()
-        if spec.must_exist and store.find(spec.name) is None:
-            raise store.deleted_error(spec.name)    # an update of a connection deleted meanwhile: nothing written
-        refuse_leased(store.find(spec.name))
-        refuse_conflicts(spec, store.records)
-        if self.write_config:
-            from azext_aks_connection.provider import kube as kube_ops
-            kube_ops.refuse_foreign_secret(self.found["secret"], spec.namespace)
-            refuse_shared_secret(spec, self.found["secret"], store)
-        if self.vault_policy() and spec.roles and self.grant and self.has_principal():
-            logger.warning("Key vault '%s' uses access policies, not Azure RBAC: --role is ignored; the identity gets "
-                           "an access policy instead.", self.found["target"].get("name"))
+        """Every refusal that can be known before writing (provider/refusals.py)."""
+        from azext_aks_connection.provider.refusals import refuse_all
+        refuse_all(self)
 
     def changes(self):
         return [i for x in self.steps for i in x.changes()]
@@ -335,44 +176,6 @@ class Plan:  # pylint: disable=too-many-instance-attributes  # the one model the
 
     def release(self):
         self.intent.release()
-
-    def apply(self):
-        """Apply every step that has something to do, each once what it needs is applied. Returns
-        {step: (provisioned, made)}; a failure records the connection as Failed and re-raises."""
-        todo = [x for x in self.steps if x.pending()]
-        if todo:
-            self.progress("Applying " + ", ".join(x.name for x in todo))
-        try:
-            applied = graph.run({x.name: (x.apply, self._needs(x, {y.name for y in todo})) for x in todo})
-        except graph.NodeFailed as failure:
-            self.release()
-            self.intent.record_failure(failure)
-            raise failure.error
-        except KeyboardInterrupt:
-            self.release()          # interrupted: the record says so, and a re-run can take over at once
-            self.intent.record_failure(graph.NodeFailed("interrupted", KeyboardInterrupt("interrupted (Ctrl+C)"), {}))
-            raise
-        self.release()
-        return {x.name: applied.get(x.name) or (x.in_place(), []) for x in self.steps}
-
-    def _needs(self, step, todo):
-        """The steps of ``todo`` that ``step`` waits for: its needs, and through a step with nothing to do, that
-        step's own (the ServiceAccount waits for the cluster update even when the namespace is there)."""
-        out = set()
-        for name in step.needs:
-            if name in todo:
-                out.add(name)
-            elif self.step(name) is not None:
-                out |= set(self._needs(self.step(name), todo))
-        return tuple(sorted(out))
-
-
-def _or_error(fn, *args, errors=Exception):
-    """``fn(*args)``, or the exception (of ``errors``) it raised, for the caller to weigh."""
-    try:
-        return fn(*args)
-    except errors as exc:  # pylint: disable=broad-except
-        return exc
 
 
 def create(cmd, spec, progress, no_wait=False, dry_run=False):

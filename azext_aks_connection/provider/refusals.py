@@ -1,8 +1,12 @@
 """What create refuses before anything is written, from the records and objects its reads found: a name that
 would shadow a Service Connector connection, change another connection, share its Secret, or a connection another
 command is changing now."""
+from knack.log import get_logger
+
 from azext_aks_connection._validators import secret_name
 from azext_aks_connection.provider.record import CREATING, UPDATING, now, state_of
+
+logger = get_logger(__name__)
 
 
 def refuse_shadowing(spec, linker):
@@ -86,3 +90,21 @@ def refuse_leased(existing):
         f"{state_of(existing)}, under a lease until {until}): nothing was written.",
         recommendation="Re-run this command when the other one is done; if it was interrupted, re-run after "
         f"{until} (az aks connection show names the state).")
+
+
+def refuse_all(plan):
+    """Every refusal that can be known before writing, from what the plan's reads found."""
+    spec, store = plan.spec, plan.found["store"]
+    refuse_shadowing(spec, plan.found["linker"])
+    plan.auth.check()
+    if spec.must_exist and store.find(spec.name) is None:
+        raise store.deleted_error(spec.name)    # an update of a connection deleted meanwhile: nothing written
+    refuse_leased(store.find(spec.name))
+    refuse_conflicts(spec, store.records)
+    if plan.write_config:
+        from azext_aks_connection.provider import kube as kube_ops
+        kube_ops.refuse_foreign_secret(plan.found["secret"], spec.namespace)
+        refuse_shared_secret(spec, plan.found["secret"], store)
+    if plan.vault_policy() and spec.roles and plan.grant and plan.has_principal():
+        logger.warning("Key vault '%s' uses access policies, not Azure RBAC: --role is ignored; the identity gets "
+                       "an access policy instead.", plan.found["target"].get("name"))

@@ -14,6 +14,7 @@ value is named by its key, never shown.
 """
 from azext_aks_connection import model
 from azext_aks_connection import targets as t
+from azext_aks_connection.provider.steps import UNKNOWN
 from azext_aks_connection.provider.steps.base import SUCCESS, Check, fail, ok, row_of_error, warn
 
 STATE = Check("Connection state validated.", "The command that made or last changed the connection finished.")
@@ -155,3 +156,25 @@ def run(cmd, cluster, record, store=None):
         rows += step.explain()
     rows.sort(key=lambda pair: ORDER.index(pair[0].name) if pair[0].name in ORDER else len(ORDER))
     return [_as_output(c, r) for c, r in rows]
+
+
+def recorded_configurations(plan):
+    """validate: the keys of the record's auth and client type (those it recorded), each computed again from
+    what the target gives now where every field it reads is known; else the value recorded (never a
+    credential); else UNKNOWN (only its presence is checked). --customized-keys renames are followed."""
+    recorded = {c.get("name"): c for c in plan.record.get("configurations") or []}
+    known = dict(plan.found.get("values") or {})
+    known["client_id"] = plan.auth.client_id()
+    out = []
+    for k in plan.target.keys_for(plan.spec.auth, plan.spec.client_type or "none"):
+        name = plan.spec.customized_keys.get(k.key, k.key)
+        if recorded and name not in recorded:
+            continue
+        if all(known.get(f) is not None for f in t.fields_of(k.field)):
+            value = t.config_value(k, known)
+        elif not k.credential and (recorded.get(name) or {}).get("value"):
+            value = recorded[name]["value"]
+        else:
+            value = UNKNOWN
+        out.append({"name": name, "value": value, "credential": k.credential})
+    return out

@@ -2,6 +2,7 @@
 
 Standard library + azclierror only, so a bad argument fails in milliseconds with the fix.
 """
+import os
 import re
 
 from azure.cli.core.azclierror import (InvalidArgumentValueError, MutuallyExclusiveArgumentError,
@@ -142,3 +143,18 @@ def secret_name(connection_name):
     The built-in keeps the case and so fails on upper-case names; for lower-case names both agree.
     """
     return "sc-" + re.sub(r"[^a-zA-Z0-9]", "", connection_name).lower() + "-secret"
+
+
+def read_file_value(value, what):
+    """@<file> -> the file's content (stripped): keeps a secret off the command line, which az --debug echoes."""
+    if not value.startswith("@"):
+        return value
+    path = os.path.expanduser(value[1:])
+    try:
+        with open(path, encoding="utf-8") as f:
+            content = f.read().strip()
+    except OSError as exc:
+        raise InvalidArgumentValueError(f"{what}=@{path}: cannot read the file ({exc.strerror}).") from None
+    if not content:
+        raise InvalidArgumentValueError(f"{what}=@{path}: the file is empty.")
+    return content

@@ -8,6 +8,7 @@ from azext_aks_connection.targets import TARGETS
 
 
 DIAGNOSE = CliCommandType(operations_tmpl="azext_aks_connection.custom_diagnose#{}")
+DELETE = CliCommandType(operations_tmpl="azext_aks_connection.custom_delete#{}")
 
 
 def load_command_table(self, _):
@@ -18,7 +19,8 @@ def load_command_table(self, _):
         # pylint: disable-next=unknown-option-value
         g.custom_command("show", "connection_show",  # pylint: disable=show-command
                          table_transformer=transform_connection_table)
-        g.custom_command("delete", "connection_delete", confirmation=True, supports_no_wait=True)
+        g.custom_command("delete", "connection_delete", custom_command_type=DELETE, confirmation=True,
+                         supports_no_wait=True)
         g.custom_command("list-configuration", "connection_list_configuration",
                          table_transformer=transform_configurations_table)
         g.custom_command("list-support-types", "connection_list_support_types",

@@ -1,7 +1,27 @@
 """``--secret``: the target's own key or connection string (or, for some targets, values the user gives)."""
-from azure.cli.core.azclierror import RequiredArgumentMissingError
+from azure.cli.core.azclierror import InvalidArgumentValueError, RequiredArgumentMissingError
 
+from azext_aks_connection._validators import read_file_value
 from azext_aks_connection.auth.base import Auth
+
+
+def parse_args(wanted, items):
+    """--secret name=XX secret=XX -> {field: value} of the target's user values."""
+    usage = "--secret " + " ".join(f"{u.key}=XX" for u in wanted)
+    by_key = {u.key: u for u in wanted}
+    values = {}
+    for item in items:
+        key, sep, value = item.partition("=")
+        key = key.strip().lower()
+        if not sep or key not in by_key or not value:
+            raise InvalidArgumentValueError(f"Invalid value for --secret: '{item.split('=')[0]}=…'. Usage: {usage}",
+                                            recommendation=f"For example: {usage}")
+        values[by_key[key].field] = read_file_value(value, f"--secret {key}") if by_key[key].credential else value
+    missing = [u.key for u in wanted if u.field not in values]
+    if missing:
+        raise RequiredArgumentMissingError("--secret needs " + " and ".join(f"{k}=XX" for k in missing) + ".",
+                                           recommendation=f"Usage: {usage}")
+    return values
 
 
 def _placeholder(user_value):

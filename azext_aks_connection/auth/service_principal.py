@@ -1,8 +1,50 @@
 """``--service-principal client-id=… secret=… [object-id=…]``: the workload signs in as a service principal whose
 secret the Secret holds; with its object id, it gets the target's roles."""
-from azure.cli.core.azclierror import RequiredArgumentMissingError
+import re
+
+from azure.cli.core.azclierror import InvalidArgumentValueError, RequiredArgumentMissingError
+
+from azext_aks_connection._validators import read_file_value
 
 from azext_aks_connection.auth.base import Auth
+
+
+GUID = re.compile(r"^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$")
+
+
+def parse_args(values):
+    """client-id=… secret=… [object-id=…] -> dict; every value checked before any request."""
+    parsed = {}
+    for item in values:
+        key, sep, value = item.partition("=")
+        key = key.strip().lower()
+        if sep and key in ("client-id", "secret", "object-id") and value and not value.strip():
+            raise InvalidArgumentValueError(f"--service-principal {key} is blank (only white space).",
+                                            recommendation=f"Pass the real value: {key}=XX, or {key}=@<file> "
+                                            "holding it.")
+        if not sep or key not in ("client-id", "secret", "object-id") or not value:
+            raise InvalidArgumentValueError(
+                f"Invalid value for --service-principal: '{item.split('=')[0]}=…'. "
+                "Usage: --service-principal client-id=XX secret=XX [object-id=XX]",
+                recommendation="For example: --service-principal client-id=<appId> secret=<password> "
+                "object-id=<object id of the service principal>")
+        if key in parsed:
+            raise InvalidArgumentValueError(f"--service-principal: '{key}' is given twice.")
+        parsed[key] = value
+    missing = [k for k in ("client-id", "secret") if k not in parsed]
+    if missing:
+        raise RequiredArgumentMissingError(
+            "--service-principal needs " + " and ".join(f"{k}=XX" for k in missing) + ".",
+            recommendation="Usage: --service-principal client-id=XX secret=XX [object-id=XX]")
+    # secret=@file keeps the secret off the command line, which `az --debug` echoes before any extension runs.
+    parsed["secret"] = read_file_value(parsed["secret"], "--service-principal secret")
+    for key in ("client-id", "object-id"):
+        if key in parsed and not GUID.match(parsed[key]):
+            raise InvalidArgumentValueError(f"--service-principal {key} must be a GUID.",
+                                            recommendation=f"Pass the service principal's {key} as shown by "
+                                            "'az ad sp show --id <appId>'.")
+    return {"client_id": parsed["client-id"], "client_secret": parsed["secret"],
+            "object_id": parsed.get("object-id")}
 
 
 def tenant_of(cmd, subscription):

@@ -1,6 +1,8 @@
 """``--workload-identity <user-assigned identity id>``: the workload's ServiceAccount is trusted by the identity
 (a federated credential on the cluster's OIDC issuer), which gets the target's roles. validate's identity check
 lives here too: it is no step (nothing is written to the identity itself)."""
+import re
+
 from azure.cli.core.azclierror import ResourceNotFoundError
 
 from azext_aks_connection.auth.base import Auth
@@ -9,6 +11,8 @@ from azext_aks_connection.provider import graph
 from azext_aks_connection.provider import identity as identity_ops
 from azext_aks_connection.provider.steps.base import Check, NotChecked, fail, ok, warn
 
+IDENTITY_ID = re.compile(r"^/subscriptions/(?P<subscription>[^/]+)/resourceGroups/[^/]+/providers/"
+                         r"Microsoft\.ManagedIdentity/userAssignedIdentities/[^/]+$", re.IGNORECASE)
 IDENTITY_CHECK = Check("User-assigned identity validated.",
                        "The workload identity of the connection exists and has the client id the connection uses.")
 

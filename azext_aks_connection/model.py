@@ -3,8 +3,7 @@ LinkerResource JSON that the built-in `az aks connection` prints (flattened, as 
 """
 import json
 
-from azext_aks_connection.targets import (AUTH_CSI, AUTH_SERVICE_PRINCIPAL, AUTH_WORKLOAD_IDENTITY,
-                                          WIRE_AUTH_TYPE)
+from azext_aks_connection.targets import AUTH_CSI, WIRE_AUTH_TYPE
 
 RECORD_VERSION = 1
 
@@ -38,12 +37,9 @@ class ConnectionSpec:  # pylint: disable=too-few-public-methods,too-many-instanc
 
 def wire_auth_info(spec):
     """authInfo as the built-in sends it for AKS (never the service principal's secret)."""
+    from azext_aks_connection.auth import AUTH_CLASSES
     info = {"authType": WIRE_AUTH_TYPE[spec.auth]}
-    if spec.auth == AUTH_WORKLOAD_IDENTITY:
-        info.update(clientId=spec.auth_info.get("client_id"),
-                    subscriptionId=spec.auth_info["identity_id"].split("/")[2])
-    elif spec.auth == AUTH_SERVICE_PRINCIPAL:
-        info.update(clientId=spec.auth_info["client_id"], principalId=spec.auth_info.get("object_id"))
+    info.update(AUTH_CLASSES[spec.auth].wire_info(spec))
     if spec.roles:
         info["roles"] = list(spec.roles)
     if "auth" in spec.opt_out:

@@ -74,6 +74,17 @@ class Auth:
         return {}
 
     @classmethod
+    def wire_info(cls, spec):  # pylint: disable=unused-argument
+        """authInfo's fields beside authType, roles and authMode, as the built-in sends them for AKS (never a
+        secret)."""
+        return {}
+
+    @classmethod
+    def linker_auth(cls, spec, models, identity=None, roles=None):  # pylint: disable=unused-argument
+        """The Service Connector linker's authInfo model for ``spec`` (azure-mgmt-servicelinker ``models``)."""
+        return models.UserAssignedIdentityAuthInfo()
+
+    @classmethod
     def fix_args(cls, target, record):  # pylint: disable=unused-argument
         """The auth argument that gives this connection's auth again (what only the user knew: a placeholder)."""
         return ""

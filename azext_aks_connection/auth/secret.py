@@ -43,6 +43,12 @@ class SecretAuth(Auth):
         return {}
 
     @classmethod
+    def linker_auth(cls, spec, models, identity=None, roles=None):
+        values = spec.auth_info.get("user_values") or {}
+        return models.SecretAuthInfo(name=values.get("name"), secret_info=models.ValueSecretInfo(
+            value=values["secret"]) if values.get("secret") else None)
+
+    @classmethod
     def fix_args(cls, target, record):
         if target is None or not target.user_values:
             return "--secret"

@@ -86,6 +86,21 @@ class ServicePrincipalAuth(Auth):
         return {"client_id": info.get("clientId"), "object_id": info.get("principalId")}
 
     @classmethod
+    def wire_info(cls, spec):
+        return {"clientId": spec.auth_info["client_id"], "principalId": spec.auth_info.get("object_id")}
+
+    @classmethod
+    def linker_auth(cls, spec, models, identity=None, roles=None):
+        if not spec.auth_info.get("object_id"):
+            raise RequiredArgumentMissingError(
+                "Service Connector needs the service principal's object id (authInfo.principalId).",
+                recommendation="Add object-id=<object id> to --service-principal (az ad sp show --id <appId> --query "
+                "id -o tsv).")
+        return models.ServicePrincipalSecretAuthInfo(client_id=spec.auth_info["client_id"],
+                                                     principal_id=spec.auth_info.get("object_id"),
+                                                     secret=spec.auth_info["client_secret"], roles=roles)
+
+    @classmethod
     def fix_args(cls, target, record):
         info = record.get("authInfo") or {}
         obj = info.get("principalId")

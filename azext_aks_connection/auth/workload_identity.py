@@ -89,6 +89,17 @@ class WorkloadIdentityAuth(Auth):
         return info
 
     @classmethod
+    def wire_info(cls, spec):
+        return {"clientId": spec.auth_info.get("client_id"),
+                "subscriptionId": spec.auth_info["identity_id"].split("/")[2]}
+
+    @classmethod
+    def linker_auth(cls, spec, models, identity=None, roles=None):
+        return models.UserAssignedIdentityAuthInfo(client_id=identity["client_id"],
+                                                   subscription_id=spec.auth_info["identity_id"].split("/")[2],
+                                                   roles=roles)
+
+    @classmethod
     def fix_args(cls, target, record):
         return f"--workload-identity {(record.get('provisioned') or {}).get('identity') or '<identity resource id>'}"
 

@@ -24,21 +24,9 @@ def linker_body(spec, identity=None):
     if spec.auth == t.AUTH_CSI:
         properties = models.AzureKeyVaultProperties(connect_as_kubernetes_csi_driver=True)
     target = models.AzureResource(id=spec.target_id, resource_properties=properties)
-    roles = list(spec.roles) if spec.roles else None
-    if spec.auth == t.AUTH_WORKLOAD_IDENTITY:
-        auth = models.UserAssignedIdentityAuthInfo(client_id=identity["client_id"],
-                                                   subscription_id=spec.auth_info["identity_id"].split("/")[2],
-                                                   roles=roles)
-    elif spec.auth == t.AUTH_SERVICE_PRINCIPAL:
-        auth = models.ServicePrincipalSecretAuthInfo(client_id=spec.auth_info["client_id"],
-                                                     principal_id=spec.auth_info.get("object_id"),
-                                                     secret=spec.auth_info["client_secret"], roles=roles)
-    elif spec.auth == t.AUTH_CSI:
-        auth = models.UserAssignedIdentityAuthInfo()
-    else:
-        values = spec.auth_info.get("user_values") or {}
-        auth = models.SecretAuthInfo(name=values.get("name"), secret_info=models.ValueSecretInfo(
-            value=values["secret"]) if values.get("secret") else None)
+    from azext_aks_connection.auth import AUTH_CLASSES
+    auth = AUTH_CLASSES[spec.auth].linker_auth(spec, models, identity=identity,
+                                               roles=list(spec.roles) if spec.roles else None)
     if "auth" in spec.opt_out:
         auth.auth_mode = "optOutAllAuth"
     configuration = None
@@ -72,12 +60,10 @@ def create(cmd, spec, progress, no_wait=False):
     from azext_aks_connection.provider.arm import Arm
     from azext_aks_connection.provider.errors import arm_error
     refuse_name(spec.name)
-    if spec.auth == t.AUTH_SERVICE_PRINCIPAL and not spec.auth_info.get("object_id"):
-        from azure.cli.core.azclierror import RequiredArgumentMissingError
-        raise RequiredArgumentMissingError(
-            "Service Connector needs the service principal's object id (authInfo.principalId).",
-            recommendation="Add object-id=<object id> to --service-principal (az ad sp show --id <appId> --query id "
-            "-o tsv).")
+    if spec.auth == t.AUTH_SERVICE_PRINCIPAL:
+        from azure.mgmt.servicelinker import models
+        from azext_aks_connection.auth.service_principal import ServicePrincipalAuth
+        ServicePrincipalAuth.linker_auth(spec, models)     # the object id it needs, before any request
     progress("Reading the cluster, the target and the identity")
     cluster = cluster_ops.get_cluster(cmd, spec.cluster)
     identity = None

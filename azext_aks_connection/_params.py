@@ -4,8 +4,10 @@ from azext_aks_connection.targets import (AUTH_SECRET, AUTH_SERVICE_PRINCIPAL, A
                                           offered_auth_types)
 
 OWN = {"validator": skip_builtin_validation}   # see load_arguments
-CONNECTION_NAME_HELP = ("Name of the connection: 1-60 letters, digits, '_', '.' or '-'. Generated when omitted: "
-                        "the target's name, '_' and 5 random characters (for example storageblob_k3x9q).")
+CONNECTION_NAME_HELP = ("Name of the connection: 1-60 letters, digits, '_', '.' or '-'. When omitted: the same name "
+                        "for every create of one target, namespace and auth type (for example "
+                        "storageblob_mystorage_orders_secret), so re-running a create updates that connection "
+                        "instead of making another.")
 
 
 ID_COMMANDS = ("show", "delete", "list-configuration", "wait", "update", "validate")
@@ -48,6 +50,23 @@ def load_arguments(self, command):
             c.argument("connection_id", **OWN, options_list=["--id"],
                        help="The resource id of the connection. ['--resource-group', '--name', '--connection'] "
                        "are required if '--id' is not specified.")
+
+    if wanted("wait"):
+        with self.argument_context("aks connection wait", arg_group="Wait Condition") as c:
+            c.argument("timeout", **OWN, options_list=["--timeout"], type=int, default=3600,
+                       help="Maximum wait in seconds: the command fails when it passes first.")
+            c.argument("interval", **OWN, options_list=["--interval"], type=int, default=30,
+                       help="Polling interval in seconds (never past --timeout).")
+            c.argument("deleted", **OWN, options_list=["--deleted"], action="store_true", help="Wait until deleted.")
+            c.argument("created", **OWN, options_list=["--created"], action="store_true",
+                       help="Wait until created with 'provisioningState' at 'Succeeded'.")
+            c.argument("updated", **OWN, options_list=["--updated"], action="store_true",
+                       help="Wait until updated with provisioningState at 'Succeeded'.")
+            c.argument("exists", **OWN, options_list=["--exists"], action="store_true",
+                       help="Wait until the connection exists.")
+            c.argument("custom", **OWN, options_list=["--custom"],
+                       help="Wait until the condition satisfies a custom JMESPath query. E.g. "
+                       "provisioningState!='Creating'.")
 
     with self.argument_context("aks connection show") as c:
         c.argument("manifest", **OWN, options_list=["--manifest"], arg_type=get_three_state_flag(),

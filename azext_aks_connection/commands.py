@@ -25,7 +25,7 @@ def load_command_table(self, _):
                          table_transformer=transform_configurations_table)
         g.custom_command("list-support-types", "connection_list_support_types",
                          table_transformer=transform_support_types_table)
-        g.custom_wait_command("wait", "connection_wait_get")
+        g.custom_command("wait", "connection_wait")
         g.custom_command("validate", "connection_validate", custom_command_type=DIAGNOSE,
                          table_transformer=transform_validation_table)
         g.custom_command("troubleshoot", "connection_troubleshoot", custom_command_type=DIAGNOSE,

@@ -1,7 +1,5 @@
 """Command implementations: parse arguments into a ConnectionSpec, call the provider layer,
 return the output dict. Everything that can be checked locally is checked before any call."""
-import random
-import string
 
 from azure.cli.core.azclierror import (InvalidArgumentValueError, RequiredArgumentMissingError,
                                        ResourceNotFoundError)
@@ -113,15 +111,17 @@ def connection_create(cmd, *, client_type=None, connection_name=None,  # pylint:
     scope = str(scope) if scope is not None else "default"
     # Everything below up to plan.create is local: bad input fails before any request.
     v.validate_namespace(scope)
-    if connection_name:
+    _refuse_store_namespace(cmd, scope)
+    if connection_name is not None:         # given, even empty: checked (an empty one is no default)
         v.validate_connection_name(connection_name)
     cluster_ref = v.resolve_cluster(cmd, resource_group_name, cluster, source_id)
     tid, _ = v.resolve_target(cmd, target, target_id, target_resource_group, target_names)
-    if not connection_name:
-        connection_name = f"{target.wire_name}_{''.join(random.sample(string.ascii_lowercase + string.digits, 5))}"
-        logger.warning("Connection name is not specified, use generated one: --connection %s", connection_name)
     auth, auth_info = spec_args.auth_from_args(target, secret_auth_info, workload_identity_auth_info,
                                                service_principal_auth_info, enable_csi)
+    if connection_name is None:
+        connection_name = spec_args.default_name(target, tid, scope, auth)
+        logger.warning("Connection name is not specified, use generated one: --connection %s (the same for every "
+                       "create of this target, namespace and auth type: a re-run updates it)", connection_name)
     auth_info = spec_args.with_option_values(target, auth, auth_info, user_args)
     spec = spec_args.build_spec(target, cluster_ref, connection_name, tid, client_type or "none", scope=scope,
                                 auth=auth, auth_info=auth_info, roles=roles, customized_keys=customized_keys,
@@ -129,6 +129,17 @@ def connection_create(cmd, *, client_type=None, connection_name=None,  # pylint:
     if engine == "service-connector":
         return _apply_service_connector(cmd, spec, no_wait)
     return _apply(cmd, spec, no_wait, dry_run)
+
+
+def _refuse_store_namespace(cmd, namespace):
+    """The namespace of aks-connection's records never holds a credential (README): no connection writes there."""
+    from azext_aks_connection.provider import store as store_ops
+    if namespace == store_ops.namespace(cmd.cli_ctx):
+        raise InvalidArgumentValueError(
+            f"Namespace '{namespace}' holds aks-connection's connection records, never a credential: a connection "
+            "cannot write its Secret or ServiceAccount there.",
+            recommendation="Pass the namespace of the workload that uses the connection, for example: "
+            "--kube-namespace orders")
 
 
 def connection_update(cmd, *, client_type=None, connection_name=None,  # pylint: disable=too-many-locals
@@ -369,6 +380,58 @@ def connection_wait_get(cmd, resource_group_name=None, cluster=None, connection_
     if failure.is_failed(shown):        # azure-cli's wait would say only "The operation failed"
         raise failure.failed_error(cmd, cluster_ref, _with_failure(shown, found, engine))
     return shown
+
+
+def connection_wait(cmd, resource_group_name=None, cluster=None, connection_name=None, connection_id=None, *,
+                    created=False, updated=False, deleted=False, exists=False, custom=None, interval=30,
+                    timeout=3600):
+    """azure-cli's generic wait, with what it lacks: the command fails when --timeout passes first (the generic one
+    prints its timeout error as output and exits 0), and --timeout bounds the wait whatever --interval is (the
+    generic one sleeps a whole interval past it)."""
+    import threading
+    import time
+    from azure.cli.core.azclierror import UnclassifiedUserFault
+    from azure.core.exceptions import ResourceNotFoundError as NotFound
+    if not any([created, updated, deleted, exists, custom]):
+        raise InvalidArgumentValueError("incorrect usage: --created | --updated | --deleted | --exists | --custom "
+                                        "JMESPATH", recommendation="For example: --created")
+    if interval is None or interval <= 0 or timeout is None or timeout < 0:
+        raise InvalidArgumentValueError("--interval must be above 0 and --timeout at least 0 (seconds).",
+                                        recommendation="For example: --interval 5 --timeout 600")
+    deadline = time.monotonic() + timeout
+    progress, seen = _progress(cmd), "not found"
+    try:
+        while True:
+            try:
+                shown = connection_wait_get(cmd, resource_group_name, cluster, connection_name, connection_id)
+            except NotFound:
+                if deleted:
+                    return None
+                shown, seen = None, "not found"
+            if shown is not None:
+                seen = f"provisioningState {shown.get('provisioningState') or 'Succeeded'}"
+                if _wait_met(shown, created or updated, exists, custom):
+                    return None
+            left = deadline - time.monotonic()
+            if left <= 0:
+                raise UnclassifiedUserFault(
+                    f"The wait timed out after {timeout} seconds: the connection is {seen}.",
+                    recommendation="Wait longer (--timeout), or see where it is: az aks connection show " +
+                    (f"--id {connection_id}" if connection_id else
+                     f"-g {resource_group_name} -n {cluster} --connection {connection_name}"))
+            progress(f"Waiting for the connection ({seen})")
+            threading.Event().wait(min(interval, left))
+    finally:
+        progress.end()
+
+
+def _wait_met(shown, succeeded, exists, custom):
+    if exists:
+        return True
+    if custom:
+        from azure.cli.core.commands.arm import verify_property
+        return bool(verify_property(shown, custom))
+    return succeeded and (shown.get("provisioningState") or "Succeeded").lower() == "succeeded"
 
 
 def connection_list_configuration(cmd, resource_group_name=None, cluster=None, connection_name=None,

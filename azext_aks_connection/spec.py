@@ -32,6 +32,25 @@ def option_values(target, given):
     return values
 
 
+def default_name(target, target_id, namespace, auth):
+    """The connection's name when --connection is not given: deterministic (target type, target resource,
+    namespace, auth type), so a pipeline that re-runs the same create converges on one connection (the built-in's
+    random suffix makes a second connection and a second Secret on every run). Lower-case letters, digits and '_':
+    valid for both engines. Over 60 characters: shortened, with a hash of the whole."""
+    import hashlib
+    short = {t.AUTH_SECRET: "secret", t.AUTH_WORKLOAD_IDENTITY: "wi", t.AUTH_SERVICE_PRINCIPAL: "sp",
+             t.AUTH_CSI: "csi"}[auth]
+    resource = (target_id or "").rstrip("/").split("/")
+    # the resource's own name: the segment after the resource type (storageAccounts/<name>/blobServices/default)
+    name = resource[8] if len(resource) > 8 and (target_id or "").lower().startswith("/subscriptions/") \
+        else resource[-1].split(":")[0]
+    full = re.sub(r"[^a-z0-9]+", "_", f"{target.wire_name}_{name}_{namespace}_{short}".lower()).strip("_")
+    if len(full) <= 60:
+        return full
+    digest = hashlib.sha256(full.encode("utf-8")).hexdigest()[:8]
+    return full[:51].rstrip("_") + "_" + digest
+
+
 def with_option_values(target, auth, auth_info, user_args):
     """--secret of a target whose values the user gives: those given as options of their own added."""
     if auth == t.AUTH_SECRET and target.user_values:

@@ -112,6 +112,35 @@ def test_wait_deleted_and_created(az, sandbox, sbc):
     assert run(az, "aks", "connection", "show", "--id", cid).rc == 3
 
 
+def test_wait_fails_when_its_timeout_passes_first_whatever_the_interval(az, sbc):
+    """A connection that never comes: --created with --timeout 3 fails (exit 1, saying so) after about 3 s, though
+    the default interval is 30 s; azure-cli's generic wait printed {} and exited 0 after 30 s."""
+    import time
+    cluster = new_cluster(sbc, "waitto")
+    started = time.monotonic()
+    res = run(az, "aks", "connection", "wait", "--id", conn_id(cluster, "never_blob"), "--created", "--timeout", "3")
+    took = time.monotonic() - started
+    assert res.rc == 1, res
+    assert "timed out after 3 seconds" in res.log and "not found" in res.log, res.log
+    assert res.out.strip() in ("", "null"), res.out
+    assert took < 15, took
+
+
+@pytest.mark.parametrize("args, error", [
+    (["--connection", ""], "Connection name '' is invalid"),
+    (["--connection", "rec_blob", "--kube-namespace", "aks-connection"], "holds aks-connection's connection records"),
+])
+def test_an_empty_name_and_the_record_namespace_are_refused_before_any_request(az, sandbox, sbc, args, error):
+    cluster = new_cluster(sbc, "badname")
+    s = sandbox["seeds"]["storage"]["storage-blob"]
+    mark = sbc.mark()
+    res = run(az, "aks", "connection", "create", "storage-blob", "--source-id", cluster["id"], "--tg",
+              s["resourceGroup"], "--account", s["account"], "--secret", "-o", "json", *args)
+    assert res.rc == 1, res
+    assert error in res.log, res.log
+    assert sbc.requests(since=mark) == []
+
+
 def test_default_namespace_is_printed_as_a_name(az, sandbox, sbc):
     cluster = new_cluster(sbc, "defns")
     s = sandbox["seeds"]["storage"]["storage-blob"]

@@ -197,14 +197,24 @@ def test_missing_cluster_fails_with_clear_error_and_no_write(az, sandbox, sbc):
     assert [e for e in sbc.requests(since=mark) if e["mutating"]] == []
 
 
-def test_generated_connection_name(az, sandbox):
+def test_generated_connection_name_is_the_same_on_every_run(az, sandbox, kube):
+    """A create without --connection (a CI job that re-runs it) converges on one connection and one Secret: the
+    name comes from the target, its resource, the namespace and the auth type (the built-in's is random)."""
     c, s = _seed(sandbox)
-    res = az("aks", "connection", "create", "storage-blob", "-g", c["resourceGroup"], "-n", c["name"],
-             "--tg", s["resourceGroup"], "--account", s["account"], "--secret", "-o", "json")
-    assert res.rc == 0, res
-    name = res.json["name"]
-    assert name.startswith("storageblob_") and len(name) == len("storageblob_") + 5
-    assert "use generated one: --connection " + name in res.log
+    args = ("aks", "connection", "create", "storage-blob", "-g", c["resourceGroup"], "-n", c["name"],
+            "--tg", s["resourceGroup"], "--account", s["account"], "--kube-namespace", "gen-ns", "--secret", "-o",
+            "json")
+    first = az(*args)
+    assert first.rc == 0, first
+    name = first.json["name"]
+    assert name == f"storageblob_{s['account']}_gen_ns_secret", name
+    assert "use generated one: --connection " + name in first.log
+    again = az(*args)
+    assert again.rc == 0 and again.json["name"] == name, again
+    listed = az("aks", "connection", "list", "-g", c["resourceGroup"], "-n", c["name"], "-o", "json").json
+    assert [x["name"] for x in listed if x["name"].startswith("storageblob_")] == [name]
+    secrets = [x.metadata.name for x in kube.list_namespaced_secret("gen-ns").items]
+    assert secrets == [f"sc-storageblob{s['account']}gennssecret-secret"], secrets
 
 
 def test_debug_output_carries_no_credential(sandbox, az, kube):

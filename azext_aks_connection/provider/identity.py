@@ -529,15 +529,15 @@ def ensure_redis_access(arm, cache, api_version, object_id, policy, *, alias=Non
     return (rest(made) or {}).get("id") or aid, "created"
 
 
-def delete_redis_access(arm, assignment_id):
+def delete_redis_access(arm, rid):
     """delete --cleanup: remove an access policy assignment this extension made (absent already: fine), followed
     to its end."""
     from azext_aks_connection.provider.retry import follow, sdk_polling
-    client, rg, name = _redis(arm, assignment_id)
+    client, rg, name = _redis(arm, rid)
     try:
-        sdk_call(arm.cli_ctx, "DELETE", assignment_id, lambda: follow(client.access_policy_assignment.begin_delete(
-            rg, name, assignment_id.rsplit("/", 1)[1],
+        sdk_call(arm.cli_ctx, "DELETE", rid, lambda: follow(client.access_policy_assignment.begin_delete(
+            rg, name, rid.rsplit("/", 1)[1],
             polling=sdk_polling(lro_options={"final-state-via": "location"}))))
     except ArmError as exc:
         if exc.status_code != 404:
-            raise arm_error(exc, f"Deleting access policy assignment '{assignment_id}'") from exc
+            raise arm_error(exc, f"Deleting access policy assignment '{rid}'") from exc

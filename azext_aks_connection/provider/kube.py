@@ -138,10 +138,11 @@ def _converge(kind, namespace, name, *, read, create, desired_update, known=_UNR
     ``desired_update(current)`` returns None when ``current`` is as wanted, else ``(write, body)``.
     Returns "created", "updated" or "unchanged".
 
-    Why retry.call and not the kubernetes client's: the writes go through our light client (provider/kubeaccess.KubeClient), which exists
-    so that a create never imports the kubernetes package (~1.4 s); kubernetes.utils.retry_on_conflict (client-go's
-    RetryOnConflict) lives in that package, retries every 409 alike after a blocking sleep, and cannot do what a
-    409 means here: read again, or refuse (``exclusive``), or make a namespace deleted meanwhile again."""
+    Why retry.call and not the kubernetes client's retry: the writes go through our light client
+    (provider/kubeaccess.KubeClient), which exists so that a create never imports the kubernetes package
+    (~1.4 s); kubernetes.utils.retry_on_conflict (client-go's RetryOnConflict) lives in that package, retries
+    every 409 alike after a blocking sleep, and cannot do what a 409 means here: read again, or refuse
+    (``exclusive``), or make a namespace deleted meanwhile again."""
     state = {"current": None}
 
     def attempt(_):

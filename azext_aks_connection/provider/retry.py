@@ -163,12 +163,12 @@ def call(attempt, *, retryable=None, attempts=None, seconds=None, reread=None, b
             last, kind, wait = exc, Again, exc.delay
         except Exception as exc:  # pylint: disable=broad-except  # the caller's predicate says what is retried
             kind = retryable(exc) if retryable is not None else None
-            if kind is None or kind is False:
+            if kind is None or kind is False or isinstance(attempts, dict) and kind not in attempts:
                 raise
             last, wait = exc, None
         n += 1
         counts[kind] = counts.get(kind, 0) + 1
-        limit = attempts.get(kind, 1) if isinstance(attempts, dict) else attempts
+        limit = attempts[kind] if isinstance(attempts, dict) else attempts
         left = None if deadline is None else deadline - time.monotonic()
         if (limit is not None and (counts[kind] if isinstance(attempts, dict) else n) >= limit) or \
                 (left is not None and left <= 0):

@@ -98,8 +98,10 @@ def test_attempts_per_kind(clock):
         retry.call(attempt, retryable=kind, attempts={412: 5, 409: 2}, backoff=retry.Backoff(first=0.0))
     assert raised.value.status == 409 and attempt.calls == [0, 1, 2, 3], "the second 409 is one too many"
     assert clock.waits == [], "first=0: no wait unless the service asks for one"
-    with pytest.raises(Failed):
-        retry.call(_failing(Failed(500)), retryable=kind, attempts={412: 5})
+    attempt = _failing(Failed(500))
+    with pytest.raises(Failed):     # a kind with no bound of its own is not retried: raised as it is
+        retry.call(attempt, retryable=kind, attempts={412: 5}, exhausted=lambda _: RuntimeError("kept changing"))
+    assert attempt.calls == [0]
 
 
 def test_the_deadline_bounds_the_tries_and_no_wait_runs_past_it(clock):

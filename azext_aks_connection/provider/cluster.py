@@ -142,7 +142,7 @@ def _outputs_missing(cluster_ref, what):
 
 def _put_cluster(client, cluster_ref, mc, progress, what, *, on_success=None):
     """The managed-cluster PUT of ``mc`` (as read, changed), If-Match its ETag, followed to its end
-    (``on_success``: arm.sdk_polling's)."""
+    (``on_success``: retry.sdk_polling's)."""
     from azure.core import MatchConditions
     from azext_aks_connection.provider.retry import follow, sdk_polling   # Retry-After, else 0.5 s growing to 5 s
     condition = {"etag": mc.e_tag, "match_condition": MatchConditions.IfNotModified} if mc.e_tag else {}

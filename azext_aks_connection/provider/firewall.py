@@ -444,12 +444,9 @@ def _confirm(arm, target, resource_id, addresses, outcome, *, write_seconds):
             recommendation="Another client is rewriting the target's network rules at the same time: re-run the "
             "command when it is done (it adds only what is missing).")
 
-    return retry.call(verify, attempts=VERIFY_ATTEMPTS, backoff=_contention(0.25), exhausted=exhausted)
-
-
-def _contention(first):
-    """The pauses between the writers of one list: ``first`` seconds doubling to 4 s, each times 0.5-1.5."""
-    return retry.Backoff(first=first, factor=2.0, cap=4.0, jitter=(0.5, 1.5))
+    # between the writers of one list: 0.25 s doubling to 4 s, each times 0.5-1.5
+    return retry.call(verify, attempts=VERIFY_ATTEMPTS, exhausted=exhausted,
+                      backoff=retry.Backoff(first=0.25, factor=2.0, cap=4.0, jitter=(0.5, 1.5)))
 
 
 # --------------------------------------------------------------------------- removal (delete --cleanup)
@@ -486,8 +483,9 @@ def remove_rules(arm, target, resource_id, ips):
             return list(ips)        # none (left) of ours: done
         _write_list(arm, target, resource_id, props, keep,
                     what=f"Removing IP rules {', '.join(ips)} from {target.display} '{resource_id.split('/')[-1]}'")
-        raise retry.Again(delay=0 if attempt == 0 else None)   # read back at once; after that, another writer
-        # put them back: the jittered backoff spreads the writers out
+        # Read back at once; found there again after that, another writer put them back: the jittered backoff
+        # spreads the writers out.
+        raise retry.Again(delay=0 if attempt == 0 else None)
 
     def exhausted(_):
         from azure.cli.core.azclierror import AzureResponseError
@@ -497,7 +495,8 @@ def remove_rules(arm, target, resource_id, ips):
             recommendation="Another client is rewriting the target's network rules: re-run the delete when it is "
             "done.")
 
-    return retry.call(remove, attempts=VERIFY_ATTEMPTS, backoff=_contention(0.5), exhausted=exhausted)
+    return retry.call(remove, attempts=VERIFY_ATTEMPTS, exhausted=exhausted,
+                      backoff=retry.Backoff(first=0.5, factor=2.0, cap=4.0, jitter=(0.5, 1.5)))
 
 
 # --------------------------------------------------------------------------- the az command a user can run instead

@@ -59,6 +59,18 @@ def cf_resources(cli_ctx, subscription_id):
     return _mgmt(cli_ctx, ResourceType.MGMT_RESOURCE_RESOURCES, subscription_id)
 
 
+def cf_keyvault(cli_ctx, subscription_id):
+    """azure-mgmt-keyvault (azure-cli's MGMT_KEYVAULT profile): vault access policies."""
+    from azure.cli.core.profiles import ResourceType
+    return _mgmt(cli_ctx, ResourceType.MGMT_KEYVAULT, subscription_id)
+
+
+def cf_redis(cli_ctx, subscription_id):
+    """azure-mgmt-redis: the cache's configuration and its access policy assignments."""
+    from azure.mgmt.redis import RedisManagementClient
+    return _mgmt(cli_ctx, RedisManagementClient, subscription_id)
+
+
 def arm_pipeline(cli_ctx, subscription_id):
     """The ARMPipelineClient of provider/arm.Arm's generic calls by resource id (each target with the api-version
     of targets.py, and the actions no shipped SDK has): a management client's, so it has the same policies. The

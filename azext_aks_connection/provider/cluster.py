@@ -114,8 +114,6 @@ def _oidc_warning(cluster_ref):
         "for a few minutes), and the OIDC issuer cannot be turned off again.", cluster_ref.name)
 
 
-# One read-compare-update loop with its retries (412, 409 busy); split, the retry state would be spread around.
-# pylint: disable-next=too-many-statements
 def _turn_on(mc, current, missing, kv_csi):
     """Set on the cluster model ``mc`` (read as ``current``) what ``missing`` names."""
     from azure.mgmt.containerservice import models
@@ -133,7 +131,6 @@ def _turn_on(mc, current, missing, kv_csi):
         mc.addon_profiles = profiles
 
 
-# pylint: disable-next=too-many-locals  # one read-modify-write loop: its attempts, the model and its conditions
 def _outputs_missing(cluster_ref, what):
     from azure.cli.core.azclierror import AzureResponseError
     return AzureResponseError(
@@ -145,9 +142,9 @@ def _outputs_missing(cluster_ref, what):
 
 def _put_cluster(client, cluster_ref, mc, progress, what, *, on_success=None):
     """The managed-cluster PUT of ``mc`` (as read, changed), If-Match its ETag, followed to its end
-    (``on_success``: arm.sdk_polling's)."""
+    (``on_success``: retry.sdk_polling's)."""
     from azure.core import MatchConditions
-    from azext_aks_connection.provider.arm import follow, sdk_polling     # Retry-After, else 0.5 s growing to 5 s
+    from azext_aks_connection.provider.retry import follow, sdk_polling   # Retry-After, else 0.5 s growing to 5 s
     condition = {"etag": mc.e_tag, "match_condition": MatchConditions.IfNotModified} if mc.e_tag else {}
     progress(f"Enabling {what} on AKS cluster '{cluster_ref.name}' (a cluster update; it can take minutes)")
     poller = client.begin_create_or_update(cluster_ref.resource_group, cluster_ref.name, mc,
@@ -163,9 +160,11 @@ def ensure_features(cmd, cluster_ref, cluster, progress, *, workload_identity=Fa
     another update that is turning the features on), so what on_success started is from before a wait.
 
     As ``az aks update``, the PUT sends the cluster as read with its ETag (If-Match), so a change made by someone
-    else meanwhile is never reverted by a stale body: a 412 reads it again. The read is the command's own when the
-    cluster was idle then and nothing was waited for since; after any wait, a fresh one."""
-    from azure.core.exceptions import ServiceRequestError, ServiceResponseError
+    else meanwhile is never reverted by a stale body: a 412 reads it again (at most PRECONDITION_ATTEMPTS tries),
+    a 409 (the cluster busy with another operation) waits for it first (at most UPDATE_ATTEMPTS tries). The read
+    is the command's own when the cluster was idle then and nothing was waited for since; after any wait, a fresh
+    one."""
+    from azext_aks_connection.provider import registration, retry
     missing = missing_features(cluster, workload_identity, kv_csi)
     if not missing and not outputs_pending(cluster, workload_identity, kv_csi):
         return cluster
@@ -174,47 +173,60 @@ def ensure_features(cmd, cluster_ref, cluster, progress, *, workload_identity=Fa
     # On but what it makes not there yet (someone else's update is turning it on): wait for that update first.
     known_state = "updating" if not missing else \
         ((cluster.get("properties") or {}).get("provisioningState") or "").lower()
-    busy = stale = 0
     warned = waited_for_outputs = False
     as_read = _recall(cmd, cluster_ref, cluster) if known_state in TERMINAL else None
-    while True:
-        if busy or known_state not in TERMINAL:
-            from azext_aks_connection.provider import registration
+
+    def attempt(_):
+        nonlocal as_read, known_state, warned, waited_for_outputs
+        if known_state not in TERMINAL:
             registration.wait_cluster_idle(cmd, cluster_ref, progress)
-        try:
-            # The command's own read when nothing was waited for since (its ETag guards the PUT), else a fresh one.
-            mc, as_read = as_read or client.get(cluster_ref.resource_group, cluster_ref.name), None
-            current = mc.as_dict()
-            missing = missing_features(current, workload_identity, kv_csi)
-            if missing:
-                if "OIDC issuer" in missing and not warned:
-                    _oidc_warning(cluster_ref)
-                    warned = True
-                _turn_on(mc, current, missing, kv_csi)
-                current = _put_cluster(client, cluster_ref, mc, progress, what, on_success=on_success)
-            # On (by our update, or someone else's that turned them on meanwhile or is turning them on now)
-            if not outputs_pending(current, workload_identity, kv_csi):
-                return current
-            if waited_for_outputs:       # the cluster is idle and still has no issuer URL / add-on identity
-                raise _outputs_missing(cluster_ref, what)
-            # Another update is turning them on (or began after ours ended): its outputs (the OIDC issuer URL,
-            # the add-on's identity) come when it ends. Wait for it, then read the cluster again and use those.
-            waited_for_outputs, known_state = True, "updating"
-            if on_wait is not None:
-                on_wait()
-        except HttpResponseError as exc:
-            if exc.status_code == 412 and stale + 1 < PRECONDITION_ATTEMPTS:
-                stale += 1                # changed since our GET: read it again and re-apply
-                continue
-            if exc.status_code == 409 and busy + 1 < UPDATE_ATTEMPTS:
-                busy += 1                 # the cluster is busy with another operation: wait for it, then retry
-                continue
-            from azext_aks_connection.provider.catalogue import Context      # the fix lines name the cluster
-            raise arm_error(exc, f"Enabling {what} on AKS cluster '{cluster_ref.name}'",
-                            Context.of(cluster_ref)) from exc
-        except (ServiceRequestError, ServiceResponseError) as exc:
-            from azext_aks_connection.provider.arm import connection_error
-            raise connection_error(exc, "PUT", cluster_ref.id, cmd.cli_ctx) from None
+        # The command's own read when nothing was waited for since (its ETag guards the PUT), else a fresh one.
+        mc, as_read = as_read or client.get(cluster_ref.resource_group, cluster_ref.name), None
+        current = mc.as_dict()
+        missing = missing_features(current, workload_identity, kv_csi)
+        if missing:
+            if "OIDC issuer" in missing and not warned:
+                _oidc_warning(cluster_ref)
+                warned = True
+            _turn_on(mc, current, missing, kv_csi)
+            current = _put_cluster(client, cluster_ref, mc, progress, what, on_success=on_success)
+        # On (by our update, or someone else's that turned them on meanwhile or is turning them on now)
+        if not outputs_pending(current, workload_identity, kv_csi):
+            return current
+        if waited_for_outputs:       # the cluster is idle and still has no issuer URL / add-on identity
+            raise _outputs_missing(cluster_ref, what)
+        # Another update is turning them on (or began after ours ended): its outputs (the OIDC issuer URL, the
+        # add-on's identity) come when it ends. Wait for it, then read the cluster again and use those.
+        waited_for_outputs, known_state = True, "updating"
+        if on_wait is not None:
+            on_wait()
+        raise retry.Again(delay=0)
+
+    def reread(exc):
+        nonlocal known_state
+        if isinstance(exc, HttpResponseError) and exc.status_code == 409:
+            known_state = "updating"        # busy with another operation: wait for it before the next try
+
+    return _cluster_write(cmd, cluster_ref, lambda: f"Enabling {what} on AKS cluster '{cluster_ref.name}'", attempt,
+                          reread=reread, attempts={412: PRECONDITION_ATTEMPTS, 409: UPDATE_ATTEMPTS, retry.Again: 2})
+
+
+# pylint: disable-next=too-many-arguments  # one write's parts: the attempt, what it is, its retry bounds
+def _cluster_write(cmd, cluster_ref, what, attempt, *, reread=None, attempts, named=True):
+    """``attempt`` (a read and a PUT of the cluster) with retry.call: 412 (changed since the read) and 409 (busy)
+    retried as ``attempts`` allows, at once (the next attempt reads again); the failure as arm_error (``what()``
+    failed; ``named``: its fix lines name the cluster) or connection_error."""
+    from azure.core.exceptions import ServiceRequestError, ServiceResponseError
+    from azext_aks_connection.provider import retry
+    try:
+        return retry.call(attempt, retryable=lambda exc: exc.status_code if isinstance(exc, HttpResponseError)
+                          else None, attempts=attempts, reread=reread, backoff=retry.Backoff(first=0.0))
+    except HttpResponseError as exc:
+        from azext_aks_connection.provider.catalogue import Context      # the fix lines name the cluster
+        raise arm_error(exc, what(), Context.of(cluster_ref) if named else None) from exc
+    except (ServiceRequestError, ServiceResponseError) as exc:
+        from azext_aks_connection.provider.arm import connection_error
+        raise connection_error(exc, "PUT", cluster_ref.id, cmd.cli_ctx) from None
 
 
 PUBLIC_IP_API = "2024-05-01"
@@ -289,13 +301,15 @@ def disable_features(cmd, cluster_ref, progress, workload_identity=False, kv_csi
     add-on; never the OIDC issuer, which AKS cannot turn off), as ensure_features turns them on: read right
     before the PUT, which carries the ETag (412: read again)."""
     from azure.core import MatchConditions
-    from azext_aks_connection.provider.arm import follow, sdk_polling
+    from azext_aks_connection.provider import registration
+    from azext_aks_connection.provider.retry import follow, sdk_polling
     client = _client(cmd, cluster_ref.subscription).managed_clusters
-    for attempt in range(PRECONDITION_ATTEMPTS):
-        from azext_aks_connection.provider import registration
+    changed = []
+
+    def attempt(_):
         registration.wait_cluster_idle(cmd, cluster_ref, progress)
         mc = client.get(cluster_ref.resource_group, cluster_ref.name)
-        changed = []
+        changed.clear()
         wi = mc.security_profile.workload_identity if mc.security_profile else None
         if workload_identity and wi is not None and wi.enabled:
             wi.enabled = False
@@ -308,11 +322,8 @@ def disable_features(cmd, cluster_ref, progress, workload_identity=False, kv_csi
             return
         condition = {"etag": mc.e_tag, "match_condition": MatchConditions.IfNotModified} if mc.e_tag else {}
         progress(f"Turning off {' and '.join(changed)} on AKS cluster '{cluster_ref.name}' (a cluster update)")
-        try:
-            follow(client.begin_create_or_update(cluster_ref.resource_group, cluster_ref.name, mc,
-                                                 polling=sdk_polling(), **condition), progress, tick=1)
-            return
-        except HttpResponseError as exc:
-            if exc.status_code == 412 and attempt + 1 < PRECONDITION_ATTEMPTS:
-                continue
-            raise arm_error(exc, f"Turning off {' and '.join(changed)} on AKS cluster '{cluster_ref.name}'") from exc
+        follow(client.begin_create_or_update(cluster_ref.resource_group, cluster_ref.name, mc,
+                                             polling=sdk_polling(), **condition), progress, tick=1)
+
+    _cluster_write(cmd, cluster_ref, lambda: f"Turning off {' and '.join(changed)} on AKS cluster '{cluster_ref.name}'",
+                   attempt, attempts={412: PRECONDITION_ATTEMPTS}, named=False)

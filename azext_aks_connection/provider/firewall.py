@@ -15,7 +15,7 @@ rules to what it read. Everything judges from it:
   admits (a rule for the address or a range holding it); ``skipped_reason``: nothing to do and why (a target that
   admits all networks: adding a rule would shut every other client out; public access disabled; no IP rules).
   Long-running writes are polled at the service's Retry-After, else at a short growing interval
-  (``arm.Backoff``). Safe under concurrent writers: a list-valued rule set is written whole (PATCH/PUT of the
+  (``retry.Backoff``). Safe under concurrent writers: a list-valued rule set is written whole (PATCH/PUT of the
   list), and these APIs take no ETag precondition, so two clusters admitted at once could each write the list
   they read and the last one would drop the other's rule (azure-cli#29800 is the same for `az storage account
   network-rule add`). So the list is read again right before the write (not the body the command read at its
@@ -45,10 +45,10 @@ Mechanisms:
 """
 import collections
 import ipaddress
-import random
 import time
 
-from azext_aks_connection.provider.arm import ArmError, Backoff, pause
+from azext_aks_connection.provider import retry
+from azext_aks_connection.provider.arm import ArmError
 from azext_aks_connection.provider.errors import arm_error
 
 LRO_TIMEOUT = 1800          # seconds; firewall writes finish in seconds to a few minutes
@@ -133,9 +133,9 @@ def wait(arm, status, body, headers, what, *, poll_resource=None, timeout=LRO_TI
     """Follow a long-running write to its end: the Azure-AsyncOperation URL if the service gave one, else the
     Location URL of a 202, else (``poll_resource=(id, api-version)``) the resource until its
     provisioningState is terminal. Waits as long as each answer's Retry-After says (when it says nothing: 0.5 s
-    growing to 5 s, ``arm.Backoff``)."""
-    # Our own loop, not azure-mgmt-core's ARMPolling: that one polls at a fixed interval when the service sends no
-    # Retry-After (30 s by default); this one at 0.5 s growing to 5 s (arm.Backoff), over the raw calls above.
+    growing to 5 s, ``retry.Backoff``), at most ``timeout`` seconds."""
+    # retry.poll, not azure-core's LROPoller: these writes are raw calls by id (Arm.send), with no SDK's
+    # deserializer or pipeline response to hand it; the delay policy is the same (retry.Backoff).
     lower = {k.lower(): v for k, v in (headers or {}).items()}
     state = str(_props(body).get("provisioningState") or "").lower() if isinstance(body, dict) else ""
     async_url = lower.get("azure-asyncoperation")
@@ -143,34 +143,31 @@ def wait(arm, status, body, headers, what, *, poll_resource=None, timeout=LRO_TI
     if not async_url and not location and not (poll_resource and state and state not in TERMINAL):
         _raise_if_failed(state, body, what)
         return body
-    deadline = time.monotonic() + timeout
-    last, backoff = headers, Backoff()
-    while True:
-        if time.monotonic() > deadline:
-            from azure.cli.core.azclierror import AzureResponseError
-            raise AzureResponseError(f"{what} did not finish within {timeout} s.",
-                                     recommendation="Check the resource in the portal, then run the command again.")
-        pause(backoff.delay(last))
+
+    def step():
         try:
             if async_url:
                 _, answer, last = arm.send("GET", async_url)
                 op = str((answer or {}).get("status") or "").lower()
-                if op in TERMINAL:
-                    _raise_if_failed(op, answer, what)
-                    return answer
             elif location:
                 code, answer, last = arm.send("GET", location)
-                if code != 202:
-                    return answer
+                return retry.Pending(headers=last) if code == 202 else answer
             else:
-                answer = arm.get(*poll_resource)
-                last = {}
+                answer, last = arm.get(*poll_resource), {}
                 op = str(((answer or {}).get("properties") or {}).get("provisioningState") or "").lower()
-                if op in TERMINAL:
-                    _raise_if_failed(op, answer, what)
-                    return answer
         except ArmError as exc:
             raise arm_error(exc, what) from exc
+        if op not in TERMINAL:
+            return retry.Pending(headers=last)
+        _raise_if_failed(op, answer, what)
+        return answer
+
+    def timed_out(_):
+        from azure.cli.core.azclierror import AzureResponseError
+        return AzureResponseError(f"{what} did not finish within {timeout} s.",
+                                  recommendation="Check the resource in the portal, then run the command again.")
+
+    return retry.poll(step, seconds=timeout, timed_out=timed_out, first=headers or {})
 
 
 def _raise_if_failed(state, body, what):
@@ -422,7 +419,9 @@ def _confirm(arm, target, resource_id, addresses, outcome, *, write_seconds):
     write_seconds = min(10.0, write_seconds)
     first_present, added = list(outcome["present"]), list(outcome["added"])
     confirmed = False
-    for attempt in range(VERIFY_ATTEMPTS):
+
+    def verify(_):
+        nonlocal added, confirmed
         fresh = _get(arm, resource_id, target.api_version, f"Reading the {target.display} back")
         again = _admit(arm, target, resource_id, fresh, addresses)
         if again.get("skipped_reason"):
@@ -432,17 +431,22 @@ def _confirm(arm, target, resource_id, addresses, outcome, *, write_seconds):
             if confirmed:
                 return result(added, first_present)
             confirmed = True
-            pause(write_seconds)
-            continue
+            raise retry.Again(delay=write_seconds)
         confirmed = False
         added = sorted(set(added) | set(again["added"]))
-        pause(min(4.0, 0.25 * 2 ** attempt) * (0.5 + random.random()))     # contention: spread the writers out
-    from azure.cli.core.azclierror import AzureResponseError
-    raise AzureResponseError(
-        f"The IP rules for {', '.join(addresses)} on the {target.display} '{resource_id.split('/')[-1]}' kept "
-        f"being replaced by another writer ({VERIFY_ATTEMPTS} attempts).",
-        recommendation="Another client is rewriting the target's network rules at the same time: re-run the command "
-        "when it is done (it adds only what is missing).")
+        raise retry.Again()         # contention: the jittered backoff spreads the writers out
+
+    def exhausted(_):
+        from azure.cli.core.azclierror import AzureResponseError
+        return AzureResponseError(
+            f"The IP rules for {', '.join(addresses)} on the {target.display} '{resource_id.split('/')[-1]}' kept "
+            f"being replaced by another writer ({VERIFY_ATTEMPTS} attempts).",
+            recommendation="Another client is rewriting the target's network rules at the same time: re-run the "
+            "command when it is done (it adds only what is missing).")
+
+    # between the writers of one list: 0.25 s doubling to 4 s, each times 0.5-1.5
+    return retry.call(verify, attempts=VERIFY_ATTEMPTS, exhausted=exhausted,
+                      backoff=retry.Backoff(first=0.25, factor=2.0, cap=4.0, jitter=(0.5, 1.5)))
 
 
 # --------------------------------------------------------------------------- removal (delete --cleanup)
@@ -470,21 +474,29 @@ def remove_rules(arm, target, resource_id, ips):
     if kind not in _LISTS:
         return []
     suffix, _, value_key = _LISTS[kind]
-    for attempt in range(VERIFY_ATTEMPTS):
+
+    def remove(attempt):
         props = _props(_get(arm, resource_id + suffix, target.api_version, f"Reading the {target.display}"))
         rules = _ip_rules(kind, props)[1]
         keep = [r for r in rules if not any(_ours(r.get(value_key), ip) for ip in ips)]
         if len(keep) == len(rules):
             return list(ips)        # none (left) of ours: done
-        if attempt:
-            pause(min(4.0, 0.25 * 2 ** attempt) * (0.5 + random.random()))     # another writer put them back
         _write_list(arm, target, resource_id, props, keep,
                     what=f"Removing IP rules {', '.join(ips)} from {target.display} '{resource_id.split('/')[-1]}'")
-    from azure.cli.core.azclierror import AzureResponseError
-    raise AzureResponseError(f"The IP rules for {', '.join(ips)} on the {target.display} kept coming back while they "
-                             f"were removed ({VERIFY_ATTEMPTS} attempts).",
-                             recommendation="Another client is rewriting the target's network rules: re-run the "
-                             "delete when it is done.")
+        # Read back at once; found there again after that, another writer put them back: the jittered backoff
+        # spreads the writers out.
+        raise retry.Again(delay=0 if attempt == 0 else None)
+
+    def exhausted(_):
+        from azure.cli.core.azclierror import AzureResponseError
+        return AzureResponseError(
+            f"The IP rules for {', '.join(ips)} on the {target.display} kept coming back while they were removed "
+            f"({VERIFY_ATTEMPTS} attempts).",
+            recommendation="Another client is rewriting the target's network rules: re-run the delete when it is "
+            "done.")
+
+    return retry.call(remove, attempts=VERIFY_ATTEMPTS, exhausted=exhausted,
+                      backoff=retry.Backoff(first=0.5, factor=2.0, cap=4.0, jitter=(0.5, 1.5)))
 
 
 # --------------------------------------------------------------------------- the az command a user can run instead

@@ -5,16 +5,18 @@ what is missing, under deterministic names, so a re-run converges and never dupl
 Identities and federated credentials go through azure-mgmt-msi, role assignments and definitions through
 azure-mgmt-authorization (both shipped with azure-cli, at its profile's api-versions), their errors as ArmError
 (``arm.sdk_call``) and their answers as the REST JSON (``arm.rest``). ``arm`` (an Arm) gives the command; the
-clients are for the subscription of the resource or scope at hand. Key Vault access policies and Redis access
-policy assignments stay generic calls by id, with the target's api-version (targets.py).
+clients are for the subscription of the resource or scope at hand. Key Vault access policies go through
+azure-mgmt-keyvault, Redis access policy assignments (and the cache's Microsoft Entra switch) through
+azure-mgmt-redis, at those SDKs' api-versions. Retries: retry.call (a credential write colliding with another on
+the identity, a principal not replicated yet).
 """
 import re
-import time
 import uuid
 
 from azure.cli.core.azclierror import InvalidArgumentValueError, ResourceNotFoundError
 
-from azext_aks_connection.provider.arm import ArmError, Backoff, pause, rest, retry_after, sdk_call
+from azext_aks_connection.provider import retry
+from azext_aks_connection.provider.arm import ArmError, rest, sdk_call
 from azext_aks_connection.provider.errors import arm_error
 from azext_aks_connection.targets import BUILTIN_ROLES
 
@@ -173,13 +175,6 @@ def check_fic_slot(arm, identity, namespace, issuer, existing=None):
     return existing
 
 
-def _fic_backoff(attempt, headers):
-    """Retry-After when Azure sends one, else "full jitter" (uniform up to 0.5 s doubling to 4 s): writers that
-    collided spread out instead of colliding again."""
-    import random
-    return retry_after(headers, default=random.uniform(0.05, min(4.0, 0.5 * 2 ** attempt)))
-
-
 def matching_credential(existing, issuer, namespace, identity):
     """The credential of ``existing`` that trusts the connection's ServiceAccount for ``issuer``, or None."""
     return _matching(existing, issuer, subject(namespace, identity["client_id"])) if issuer else None
@@ -225,17 +220,12 @@ def _write_credential(arm, method, credential_id, properties=None):
         call, args = credentials.create_or_update, (rg, identity_name, name, model(**properties))
     else:
         call, args = credentials.delete, (rg, identity_name, name)
-    deadline = time.monotonic() + FIC_WRITE_SECONDS
-    attempt = 0
-    while True:
-        try:
-            return rest(sdk_call(arm.cli_ctx, method, credential_id, call, *args))
-        except ArmError as exc:
-            left = deadline - time.monotonic()
-            if not (exc.status_code == 409 and exc.error.code == FIC_CONCURRENT and left > 0):
-                raise
-            pause(min(left, _fic_backoff(attempt, exc.headers)))
-            attempt += 1
+    # Retry-After when Azure sends one, else "full jitter" (0.1-1 times 0.5 s doubling to 4 s): writers that
+    # collided spread out instead of colliding again.
+    return retry.call(lambda _: rest(sdk_call(arm.cli_ctx, method, credential_id, call, *args)),
+                      retryable=lambda exc: isinstance(exc, ArmError) and exc.status_code == 409 and
+                      exc.error.code == FIC_CONCURRENT, seconds=FIC_WRITE_SECONDS,
+                      backoff=retry.Backoff(first=0.5, factor=2.0, cap=4.0, jitter=(0.1, 1.0)))
 
 
 def delete_federated_credential(arm, credential_id):
@@ -373,9 +363,8 @@ def _create_assignment(arm, scope, principal_id, role_name, rid, *, principal_ty
                                             "RoleAssignmentCreateParameters", "RoleAssignmentProperties", mod="models")
     body = create_parameters(properties=properties(role_definition_id=rid, principal_id=principal_id,
                                                    principal_type=principal_type))
-    deadline = time.monotonic() + PRINCIPAL_WAIT
-    backoff = Backoff(first=PRINCIPAL_INTERVAL)
-    while True:
+
+    def attempt(_):
         try:
             sdk_call(arm.cli_ctx, "PUT", aid, _authz(arm, scope).role_assignments.create, scope,
                      aid.rsplit("/", 1)[1], body)
@@ -383,10 +372,14 @@ def _create_assignment(arm, scope, principal_id, role_name, rid, *, principal_ty
         except ArmError as exc:
             if exc.status_code == 409 and exc.error.code == "RoleAssignmentExists":
                 return _existing_assignment(arm, scope, principal_id, rid, exc)   # granted meanwhile, another name
-            if exc.error.code == "PrincipalNotFound" and time.monotonic() < deadline:
-                pause(min(backoff.delay(exc.headers), max(0.0, deadline - time.monotonic())))
-                continue
-            raise arm_error(exc, f"Granting role '{role_name}' to principal '{principal_id}' on '{scope}'") from exc
+            raise
+
+    try:    # a new identity not in Microsoft Entra's replicas yet: retried for up to PRINCIPAL_WAIT seconds
+        return retry.call(attempt, retryable=lambda exc: isinstance(exc, ArmError) and
+                          exc.error.code == "PrincipalNotFound", seconds=PRINCIPAL_WAIT,
+                          backoff=retry.Backoff(first=PRINCIPAL_INTERVAL))
+    except ArmError as exc:
+        raise arm_error(exc, f"Granting role '{role_name}' to principal '{principal_id}' on '{scope}'") from exc
 
 
 def delete_role_assignment(arm, rid):
@@ -416,19 +409,45 @@ def vault_policy_present(vault, object_id, permissions):
     return False
 
 
+def _vaults(arm, vault_id):
+    """azure-mgmt-keyvault's vault operations for the subscription of ``vault_id``."""
+    from azext_aks_connection._client_factory import cf_keyvault
+    return cf_keyvault(arm.cli_ctx, vault_id.split("/")[2]).vaults
+
+
+def _update_access_policy(arm, vault_id, kind, policy):
+    """``PUT {vault}/accessPolicies/{kind}`` (add / remove) of one policy, through azure-mgmt-keyvault (at its
+    api-version): Key Vault merges it into, or takes it out of, the vault's list on its side."""
+    parts = vault_id.split("/")
+    sdk_call(arm.cli_ctx, "PUT", f"{vault_id}/accessPolicies/{kind}", _vaults(arm, vault_id).update_access_policy,
+             parts[4], parts[-1], kind, {"properties": {"accessPolicies": [policy]}})
+
+
+# pylint: disable-next=unused-argument  # api_version: the vault's read is the target's; the write is the SDK's
 def ensure_vault_access_policy(arm, vault, api_version, tenant_id, object_id, *, permissions=None):
     """Access-policy vaults: add a policy for the principal unless one already allows at least ``permissions``.
     Returns "created" | "present"."""
     permissions = permissions or KV_READ_PERMISSIONS
     if vault_policy_present(vault, object_id, permissions):
         return "present"
-    body = {"properties": {"accessPolicies": [{"tenantId": tenant_id, "objectId": object_id,
-                                               "permissions": permissions}]}}
-    try:  # raw: a generic call by id with the target's api-version (targets.py)
-        arm.send("PUT", vault["id"] + "/accessPolicies/add", api_version, body=body)
+    try:
+        _update_access_policy(arm, vault["id"], "add",
+                              {"tenantId": tenant_id, "objectId": object_id, "permissions": permissions})
     except ArmError as exc:
         raise arm_error(exc, f"Adding an access policy for '{object_id}' to key vault '{vault['name']}'") from exc
     return "created"
+
+
+def remove_vault_access_policy(arm, vault_id, object_id, *, tenant_id=None, permissions=None):
+    """delete --cleanup: take the access policy of ``object_id`` out of vault ``vault_id`` (the vault gone
+    already: fine)."""
+    try:
+        _update_access_policy(arm, vault_id, "remove",
+                              {"tenantId": tenant_id, "objectId": object_id, "permissions": permissions or {}})
+    except ArmError as exc:
+        if exc.status_code != 404:
+            raise arm_error(exc, f"Removing the access policy of '{object_id}' from key vault "
+                                 f"'{vault_id.split('/')[-1]}'") from exc
 
 
 def redis_aad_enabled(cache):
@@ -442,9 +461,20 @@ def redis_assignment_id(cache_id, object_id):
     return f"{cache_id}/accessPolicyAssignments/{name}"
 
 
-def list_redis_assignments(arm, cache, api_version):
-    try:  # raw: a generic call by id with the target's api-version (targets.py)
-        return (arm.get(cache["id"] + "/accessPolicyAssignments", api_version) or {}).get("value") or []
+def _redis(arm, cache_id):
+    """azure-mgmt-redis's client for the subscription of ``cache_id``, and (resource group, cache name)."""
+    from azext_aks_connection._client_factory import cf_redis
+    parts = cache_id.split("/")
+    return cf_redis(arm.cli_ctx, parts[2]), parts[4], parts[8]
+
+
+# pylint: disable-next=unused-argument  # api_version: azure-mgmt-redis's own (the target's read is by id)
+def list_redis_assignments(arm, cache, api_version=None):
+    """The cache's access policy assignments (every page), through azure-mgmt-redis."""
+    client, rg, name = _redis(arm, cache["id"])
+    try:
+        return [rest(a) for a in sdk_call(arm.cli_ctx, "GET", cache["id"] + "/accessPolicyAssignments", list,
+                                          client.access_policy_assignment.list(rg, name))]
     except ArmError as exc:
         raise arm_error(exc, f"Listing the access policy assignments of cache '{cache['name']}'") from exc
 
@@ -457,33 +487,57 @@ def redis_assignment_of(assignments, object_id):
                  not in ("Deleting", "Failed")), None)
 
 
+# pylint: disable-next=too-many-arguments,unused-argument  # api_version: azure-mgmt-redis's own
 def ensure_redis_access(arm, cache, api_version, object_id, policy, *, alias=None, assignments=None):
     """Azure Cache for Redis takes no Azure role for data access: Microsoft Entra authentication on the cache
     (``aad-enabled``) and an access policy assignment for the principal. Returns (assignment id, "created" |
     "present"). A cache holds one assignment per principal: an existing one is kept (its policy named).
-    ``assignments``: the cache's assignments as just listed (listed here when not given or after a cache update)."""
-    from azext_aks_connection.provider.firewall import wait
+    ``assignments``: the cache's assignments as just listed (listed here when not given or after a cache update).
+    Both writes are long-running: azure-mgmt-redis's pollers, followed to their end (retry.sdk_polling)."""
+    import io
+    import json
+    from azure.mgmt.redis.models import RedisCacheAccessPolicyAssignment
+    from azext_aks_connection.provider.retry import follow, sdk_polling
     cache_id = cache["id"]
+    client, rg, name = _redis(arm, cache_id)
     if not redis_aad_enabled(cache):
         what = f"Turning on Microsoft Entra authentication on cache '{cache['name']}'"
-        try:  # raw: a generic call by id with the target's api-version (targets.py)
-            status, body, headers = arm.send("PATCH", cache_id, api_version,
-                                             body={"properties": {"redisConfiguration": {"aad-enabled": "true"}}})
+        # The PATCH body as bytes: RedisUpdateParameters would also send its defaults (enableNonSslPort,
+        # publicNetworkAccess, disableAccessKeyAuthentication), resetting what the cache's owner set.
+        body = io.BytesIO(json.dumps({"properties": {"redisConfiguration": {"aad-enabled": "true"}}}).encode())
+        try:
+            sdk_call(arm.cli_ctx, "PATCH", cache_id, lambda: follow(client.redis.begin_update(
+                rg, name, body, content_type="application/json", polling=sdk_polling())))
         except ArmError as exc:
             raise arm_error(exc, what) from exc
-        wait(arm, status, body, headers, what, poll_resource=(cache_id, api_version))
         assignments = None                  # after a wait: read again
     if assignments is None:
-        assignments = list_redis_assignments(arm, cache, api_version)
+        assignments = list_redis_assignments(arm, cache)
     found = redis_assignment_of(assignments, object_id)
     if found is not None:
         return found["id"], "present"
     aid = redis_assignment_id(cache_id, object_id)
-    what = f"Assigning access policy '{policy}' of cache '{cache['name']}' to '{object_id}'"
-    body = {"properties": {"accessPolicyName": policy, "objectId": object_id, "objectIdAlias": alias or object_id}}
-    try:  # raw: a generic call by id with the target's api-version (targets.py)
-        status, answer, headers = arm.send("PUT", aid, api_version, body=body)
+    model = RedisCacheAccessPolicyAssignment(access_policy_name=policy, object_id=object_id,
+                                             object_id_alias=alias or object_id)
+    try:
+        made = sdk_call(arm.cli_ctx, "PUT", aid, lambda: follow(client.access_policy_assignment.begin_create_update(
+            rg, name, aid.rsplit("/", 1)[1], model, polling=sdk_polling())))
     except ArmError as exc:
-        raise arm_error(exc, what) from exc
-    wait(arm, status, answer, headers, what, poll_resource=(aid, api_version))
-    return aid, "created"
+        raise arm_error(exc, f"Assigning access policy '{policy}' of cache '{cache['name']}' to '{object_id}'") \
+            from exc
+    # The id as Azure spells it (what a listing shows a re-run), not as built from the cache id given.
+    return (rest(made) or {}).get("id") or aid, "created"
+
+
+def delete_redis_access(arm, rid):
+    """delete --cleanup: remove an access policy assignment this extension made (absent already: fine), followed
+    to its end."""
+    from azext_aks_connection.provider.retry import follow, sdk_polling
+    client, rg, name = _redis(arm, rid)
+    try:
+        sdk_call(arm.cli_ctx, "DELETE", rid, lambda: follow(client.access_policy_assignment.begin_delete(
+            rg, name, rid.rsplit("/", 1)[1],
+            polling=sdk_polling(lro_options={"final-state-via": "location"}))))
+    except ArmError as exc:
+        if exc.status_code != 404:
+            raise arm_error(exc, f"Deleting access policy assignment '{rid}'") from exc

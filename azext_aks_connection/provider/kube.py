@@ -138,43 +138,56 @@ def _converge(kind, namespace, name, *, read, create, desired_update, known=_UNR
     ``desired_update(current)`` returns None when ``current`` is as wanted, else ``(write, body)``.
     Returns "created", "updated" or "unchanged".
 
-    Why a loop of our own: the writes go through our light client (provider/kubeaccess.KubeClient), which exists
-    so that a create never imports the kubernetes package (~1.4 s); kubernetes.utils.retry_on_conflict (client-go's
-    RetryOnConflict) lives in that package, retries every 409 alike after a blocking sleep, and cannot do what a
-    409 means here: read again, or refuse (``exclusive``), or make a namespace deleted meanwhile again."""
-    for _ in range(5):
+    Why retry.call and not the kubernetes client's retry: the writes go through our light client
+    (provider/kubeaccess.KubeClient), which exists so that a create never imports the kubernetes package
+    (~1.4 s); kubernetes.utils.retry_on_conflict (client-go's RetryOnConflict) lives in that package, retries
+    every 409 alike after a blocking sleep, and cannot do what a 409 means here: read again, or refuse
+    (``exclusive``), or make a namespace deleted meanwhile again."""
+    state = {"current": None}
+
+    def attempt(_):
+        nonlocal known
         if known is not _UNREAD:
             current, known = known, _UNREAD         # read a moment ago by the caller: not read again
         else:
             current = read_or_none(kind, read, name, namespace)
-        try:
-            if current is None:
-                if _gone(api_client, namespace):
-                    ensure_namespace(api_client, namespace)     # deleted since this command saw it: made again
-                create(namespace)
-                return "created"
-            change = desired_update(current)
-            if change is None:
-                return "unchanged"
-            write, body = change
-            write(name, namespace, body)
-            return "updated"
-        except api_errors() as exc:
-            if exc.status == 409 and exclusive:
-                from azure.cli.core.azclierror import AzureResponseError
-                raise AzureResponseError(
-                    f"{kind} '{name}' in namespace '{namespace}' was changed by another command while this one ran: "
-                    "it was not overwritten.",
-                    recommendation="Look at the connection with 'az aks connection show', then re-run this command "
-                    "to apply it on top.") from exc
-            if exc.status == 409:
-                continue            # created or changed meanwhile (stale resourceVersion): read again
-            if exc.status == 404 and _gone(api_client, namespace):
-                continue            # the namespace went meanwhile: made again above
-            verb = "Creating" if current is None else "Updating"
-            raise kube_error(exc, f"{verb} {kind} '{name}' in namespace '{namespace}'") from exc
-    from azure.cli.core.azclierror import AzureResponseError
-    raise AzureResponseError(f"{kind} '{name}' in namespace '{namespace}' kept changing while we wrote it.")
+        state["current"] = current
+        if current is None:
+            if _gone(api_client, namespace):
+                ensure_namespace(api_client, namespace)     # deleted since this command saw it: made again
+            create(namespace)
+            return "created"
+        change = desired_update(current)
+        if change is None:
+            return "unchanged"
+        write, body = change
+        write(name, namespace, body)
+        return "updated"
+
+    def retryable(exc):
+        # 409: created or changed meanwhile (stale resourceVersion), read again unless ``exclusive``; 404 while
+        # the namespace went meanwhile: made again by the next attempt.
+        return isinstance(exc, api_errors()) and (exc.status == 409 and not exclusive or
+                                                  exc.status == 404 and _gone(api_client, namespace))
+
+    def exhausted(_):
+        from azure.cli.core.azclierror import AzureResponseError
+        return AzureResponseError(f"{kind} '{name}' in namespace '{namespace}' kept changing while we wrote it.")
+
+    from azext_aks_connection.provider import retry
+    try:    # each attempt reads again: no wait before it unless the API server asks for one (Retry-After)
+        return retry.call(attempt, retryable=retryable, attempts=5, backoff=retry.Backoff(first=0.0),
+                          exhausted=exhausted)
+    except api_errors() as exc:
+        if exc.status == 409 and exclusive:
+            from azure.cli.core.azclierror import AzureResponseError
+            raise AzureResponseError(
+                f"{kind} '{name}' in namespace '{namespace}' was changed by another command while this one ran: "
+                "it was not overwritten.",
+                recommendation="Look at the connection with 'az aks connection show', then re-run this command "
+                "to apply it on top.") from exc
+        verb = "Creating" if state["current"] is None else "Updating"
+        raise kube_error(exc, f"{verb} {kind} '{name}' in namespace '{namespace}'") from exc
 
 
 def _gone(api_client, namespace):

@@ -103,7 +103,7 @@ def list_configurations(cmd, cluster, name):
 def rp_validation(cmd, cluster, name, progress=None):
     """The resource provider's own validateLinker verdict: [{name, result, errorMessage}] (for AKS it checks little
     beyond the target's existence). Polled at the service's Retry-After, else every second."""
-    from azext_aks_connection.provider.arm import follow
+    from azext_aks_connection.provider.retry import follow
     from azext_aks_connection.provider.errors import arm_error
     try:
         poller = client(cmd, cluster.subscription).linker.begin_validate(cluster.id, name, polling_interval=1)

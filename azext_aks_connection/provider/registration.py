@@ -10,13 +10,12 @@ often as the service says (Retry-After, else a short growing interval) up to a b
 never registers, it says how to (the catalogue's fix).
 """
 import re
-import time
 
 from azure.cli.core.azclierror import AzureResponseError
 from knack.log import get_logger
 
-from azext_aks_connection.provider import catalogue
-from azext_aks_connection.provider.arm import ArmError, Backoff, pause, retry_after, rest, sdk_call
+from azext_aks_connection.provider import catalogue, retry
+from azext_aks_connection.provider.arm import ArmError, rest, sdk_call
 from azext_aks_connection.provider.errors import arm_error
 
 logger = get_logger(__name__)
@@ -77,9 +76,8 @@ def ensure_registered(cmd, subscription, namespace, progress=None):
             error.recommendations.append(f"Or ask someone who may to run 'az provider register -n {namespace}'.")
         raise error from exc
     timeout = _timeout(cmd, "registration_timeout", DEFAULT_REGISTRATION_TIMEOUT)
-    deadline = time.monotonic() + timeout
-    delay = 1.0
-    while True:
+
+    def step():
         try:
             state, headers = provider_state(cmd.cli_ctx, subscription, namespace)
         except ArmError as exc:
@@ -87,15 +85,16 @@ def ensure_registered(cmd, subscription, namespace, progress=None):
         if state == "Registered":
             logger.warning("Resource provider '%s' is registered.", namespace)
             return True
-        if time.monotonic() >= deadline:
-            raise AzureResponseError(
-                f"Resource provider '{namespace}' is still {state} on subscription '{subscription}' after "
-                f"{int(timeout)} seconds. Cause: the subscription is not registered to use namespace '{namespace}'.",
-                recommendation=catalogue.register_fix(namespace))
-        if progress:
-            progress(f"Waiting for resource provider {namespace} to be registered ({state})")
-        pause(min(retry_after(headers, default=delay), max(0.0, deadline - time.monotonic())))
-        delay = min(delay * 2, MAX_POLL_INTERVAL)
+        return retry.Pending(state, headers)
+
+    return retry.poll(
+        step, seconds=timeout, backoff=retry.Backoff(first=1.0, factor=2.0, cap=MAX_POLL_INTERVAL),
+        progress=(lambda state: progress(f"Waiting for resource provider {namespace} to be registered ({state})"))
+        if progress else None,
+        timed_out=lambda state: AzureResponseError(
+            f"Resource provider '{namespace}' is still {state} on subscription '{subscription}' after "
+            f"{int(timeout)} seconds. Cause: the subscription is not registered to use namespace '{namespace}'.",
+            recommendation=catalogue.register_fix(namespace)))
 
 
 def busy(cluster_resource):
@@ -105,15 +104,17 @@ def busy(cluster_resource):
 
 def wait_cluster_idle(cmd, cluster, progress=None, state=None):
     """Wait until no operation runs on AKS cluster ``cluster`` (a ClusterRef): its provisioningState is
-    terminal. Polls as often as Retry-After says (else 0.5 s growing to 5 s, ``arm.Backoff``), up to
+    terminal. Polls as often as Retry-After says (else 0.5 s growing to 5 s, ``retry.Backoff``), up to
     ``aks_connection.cluster_wait_timeout`` seconds; then the seed's Conflict error with its fix."""
     from azext_aks_connection._client_factory import cf_container_service
     clusters = cf_container_service(cmd.cli_ctx, cluster.subscription).managed_clusters
     ctx = catalogue.Context.of(cluster)
     timeout = _timeout(cmd, "cluster_wait_timeout", DEFAULT_CLUSTER_WAIT_TIMEOUT)
-    deadline = time.monotonic() + timeout
-    backoff, headers, body, told = Backoff(), {}, None, False
-    while True:
+    told, body = False, None
+
+    def step():
+        nonlocal state, told, body
+        headers = {}
         if state is None:
             try:
                 found, headers = sdk_call(cmd.cli_ctx, "GET", cluster.id, clusters.get, cluster.resource_group,
@@ -122,23 +123,26 @@ def wait_cluster_idle(cmd, cluster, progress=None, state=None):
             except ArmError as exc:
                 raise arm_error(exc, f"Reading AKS cluster '{cluster.name}'", ctx) from exc
             state = ((body or {}).get("properties") or {}).get("provisioningState") or "Succeeded"
-        if state.lower() in TERMINAL_STATES:
+        seen, state = state, None               # the next step reads the cluster again
+        if seen.lower() in TERMINAL_STATES:
             if told:
-                logger.warning("AKS cluster '%s' is %s: going on.", cluster.name, state)
+                logger.warning("AKS cluster '%s' is %s: going on.", cluster.name, seen)
             return body
         if not told:
             logger.warning("AKS cluster '%s' is %s: another operation runs on it, and Azure accepts no change to "
                            "sc-extension until it ends. Waiting for it (at most %d seconds).",
-                           cluster.name, state, int(timeout))
+                           cluster.name, seen, int(timeout))
             told = True
-        if time.monotonic() >= deadline:
-            diagnosis = catalogue.diagnose("", "OperationNotAllowed", ctx)
-            raise AzureResponseError(
-                f"AKS cluster '{cluster.name}' is still {state} after {int(timeout)} seconds of waiting for it. "
-                f"Cause: {diagnosis.cause}", recommendation=[
-                    diagnosis.fix, "To wait longer: az config set aks_connection.cluster_wait_timeout="
-                    f"{max(int(timeout) * 2, DEFAULT_CLUSTER_WAIT_TIMEOUT)}"])
-        if progress:
-            progress(f"Waiting for AKS cluster {cluster.name} to finish its operation ({state})")
-        pause(min(backoff.delay(headers), max(0.0, deadline - time.monotonic())))
-        state = None
+        return retry.Pending(seen, headers)
+
+    def timed_out(seen):
+        diagnosis = catalogue.diagnose("", "OperationNotAllowed", ctx)
+        return AzureResponseError(
+            f"AKS cluster '{cluster.name}' is still {seen} after {int(timeout)} seconds of waiting for it. "
+            f"Cause: {diagnosis.cause}", recommendation=[
+                diagnosis.fix, "To wait longer: az config set aks_connection.cluster_wait_timeout="
+                f"{max(int(timeout) * 2, DEFAULT_CLUSTER_WAIT_TIMEOUT)}"])
+
+    return retry.poll(step, seconds=timeout, timed_out=timed_out, progress=(
+        lambda seen: progress(f"Waiting for AKS cluster {cluster.name} to finish its operation ({seen})"))
+        if progress else None)

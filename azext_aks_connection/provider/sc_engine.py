@@ -55,7 +55,7 @@ def refuse_name(name):
 def create(cmd, spec, progress, no_wait=False):
     """PUT the linker and follow it; returns the linker's output (provider/linkers.py)."""
     from azure.core.exceptions import HttpResponseError
-    from azext_aks_connection.provider.arm import follow
+    from azext_aks_connection.provider.retry import follow
     from azext_aks_connection.provider import catalogue, cluster as cluster_ops, linkers, registration
     from azext_aks_connection.provider.arm import Arm
     from azext_aks_connection.provider.errors import arm_error
@@ -97,7 +97,7 @@ def create(cmd, spec, progress, no_wait=False):
 
 def delete(cmd, cluster_ref, name, progress, no_wait=False):
     from azure.core.exceptions import HttpResponseError
-    from azext_aks_connection.provider.arm import follow
+    from azext_aks_connection.provider.retry import follow
     from azext_aks_connection.provider import linkers
     from azext_aks_connection.provider.errors import arm_error
     client = linkers.client(cmd, cluster_ref.subscription)

@@ -18,6 +18,7 @@ import re
 
 from knack.log import get_logger
 
+from azext_aks_connection.provider import retry
 from azext_aks_connection.provider.errors import kube_error
 
 logger = get_logger(__name__)
@@ -140,35 +141,43 @@ class Store:
         key = self.key_of(name) or name
         expected = self.records.get(key)            # the record as read: what we may replace
         current = self.objects.get(key)
-        for _ in range(ATTEMPTS):
-            try:
-                if current is None:
-                    if expected is not None:
-                        raise self.deleted_error(name)
-                    self._ensure_namespace()
-                    created = core.create_namespaced_config_map(self.namespace, _body(cm_name, record))
-                    self._remember(record, created)
-                    return "created"
-                have = _record_of(current)
-                if have == record:
-                    self._remember(record, current)
-                    return "unchanged"
-                if have != expected:
-                    raise self._changed(name, cm_name)
-                body = _body(cm_name, record, current.metadata)
-                replaced = core.replace_namespaced_config_map(cm_name, self.namespace, body)
-                self._remember(record, replaced)
-                return "updated"
-            except ApiException as exc:
-                if exc.status not in (404, 409):
-                    raise kube_error(exc, f"Writing connection record '{name}' (ConfigMap {cm_name} in namespace "
-                                     f"'{self.namespace}')") from exc
-                # 409: created or changed by someone else meanwhile; 404: deleted meanwhile. Read it again.
-                current = self._read_one(cm_name)
-        from azure.cli.core.azclierror import AzureResponseError
-        raise AzureResponseError(f"Connection record '{name}' (ConfigMap {cm_name} in namespace '{self.namespace}') "
-                                 f"kept changing while it was written ({ATTEMPTS} attempts).",
-                                 recommendation="Another client is writing the same connection: retry when it is done.")
+
+        def attempt(_):
+            if current is None:
+                if expected is not None:
+                    raise self.deleted_error(name)
+                self._ensure_namespace()
+                created = core.create_namespaced_config_map(self.namespace, _body(cm_name, record))
+                self._remember(record, created)
+                return "created"
+            have = _record_of(current)
+            if have == record:
+                self._remember(record, current)
+                return "unchanged"
+            if have != expected:
+                raise self._changed(name, cm_name)
+            replaced = core.replace_namespaced_config_map(cm_name, self.namespace,
+                                                          _body(cm_name, record, current.metadata))
+            self._remember(record, replaced)
+            return "updated"
+
+        def reread(_):
+            nonlocal current
+            current = self._read_one(cm_name)
+
+        def exhausted(_):
+            from azure.cli.core.azclierror import AzureResponseError
+            return AzureResponseError(
+                f"Connection record '{name}' (ConfigMap {cm_name} in namespace '{self.namespace}') kept changing "
+                f"while it was written ({ATTEMPTS} attempts).",
+                recommendation="Another client is writing the same connection: retry when it is done.")
+
+        try:    # 409: created or changed by someone else meanwhile; 404: deleted meanwhile. Read it again.
+            return retry.call(attempt, retryable=_conflict(404, 409), attempts=ATTEMPTS, reread=reread,
+                              backoff=retry.Backoff(first=0.0), exhausted=exhausted)
+        except ApiException as exc:
+            raise kube_error(exc, f"Writing connection record '{name}' (ConfigMap {cm_name} in namespace "
+                             f"'{self.namespace}')") from exc
 
     def _changed(self, name, cm_name):
         from azure.cli.core.azclierror import AzureResponseError
@@ -191,27 +200,36 @@ class Store:
             return False
         current = self.objects.get(key)
         cm_name = current.metadata.name if current is not None else configmap_name(key)
-        for _ in range(ATTEMPTS):
+
+        def attempt(tried):
+            if current is None and tried:
+                return False                    # gone meanwhile
             try:
                 _core(self.api).delete_namespaced_config_map(
                     cm_name, self.namespace,
                     body={"preconditions": {"resourceVersion": current.metadata.resource_version}}
                     if current is not None else None)
-                self.records.pop(key, None)
-                self.objects.pop(key, None)
-                return True
+                removed = True
             except ApiException as exc:
-                if exc.status == 404:
-                    self.records.pop(key, None)
-                    self.objects.pop(key, None)
-                    return False
-                if exc.status != 409:
-                    raise kube_error(exc, f"Deleting connection record '{key}' (ConfigMap {cm_name} in namespace "
-                                     f"'{self.namespace}')") from exc
-                current = self._read_one(cm_name)     # changed meanwhile: delete what is there now
-                if current is None:
-                    return False
-        return False
+                if exc.status != 404:
+                    raise
+                removed = False
+            self.records.pop(key, None)
+            self.objects.pop(key, None)
+            return removed
+
+        def reread(_):
+            nonlocal current
+            current = self._read_one(cm_name)     # changed meanwhile: delete what is there now
+
+        try:
+            return retry.call(attempt, retryable=_conflict(409), attempts=ATTEMPTS, reread=reread,
+                              backoff=retry.Backoff(first=0.0))
+        except ApiException as exc:
+            if exc.status == 409:
+                return False                        # kept changing: left as it is
+            raise kube_error(exc, f"Deleting connection record '{key}' (ConfigMap {cm_name} in namespace "
+                                  f"'{self.namespace}')") from exc
 
     def _read_one(self, cm_name):
         from azext_aks_connection.provider import kube as kube_ops
@@ -224,6 +242,12 @@ class Store:
     def _ensure_namespace(self):
         from azext_aks_connection.provider import kube as kube_ops
         kube_ops.ensure_namespace(self.api, self.namespace)
+
+
+def _conflict(*statuses):
+    """retry.call's predicate: a Kubernetes API error with one of ``statuses`` (someone else wrote meanwhile)."""
+    from azext_aks_connection.provider.kube import ApiException
+    return lambda exc: isinstance(exc, ApiException) and exc.status in statuses
 
 
 def _record_of(configmap):

@@ -1,7 +1,7 @@
 """Polls of long-running operations without Retry-After: real Azure operations do not always send it (Microsoft's
 recordings of the Service Connector RP send none), and azure-core then waits 30 s between polls (the SDK clients'
 default polling_interval). The extension polls at the service's Retry-After when it is sent and otherwise at a
-short interval growing to a few seconds (provider/arm.py Backoff / sdk_polling), so the same create takes about
+short interval growing to a few seconds (provider/retry.py Backoff / sdk_polling), so the same create takes about
 as long with and without the sandbox's Retry-After:
 
 - workload identity on a new cluster (OIDC issuer and workload identity off: a managed-cluster update, an SDK

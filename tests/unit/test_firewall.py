@@ -6,7 +6,7 @@ import copy
 import pytest
 
 from azext_aks_connection import targets as t
-from azext_aks_connection.provider import firewall
+from azext_aks_connection.provider import firewall, retry
 
 IPS = ["20.1.2.3", "20.1.2.4"]
 
@@ -48,7 +48,7 @@ class StatefulArm:
 @pytest.fixture(autouse=True)
 def no_waiting(monkeypatch):
     waits = []
-    monkeypatch.setattr(firewall, "pause", waits.append)
+    monkeypatch.setattr(retry, "pause", waits.append)
     return waits
 
 

@@ -87,7 +87,7 @@ class Step:
     @classmethod
     def remove(cls, arm, entry, target):
         """delete --cleanup: remove one item this step made (absent already: fine)."""
-        _arm_delete(arm, entry["id"], target.api_version, f"{cls.name} {entry['id']}")
+        raise NotImplementedError(cls.name)
 
     # ---- validate
     def explain(self):
@@ -130,13 +130,3 @@ def row_of_error(exc):
         return warn(f"Not checked: {exc}")
     recs = getattr(exc, "recommendations", None) or []
     return fail(getattr(exc, "error_msg", None) or str(exc), " ".join(recs) or None, type(exc).__name__)
-
-
-def _arm_delete(arm, rid, api_version, what):
-    from azext_aks_connection.provider.arm import ArmError
-    from azext_aks_connection.provider.errors import arm_error
-    try:  # raw: a generic DELETE by id of a target's child (Redis access policy assignment), the target's api-version
-        arm.send("DELETE", rid, api_version)
-    except ArmError as exc:
-        if exc.status_code != 404:
-            raise arm_error(exc, f"Deleting {what}") from exc

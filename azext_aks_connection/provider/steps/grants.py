@@ -125,17 +125,9 @@ class VaultAccessPolicy(_Grant):
 
     @classmethod
     def remove(cls, arm, entry, target):
-        from azext_aks_connection.provider.arm import ArmError
-        from azext_aks_connection.provider.errors import arm_error
         detail = entry.get("detail") or {}
-        body = {"properties": {"accessPolicies": [{"tenantId": detail.get("tenantId"), "objectId": detail["objectId"],
-                                                   "permissions": detail.get("permissions") or {}}]}}
-        try:  # raw: a generic call by id with the target's api-version (targets.py)
-            arm.send("PUT", entry["id"] + "/accessPolicies/remove", target.api_version, body=body)
-        except ArmError as exc:
-            if exc.status_code != 404:
-                raise arm_error(exc, f"Removing the access policy of '{entry['detail']['objectId']}' from key vault "
-                                     f"'{entry['name']}'") from exc
+        identity_ops.remove_vault_access_policy(arm, entry["id"], detail["objectId"], tenant_id=detail.get("tenantId"),
+                                                permissions=detail.get("permissions"))
 
     def describe(self, changes):
         vault, principal = self.current, self.plan.auth.principal()
@@ -156,6 +148,10 @@ class RedisAccess(_Grant):
     @property
     def needs(self):
         return ()
+
+    @classmethod
+    def remove(cls, arm, entry, target):
+        identity_ops.delete_redis_access(arm, entry["id"])
 
     def read(self):
         plan = self.plan

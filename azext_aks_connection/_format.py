@@ -3,9 +3,8 @@ from collections import OrderedDict
 
 from azext_aks_connection.targets import auth_of, target_of_resource_id
 
-# Characters of a message and of a fix in a table cell: a validate or troubleshoot row stays under ~160 columns.
-MESSAGE_WIDTH = 70
-FIX_WIDTH = 40
+# Characters of a message in a table cell: a validate or troubleshoot row stays under ~130 columns.
+MESSAGE_WIDTH = 80
 
 
 def _short(text, width):
@@ -88,16 +87,24 @@ def transform_support_types_table(result):
             for r in result or []]
 
 
-def transform_validation_table(result):
-    """Check names without the built-in's " validated." ending; message and fix shortened (-o json: whole)."""
-    return [OrderedDict([("Name", r["name"][:-len(" validated.")] if r["name"].endswith(" validated.") else r["name"]),
-                         ("Result", r["result"]), ("ErrorMessage", _short(r.get("errorMessage"), MESSAGE_WIDTH)),
-                         ("Recommendation", _short(r.get("recommendation"), FIX_WIDTH))])
+def fix_refs(result):
+    """[(row, "[n]")] for the rows that carry a fix, numbered in order: the table shows the reference, and the
+    whole fix is printed on a line of its own under the table (custom_diagnose.py), never cut."""
+    rows = [r for r in result or [] if r.get("recommendation") and r.get("result") != "success"]
+    return [(r, f"[{i}]") for i, r in enumerate(rows, 1)]
+
+
+def _table(result, message_key, message_column):
+    refs = {id(r): ref for r, ref in fix_refs(result)}
+    return [OrderedDict([("Name", r["name"]), ("Result", r["result"]),
+                         (message_column, _short(r.get(message_key), MESSAGE_WIDTH)), ("Fix", refs.get(id(r), ""))])
             for r in result or []]
+
+
+def transform_validation_table(result):
+    """Name, result, the message shortened (-o json: whole), and the reference of its fix (printed whole below)."""
+    return _table(result, "errorMessage", "ErrorMessage")
 
 
 def transform_troubleshoot_table(result):
-    return [OrderedDict([("Name", r["name"]), ("Result", r["result"]),
-                         ("Message", _short(r.get("message"), MESSAGE_WIDTH)),
-                         ("Recommendation", _short(r.get("recommendation"), FIX_WIDTH))])
-            for r in result or []]
+    return _table(result, "message", "Message")

@@ -22,7 +22,25 @@ def exit_code_after_output(cmd, code):
     cli_ctx.register_event(EVENT_CLI_SUCCESSFUL_EXECUTE, handler)
 
 
+def _fixes_under_the_table(cmd, results):
+    """-o table: each fix on a line of its own under the table, by the reference its row shows (a table cell would
+    cut it)."""
+    from knack.events import EVENT_CLI_SUCCESSFUL_EXECUTE
+    from azext_aks_connection._format import fix_refs
+    invocation = getattr(cmd.cli_ctx, "invocation", None)
+    if (getattr(invocation, "data", None) or {}).get("output") != "table" or not fix_refs(results):
+        return
+
+    def handler(cli, **_):
+        cli.unregister_event(EVENT_CLI_SUCCESSFUL_EXECUTE, handler)
+        for row, ref in fix_refs(results):
+            logger.warning("%s %s: %s", ref, row["name"], row["recommendation"])
+
+    cmd.cli_ctx.register_event(EVENT_CLI_SUCCESSFUL_EXECUTE, handler)
+
+
 def _finish(cmd, results, what):
+    _fixes_under_the_table(cmd, results)
     failed = [r for r in results if r["result"] == "failure"]
     if failed:
         logger.warning("%d of %d %s failed: %s.", len(failed), len(results), what,

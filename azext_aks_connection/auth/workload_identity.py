@@ -13,7 +13,7 @@ from azext_aks_connection.provider.steps.base import Check, NotChecked, fail, ok
 
 IDENTITY_ID = re.compile(r"^/subscriptions/(?P<subscription>[^/]+)/resourceGroups/[^/]+/providers/"
                          r"Microsoft\.ManagedIdentity/userAssignedIdentities/[^/]+$", re.IGNORECASE)
-IDENTITY_CHECK = Check("User-assigned identity validated.",
+IDENTITY_CHECK = Check("User-assigned identity",
                        "The workload identity of the connection exists and has the client id the connection uses.")
 
 

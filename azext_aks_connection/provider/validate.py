@@ -17,13 +17,13 @@ from azext_aks_connection import targets as t
 from azext_aks_connection.provider.steps import UNKNOWN
 from azext_aks_connection.provider.steps.base import SUCCESS, Check, fail, ok, row_of_error, warn
 
-STATE = Check("Connection state validated.", "The command that made or last changed the connection finished.")
-TARGET = Check("Target resource existence validated.", "The target resource of the connection exists and can be read.")
+STATE = Check("Connection state", "The command that made or last changed the connection finished.")
+TARGET = Check("Target resource", "The target resource of the connection exists and can be read.")
 # The order rows are printed in (each step's rows, wherever the step is in the plan).
-ORDER = [STATE.name, TARGET.name, "Kubernetes Secret existence validated.",
-         "Configured connection information validated.", "User-assigned identity validated.",
-         "Cluster features validated.", "Federated identity credential validated.", "Identity permissions validated.",
-         "Kubernetes ServiceAccount validated.", "Target service firewall validated."]
+ORDER = [STATE.name, TARGET.name, "Kubernetes Secret",
+         "Configuration values", "User-assigned identity",
+         "Cluster features", "Federated identity credential", "Identity permissions",
+         "Kubernetes ServiceAccount", "Target firewall"]
 
 
 class Fixes:

@@ -111,7 +111,7 @@ def test_target_create_list_configuration_delete(az, sandbox, kube, name, auth):
     assert checked.rc == 0, [(r["name"], r["errorMessage"]) for r in checked.json or [] if r["result"] != "success"]
     assert [r for r in checked.json if r["result"] == "failure"] == []
     by_name = {r["name"]: r["result"] for r in checked.json}
-    assert by_name["Configured connection information validated."] == "success", checked.json
+    assert by_name["Configuration values"] == "success", checked.json
     assert PASSWORD not in checked.out
 
     listed = az("aks", "connection", "list-configuration", "-g", c["resourceGroup"], "-n", c["name"],

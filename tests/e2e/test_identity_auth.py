@@ -454,14 +454,14 @@ def test_keyvault_workload_identity_on_an_access_policy_vault_gets_a_policy_not_
     conn = c["id"] + "/providers/Microsoft.ServiceLinker/linkers/kv_wi_policy"
     checked = az("aks", "connection", "validate", "--id", conn, "-o", "json")
     assert checked.rc == 0, checked.json
-    perms = {r["name"]: r for r in checked.json}["Identity permissions validated."]
+    perms = {r["name"]: r for r in checked.json}["Identity permissions"]
     assert perms["result"] == "success", perms
     body = {"properties": {"accessPolicies": mine}}
     assert az("rest", "--method", "put", "--url", f"{vault}/accessPolicies/remove?api-version=2023-07-01",
               "--body", json.dumps(body)).rc == 0
     checked = az("aks", "connection", "validate", "--id", conn, "-o", "json")
     assert checked.rc == 1, checked
-    perms = {r["name"]: r for r in checked.json}["Identity permissions validated."]
+    perms = {r["name"]: r for r in checked.json}["Identity permissions"]
     assert perms["errorCode"] == "AccessPolicyMissing" and "the workload cannot read them" in perms["errorMessage"]
     assert "az keyvault set-policy" in perms["recommendation"] and ident["principalId"] in perms["recommendation"]
 
@@ -550,14 +550,14 @@ def test_redis_workload_identity_gets_an_access_policy_not_a_role(az, sandbox, s
     conn = c["id"] + "/providers/Microsoft.ServiceLinker/linkers/redis_wi"
     checked = az("aks", "connection", "validate", "--id", conn, "-o", "json")
     assert checked.rc == 0, checked.json
-    perms = {r["name"]: r for r in checked.json}["Identity permissions validated."]
+    perms = {r["name"]: r for r in checked.json}["Identity permissions"]
     assert perms["result"] == "success"
     parts = cache_id.split("/")
     removed = az("redis", "access-policy-assignment", "delete", "--subscription", parts[2], "-g", parts[4], "-n",
                  parts[-1], "--policy-assignment-name", mine[0]["name"])
     assert removed.rc == 0, removed
     checked = az("aks", "connection", "validate", "--id", conn, "-o", "json")
-    perms = {r["name"]: r for r in checked.json}["Identity permissions validated."]
+    perms = {r["name"]: r for r in checked.json}["Identity permissions"]
     assert checked.rc == 1 and perms["errorCode"] == "AccessPolicyAssignmentMissing", checked.json
     assert principal in perms["errorMessage"]
     by_hand = perms["recommendation"].split("; or: ", 1)[1]

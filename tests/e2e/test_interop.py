@@ -58,7 +58,7 @@ def test_validate_of_a_service_connector_connection_is_truthful(az, both, tmp_pa
     res = run(az, "aks", "connection", "validate", "--id", conn(both, "sc_blob"), "-o", "json")
     assert res.rc == 0, res
     names = [r["name"] for r in res.json]
-    assert "Kubernetes Secret existence validated." in names
+    assert "Kubernetes Secret" in names
     assert any(n.startswith("Service Connector: ") for n in names), names
     core, _ = kube_for(az, both, tmp_path)
     import base64
@@ -66,7 +66,7 @@ def test_validate_of_a_service_connector_connection_is_truthful(az, both, tmp_pa
         "AZURE_STORAGEBLOB_CONNECTIONSTRING": base64.b64encode(b"AccountName=x;AccountKey=ZmFrZWtleTQy").decode()}})
     res = run(az, "aks", "connection", "validate", "--id", conn(both, "sc_blob"), "-o", "json")
     assert res.rc == 1, res
-    drift = {r["name"]: r for r in res.json}["Configured connection information validated."]
+    drift = {r["name"]: r for r in res.json}["Configuration values"]
     assert drift["result"] == "failure" and "AZURE_STORAGEBLOB_CONNECTIONSTRING" in drift["errorMessage"]
     assert "ZmFrZWtleTQy" not in res.out                 # a drifted value is named by its key, never shown
     assert "through Service Connector" in drift["recommendation"]        # not a local create that would shadow it
@@ -75,7 +75,7 @@ def test_validate_of_a_service_connector_connection_is_truthful(az, both, tmp_pa
     res = run(az, "aks", "connection", "validate", "--id", conn(both, "sc_blob"), "-o", "json")
     assert res.rc == 1, res
     found = {r["name"]: r for r in res.json}
-    assert found["Kubernetes Secret existence validated."]["result"] == "failure"
+    assert found["Kubernetes Secret"]["result"] == "failure"
     assert all(r["result"] == "success" for n, r in found.items() if n.startswith("Service Connector: "))
 
 

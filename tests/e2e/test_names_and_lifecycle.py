@@ -213,7 +213,7 @@ def test_validate_fails_when_the_targets_database_is_gone(az, sandbox, sbc):
     sbc.arm("DELETE", "resource?id=" + db_id)
     res = run(az, "aks", "connection", "validate", "--id", conn_id(cluster, "gone_pg"), "-o", "json")
     assert res.rc == 1, res
-    found = {r["name"]: r for r in res.json}["Target resource existence validated."]
+    found = {r["name"]: r for r in res.json}["Target resource"]
     assert found["result"] == "failure" and found["errorCode"] == "TargetNotFound", found
 
 

@@ -39,7 +39,7 @@ def test_healthy_cluster_every_step_succeeds(az, sandbox, sbc):
     assert "AccountKey" not in res.out                  # it read the Helm release Secret: nothing of it leaks
     table = troubleshoot(az, cluster, "-o", "table")
     assert table.rc == 0
-    assert "Recommendation" in table.out and "Job sc-job" in table.out and "success" in table.out
+    assert "Fix" in table.out and "Job sc-job" in table.out and "success" in table.out
 
 
 def test_cluster_without_microsoft_extension_needs_none(az, sandbox, sbc):

@@ -10,10 +10,10 @@ from tests.e2e.helpers import (by_name, create, kube_for, new_cluster, quick_ext
 
 pytestmark = [pytest.mark.e2e, pytest.mark.usefixtures("quick_extensions")]
 
-TARGET = "Target resource existence validated."
-SECRET = "Kubernetes Secret existence validated."
-VALUES = "Configured connection information validated."
-FIREWALL = "Target service firewall validated."
+TARGET = "Target resource"
+SECRET = "Kubernetes Secret"
+VALUES = "Configuration values"
+FIREWALL = "Target firewall"
 KEY = "AZURE_STORAGEBLOB_CONNECTIONSTRING"
 
 
@@ -49,7 +49,7 @@ def test_group_name_connection_form_and_table(az, healthy):
               "--connection", "ok_blob", "-o", "table")
     assert res.rc == 0, res
     lines = res.out.splitlines()
-    assert lines[0].split() == ["Name", "Result", "ErrorMessage", "Recommendation"]
+    assert lines[0].split() == ["Name", "Result", "ErrorMessage", "Fix"]
     assert sum(" success" in line for line in lines) == 4
 
 
@@ -84,19 +84,20 @@ def test_deleted_secret_fails_and_the_recommendation_repairs_it(az, sandbox, sbc
     assert "Secret 'sc-delblob-secret' does not exist in namespace 'shop'" in found[SECRET]["errorMessage"]
     assert found[VALUES]["result"] == "warning" and found[VALUES]["errorMessage"].startswith("Not checked")
     assert found[TARGET]["result"] == "success"
-    assert "1 of 4 checks failed: Kubernetes Secret existence validated" in res.log
+    assert "1 of 4 checks failed: Kubernetes Secret" in res.log
     # A real az process prints the results and exits 1, so CI can gate on it.
     proc = az_subprocess("aks", "connection", "validate", "--id", conn_id(cluster, "del_blob"), "-o", "json")
     assert proc.returncode == 1, proc.stderr[-2000:]
     assert [r["result"] for r in json.loads(proc.stdout)] == ["success", "failure", "warning", "success"]
-    # -o table fits a terminal: the message and the fix shortened (the whole command is in -o json).
+    # -o table fits a terminal: the message shortened, and its fix whole on a line of its own under the table.
     table = az_subprocess("aks", "connection", "validate", "--id", conn_id(cluster, "del_blob"), "-o", "table")
     assert table.returncode == 1, table.stderr[-2000:]
     lines = table.stdout.splitlines()
     assert max(len(line) for line in lines) <= 160, table.stdout
-    row = next(line for line in lines if line.startswith("Kubernetes Secret existence "))
+    row = next(line for line in lines if line.startswith("Kubernetes Secret "))
     assert "failure" in row and "Secret 'sc-delblob-secret' does not exist in namespace 'shop'" in row
-    assert row.endswith("...") and "--source-id" not in row
+    assert row.rstrip().endswith("[1]") and "--source-id" not in row
+    assert f"[1] Kubernetes Secret: {found[SECRET]['recommendation']}" in table.stderr, table.stderr[-2000:]
     # The recommendation is a command; running it repairs the connection.
     fix = found[SECRET]["recommendation"].split(": ", 1)[1]
     assert fix.startswith("az aks connection create storage-blob --source-id ")

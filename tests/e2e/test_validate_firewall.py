@@ -21,10 +21,10 @@ from tests.e2e.helpers import by_name, create, new_cluster, quick_extensions, ru
 # pylint: disable-next=unused-import  # pytest fixtures: a test names them as arguments
 from tests.unit.test_firewall import StatefulArm, no_waiting  # noqa: F401 (a fixture)
 
-TARGET = "Target resource existence validated."
-SECRET = "Kubernetes Secret existence validated."
-VALUES = "Configured connection information validated."
-FIREWALL = "Target service firewall validated."
+TARGET = "Target resource"
+SECRET = "Kubernetes Secret"
+VALUES = "Configuration values"
+FIREWALL = "Target firewall"
 SUB = "00000000-0000-0000-0000-000000000001"
 
 
@@ -93,7 +93,7 @@ def test_stale_rule_after_egress_change_fails_and_both_recommendations_repair_it
                f"{account} --ip-address 52.10.20.30")
     assert item["recommendation"] == ("Re-apply the connection (it adds the missing rule, nothing else): "
                                       f"{update}; or add the rule yourself: {by_hand}")
-    assert "1 of 4 checks failed: Target service firewall validated" in res.log
+    assert "1 of 4 checks failed: Target firewall" in res.log
     # The service principal's secret is the user's: its recommendation leads with the rule command.
     sp_item = firewall_item(validate(az, cluster, "fw_sp"))
     assert sp_item["recommendation"].startswith(f"Admit it: {by_hand}; or re-apply the connection")

@@ -24,15 +24,15 @@ def xdist_group_of(item):
     return item.name
 
 
-TARGET = "Target resource existence validated."
-SECRET = "Kubernetes Secret existence validated."
-VALUES = "Configured connection information validated."
-IDENT = "User-assigned identity validated."
-FEATURES = "Cluster features validated."
-FIC = "Federated identity credential validated."
-PERMS = "Identity permissions validated."
-SA = "Kubernetes ServiceAccount validated."
-FIREWALL = "Target service firewall validated."
+TARGET = "Target resource"
+SECRET = "Kubernetes Secret"
+VALUES = "Configuration values"
+IDENT = "User-assigned identity"
+FEATURES = "Cluster features"
+FIC = "Federated identity credential"
+PERMS = "Identity permissions"
+SA = "Kubernetes ServiceAccount"
+FIREWALL = "Target firewall"
 WI_CHECKS = [TARGET, SECRET, VALUES, IDENT, FEATURES, FIC, PERMS, SA, FIREWALL]
 BLOB_CONTRIBUTOR = "ba92f5b4-2d11-453d-a403-e96b0029c9fe"
 ID_API = "2023-01-31"

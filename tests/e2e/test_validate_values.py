@@ -13,10 +13,10 @@ from tests.e2e.helpers import by_name, kube_for, new_cluster, quick_extensions, 
 
 pytestmark = [pytest.mark.e2e, pytest.mark.usefixtures("quick_extensions")]
 
-TARGET = "Target resource existence validated."
-SECRET = "Kubernetes Secret existence validated."
-VALUES = "Configured connection information validated."
-FIREWALL = "Target service firewall validated."
+TARGET = "Target resource"
+SECRET = "Kubernetes Secret"
+VALUES = "Configuration values"
+FIREWALL = "Target firewall"
 PASSWORD = "Pw-" + uuid.uuid4().hex
 
 

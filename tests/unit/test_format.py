@@ -31,19 +31,20 @@ FIX = ("Write it again (the command changes nothing else): az aks connection cre
        "/blobServices/default --connection orders_blob --kube-namespace orders --client-type none --secret")
 
 
-def test_validation_rows_are_short_and_the_check_names_lose_the_validated_ending():
-    result = [{"name": "Kubernetes Secret existence validated.", "result": "failure",
+def test_validation_rows_are_short_and_point_at_their_fix_printed_whole():
+    result = [{"name": "Kubernetes Secret", "result": "failure",
                "errorMessage": "Secret 'sc-ordersblob-secret' does not exist in namespace 'orders': workloads that "
-                               "use it cannot start or cannot connect.", "recommendation": FIX},
-              {"name": "Target resource existence validated.", "result": "success", "errorMessage": None,
-               "recommendation": None}]
+                               "use it cannot start or cannot connect, and this sentence runs on past the width.",
+               "recommendation": FIX},
+              {"name": "Target resource", "result": "success", "errorMessage": None, "recommendation": None}]
     failed, ok = _format.transform_validation_table(result)
-    assert failed["Name"] == "Kubernetes Secret existence" and ok["Name"] == "Target resource existence"
-    # The message keeps its first clause (what is wrong); the fix its first words.
+    assert failed["Name"] == "Kubernetes Secret" and ok["Name"] == "Target resource"
+    # The message keeps its first clause (what is wrong); the fix is a reference to its line under the table.
     assert failed["ErrorMessage"] == "Secret 'sc-ordersblob-secret' does not exist in namespace 'orders'..."
-    assert failed["Recommendation"] == "Write it again (the command changes..."
-    assert len(failed["ErrorMessage"]) <= _format.MESSAGE_WIDTH and len(failed["Recommendation"]) <= _format.FIX_WIDTH
-    assert (ok["ErrorMessage"], ok["Recommendation"]) == ("", "")
+    assert len(failed["ErrorMessage"]) <= _format.MESSAGE_WIDTH
+    assert (failed["Fix"], ok["Fix"]) == ("[1]", "")
+    assert _format.fix_refs(result) == [(result[0], "[1]")]     # the line printed under the table: whole
+    assert (ok["ErrorMessage"], ok["Fix"]) == ("", "")
     assert result[0]["recommendation"] == FIX                # the result itself (-o json) keeps the whole text
 
 

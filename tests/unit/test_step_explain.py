@@ -10,7 +10,7 @@ from azext_aks_connection.provider.steps.base import (FAILURE, SUCCESS, WARNING,
 
 class _Step(Step):
     name = "thing"
-    checks = (Check("Thing validated.", "The thing is there."),)
+    checks = (Check("Thing", "The thing is there."),)
     opted_out_by = "auth"
 
     def __init__(self, plan, diff):
@@ -33,9 +33,9 @@ def _results(step):
 
 
 def test_a_row_fails_exactly_when_the_diff_is_not_empty():
-    assert _results(_Step(_plan(), [])) == [("Thing validated.", SUCCESS, None)]
+    assert _results(_Step(_plan(), [])) == [("Thing", SUCCESS, None)]
     assert _results(_Step(_plan(), [item("thing", "create", "x", "id", "n")])) == [
-        ("Thing validated.", FAILURE, "ThingMissing")]
+        ("Thing", FAILURE, "ThingMissing")]
 
 
 def test_a_read_that_could_not_run_is_not_checked_and_an_error_is_a_failure():

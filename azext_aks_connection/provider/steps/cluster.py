@@ -8,7 +8,7 @@ class ClusterFeatures(Step):
     name = "clusterFeatures"
     read_needs = ("cluster",)
     opted_out_by = "auth"
-    checks = (Check("Cluster features validated.",
+    checks = (Check("Cluster features",
                     "The cluster has what the connection needs: OIDC issuer and workload identity, or the Key Vault "
                     "secrets provider add-on."),)
 

@@ -14,7 +14,7 @@ class FederatedCredential(Step):
     needs = ("clusterFeatures",)
     read_needs = ("identity", "cluster")
     opted_out_by = "auth"
-    checks = (Check("Federated identity credential validated.",
+    checks = (Check("Federated identity credential",
                     "The identity trusts the cluster's OIDC issuer for the connection's ServiceAccount "
                     "(audience api://AzureADTokenExchange)."),)
 

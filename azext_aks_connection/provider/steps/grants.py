@@ -3,7 +3,7 @@ access-policy mode ignores roles on its data), or Azure Cache for Redis data acc
 from azext_aks_connection.provider import identity as identity_ops
 from azext_aks_connection.provider.steps.base import CREATE, UPDATE, Check, Step, fail, item, upper_first
 
-PERMISSIONS_CHECK = Check("Identity permissions validated.",
+PERMISSIONS_CHECK = Check("Identity permissions",
                           "The identity has its role(s) on the target (or the Key Vault CSI add-on identity its "
                           "access policy).")
 

@@ -42,7 +42,7 @@ class Namespace(Step):
 class ServiceAccount(Step):
     name = "serviceAccount"
     needs = ("namespace",)
-    checks = (Check("Kubernetes ServiceAccount validated.",
+    checks = (Check("Kubernetes ServiceAccount",
                     f"The connection's ServiceAccount exists in its namespace, annotated {CLIENT_ID_ANNOTATION} "
                     "with the identity's client id."),)
 
@@ -119,10 +119,10 @@ class Secret(Step):
     name = "secret"
     needs = ("namespace", "clusterFeatures")       # Key Vault CSI: the add-on's identity is one of its values
     read_needs = ("secret",)
-    checks = (Check("Kubernetes Secret existence validated.",
+    checks = (Check("Kubernetes Secret",
                     "The Kubernetes Secret that holds the connection's configuration exists in the connection's "
                     "namespace."),
-              Check("Configured connection information validated.",
+              Check("Configuration values",
                     "The Secret holds the configuration keys of the connection, with the values the target gives "
                     "now."))
 

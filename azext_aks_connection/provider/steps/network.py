@@ -12,7 +12,7 @@ class Firewall(Step):
     # pylint: disable=unsubscriptable-object  # current: {ips, note, verdict}, set by read() before any other verb
     name = "firewall"
     read_needs = ("cluster", "target")
-    checks = (Check("Target service firewall validated.",
+    checks = (Check("Target firewall",
                     "The target's IP firewall admits the cluster's current egress IP(s) (skipped with --opt-out "
                     "publicnetwork)."),)
 

@@ -27,6 +27,11 @@ class WorkloadIdentityAuth(Auth):
     def reads(self):
         plan = self.plan
         iid = plan.spec.auth_info.get("identity_id")
+        info = plan.spec.auth_info
+        if not iid and info.get("client_id") and info.get("subscription_id"):
+            # a Service Connector linker names its identity by client id (and subscription) only
+            return {"identity": (lambda: graph.or_error(identity_ops.identity_of_client_id, plan.id_arm,
+                                                        info["subscription_id"], info["client_id"]), ())}
         if not iid:         # validate of a record that does not name its identity
             return {"identity": (lambda: NotChecked(
                 "the connection record does not name its identity (made by an older version: re-apply the "
@@ -86,6 +91,7 @@ class WorkloadIdentityAuth(Auth):
         info = {"identity_id": identity} if identity else {}
         if validating:
             info["client_id"] = (record.get("authInfo") or {}).get("clientId")
+            info["subscription_id"] = (record.get("authInfo") or {}).get("subscriptionId")
         return info
 
     @classmethod
@@ -111,27 +117,36 @@ class WorkloadIdentityAuth(Auth):
     def _identity_row(self):
         plan = self.plan
         found = plan.found.get("identity")
-        iid = plan.spec.auth_info.get("identity_id")
         if isinstance(found, NotChecked):
             return warn("Not checked: the connection record does not name its user-assigned identity (it was made by "
                         "an older version of the extension).", f"Re-apply the connection: {plan.fix.update_command()}",
                         "IdentityNotRecorded")
-        parts = iid.split("/")
-        sub, rg, name = parts[2], parts[4], parts[-1]
-        again = (f"az aks connection update {plan.spec.target.name} --id {plan.spec.id} "
-                 f"--client-type {plan.spec.client_type or 'none'} --workload-identity {iid}")
+        # a Service Connector connection names it by client id: found by it, or not at all
+        iid = plan.spec.auth_info.get("identity_id") or (found.get("id") if isinstance(found, dict) else None)
         if isinstance(found, ResourceNotFoundError):
+            sa = plan.k8s_names["serviceAccount"]
+            if not iid:
+                return fail(f"{found.error_msg} Pods using ServiceAccount '{sa}' get no Microsoft Entra token.",
+                            f"Create an identity and re-apply the connection with it: {plan.fix.update_command()}",
+                            "IdentityNotFound")
+            sub, rg, name = iid.split("/")[2], iid.split("/")[4], iid.split("/")[-1]
             return fail(f"The user-assigned identity '{iid}' of the connection does not exist (any more): pods using "
-                        f"ServiceAccount '{plan.k8s_names['serviceAccount']}' get no Microsoft Entra token.",
+                        f"ServiceAccount '{sa}' get no Microsoft Entra token.",
                         "Create the identity again (or choose another one) and re-apply the connection, then run the "
                         "pods with the ServiceAccount the command names (a new identity has a new client id): "
-                        f"az identity create --subscription {sub} -g {rg} -n {name} && {again}", "IdentityNotFound")
+                        f"az identity create --subscription {sub} -g {rg} -n {name} && {self._again(iid)}",
+                        "IdentityNotFound")
         if isinstance(found, Exception):
             raise found
         used = plan.spec.auth_info.get("client_id")
         if used and found.get("client_id") and used.lower() != found["client_id"].lower():
-            return fail(f"The client id of identity '{name}' is now {found['client_id']}, but the connection (its "
-                        f"Secret and ServiceAccount) uses {used}: the identity was deleted and created again.",
-                        "Re-apply the connection with the identity as it is now (it writes a ServiceAccount for the "
-                        f"new client id; run the pods with it): {again}", "IdentityClientIdChanged")
+            return fail(f"The client id of identity '{found.get('name')}' is now {found['client_id']}, but the "
+                        f"connection (its Secret and ServiceAccount) uses {used}: the identity was deleted and created "
+                        "again.", "Re-apply the connection with the identity as it is now (it writes a ServiceAccount "
+                        f"for the new client id; run the pods with it): {self._again(iid)}", "IdentityClientIdChanged")
         return ok()
+
+    def _again(self, iid):
+        spec = self.plan.spec
+        return (f"az aks connection update {spec.target.name} --id {spec.id} --client-type {spec.client_type or 'none'}"
+                f" --workload-identity {iid}")

@@ -65,6 +65,26 @@ def get_identity(arm, identity_id):
             "principal_id": props.get("principalId"), "tenant_id": props.get("tenantId")}
 
 
+def identity_of_client_id(arm, subscription, client_id):
+    """The user-assigned identity of ``subscription`` whose client id is ``client_id`` (a Service Connector linker
+    names its identity by client id only), read to the last page; ResourceNotFoundError when none has it."""
+    path = f"/subscriptions/{subscription}/providers/Microsoft.ManagedIdentity/userAssignedIdentities"
+    pages = _msi(arm, path).user_assigned_identities.list_by_subscription()
+    try:
+        found = [rest(i) for i in sdk_call(arm.cli_ctx, "GET", path, list, pages)]
+    except ArmError as exc:
+        raise arm_error(exc, f"Listing the user-assigned identities of subscription '{subscription}'") from exc
+    for body in found:
+        props = body.get("properties") or {}
+        if (props.get("clientId") or "").lower() == client_id.lower():
+            return {"id": body.get("id"), "name": body.get("name"), "client_id": props.get("clientId"),
+                    "principal_id": props.get("principalId"), "tenant_id": props.get("tenantId")}
+    raise ResourceNotFoundError(
+        f"No user-assigned identity of subscription '{subscription}' has client id {client_id}: the identity of the "
+        "connection was deleted.", recommendation="Create the identity again (or choose another one) and re-apply "
+        "the connection with it.")
+
+
 def refuse_cluster_identity(cluster, identity):
     """Federated credentials do not work with the cluster's own control-plane or kubelet identity.
     ``identity``: what get_identity returned, or {"id": the id given} when it could not be read."""

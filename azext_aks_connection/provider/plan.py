@@ -45,8 +45,9 @@ class Plan:  # pylint: disable=too-many-instance-attributes  # the one model the
         self.scope = target_ops.resource_id(self.target, spec.target_id)   # where roles and access policies go
         self.grant = "auth" not in spec.opt_out       # --opt-out auth: no cluster feature, credential, role, policy
         self.write_config = "configinfo" not in spec.opt_out
-        iid = spec.auth_info.get("identity_id") if spec.auth == t.AUTH_WORKLOAD_IDENTITY else None
-        self.id_arm = Arm(cmd.cli_ctx, subscription_id=iid.split("/")[2]) if iid else None
+        info = spec.auth_info if spec.auth == t.AUTH_WORKLOAD_IDENTITY else {}
+        id_sub = info["identity_id"].split("/")[2] if info.get("identity_id") else info.get("subscription_id")
+        self.id_arm = Arm(cmd.cli_ctx, subscription_id=id_sub) if id_sub else None
         self.auth = AUTH_CLASSES[spec.auth](self)
         self.store_namespace = store.namespace if store is not None else store_ops.namespace(cmd.cli_ctx)
         self.found = {}

@@ -57,19 +57,12 @@ class Fixes:
             return f"--bootstrap-server {service['endpoint']}"     # Confluent Cloud: an endpoint, not an ARM resource
         return f"--target-id {service.get('id')}"
 
-    def service_connector_fix(self):
-        """A Service Connector connection is re-applied by Service Connector, not by aks-connection (a local create
-        of the same name would shadow it)."""
-        from azext_aks_connection.provider.linkers import LINKER_API
-        return (f"re-apply Service Connector connection '{self.record['name']}' through Service Connector (its "
-                "update re-runs sc-job, which rewrites what it made): the portal's Service Connector blade, or "
-                f"'az rest --method put --url {self.connection_id}?api-version={LINKER_API} --body @<the "
-                "connection's properties>'")
-
     def create_command(self):
-        """The idempotent command that rewrites this connection's Kubernetes resources."""
+        """The idempotent command that rewrites this connection's Kubernetes resources. A Service Connector
+        connection is re-applied through Service Connector (a local create of the same name would shadow it): its
+        update command goes through the resource provider, which re-runs sc-job."""
         if self.record.get("engine") == "service-connector":
-            return self.service_connector_fix()
+            return self.update_command()
         return (f"az aks connection create {self.record.get('target')} --source-id {self.cluster.id} "
                 f"{self._target_arg()} --connection {self.record['name']} --kube-namespace "
                 f"{self.record.get('scope') or 'default'} --client-type {self.record.get('clientType') or 'none'} "
@@ -78,13 +71,14 @@ class Fixes:
     def update_command(self):
         """The idempotent command that re-applies the connection as recorded: cluster features, identity grants,
         firewall rules, ServiceAccount and Secret."""
-        if self.record.get("engine") == "service-connector":
-            return self.service_connector_fix()
         needs_auth = self.auth in (t.AUTH_WORKLOAD_IDENTITY, t.AUTH_SERVICE_PRINCIPAL) or (
             self.auth == t.AUTH_SECRET and self.target is not None and self.target.user_values)
-        return (f"az aks connection update {self.record.get('target')} --id {self.connection_id} "
-                f"--client-type {self.record.get('clientType') or 'none'}" +
-                (f" {self._auth_args()}" if needs_auth else ""))
+        command = (f"az aks connection update {self.record.get('target')} --id {self.connection_id} "
+                   f"--client-type {self.record.get('clientType') or 'none'}" +
+                   (f" {self._auth_args()}" if needs_auth else ""))
+        if self.record.get("engine") == "service-connector":
+            return f"re-apply it through Service Connector (this update goes through its resource provider): {command}"
+        return command
 
 
 def spec_of_record(cluster, record, target):
@@ -149,6 +143,10 @@ def run(cmd, cluster, record, store=None):
     plan = Plan(cmd, spec_of_record(cluster, record, target), lambda *_: None, record=record, store=store)
     plan.fix = fix
     plan.read()
+    found = plan.found.get("identity")
+    if isinstance(found, dict) and not (record.get("provisioned") or {}).get("identity"):
+        # found by its client id (a Service Connector connection): the fixes name it
+        fix.record = dict(record, provisioned=dict(record.get("provisioned") or {}, identity=found["id"]))
     rows.append((TARGET, _target_row(plan, record)))
     if hasattr(plan.auth, "explain_identity"):
         rows += plan.auth.explain_identity()

@@ -200,6 +200,15 @@ def test_engine_service_connector_reaches_the_builtins_end_state(  # noqa: F811 
                       "annotations": {k: v for k, v in (sa.metadata.annotations or {}).items()
                                       if k.startswith("azure.workload.identity/")}})
     assert views[0] == views[1]
+    # validate sees both as made (the linker names its identity by client id only: found by it), nothing skipped
+    for cluster in (theirs, ours):
+        checked = run(az, "aks", "connection", "validate", "--id", conn(cluster, "same_wi"), "-o", "json")
+        assert checked.rc == 0, checked
+        rows = {r["name"]: r for r in checked.json if not r["name"].startswith("Service Connector: ")}
+        assert set(rows) == {"Target resource", "Kubernetes Secret", "Configuration values", "User-assigned identity",
+                             "Cluster features", "Federated identity credential", "Identity permissions",
+                             "Kubernetes ServiceAccount", "Target firewall"}, rows
+        assert all(r["result"] == "success" for r in rows.values()), rows
 
 
 def test_engine_service_connector_debug_log_carries_no_secret(az, sbc, sandbox):  # az: logged in

@@ -14,18 +14,21 @@ import threading
 _LOCK = threading.Lock()
 
 
-def _mgmt(cli_ctx, client_type, subscription_id=None, subscription_bound=True):
+def _mgmt(cli_ctx, client_type, subscription_id=None, subscription_bound=True, api_version=None):
     from azure.cli.core.commands.client_factory import get_mgmt_service_client
     from azext_aks_connection.provider.arm import client_kwargs, disable_auto_registration, login_credential
     credential, subscription_id = login_credential(cli_ctx, subscription_id)
-    key = (getattr(client_type, "name", None) or getattr(client_type, "__name__", str(client_type)),
-           (subscription_id or "").lower(), subscription_bound)
+    # Module and name: two clients of one name (azure-mgmt-rdbms' PostgreSQLManagementClient of flexible and single
+    # servers) are two clients.
+    key = (getattr(client_type, "name", None) or
+           f"{getattr(client_type, '__module__', '')}.{getattr(client_type, '__name__', str(client_type))}",
+           (subscription_id or "").lower(), subscription_bound, api_version)
     with _LOCK:
         cache = cli_ctx.data.setdefault("aks_connection_clients", {})
         if key not in cache:
             cache[key] = disable_auto_registration(get_mgmt_service_client(
                 cli_ctx, client_type, subscription_bound=subscription_bound, subscription_id=subscription_id,
-                credential=credential, **client_kwargs(cli_ctx)))
+                credential=credential, api_version=api_version, **client_kwargs(cli_ctx)))
         return cache[key]
 
 
@@ -57,6 +60,28 @@ def cf_resources(cli_ctx, subscription_id):
     """azure-mgmt-resource (azure-cli's MGMT_RESOURCE_RESOURCES profile): resource providers."""
     from azure.cli.core.profiles import ResourceType
     return _mgmt(cli_ctx, ResourceType.MGMT_RESOURCE_RESOURCES, subscription_id)
+
+
+def cf_storage(cli_ctx, subscription_id, api_version=None):
+    """azure-mgmt-storage: a storage account's network rule set (``api_version``: the one its rules were read with,
+    so the PATCH carries no field the read did not show)."""
+    from azure.mgmt.storage import StorageManagementClient
+    return _mgmt(cli_ctx, StorageManagementClient, subscription_id, api_version=api_version)
+
+
+def cf_sql(cli_ctx, subscription_id):
+    """azure-mgmt-sql: a SQL server's firewall rules."""
+    from azure.mgmt.sql import SqlManagementClient
+    return _mgmt(cli_ctx, SqlManagementClient, subscription_id)
+
+
+def cf_rdbms(cli_ctx, subscription_id, module):
+    """azure-mgmt-rdbms: the firewall rules of a PostgreSQL / MySQL server; ``module``: the package of its kind
+    (azure.mgmt.rdbms.postgresql_flexibleservers, .mysql_flexibleservers, .postgresql, .mysql)."""
+    import importlib
+    package = importlib.import_module(module)
+    client = getattr(package, "PostgreSQLManagementClient", None) or getattr(package, "MySQLManagementClient")
+    return _mgmt(cli_ctx, client, subscription_id)
 
 
 def arm_pipeline(cli_ctx, subscription_id):

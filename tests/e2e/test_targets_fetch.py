@@ -268,3 +268,45 @@ def test_targets_without_ip_rules_are_not_touched(name, arm, sandbox, sbc):
     out = firewall.ensure_rules(arm, target, target_ops.resource_id(target, tid), {}, _egress(sbc, sandbox))
     assert out == {"added": [], "present": [], "skipped_reason": firewall.NO_IP_RULES[name]}
     assert sbc.requests(since=mark, plane="arm") == []
+
+
+# target -> the api-version of the SDK azure-cli ships that writes its rules (storage: its account's own, so the
+# PATCH carries no field the read did not show).
+SDK_WRITES = {"postgres-flexible": "2023-12-01-preview", "mysql-flexible": "2023-06-01-preview",
+              "sql": "2024-11-01-preview", "storage-queue": "2023-05-01"}
+
+
+@pytest.mark.parametrize("name", sorted(SDK_WRITES))
+def test_rules_written_and_removed_through_the_shipped_sdk(name, arm, sandbox, sbc, restore):
+    """Per-address rules (SQL, PostgreSQL, MySQL) and the storage account's rule list are written through the SDK
+    azure-cli ships (its api-version in the sandbox's log); delete --cleanup's removal takes them away, and a second
+    removal (nothing left) writes nothing and fails nothing."""
+    keep, _ = restore
+    target = t.TARGETS[name]
+    tid = sandbox["seeds"]["targets"][name]
+    rid = target_ops.resource_id(target, tid)
+    ips = _egress(sbc, sandbox)
+    if isinstance(RESTRICT[name], dict):
+        keep(rid)
+        _control(sbc, "PATCH", rid, RESTRICT[name])
+    else:
+        for rule in (f"{rid}/firewallRules/{firewall.rule_name(ip)}" for ip in ips):
+            try:
+                _control(sbc, "DELETE", rule)
+            except HTTPError as exc:
+                assert exc.code == 404, exc
+    mark = sbc.mark()
+    assert firewall.ensure_rules(arm, target, rid, target_ops.get_target(arm, target, tid), ips)["added"] == ips
+    writes = sbc.requests(since=mark, plane="arm", mutating=True)
+    assert writes and {(w["method"], w["apiVersion"]) for w in writes} == {
+        ("PATCH" if name.startswith("storage") else "PUT", SDK_WRITES[name])}, writes
+
+    mark = sbc.mark()
+    assert firewall.remove_rules(arm, target, rid, ips) == ips
+    removals = sbc.requests(since=mark, plane="arm", mutating=True)
+    assert {w["apiVersion"] for w in removals} == {SDK_WRITES[name]}, removals
+    assert firewall.admits(arm, target, rid, target_ops.get_target(arm, target, tid), ips)["missing"] == ips
+    mark = sbc.mark()
+    assert firewall.remove_rules(arm, target, rid, ips) == ips
+    again = sbc.requests(since=mark, plane="arm", mutating=True)
+    assert all(w["method"] == "DELETE" for w in again) if target.family.per_address else again == [], again

@@ -13,7 +13,9 @@ IPS = ["20.1.2.3", "20.1.2.4"]
 
 class StatefulArm:
     """Resources by id; GET, PATCH (merges properties), PUT (replaces); ``lro`` answers writes 202 with an
-    Azure-AsyncOperation URL and Retry-After 3 that reports Succeeded on the first poll."""
+    Azure-AsyncOperation URL and Retry-After 3 that reports Succeeded on the first poll. The families' SDK writes
+    reach it through :class:`ArmTransport`."""
+    cli_ctx = None
 
     def __init__(self, resources, lro=False):
         self.res = {k.lower(): copy.deepcopy(v) for k, v in resources.items()}
@@ -45,10 +47,84 @@ class StatefulArm:
         return [c for c in self.calls if c[0] in ("PUT", "PATCH")]
 
 
+class ArmTransport:
+    """The transport of a real management SDK client whose requests go to a StatefulArm (as it would send them to
+    ARM: method, resource id, api-version, JSON body) and whose polling waits go to firewall.pause."""
+
+    def __init__(self, arm):
+        self.arm = arm
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        return None
+
+    def open(self):
+        pass
+
+    def close(self):
+        pass
+
+    def sleep(self, duration):
+        firewall.pause(duration)
+
+    def send(self, request, **kwargs):  # pylint: disable=unused-argument
+        import io
+        import json
+        from urllib.parse import parse_qs, urlparse
+        import requests
+        from azure.core.rest._requests_basic import RestRequestsTransportResponse
+        url = urlparse(request.url)
+        rest = hasattr(request, "content")          # azure.core.rest's request (typespec SDKs), else the legacy one
+        content = request.content if rest else request.body
+        body = json.loads(content) if content else None
+        if request.url.lower() in self.arm.ops:         # an operation's status URL, as the service gave it
+            status, answer, headers = self.arm.send(request.method, request.url)
+        else:
+            status, answer, headers = self.arm.send(request.method, url.path, parse_qs(url.query)["api-version"][0],
+                                                    body=body)
+        raw = requests.Response()
+        raw.status_code, raw.url, raw.reason = status, request.url, "OK"
+        raw.headers.update(dict(headers or {}, **{"Content-Type": "application/json"}))
+        raw.raw = io.BytesIO(json.dumps(answer).encode() if answer is not None else b"")
+        if rest:
+            return RestRequestsTransportResponse(request=request, internal_response=raw)
+        from azure.core.pipeline.transport import RequestsTransportResponse
+        return RequestsTransportResponse(request, raw)
+
+
+class _Token:  # pylint: disable=too-few-public-methods
+    def get_token(self, *scopes, **kwargs):  # pylint: disable=unused-argument
+        from azure.core.credentials import AccessToken
+        return AccessToken("token", 4102444800)
+
+
+_REAL_SDK_CLIENT = firewall.sdk_client
+
+
+def _sdk_client(arm, factory, resource_id, **kwargs):
+    """What firewall.sdk_client builds, over the fake ARM (a real Arm: the real client; the fixture below is
+    imported by an end-to-end module too)."""
+    import importlib
+    if not isinstance(arm, StatefulArm):
+        return _REAL_SDK_CLIENT(arm, factory, resource_id, **kwargs)
+    if factory == "cf_storage":
+        from azure.mgmt.storage import StorageManagementClient as client
+    elif factory == "cf_sql":
+        from azure.mgmt.sql import SqlManagementClient as client
+    else:
+        package = importlib.import_module(kwargs.pop("module"))
+        client = getattr(package, "PostgreSQLManagementClient", None) or getattr(package, "MySQLManagementClient")
+    return client(_Token(), resource_id.split("/")[2], base_url="https://management.example",
+                  transport=ArmTransport(arm), **kwargs)
+
+
 @pytest.fixture(autouse=True)
 def no_waiting(monkeypatch):
     waits = []
     monkeypatch.setattr(firewall, "pause", waits.append)
+    monkeypatch.setattr(firewall, "sdk_client", _sdk_client)
     return waits
 
 

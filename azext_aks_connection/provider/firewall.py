@@ -162,7 +162,7 @@ def _raise_if_failed(state, body, what):
 
 
 def _get(arm, path, api_version, what):
-    try:  # raw: a read by id with the target's api-version (targets.py)
+    try:  # raw: a read by id with the target's api-version (the table's), or a next page by its link
         return arm.get(path, api_version) or {}
     except ArmError as exc:
         raise arm_error(exc, what) from exc
@@ -262,8 +262,12 @@ def rules_per_address(arm, target, resource_id, resource_body, keys, *, none_adm
     props = _props(resource_body)
     if disabled(props.get("publicNetworkAccess"), (props.get("network") or {}).get("publicNetworkAccess")):
         return Rules(CLOSED, public_disabled(target, "firewall rules"))
-    listed = _get(arm, resource_id + "/firewallRules", target.api_version,
-                  f"Listing the firewall rules of '{resource_body.get('name')}'").get("value") or []
+    what = f"Listing the firewall rules of '{resource_body.get('name')}'"
+    page = _get(arm, resource_id + "/firewallRules", target.api_version, what)
+    listed = list(page.get("value") or [])
+    while page.get("nextLink"):             # to the last page (the link carries its own api-version)
+        page = _get(arm, page["nextLink"], None, what)
+        listed += page.get("value") or []
     rules = [_props(r) for r in listed]
     if none_admits_all and not rules:
         return Rules(OPEN, "it has no firewall rules")

@@ -217,6 +217,26 @@ def test_server_rules_range_covers_and_private_server_skips():
     assert "firewall rules do not apply" in out["skipped_reason"]
 
 
+def test_server_rules_are_read_to_the_last_page():
+    """A server whose rules span two pages (nextLink): the rule on the second page admits the addresses, so nothing
+    is written."""
+    sql = "/subscriptions/s/resourceGroups/rg/providers/Microsoft.Sql/servers/sql"
+    arm = StatefulArm({sql: {"name": "sql", "properties": {"publicNetworkAccess": "Enabled"}}})
+    inner, page2 = arm.send, "https://management.example/next/page2?api-version=x&$skiptoken=2"
+
+    def send(method, path, api_version=None, body=None, **kw):
+        if method == "GET" and path.lower().endswith("/firewallrules"):
+            return 200, {"value": [{"name": "a", "properties": {"startIpAddress": "9.9.9.9",
+                                                                "endIpAddress": "9.9.9.9"}}], "nextLink": page2}, {}
+        if method == "GET" and path == page2:
+            return 200, {"value": [{"name": "b", "properties": {"startIpAddress": "20.1.2.0",
+                                                                "endIpAddress": "20.1.2.255"}}]}, {}
+        return inner(method, path, api_version, body=body, **kw)
+    arm.send = send
+    out = firewall.ensure_rules(arm, t.TARGETS["sql"], sql, arm.get(sql, "v"), IPS)
+    assert out == {"added": [], "present": IPS, "skipped_reason": None} and arm.writes() == []
+
+
 def test_redis_without_rules_admits_all_and_gets_none():
     cache = "/subscriptions/s/resourceGroups/rg/providers/Microsoft.Cache/redis/cache"
     arm = StatefulArm({cache: {"name": "cache", "properties": {"publicNetworkAccess": "Enabled"}}})

@@ -75,6 +75,12 @@ def cf_sql(cli_ctx, subscription_id):
     return _mgmt(cli_ctx, SqlManagementClient, subscription_id)
 
 
+def cf_redis(cli_ctx, subscription_id):
+    """azure-mgmt-redis: an Azure Cache for Redis' firewall rules."""
+    from azure.mgmt.redis import RedisManagementClient
+    return _mgmt(cli_ctx, RedisManagementClient, subscription_id)
+
+
 def cf_rdbms(cli_ctx, subscription_id, module):
     """azure-mgmt-rdbms: the firewall rules of a PostgreSQL / MySQL server; ``module``: the package of its kind
     (azure.mgmt.rdbms.postgresql_flexibleservers, .mysql_flexibleservers, .postgresql, .mysql)."""

@@ -20,7 +20,7 @@ _NO_IP_RULES = ("Azure Cache for Redis Enterprise has no IP firewall rules: a cl
 
 class Redis(Family):
     """A cache; ``variant`` "enterprise": a Redis Enterprise cluster's database (no IP rules, no key switch). Its
-    rules are written raw: not moved to azure-mgmt-redis yet."""
+    rules are written with azure-mgmt-redis."""
     name = "redis"
 
     def __init__(self, variant=None):
@@ -58,25 +58,29 @@ class Redis(Family):
         return fw().rules_per_address(arm, target, resource_id, resource_body, ("startIP", "endIP"),
                                       none_admits_all=True)
 
-    def add_rule(self, arm, target, resource_id, ip):
-        f, name = fw(), fw().rule_name(ip)
-        f.send(arm, "PUT", f"{resource_id}/firewallRules/{name}", target.api_version,
-               {"properties": {"startIP": ip, "endIP": ip}},
-               f"Adding firewall rule {name} ({ip}) to '{resource_id.split('/')[-1]}'")
+    def add_rule(self, arm, target, resource_id, ip):  # pylint: disable=unused-argument
+        """azure-mgmt-redis ``firewall_rules.create_or_update`` under the deterministic name (synchronous)."""
+        from azure.mgmt.redis.models import RedisFirewallRule
+        rules, group, cache = self._rules(arm, resource_id)
+        name = fw().rule_name(ip)
+        fw().sdk_write(arm, f"Adding firewall rule {name} ({ip}) to '{cache}'", "PUT",
+                       f"{resource_id}/firewallRules/{name}",
+                       lambda: rules.create_or_update(group, cache, name, RedisFirewallRule(start_ip=ip, end_ip=ip)))
 
     def remove_rules(self, arm, target, resource_id, ips):
-        from azext_aks_connection.provider.arm import ArmError
-        from azext_aks_connection.provider.errors import arm_error
-        for ip in ips:
-            name = fw().rule_name(ip)
-            try:
-                # raw: a delete by id with the target's api-version (not moved to azure-mgmt-redis yet)
-                arm.send("DELETE", f"{resource_id}/firewallRules/{name}", target.api_version)
-            except ArmError as exc:
-                if exc.status_code != 404:
-                    raise arm_error(exc, f"Removing firewall rule {name} from '{resource_id.split('/')[-1]}'") \
-                        from exc
+        """azure-mgmt-redis ``firewall_rules.delete`` of the rule named for each address (one already gone is fine)."""
+        rules, group, cache = self._rules(arm, resource_id)
+        for name in [fw().rule_name(ip) for ip in ips]:
+            fw().sdk_write(arm, f"Removing firewall rule {name} from '{cache}'", "DELETE",
+                           f"{resource_id}/firewallRules/{name}", lambda n=name: rules.delete(group, cache, n),
+                           missing_ok=True)
         return list(ips)
+
+    @staticmethod
+    def _rules(arm, resource_id):
+        """(the cache's firewall_rules operations, its resource group, its name)."""
+        _, group, cache = id_parts(resource_id)
+        return fw().sdk_client(arm, "cf_redis", resource_id).firewall_rules, group, cache
 
     def rule_command(self, target, resource_id, ip, resource_body=None):
         if self.enterprise:

@@ -273,15 +273,15 @@ def test_targets_without_ip_rules_are_not_touched(name, arm, sandbox, sbc):
 # target -> the api-version of the SDK azure-cli ships that writes its rules (storage: its account's own, so the
 # PATCH carries no field the read did not show).
 SDK_WRITES = {"postgres-flexible": "2023-12-01-preview", "mysql-flexible": "2023-06-01-preview",
-              "sql": "2024-11-01-preview", "storage-queue": "2023-05-01"}
+              "sql": "2024-11-01-preview", "storage-queue": "2023-05-01", "redis": "2024-11-01"}
 
 
 @pytest.mark.parametrize("name", sorted(SDK_WRITES))
 def test_rules_written_and_removed_through_the_shipped_sdk(name, arm, sandbox, sbc, restore):
-    """Per-address rules (SQL, PostgreSQL, MySQL) and the storage account's rule list are written through the SDK
+    """Per-address rules (SQL, PostgreSQL, MySQL, Redis) and the storage account's rule list are written through the SDK
     azure-cli ships (its api-version in the sandbox's log); delete --cleanup's removal takes them away, and a second
     removal (nothing left) writes nothing and fails nothing."""
-    keep, _ = restore
+    keep, created = restore
     target = t.TARGETS[name]
     tid = sandbox["seeds"]["targets"][name]
     rid = target_ops.resource_id(target, tid)
@@ -290,6 +290,10 @@ def test_rules_written_and_removed_through_the_shipped_sdk(name, arm, sandbox, s
         keep(rid)
         _control(sbc, "PATCH", rid, RESTRICT[name])
     else:
+        if RESTRICT[name] == "office-rule":        # a cache with no rule admits all: give it one first
+            created.append(rid + "/firewallRules/office")
+            arm.send("PUT", created[-1], target.api_version,
+                     body={"properties": {"startIP": "10.0.0.1", "endIP": "10.0.0.1"}})
         for rule in (f"{rid}/firewallRules/{firewall.rule_name(ip)}" for ip in ips):
             try:
                 _control(sbc, "DELETE", rule)

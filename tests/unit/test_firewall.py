@@ -113,6 +113,8 @@ def _sdk_client(arm, factory, resource_id, **kwargs):
         from azure.mgmt.storage import StorageManagementClient as client
     elif factory == "cf_sql":
         from azure.mgmt.sql import SqlManagementClient as client
+    elif factory == "cf_redis":
+        from azure.mgmt.redis import RedisManagementClient as client
     else:
         package = importlib.import_module(kwargs.pop("module"))
         client = getattr(package, "PostgreSQLManagementClient", None) or getattr(package, "MySQLManagementClient")

@@ -62,32 +62,14 @@ def cf_resources(cli_ctx, subscription_id):
     return _mgmt(cli_ctx, ResourceType.MGMT_RESOURCE_RESOURCES, subscription_id)
 
 
-def cf_storage(cli_ctx, subscription_id, api_version=None):
-    """azure-mgmt-storage: a storage account's network rule set (``api_version``: the one its rules were read with,
-    so the PATCH carries no field the read did not show)."""
-    from azure.mgmt.storage import StorageManagementClient
-    return _mgmt(cli_ctx, StorageManagementClient, subscription_id, api_version=api_version)
-
-
-def cf_sql(cli_ctx, subscription_id):
-    """azure-mgmt-sql: a SQL server's firewall rules."""
-    from azure.mgmt.sql import SqlManagementClient
-    return _mgmt(cli_ctx, SqlManagementClient, subscription_id)
-
-
-def cf_redis(cli_ctx, subscription_id):
-    """azure-mgmt-redis: an Azure Cache for Redis' firewall rules."""
-    from azure.mgmt.redis import RedisManagementClient
-    return _mgmt(cli_ctx, RedisManagementClient, subscription_id)
-
-
-def cf_rdbms(cli_ctx, subscription_id, module):
-    """azure-mgmt-rdbms: the firewall rules of a PostgreSQL / MySQL server; ``module``: the package of its kind
-    (azure.mgmt.rdbms.postgresql_flexibleservers, .mysql_flexibleservers, .postgresql, .mysql)."""
+def cf_target_family(cli_ctx, subscription_id, client, api_version=None):
+    """The management client a target family writes its firewall rules with (its module in targets/ names it):
+    ``client`` is "<package>:<class>" of an SDK azure-cli ships ("azure.mgmt.storage:StorageManagementClient", …);
+    ``api_version``: the one the family read the rules with, so a write carries no field the read did not show
+    (None: the SDK's own)."""
     import importlib
-    package = importlib.import_module(module)
-    client = getattr(package, "PostgreSQLManagementClient", None) or getattr(package, "MySQLManagementClient")
-    return _mgmt(cli_ctx, client, subscription_id)
+    module, name = client.split(":")
+    return _mgmt(cli_ctx, getattr(importlib.import_module(module), name), subscription_id, api_version=api_version)
 
 
 def arm_pipeline(cli_ctx, subscription_id):

@@ -16,7 +16,7 @@ all; or the rules, which admit some addresses), and how to add rules to what it 
   admits (a rule for the address or a range holding it); ``skipped_reason``: nothing to do and why (a target that
   admits all networks: adding a rule would shut every other client out; public access disabled; no IP rules).
   Long-running writes are polled at the service's Retry-After, else at a short growing interval
-  (``arm.Backoff``; ``arm.sdk_polling`` for SDK writes). Safe under concurrent writers: a list-valued rule set
+  (``arm.Backoff``; :func:`sdk_polling` for SDK writes). Safe under concurrent writers: a list-valued rule set
   (``Family.rule_list``) is written whole, and these APIs take no ETag precondition, so two clusters admitted at
   once could each write the list they read and the last one would drop the other's rule (azure-cli#29800 is the
   same for `az storage account network-rule add`). So the list is read again right before the write (not the body
@@ -281,11 +281,11 @@ def rules_per_address(arm, target, resource_id, resource_body, keys, *, none_adm
                  lambda ip: any(covers_range(r.get(start_key), r.get(end_key), ip) for r in rules), add)
 
 
-def sdk_client(arm, factory, resource_id, **kwargs):
-    """The management client ``factory`` (a function of _client_factory.py) for the subscription of
-    ``resource_id``."""
-    from azext_aks_connection import _client_factory
-    return getattr(_client_factory, factory)(arm.cli_ctx, resource_id.split("/")[2], **kwargs)
+def sdk_client(arm, client, resource_id, api_version=None):
+    """The management client ``client`` ("<package>:<class>") for the subscription of ``resource_id``
+    (_client_factory.cf_target_family)."""
+    from azext_aks_connection._client_factory import cf_target_family
+    return cf_target_family(arm.cli_ctx, resource_id.split("/")[2], client, api_version)
 
 
 def sdk_polling():

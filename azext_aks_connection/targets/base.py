@@ -187,7 +187,8 @@ class Family:
     # pylint: disable-next=too-many-positional-arguments  # the parts of one write, each needed
     def write_rules(self, arm, target, resource_id, read, rules, what):
         """A list-valued firewall: ``rules`` in place of the list in ``read`` (the properties read), PATCHed onto the
-        resource and followed to its end (raw: the family ships no SDK this project uses yet; see its module)."""
+        resource and followed to its end. Raw: for a family whose SDK azure-cli does not ship (Web PubSub; see its
+        module); the others override this with their SDK's write."""
         holder = self.rule_list.holder
         body = {holder: dict(read.get(holder) or {}, ipRules=rules)} if holder else {"ipRules": rules}
         fw().send(arm, "PATCH", resource_id, target.api_version, {"properties": body}, what,

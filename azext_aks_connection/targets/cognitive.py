@@ -19,7 +19,7 @@ ROLES = {
 
 
 class Cognitive(Family):
-    """An account. Its rules are written raw (Family.write_rules): not moved to azure-mgmt-cognitiveservices yet."""
+    """An account; its rules are written with azure-mgmt-cognitiveservices."""
     name = "cognitiveservices"
     firewall = "cognitive"
     key_auth = ("disableLocalAuth", True, "local auth is disabled")
@@ -31,6 +31,17 @@ class Cognitive(Family):
 
     def read_firewall(self, arm, target, resource_id, resource_body):
         return fw().acl_rules(arm, target, resource_id, resource_body, lambda ip: ip)
+
+    # pylint: disable-next=too-many-positional-arguments  # Family.write_rules's signature
+    def write_rules(self, arm, target, resource_id, read, rules, what):
+        """``accounts.begin_update`` (a PATCH of the account, long-running) with the network ACLs read and ``rules``
+        as their ipRules, at the api-version they were read with; polled with firewall.sdk_polling."""
+        _, group, name = id_parts(resource_id)
+        client = fw().sdk_client(arm, "azure.mgmt.cognitiveservices:CognitiveServicesManagementClient", resource_id,
+                                 api_version=target.api_version)
+        body = {"properties": {"networkAcls": dict(read.get("networkAcls") or {}, ipRules=rules)}}
+        fw().sdk_write(arm, what, "PATCH", resource_id, lambda: client.accounts.begin_update(
+            group, name, body, polling=fw().sdk_polling()).result())
 
     def rule_command(self, target, resource_id, ip, resource_body=None):
         sub, group, name = id_parts(resource_id)

@@ -24,8 +24,8 @@ COSMOS_LIST_API_VERSION = "2021-04-15"
 
 
 class Cosmos(Family):
-    """A Cosmos DB account of API ``variant`` (sql, mongo, cassandra, gremlin, table). Its rules are written raw
-    (Family.write_rules): not moved to azure-mgmt-cosmosdb yet."""
+    """A Cosmos DB account of API ``variant`` (sql, mongo, cassandra, gremlin, table); its rules are written with
+    azure-mgmt-cosmosdb."""
     name = "cosmos"
     firewall = "cosmos"
     key_auth = ("disableLocalAuth", True, "local (key) authentication is disabled")
@@ -79,6 +79,16 @@ class Cosmos(Family):
                        lambda ip: any(f.covers(r.get("ipAddressOrRange"), ip) for r in rules),
                        f.list_adder(arm, target, resource_id, p,
                                     lambda ips: rules + [{"ipAddressOrRange": ip} for ip in ips]))
+
+    # pylint: disable-next=too-many-positional-arguments  # Family.write_rules's signature
+    def write_rules(self, arm, target, resource_id, read, rules, what):
+        """``database_accounts.begin_update`` (a PATCH of the account, long-running) with ``rules`` as its ipRules, at
+        the api-version they were read with; polled with firewall.sdk_polling."""
+        _, group, name = id_parts(resource_id)
+        client = fw().sdk_client(arm, "azure.mgmt.cosmosdb:CosmosDBManagementClient", resource_id,
+                                 api_version=target.api_version)
+        fw().sdk_write(arm, what, "PATCH", resource_id, lambda: client.database_accounts.begin_update(
+            group, name, {"properties": {"ipRules": rules}}, polling=fw().sdk_polling()).result())
 
     def rule_command(self, target, resource_id, ip, resource_body=None):
         sub, group, name = id_parts(resource_id)

@@ -15,17 +15,17 @@ from azext_aks_connection.targets.base import (AUTH_SECRET, CLIENT_TYPES_DATABAS
 
 ROLES = {}          # the user's own database login: no role
 
-# variant -> (the SDK azure-cli ships for its firewall rules: _client_factory function, models module, long-running),
+# variant -> (the SDK azure-cli ships for its firewall rules: "<package>:<client>", long-running writes),
 # (az command group, server option, rule option) of the by-hand command; PostgreSQL single server has no command
 # in current az versions (retired): it gets none.
 _SERVERS = {
-    "sql": (("cf_sql", "azure.mgmt.sql.models", False), ("sql server", "-s", "-n")),
-    "postgres-flexible": (("cf_rdbms", "azure.mgmt.rdbms.postgresql_flexibleservers.models", True),
+    "sql": (("azure.mgmt.sql:SqlManagementClient", False), ("sql server", "-s", "-n")),
+    "postgres-flexible": (("azure.mgmt.rdbms.postgresql_flexibleservers:PostgreSQLManagementClient", True),
                           ("postgres flexible-server", "-s", "-n")),
-    "mysql-flexible": (("cf_rdbms", "azure.mgmt.rdbms.mysql_flexibleservers.models", True),
+    "mysql-flexible": (("azure.mgmt.rdbms.mysql_flexibleservers:MySQLManagementClient", True),
                        ("mysql flexible-server", "-n", "-r")),
-    "postgres": (("cf_rdbms", "azure.mgmt.rdbms.postgresql.models", True), None),
-    "mysql": (("cf_rdbms", "azure.mgmt.rdbms.mysql.models", True), ("mysql server", "-s", "-n")),
+    "postgres": (("azure.mgmt.rdbms.postgresql:PostgreSQLManagementClient", True), None),
+    "mysql": (("azure.mgmt.rdbms.mysql:MySQLManagementClient", True), ("mysql server", "-s", "-n")),
 }
 
 
@@ -60,11 +60,10 @@ class DatabaseServer(Family):
     def _rules(self, arm, resource_id):
         """(the client's firewall_rules operations, the models module, long-running, group, server) of the server."""
         import importlib
-        factory, models, lro = _SERVERS[self.variant][0]
-        module = {"module": models.rsplit(".", 1)[0]} if factory == "cf_rdbms" else {}
-        client = fw().sdk_client(arm, factory, resource_id, **module)
+        client, lro = _SERVERS[self.variant][0]
+        rules = fw().sdk_client(arm, client, resource_id).firewall_rules
         _, group, server = id_parts(resource_id)
-        return client.firewall_rules, importlib.import_module(models), lro, group, server
+        return rules, importlib.import_module(client.split(":")[0] + ".models"), lro, group, server
 
     def add_rule(self, arm, target, resource_id, ip):  # pylint: disable=unused-argument
         """``firewall_rules.(begin_)create_or_update`` under the deterministic name."""

@@ -20,7 +20,7 @@ ROLES = {
 
 
 class KeyVault(Family):
-    """A vault. Its rules are written raw (Family.write_rules): not moved to azure-mgmt-keyvault yet."""
+    """A vault; its rules are written with azure-mgmt-keyvault."""
     name = "keyvault"
     firewall = "keyvault"
     rule_list = RuleList("", "networkAcls", "value")
@@ -33,6 +33,16 @@ class KeyVault(Family):
 
     def read_firewall(self, arm, target, resource_id, resource_body):
         return fw().acl_rules(arm, target, resource_id, resource_body, lambda ip: f"{ip}/32")
+
+    # pylint: disable-next=too-many-positional-arguments  # Family.write_rules's signature
+    def write_rules(self, arm, target, resource_id, read, rules, what):
+        """``vaults.update`` (a PATCH of the vault) with the network ACLs read and ``rules`` as their ipRules, at the
+        api-version they were read with. No ETag on this API: provider/firewall.py reads back and retries."""
+        _, group, name = id_parts(resource_id)
+        client = fw().sdk_client(arm, "azure.mgmt.keyvault:KeyVaultManagementClient", resource_id,
+                                 api_version=target.api_version)
+        body = {"properties": {"networkAcls": dict(read.get("networkAcls") or {}, ipRules=rules)}}
+        fw().sdk_write(arm, what, "PATCH", resource_id, lambda: client.vaults.update(group, name, body))
 
     def rule_command(self, target, resource_id, ip, resource_body=None):
         sub, group, name = id_parts(resource_id)

@@ -25,11 +25,13 @@ ROLES = {
     "Azure Event Hubs Data Sender": "2b629674-e913-4c01-ae53-ef4638d8f975",
 }
 _RULE_SET_KEYS = ("publicNetworkAccess", "defaultAction", "virtualNetworkRules", "trustedServiceAccessEnabled")
+_CLIENTS = {"servicebus": "azure.mgmt.servicebus:ServiceBusManagementClient",     # the SDK azure-cli ships
+            "eventhubs": "azure.mgmt.eventhub:EventHubManagementClient"}
 
 
 class Messaging(Family):
-    """A Service Bus or Event Hubs namespace (``variant``: the az command group, servicebus / eventhubs). Its rule
-    set is written raw: not moved to azure-mgmt-servicebus / azure-mgmt-eventhub yet."""
+    """A Service Bus or Event Hubs namespace (``variant``: the az command group, servicebus / eventhubs); its rule
+    set is written with azure-mgmt-servicebus / azure-mgmt-eventhub."""
     name = "messaging"
     firewall = "messaging"
     key_auth = ("disableLocalAuth", True, "local (SAS key) authentication is disabled")
@@ -66,8 +68,13 @@ class Messaging(Family):
 
     # pylint: disable-next=too-many-positional-arguments  # Family.write_rules's signature
     def write_rules(self, arm, target, resource_id, read, rules, what):
-        body = dict({k: read[k] for k in _RULE_SET_KEYS if k in read}, ipRules=rules)
-        fw().send(arm, "PUT", resource_id + self.rule_list.path, target.api_version, {"properties": body}, what)
+        """``namespaces.create_or_update_network_rule_set`` (a PUT of the whole rule set: what was read, ``rules`` as
+        its ipRules), at the api-version it was read with."""
+        _, group, name = id_parts(resource_id)
+        client = fw().sdk_client(arm, _CLIENTS[self.variant], resource_id, api_version=target.api_version)
+        body = {"properties": dict({k: read[k] for k in _RULE_SET_KEYS if k in read}, ipRules=rules)}
+        fw().sdk_write(arm, what, "PUT", resource_id + self.rule_list.path,
+                       lambda: client.namespaces.create_or_update_network_rule_set(group, name, body))
 
     def rule_command(self, target, resource_id, ip, resource_body=None):
         sub, group, name = id_parts(resource_id)

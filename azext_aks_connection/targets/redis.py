@@ -80,7 +80,7 @@ class Redis(Family):
     def _rules(arm, resource_id):
         """(the cache's firewall_rules operations, its resource group, its name)."""
         _, group, cache = id_parts(resource_id)
-        return fw().sdk_client(arm, "cf_redis", resource_id).firewall_rules, group, cache
+        return fw().sdk_client(arm, "azure.mgmt.redis:RedisManagementClient", resource_id).firewall_rules, group, cache
 
     def rule_command(self, target, resource_id, ip, resource_body=None):
         if self.enterprise:

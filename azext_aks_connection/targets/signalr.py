@@ -19,9 +19,10 @@ ROLES = {
 
 
 class SignalR(Family):
-    """A SignalR or Web PubSub service. Its rules are written raw (Family.write_rules): Web PubSub has no SDK in
-    azure-cli (`az webpubsub` is an extension), SignalR's is not used yet. No by-hand command is offered (the rules
-    are ordered)."""
+    """A SignalR or Web PubSub service. Its rules are written raw (Family.write_rules), one write for both: Web PubSub
+    has no SDK in azure-cli (`az webpubsub` is an extension), and azure-mgmt-signalr's models (msrest, its
+    2023-08-01-preview) would drop what they do not know of the 2024-03-01 ACLs read. No by-hand command is offered
+    (the rules are ordered)."""
     name = "signalr"
     firewall = "signalr"
     key_auth = ("disableLocalAuth", True, "local auth is disabled")

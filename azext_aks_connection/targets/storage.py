@@ -54,7 +54,8 @@ class Storage(Family):
         """azure-mgmt-storage ``storage_accounts.update`` (a PATCH of the account) with the network rule set read and
         ``rules`` as its ipRules. The API takes no ETag: provider/firewall.py reads back and retries."""
         from azure.mgmt.storage.models import NetworkRuleSet, StorageAccountUpdateParameters
-        client = fw().sdk_client(arm, "cf_storage", resource_id, api_version=target.api_version)
+        client = fw().sdk_client(arm, "azure.mgmt.storage:StorageManagementClient", resource_id,
+                                 api_version=target.api_version)
         _, group, name = id_parts(resource_id)
         rule_set = NetworkRuleSet(dict(read.get("networkAcls") or {}, ipRules=rules))   # unknown fields kept as read
         fw().sdk_write(arm, what, "PATCH", resource_id, lambda: client.storage_accounts.update(

@@ -270,27 +270,35 @@ def test_targets_without_ip_rules_are_not_touched(name, arm, sandbox, sbc):
     assert sbc.requests(since=mark, plane="arm") == []
 
 
-# target -> the api-version of the SDK azure-cli ships that writes its rules (storage: its account's own, so the
-# PATCH carries no field the read did not show).
-SDK_WRITES = {"postgres-flexible": "2023-12-01-preview", "mysql-flexible": "2023-06-01-preview",
-              "sql": "2024-11-01-preview", "storage-queue": "2023-05-01", "redis": "2024-11-01"}
+# target -> (the write, the api-version) of the SDK azure-cli ships that writes its rules: the SDK's own for the
+# per-address rules; for a list written whole, the one it was read with (the write carries no field the read did
+# not show).
+SDK_WRITES = {"postgres-flexible": ("PUT", "2023-12-01-preview"), "mysql-flexible": ("PUT", "2023-06-01-preview"),
+              "sql": ("PUT", "2024-11-01-preview"), "redis": ("PUT", "2024-11-01"),
+              "storage-queue": ("PATCH", "2023-05-01"), "keyvault": ("PATCH", "2023-07-01"),
+              "cosmos-sql": ("PATCH", "2024-11-15"), "cognitiveservices": ("PATCH", "2024-10-01"),
+              "servicebus": ("PUT", "2024-01-01"), "eventhub": ("PUT", "2024-01-01")}
 
 
 @pytest.mark.parametrize("name", sorted(SDK_WRITES))
 def test_rules_written_and_removed_through_the_shipped_sdk(name, arm, sandbox, sbc, restore):
-    """Per-address rules (SQL, PostgreSQL, MySQL, Redis) and the storage account's rule list are written through the SDK
-    azure-cli ships (its api-version in the sandbox's log); delete --cleanup's removal takes them away, and a second
-    removal (nothing left) writes nothing and fails nothing."""
+    """Per-address rules (SQL, PostgreSQL, MySQL, Redis) and rule lists (Storage, Key Vault, Cosmos DB, Cognitive
+    Services, Service Bus, Event Hubs) are written through the SDK azure-cli ships (its write in the sandbox's log);
+    delete --cleanup's removal takes them away, and a second removal (nothing left) fails nothing."""
     keep, created = restore
     target = t.TARGETS[name]
     tid = sandbox["seeds"]["targets"][name]
     rid = target_ops.resource_id(target, tid)
     ips = _egress(sbc, sandbox)
-    if isinstance(RESTRICT[name], dict):
+    how = RESTRICT[name]
+    if isinstance(how, tuple):
+        keep(rid + how[0])
+        _control(sbc, "PATCH", rid + how[0], how[1])
+    elif isinstance(how, dict):
         keep(rid)
-        _control(sbc, "PATCH", rid, RESTRICT[name])
+        _control(sbc, "PATCH", rid, how)
     else:
-        if RESTRICT[name] == "office-rule":        # a cache with no rule admits all: give it one first
+        if how == "office-rule":        # a cache with no rule admits all: give it one first
             created.append(rid + "/firewallRules/office")
             arm.send("PUT", created[-1], target.api_version,
                      body={"properties": {"startIP": "10.0.0.1", "endIP": "10.0.0.1"}})
@@ -302,13 +310,12 @@ def test_rules_written_and_removed_through_the_shipped_sdk(name, arm, sandbox, s
     mark = sbc.mark()
     assert firewall.ensure_rules(arm, target, rid, target_ops.get_target(arm, target, tid), ips)["added"] == ips
     writes = sbc.requests(since=mark, plane="arm", mutating=True)
-    assert writes and {(w["method"], w["apiVersion"]) for w in writes} == {
-        ("PATCH" if name.startswith("storage") else "PUT", SDK_WRITES[name])}, writes
+    assert writes and {(w["method"], w["apiVersion"]) for w in writes} == {SDK_WRITES[name]}, writes
 
     mark = sbc.mark()
     assert firewall.remove_rules(arm, target, rid, ips) == ips
     removals = sbc.requests(since=mark, plane="arm", mutating=True)
-    assert {w["apiVersion"] for w in removals} == {SDK_WRITES[name]}, removals
+    assert removals and {w["apiVersion"] for w in removals} == {SDK_WRITES[name][1]}, removals
     assert firewall.admits(arm, target, rid, target_ops.get_target(arm, target, tid), ips)["missing"] == ips
     mark = sbc.mark()
     assert firewall.remove_rules(arm, target, rid, ips) == ips

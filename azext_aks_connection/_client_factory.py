@@ -74,7 +74,8 @@ def cf_target_family(cli_ctx, subscription_id, client, api_version=None):
 
 def arm_pipeline(cli_ctx, subscription_id):
     """The ARMPipelineClient of provider/arm.Arm's generic calls by resource id (each target with the api-version
-    of targets.py, and the actions no shipped SDK has): a management client's, so it has the same policies. The
-    container service client's: every command reads its cluster with it (and azure-cli's own `az aks` loader has
-    imported that SDK already), where azure-mgmt-resource's package imports all of its eight clients (~50 ms)."""
+    of its record in targets/, and the actions no shipped SDK has): a management client's, so it has the same
+    policies. The container service client's: every command reads its cluster with it (and azure-cli's own `az aks`
+    loader has imported that SDK already), where azure-mgmt-resource's package imports all of its eight clients
+    (~50 ms)."""
     return cf_container_service(cli_ctx, subscription_id)._client  # pylint: disable=protected-access

@@ -14,18 +14,21 @@ import threading
 _LOCK = threading.Lock()
 
 
-def _mgmt(cli_ctx, client_type, subscription_id=None, subscription_bound=True):
+def _mgmt(cli_ctx, client_type, subscription_id=None, subscription_bound=True, api_version=None):
     from azure.cli.core.commands.client_factory import get_mgmt_service_client
     from azext_aks_connection.provider.arm import client_kwargs, disable_auto_registration, login_credential
     credential, subscription_id = login_credential(cli_ctx, subscription_id)
-    key = (getattr(client_type, "name", None) or getattr(client_type, "__name__", str(client_type)),
-           (subscription_id or "").lower(), subscription_bound)
+    # Module and name: two clients of one name (azure-mgmt-rdbms' PostgreSQLManagementClient of flexible and single
+    # servers) are two clients.
+    key = (getattr(client_type, "name", None) or
+           f"{getattr(client_type, '__module__', '')}.{getattr(client_type, '__name__', str(client_type))}",
+           (subscription_id or "").lower(), subscription_bound, api_version)
     with _LOCK:
         cache = cli_ctx.data.setdefault("aks_connection_clients", {})
         if key not in cache:
             cache[key] = disable_auto_registration(get_mgmt_service_client(
                 cli_ctx, client_type, subscription_bound=subscription_bound, subscription_id=subscription_id,
-                credential=credential, **client_kwargs(cli_ctx)))
+                credential=credential, api_version=api_version, **client_kwargs(cli_ctx)))
         return cache[key]
 
 
@@ -71,9 +74,20 @@ def cf_redis(cli_ctx, subscription_id):
     return _mgmt(cli_ctx, RedisManagementClient, subscription_id)
 
 
+def cf_target_family(cli_ctx, subscription_id, client, api_version=None):
+    """The management client a target family writes its firewall rules with (its module in targets/ names it):
+    ``client`` is "<package>:<class>" of an SDK azure-cli ships ("azure.mgmt.storage:StorageManagementClient", …);
+    ``api_version``: the one the family read the rules with, so a write carries no field the read did not show
+    (None: the SDK's own)."""
+    import importlib
+    module, name = client.split(":")
+    return _mgmt(cli_ctx, getattr(importlib.import_module(module), name), subscription_id, api_version=api_version)
+
+
 def arm_pipeline(cli_ctx, subscription_id):
     """The ARMPipelineClient of provider/arm.Arm's generic calls by resource id (each target with the api-version
-    of targets.py, and the actions no shipped SDK has): a management client's, so it has the same policies. The
-    container service client's: every command reads its cluster with it (and azure-cli's own `az aks` loader has
-    imported that SDK already), where azure-mgmt-resource's package imports all of its eight clients (~50 ms)."""
+    of its record in targets/, and the actions no shipped SDK has): a management client's, so it has the same
+    policies. The container service client's: every command reads its cluster with it (and azure-cli's own `az aks`
+    loader has imported that SDK already), where azure-mgmt-resource's package imports all of its eight clients
+    (~50 ms)."""
     return cf_container_service(cli_ctx, subscription_id)._client  # pylint: disable=protected-access

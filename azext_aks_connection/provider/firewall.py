@@ -1,9 +1,10 @@
 """IP firewall rules on targets: admit the cluster's egress IPs, as Service Connector does for AKS.
 
-One reader per mechanism (``Target.firewall``): ``read(arm, target, resource_id, resource_body)`` gives
-:class:`Rules`, what the target admits now (all networks; public access disabled: IP rules do not apply, it is
-reached through private endpoints; no IP rules at all; or the rules, which admit some addresses), and how to add
-rules to what it read. Everything judges from it:
+The generic part. What differs per family (how its firewall is read, written and named in a command) is its
+family class in ``targets/<family>.py`` (``Target.family``); the functions here dispatch to it, so callers name no
+family. ``read(arm, target, resource_id, resource_body)`` gives :class:`Rules`, what the target admits now (all
+networks; public access disabled: IP rules do not apply, it is reached through private endpoints; no IP rules at
+all; or the rules, which admit some addresses), and how to add rules to what it read. Everything judges from it:
 
 - ``admits(...)``: the read-only :func:`verdict` (state, admitted, missing), for ``validate`` and the Firewall
   step of the plan (``create --dry-run`` lists ``missing`` as what create adds). The "allow Azure services" rule
@@ -15,33 +16,15 @@ rules to what it read. Everything judges from it:
   admits (a rule for the address or a range holding it); ``skipped_reason``: nothing to do and why (a target that
   admits all networks: adding a rule would shut every other client out; public access disabled; no IP rules).
   Long-running writes are polled at the service's Retry-After, else at a short growing interval
-  (``retry.Backoff``). Safe under concurrent writers: a list-valued rule set is written whole (PATCH/PUT of the
-  list), and these APIs take no ETag precondition, so two clusters admitted at once could each write the list
-  they read and the last one would drop the other's rule (azure-cli#29800 is the same for `az storage account
-  network-rule add`). So the list is read again right before the write (not the body the command read at its
-  start), and after a write the rules are read again, and once more after about one write's duration (a writer
-  that read before ours lands within it); any of ours that is gone is added again (merged with what is there
-  now), with a jittered pause, a bounded number of times: ``added`` only ever lists rules that are there when
-  the function returns.
+  (``retry.Backoff``; :func:`sdk_polling` for SDK writes). Safe under concurrent writers: a list-valued rule set
+  (``Family.rule_list``) is written whole, and these APIs take no ETag precondition, so two clusters admitted at
+  once could each write the list they read and the last one would drop the other's rule (azure-cli#29800 is the
+  same for `az storage account network-rule add`). So the list is read again right before the write (not the body
+  the command read at its start), and after a write the rules are read again, and once more after about one
+  write's duration (a writer that read before ours lands within it); any of ours that is gone is added again
+  (merged with what is there now), with a jittered pause, a bounded number of times: ``added`` only ever lists
+  rules that are there when the function returns.
 - ``remove_rules`` (delete --cleanup) and ``rule_command`` (the az command validate recommends).
-
-Mechanisms:
-
-  storage        storage account properties.networkAcls.ipRules [{value: "1.2.3.4", action}] (PATCH account;
-                 /31 and /32 ranges are refused by Storage: single addresses are written bare)
-  keyvault       vault properties.networkAcls.ipRules [{value: "1.2.3.4/32"}] (PATCH vault)
-  messaging      Service Bus / Event Hubs {namespace}/networkRuleSets/default ipRules [{ipMask, action}] (PUT)
-  server-rules   SQL, PostgreSQL and MySQL (single and flexible) {server}/firewallRules/{name}
-                 {startIpAddress, endIpAddress} (PUT per address; long-running on the flexible servers)
-  redis          Azure Cache for Redis {cache}/firewallRules/{name} {startIP, endIP} (PUT per address). A cache
-                 without rules admits every address: then nothing is added.
-  cosmos         Cosmos DB account properties.ipRules [{ipAddressOrRange}] (PATCH account, long-running). No
-                 rules and no virtual network filter = all networks: then nothing is added.
-  cognitive      Cognitive Services account properties.networkAcls.ipRules [{value}] (PATCH account)
-  signalr        SignalR / Web PubSub properties.networkACLs.ipRules [{value, action}] (PATCH, long-running):
-                 ordered, first match wins; new Allow rules go first. The default rules allow 0.0.0.0/0.
-  no-ip-rules    App Configuration, Redis Enterprise, Application Insights (public access or private
-                 endpoints only), and the non-Azure targets (Neon, MongoDB Atlas, Confluent Cloud): a reason.
 """
 import collections
 import ipaddress
@@ -55,18 +38,14 @@ LRO_TIMEOUT = 1800          # seconds; firewall writes finish in seconds to a fe
 VERIFY_ATTEMPTS = 8         # write, read back (twice), re-add what a concurrent writer dropped
 TERMINAL = {"succeeded", "failed", "canceled", "cancelled"}
 
-NO_IP_RULES = {
-    "appconfig": "App Configuration has no IP firewall rules: a store is reached over its public endpoint "
-                 "(publicNetworkAccess) or through private endpoints.",
-    "redis-enterprise": "Azure Cache for Redis Enterprise has no IP firewall rules: a cluster is reached over "
-                        "its public endpoint or through private endpoints.",
-    "app-insights": "Application Insights takes telemetry from any network: there are no IP rules to add.",
-    "neon-postgres": "Neon Serverless Postgres keeps its IP allow list in the Neon console, not in Azure "
-                     "Resource Manager: allow the cluster's egress IPs there.",
-    "mongodb-atlas": "MongoDB Atlas keeps its IP access list in Atlas, not in Azure Resource Manager: allow "
-                     "the cluster's egress IPs there.",
-    "confluent-cloud": "Confluent Cloud is not an Azure resource: manage its network access in Confluent Cloud.",
-}
+
+def _no_ip_rules_reasons():
+    from azext_aks_connection.targets import TARGETS
+    return {name: t.family.no_ip_rules for name, t in TARGETS.items() if t.family.no_ip_rules}
+
+
+# Why a target has no IP rules to add, by target name (from its family: targets/<family>.py).
+NO_IP_RULES = _no_ip_rules_reasons()
 
 
 def result(added=(), present=(), skipped_reason=None):
@@ -103,11 +82,11 @@ def covers_range(start, end, ip):
         return False
 
 
-def _disabled(*values):
+def disabled(*values):
     return any(str(v or "").lower() == "disabled" for v in values)
 
 
-def _public_disabled(target, what="IP rules"):
+def public_disabled(target, what="IP rules"):
     return f"Public network access is disabled on the {target.display}: {what} do not apply (it is reached " \
            "through private endpoints). Give the cluster a network path to it instead."
 
@@ -120,9 +99,11 @@ def _all_networks(target, why):
 # --------------------------------------------------------------------------- requests and long-running writes
 
 # pylint: disable-next=too-many-positional-arguments  # the parts of one ARM write, each needed
-def _send(arm, method, path, api_version, body, what, poll_resource=None):
+# pylint: disable-next=too-many-positional-arguments  # the parts of one ARM write, each needed
+def send(arm, method, path, api_version, body, what, poll_resource=None):
+    """A raw write by id (for the families whose SDK this project does not use: their module says why), followed
+    to its end (:func:`wait`)."""
     try:
-        # raw: a generic write by id with the target's api-version (targets.py): one code path for every mechanism
         status, answer, headers = arm.send(method, path, api_version, body=body)
     except ArmError as exc:
         raise arm_error(exc, what) from exc
@@ -178,10 +159,13 @@ def _raise_if_failed(state, body, what):
 
 
 def _get(arm, path, api_version, what):
-    try:  # raw: a read by id with the target's api-version (targets.py)
+    try:  # raw: a read by id with the target's api-version (the table's), or a next page by its link
         return arm.get(path, api_version) or {}
     except ArmError as exc:
         raise arm_error(exc, what) from exc
+
+
+get = _get     # a family's read by id (the generic loops below call it _get)
 
 
 def _props(body):
@@ -217,8 +201,8 @@ def _judge(rules, ips):
 
 
 def read(arm, target, resource_id, resource_body):
-    """The target's IP firewall as its mechanism (``Target.firewall``) reads it: :class:`Rules`."""
-    return MECHANISMS.get(target.firewall or "no-ip-rules", _no_ip_rules)(arm, target, resource_id, resource_body)
+    """The target's IP firewall as its family reads it (``Target.family.read_firewall``): :class:`Rules`."""
+    return target.family.read_firewall(arm, target, resource_id, resource_body)
 
 
 def admits(arm, target, resource_id, resource_body, ips):
@@ -227,158 +211,96 @@ def admits(arm, target, resource_id, resource_body, ips):
     return _judge(read(arm, target, resource_id, resource_body), _ipv4s(ips))
 
 
-# list-valued mechanisms (their rules are one list, written whole): the path below the resource holding the list,
-# the property holding it (None: the properties themselves), an entry's address key
-_LISTS = {
-    "storage": ("", "networkAcls", "value"),
-    "keyvault": ("", "networkAcls", "value"),
-    "cognitive": ("", "networkAcls", "value"),
-    "signalr": ("", "networkACLs", "value"),
-    "cosmos": ("", None, "ipAddressOrRange"),
-    "messaging": ("/networkRuleSets/default", None, "ipMask"),
-}
-LIST_VALUED = tuple(_LISTS)
-_RULE_SET_KEYS = ("publicNetworkAccess", "defaultAction", "virtualNetworkRules", "trustedServiceAccessEnabled")
+# --------------------------------------------------------------------------- what the families build on
 
-
-def _ip_rules(kind, props):
-    """(the object holding the ipRules list, a copy of the list) of a list-valued mechanism, in ``props`` read."""
-    holder = _LISTS[kind][1]
+def _ip_rules(family, props):
+    """(the object holding the ipRules list, a copy of the list) of a list-valued family, in ``props`` read."""
+    holder = family.rule_list.holder
     container = dict(props.get(holder) or {}) if holder else props
     return container, list(container.get("ipRules") or [])
 
 
+ip_rules = _ip_rules
+
+
 def _write_list(arm, target, resource_id, props, rules, *, what):
-    """Write a list-valued mechanism's ipRules whole: ``rules`` in place of the list in ``props`` (as read)."""
-    kind = target.firewall
-    suffix, holder, _ = _LISTS[kind]
-    if holder:
-        body = {holder: dict(_ip_rules(kind, props)[0], ipRules=rules)}
-    elif kind == "messaging":
-        body = dict({k: props[k] for k in _RULE_SET_KEYS if k in props}, ipRules=rules)
-    else:
-        body = {"ipRules": rules}
-    _send(arm, "PUT" if kind == "messaging" else "PATCH", resource_id + suffix, target.api_version,
-          {"properties": body}, what, poll_resource=None if kind == "messaging" else (resource_id, target.api_version))
+    """Write a list-valued firewall's ipRules whole: ``rules`` in place of the list in ``props`` (as read)."""
+    target.family.write_rules(arm, target, resource_id, props, rules, what)
 
 
-def _list_adder(arm, target, resource_id, props, new_list):
-    """``Rules.add`` of a list-valued mechanism: ``new_list(ips)`` (the list read, with rules for ``ips``) written."""
+def list_adder(arm, target, resource_id, props, new_list):
+    """``Rules.add`` of a list-valued family: ``new_list(ips)`` (the list read, with rules for ``ips``) written."""
     def add(ips):
         _write_list(arm, target, resource_id, props, new_list(ips),
                     what=f"Adding IP rules {', '.join(ips)} to {target.display} '{resource_id.split('/')[-1]}'")
     return add
 
 
-def _acl_rules(single_value):
-    """storage / keyvault / cognitive: properties.networkAcls {defaultAction, ipRules [{value}]} (PATCH)."""
-    def read_acls(arm, target, resource_id, resource_body):
-        props = _props(resource_body)
-        if _disabled(props.get("publicNetworkAccess")):
-            return Rules(CLOSED, _public_disabled(target))
-        acls, rules = _ip_rules(target.firewall, props)
-        if str(acls.get("defaultAction") or "Allow").lower() == "allow":
-            return Rules(OPEN, "networkAcls.defaultAction is Allow")
-        extra = {"action": "Allow"} if target.firewall == "storage" else {}
-        return Rules(CHECKED, admitted=lambda ip: any(covers(r.get("value"), ip) for r in rules),
-                     add=_list_adder(arm, target, resource_id, props, lambda ips: rules + [
-                         {"value": single_value(ip), **extra} for ip in ips]))
-    return read_acls
-
-
-def _messaging(arm, target, resource_id, resource_body):
-    """Service Bus / Event Hubs: the namespace's one network rule set, read from ARM and replaced whole (PUT)."""
-    rule_set = _props(_get(arm, resource_id + "/networkRuleSets/default", target.api_version,
-                           f"Reading the network rules of namespace '{resource_body.get('name')}'"))
-    if _disabled(rule_set.get("publicNetworkAccess"), _props(resource_body).get("publicNetworkAccess")):
-        return Rules(CLOSED, _public_disabled(target))
-    if str(rule_set.get("defaultAction") or "Allow").lower() == "allow":
-        return Rules(OPEN, "networkRuleSets/default defaultAction is Allow")
-    _, rules = _ip_rules("messaging", rule_set)
-    allows = [r.get("ipMask") for r in rules if str(r.get("action") or "Allow").lower() == "allow"]
-    return Rules(CHECKED, admitted=lambda ip: any(covers(mask, ip) for mask in allows),
-                 add=_list_adder(arm, target, resource_id, rule_set, lambda ips: rules + [
-                     {"ipMask": f"{ip}/32", "action": "Allow"} for ip in ips]))
-
-
-def _rules_per_address(start_key, end_key, none_admits_all):
-    """{server}/firewallRules/{name}: one rule per address, PUT under a deterministic name."""
-    def read_server_rules(arm, target, resource_id, resource_body):
-        props = _props(resource_body)
-        if _disabled(props.get("publicNetworkAccess"), (props.get("network") or {}).get("publicNetworkAccess")):
-            return Rules(CLOSED, _public_disabled(target, "firewall rules"))
-        name = resource_body.get("name")
-        listed = _get(arm, resource_id + "/firewallRules", target.api_version,
-                      f"Listing the firewall rules of '{name}'").get("value") or []
-        rules = [_props(r) for r in listed]
-        if none_admits_all and not rules:
-            return Rules(OPEN, "it has no firewall rules")
-
-        def add(ips):
-            for ip in ips:
-                _send(arm, "PUT", f"{resource_id}/firewallRules/{rule_name(ip)}", target.api_version,
-                      {"properties": {start_key: ip, end_key: ip}},
-                      f"Adding firewall rule {rule_name(ip)} ({ip}) to '{name}'")
-        azure = any(r.get(start_key) == AZURE_SERVICES and r.get(end_key) == AZURE_SERVICES for r in rules)
-        return Rules(OPEN if azure else CHECKED,
-                     "a 0.0.0.0 rule admits Azure services, the cluster's egress among them" if azure else None,
-                     lambda ip: any(covers_range(r.get(start_key), r.get(end_key), ip) for r in rules), add)
-    return read_server_rules
-
-
-def _cosmos(arm, target, resource_id, resource_body):
-    """Cosmos DB properties.ipRules (PATCH, long-running); no rules and no virtual network filter: all networks."""
+# pylint: disable-next=too-many-positional-arguments  # a reader's inputs and the family's two choices
+def acl_rules(arm, target, resource_id, resource_body, single_value, extra=None):
+    """properties.networkAcls {defaultAction, ipRules [{value}]} (Storage, Key Vault, Cognitive Services: the same
+    shape): ``single_value(ip)`` is how one address is written, ``extra`` what each new entry carries besides."""
     props = _props(resource_body)
-    if _disabled(props.get("publicNetworkAccess")):
-        return Rules(CLOSED, _public_disabled(target))
-    _, rules = _ip_rules("cosmos", props)
-    if not rules and not props.get("isVirtualNetworkFilterEnabled"):
-        return Rules(OPEN, "no IP rules and no virtual network filter")
-    azure = any(str(r.get("ipAddressOrRange") or "").strip() == AZURE_SERVICES for r in rules)
+    if disabled(props.get("publicNetworkAccess")):
+        return Rules(CLOSED, public_disabled(target))
+    acls, rules = _ip_rules(target.family, props)
+    if str(acls.get("defaultAction") or "Allow").lower() == "allow":
+        return Rules(OPEN, "networkAcls.defaultAction is Allow")
+    return Rules(CHECKED, admitted=lambda ip: any(covers(r.get("value"), ip) for r in rules),
+                 add=list_adder(arm, target, resource_id, props, lambda ips: rules + [
+                     {"value": single_value(ip), **(extra or {})} for ip in ips]))
+
+
+def rules_per_address(arm, target, resource_id, resource_body, keys, *, none_admits_all):
+    """{server}/firewallRules/{name} (SQL, PostgreSQL, MySQL, Redis): one rule per address, added under a
+    deterministic name by ``target.family.add_rule(arm, target, resource_id, ip)``. ``keys``: (start, end) property
+    names; ``none_admits_all``: no rules means every address is admitted."""
+    start_key, end_key = keys
+    props = _props(resource_body)
+    if disabled(props.get("publicNetworkAccess"), (props.get("network") or {}).get("publicNetworkAccess")):
+        return Rules(CLOSED, public_disabled(target, "firewall rules"))
+    what = f"Listing the firewall rules of '{resource_body.get('name')}'"
+    page = _get(arm, resource_id + "/firewallRules", target.api_version, what)
+    listed = list(page.get("value") or [])
+    while page.get("nextLink"):             # to the last page (the link carries its own api-version)
+        page = _get(arm, page["nextLink"], None, what)
+        listed += page.get("value") or []
+    rules = [_props(r) for r in listed]
+    if none_admits_all and not rules:
+        return Rules(OPEN, "it has no firewall rules")
+
+    def add(ips):
+        for ip in ips:
+            target.family.add_rule(arm, target, resource_id, ip)
+    azure = any(r.get(start_key) == AZURE_SERVICES and r.get(end_key) == AZURE_SERVICES for r in rules)
     return Rules(OPEN if azure else CHECKED,
-                 "the 0.0.0.0 rule admits Azure datacenters, the cluster's egress among them" if azure else None,
-                 lambda ip: any(covers(r.get("ipAddressOrRange"), ip) for r in rules),
-                 _list_adder(arm, target, resource_id, props,
-                             lambda ips: rules + [{"ipAddressOrRange": ip} for ip in ips]))
+                 "a 0.0.0.0 rule admits Azure services, the cluster's egress among them" if azure else None,
+                 lambda ip: any(covers_range(r.get(start_key), r.get(end_key), ip) for r in rules), add)
 
 
-def _signalr(arm, target, resource_id, resource_body):
-    """SignalR / Web PubSub networkACLs.ipRules: ordered, first match decides; Allow rules are put first."""
-    props = _props(resource_body)
-    if _disabled(props.get("publicNetworkAccess")):
-        return Rules(CLOSED, _public_disabled(target))
-    _, rules = _ip_rules("signalr", props)
-    if not rules:
-        return Rules(OPEN, "it has no IP rules")
-
-    def allowed(ip):
-        for r in rules:                      # ordered: the first rule that matches decides
-            if covers(r.get("value"), ip):
-                return str(r.get("action") or "Allow").lower() == "allow"
-        return False                         # no rule matches: refused
-
-    first = rules[0].get("value")
-    if covers(first, "0.0.0.0") and covers(first, "255.255.255.255") and allowed("0.0.0.0"):
-        return Rules(OPEN, "its first IP rule allows 0.0.0.0/0")
-    return Rules(CHECKED, admitted=allowed, add=_list_adder(arm, target, resource_id, props, lambda ips: [
-        {"value": f"{ip}/32", "action": "Allow"} for ip in ips] + rules))
+def sdk_client(arm, client, resource_id, api_version=None):
+    """The management client ``client`` ("<package>:<class>") for the subscription of ``resource_id``
+    (_client_factory.cf_target_family)."""
+    from azext_aks_connection._client_factory import cf_target_family
+    return cf_target_family(arm.cli_ctx, resource_id.split("/")[2], client, api_version)
 
 
-def _no_ip_rules(arm, target, resource_id, resource_body):  # pylint: disable=unused-argument
-    return Rules(NO_RULES, NO_IP_RULES.get(target.name) or f"The {target.display} has no IP firewall rules.")
+def sdk_polling():
+    """retry.sdk_polling that also waits the first answer's Retry-After before its first poll, as :func:`wait` does."""
+    return retry.sdk_polling(wait_first=True)
 
 
-MECHANISMS = {
-    "storage": _acl_rules(lambda ip: ip),
-    "keyvault": _acl_rules(lambda ip: f"{ip}/32"),
-    "cognitive": _acl_rules(lambda ip: ip),
-    "messaging": _messaging,
-    "server-rules": _rules_per_address("startIpAddress", "endIpAddress", none_admits_all=False),
-    "redis": _rules_per_address("startIP", "endIP", none_admits_all=True),
-    "cosmos": _cosmos,
-    "signalr": _signalr,
-    "no-ip-rules": _no_ip_rules,
-}
+def sdk_write(arm, what, method, path, call, *, missing_ok=False):
+    """``call()``, an SDK write (a long-running one waits for its poller's result inside ``call``), failing as a raw
+    write does: an ARM error with its cause and fix (errors.arm_error). ``missing_ok``: a 404 is no failure (a
+    delete of what is gone already)."""
+    from azext_aks_connection.provider.arm import sdk_call
+    try:
+        return sdk_call(arm.cli_ctx, method, path, call)
+    except ArmError as exc:
+        if missing_ok and exc.status_code == 404:
+            return None
+        raise arm_error(exc, what) from exc
 
 
 # --------------------------------------------------------------------------- writes (create)
@@ -400,13 +322,13 @@ def ensure_rules(arm, target, resource_id, resource_body, ips):
     if not addresses:
         return result(skipped_reason="The cluster has no public egress IPv4 address to admit.")
     started = time.monotonic()
-    if target.firewall in LIST_VALUED and target.firewall != "messaging":
+    if target.family.rule_list and not target.family.rule_list.path:
         # A list written whole is merged into what is there right now, not into the body the command read at its
         # start (seconds ago: another writer may have written since). Service Bus / Event Hubs read their rule
         # set in their reader already.
         resource_body = _get(arm, resource_id, target.api_version, f"Reading the {target.display}")
     outcome = _admit(arm, target, resource_id, resource_body, addresses)
-    if not outcome["added"] or target.firewall not in LIST_VALUED:
+    if not outcome["added"] or target.family.rule_list is None:
         return outcome          # per-address rules have names of their own: no other writer replaces them
     return _confirm(arm, target, resource_id, addresses, outcome, write_seconds=time.monotonic() - started)
 
@@ -460,20 +382,12 @@ def remove_rules(arm, target, resource_id, ips):
     """Remove the rules this extension added for ``ips`` (a rule per address, or the address's entry in the
     target's list, re-read and confirmed gone: another writer may rewrite the list meanwhile). Returns the
     addresses whose rule was removed."""
-    kind = target.firewall
-    if kind in ("server-rules", "redis"):
-        for ip in ips:
-            try:
-                # raw: a delete by id with the target's api-version (targets.py)
-                arm.send("DELETE", f"{resource_id}/firewallRules/{rule_name(ip)}", target.api_version)
-            except ArmError as exc:
-                if exc.status_code != 404:
-                    raise arm_error(exc, f"Removing firewall rule {rule_name(ip)} from "
-                                         f"'{resource_id.split('/')[-1]}'") from exc
-        return list(ips)
-    if kind not in _LISTS:
+    kind = target.family
+    if kind.per_address:
+        return kind.remove_rules(arm, target, resource_id, ips)     # one named rule per address, deleted by name
+    if kind.rule_list is None:
         return []
-    suffix, _, value_key = _LISTS[kind]
+    suffix, _, value_key = kind.rule_list
 
     def remove(attempt):
         props = _props(_get(arm, resource_id + suffix, target.api_version, f"Reading the {target.display}"))
@@ -501,50 +415,9 @@ def remove_rules(arm, target, resource_id, ips):
 
 # --------------------------------------------------------------------------- the az command a user can run instead
 
-def _parts(resource_id):
-    parts = resource_id.split("/")
-    return parts[2], parts[4], parts[8] if len(parts) > 8 else parts[-1]
-
-
-# server-rules: provider/type (lower case) -> (az command group, server option, rule option). PostgreSQL single
-# server has no command in current az versions (retired): it gets none.
-_SERVER_GROUPS = {
-    "microsoft.sql/servers": ("sql server", "-s", "-n"),
-    "microsoft.dbforpostgresql/flexibleservers": ("postgres flexible-server", "-s", "-n"),
-    "microsoft.dbformysql/flexibleservers": ("mysql flexible-server", "-n", "-r"),
-    "microsoft.dbformysql/servers": ("mysql server", "-s", "-n"),
-}
-
-
-# pylint: disable-next=too-many-return-statements  # one command per mechanism
 def rule_command(target, resource_id, ip, resource_body=None):
-    """The az command adding one rule for ``ip`` on the target (None when there is none to give: SignalR / Web
-    PubSub, the targets without IP rules)."""
+    """The az command adding one rule for ``ip`` on the target, as its family writes it (None when there is none to
+    give: SignalR / Web PubSub, the targets without IP rules)."""
     if not resource_id:
         return None
-    sub, rg, name = _parts(resource_id)
-    where = f"--subscription {sub} -g {rg}"
-    kind = target.firewall
-    rtype = "/".join(resource_id.split("/")[6:8]).lower()
-    if kind == "storage":
-        return f"az storage account network-rule add {where} --account-name {name} --ip-address {ip}"
-    if kind == "keyvault":
-        return f"az keyvault network-rule add {where} -n {name} --ip-address {ip}/32"
-    if kind == "cognitive":
-        return f"az cognitiveservices account network-rule add {where} -n {name} --ip-address {ip}"
-    if kind == "messaging":
-        group = "servicebus" if rtype.startswith("microsoft.servicebus/") else "eventhubs"
-        return (f"az {group} namespace network-rule-set ip-rule add {where} --namespace-name {name} "
-                f"--ip-rule ip-address={ip} action=Allow")
-    if kind == "server-rules" and rtype in _SERVER_GROUPS:
-        group, server, rule = _SERVER_GROUPS[rtype]
-        return (f"az {group} firewall-rule create {where} {server} {name} {rule} {rule_name(ip)} "
-                f"--start-ip-address {ip} --end-ip-address {ip}")
-    if kind == "redis":
-        return (f"az redis firewall-rules create {where} -n {name} --rule-name {rule_name(ip)} "
-                f"--start-ip {ip} --end-ip {ip}")
-    if kind == "cosmos":
-        rules = [r.get("ipAddressOrRange") for r in _props(resource_body).get("ipRules") or []
-                 if r.get("ipAddressOrRange")]
-        return f"az cosmosdb update {where} -n {name} --ip-range-filter {','.join(rules + [ip])}"
-    return None
+    return target.family.rule_command(target, resource_id, ip, resource_body)

@@ -72,14 +72,17 @@ def follow(poller, progress=None, tick=0.5):
     return poller.result()
 
 
-def sdk_polling(first=POLL_FIRST, cap=POLL_MAX, factor=POLL_FACTOR, on_success=None, lro_options=None):
+def sdk_polling(first=POLL_FIRST, cap=POLL_MAX, factor=POLL_FACTOR, on_success=None, lro_options=None,
+                wait_first=False):  # pylint: disable=too-many-arguments
     """A polling method for an SDK ``begin_*`` call (``polling=sdk_polling()``): azure-mgmt-core's ARMPolling,
     which waits the Retry-After of each answer when there is one (azure-core reads it before its own interval),
     with the Backoff schedule in place of its fixed ``polling_interval`` when there is none.
 
     ``on_success()`` is called when a poll finds the operation succeeded, before the SDK's final GET of the
     resource: what waits for the operation's end, not for that GET, can start alongside it. ``lro_options``: the
-    operation's own (``{"final-state-via": …}``, as its SDK method gives its default ARMPolling)."""
+    operation's own (``{"final-state-via": …}``, as its SDK method gives its default ARMPolling). ``wait_first``:
+    also wait the first answer's Retry-After before the first poll (azure-core asks once at once, then waits), as
+    :func:`poll` does with ``first``."""
     from azure.mgmt.core.polling.arm_polling import ARMPolling
 
     class _BackoffARMPolling(ARMPolling):
@@ -92,6 +95,11 @@ def sdk_polling(first=POLL_FIRST, cap=POLL_MAX, factor=POLL_FACTOR, on_success=N
             super().update_status()
             if on_success is not None and (self.status() or "").lower() == "succeeded":
                 on_success()
+
+        def _poll(self):
+            if wait_first and not self.finished():
+                self._delay()
+            super()._poll()
 
     return _BackoffARMPolling(timeout=first, lro_options=lro_options)
 

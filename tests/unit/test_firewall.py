@@ -12,8 +12,11 @@ IPS = ["20.1.2.3", "20.1.2.4"]
 
 
 class StatefulArm:
-    """Resources by id; GET, PATCH (merges properties), PUT (replaces); ``lro`` answers writes 202 with an
-    Azure-AsyncOperation URL and Retry-After 3 that reports Succeeded on the first poll."""
+    """Resources by id; GET, PATCH (merges properties), PUT (replaces); ``lro`` answers writes with an
+    Azure-AsyncOperation URL and Retry-After 3 that reports Succeeded on the first poll: a PUT with 202, a PATCH
+    with 200 and the resource (as Cosmos DB's account update does: its only documented status). The families' SDK
+    writes reach it through :class:`ArmTransport`."""
+    cli_ctx = None
 
     def __init__(self, resources, lro=False):
         self.res = {k.lower(): copy.deepcopy(v) for k, v in resources.items()}
@@ -35,6 +38,8 @@ class StatefulArm:
         if self.lro:
             op = f"https://management.example/operations/{len(self.calls)}?api-version=x"
             self.ops.add(op.lower())
+            if method == "PATCH":
+                return 200, copy.deepcopy(self.res[key]), {"Azure-AsyncOperation": op, "Retry-After": "3"}
             return 202, None, {"Azure-AsyncOperation": op, "Retry-After": "3"}
         return 200, copy.deepcopy(self.res[key]), {}
 
@@ -45,10 +50,79 @@ class StatefulArm:
         return [c for c in self.calls if c[0] in ("PUT", "PATCH")]
 
 
+class ArmTransport:
+    """The transport of a real management SDK client whose requests go to a StatefulArm (as it would send them to
+    ARM: method, resource id, api-version, JSON body) and whose polling waits go to retry.pause."""
+
+    def __init__(self, arm):
+        self.arm = arm
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        return None
+
+    def open(self):
+        pass
+
+    def close(self):
+        pass
+
+    def sleep(self, duration):
+        retry.pause(duration)
+
+    def send(self, request, **kwargs):  # pylint: disable=unused-argument
+        import io
+        import json
+        from urllib.parse import parse_qs, urlparse
+        import requests
+        from azure.core.rest._requests_basic import RestRequestsTransportResponse
+        url = urlparse(request.url)
+        rest = hasattr(request, "content")          # azure.core.rest's request (typespec SDKs), else the legacy one
+        content = request.content if rest else request.body
+        body = json.loads(content) if content else None
+        if request.url.lower() in self.arm.ops:         # an operation's status URL, as the service gave it
+            status, answer, headers = self.arm.send(request.method, request.url)
+        else:
+            status, answer, headers = self.arm.send(request.method, url.path, parse_qs(url.query)["api-version"][0],
+                                                    body=body)
+        raw = requests.Response()
+        raw.status_code, raw.url, raw.reason = status, request.url, "OK"
+        raw.headers.update(dict(headers or {}, **{"Content-Type": "application/json"}))
+        raw.raw = io.BytesIO(json.dumps(answer).encode() if answer is not None else b"")
+        if rest:
+            return RestRequestsTransportResponse(request=request, internal_response=raw)
+        from azure.core.pipeline.transport import RequestsTransportResponse
+        return RequestsTransportResponse(request, raw)
+
+
+class _Token:  # pylint: disable=too-few-public-methods
+    def get_token(self, *scopes, **kwargs):  # pylint: disable=unused-argument
+        from azure.core.credentials import AccessToken
+        return AccessToken("token", 4102444800)
+
+
+_REAL_SDK_CLIENT = firewall.sdk_client
+
+
+def _sdk_client(arm, client, resource_id, api_version=None):
+    """What firewall.sdk_client builds, over the fake ARM (a real Arm: the real client; the fixture below is
+    imported by an end-to-end module too)."""
+    import importlib
+    if not isinstance(arm, StatefulArm):
+        return _REAL_SDK_CLIENT(arm, client, resource_id, api_version)
+    module, name = client.split(":")
+    return getattr(importlib.import_module(module), name)(
+        _Token(), resource_id.split("/")[2], base_url="https://management.example", transport=ArmTransport(arm),
+        **({"api_version": api_version} if api_version else {}))
+
+
 @pytest.fixture(autouse=True)
 def no_waiting(monkeypatch):
     waits = []
     monkeypatch.setattr(retry, "pause", waits.append)
+    monkeypatch.setattr(firewall, "sdk_client", _sdk_client)
     return waits
 
 
@@ -141,6 +215,26 @@ def test_server_rules_range_covers_and_private_server_skips():
     assert "firewall rules do not apply" in out["skipped_reason"]
 
 
+def test_server_rules_are_read_to_the_last_page():
+    """A server whose rules span two pages (nextLink): the rule on the second page admits the addresses, so nothing
+    is written."""
+    sql = "/subscriptions/s/resourceGroups/rg/providers/Microsoft.Sql/servers/sql"
+    arm = StatefulArm({sql: {"name": "sql", "properties": {"publicNetworkAccess": "Enabled"}}})
+    inner, page2 = arm.send, "https://management.example/next/page2?api-version=x&$skiptoken=2"
+
+    def send(method, path, api_version=None, body=None, **kw):
+        if method == "GET" and path.lower().endswith("/firewallrules"):
+            return 200, {"value": [{"name": "a", "properties": {"startIpAddress": "9.9.9.9",
+                                                                "endIpAddress": "9.9.9.9"}}], "nextLink": page2}, {}
+        if method == "GET" and path == page2:
+            return 200, {"value": [{"name": "b", "properties": {"startIpAddress": "20.1.2.0",
+                                                                "endIpAddress": "20.1.2.255"}}]}, {}
+        return inner(method, path, api_version, body=body, **kw)
+    arm.send = send
+    out = firewall.ensure_rules(arm, t.TARGETS["sql"], sql, arm.get(sql, "v"), IPS)
+    assert out == {"added": [], "present": IPS, "skipped_reason": None} and arm.writes() == []
+
+
 def test_redis_without_rules_admits_all_and_gets_none():
     cache = "/subscriptions/s/resourceGroups/rg/providers/Microsoft.Cache/redis/cache"
     arm = StatefulArm({cache: {"name": "cache", "properties": {"publicNetworkAccess": "Enabled"}}})
@@ -158,6 +252,7 @@ def test_cosmos_patch_is_long_running_and_empty_rules_mean_all_networks(no_waiti
     out = firewall.ensure_rules(arm, t.TARGETS["cosmos-sql"], acct, arm.get(acct, "v"), IPS)
     assert "admits all networks" in out["skipped_reason"]
     arm.res[acct.lower()]["properties"]["ipRules"] = [{"ipAddressOrRange": "104.42.195.92"}]
+    import azure.mgmt.cosmosdb  # noqa: F401  pylint: disable=unused-import  # its first import is no write's time
     assert _run_twice(arm, "cosmos-mongo", acct)["added"] == IPS
     (_, _, body), = arm.writes()
     assert body == {"properties": {"ipRules": [{"ipAddressOrRange": "104.42.195.92"},

@@ -185,7 +185,7 @@ def test_every_target_of_the_builtin_is_in_the_table():
     assert len(t.TARGETS) == 27
     for name, target in t.TARGETS.items():
         assert target.name == name
-        assert target.secret_source in target_ops.FETCHERS, name
+        assert isinstance(target.family, t.Family) and target.secret_source, name    # its fetcher, in its module
 
 
 @pytest.mark.parametrize("name", sorted(BUILTIN))
@@ -319,9 +319,11 @@ def test_roles_are_builtin_roles_with_their_guids():
 def test_firewall_mechanism_for_every_target():
     from azext_aks_connection.provider import firewall
     for name, target in t.TARGETS.items():
-        assert target.firewall in firewall.MECHANISMS, name
+        assert isinstance(target.family, t.Family) and target.firewall, name
         if target.firewall == "no-ip-rules":
             assert name in firewall.NO_IP_RULES
+        else:       # rules the generic ensure / remove know how to write: one list, or one rule per address
+            assert bool(target.family.rule_list) != target.family.per_address, name
 
 
 def _render(name, auth, client):

@@ -4,6 +4,7 @@ command is changing now."""
 from knack.log import get_logger
 
 from azext_aks_connection._validators import secret_name
+from azext_aks_connection.provider import store as store_ops
 from azext_aks_connection.provider.record import CREATING, UPDATING, now, state_of
 
 logger = get_logger(__name__)
@@ -98,7 +99,7 @@ def refuse_all(plan):
     refuse_shadowing(spec, plan.found["linker"])
     plan.auth.check()
     if spec.must_exist and store.find(spec.name) is None:
-        raise store.deleted_error(spec.name)    # an update of a connection deleted meanwhile: nothing written
+        raise store_ops.deleted_error(spec.name)    # an update of a connection deleted meanwhile: nothing written
     refuse_leased(store.find(spec.name))
     refuse_conflicts(spec, store.records)
     if plan.write_config:

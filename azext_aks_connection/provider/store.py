@@ -85,7 +85,7 @@ class Store:
 
     def others(self, name):
         """The records of the cluster's other connections (listed now when this store was read for one only)."""
-        records = self.records if self.complete else Store.read(self.api, self.namespace).records
+        records = self.records if self.complete else list_store(self.api, self.namespace).records
         return [r for n, r in records.items() if n.lower() != (name or "").lower()]
 
     def record_of(self, name):
@@ -94,27 +94,6 @@ class Store:
         if found is not None or self.complete:
             return found
         return Store.read_one(self.api, self.namespace, name).find(name)
-
-    @classmethod
-    def read(cls, api_client, ns):
-        from azext_aks_connection.provider.kube import ApiException
-        try:
-            items = _core(api_client).list_namespaced_config_map(
-                ns, label_selector=f"{RECORD_LABEL}={RECORD_LABEL_VALUE}").items
-        except ApiException as exc:
-            if exc.status == 404:       # no such namespace: no connection yet
-                return cls(api_client, ns)
-            raise kube_error(exc, f"Listing the connection records (ConfigMaps in namespace '{ns}')") from exc
-        records, objects = {}, {}
-        for item in items:
-            record = _record_of(item)
-            if record is None:
-                logger.warning("ConfigMap '%s' in namespace '%s' is labelled as a connection record but holds no "
-                               "readable record: skipped.", item.metadata.name, ns)
-                continue
-            records[record["name"]] = record
-            objects[record["name"]] = item
-        return cls(api_client, ns, records, objects)
 
     def find(self, name):
         """The record named ``name``, its case ignored (as ARM ignores the case of resource names), or None."""
@@ -145,7 +124,7 @@ class Store:
         def attempt(_):
             if current is None:
                 if expected is not None:
-                    raise self.deleted_error(name)
+                    raise deleted_error(name)
                 self._ensure_namespace()
                 created = core.create_namespaced_config_map(self.namespace, _body(cm_name, record))
                 self._remember(record, created)
@@ -155,7 +134,7 @@ class Store:
                 self._remember(record, current)
                 return "unchanged"
             if have != expected:
-                raise self._changed(name, cm_name)
+                raise _changed_error(name, cm_name, self.namespace)
             replaced = core.replace_namespaced_config_map(cm_name, self.namespace,
                                                           _body(cm_name, record, current.metadata))
             self._remember(record, replaced)
@@ -178,19 +157,6 @@ class Store:
         except ApiException as exc:
             raise kube_error(exc, f"Writing connection record '{name}' (ConfigMap {cm_name} in namespace "
                              f"'{self.namespace}')") from exc
-
-    def _changed(self, name, cm_name):
-        from azure.cli.core.azclierror import AzureResponseError
-        return AzureResponseError(
-            f"Connection '{name}' was changed by another command while this one ran (its record, ConfigMap {cm_name} "
-            f"in namespace '{self.namespace}', is not what this command read): it was not overwritten.",
-            recommendation="Look at it with 'az aks connection show', then re-run this command to apply it on top.")
-
-    def deleted_error(self, name):
-        from azure.cli.core.azclierror import ResourceNotFoundError
-        return ResourceNotFoundError(
-            f"Connection '{name}' was deleted by another command while this one ran: it was not brought back.",
-            recommendation="Create it again with 'az aks connection create' if it is still wanted.")
 
     def delete(self, name):
         """Remove the record of ``name``; True when one was removed."""
@@ -244,6 +210,43 @@ class Store:
         kube_ops.ensure_namespace(self.api, self.namespace)
 
 
+def _changed_error(name, cm_name, ns):
+    from azure.cli.core.azclierror import AzureResponseError
+    return AzureResponseError(
+        f"Connection '{name}' was changed by another command while this one ran (its record, ConfigMap {cm_name} "
+        f"in namespace '{ns}', is not what this command read): it was not overwritten.",
+        recommendation="Look at it with 'az aks connection show', then re-run this command to apply it on top.")
+
+
+def deleted_error(name):
+    from azure.cli.core.azclierror import ResourceNotFoundError
+    return ResourceNotFoundError(
+        f"Connection '{name}' was deleted by another command while this one ran: it was not brought back.",
+        recommendation="Create it again with 'az aks connection create' if it is still wanted.")
+
+
+def list_store(api_client, ns):
+    """The Store of every record in namespace ``ns`` (one LIST; no namespace: no connection yet)."""
+    from azext_aks_connection.provider.kube import ApiException
+    try:
+        items = _core(api_client).list_namespaced_config_map(
+            ns, label_selector=f"{RECORD_LABEL}={RECORD_LABEL_VALUE}").items
+    except ApiException as exc:
+        if exc.status == 404:       # no such namespace: no connection yet
+            return Store(api_client, ns)
+        raise kube_error(exc, f"Listing the connection records (ConfigMaps in namespace '{ns}')") from exc
+    records, objects = {}, {}
+    for item in items:
+        record = _record_of(item)
+        if record is None:
+            logger.warning("ConfigMap '%s' in namespace '%s' is labelled as a connection record but holds no "
+                           "readable record: skipped.", item.metadata.name, ns)
+            continue
+        records[record["name"]] = record
+        objects[record["name"]] = item
+    return Store(api_client, ns, records, objects)
+
+
 def _conflict(*statuses):
     """retry.call's predicate: a Kubernetes API error with one of ``statuses`` (someone else wrote meanwhile)."""
     from azext_aks_connection.provider.kube import ApiException
@@ -273,4 +276,4 @@ def read(cmd, cluster_ref, api_client=None):
     if api_client is None:
         from azext_aks_connection.provider import cluster as cluster_ops
         api_client = cluster_ops.kube_api(cmd, cluster_ref)
-    return Store.read(api_client, namespace(cmd.cli_ctx))
+    return list_store(api_client, namespace(cmd.cli_ctx))

@@ -356,7 +356,7 @@ def store_finding(api, store_namespace):
     from azext_aks_connection.provider import store as store_ops
     name = "Connection store"
     try:
-        store = store_ops.Store.read(api, store_namespace)
+        store = store_ops.list_store(api, store_namespace)
     except Exception as exc:  # pylint: disable=broad-except
         return finding(name, FAILURE, f"Reading the connection records (ConfigMaps in namespace {store_namespace}) "
                        f"failed: {getattr(exc, 'error_msg', None) or exc}",

@@ -15,6 +15,7 @@ def create(cmd, spec, progress, no_wait=False, dry_run=False):  # pylint: disabl
     plan = Plan(cmd, spec, progress)
     plan.read()
     plan.check()
+    refuse_missing_permissions(plan)
     store = plan.found["store"]
     existing = store.find(spec.name)
     # For the caller to name what the connection used before and no longer does (an update's old grants).
@@ -43,6 +44,15 @@ def create(cmd, spec, progress, no_wait=False, dry_run=False):  # pylint: disabl
     progress(f"Recording the connection in namespace {store.namespace}")
     store.put(record)
     return record, SUCCEEDED
+
+
+def refuse_missing_permissions(plan):
+    """Before anything is written (and for --dry-run): every Azure action the steps with changes need, checked
+    against the caller's permissions at each scope (provider/permissions.py)."""
+    from azext_aks_connection.provider import permissions
+    needed = [need for step in plan.steps if step.changes() for need in step.permissions()]
+    permissions.refuse_missing(plan.cmd.cli_ctx, needed, what=f"make connection '{plan.spec.name}'",
+                               subscription=plan.spec.cluster.subscription)
 
 
 def dry_run_output(plan, existing):

@@ -111,62 +111,25 @@ def delete(cmd, cluster_ref, name, progress, no_wait=False):
         raise arm_error(exc, f"Deleting Service Connector connection '{name}'") from exc
 
 
-# What Service Connector does with the caller's own token, and the role that grants it (the seed's M-E4 errors).
-FIXES = {"Microsoft.ServiceLinker/linkers/write": "Contributor",
-         "Microsoft.KubernetesConfiguration/extensions/write": "Kubernetes Extension Contributor",
-         "Microsoft.Storage/storageAccounts/listKeys/action": "Storage Account Key Operator Service Role",
-         "Microsoft.Authorization/roleAssignments/write": "Role Based Access Control Administrator"}
-
-
 def _needed(spec):
+    """[(action, scope)]: what Service Connector does with the caller's own token (the seed's M-E4 errors)."""
     from azext_aks_connection.provider import target as target_ops
-    needed = [(spec.cluster.id, "Microsoft.ServiceLinker/linkers/write"),
-              (spec.cluster.id, "Microsoft.KubernetesConfiguration/extensions/write")]
+    needed = [("Microsoft.ServiceLinker/linkers/write", spec.cluster.id),
+              ("Microsoft.KubernetesConfiguration/extensions/write", spec.cluster.id)]
     scope = target_ops.resource_id(spec.target, spec.target_id) if spec.target_id.startswith("/subscriptions/") \
         else None
     if scope and spec.auth == t.AUTH_SECRET and spec.target.resource_type == "Microsoft.Storage/storageAccounts":
-        needed.append((scope, "Microsoft.Storage/storageAccounts/listKeys/action"))
+        needed.append(("Microsoft.Storage/storageAccounts/listKeys/action", scope))
     if scope and spec.auth != t.AUTH_SECRET and "auth" not in spec.opt_out:
-        needed.append((scope, "Microsoft.Authorization/roleAssignments/write"))
+        needed.append(("Microsoft.Authorization/roleAssignments/write", scope))
     return needed
 
 
-def _allowed(permissions, action):
-    import fnmatch
-    low = action.lower()
-    return any(any(fnmatch.fnmatchcase(low, a.lower()) for a in p.get("actions") or []) and
-               not any(fnmatch.fnmatchcase(low, n.lower()) for n in p.get("notActions") or [])
-               for p in permissions)
-
-
 def check_permissions(cmd, spec):
-    """Before the PUT, what the caller may do where Service Connector will act for them (the permissions API of
-    each scope): every missing action named, with its scope and a role that grants it. Best effort: a scope whose
-    permissions cannot be read is not judged."""
-    from azure.cli.core.azclierror import ForbiddenError
-    from azext_aks_connection.provider.arm import Arm, ArmError
-    arm = Arm(cmd.cli_ctx, subscription_id=spec.cluster.subscription)
-    missing, read = [], {}
-    for scope, action in _needed(spec):
-        if scope not in read:
-            try:  # raw: azure-mgmt-authorization's permissions take a resource by its parts, not an id of any depth
-                read[scope] = (arm.get(f"{scope}/providers/Microsoft.Authorization/permissions", "2022-04-01")
-                               or {}).get("value") or []
-            except ArmError as exc:
-                logger.debug("Permissions at %s not readable (%s): not checked.", scope, exc.status_code)
-                read[scope] = None
-        if read[scope] is not None and not _allowed(read[scope], action):
-            missing.append((scope, action))
-    if missing:
-        from azext_aks_connection.provider.arm import caller_object_id
-        from azext_aks_connection.provider.catalogue import OBJECT_ID_FINDER
-        who = caller_object_id(cmd.cli_ctx, spec.cluster.subscription) or OBJECT_ID_FINDER
-        raise ForbiddenError(
-            "You do not have permission to perform what Service Connector will do for you: " + "; ".join(
-                f"'{action}' on '{scope}'" for scope, action in missing) + ". Nothing was changed.",
-            recommendation="Ask an owner to grant you: " + "; ".join(
-                f"az role assignment create --assignee {who} --role \"{FIXES[action]}\" --scope {scope}"
-                for scope, action in missing) + ". If access was recently granted, run 'az login' again.")
+    """Before the PUT, what the caller may do where Service Connector will act for them (provider/permissions.py)."""
+    from azext_aks_connection.provider import permissions
+    permissions.refuse_missing(cmd.cli_ctx, _needed(spec), what="perform what Service Connector will do for you",
+                               subscription=spec.cluster.subscription)
 
 
 def _refuse_shadowing(cmd, spec):

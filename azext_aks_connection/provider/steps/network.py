@@ -49,8 +49,15 @@ class Firewall(Step):
         return bool(self._missing()) or not self.current["ips"]    # no IP: apply says so
 
     def permissions(self):
-        return [(f"{self.plan.target.resource_type}/write", self.plan.scope)] if self.plan.target.resource_type \
-            else []
+        """The write of the target's rules: a named rule per address (firewallRules), a rule set of its own
+        (networkRuleSets), or the resource itself."""
+        target = self.plan.target
+        if not target.resource_type:
+            return []
+        family = target.family
+        path = family.rule_list.path.strip("/") if family.rule_list else ""
+        child = "/firewallRules" if family.per_address else ("/" + path.split("/")[0] if path else "")
+        return [(f"{target.resource_type}{child}/write", self.plan.scope)]
 
     def in_place(self):
         admitted = self._verdict().get("admitted") or []

@@ -9,6 +9,11 @@ CONNECTION_NAME_HELP = ("Name of the connection: 1-60 letters, digits, '_', '.' 
                         "storageblob_mystorage_orders_secret), so re-running a create updates that connection "
                         "instead of making another.")
 
+BREAK_LEASE_HELP = ("Take over a connection whose record another command holds (it says Creating or Updating, under a "
+                    "lease that has not run out). A lease held by a process of this machine that has ended is taken "
+                    "over without it; use it when the holder ran elsewhere and you know it has ended: two commands "
+                    "writing one connection at once may leave its record and Secret from different runs.")
+
 
 ID_COMMANDS = ("show", "delete", "list-configuration", "wait", "update", "validate")
 
@@ -95,6 +100,8 @@ def load_arguments(self, command):
         c.argument("dry_run", **OWN, options_list=["--dry-run"], arg_type=get_three_state_flag(),
                    help="Print what delete would remove and keep, and remove nothing. Exit code 2 when it would "
                    "remove anything, 0 otherwise.")
+        c.argument("break_lease", **OWN, options_list=["--break-lease"], arg_type=get_three_state_flag(),
+                   help=BREAK_LEASE_HELP)
 
     with self.argument_context("aks connection list-support-types") as c:
         c.argument("target_type", **OWN, options_list=["--target-type", "-t"], arg_type=get_enum_type(sorted(TARGETS)),
@@ -213,3 +220,5 @@ def _connection_args(c, target, get_enum_type, get_three_state_flag):
                "credential, firewall rules, Kubernetes objects with credential values masked, the record) with what "
                "it would create or change, or that it is in place. Exit code 0 when nothing would change, 2 when "
                "changes are pending.")
+    c.argument("break_lease", **OWN, options_list=["--break-lease"], arg_type=get_three_state_flag(),
+               help=BREAK_LEASE_HELP)

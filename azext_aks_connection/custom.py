@@ -102,7 +102,7 @@ def connection_create(cmd, *, client_type=None, connection_name=None,  # pylint:
                       target_resource_group=None, target_id=None, secret_auth_info=None,
                       workload_identity_auth_info=None, service_principal_auth_info=None, enable_csi=None,
                       roles=None, customized_keys=None, opt_out_list=None, no_wait=False, engine=None,
-                      dry_run=False, **target_names):
+                      dry_run=False, break_lease=False, **target_names):
     target = _target_of(cmd)
     engine = _engine(cmd, engine)
     _refuse_dry_run(engine, dry_run)
@@ -126,6 +126,7 @@ def connection_create(cmd, *, client_type=None, connection_name=None,  # pylint:
     spec = spec_args.build_spec(target, cluster_ref, connection_name, tid, client_type or "none", scope=scope,
                                 auth=auth, auth_info=auth_info, roles=roles, customized_keys=customized_keys,
                                 opt_out_list=opt_out_list)
+    spec.break_lease = bool(break_lease)
     if engine == "service-connector":
         return _apply_service_connector(cmd, spec, no_wait)
     return _apply(cmd, spec, no_wait, dry_run)
@@ -146,7 +147,7 @@ def connection_update(cmd, *, client_type=None, connection_name=None,  # pylint:
                       resource_group_name=None, cluster=None, connection_id=None, scope=None,
                       secret_auth_info=None, workload_identity_auth_info=None, service_principal_auth_info=None,
                       enable_csi=None, roles=None, customized_keys=None, opt_out_list=None, no_wait=False,
-                      dry_run=False, **user_args):
+                      dry_run=False, break_lease=False, **user_args):
     """Re-apply a connection with what changed. Unlike the built-in (which resets it to 'default'), the
     connection keeps its namespace."""
     target = _target_of(cmd)
@@ -192,6 +193,7 @@ def connection_update(cmd, *, client_type=None, connection_name=None,  # pylint:
                                 scope=record.get("scope") or "default", auth=auth, auth_info=auth_info, roles=roles,
                                 customized_keys=keys, opt_out_list=opt_out)
     spec.must_exist = True      # an update never brings back a connection deleted meanwhile
+    spec.break_lease = bool(break_lease)
     if engine == linkers.ENGINE_SERVICE_CONNECTOR:
         _refuse_dry_run("service-connector", dry_run)
         return _apply_service_connector(cmd, spec, no_wait)

@@ -11,7 +11,7 @@ logger = get_logger(__name__)
 
 
 def connection_delete(cmd, resource_group_name=None, cluster=None, connection_name=None, connection_id=None, *,
-                      no_wait=False, cleanup=False, cleanup_features=False, dry_run=False):
+                      no_wait=False, cleanup=False, cleanup_features=False, dry_run=False, break_lease=False):
     """Remove the connection's record. What it made stays unless --cleanup (then removed, but for what another
     connection uses); either way it is named. A connection that did not finish (Creating, Updating, Failed) is
     found with what it set out to make; one with no record by the connection-id annotation of its objects."""
@@ -36,7 +36,7 @@ def connection_delete(cmd, resource_group_name=None, cluster=None, connection_na
         record = {"name": name}
     else:
         from azext_aks_connection.provider.refusals import refuse_leased
-        refuse_leased(record)           # another command is changing it: refused, nothing removed
+        refuse_leased(record, take_over=break_lease)    # another command is changing it: refused, nothing removed
         name = record["name"]
         others = [r for n, r in store.records.items() if n != name]
         entries = cleanup_ops.made_by(record)

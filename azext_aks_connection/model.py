@@ -29,6 +29,7 @@ class ConnectionSpec:  # pylint: disable=too-few-public-methods,too-many-instanc
         self.others = list      # set by the plan: () -> the cluster's other connection records (listed on demand)
         self.must_exist = False  # update: the connection must still be there (never brought back)
         self.engine = "local"   # validate of a Service Connector connection: "service-connector"
+        self.break_lease = False  # --break-lease: take over a connection another command holds
 
     @property
     def id(self):

@@ -4,6 +4,8 @@ run's first write, under a lease renewed while the run lasts, and the record tha
 Of two commands changing one connection at once the second stops at its check or at the intent's compare-and-swap,
 having written nothing, so record and Secret always come from one run. A run killed outright leaves the lease to
 expire; a re-run converges (every step reads first, names are deterministic) and ``delete`` finds what it made."""
+import os
+import socket
 import threading
 
 from knack.log import get_logger
@@ -15,8 +17,40 @@ logger = get_logger(__name__)
 LEASE_SECONDS = 60      # an unfinished record's lease (renewed every third of it while the run lasts)
 
 
+def _start_of(pid):
+    """When process ``pid`` started (clock ticks since boot, /proc/<pid>/stat field 22), or None where /proc is not
+    there: with the pid it names one process, even after the pid is reused."""
+    try:
+        with open(f"/proc/{pid}/stat", encoding="ascii") as f:
+            return int(f.read().rsplit(")", 1)[1].split()[19])
+    except (OSError, ValueError, IndexError):
+        return None
+
+
+def _holder():
+    return {"host": socket.gethostname(), "pid": os.getpid(), "started": _start_of(os.getpid())}
+
+
+def holder_gone(holder):
+    """The lease's holder is a process of this machine that has ended (its pid is gone, or is now another
+    process's): nobody is renewing it. Unknown holders and other machines' are not judged."""
+    if not isinstance(holder, dict) or holder.get("host") != socket.gethostname() or not holder.get("pid"):
+        return False
+    pid = holder["pid"]
+    if pid == os.getpid():
+        return False
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return True
+    except OSError:
+        return False        # alive, another user's
+    started = _start_of(pid)
+    return started is not None and holder.get("started") is not None and started != holder["started"]
+
+
 def _lease(seconds):
-    return {"until": records.now(seconds)}
+    return {"until": records.now(seconds), "holder": _holder()}
 
 
 class Intent:

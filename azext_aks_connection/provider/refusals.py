@@ -77,20 +77,34 @@ def refuse_conflicts(spec, records):
                 recommendation=f"Choose a --connection name that differs from '{name}' in its letters or digits.")
 
 
-def refuse_leased(existing):
+def refuse_leased(existing, take_over=False):
     """Another command is changing this connection (its record is Creating/Updating under a lease that has not run
-    out): refused before anything is written."""
+    out): refused before anything is written. Taken over at once when that command was a process of this machine
+    that has ended (killed: nobody renews the lease); ``take_over`` (--break-lease): taken over whatever holds it."""
     if state_of(existing) not in (CREATING, UPDATING):
         return
-    until = ((existing or {}).get("lease") or {}).get("until")
+    from azext_aks_connection.provider.lease import holder_gone
+    lease = (existing or {}).get("lease") or {}
+    until, holder = lease.get("until"), lease.get("holder") or {}
     if not until or until <= now():
         return          # no lease, or run out: that command was interrupted (a re-run takes over)
+    who = f"process {holder.get('pid')} on {holder.get('host')}" if holder.get("pid") else "another command"
+    if holder_gone(holder):
+        logger.warning("Connection '%s' was being changed by %s, which has ended: taking over (what it made is in "
+                       "its record).", existing["name"], who)
+        return
+    if take_over:
+        logger.warning("Connection '%s' is held by %s until %s: taking over (--break-lease). If that command still "
+                       "runs, the connection's record and Secret may end up from different runs: re-run it after "
+                       "both have ended.", existing["name"], who, until)
+        return
     from azure.cli.core.azclierror import AzureResponseError
     raise AzureResponseError(
-        f"Connection '{existing['name']}' is being changed by another command (its record says "
+        f"Connection '{existing['name']}' is being changed by another command ({who}; its record says "
         f"{state_of(existing)}, under a lease until {until}): nothing was written.",
         recommendation="Re-run this command when the other one is done; if it was interrupted, re-run after "
-        f"{until} (az aks connection show names the state).")
+        f"{until} (az aks connection show names the state), or now with --break-lease if you know it has ended "
+        "(on another machine: a lease held on this one is taken over at once when its process has ended).")
 
 
 def refuse_all(plan):
@@ -100,7 +114,7 @@ def refuse_all(plan):
     plan.auth.check()
     if spec.must_exist and store.find(spec.name) is None:
         raise store_ops.deleted_error(spec.name)    # an update of a connection deleted meanwhile: nothing written
-    refuse_leased(store.find(spec.name))
+    refuse_leased(store.find(spec.name), take_over=spec.break_lease)
     refuse_conflicts(spec, store.records)
     if plan.write_config:
         from azext_aks_connection.provider import kube as kube_ops

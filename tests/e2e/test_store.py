@@ -242,6 +242,50 @@ def test_commands_during_an_update_are_refused_by_its_lease(az, sandbox, sbc):
     assert again.rc == 0 and again.json["provisioningState"] == "Succeeded", again
 
 
+def _hold(az, cluster, name, holder):
+    """The connection's record as a command left it that holds its lease for an hour: Updating, ``holder``."""
+    from azext_aks_connection.provider.store import configmap_name
+    core = _core_of(az, cluster)
+    cm = core.read_namespaced_config_map(configmap_name(name), "aks-connection")
+    record = json.loads(cm.data["connection.json"])
+    record.update(provisioningState="Updating", lease={"until": "2999-01-01T00:00:00.000000Z", "holder": holder})
+    cm.data["connection.json"] = json.dumps(record)
+    core.replace_namespaced_config_map(cm.metadata.name, "aks-connection", cm)
+
+
+def test_a_lease_whose_holder_has_ended_on_this_machine_is_taken_over_at_once(az, sandbox, sbc):
+    """A command killed on this machine leaves its lease to nobody: the re-run takes over at once (it used to be
+    refused until the lease ran out). A holder on another machine is not judged: refused, saying until when and
+    how to take over; --break-lease takes over, naming the risk."""
+    import socket
+    cluster = new_cluster(sbc, "st-holder")
+    assert create(az, sandbox, cluster, "hd_blob").rc == 0
+    # a process that has ended: its pid names no process now
+    _hold(az, cluster, "hd_blob", {"host": socket.gethostname(), "pid": _ended_pid(), "started": 1})
+    again = run(az, "aks", "connection", "update", "storage-blob", "--id", conn_id(cluster, "hd_blob"),
+                "--client-type", "java", "-o", "json")
+    assert again.rc == 0 and again.json["provisioningState"] == "Succeeded", again
+    assert "which has ended: taking over" in again.log, again.log
+    _hold(az, cluster, "hd_blob", {"host": "build-agent-7", "pid": 4242, "started": 1})
+    mark = sbc.mark()
+    refused = run(az, "aks", "connection", "update", "storage-blob", "--id", conn_id(cluster, "hd_blob"),
+                  "--client-type", "python")
+    assert refused.rc == 1, refused
+    assert "process 4242 on build-agent-7" in refused.log and "lease until 2999-01-01" in refused.log
+    assert "--break-lease" in refused.log and writes(sbc, mark) == []
+    taken = run(az, "aks", "connection", "update", "storage-blob", "--id", conn_id(cluster, "hd_blob"),
+                "--client-type", "python", "--break-lease", "-o", "json")
+    assert taken.rc == 0 and taken.json["clientType"] == "python", taken
+    assert "taking over (--break-lease)" in taken.log and "different runs" in taken.log
+
+
+def _ended_pid():
+    import subprocess
+    proc = subprocess.Popen(["true"])
+    proc.wait()
+    return proc.pid
+
+
 def test_update_racing_delete_does_not_bring_the_connection_back(az, sandbox, sbc):
     cluster = new_cluster(sbc, "st-ud")
     assert create(az, sandbox, cluster, "ud_blob").rc == 0

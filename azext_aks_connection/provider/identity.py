@@ -221,10 +221,24 @@ def ensure_federated_credential(arm, identity, issuer, namespace, existing=None)
         created = _write_credential(arm, "PUT", f"{base}/{name}",
                                     {"issuer": issuer, "subject": subj, "audiences": [AUDIENCE]})
     except ArmError as exc:
+        if exc.status_code == 400:
+            raise _refused_credential(exc, identity, name, issuer, subj) from exc
         raise arm_error(exc, f"Creating federated credential '{name}' on identity '{identity['name']}'" + (
             f" (an identity holds at most {MAX_FICS}: delete one it no longer needs, or pass another identity "
             "to --workload-identity)" if _FIC_FULL.search(exc.error.message or "") else "")) from exc
     return (created or {}).get("id") or f"{base}/{name}", "created"
+
+
+def _refused_credential(exc, identity, name, issuer, subj):
+    """A 400 on the credential PUT: what Azure refused, what the credential holds, and what each part must be."""
+    from azure.cli.core.azclierror import BadRequestError
+    return BadRequestError(
+        f"Azure refused federated credential '{name}' on identity '{identity['name']}' ({exc.error.code}: "
+        f"{exc.error.message}). It trusts issuer {issuer} for subject {subj}, audience {AUDIENCE}.",
+        recommendation="The issuer must be the cluster's OIDC issuer URL, as 'az aks show --query "
+        "oidcIssuerProfile.issuerUrl' prints it (https); the subject system:serviceaccount:<namespace>:<service "
+        "account>; the name 3-120 letters, digits, '-' or '_', starting with a letter or digit. Re-run this command "
+        "once the cluster's issuer is set; an identity of another tenant than the cluster's cannot trust it.")
 
 
 def _write_credential(arm, method, credential_id, properties=None):
@@ -356,6 +370,7 @@ def assignment_id(scope, principal_id, rid):
     return f"{scope}{AUTHZ}/roleAssignments/{assignment_name(scope, principal_id, rid)}"
 
 
+CONFLICT_ATTEMPTS = 4          # a role assignment PUT answered 409 Conflict: tries in all
 PRINCIPAL_WAIT = 120.0         # seconds: a new identity can take a while to reach Microsoft Entra replicas
 PRINCIPAL_INTERVAL = 1.0       # seconds before the first retry when Azure sends no Retry-After (then growing to 5 s)
 _EXISTING_ID = re.compile(r"existing role assignment is ([0-9a-fA-F]{32}|[0-9a-fA-F-]{36})")
@@ -394,10 +409,18 @@ def _create_assignment(arm, scope, principal_id, role_name, rid, *, principal_ty
                 return _existing_assignment(arm, scope, principal_id, rid, exc)   # granted meanwhile, another name
             raise
 
+    def kind(exc):
+        if not isinstance(exc, ArmError):
+            return None
+        if exc.error.code == "PrincipalNotFound":
+            return "principal"
+        # a one-off 409 Conflict (another write on the scope's assignments at the same moment): tried again, a few
+        # times (RoleAssignmentExists is an answer, not a conflict: the attempt reads the existing one)
+        return "conflict" if exc.status_code == 409 and exc.error.code in ("Conflict", "ConflictError") else None
+
     try:    # a new identity not in Microsoft Entra's replicas yet: retried for up to PRINCIPAL_WAIT seconds
-        return retry.call(attempt, retryable=lambda exc: isinstance(exc, ArmError) and
-                          exc.error.code == "PrincipalNotFound", seconds=PRINCIPAL_WAIT,
-                          backoff=retry.Backoff(first=PRINCIPAL_INTERVAL))
+        return retry.call(attempt, retryable=kind, attempts={"principal": None, "conflict": CONFLICT_ATTEMPTS},
+                          seconds=PRINCIPAL_WAIT, backoff=retry.Backoff(first=PRINCIPAL_INTERVAL))
     except ArmError as exc:
         raise arm_error(exc, f"Granting role '{role_name}' to principal '{principal_id}' on '{scope}'") from exc
 

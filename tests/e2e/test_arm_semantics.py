@@ -147,6 +147,35 @@ def test_features_turned_on_by_another_update_wait_for_its_issuer_url(az, sandbo
 
 # --------------------------------------------------------------------------- federated credentials
 
+def test_a_refused_credential_names_what_it_holds_and_what_each_part_must_be(az, sandbox, sbc, fresh_cluster):
+    """A 400 on the credential PUT is no raw service error: the issuer and subject it held, and the rules."""
+    ident = new_identity(az, "fic400")
+    sbc.add_fault(plane="arm", method="PUT", path=r"/federatedIdentityCredentials/", status=400, times=1,
+                  code="BadRequest", message="Issuer URL must use the https scheme.")
+    try:
+        res = wi_create(az, sandbox, fresh_cluster, "bad_fic", ident["id"])
+    finally:
+        sbc.clear_faults()
+    assert res.rc == 1, res
+    assert "Azure refused federated credential 'sc-" in res.log and "(BadRequest: Issuer URL must use the https " \
+           "scheme.)" in res.log, res.log
+    assert "for subject system:serviceaccount:" in res.log and "oidcIssuerProfile.issuerUrl" in res.log
+    assert "Traceback" not in res.log
+
+
+def test_a_one_off_conflict_on_the_role_assignment_is_retried(az, sandbox, sbc, fresh_cluster):
+    ident = new_identity(az, "role409")
+    sbc.add_fault(plane="arm", method="PUT", path=r"/roleAssignments/", status=409, times=2, code="Conflict",
+                  message="The request failed due to conflict with a concurrent request.")
+    mark = sbc.mark()
+    try:
+        res = wi_create(az, sandbox, fresh_cluster, "conflict_blob", ident["id"])
+    finally:
+        sbc.clear_faults()
+    assert res.rc == 0, res
+    assert _calls(sbc, mark, "/roleAssignments/") == [("PUT", 409), ("PUT", 409), ("PUT", 201)]
+
+
 def _two_concurrent_write_conflicts(sbc, ident, method):
     """The next two federated credential ``method`` requests answered 409 as Microsoft Entra answers a write while
     another on the same identity is in flight."""

@@ -53,7 +53,16 @@ def _apply(cmd, spec, no_wait, dry_run=False):
         say_what_is_no_longer_used(spec.previous, record, spec.others)     # others: listed only when needed
     result = to_linker(record, spec.cluster, state)
     result["configurations"] = configurations_output(record)["configurations"]
+    _say_next_step(spec)
     return result
+
+
+def _say_next_step(spec):
+    """One line on stderr after a create or update: how a pod uses what was made."""
+    logger.warning("Next: 'az aks connection show --id %s --manifest' prints what a pod needs to use it (%s).",
+                   spec.id, "the SecretProviderClass to edit and apply, and its volume" if spec.auth == t.AUTH_CSI
+                   else "its serviceAccountName, label and envFrom" if spec.auth == t.AUTH_WORKLOAD_IDENTITY
+                   else "the envFrom of its Secret")
 
 
 def _exit_code_of_plan(cmd, output):
@@ -92,9 +101,12 @@ def _apply_service_connector(cmd, spec, no_wait):
     from azext_aks_connection.provider import sc_engine
     progress = _progress(cmd)
     try:
-        return sc_engine.create(cmd, spec, progress, no_wait=no_wait)
+        made = sc_engine.create(cmd, spec, progress, no_wait=no_wait)
     finally:
         progress.end()
+    if not no_wait:
+        _say_next_step(spec)
+    return made
 
 
 def connection_create(cmd, *, client_type=None, connection_name=None,  # pylint: disable=too-many-locals

@@ -185,13 +185,24 @@ def secret_provider_class(record):
     name = (record.get("kubernetesResourceName") or {}).get("secret") or record["name"].lower()
     return {"apiVersion": "secrets-store.csi.x-k8s.io/v1", "kind": "SecretProviderClass",
             "metadata": {"name": name.replace("-secret", "-spc") if name.endswith("-secret") else name + "-spc",
-                         "namespace": record.get("scope") or "default"},
+                         "namespace": record.get("scope") or "default",
+                         "annotations": {"aks-connection/edit": "spec.parameters.objects is an example: list the "
+                                         "vault's secrets, keys and certificates the pods mount"}},
             "spec": {"provider": "azure", "parameters": {
                 "usePodIdentity": "false", "useVMManagedIdentity": "true",
                 "userAssignedIdentityID": values.get("AZURE_KEYVAULT_CLIENTID") or "",
                 "keyvaultName": values.get("AZURE_KEYVAULT_NAME") or "",
                 "tenantId": values.get("AZURE_KEYVAULT_TENANTID") or "",
-                "objects": "array: []"}}}
+                "objects": CSI_OBJECTS_EXAMPLE}}}
+
+
+# What the pods mount, one entry per object of the vault: an example for the user to edit (the provider reads each
+# entry as YAML, so its comments say what goes where).
+CSI_OBJECTS_EXAMPLE = ("array:\n"
+                       "  - |\n"
+                       "    objectName: my-secret      # edit: the name of a secret, key or certificate in the vault\n"
+                       "    objectType: secret         # secret, key or cert\n"
+                       "    objectAlias: my-secret     # the file name under the mount path (optional)\n")
 
 
 def manifest(record, objects=()):

@@ -297,6 +297,16 @@ def test_manifest_of_a_csi_connection_is_a_filled_secret_provider_class(az, sand
     assert params["userAssignedIdentityID"] == values["AZURE_KEYVAULT_CLIENTID"] and params["tenantId"]
     volume = out.json["workload"]["spec"]["volumes"][0]
     assert volume["csi"]["volumeAttributes"]["secretProviderClass"] == spc["metadata"]["name"]
+    # objects: an example the user edits (the provider parses each entry as YAML: its comments say what goes where)
+    import yaml
+    entries = yaml.safe_load(params["objects"])["array"]
+    assert [yaml.safe_load(e) for e in entries] == [{"objectName": "my-secret", "objectType": "secret",
+                                                     "objectAlias": "my-secret"}]
+    assert "# edit:" in params["objects"] and "objects is an example" in spc["metadata"]["annotations"][
+        "aks-connection/edit"]
+    # the create said, on one line, where to look next
+    assert f"Next: 'az aks connection show --id {cluster['id']}/providers/Microsoft.ServiceLinker/linkers/ds_csi " \
+           "--manifest'" in made.log and "SecretProviderClass" in made.log
 
 
 def test_delete_cleanup_features_turns_off_workload_identity_but_not_the_oidc_issuer(

@@ -198,6 +198,13 @@ def parse_path(path):
     return ResourceRef(sub, rg, scope, ns, level[0::2], level[1::2], tail)
 
 
+def lower_rg_segment(rid):
+    """``/resourceGroups/`` -> ``/resourcegroups/`` in an id: how AKS and Managed Identity spell their own ids
+    (azure-cli recordings acs/.../test_aks_update_with_oidc_issuer_enabled.yaml and serviceconnector/.../
+    test_kubernetes_storageblob_workload_identity_e2e.yaml); ids are case-insensitive, clients must compare so."""
+    return re.sub(r"/resourcegroups/", "/resourcegroups/", rid, count=1, flags=re.I) if isinstance(rid, str) else rid
+
+
 def type_path(full_type):
     """``Microsoft.Storage/storageAccounts/blobServices`` -> ``storageAccounts/blobServices``."""
     return full_type.split("/", 1)[1] if "/" in full_type else full_type

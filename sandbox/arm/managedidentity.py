@@ -27,9 +27,10 @@ NS = "Microsoft.ManagedIdentity"
 TYPE = "Microsoft.ManagedIdentity/userAssignedIdentities"
 FIC_TYPE = TYPE + "/federatedIdentityCredentials"
 # azure-rest-api-specs specification/msi/resource-manager/Microsoft.ManagedIdentity (stable + preview); any other:
-# 400 NoRegisteredProviderFound. azure-mgmt-msi (azure-cli) sends 2024-11-30 (and 2023-01-31 for `az identity`).
-API_VERSIONS = ["2025-01-31-preview", "2024-11-30", "2023-07-31-preview", "2023-01-31", "2022-01-31-preview",
-                "2021-09-30-preview", "2018-11-30", "2015-08-31-preview"]
+# 400 NoRegisteredProviderFound. azure-mgmt-msi sends 2024-11-30, `az identity` (aaz) 2025-05-31-preview and
+# 2025-01-31-preview.
+API_VERSIONS = ["2025-05-31-preview", "2025-01-31-preview", "2024-11-30", "2023-07-31-preview", "2023-01-31",
+                "2022-01-31-preview", "2021-09-30-preview", "2018-11-30", "2015-08-31-preview"]
 MAX_FICS = 20
 # MicrosoftDocs entra-docs workload-identity-federation-considerations.md: a credential's name is 3-120 characters,
 # alphanumeric, dash or underscore, the first one alphanumeric.

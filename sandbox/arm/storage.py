@@ -10,9 +10,10 @@ from sandbox.arm.common import arm_error, iso, stable_guid, system_data
 from sandbox.core import Response
 
 # The versions of azure-rest-api-specs specification/storage/resource-manager/Microsoft.Storage/stable (any other:
-# 400 NoRegisteredProviderFound); 2025-08-01 is the one the azure-mgmt-storage shipped with azure-cli sends.
-API_VERSIONS = ["2025-08-01", "2025-06-01", "2025-01-01", "2024-01-01", "2023-05-01", "2023-04-01", "2023-01-01",
-                "2022-09-01", "2022-05-01", "2021-09-01", "2021-08-01", "2021-06-01", "2021-04-01", "2021-02-01",
+# 400 NoRegisteredProviderFound); azure-mgmt-storage (azure-cli) sends 2025-08-01, `az storage account` (aaz)
+# 2026-04-01.
+API_VERSIONS = ["2026-04-01", "2025-08-01", "2025-06-01", "2025-01-01", "2024-01-01", "2023-05-01", "2023-04-01",
+                "2023-01-01", "2022-09-01", "2022-05-01", "2021-09-01", "2021-08-01", "2021-06-01", "2021-04-01", "2021-02-01",
                 "2021-01-01", "2019-06-01", "2019-04-01", "2018-11-01", "2018-07-01", "2018-03-01-preview",
                 "2018-02-01", "2017-10-01", "2017-06-01", "2016-12-01", "2016-05-01", "2016-01-01", "2015-06-15"]
 ACCOUNT_TYPE = "Microsoft.Storage/storageAccounts"

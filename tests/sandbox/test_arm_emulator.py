@@ -511,7 +511,8 @@ def test_real_az_login_and_show(env):
     accounts = json.loads(az("login", "--identity", "-o", "json"))
     assert accounts[0]["id"] == env.sub and accounts[0]["tenantId"] == env.sb.tenant_id
     shown = json.loads(az("aks", "show", "-g", RG, "-n", CLUSTER, "-o", "json"))
-    assert shown["id"] == env.cluster_id.replace("/resourceGroups/", "/resourcegroups/") and shown["provisioningState"] == "Succeeded"
+    assert shown["id"] == env.cluster_id.replace("/resourceGroups/", "/resourcegroups/")
+    assert shown["provisioningState"] == "Succeeded"
     keys = json.loads(az("storage", "account", "keys", "list", "-g", RG, "-n", ACCOUNT, "-o", "json"))
     assert [k["keyName"] for k in keys] == ["key1", "key2"]
     kubeconfig = yaml.safe_load(az("aks", "get-credentials", "-g", RG, "-n", CLUSTER, "--file", "-"))

@@ -453,12 +453,15 @@ class LroManager:
 
     # ---- headers and responses
 
-    def retry_headers(self):
+    def retry_headers(self, op=None):
         """``retry-after-ms`` (+ ``x-ms-retry-after-ms``) = ``sb.retry_after_ms``; ``Retry-After`` (whole
         seconds) only when that is at least one second: azure-core (1.39) reads ``Retry-After`` before the
         millisecond headers, and the SDKs deserialize it as an int, so a sub-second poll interval can
-        only travel in the millisecond headers. None at all while ``sb.retry_after`` is off."""
+        only travel in the millisecond headers. None at all while ``sb.retry_after`` is off, nor for an operation
+        of a kind in ``sb.no_retry_after`` (its real provider sends none)."""
         if not getattr(self.sb, "retry_after", True):
+            return {}
+        if op is not None and op.kind in getattr(self.sb, "no_retry_after", ()):
             return {}
         ms = int(self.sb.retry_after_ms)
         h = {"retry-after-ms": str(ms), "x-ms-retry-after-ms": str(ms)}
@@ -472,7 +475,7 @@ class LroManager:
 
     def headers(self, req, op, async_header=True, location=None):
         """Headers of the initial response: Azure-AsyncOperation and/or Location, plus Retry-After."""
-        h = self.retry_headers()
+        h = self.retry_headers(op)
         if async_header and op.status_path:
             h["Azure-AsyncOperation"] = self.url(req, op.status_path)
         if location is None:
@@ -489,7 +492,7 @@ class LroManager:
         with self.state.lock:
             done, status, body = op.done, op.status, op.status_body()
             result = op.result
-        headers = {} if done else self.retry_headers()
+        headers = {} if done else self.retry_headers(op)
         if role == "status":
             return Response(200, body, headers)
         # Location-style result

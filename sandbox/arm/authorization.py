@@ -39,6 +39,8 @@ def add_principal(state, principal_id):
         known = state.meta_of(DIRECTORY_KEY).setdefault("principals", [])
         if principal_id.lower() not in {p.lower() for p in known}:
             known.append(principal_id)
+
+
 # azure-rest-api-specs specification/authorization/resource-manager/Microsoft.Authorization (stable + preview); any
 # other: 400 NoRegisteredProviderFound. azure-mgmt-authorization (azure-cli) sends 2022-04-01 for role assignments
 # and 2022-05-01-preview for role definitions and permissions.

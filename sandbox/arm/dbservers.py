@@ -22,8 +22,8 @@ FLEX_VERSIONS = {
     # + the versions the shipped SDKs send: azure-mgmt-postgresqlflexibleservers 2026-04-01-preview,
     # azure-mgmt-mysqlflexibleservers 2025-12-01-preview (a version an SDK ships is one ARM routes).
     PG: ["2026-04-01-preview", "2025-08-01", "2025-06-01-preview", "2024-11-01-preview", "2024-08-01",
-         "2024-03-01-preview", "2023-12-01-preview", "2023-06-01-preview", "2023-03-01-preview", "2022-12-01", "2022-03-08-preview",
-         "2021-06-01"],
+         "2024-03-01-preview", "2023-12-01-preview", "2023-06-01-preview", "2023-03-01-preview", "2022-12-01",
+         "2022-03-08-preview", "2021-06-01"],
     MY: ["2025-12-01-preview", "2024-02-01-preview", "2023-12-30", "2023-12-01-preview", "2023-10-01-preview",
          "2023-06-30", "2023-06-01-preview", "2022-09-30-preview", "2022-01-01", "2021-12-01-preview", "2021-05-01"],
 }

@@ -57,7 +57,8 @@ def env():
     with arm_server("arm-emulator-", 0.4, 100, _seed) as ns:
         ns.cluster_id = ns.sb.arm.cluster_id(RG, CLUSTER)
         ns.account_id = ns.sb.arm.storage_account_id(RG, ACCOUNT)
-        ns.aks = ContainerServiceClient(ns.cred, ns.sub, **ns.kw)
+        # AKS sends no Retry-After (as Azure does): its pollers wait their own interval, short here.
+        ns.aks = ContainerServiceClient(ns.cred, ns.sub, polling_interval=0.1, **ns.kw)
         ns.kc = SourceControlConfigurationClient(ns.cred, ns.sub, **ns.kw)
         ns.storage = StorageManagementClient(ns.cred, ns.sub, **ns.kw)
         ns.resources = ResourceManagementClient(ns.cred, ns.sub, **ns.kw)

@@ -138,7 +138,7 @@ def test_sdk_update_with_etag_as_az_aks_update_sends_it(env):
     from azure.core import MatchConditions
     from azure.core.exceptions import ResourceModifiedError
     from azure.mgmt.containerservice import ContainerServiceClient
-    aks = ContainerServiceClient(env.cred, env.sub, **env.kw).managed_clusters
+    aks = ContainerServiceClient(env.cred, env.sub, polling_interval=0.1, **env.kw).managed_clusters  # no Retry-After
     wait_idle(env)
     mc = aks.get(RG, CLUSTER)
     with pytest.raises(ResourceModifiedError):

@@ -53,8 +53,8 @@ What a linker PUT does (docs "how-to-use-service-connector-in-aks", reference §
 DELETE removes the linker only: the Secret, ServiceAccount, federated credential and roles stay (docs:
 "Deleting a service connection doesn't delete the associated Kubernetes resource").
 
-Emulated targets: storage-blob / -queue / -table / -file and keyvault (``TARGETS``); any other target, auth type
-or system identity is refused at PUT with 400 ``SandboxNotEmulated`` naming what is emulated.
+Emulated targets: storage-blob / -queue / -table / -file, keyvault, servicebus and eventhub (``TARGETS``); any other
+target, auth type or system identity is refused at PUT with 400 ``SandboxNotEmulated`` naming what is emulated.
 """
 import base64
 import copy
@@ -138,7 +138,30 @@ def _storage_target(name, service, roles, auth):
                      "servicePrincipalSecret": ["RESOURCEENDPOINT", "CLIENTID", "CLIENTSECRET", "TENANTID"]}}
 
 
-# lower-case full type of the target id -> what Service Connector does for it
+def _messaging_values(state, resource, auth_type, client_type):  # pylint: disable=unused-argument
+    """Service Bus / Event Hubs: the namespace's FQDN (no scheme, no port: a real linker's configurations show
+    ``<ns>.servicebus.windows.net``) and, for secret auth, the root rule's connection string."""
+    fqdn = f"{resource['name']}.servicebus.windows.net"
+    out = {"FULLYQUALIFIEDNAMESPACE": fqdn}
+    if auth_type == "secret":
+        keys = state.meta_of(f"{resource['id']}/authorizationRules/RootManageSharedAccessKey").get("keys") or [""]
+        out["CONNECTIONSTRING"] = (f"Endpoint=sb://{fqdn}/;SharedAccessKeyName=RootManageSharedAccessKey;"
+                                   f"SharedAccessKey={keys[0]}")
+    return out
+
+
+def _messaging_target(name, prefix, role):
+    """Microsoft's docs how-to-integrate-service-bus / how-to-integrate-event-hubs (default environment variables;
+    the user-assigned identity's keys also in a real linker's configurations), concept-microsoft-entra-roles (the
+    Data Owner role)."""
+    return {"name": name, "prefix": prefix, "kind": "messaging", "roles": [role], "auth": SUPPORTED_AUTH,
+            "suffix": "", "values": _messaging_values,
+            "keys": {"secret": ["CONNECTIONSTRING"], "userAssignedIdentity": ["FULLYQUALIFIEDNAMESPACE", "CLIENTID"],
+                     "servicePrincipalSecret": ["FULLYQUALIFIEDNAMESPACE", "CLIENTID", "CLIENTSECRET", "TENANTID"]}}
+
+
+# lower-case full type of the target id -> what Service Connector does for it. The sandbox's own table, from
+# Microsoft's docs and recordings, never from the extension's (so that the two can disagree).
 TARGETS = {
     "microsoft.storage/storageaccounts/blobservices": dict(
         _storage_target("storage-blob", "blob", ["Storage Blob Data Contributor"], SUPPORTED_AUTH),
@@ -156,6 +179,10 @@ TARGETS = {
         "keys": {"userAssignedIdentity": ["SCOPE", "RESOURCEENDPOINT", "CLIENTID"],
                  "csi": ["RESOURCEENDPOINT", "CLIENTID", "SCOPE"],
                  "servicePrincipalSecret": ["RESOURCEENDPOINT", "CLIENTID", "CLIENTSECRET", "TENANTID"]}},
+    "microsoft.servicebus/namespaces":
+        _messaging_target("servicebus", "AZURE_SERVICEBUS", "Azure Service Bus Data Owner"),
+    "microsoft.eventhub/namespaces":
+        _messaging_target("eventhub", "AZURE_EVENTHUB", "Azure Event Hubs Data Owner"),
 }
 
 

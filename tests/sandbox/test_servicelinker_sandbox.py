@@ -382,3 +382,40 @@ def test_an_upper_case_name_fails_as_kubernetes_refuses_the_secret_name(env):
     assert final["status"] == "Failed"
     assert 'Secret "sc-BlobUpper-secret" is invalid' in final["error"]["message"]
     assert raw(env, "GET", f"{cluster['id']}/{SL}/Blob_Upper").json()["properties"]["provisioningState"] == "Failed"
+
+
+# --------------------------------------------------------------------------- more targets (issue 24)
+
+@pytest.mark.parametrize("target, prefix, role", [("servicebus", "AZURE_SERVICEBUS", "Azure Service Bus Data Owner"),
+                                                  ("eventhub", "AZURE_EVENTHUB", "Azure Event Hubs Data Owner")])
+def test_messaging_targets_workload_identity_and_secret(env, target, prefix, role):
+    """Service Bus and Event Hubs on the Service Connector RP, as Microsoft documents them (how-to-integrate-service-bus
+    / -event-hubs): workload identity -> <PREFIX>_FULLYQUALIFIEDNAMESPACE (<ns>.servicebus.windows.net) and
+    <PREFIX>_CLIENTID, the Data Owner role on the namespace; secret -> <PREFIX>_CONNECTIONSTRING of the root rule."""
+    cluster = new_cluster(env)
+    store = store_of(env, cluster)
+    ident = new_identity(env)
+    client_id, principal = ident["properties"]["clientId"], ident["properties"]["principalId"]
+    namespace_id = env.targets[target]
+    ns_name = namespace_id.rsplit("/", 1)[-1]
+    client = sdk(env)
+    linker = client.linker.begin_create_or_update(cluster["id"], f"{target}_wi", {
+        "target_service": {"type": "AzureResource", "id": namespace_id},
+        "auth_info": {"auth_type": "userAssignedIdentity", "client_id": client_id, "subscription_id": env.sub},
+        "client_type": "python", "scope": "default"}).result()
+    assert linker.provisioning_state == "Succeeded"
+    assert secret_data(store, "default", f"sc-{target}wi-secret") == {
+        f"{prefix}_FULLYQUALIFIEDNAMESPACE": f"{ns_name}.servicebus.windows.net", f"{prefix}_CLIENTID": client_id}
+    roles = [(a["properties"]["scope"], authorization.ROLE_BY_GUID[authorization.role_guid(
+        a["properties"]["roleDefinitionId"])]) for a in env.sb.arm.role_assignments(principal)]
+    assert roles == [(namespace_id, role)]
+
+    client.linker.begin_create_or_update(cluster["id"], f"{target}_secret", {
+        "target_service": {"type": "AzureResource", "id": namespace_id}, "auth_info": {"auth_type": "secret"},
+        "client_type": "python", "scope": "default"}).result()
+    keys = raw(env, "POST", f"{namespace_id}/authorizationRules/RootManageSharedAccessKey/listKeys",
+               api_version="2024-01-01").json()
+    assert secret_data(store, "default", f"sc-{target}secret-secret") == {
+        f"{prefix}_CONNECTIONSTRING": keys["primaryConnectionString"]}
+    configs = client.linker.list_configurations(cluster["id"], f"{target}_secret").configurations
+    assert [(x.name, x.value) for x in configs] == [(f"{prefix}_CONNECTIONSTRING", "")]     # credentials blank

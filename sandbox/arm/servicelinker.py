@@ -53,8 +53,9 @@ What a linker PUT does (docs "how-to-use-service-connector-in-aks", reference §
 DELETE removes the linker only: the Secret, ServiceAccount, federated credential and roles stay (docs:
 "Deleting a service connection doesn't delete the associated Kubernetes resource").
 
-Emulated targets: storage-blob / -queue / -table / -file, keyvault, servicebus and eventhub (``TARGETS``); any other
-target, auth type or system identity is refused at PUT with 400 ``SandboxNotEmulated`` naming what is emulated.
+Emulated targets: storage-blob / -queue / -table / -file and keyvault here, the others in servicelinker_targets.py
+(``TARGETS``); any other target, auth type or system identity is refused at PUT with 400 ``SandboxNotEmulated``
+naming what is emulated.
 """
 import base64
 import copy
@@ -64,7 +65,8 @@ import os
 import re
 import time
 
-from sandbox.arm import authorization, common, containerservice, kubernetesconfiguration, managedidentity
+from sandbox.arm import authorization, common, containerservice, kubernetesconfiguration, managedidentity, \
+    servicelinker_targets
 from sandbox.arm.common import arm_error, iso, new_guid, system_data
 from sandbox.core import HttpError, Response
 
@@ -138,28 +140,6 @@ def _storage_target(name, service, roles, auth):
                      "servicePrincipalSecret": ["RESOURCEENDPOINT", "CLIENTID", "CLIENTSECRET", "TENANTID"]}}
 
 
-def _messaging_values(state, resource, auth_type, client_type):  # pylint: disable=unused-argument
-    """Service Bus / Event Hubs: the namespace's FQDN (no scheme, no port: a real linker's configurations show
-    ``<ns>.servicebus.windows.net``) and, for secret auth, the root rule's connection string."""
-    fqdn = f"{resource['name']}.servicebus.windows.net"
-    out = {"FULLYQUALIFIEDNAMESPACE": fqdn}
-    if auth_type == "secret":
-        keys = state.meta_of(f"{resource['id']}/authorizationRules/RootManageSharedAccessKey").get("keys") or [""]
-        out["CONNECTIONSTRING"] = (f"Endpoint=sb://{fqdn}/;SharedAccessKeyName=RootManageSharedAccessKey;"
-                                   f"SharedAccessKey={keys[0]}")
-    return out
-
-
-def _messaging_target(name, prefix, role):
-    """Microsoft's docs how-to-integrate-service-bus / how-to-integrate-event-hubs (default environment variables;
-    the user-assigned identity's keys also in a real linker's configurations), concept-microsoft-entra-roles (the
-    Data Owner role)."""
-    return {"name": name, "prefix": prefix, "kind": "messaging", "roles": [role], "auth": SUPPORTED_AUTH,
-            "suffix": "", "values": _messaging_values,
-            "keys": {"secret": ["CONNECTIONSTRING"], "userAssignedIdentity": ["FULLYQUALIFIEDNAMESPACE", "CLIENTID"],
-                     "servicePrincipalSecret": ["FULLYQUALIFIEDNAMESPACE", "CLIENTID", "CLIENTSECRET", "TENANTID"]}}
-
-
 # lower-case full type of the target id -> what Service Connector does for it. The sandbox's own table, from
 # Microsoft's docs and recordings, never from the extension's (so that the two can disagree).
 TARGETS = {
@@ -179,11 +159,8 @@ TARGETS = {
         "keys": {"userAssignedIdentity": ["SCOPE", "RESOURCEENDPOINT", "CLIENTID"],
                  "csi": ["RESOURCEENDPOINT", "CLIENTID", "SCOPE"],
                  "servicePrincipalSecret": ["RESOURCEENDPOINT", "CLIENTID", "CLIENTSECRET", "TENANTID"]}},
-    "microsoft.servicebus/namespaces":
-        _messaging_target("servicebus", "AZURE_SERVICEBUS", "Azure Service Bus Data Owner"),
-    "microsoft.eventhub/namespaces":
-        _messaging_target("eventhub", "AZURE_EVENTHUB", "Azure Event Hubs Data Owner"),
 }
+TARGETS.update(servicelinker_targets.more_targets(SUPPORTED_AUTH))
 
 
 def target_of(target_id):
@@ -653,6 +630,10 @@ class LinkerHandler(common.ResourceHandler):
         values = spec["values"](self.state, resource, auth_type, props.get("clientType"))
         values.update(CLIENTID=client_id or auth.get("clientId") or "", TENANTID=tenant_id or self.sb.tenant_id,
                       CLIENTSECRET=auth.get("secret") or "")
+        for k, v in list(values.items()):      # values that name the identity (SignalR's connection string)
+            if isinstance(v, str) and ("{CLIENT" in v or "{TENANTID}" in v):
+                values[k] = v.replace("{CLIENTID}", values["CLIENTID"]).replace(
+                    "{CLIENTSECRET}", values["CLIENTSECRET"]).replace("{TENANTID}", values["TENANTID"])
         if auth_type == "secret" and props.get("clientType") == "springBoot" and spec.get("springboot"):
             pairs = spec["springboot"](values)
         else:

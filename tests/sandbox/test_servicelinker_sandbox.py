@@ -419,3 +419,53 @@ def test_messaging_targets_workload_identity_and_secret(env, target, prefix, rol
         f"{prefix}_CONNECTIONSTRING": keys["primaryConnectionString"]}
     configs = client.linker.list_configurations(cluster["id"], f"{target}_secret").configurations
     assert [(x.name, x.value) for x in configs] == [(f"{prefix}_CONNECTIONSTRING", "")]     # credentials blank
+
+
+def _keys_of(env, target, auth, client_id, sp_secret="sp-secret-value"):
+    """Create a linker of ``auth`` to ``target`` on a new cluster; (the Secret's data, the linker's principal)."""
+    cluster = new_cluster(env)
+    auth_info = {"secret": {"auth_type": "secret"},
+                 "userAssignedIdentity": {"auth_type": "userAssignedIdentity", "client_id": client_id,
+                                          "subscription_id": env.sub},
+                 "servicePrincipalSecret": {"auth_type": "servicePrincipalSecret", "client_id": client_id,
+                                            "principal_id": str(uuid.uuid4()), "secret": sp_secret}}[auth]
+    linker = sdk(env).linker.begin_create_or_update(cluster["id"], "conn", {
+        "target_service": {"type": "AzureResource", "id": env.targets[target]}, "auth_info": auth_info,
+        "client_type": "python", "scope": "default"}).result()
+    assert linker.provisioning_state == "Succeeded"
+    return secret_data(store_of(env, cluster), "default", "sc-conn-secret")
+
+
+APPCONFIG = "https://sandbox-appconfig.azconfig.io"
+SIGNALR = "Endpoint=https://sandbox-signalr.service.signalr.net;"
+MORE = [
+    # how-to-integrate-app-configuration
+    ("appconfig", "userAssignedIdentity", {"AZURE_APPCONFIGURATION_ENDPOINT": APPCONFIG,
+                                           "AZURE_APPCONFIGURATION_CLIENTID": "{client}"}),
+    ("appconfig", "secret", {"AZURE_APPCONFIGURATION_CONNECTIONSTRING": f"Endpoint={APPCONFIG};Id=*"}),
+    # how-to-integrate-cognitive-services
+    ("cognitiveservices", "userAssignedIdentity", {"AZURE_COGNITIVESERVICES_ENDPOINT": "https://*",
+                                                   "AZURE_COGNITIVESERVICES_CLIENTID": "{client}"}),
+    ("cognitiveservices", "secret", {"AZURE_COGNITIVESERVICES_ENDPOINT": "https://*",
+                                     "AZURE_COGNITIVESERVICES_KEY": "*"}),
+    # how-to-integrate-signalr: one connection string per auth type
+    ("signalr", "userAssignedIdentity",
+     {"AZURE_SIGNALR_CONNECTIONSTRING": SIGNALR + "AuthType=aad;ClientId={client};Version=1.0;"}),
+    ("signalr", "secret", {"AZURE_SIGNALR_CONNECTIONSTRING": SIGNALR + "AccessKey=*"}),
+    ("signalr", "servicePrincipalSecret",
+     {"AZURE_SIGNALR_CONNECTIONSTRING": SIGNALR + "AuthType=aad;ClientId={client};ClientSecret=sp-secret-value;"
+                                                  "TenantId=*"}),
+]
+
+
+@pytest.mark.parametrize("target, auth, expected", MORE)
+def test_more_targets_write_the_documented_keys(env, target, auth, expected):
+    client_id = new_identity(env)["properties"]["clientId"] if auth == "userAssignedIdentity" else str(uuid.uuid4())
+    got = _keys_of(env, target, auth, client_id)
+    assert sorted(got) == sorted(expected), got
+    for key, want in expected.items():
+        want = want.replace("{client}", client_id)
+        if want.endswith("*"):
+            assert got[key].startswith(want[:-1]) and len(got[key]) > len(want), (key, got[key])
+        else:
+            assert got[key] == want, (key, got[key])

@@ -1,0 +1,93 @@
+"""More targets of the sandbox's Service Connector RP (sandbox/arm/servicelinker.py): what the service writes for
+each, per auth type. The sandbox's own table, from Microsoft's docs (MicrosoftDocs azure-docs
+``articles/service-connector/how-to-integrate-*.md``: "Default environment variable names") and recordings, never
+from the extension's table, so that the two can disagree.
+
+A record: ``name``, ``prefix`` (of the keys), ``kind``, ``roles`` (the defaults Service Connector grants,
+concept-microsoft-entra-roles.md), ``auth`` (authInfo.authType values emulated), ``suffix`` (a child of the resource
+holding keys / roles), ``values(state, resource, auth_type, client_type) -> {key suffix: value}`` and ``keys``
+({authType: [key suffixes in order]}). ``CLIENTID``, ``TENANTID`` and ``CLIENTSECRET`` are filled by the RP.
+"""
+
+
+def _messaging_values(state, resource, auth_type, client_type):  # pylint: disable=unused-argument
+    """Service Bus / Event Hubs: the namespace's FQDN (no scheme, no port: a real linker's configurations show
+    ``<ns>.servicebus.windows.net``) and, for secret auth, the root rule's connection string."""
+    fqdn = f"{resource['name']}.servicebus.windows.net"
+    out = {"FULLYQUALIFIEDNAMESPACE": fqdn}
+    if auth_type == "secret":
+        keys = state.meta_of(f"{resource['id']}/authorizationRules/RootManageSharedAccessKey").get("keys") or [""]
+        out["CONNECTIONSTRING"] = (f"Endpoint=sb://{fqdn}/;SharedAccessKeyName=RootManageSharedAccessKey;"
+                                   f"SharedAccessKey={keys[0]}")
+    return out
+
+
+def _appconfig_values(state, resource, auth_type, client_type):  # pylint: disable=unused-argument
+    """App Configuration (how-to-integrate-app-configuration): the endpoint; secret: the first read-write key's
+    connection string ``Endpoint=…;Id=…;Secret=…``."""
+    endpoint = (resource.get("properties") or {}).get("endpoint") or f"https://{resource['name']}.azconfig.io"
+    out = {"ENDPOINT": endpoint}
+    if auth_type == "secret":
+        key = next((k for k in state.meta_of(resource["id"]).get("keys") or [] if not k.get("readOnly")), {})
+        out["CONNECTIONSTRING"] = f"Endpoint={endpoint};Id={key.get('id', '')};Secret={key.get('value', '')}"
+    return out
+
+
+def _cognitive_values(state, resource, auth_type, client_type):  # pylint: disable=unused-argument
+    """Azure AI services (how-to-integrate-cognitive-services): the endpoint; secret: it and key1."""
+    endpoint = (resource.get("properties") or {}).get("endpoint") or \
+        f"https://{resource['name']}.cognitiveservices.azure.com/"
+    out = {"ENDPOINT": endpoint}
+    if auth_type == "secret":
+        out["KEY"] = (state.meta_of(resource["id"]).get("keys") or {}).get("key1", "")
+    return out
+
+
+def _signalr_values(state, resource, auth_type, client_type):  # pylint: disable=unused-argument
+    """SignalR (how-to-integrate-signalr): one connection string for every auth type; with an identity it names the
+    client (``AuthType=aad;ClientId=…``), with a service principal its secret and tenant too. The RP fills in the
+    identity's values (``{CLIENTID}`` …) after this."""
+    host = (resource.get("properties") or {}).get("hostName") or f"{resource['name']}.service.signalr.net"
+    if auth_type == "secret":
+        keys = state.meta_of(resource["id"]).get("keys") or [""]
+        return {"CONNECTIONSTRING": f"Endpoint=https://{host};AccessKey={keys[0]};Version=1.0;"}
+    if auth_type == "servicePrincipalSecret":
+        return {"CONNECTIONSTRING": f"Endpoint=https://{host};AuthType=aad;ClientId={{CLIENTID}};"
+                                    "ClientSecret={CLIENTSECRET};TenantId={TENANTID};Version=1.0;"}
+    return {"CONNECTIONSTRING": f"Endpoint=https://{host};AuthType=aad;ClientId={{CLIENTID}};Version=1.0;"}
+
+
+def _identity_keys(primary, secret_keys):
+    return {"secret": secret_keys, "userAssignedIdentity": [primary, "CLIENTID"],
+            "servicePrincipalSecret": [primary, "CLIENTID", "CLIENTSECRET", "TENANTID"]}
+
+
+def more_targets(supported_auth):
+    """{lower-case full type of the target id: record} of the targets beyond storage and Key Vault."""
+    return {
+        # how-to-integrate-service-bus; a real linker's configurations (UAMI): FULLYQUALIFIEDNAMESPACE, CLIENTID
+        "microsoft.servicebus/namespaces": {
+            "name": "servicebus", "prefix": "AZURE_SERVICEBUS", "kind": "messaging", "suffix": "",
+            "roles": ["Azure Service Bus Data Owner"], "auth": supported_auth, "values": _messaging_values,
+            "keys": _identity_keys("FULLYQUALIFIEDNAMESPACE", ["CONNECTIONSTRING"])},
+        # how-to-integrate-event-hubs
+        "microsoft.eventhub/namespaces": {
+            "name": "eventhub", "prefix": "AZURE_EVENTHUB", "kind": "messaging", "suffix": "",
+            "roles": ["Azure Event Hubs Data Owner"], "auth": supported_auth, "values": _messaging_values,
+            "keys": _identity_keys("FULLYQUALIFIEDNAMESPACE", ["CONNECTIONSTRING"])},
+        # how-to-integrate-app-configuration
+        "microsoft.appconfiguration/configurationstores": {
+            "name": "appconfig", "prefix": "AZURE_APPCONFIGURATION", "kind": "appconfig", "suffix": "",
+            "roles": ["App Configuration Data Reader"], "auth": supported_auth, "values": _appconfig_values,
+            "keys": _identity_keys("ENDPOINT", ["CONNECTIONSTRING"])},
+        # how-to-integrate-cognitive-services
+        "microsoft.cognitiveservices/accounts": {
+            "name": "cognitiveservices", "prefix": "AZURE_COGNITIVESERVICES", "kind": "cognitive", "suffix": "",
+            "roles": ["Cognitive Services User"], "auth": supported_auth, "values": _cognitive_values,
+            "keys": _identity_keys("ENDPOINT", ["ENDPOINT", "KEY"])},
+        # how-to-integrate-signalr
+        "microsoft.signalrservice/signalr": {
+            "name": "signalr", "prefix": "AZURE_SIGNALR", "kind": "signalr", "suffix": "",
+            "roles": ["SignalR Service Owner"], "auth": supported_auth, "values": _signalr_values,
+            "keys": {a: ["CONNECTIONSTRING"] for a in supported_auth}},
+    }

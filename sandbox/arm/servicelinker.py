@@ -171,6 +171,9 @@ def target_of(target_id):
     spec = TARGETS.get(ref.full_type.lower())
     if spec is None:
         return None, None
+    if spec.get("depth"):      # a child target (a Cosmos DB database): keys and roles are its account's
+        return spec, common.ResourceRef(ref.subscription, ref.resource_group, ref.scope, ref.namespace,
+                                        ref.types[:spec["depth"]], ref.names[:spec["depth"]], None).id
     rid = ref.id[:-len(spec["suffix"])] if spec["suffix"] and ref.id.lower().endswith(spec["suffix"].lower()) \
         else ref.id
     return spec, rid

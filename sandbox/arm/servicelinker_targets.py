@@ -5,8 +5,9 @@ from the extension's table, so that the two can disagree.
 
 A record: ``name``, ``prefix`` (of the keys), ``kind``, ``roles`` (the defaults Service Connector grants,
 concept-microsoft-entra-roles.md), ``auth`` (authInfo.authType values emulated), ``suffix`` (a child of the resource
-holding keys / roles), ``values(state, resource, auth_type, client_type) -> {key suffix: value}`` and ``keys``
-({authType: [key suffixes in order]}). ``CLIENTID``, ``TENANTID`` and ``CLIENTSECRET`` are filled by the RP.
+holding keys / roles; ``depth``: instead, the first ``depth`` levels of the target id),
+``values(state, resource, auth_type, client_type) -> {key suffix: value}`` and ``keys`` ({authType: [key suffixes
+in order]}). ``CLIENTID``, ``TENANTID`` and ``CLIENTSECRET`` are filled by the RP.
 """
 
 
@@ -57,6 +58,36 @@ def _signalr_values(state, resource, auth_type, client_type):  # pylint: disable
     return {"CONNECTIONSTRING": f"Endpoint=https://{host};AuthType=aad;ClientId={{CLIENTID}};Version=1.0;"}
 
 
+def _webpubsub_values(state, resource, auth_type, client_type):  # pylint: disable=unused-argument
+    """Web PubSub (how-to-integrate-web-pubsub): the host; secret: its connection string."""
+    host = (resource.get("properties") or {}).get("hostName") or f"{resource['name']}.webpubsub.azure.com"
+    out = {"HOST": host}
+    if auth_type == "secret":
+        keys = state.meta_of(resource["id"]).get("keys") or [""]
+        out["CONNECTIONSTRING"] = f"Endpoint=https://{host};AccessKey={keys[0]};Version=1.0;"
+    return out
+
+
+def _cosmos_values(kind):
+    """Cosmos DB for NoSQL / MongoDB / Table (how-to-integrate-cosmos-sql / -db / -table): with an identity the URL
+    of the account's listConnectionStrings, the ARM scope and the document endpoint; secret: the account's primary
+    connection string of the API (SQL ``AccountEndpoint=…``, ``mongodb://…``, the Table one)."""
+    def values(state, resource, auth_type, client_type):  # pylint: disable=unused-argument
+        from sandbox.arm import documentdb
+        name = resource["name"]
+        out = {"LISTCONNECTIONSTRINGURL": f"https://management.azure.com{resource['id']}/listConnectionStrings"
+                                          "?api-version=2021-04-15",
+               "SCOPE": "https://management.azure.com/.default",
+               "RESOURCEENDPOINT": f"https://{name}.documents.azure.com:443/"}
+        if auth_type == "secret":
+            strings = documentdb.connection_strings(name, documentdb.api_of(resource),
+                                                    state.meta_of(resource["id"]).get("keys") or {})
+            want = {"sql": "Sql", "mongo": "MongoDB", "table": "Table"}[kind]
+            out["CONNECTIONSTRING"] = next((c["connectionString"] for c in strings if c["type"] == want), "")
+        return out
+    return values
+
+
 def _identity_keys(primary, secret_keys):
     return {"secret": secret_keys, "userAssignedIdentity": [primary, "CLIENTID"],
             "servicePrincipalSecret": [primary, "CLIENTID", "CLIENTSECRET", "TENANTID"]}
@@ -64,7 +95,7 @@ def _identity_keys(primary, secret_keys):
 
 def more_targets(supported_auth):
     """{lower-case full type of the target id: record} of the targets beyond storage and Key Vault."""
-    return {
+    out = {
         # how-to-integrate-service-bus; a real linker's configurations (UAMI): FULLYQUALIFIEDNAMESPACE, CLIENTID
         "microsoft.servicebus/namespaces": {
             "name": "servicebus", "prefix": "AZURE_SERVICEBUS", "kind": "messaging", "suffix": "",
@@ -85,9 +116,24 @@ def more_targets(supported_auth):
             "name": "cognitiveservices", "prefix": "AZURE_COGNITIVESERVICES", "kind": "cognitive", "suffix": "",
             "roles": ["Cognitive Services User"], "auth": supported_auth, "values": _cognitive_values,
             "keys": _identity_keys("ENDPOINT", ["ENDPOINT", "KEY"])},
+        # how-to-integrate-web-pubsub
+        "microsoft.signalrservice/webpubsub": {
+            "name": "webpubsub", "prefix": "AZURE_WEBPUBSUB", "kind": "webpubsub", "suffix": "",
+            "roles": ["SignalR/Web PubSub Contributor"], "auth": supported_auth, "values": _webpubsub_values,
+            "keys": _identity_keys("HOST", ["CONNECTIONSTRING"])},
         # how-to-integrate-signalr
         "microsoft.signalrservice/signalr": {
             "name": "signalr", "prefix": "AZURE_SIGNALR", "kind": "signalr", "suffix": "",
             "roles": ["SignalR Service Owner"], "auth": supported_auth, "values": _signalr_values,
             "keys": {a: ["CONNECTIONSTRING"] for a in supported_auth}},
     }
+    cosmos_keys = {"secret": ["CONNECTIONSTRING"],
+                   "userAssignedIdentity": ["LISTCONNECTIONSTRINGURL", "SCOPE", "RESOURCEENDPOINT", "CLIENTID"],
+                   "servicePrincipalSecret": ["LISTCONNECTIONSTRINGURL", "SCOPE", "RESOURCEENDPOINT", "CLIENTID",
+                                              "CLIENTSECRET", "TENANTID"]}
+    for child, kind in (("sqldatabases", "sql"), ("mongodbdatabases", "mongo"), ("tables", "table")):
+        out[f"microsoft.documentdb/databaseaccounts/{child}"] = {
+            "name": f"cosmos-{kind}", "prefix": "AZURE_COSMOS", "kind": "cosmos", "suffix": "", "depth": 1,
+            "roles": ["DocumentDB Account Contributor"], "auth": supported_auth, "values": _cosmos_values(kind),
+            "keys": cosmos_keys}
+    return out

@@ -231,7 +231,7 @@ def test_refusals(env):
     r = raw(env, "PUT", f"{cluster['id']}/{SL}/has-hyphen", blob_body(env, {"authType": "secret"}))
     assert r.status_code == 400 and "periods ('.'), and underscores ('_')" in r.json()["error"]["message"]
     body = blob_body(env, {"authType": "secret"})
-    body["properties"]["targetService"]["id"] = env.targets["cosmos-sql"]
+    body["properties"]["targetService"]["id"] = env.targets["cosmos-cassandra"]      # not emulated
     r = raw(env, "PUT", f"{cluster['id']}/{SL}/cosmos", body)
     assert r.status_code == 400 and r.json()["error"]["code"] == "SandboxNotEmulated"
     assert "storage-blob" in r.json()["error"]["message"]
@@ -455,6 +455,22 @@ MORE = [
     ("signalr", "servicePrincipalSecret",
      {"AZURE_SIGNALR_CONNECTIONSTRING": SIGNALR + "AuthType=aad;ClientId={client};ClientSecret=sp-secret-value;"
                                                   "TenantId=*"}),
+    # how-to-integrate-web-pubsub
+    ("webpubsub", "userAssignedIdentity", {"AZURE_WEBPUBSUB_HOST": "sandbox-webpubsub.webpubsub.azure.com",
+                                           "AZURE_WEBPUBSUB_CLIENTID": "{client}"}),
+    ("webpubsub", "secret", {"AZURE_WEBPUBSUB_CONNECTIONSTRING": "Endpoint=https://sandbox-webpubsub.webpubsub."
+                                                                 "azure.com;AccessKey=*"}),
+    # how-to-integrate-cosmos-sql / -db (MongoDB) / -table: the account's, whatever database the target names
+    ("cosmos-sql", "userAssignedIdentity", {
+        "AZURE_COSMOS_LISTCONNECTIONSTRINGURL": "https://management.azure.com/subscriptions/*",
+        "AZURE_COSMOS_SCOPE": "https://management.azure.com/.default",
+        "AZURE_COSMOS_RESOURCEENDPOINT": "https://sandbox-cosmos-sql.documents.azure.com:443/",
+        "AZURE_COSMOS_CLIENTID": "{client}"}),
+    ("cosmos-sql", "secret", {"AZURE_COSMOS_CONNECTIONSTRING": "AccountEndpoint=https://sandbox-cosmos-sql.documents."
+                                                               "azure.com:443/;AccountKey=*"}),
+    ("cosmos-mongo", "secret", {"AZURE_COSMOS_CONNECTIONSTRING": "mongodb://sandbox-cosmos-mongo:*"}),
+    ("cosmos-table", "secret", {"AZURE_COSMOS_CONNECTIONSTRING": "DefaultEndpointsProtocol=https;AccountName="
+                                                                 "sandbox-cosmos-table;AccountKey=*"}),
 ]
 
 

@@ -349,7 +349,8 @@ class LinkerHandler(common.ResourceHandler):
             raise arm_error(400, "SandboxNotEmulated",
                             f"The sandbox's Service Connector emulates the targets {', '.join(emulated_targets())}; "
                             f"'{target['id']}' is not emulated.")
-        if self.state.raw(target["id"]) is None or self.state.raw(resource_id) is None:
+        missing_child = self.state.raw(target["id"]) is None and not spec.get("pseudo_child")
+        if missing_child or self.state.raw(resource_id) is None:
             raise arm_error(400, "BadRequest", f"The target resource '{target['id']}' does not exist.")
         auth = props.get("authInfo") or {}
         auth_type = auth.get("authType")

@@ -88,6 +88,23 @@ def _cosmos_values(kind):
     return values
 
 
+def _redis_values(state, resource, auth_type, client_type):
+    """Azure Cache for Redis (how-to-integrate-redis-cache): the host; secret: the client library's connection
+    string (StackExchange.Redis for .NET, a ``rediss://`` URL for the others)."""
+    host = (resource.get("properties") or {}).get("hostName") or f"{resource['name']}.redis.cache.windows.net"
+    out = {"HOST": host}
+    if auth_type == "secret":
+        key = (state.meta_of(resource["id"]).get("keys") or {}).get("primaryKey", "")
+        out["CONNECTIONSTRING"] = f"{host}:6380,password={key},ssl=True,defaultDatabase=0" \
+            if client_type in ("dotnet", "dotnet-connectionstring") else f"rediss://:{key}@{host}:6380/0"
+    return out
+
+
+def _insights_values(state, resource, auth_type, client_type):  # pylint: disable=unused-argument
+    """Application Insights (how-to-integrate-app-insights): the component's connection string."""
+    return {"CONNECTION_STRING": (resource.get("properties") or {}).get("ConnectionString") or ""}
+
+
 def _identity_keys(primary, secret_keys):
     return {"secret": secret_keys, "userAssignedIdentity": [primary, "CLIENTID"],
             "servicePrincipalSecret": [primary, "CLIENTID", "CLIENTSECRET", "TENANTID"]}
@@ -127,6 +144,18 @@ def more_targets(supported_auth):
             "roles": ["SignalR Service Owner"], "auth": supported_auth, "values": _signalr_values,
             "keys": {a: ["CONNECTIONSTRING"] for a in supported_auth}},
     }
+    # how-to-integrate-redis-cache: secret for every client; workload identity (HOST, CLIENTID) where Microsoft
+    # Entra authentication is on. Service Connector gives the identity a Redis access policy, not an Azure role:
+    # the sandbox grants none (not emulated).
+    out["microsoft.cache/redis/databases"] = {
+        "name": "redis", "prefix": "AZURE_REDIS", "kind": "redis", "suffix": "", "depth": 1, "roles": [],
+        "pseudo_child": True,      # databases/0 names the cache's database 0: no ARM resource of its own
+        "auth": ("secret", "userAssignedIdentity"), "values": _redis_values,
+        "keys": {"secret": ["CONNECTIONSTRING"], "userAssignedIdentity": ["HOST", "CLIENTID"]}}
+    # how-to-integrate-app-insights: secret only, one key for every client type
+    out["microsoft.insights/components"] = {
+        "name": "app-insights", "prefix": "APPLICATIONINSIGHTS", "kind": "insights", "suffix": "", "roles": [],
+        "auth": ("secret",), "values": _insights_values, "keys": {"secret": ["CONNECTION_STRING"]}}
     cosmos_keys = {"secret": ["CONNECTIONSTRING"],
                    "userAssignedIdentity": ["LISTCONNECTIONSTRINGURL", "SCOPE", "RESOURCEENDPOINT", "CLIENTID"],
                    "servicePrincipalSecret": ["LISTCONNECTIONSTRINGURL", "SCOPE", "RESOURCEENDPOINT", "CLIENTID",

@@ -469,6 +469,11 @@ MORE = [
     ("cosmos-sql", "secret", {"AZURE_COSMOS_CONNECTIONSTRING": "AccountEndpoint=https://sandbox-cosmos-sql.documents."
                                                                "azure.com:443/;AccountKey=*"}),
     ("cosmos-mongo", "secret", {"AZURE_COSMOS_CONNECTIONSTRING": "mongodb://sandbox-cosmos-mongo:*"}),
+    # how-to-integrate-redis-cache (python: a rediss:// URL), how-to-integrate-app-insights
+    ("redis", "secret", {"AZURE_REDIS_CONNECTIONSTRING": "rediss://:*"}),
+    ("redis", "userAssignedIdentity", {"AZURE_REDIS_HOST": "sandbox-redis.redis.cache.windows.net",
+                                       "AZURE_REDIS_CLIENTID": "{client}"}),
+    ("app-insights", "secret", {"APPLICATIONINSIGHTS_CONNECTION_STRING": "InstrumentationKey=*"}),
     ("cosmos-table", "secret", {"AZURE_COSMOS_CONNECTIONSTRING": "DefaultEndpointsProtocol=https;AccountName="
                                                                  "sandbox-cosmos-table;AccountKey=*"}),
 ]

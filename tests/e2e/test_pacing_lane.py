@@ -38,11 +38,17 @@ class _Terminal(io.StringIO):
         return super().write(s)
 
 
-def test_workload_identity_through_a_20_second_cluster_update_without_retry_after(az, sandbox, sbc):
+def test_workload_identity_through_a_20_second_cluster_update_without_retry_after(az, sandbox, sbc, monkeypatch):
     assert "managedClusters" in sbc.set_lro()["noRetryAfter"]          # the sandbox's default, as AKS answers
     cluster = sbc.new_cluster("pace-" + uuid.uuid4().hex[:6], "sandbox-rg")     # OIDC issuer and WI off
     s = sandbox["seeds"]["storage"]["storage-blob"]
     terminal = _Terminal()
+    # azure-cli's progress view writes to the sys.stderr of when its module was first imported (a default argument
+    # of get_progress_view): hand it the terminal whatever test imported it first.
+    from azure.cli.core.commands import progress as az_progress
+    view = az_progress.get_progress_view
+    monkeypatch.setattr(az_progress, "get_progress_view",
+                        lambda determinant=False, outstream=None, spinner=None: view(determinant, terminal, spinner))
     with lro_seconds(sbc, managedClusters=UPDATE):
         mark = sbc.mark()
         start = time.monotonic()

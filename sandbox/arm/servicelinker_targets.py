@@ -100,6 +100,18 @@ def _redis_values(state, resource, auth_type, client_type):
     return out
 
 
+def _redis_enterprise_values(state, resource, auth_type, client_type):
+    """Azure Managed Redis / Redis Enterprise (how-to-integrate-redis-cache, the Enterprise tier): the database's
+    connection string on the cluster's host and the database's port (the cache tier's formats, at that port)."""
+    cluster = state.raw(resource["id"].rsplit("/databases/", 1)[0]) or {"properties": {}}
+    host = cluster["properties"].get("hostName") or ""
+    port = (resource.get("properties") or {}).get("port") or 10000
+    key = (state.meta_of(resource["id"]).get("keys") or {}).get("primaryKey", "")
+    conn = f"{host}:{port},password={key},ssl=True,defaultDatabase=0" \
+        if client_type in ("dotnet", "dotnet-connectionstring") else f"rediss://:{key}@{host}:{port}/0"
+    return {"CONNECTIONSTRING": conn}
+
+
 def _insights_values(state, resource, auth_type, client_type):  # pylint: disable=unused-argument
     """Application Insights (how-to-integrate-app-insights): the component's connection string."""
     return {"CONNECTION_STRING": (resource.get("properties") or {}).get("ConnectionString") or ""}
@@ -152,6 +164,9 @@ def more_targets(supported_auth):
         "pseudo_child": True,      # databases/0 names the cache's database 0: no ARM resource of its own
         "auth": ("secret", "userAssignedIdentity"), "values": _redis_values,
         "keys": {"secret": ["CONNECTIONSTRING"], "userAssignedIdentity": ["HOST", "CLIENTID"]}}
+    out["microsoft.cache/redisenterprise/databases"] = {
+        "name": "redis-enterprise", "prefix": "AZURE_REDIS", "kind": "redis", "suffix": "", "roles": [],
+        "auth": ("secret",), "values": _redis_enterprise_values, "keys": {"secret": ["CONNECTIONSTRING"]}}
     # how-to-integrate-app-insights: secret only, one key for every client type
     out["microsoft.insights/components"] = {
         "name": "app-insights", "prefix": "APPLICATIONINSIGHTS", "kind": "insights", "suffix": "", "roles": [],

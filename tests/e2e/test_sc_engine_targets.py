@@ -14,7 +14,7 @@ pytestmark = pytest.mark.e2e
 CASES = [("servicebus", t.AUTH_WORKLOAD_IDENTITY), ("eventhub", t.AUTH_SECRET),
          ("appconfig", t.AUTH_SERVICE_PRINCIPAL), ("cognitiveservices", t.AUTH_WORKLOAD_IDENTITY),
          ("signalr", t.AUTH_SECRET), ("webpubsub", t.AUTH_WORKLOAD_IDENTITY), ("cosmos-sql", t.AUTH_SECRET),
-         ("redis", t.AUTH_SECRET), ("app-insights", t.AUTH_SECRET)]
+         ("redis", t.AUTH_SECRET), ("app-insights", t.AUTH_SECRET), ("redis-enterprise", t.AUTH_SECRET)]
 
 
 @pytest.mark.parametrize("name, auth", CASES, ids=[f"{n}-{a}" for n, a in CASES])

@@ -474,6 +474,7 @@ MORE = [
     ("redis", "userAssignedIdentity", {"AZURE_REDIS_HOST": "sandbox-redis.redis.cache.windows.net",
                                        "AZURE_REDIS_CLIENTID": "{client}"}),
     ("app-insights", "secret", {"APPLICATIONINSIGHTS_CONNECTION_STRING": "InstrumentationKey=*"}),
+    ("redis-enterprise", "secret", {"AZURE_REDIS_CONNECTIONSTRING": "rediss://:*"}),
     ("cosmos-table", "secret", {"AZURE_COSMOS_CONNECTIONSTRING": "DefaultEndpointsProtocol=https;AccountName="
                                                                  "sandbox-cosmos-table;AccountKey=*"}),
 ]

@@ -6,7 +6,7 @@ AZURITE_VERSION := 3.35.0
 export AZURE_CORE_COLLECT_TELEMETRY := false
 export PIP_DISABLE_PIP_VERSION_CHECK := 1
 
-.PHONY: demo test test-fast venv tools wheel bench bench-quick calls clean down lint lint-venv linter-exclusions
+.PHONY: demo test test-pacing test-fast venv tools wheel bench bench-quick calls clean down lint lint-venv linter-exclusions
 
 $(BIN)/.installed: requirements-dev.txt setup.py
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -61,8 +61,13 @@ demo: venv tools wheel
 # together on one worker, except the parts a file declares independent (tests/conftest.py).
 TEST_WORKERS ?= 4
 TEST_XDIST = -n $(TEST_WORKERS) --dist loadgroup
+# It includes the pacing lane (marker `pacing`, tests/e2e/test_pacing_lane.py: a create through a 20-second cluster
+# update without Retry-After, as AKS answers); `make test-pacing` runs that lane alone.
 test: venv tools
 	$(BIN)/python -m pytest tests $(TEST_XDIST)
+
+test-pacing: venv tools
+	$(BIN)/python -m pytest tests -m pacing
 
 # The edit-test loop: unit + sandbox emulator tests + one smoke end-to-end file.
 test-fast: venv tools

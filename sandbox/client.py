@@ -55,10 +55,15 @@ class SandboxClient:
         return self.call("PUT", "/_sandbox/lro", seconds)
 
     def set_retry_after(self, enabled):
-        """Long-running operations send Retry-After (the default) or nothing at all (as some real ones);
-        returns the previous setting."""
-        before = self.set_lro()["retryAfter"]
-        self.set_lro(retryAfter=bool(enabled))
+        """``True``: every long-running operation sends Retry-After, those of kinds whose real provider sends none
+        (AKS: ``noRetryAfter``) too; ``False``: none sends it. Returns the previous setting, which restores it when
+        passed back."""
+        now = self.set_lro()
+        before = {"retryAfter": now["retryAfter"], "noRetryAfter": now.get("noRetryAfter", [])}
+        if isinstance(enabled, dict):
+            self.set_lro(**enabled)
+        else:
+            self.set_lro(retryAfter=bool(enabled), **({"noRetryAfter": []} if enabled else {}))
         return before
 
     def new_cluster(self, name, resource_group=None, kind=None, **extra):

@@ -50,3 +50,8 @@ class Sandbox:
         # {"retryAfter": false}.
         self.retry_after = os.environ.get("AKS_CONNECTION_SANDBOX_RETRY_AFTER", "1").lower() not in (
             "0", "false", "no", "off")
+        # Operation kinds whose real provider sends no Retry-After on the initial answer nor on its status polls:
+        # AKS managedClusters (azure-cli recordings acs/.../test_aks_update_with_oidc_issuer_enabled.yaml and
+        # test_aks_enable_addon_with_azurekeyvaultsecretsprovider.yaml). Service Connector linkers send none either
+        # (sandbox/arm/servicelinker.py, its own setting). PUT /_sandbox/lro {"noRetryAfter": [kinds]}.
+        self.no_retry_after = {"managedClusters"}

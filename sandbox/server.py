@@ -15,7 +15,10 @@ Control endpoints on the ARM server (no auth; the sandbox is a local test bed):
   GET    /_sandbox/seeds                       the seeded resources (same as `python -m sandbox seeds`)
   PUT    /_sandbox/lro                         {"<kind>|default": seconds, "retryAfterMs": ms,
                                                "retryAfter": false (long-running operations then send no
-                                               Retry-After / retry-after-ms at all, as some real ones)}
+                                               Retry-After / retry-after-ms at all, as some real ones),
+                                               "noRetryAfter": ["managedClusters", ...] (the kinds whose
+                                               operations never send it, as their real provider; default
+                                               managedClusters)}
   POST   /_sandbox/clusters                    {"resourceGroup", "name", "kind"}: a new, empty cluster of a
                                                kind (local-accounts (default), entra-id, private,
                                                authorized-ip-ranges; entra-id: "callerRole", default Azure
@@ -104,9 +107,11 @@ def control_app(sb, arm_app, seeds):
             sb.retry_after_ms = int(body.pop("retryAfterMs"))
         if "retryAfter" in body:
             sb.retry_after = bool(body.pop("retryAfter"))
+        if "noRetryAfter" in body:
+            sb.no_retry_after = set(body.pop("noRetryAfter") or ())
         sb.lro_seconds.update({k: float(v) for k, v in body.items()})
         return Response(200, {"lroSeconds": sb.lro_seconds, "retryAfterMs": sb.retry_after_ms,
-                              "retryAfter": sb.retry_after})
+                              "retryAfter": sb.retry_after, "noRetryAfter": sorted(sb.no_retry_after)})
 
     @r.route("POST", "/_sandbox/clusters")
     def new_cluster(req):

@@ -9,7 +9,7 @@ from sandbox.arm.common import arm_error, error_body, parse_path, type_path
 from sandbox.arm.state import ArmState
 from sandbox.core import HttpError, Response, Router
 
-OPERATION_SEGMENTS = {"operations", "operationresults", "operationstatuses", "asyncoperations"}
+OPERATION_SEGMENTS = {"operations", "operationresults", "operationstatuses", "asyncoperations", "azureasyncoperation"}
 
 
 def arm_error_response(err, req):

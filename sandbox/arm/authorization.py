@@ -30,9 +30,25 @@ from sandbox.core import Response
 NS = "Microsoft.Authorization"
 DEF_TYPE = "Microsoft.Authorization/roleDefinitions"
 ASSIGN_TYPE = "Microsoft.Authorization/roleAssignments"
-ASSIGN_API_VERSIONS = ["2022-04-01", "2022-01-01-preview", "2020-10-01-preview", "2020-04-01-preview",
-                       "2018-09-01-preview", "2015-07-01"]
+DIRECTORY_KEY = "_sandbox/directory"   # meta: {"principals": [...]}: service principals / users the directory knows
+
+
+def add_principal(state, principal_id):
+    """Make ``principal_id`` known to the sandbox's directory (a service principal or user created outside ARM)."""
+    with state.lock:
+        known = state.meta_of(DIRECTORY_KEY).setdefault("principals", [])
+        if principal_id.lower() not in {p.lower() for p in known}:
+            known.append(principal_id)
+
+
+# azure-rest-api-specs specification/authorization/resource-manager/Microsoft.Authorization (stable + preview); any
+# other: 400 NoRegisteredProviderFound. azure-mgmt-authorization (azure-cli) sends 2022-04-01 for role assignments
+# and 2022-05-01-preview for role definitions and permissions.
+ASSIGN_API_VERSIONS = ["2022-04-01", "2022-01-01-preview", "2021-04-01-preview", "2020-10-01-preview",
+                       "2020-08-01-preview", "2020-04-01-preview", "2020-03-01-preview", "2018-12-01-preview",
+                       "2018-09-01-preview", "2018-01-01-preview", "2017-10-01-preview", "2015-07-01"]
 DEF_API_VERSIONS = ["2022-05-01-preview", "2022-04-01", "2018-01-01-preview", "2015-07-01"]
+PERMISSION_API_VERSIONS = ["2022-05-01-preview", "2022-04-01", "2018-01-01-preview", "2015-07-01"]
 GUID_RE = re.compile(r"^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$")
 
 # name -> (guid, description, actions, dataActions)
@@ -174,7 +190,8 @@ class PermissionsHandler(common.ResourceHandler):
     sandbox's caller may do everything (actions ["*"]) but what a denial (sandbox/arm/denials.py) takes away at the
     scope or above it (notActions)."""
     type_name = "Microsoft.Authorization/permissions"
-    api_versions = tuple(ASSIGN_API_VERSIONS)
+    api_versions = tuple(PERMISSION_API_VERSIONS)
+    strict_api_versions = True
     list_by_subscription = True
     list_by_resource_group = True
 
@@ -194,7 +211,7 @@ def register(registry):
     registry.add(RoleDefinitionHandler)
     registry.add(RoleAssignmentHandler)
     registry.add(PermissionsHandler)
-    registry.namespace(NS, {"operations": ASSIGN_API_VERSIONS, "permissions": ASSIGN_API_VERSIONS,
+    registry.namespace(NS, {"operations": ASSIGN_API_VERSIONS, "permissions": PERMISSION_API_VERSIONS,
                             "denyAssignments": ASSIGN_API_VERSIONS})
 
 
@@ -276,6 +293,7 @@ def _within(inner, outer):
 class RoleDefinitionHandler(common.ResourceHandler):
     type_name = DEF_TYPE
     api_versions = tuple(DEF_API_VERSIONS)
+    strict_api_versions = True
 
     def get(self, req, ref):
         name = ROLE_BY_GUID.get((ref.name or "").lower())
@@ -302,6 +320,7 @@ class RoleAssignmentHandler(common.ResourceHandler):
     type_name = ASSIGN_TYPE
     methods = frozenset({"GET", "PUT", "DELETE"})
     api_versions = tuple(ASSIGN_API_VERSIONS)
+    strict_api_versions = True
 
     def _store(self):
         return assignments_store(self.state)
@@ -322,6 +341,25 @@ class RoleAssignmentHandler(common.ResourceHandler):
                     and (r.get("properties") or {}).get("principalId", "").lower() == principal_id.lower()):
                 return "ServicePrincipal"
         return "User"
+
+    def _known_principal(self, principal_id):
+        """Whether the sandbox's directory has ``principal_id``: an identity's principal (user-assigned, a cluster's
+        kubelet / add-on / control-plane identity: any ``principalId`` / ``objectId`` in a stored resource), one that
+        already holds a role assignment, or one added with :func:`add_principal` (/_sandbox/arm/principals)."""
+        needle = principal_id.lower()
+        if any(r["properties"]["principalId"].lower() == needle for r in self._all()):
+            return True
+        if needle in {p.lower() for p in self.state.meta_of(DIRECTORY_KEY).get("principals", ())}:
+            return True
+
+        def holds(obj):
+            if isinstance(obj, dict):
+                return any((k in ("principalId", "objectId") and str(v).lower() == needle) or holds(v)
+                           for k, v in obj.items())
+            if isinstance(obj, list):
+                return any(holds(v) for v in obj)
+            return False
+        return any(holds(r) for r in self.state.resources.values())
 
     def put(self, req, ref, body):
         if not GUID_RE.match(ref.name or ""):
@@ -352,7 +390,11 @@ class RoleAssignmentHandler(common.ResourceHandler):
                         and role_guid(op["roleDefinitionId"]) == guid):
                     raise arm_error(409, "RoleAssignmentExists", "The role assignment already exists. The ID of the "
                                     f"existing role assignment is {other['name'].replace('-', '').lower()}.")
-            if managedidentity.principal_not_replicated(self.state, principal):
+            # Without principalType ARM looks the principal up in the directory: one nobody knows is refused. With
+            # it the lookup is skipped (what https://aka.ms/docs-principaltype advises after creating a principal;
+            # terraform-provider-azurerm#25506: a wrong id is then accepted).
+            if managedidentity.principal_not_replicated(self.state, principal) or (
+                    not props.get("principalType") and not self._known_principal(principal)):
                 raise arm_error(400, "PrincipalNotFound",
                                 f"Principal {principal.replace('-', '')} does not exist in the directory "
                                 f"{self.sb.tenant_id}. Check that you have the correct principal ID. If you are "

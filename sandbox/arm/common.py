@@ -198,6 +198,13 @@ def parse_path(path):
     return ResourceRef(sub, rg, scope, ns, level[0::2], level[1::2], tail)
 
 
+def lower_rg_segment(rid):
+    """``/resourceGroups/`` -> ``/resourcegroups/`` in an id: how AKS and Managed Identity spell their own ids
+    (azure-cli recordings acs/.../test_aks_update_with_oidc_issuer_enabled.yaml and serviceconnector/.../
+    test_kubernetes_storageblob_workload_identity_e2e.yaml); ids are case-insensitive, clients must compare so."""
+    return re.sub(r"/resourcegroups/", "/resourcegroups/", rid, count=1, flags=re.I) if isinstance(rid, str) else rid
+
+
 def type_path(full_type):
     """``Microsoft.Storage/storageAccounts/blobServices`` -> ``storageAccounts/blobServices``."""
     return full_type.split("/", 1)[1] if "/" in full_type else full_type
@@ -446,12 +453,15 @@ class LroManager:
 
     # ---- headers and responses
 
-    def retry_headers(self):
+    def retry_headers(self, op=None):
         """``retry-after-ms`` (+ ``x-ms-retry-after-ms``) = ``sb.retry_after_ms``; ``Retry-After`` (whole
         seconds) only when that is at least one second: azure-core (1.39) reads ``Retry-After`` before the
         millisecond headers, and the SDKs deserialize it as an int, so a sub-second poll interval can
-        only travel in the millisecond headers. None at all while ``sb.retry_after`` is off."""
+        only travel in the millisecond headers. None at all while ``sb.retry_after`` is off, nor for an operation
+        of a kind in ``sb.no_retry_after`` (its real provider sends none)."""
         if not getattr(self.sb, "retry_after", True):
+            return {}
+        if op is not None and op.kind in getattr(self.sb, "no_retry_after", ()):
             return {}
         ms = int(self.sb.retry_after_ms)
         h = {"retry-after-ms": str(ms), "x-ms-retry-after-ms": str(ms)}
@@ -465,7 +475,7 @@ class LroManager:
 
     def headers(self, req, op, async_header=True, location=None):
         """Headers of the initial response: Azure-AsyncOperation and/or Location, plus Retry-After."""
-        h = self.retry_headers()
+        h = self.retry_headers(op)
         if async_header and op.status_path:
             h["Azure-AsyncOperation"] = self.url(req, op.status_path)
         if location is None:
@@ -482,7 +492,7 @@ class LroManager:
         with self.state.lock:
             done, status, body = op.done, op.status, op.status_body()
             result = op.result
-        headers = {} if done else self.retry_headers()
+        headers = {} if done else self.retry_headers(op)
         if role == "status":
             return Response(200, body, headers)
         # Location-style result

@@ -15,8 +15,21 @@ NS = "Microsoft.ContainerService"
 TYPE = "Microsoft.ContainerService/ManagedClusters"
 K8S_VERSION = "1.31.7"
 NODE_IMAGE = "AKSUbuntu-2204gen2containerd-202505.14.0"
-API_VERSIONS = ["2026-06-01", "2025-10-01", "2025-07-01", "2025-05-01", "2025-03-01", "2024-10-01", "2024-09-01",
-                "2024-05-01", "2024-02-01", "2023-10-01"]
+# The versions ARM routes to the provider (any other: 400 NoRegisteredProviderFound, sandbox/arm/targetkit.py):
+# the stable and preview folders of azure-rest-api-specs specification/containerservice/resource-manager/
+# Microsoft.ContainerService/aks (its readme.md lists them, 2017-08-31 .. 2024-01-01), the later stable ones, and
+# 2026-06-01, the version the azure-mgmt-containerservice shipped with azure-cli sends.
+API_VERSIONS = ["2026-06-01", "2025-10-01", "2025-07-01", "2025-05-01", "2025-03-01", "2025-01-01", "2024-10-01",
+                "2024-09-01", "2024-08-01", "2024-07-01", "2024-06-01", "2024-05-01", "2024-02-01", "2024-01-01"] + \
+    [f"2023-{m:02d}-01" for m in range(11, 0, -1)] + [f"2023-{m:02d}-02-preview" for m in range(11, 0, -1)] + \
+    ["2022-11-01", "2022-11-02-preview", "2022-10-02-preview", "2022-09-01", "2022-09-02-preview",
+     "2022-08-03-preview", "2022-08-02-preview", "2022-07-01", "2022-07-02-preview", "2022-06-01",
+     "2022-06-02-preview", "2022-05-02-preview", "2022-04-01", "2022-04-02-preview", "2022-03-01",
+     "2022-03-02-preview", "2022-02-01", "2022-02-02-preview", "2022-01-01", "2022-01-02-preview",
+     "2021-11-01-preview", "2021-10-01", "2021-09-01", "2021-08-01", "2021-07-01", "2021-05-01", "2021-03-01",
+     "2021-02-01", "2020-12-01", "2020-11-01", "2020-09-01", "2020-07-01", "2020-06-01", "2020-04-01",
+     "2020-03-01", "2020-02-01", "2020-01-01", "2019-11-01", "2019-10-01", "2019-08-01", "2019-06-01",
+     "2019-04-01", "2019-02-01", "2018-03-31", "2017-08-31"]
 TERMINAL = common.TERMINAL_STATES
 BUSY_VERBS = {"creating": "create", "updating": "update", "deleting": "delete", "upgrading": "upgrade",
               "scaling": "scale", "starting": "start", "stopping": "stop", "migrating": "migrate",
@@ -495,6 +508,7 @@ class ManagedClusterHandler(common.ResourceHandler):
     type_name = "Microsoft.ContainerService/managedClusters"
     methods = frozenset({"GET", "PUT", "PATCH", "DELETE"})
     api_versions = tuple(API_VERSIONS)
+    strict_api_versions = True
     actions = {"listclusterusercredential": "list_user_credential",
                "listclusteradmincredential": "list_admin_credential",
                "listclustermonitoringusercredential": "list_user_credential",
@@ -533,6 +547,7 @@ class ManagedClusterHandler(common.ResourceHandler):
 
     def render(self, res, req=None):
         out = copy.deepcopy(res)
+        out["id"] = common.lower_rg_segment(out.get("id"))
         etag = out.pop("etag", None)
         if etag:
             out["eTag"] = etag          # AKS names it eTag in the body (ManagedCluster.e_tag)
@@ -661,6 +676,7 @@ class AgentPoolHandler(common.ResourceHandler):
 
     type_name = "Microsoft.ContainerService/managedClusters/agentPools"
     api_versions = tuple(API_VERSIONS)
+    strict_api_versions = True
     list_by_subscription = False
     list_by_resource_group = False
 

@@ -41,6 +41,9 @@
   POST   /_sandbox/arm/identities                        {"resourceGroup", "name"}: a user-assigned identity
                                                          of its own, its principal replicated already (as
                                                          the seeded one)
+  POST   /_sandbox/arm/principals                        {"principalId": "<guid>"}: a service principal or user
+                                                         the directory knows (role assignments without
+                                                         principalType to anyone else: 400 PrincipalNotFound)
   GET    /_sandbox/arm/role-assignments[?principalId=<id>]  {"value": [role assignments]} (ARM keeps them
                                                          out of the resource listings)
   GET    /_sandbox/arm/resource?id=<ARM id>              the stored resource, raw
@@ -181,6 +184,15 @@ def build_router(state):
     def role_assignments(req):
         from sandbox.arm import authorization
         return Response(200, {"value": authorization.list_assignments(state, req.query.get("principalId"))})
+
+    @r.route("POST", base + r"/principals")
+    def principal(req):
+        from sandbox.arm import authorization
+        pid = common.json_body(req).get("principalId")
+        if not pid:
+            raise arm_error(400, "InvalidRequestContent", "Give principalId.")
+        authorization.add_principal(state, str(pid))
+        return Response(201, {"principalId": pid})
 
     @r.route("POST", base + r"/identities")
     def identity(req):

@@ -19,11 +19,13 @@ from sandbox.arm.common import iso
 
 PG, MY = "Microsoft.DBforPostgreSQL", "Microsoft.DBforMySQL"
 FLEX_VERSIONS = {
-    PG: ["2025-08-01", "2025-06-01-preview", "2024-11-01-preview", "2024-08-01", "2024-03-01-preview",
-         "2023-12-01-preview", "2023-06-01-preview", "2023-03-01-preview", "2022-12-01", "2022-03-08-preview",
-         "2021-06-01"],
-    MY: ["2024-02-01-preview", "2023-12-30", "2023-12-01-preview", "2023-10-01-preview", "2023-06-30",
-         "2023-06-01-preview", "2022-09-30-preview", "2022-01-01", "2021-12-01-preview", "2021-05-01"],
+    # + the versions the shipped SDKs send: azure-mgmt-postgresqlflexibleservers 2026-04-01-preview,
+    # azure-mgmt-mysqlflexibleservers 2025-12-01-preview (a version an SDK ships is one ARM routes).
+    PG: ["2026-04-01-preview", "2025-08-01", "2025-06-01-preview", "2024-11-01-preview", "2024-08-01",
+         "2024-03-01-preview", "2023-12-01-preview", "2023-06-01-preview", "2023-03-01-preview", "2022-12-01",
+         "2022-03-08-preview", "2021-06-01"],
+    MY: ["2025-12-01-preview", "2024-02-01-preview", "2023-12-30", "2023-12-01-preview", "2023-10-01-preview",
+         "2023-06-30", "2023-06-01-preview", "2022-09-30-preview", "2022-01-01", "2021-12-01-preview", "2021-05-01"],
 }
 SINGLE_VERSIONS = ["2020-01-01", "2018-06-01", "2017-12-01-preview", "2017-12-01"]
 DNS = {PG: "postgres.database.azure.com", MY: "mysql.database.azure.com"}

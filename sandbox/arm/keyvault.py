@@ -19,8 +19,12 @@ from sandbox.core import Response
 NS = "Microsoft.KeyVault"
 TYPE = "Microsoft.KeyVault/vaults"
 POLICY_TYPE = TYPE + "/accessPolicies"
+# azure-rest-api-specs specification/keyvault/resource-manager/Microsoft.KeyVault (stable + preview); any other:
+# 400 NoRegisteredProviderFound. azure-mgmt-keyvault (azure-cli) sends 2026-02-01.
 API_VERSIONS = ["2026-02-01", "2025-05-01", "2024-12-01-preview", "2024-11-01", "2024-04-01-preview",
-                "2023-07-01", "2023-02-01", "2022-07-01", "2021-10-01", "2019-09-01"]
+                "2023-08-01-preview", "2023-07-01", "2023-02-01", "2022-11-01", "2022-07-01", "2022-02-01-preview",
+                "2021-11-01-preview", "2021-10-01", "2021-06-01-preview", "2021-04-01-preview", "2020-04-01-preview",
+                "2019-09-01", "2018-02-14", "2016-10-01", "2015-06-01"]
 RBAC_DEFAULT_FROM = "2026-02-01"
 PERMISSION_KINDS = ("keys", "secrets", "certificates", "storage")
 READ_ONLY = ("vaultUri", "provisioningState", "hsmPoolResourceId", "privateEndpointConnections")
@@ -106,6 +110,7 @@ class VaultHandler(common.ResourceHandler):
     type_name = TYPE
     methods = frozenset({"GET", "PUT", "PATCH", "DELETE"})
     api_versions = tuple(API_VERSIONS)
+    strict_api_versions = True
 
     def put(self, req, ref, body):
         props = body.get("properties")
@@ -173,6 +178,7 @@ class AccessPolicyHandler(common.ResourceHandler):
     type_name = POLICY_TYPE
     methods = frozenset({"PUT"})
     api_versions = tuple(API_VERSIONS)
+    strict_api_versions = True
     list_by_subscription = False
     list_by_resource_group = False
     KINDS = ("add", "replace", "remove")

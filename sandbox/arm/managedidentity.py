@@ -15,6 +15,7 @@ federatedIdentityCredentials children (PUT/GET/DELETE/list).
   PUTs for it are ``PrincipalNotFound`` for ``principalReplicationSeconds`` (seeded identities are replicated).
 """
 import copy
+import re
 import threading
 import time
 
@@ -25,9 +26,15 @@ from sandbox.core import Response
 NS = "Microsoft.ManagedIdentity"
 TYPE = "Microsoft.ManagedIdentity/userAssignedIdentities"
 FIC_TYPE = TYPE + "/federatedIdentityCredentials"
-API_VERSIONS = ["2024-11-30", "2023-07-31-preview", "2023-01-31", "2022-01-31-preview", "2021-09-30-preview",
-                "2018-11-30"]
+# azure-rest-api-specs specification/msi/resource-manager/Microsoft.ManagedIdentity (stable + preview); any other:
+# 400 NoRegisteredProviderFound. azure-mgmt-msi sends 2024-11-30, `az identity` (aaz) 2025-05-31-preview and
+# 2025-01-31-preview.
+API_VERSIONS = ["2025-05-31-preview", "2025-01-31-preview", "2024-11-30", "2023-07-31-preview", "2023-01-31",
+                "2022-01-31-preview", "2021-09-30-preview", "2018-11-30", "2015-08-31-preview"]
 MAX_FICS = 20
+# MicrosoftDocs entra-docs workload-identity-federation-considerations.md: a credential's name is 3-120 characters,
+# alphanumeric, dash or underscore, the first one alphanumeric.
+FIC_NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_-]{2,119}$")
 SETTINGS_KEY = "_sandbox/managedidentity"
 DEFAULT_SETTINGS = {"ficWriteSeconds": 0.2, "principalReplicationSeconds": 2.0}
 FIC_CONCURRENT = "ConcurrentFederatedIdentityCredentialsWritesForSingleManagedIdentity"
@@ -115,7 +122,13 @@ def seed_identity(state, resource_group, name, location=None, tags=None):
 class UserAssignedIdentityHandler(common.TrackedResourceHandler):
     type_name = TYPE
     api_versions = tuple(API_VERSIONS)
+    strict_api_versions = True
     provisioning_state = False
+
+    def render(self, res, req=None):
+        out = copy.deepcopy(res)
+        out["id"] = common.lower_rg_segment(out.get("id"))
+        return out
 
     def put(self, req, ref, body):
         body = copy.deepcopy(body)
@@ -144,10 +157,15 @@ class FederatedIdentityCredentialHandler(common.ResourceHandler):
     type_name = FIC_TYPE
     methods = frozenset({"GET", "PUT", "DELETE"})
     api_versions = tuple(API_VERSIONS)
+    strict_api_versions = True
     list_by_subscription = False
     list_by_resource_group = False
 
     def put(self, req, ref, body):
+        if not FIC_NAME_RE.match(ref.name or ""):
+            raise arm_error(400, "BadRequest", f"The federated identity credential name '{ref.name}' is invalid: it "
+                                               "must be 3 to 120 characters of letters, digits, '-' and '_', the "
+                                               "first a letter or a digit.")
         props = copy.deepcopy(body.get("properties") or {})
         issuer, subject, audiences = props.get("issuer"), props.get("subject"), props.get("audiences")
         if not issuer or not subject or not audiences:

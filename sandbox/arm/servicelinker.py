@@ -53,8 +53,9 @@ What a linker PUT does (docs "how-to-use-service-connector-in-aks", reference §
 DELETE removes the linker only: the Secret, ServiceAccount, federated credential and roles stay (docs:
 "Deleting a service connection doesn't delete the associated Kubernetes resource").
 
-Emulated targets: storage-blob / -queue / -table / -file and keyvault (``TARGETS``); any other target, auth type
-or system identity is refused at PUT with 400 ``SandboxNotEmulated`` naming what is emulated.
+Emulated targets: storage-blob / -queue / -table / -file and keyvault here, the others in servicelinker_targets.py
+(``TARGETS``); any other target, auth type or system identity is refused at PUT with 400 ``SandboxNotEmulated``
+naming what is emulated.
 """
 import base64
 import copy
@@ -64,7 +65,8 @@ import os
 import re
 import time
 
-from sandbox.arm import authorization, common, containerservice, kubernetesconfiguration, managedidentity
+from sandbox.arm import authorization, common, containerservice, kubernetesconfiguration, managedidentity, \
+    servicelinker_targets
 from sandbox.arm.common import arm_error, iso, new_guid, system_data
 from sandbox.core import HttpError, Response
 
@@ -138,7 +140,8 @@ def _storage_target(name, service, roles, auth):
                      "servicePrincipalSecret": ["RESOURCEENDPOINT", "CLIENTID", "CLIENTSECRET", "TENANTID"]}}
 
 
-# lower-case full type of the target id -> what Service Connector does for it
+# lower-case full type of the target id -> what Service Connector does for it. The sandbox's own table, from
+# Microsoft's docs and recordings, never from the extension's (so that the two can disagree).
 TARGETS = {
     "microsoft.storage/storageaccounts/blobservices": dict(
         _storage_target("storage-blob", "blob", ["Storage Blob Data Contributor"], SUPPORTED_AUTH),
@@ -157,6 +160,7 @@ TARGETS = {
                  "csi": ["RESOURCEENDPOINT", "CLIENTID", "SCOPE"],
                  "servicePrincipalSecret": ["RESOURCEENDPOINT", "CLIENTID", "CLIENTSECRET", "TENANTID"]}},
 }
+TARGETS.update(servicelinker_targets.more_targets(SUPPORTED_AUTH))
 
 
 def target_of(target_id):
@@ -167,6 +171,9 @@ def target_of(target_id):
     spec = TARGETS.get(ref.full_type.lower())
     if spec is None:
         return None, None
+    if spec.get("depth"):      # a child target (a Cosmos DB database): keys and roles are its account's
+        return spec, common.ResourceRef(ref.subscription, ref.resource_group, ref.scope, ref.namespace,
+                                        ref.types[:spec["depth"]], ref.names[:spec["depth"]], None).id
     rid = ref.id[:-len(spec["suffix"])] if spec["suffix"] and ref.id.lower().endswith(spec["suffix"].lower()) \
         else ref.id
     return spec, rid
@@ -342,7 +349,8 @@ class LinkerHandler(common.ResourceHandler):
             raise arm_error(400, "SandboxNotEmulated",
                             f"The sandbox's Service Connector emulates the targets {', '.join(emulated_targets())}; "
                             f"'{target['id']}' is not emulated.")
-        if self.state.raw(target["id"]) is None or self.state.raw(resource_id) is None:
+        missing_child = self.state.raw(target["id"]) is None and not spec.get("pseudo_child")
+        if missing_child or self.state.raw(resource_id) is None:
             raise arm_error(400, "BadRequest", f"The target resource '{target['id']}' does not exist.")
         auth = props.get("authInfo") or {}
         auth_type = auth.get("authType")
@@ -626,6 +634,10 @@ class LinkerHandler(common.ResourceHandler):
         values = spec["values"](self.state, resource, auth_type, props.get("clientType"))
         values.update(CLIENTID=client_id or auth.get("clientId") or "", TENANTID=tenant_id or self.sb.tenant_id,
                       CLIENTSECRET=auth.get("secret") or "")
+        for k, v in list(values.items()):      # values that name the identity (SignalR's connection string)
+            if isinstance(v, str) and ("{CLIENT" in v or "{TENANTID}" in v):
+                values[k] = v.replace("{CLIENTID}", values["CLIENTID"]).replace(
+                    "{CLIENTSECRET}", values["CLIENTSECRET"]).replace("{TENANTID}", values["TENANTID"])
         if auth_type == "secret" and props.get("clientType") == "springBoot" and spec.get("springboot"):
             pairs = spec["springboot"](values)
         else:

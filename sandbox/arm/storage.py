@@ -2,13 +2,21 @@
 ``*Services/default`` children and blob containers / file shares / queues / tables."""
 import base64
 import copy
+import ipaddress
 import os
 
 from sandbox.arm import common
 from sandbox.arm.common import arm_error, iso, stable_guid, system_data
 from sandbox.core import Response
 
-API_VERSIONS = ["2025-08-01", "2025-06-01", "2025-01-01", "2024-01-01", "2023-05-01", "2023-01-01", "2022-09-01"]
+# The versions of azure-rest-api-specs specification/storage/resource-manager/Microsoft.Storage/stable (any other:
+# 400 NoRegisteredProviderFound); azure-mgmt-storage (azure-cli) sends 2025-08-01, `az storage account` (aaz)
+# 2026-04-01.
+API_VERSIONS = ["2026-04-01", "2025-08-01", "2025-06-01", "2025-01-01", "2024-01-01", "2023-05-01", "2023-04-01",
+                "2023-01-01", "2022-09-01", "2022-05-01", "2021-09-01", "2021-08-01", "2021-06-01", "2021-04-01",
+                "2021-02-01", "2021-01-01", "2019-06-01", "2019-04-01", "2018-11-01", "2018-07-01",
+                "2018-03-01-preview", "2018-02-01", "2017-10-01", "2017-06-01", "2016-12-01", "2016-05-01",
+                "2016-01-01", "2015-06-15"]
 ACCOUNT_TYPE = "Microsoft.Storage/storageAccounts"
 SERVICES = {"blobServices": "containers", "fileServices": "shares", "queueServices": "queues",
             "tableServices": "tables"}
@@ -17,11 +25,11 @@ SERVICES = {"blobServices": "containers", "fileServices": "shares", "queueServic
 def register(registry):
     registry.add(StorageAccountHandler)
     for service, child in SERVICES.items():
-        registry.generic(f"{ACCOUNT_TYPE}/{service}", API_VERSIONS, tracked=False,
+        registry.generic(f"{ACCOUNT_TYPE}/{service}", API_VERSIONS, tracked=False, strict_api_versions=True,
                          methods=frozenset({"GET", "PUT"}), list_by_subscription=False,
                          list_by_resource_group=False, defaults=_service_defaults(service),
                          provisioning_state=False)
-        registry.generic(f"{ACCOUNT_TYPE}/{service}/{child}", API_VERSIONS, tracked=False,
+        registry.generic(f"{ACCOUNT_TYPE}/{service}/{child}", API_VERSIONS, tracked=False, strict_api_versions=True,
                          list_by_subscription=False, list_by_resource_group=False,
                          defaults=CHILD_DEFAULTS.get(child, {}), on_create=_child_created,
                          provisioning_state=False)
@@ -84,8 +92,17 @@ def normalise_acls(acls):
     return acls
 
 
+INVALID_IP_RULE = ("Values for request parameters are invalid: networkAcls.ipRule[*].value. For more information, "
+                   "see - https://aka.ms/storagenetworkruleset")
+# IP rules admit public internet addresses only: the RFC 1918 ranges are refused (Microsoft Learn, "Configure Azure
+# Storage firewalls and virtual networks": IP network rules; azure-cli issues #7417 and #13828 show Azure's answer).
+PRIVATE_RANGES = tuple(ipaddress.ip_network(n) for n in ("10.0.0.0/8", "172.16.0.0/12", "192.168.0.0/16"))
+
+
 def check_ip_rules(acls):
-    """Storage takes single addresses as they are and refuses /31 and /32 ranges."""
+    """Storage takes a public IPv4 address or range: a malformed or private value is a 400
+    InvalidValuesForRequestParameters naming ``networkAcls.ipRule[*].value``; /31 and /32 ranges are refused with
+    their own message."""
     for rule in acls.get("ipRules") or []:
         value = str(rule.get("value") or "")
         if value.endswith("/31") or value.endswith("/32"):
@@ -93,6 +110,12 @@ def check_ip_rules(acls):
                             f"Validation of network acls failure: the IP range '{value}' is not supported: small "
                             "address ranges using /31 or /32 prefix sizes are not supported; use the IP address "
                             "without a prefix.")
+        try:
+            net = ipaddress.ip_network(value, strict=False)
+        except ValueError:
+            net = None
+        if net is None or net.version != 4 or any(net.overlaps(p) for p in PRIVATE_RANGES):
+            raise arm_error(400, "InvalidValuesForRequestParameters", INVALID_IP_RULE)
 
 
 def seed_account(state, resource_group, name, keys, endpoints, location, containers, overrides):
@@ -148,6 +171,7 @@ class StorageAccountHandler(common.ResourceHandler):
     type_name = ACCOUNT_TYPE
     methods = frozenset({"GET", "PATCH", "DELETE"})
     api_versions = tuple(API_VERSIONS)
+    strict_api_versions = True
     actions = {"listkeys": "list_keys", "regeneratekey": "regenerate_key"}
 
     def patch(self, req, ref, body):

@@ -142,7 +142,7 @@ def _collection(req, store, rt, namespace, dry_run):
             raise HttpError(405, "MethodNotAllowed", f"the server does not allow this method on the requested "
                                                      f"resource (post {rt.group_resource})")
         return _render(req, store, rt, store.create(rt.resource, namespace, _body(req), dry_run=dry_run,
-                                                    from_api=True), 201)
+                                                    from_api=True, manager=_manager(req)), 201)
     if req.method == "DELETE" and rt.namespaced:
         propagation = _propagation(req)
         items = store.list(rt.resource, namespace, req.query.get("labelSelector"), req.query.get("fieldSelector"))
@@ -160,14 +160,14 @@ def _item(req, store, rt, namespace, name, dry_run):
         return _render(req, store, rt, obj)
     if req.method == "PUT":
         return _render(req, store, rt, store.replace(rt.resource, namespace, name, _body(req), dry_run=dry_run,
-                                                     from_api=True))
+                                                     from_api=True, manager=_manager(req)))
     if req.method == "PATCH":
         content_type = req.header("Content-Type") or ""
         if content_type.startswith(APPLY):
             raise HttpError(415, "UnsupportedMediaType", "server-side apply is not supported by the sandbox; "
                                                          "use client-side apply (--server-side=false)")
         return _render(req, store, rt, store.patch(rt.resource, namespace, name, _body(req), content_type,
-                                                   dry_run=dry_run, from_api=True))
+                                                   dry_run=dry_run, from_api=True, manager=_manager(req)))
     if req.method == "DELETE":
         gone = store.delete(rt.resource, namespace, name, propagation=_propagation(req), dry_run=dry_run,
                             preconditions=_preconditions(req))
@@ -207,6 +207,32 @@ def _log(req, store, namespace, name):
     return Response(200, data, content_type="text/plain")
 
 
+OPTIONS_KIND = {"POST": "CreateOptions", "PUT": "UpdateOptions", "PATCH": "PatchOptions", "DELETE": "DeleteOptions"}
+
+
+def _dry_run(req):
+    """Whether ``dryRun=All``; any other value of a write is a 422 Invalid on its options, as the API server answers
+    (apiserver pkg/endpoints/handlers: ValidateCreateOptions / ...UpdateOptions ... -> errors.NewInvalid)."""
+    value = req.query.get("dryRun")
+    if value in (None, "All") or req.method not in OPTIONS_KIND:
+        return value == "All"
+    kind = OPTIONS_KIND[req.method]
+    msg = f'Unsupported value: "{value}": supported values: "All"'
+    raise HttpError(422, "Invalid", f'{kind}.meta.k8s.io "" is invalid: dryRun: {msg}',
+                    details={"group": "meta.k8s.io", "kind": kind,
+                             "causes": [{"reason": "FieldValueNotSupported", "message": msg, "field": "dryRun"}]})
+
+
+def _manager(req):
+    """The field manager of a write: ``?fieldManager=``, else the User-Agent up to its first '/' (the API server's
+    default), as ``metadata.managedFields`` names it."""
+    given = req.query.get("fieldManager")
+    if given:
+        return given
+    agent = (req.header("User-Agent") or "unknown").split("/", 1)[0].strip()
+    return agent[:128] or "unknown"
+
+
 def handle_cluster_request(store, req, path):
     """Answer ``req`` for one cluster; ``path`` is the part after ``/clusters/{key}``."""
     doc = discovery_document(path, req.header("Host", "127.0.0.1"))
@@ -219,7 +245,7 @@ def handle_cluster_request(store, req, path):
     if parsed is None:
         raise HttpError(404, "NotFound", "the server could not find the requested resource")
     rt, namespace, name, sub = parsed
-    dry_run = req.query.get("dryRun") == "All"
+    dry_run = _dry_run(req)
     if name is None:
         return _collection(req, store, rt, namespace, dry_run)
     if sub is None:

@@ -75,6 +75,13 @@ _LABEL = r"[a-z0-9]([-a-z0-9]*[a-z0-9])?"
 DNS1123_LABEL = re.compile(_LABEL + r"\Z")
 DNS1123_SUBDOMAIN = re.compile(_LABEL + r"(\." + _LABEL + r")*\Z")
 CONFIG_KEY = re.compile(r"[-._a-zA-Z0-9]+\Z")
+# apimachinery pkg/util/validation/validation.go IsValidLabelValue, and core validation's MaxSecretSize (1 MiB: the
+# total of a Secret's data, or a ConfigMap's data + binaryData).
+LABEL_VALUE = re.compile(r"(([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9])?\Z")
+LABEL_VALUE_MSG = ("a valid label must be an empty string or consist of alphanumeric characters, '-', '_' or '.', "
+                   "and must start and end with an alphanumeric character (e.g. 'MyValue',  or 'my_value',  or "
+                   "'12345', regex used for validation is '(([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9])?')")
+MAX_DATA_BYTES = 1024 * 1024
 
 LABEL_MSG = ("a lowercase RFC 1123 label must consist of lower case alphanumeric characters or '-', and must "
              "start and end with an alphanumeric character (e.g. 'my-name',  or '123-abc', regex used for "
@@ -116,6 +123,37 @@ def name_errors(rt, name):
     return errors
 
 
+def label_errors(meta):
+    """metadata.labels values: at most 63 characters of the label-value alphabet (apimachinery ValidateLabels)."""
+    errors = []
+    for value in (meta.get("labels") or {}).values():
+        value = "" if value is None else str(value)
+        if len(value) > 63:
+            errors.append(("metadata.labels", f"Invalid value: {_quote(value)}: must be no more than 63 characters"))
+        if not LABEL_VALUE.match(value):
+            errors.append(("metadata.labels", f"Invalid value: {_quote(value)}: {LABEL_VALUE_MSG}"))
+    return errors
+
+
+def _data_size_errors(rt, obj):
+    """Secrets and ConfigMaps hold at most 1 MiB of data (core validation ValidateSecret / ValidateConfigMap)."""
+    def size(mapping, encoded):
+        total = 0
+        for key, value in (mapping or {}).items():
+            try:
+                raw = base64.b64decode(value) if encoded else str(value).encode("utf-8")
+            except (binascii.Error, ValueError, TypeError):
+                raw = str(value).encode("utf-8")
+            total += len(raw) + (len(key) if rt.resource == "configmaps" else 0)
+        return total
+    if rt.resource == "secrets" and size(obj.get("data"), True) > MAX_DATA_BYTES:
+        return [("data", f"Too long: must have at most {MAX_DATA_BYTES} bytes")]
+    if rt.resource == "configmaps" and \
+            size(obj.get("data"), False) + size(obj.get("binaryData"), True) > MAX_DATA_BYTES:
+        return [("[]", f"Too long: must have at most {MAX_DATA_BYTES} bytes")]
+    return []
+
+
 def _b64_errors(field, mapping):
     errors = []
     for key, value in (mapping or {}).items():
@@ -136,7 +174,7 @@ def prepare(rt, obj, old=None):
     ``old`` is the stored object on update (for immutable fields)."""
     meta = obj["metadata"]
     name = meta.get("name", "")
-    errors = name_errors(rt, name)
+    errors = name_errors(rt, name) + label_errors(meta)
     if rt.resource == "secrets":
         # stringData is write-only: folded into data (base64), never stored.
         string_data = obj.pop("stringData", None) or {}
@@ -173,6 +211,7 @@ def prepare(rt, obj, old=None):
         for key, default in (("parallelism", 1), ("completions", 1), ("backoffLimit", 6)):
             spec.setdefault(key, default)
         obj.setdefault("status", {})
+    errors += _data_size_errors(rt, obj)
     if errors:
         raise invalid(rt, name, errors)
     return obj

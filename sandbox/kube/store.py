@@ -51,6 +51,28 @@ def conflict(rt, name):
                      details=details)
 
 
+def _fields(value):
+    """FieldsV1 of a value: ``{"f:<key>": ...}`` for an object's keys (nested objects in turn), ``{}`` for a leaf."""
+    if isinstance(value, dict):
+        return {f"f:{k}": _fields(v) for k, v in sorted(value.items())}
+    return {}
+
+
+def managed_fields(obj, manager, operation, previous=None):
+    """``metadata.managedFields`` after a write by ``manager``: its entry (operation Update, FieldsV1 of what the
+    object holds, the time) replaces its earlier one; other managers' entries stay. A simplification of
+    server-side field ownership: enough for clients that read, keep or strip the field."""
+    meta = {k: v for k, v in obj.get("metadata", {}).items() if k in ("labels", "annotations", "ownerReferences",
+                                                                      "finalizers")}
+    owned = {k: v for k, v in obj.items() if k not in ("kind", "apiVersion", "metadata", "status")}
+    if meta:
+        owned["metadata"] = meta
+    entry = {"manager": manager, "operation": operation, "apiVersion": obj.get("apiVersion"),
+             "time": now_rfc3339(), "fieldsType": "FieldsV1", "fieldsV1": _fields(owned)}
+    others = [e for e in previous or [] if isinstance(e, dict) and e.get("manager") != manager]
+    return others + [entry]
+
+
 def _spec_of(obj):
     return {k: v for k, v in obj.items() if k not in ("metadata", "status", "kind", "apiVersion")}
 
@@ -130,7 +152,7 @@ class KubeStore:
                 return self.replace("namespaces", None, name, current)
             return current
 
-    def create(self, resource, namespace, obj, *, dry_run=False, from_api=False):
+    def create(self, resource, namespace, obj, *, dry_run=False, from_api=False, manager=None):
         """Store a new object; returns it as stored.
 
         Called directly (seeding), given ``uid`` / ``creationTimestamp`` / ``status`` are kept, so seeded
@@ -167,13 +189,17 @@ class KubeStore:
                 default_job_selector(obj)
             if rt.has_generation:
                 meta["generation"] = 1
+            meta.pop("managedFields", None)
+            if manager:
+                meta["managedFields"] = managed_fields(obj, manager, "Update")
             meta["resourceVersion"] = str(self._rv + 1)
             if not dry_run:
                 self._bump()
                 self._objects[resource][(namespace, name)] = obj
             return copy.deepcopy(obj)
 
-    def replace(self, resource, namespace, name, obj, *, dry_run=False, from_api=False, subresource=None):
+    def replace(self, resource, namespace, name, obj, *, dry_run=False, from_api=False, subresource=None,
+                manager=None):
         """PUT: replace the object (404 if missing).  A ``metadata.resourceVersion`` that differs from
         the stored one is a 409 Conflict; none means an unconditional replace.  With ``from_api`` the
         status of resources with a status subresource is kept; ``subresource="status"`` replaces only
@@ -214,8 +240,14 @@ class KubeStore:
             meta = obj["metadata"]
             meta["resourceVersion"] = old["metadata"]["resourceVersion"]
             prepare(rt, obj, old)
+            # managedFields are the server's: what a client sends back is ignored, the stored ones are updated
+            meta.pop("managedFields", None)
+            if "managedFields" in old["metadata"]:
+                meta["managedFields"] = old["metadata"]["managedFields"]
             if obj == old:
                 return copy.deepcopy(old)  # no-op: no write, no new resourceVersion
+            if manager:
+                meta["managedFields"] = managed_fields(obj, manager, "Update", old["metadata"].get("managedFields"))
             if rt.has_generation and _spec_of(obj) != _spec_of(old):
                 meta["generation"] = old["metadata"].get("generation", 1) + 1
             meta["resourceVersion"] = str(self._rv + 1)
@@ -225,7 +257,7 @@ class KubeStore:
             return copy.deepcopy(obj)
 
     def patch(self, resource, namespace, name, patch, content_type="application/merge-patch+json", *,
-              dry_run=False, from_api=False, subresource=None):
+              dry_run=False, from_api=False, subresource=None, manager=None):
         """PATCH with a merge / strategic-merge / json patch (``content_type``); see :mod:`.patch`."""
         rt = resource_type(resource)
         with self._lock:
@@ -236,7 +268,7 @@ class KubeStore:
             if not isinstance(patched, dict):
                 raise HttpError(422, "Invalid", "the patched document is not an object")
             return self.replace(resource, namespace, name, patched, dry_run=dry_run, from_api=from_api,
-                                subresource=subresource)
+                                subresource=subresource, manager=manager)
 
     def update_status(self, resource, namespace, name, status):
         """Set an object's status (what a controller would do); returns the object."""

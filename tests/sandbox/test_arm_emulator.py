@@ -57,7 +57,8 @@ def env():
     with arm_server("arm-emulator-", 0.4, 100, _seed) as ns:
         ns.cluster_id = ns.sb.arm.cluster_id(RG, CLUSTER)
         ns.account_id = ns.sb.arm.storage_account_id(RG, ACCOUNT)
-        ns.aks = ContainerServiceClient(ns.cred, ns.sub, **ns.kw)
+        # AKS sends no Retry-After (as Azure does): its pollers wait their own interval, short here.
+        ns.aks = ContainerServiceClient(ns.cred, ns.sub, polling_interval=0.1, **ns.kw)
         ns.kc = SourceControlConfigurationClient(ns.cred, ns.sub, **ns.kw)
         ns.storage = StorageManagementClient(ns.cred, ns.sub, **ns.kw)
         ns.resources = ResourceManagementClient(ns.cred, ns.sub, **ns.kw)
@@ -170,7 +171,7 @@ def test_404_and_400_shapes(env):
 def test_cluster_get_and_list(env):
     c = env.aks.managed_clusters.get(RG, CLUSTER)
     props = c.as_dict()["properties"]      # wire names
-    assert c.id == env.cluster_id and c.location == "eastus"
+    assert c.id == env.cluster_id.replace("/resourceGroups/", "/resourcegroups/") and c.location == "eastus"
     assert props["provisioningState"] == "Succeeded" and props["powerState"] == {"code": "Running"}
     assert props["oidcIssuerProfile"] == {"enabled": False} and props["securityProfile"] == {}
     pool = props["agentPoolProfiles"][0]
@@ -511,7 +512,8 @@ def test_real_az_login_and_show(env):
     accounts = json.loads(az("login", "--identity", "-o", "json"))
     assert accounts[0]["id"] == env.sub and accounts[0]["tenantId"] == env.sb.tenant_id
     shown = json.loads(az("aks", "show", "-g", RG, "-n", CLUSTER, "-o", "json"))
-    assert shown["id"] == env.cluster_id and shown["provisioningState"] == "Succeeded"
+    assert shown["id"] == env.cluster_id.replace("/resourceGroups/", "/resourcegroups/")
+    assert shown["provisioningState"] == "Succeeded"
     keys = json.loads(az("storage", "account", "keys", "list", "-g", RG, "-n", ACCOUNT, "-o", "json"))
     assert [k["keyName"] for k in keys] == ["key1", "key2"]
     kubeconfig = yaml.safe_load(az("aks", "get-credentials", "-g", RG, "-n", CLUSTER, "--file", "-"))

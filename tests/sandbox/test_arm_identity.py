@@ -38,7 +38,8 @@ def env():
         ns.msi = ManagedServiceIdentityClient(ns.cred, ns.sub, **ns.kw)
         ns.auth = AuthorizationManagementClient(ns.cred, ns.sub, **ns.kw)
         ns.kv = KeyVaultManagementClient(ns.cred, ns.sub, **ns.kw)
-        ns.aks = ContainerServiceClient(ns.cred, ns.sub, **ns.kw)
+        # AKS sends no Retry-After (as Azure does): its pollers wait their own interval, short here.
+        ns.aks = ContainerServiceClient(ns.cred, ns.sub, polling_interval=0.1, **ns.kw)
         yield ns
 
 

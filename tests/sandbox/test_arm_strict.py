@@ -138,7 +138,7 @@ def test_sdk_update_with_etag_as_az_aks_update_sends_it(env):
     from azure.core import MatchConditions
     from azure.core.exceptions import ResourceModifiedError
     from azure.mgmt.containerservice import ContainerServiceClient
-    aks = ContainerServiceClient(env.cred, env.sub, **env.kw).managed_clusters
+    aks = ContainerServiceClient(env.cred, env.sub, polling_interval=0.1, **env.kw).managed_clusters  # no Retry-After
     wait_idle(env)
     mc = aks.get(RG, CLUSTER)
     with pytest.raises(ResourceModifiedError):
@@ -193,13 +193,13 @@ def test_concurrent_federated_credential_writes_collide(env):
 
 def test_same_issuer_and_subject_and_the_twenty_credential_limit(env):
     identity, _ = _identity(env, "fic-limit")
-    assert _fic(env, identity, "a", "system:sa:ns:a").status_code == 201
-    dup = _fic(env, identity, "b", "system:sa:ns:a")
+    assert _fic(env, identity, "fic-a", "system:sa:ns:a").status_code == 201
+    dup = _fic(env, identity, "fic-b", "system:sa:ns:a")
     assert dup.status_code == 400
     assert dup.json()["error"]["message"] == "Issuer and subject combination already exists for this Managed Identity."
     for i in range(1, 20):
-        assert _fic(env, identity, f"n{i}", f"system:sa:ns:n{i}").status_code == 201
-    over = _fic(env, identity, "n20", "system:sa:ns:n20")
+        assert _fic(env, identity, f"fic-n{i}", f"system:sa:ns:n{i}").status_code == 201
+    over = _fic(env, identity, "fic-n20", "system:sa:ns:n20")
     assert over.status_code == 400
     assert "A maximum of 20 Federated Identity Credentials" in over.json()["error"]["message"]
 

@@ -491,7 +491,7 @@ def _get(env, rid, version="2024-05-01"):
 
 def test_cluster_egress_shapes_and_a_stale_firewall_rule(env):
     from azure.mgmt.containerservice import ContainerServiceClient
-    aks = ContainerServiceClient(env.cred, env.sub, **env.kw)
+    aks = ContainerServiceClient(env.cred, env.sub, polling_interval=0.1, **env.kw)   # AKS sends no Retry-After
     base = f"/clusters/{CLUSTER_RG}/{CLUSTER}/egress"
     first = control(env, "GET", base)
     assert first["outboundType"] == "loadBalancer" and len(first["ips"]) == 1 and first["ips"][0].startswith("20.")

@@ -231,7 +231,7 @@ def test_refusals(env):
     r = raw(env, "PUT", f"{cluster['id']}/{SL}/has-hyphen", blob_body(env, {"authType": "secret"}))
     assert r.status_code == 400 and "periods ('.'), and underscores ('_')" in r.json()["error"]["message"]
     body = blob_body(env, {"authType": "secret"})
-    body["properties"]["targetService"]["id"] = env.targets["cosmos-sql"]
+    body["properties"]["targetService"]["id"] = env.targets["cosmos-cassandra"]      # not emulated
     r = raw(env, "PUT", f"{cluster['id']}/{SL}/cosmos", body)
     assert r.status_code == 400 and r.json()["error"]["code"] == "SandboxNotEmulated"
     assert "storage-blob" in r.json()["error"]["message"]
@@ -382,3 +382,112 @@ def test_an_upper_case_name_fails_as_kubernetes_refuses_the_secret_name(env):
     assert final["status"] == "Failed"
     assert 'Secret "sc-BlobUpper-secret" is invalid' in final["error"]["message"]
     assert raw(env, "GET", f"{cluster['id']}/{SL}/Blob_Upper").json()["properties"]["provisioningState"] == "Failed"
+
+
+# --------------------------------------------------------------------------- more targets (issue 24)
+
+@pytest.mark.parametrize("target, prefix, role", [("servicebus", "AZURE_SERVICEBUS", "Azure Service Bus Data Owner"),
+                                                  ("eventhub", "AZURE_EVENTHUB", "Azure Event Hubs Data Owner")])
+def test_messaging_targets_workload_identity_and_secret(env, target, prefix, role):
+    """Service Bus and Event Hubs on the Service Connector RP, as Microsoft documents them (how-to-integrate-service-bus
+    / -event-hubs): workload identity -> <PREFIX>_FULLYQUALIFIEDNAMESPACE (<ns>.servicebus.windows.net) and
+    <PREFIX>_CLIENTID, the Data Owner role on the namespace; secret -> <PREFIX>_CONNECTIONSTRING of the root rule."""
+    cluster = new_cluster(env)
+    store = store_of(env, cluster)
+    ident = new_identity(env)
+    client_id, principal = ident["properties"]["clientId"], ident["properties"]["principalId"]
+    namespace_id = env.targets[target]
+    ns_name = namespace_id.rsplit("/", 1)[-1]
+    client = sdk(env)
+    linker = client.linker.begin_create_or_update(cluster["id"], f"{target}_wi", {
+        "target_service": {"type": "AzureResource", "id": namespace_id},
+        "auth_info": {"auth_type": "userAssignedIdentity", "client_id": client_id, "subscription_id": env.sub},
+        "client_type": "python", "scope": "default"}).result()
+    assert linker.provisioning_state == "Succeeded"
+    assert secret_data(store, "default", f"sc-{target}wi-secret") == {
+        f"{prefix}_FULLYQUALIFIEDNAMESPACE": f"{ns_name}.servicebus.windows.net", f"{prefix}_CLIENTID": client_id}
+    roles = [(a["properties"]["scope"], authorization.ROLE_BY_GUID[authorization.role_guid(
+        a["properties"]["roleDefinitionId"])]) for a in env.sb.arm.role_assignments(principal)]
+    assert roles == [(namespace_id, role)]
+
+    client.linker.begin_create_or_update(cluster["id"], f"{target}_secret", {
+        "target_service": {"type": "AzureResource", "id": namespace_id}, "auth_info": {"auth_type": "secret"},
+        "client_type": "python", "scope": "default"}).result()
+    keys = raw(env, "POST", f"{namespace_id}/authorizationRules/RootManageSharedAccessKey/listKeys",
+               api_version="2024-01-01").json()
+    assert secret_data(store, "default", f"sc-{target}secret-secret") == {
+        f"{prefix}_CONNECTIONSTRING": keys["primaryConnectionString"]}
+    configs = client.linker.list_configurations(cluster["id"], f"{target}_secret").configurations
+    assert [(x.name, x.value) for x in configs] == [(f"{prefix}_CONNECTIONSTRING", "")]     # credentials blank
+
+
+def _keys_of(env, target, auth, client_id, sp_secret="sp-secret-value"):
+    """Create a linker of ``auth`` to ``target`` on a new cluster; (the Secret's data, the linker's principal)."""
+    cluster = new_cluster(env)
+    auth_info = {"secret": {"auth_type": "secret"},
+                 "userAssignedIdentity": {"auth_type": "userAssignedIdentity", "client_id": client_id,
+                                          "subscription_id": env.sub},
+                 "servicePrincipalSecret": {"auth_type": "servicePrincipalSecret", "client_id": client_id,
+                                            "principal_id": str(uuid.uuid4()), "secret": sp_secret}}[auth]
+    linker = sdk(env).linker.begin_create_or_update(cluster["id"], "conn", {
+        "target_service": {"type": "AzureResource", "id": env.targets[target]}, "auth_info": auth_info,
+        "client_type": "python", "scope": "default"}).result()
+    assert linker.provisioning_state == "Succeeded"
+    return secret_data(store_of(env, cluster), "default", "sc-conn-secret")
+
+
+APPCONFIG = "https://sandbox-appconfig.azconfig.io"
+SIGNALR = "Endpoint=https://sandbox-signalr.service.signalr.net;"
+MORE = [
+    # how-to-integrate-app-configuration
+    ("appconfig", "userAssignedIdentity", {"AZURE_APPCONFIGURATION_ENDPOINT": APPCONFIG,
+                                           "AZURE_APPCONFIGURATION_CLIENTID": "{client}"}),
+    ("appconfig", "secret", {"AZURE_APPCONFIGURATION_CONNECTIONSTRING": f"Endpoint={APPCONFIG};Id=*"}),
+    # how-to-integrate-cognitive-services
+    ("cognitiveservices", "userAssignedIdentity", {"AZURE_COGNITIVESERVICES_ENDPOINT": "https://*",
+                                                   "AZURE_COGNITIVESERVICES_CLIENTID": "{client}"}),
+    ("cognitiveservices", "secret", {"AZURE_COGNITIVESERVICES_ENDPOINT": "https://*",
+                                     "AZURE_COGNITIVESERVICES_KEY": "*"}),
+    # how-to-integrate-signalr: one connection string per auth type
+    ("signalr", "userAssignedIdentity",
+     {"AZURE_SIGNALR_CONNECTIONSTRING": SIGNALR + "AuthType=aad;ClientId={client};Version=1.0;"}),
+    ("signalr", "secret", {"AZURE_SIGNALR_CONNECTIONSTRING": SIGNALR + "AccessKey=*"}),
+    ("signalr", "servicePrincipalSecret",
+     {"AZURE_SIGNALR_CONNECTIONSTRING": SIGNALR + "AuthType=aad;ClientId={client};ClientSecret=sp-secret-value;"
+                                                  "TenantId=*"}),
+    # how-to-integrate-web-pubsub
+    ("webpubsub", "userAssignedIdentity", {"AZURE_WEBPUBSUB_HOST": "sandbox-webpubsub.webpubsub.azure.com",
+                                           "AZURE_WEBPUBSUB_CLIENTID": "{client}"}),
+    ("webpubsub", "secret", {"AZURE_WEBPUBSUB_CONNECTIONSTRING": "Endpoint=https://sandbox-webpubsub.webpubsub."
+                                                                 "azure.com;AccessKey=*"}),
+    # how-to-integrate-cosmos-sql / -db (MongoDB) / -table: the account's, whatever database the target names
+    ("cosmos-sql", "userAssignedIdentity", {
+        "AZURE_COSMOS_LISTCONNECTIONSTRINGURL": "https://management.azure.com/subscriptions/*",
+        "AZURE_COSMOS_SCOPE": "https://management.azure.com/.default",
+        "AZURE_COSMOS_RESOURCEENDPOINT": "https://sandbox-cosmos-sql.documents.azure.com:443/",
+        "AZURE_COSMOS_CLIENTID": "{client}"}),
+    ("cosmos-sql", "secret", {"AZURE_COSMOS_CONNECTIONSTRING": "AccountEndpoint=https://sandbox-cosmos-sql.documents."
+                                                               "azure.com:443/;AccountKey=*"}),
+    ("cosmos-mongo", "secret", {"AZURE_COSMOS_CONNECTIONSTRING": "mongodb://sandbox-cosmos-mongo:*"}),
+    # how-to-integrate-redis-cache (python: a rediss:// URL), how-to-integrate-app-insights
+    ("redis", "secret", {"AZURE_REDIS_CONNECTIONSTRING": "rediss://:*"}),
+    ("redis", "userAssignedIdentity", {"AZURE_REDIS_HOST": "sandbox-redis.redis.cache.windows.net",
+                                       "AZURE_REDIS_CLIENTID": "{client}"}),
+    ("app-insights", "secret", {"APPLICATIONINSIGHTS_CONNECTION_STRING": "InstrumentationKey=*"}),
+    ("redis-enterprise", "secret", {"AZURE_REDIS_CONNECTIONSTRING": "rediss://:*"}),
+    ("cosmos-table", "secret", {"AZURE_COSMOS_CONNECTIONSTRING": "DefaultEndpointsProtocol=https;AccountName="
+                                                                 "sandbox-cosmos-table;AccountKey=*"}),
+]
+
+
+@pytest.mark.parametrize("target, auth, expected", MORE)
+def test_more_targets_write_the_documented_keys(env, target, auth, expected):
+    client_id = new_identity(env)["properties"]["clientId"] if auth == "userAssignedIdentity" else str(uuid.uuid4())
+    got = _keys_of(env, target, auth, client_id)
+    assert sorted(got) == sorted(expected), got
+    for key, want in expected.items():
+        want = want.replace("{client}", client_id)
+        if want.endswith("*"):
+            assert got[key].startswith(want[:-1]) and len(got[key]) > len(want), (key, got[key])
+        else:
+            assert got[key] == want, (key, got[key])

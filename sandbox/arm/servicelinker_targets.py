@@ -1,0 +1,183 @@
+"""More targets of the sandbox's Service Connector RP (sandbox/arm/servicelinker.py): what the service writes for
+each, per auth type. The sandbox's own table, from Microsoft's docs (MicrosoftDocs azure-docs
+``articles/service-connector/how-to-integrate-*.md``: "Default environment variable names") and recordings, never
+from the extension's table, so that the two can disagree.
+
+A record: ``name``, ``prefix`` (of the keys), ``kind``, ``roles`` (the defaults Service Connector grants,
+concept-microsoft-entra-roles.md), ``auth`` (authInfo.authType values emulated), ``suffix`` (a child of the resource
+holding keys / roles; ``depth``: instead, the first ``depth`` levels of the target id),
+``values(state, resource, auth_type, client_type) -> {key suffix: value}`` and ``keys`` ({authType: [key suffixes
+in order]}). ``CLIENTID``, ``TENANTID`` and ``CLIENTSECRET`` are filled by the RP.
+"""
+
+
+def _messaging_values(state, resource, auth_type, client_type):  # pylint: disable=unused-argument
+    """Service Bus / Event Hubs: the namespace's FQDN (no scheme, no port: a real linker's configurations show
+    ``<ns>.servicebus.windows.net``) and, for secret auth, the root rule's connection string."""
+    fqdn = f"{resource['name']}.servicebus.windows.net"
+    out = {"FULLYQUALIFIEDNAMESPACE": fqdn}
+    if auth_type == "secret":
+        keys = state.meta_of(f"{resource['id']}/authorizationRules/RootManageSharedAccessKey").get("keys") or [""]
+        out["CONNECTIONSTRING"] = (f"Endpoint=sb://{fqdn}/;SharedAccessKeyName=RootManageSharedAccessKey;"
+                                   f"SharedAccessKey={keys[0]}")
+    return out
+
+
+def _appconfig_values(state, resource, auth_type, client_type):  # pylint: disable=unused-argument
+    """App Configuration (how-to-integrate-app-configuration): the endpoint; secret: the first read-write key's
+    connection string ``Endpoint=…;Id=…;Secret=…``."""
+    endpoint = (resource.get("properties") or {}).get("endpoint") or f"https://{resource['name']}.azconfig.io"
+    out = {"ENDPOINT": endpoint}
+    if auth_type == "secret":
+        key = next((k for k in state.meta_of(resource["id"]).get("keys") or [] if not k.get("readOnly")), {})
+        out["CONNECTIONSTRING"] = f"Endpoint={endpoint};Id={key.get('id', '')};Secret={key.get('value', '')}"
+    return out
+
+
+def _cognitive_values(state, resource, auth_type, client_type):  # pylint: disable=unused-argument
+    """Azure AI services (how-to-integrate-cognitive-services): the endpoint; secret: it and key1."""
+    endpoint = (resource.get("properties") or {}).get("endpoint") or \
+        f"https://{resource['name']}.cognitiveservices.azure.com/"
+    out = {"ENDPOINT": endpoint}
+    if auth_type == "secret":
+        out["KEY"] = (state.meta_of(resource["id"]).get("keys") or {}).get("key1", "")
+    return out
+
+
+def _signalr_values(state, resource, auth_type, client_type):  # pylint: disable=unused-argument
+    """SignalR (how-to-integrate-signalr): one connection string for every auth type; with an identity it names the
+    client (``AuthType=aad;ClientId=…``), with a service principal its secret and tenant too. The RP fills in the
+    identity's values (``{CLIENTID}`` …) after this."""
+    host = (resource.get("properties") or {}).get("hostName") or f"{resource['name']}.service.signalr.net"
+    if auth_type == "secret":
+        keys = state.meta_of(resource["id"]).get("keys") or [""]
+        return {"CONNECTIONSTRING": f"Endpoint=https://{host};AccessKey={keys[0]};Version=1.0;"}
+    if auth_type == "servicePrincipalSecret":
+        return {"CONNECTIONSTRING": f"Endpoint=https://{host};AuthType=aad;ClientId={{CLIENTID}};"
+                                    "ClientSecret={CLIENTSECRET};TenantId={TENANTID};Version=1.0;"}
+    return {"CONNECTIONSTRING": f"Endpoint=https://{host};AuthType=aad;ClientId={{CLIENTID}};Version=1.0;"}
+
+
+def _webpubsub_values(state, resource, auth_type, client_type):  # pylint: disable=unused-argument
+    """Web PubSub (how-to-integrate-web-pubsub): the host; secret: its connection string."""
+    host = (resource.get("properties") or {}).get("hostName") or f"{resource['name']}.webpubsub.azure.com"
+    out = {"HOST": host}
+    if auth_type == "secret":
+        keys = state.meta_of(resource["id"]).get("keys") or [""]
+        out["CONNECTIONSTRING"] = f"Endpoint=https://{host};AccessKey={keys[0]};Version=1.0;"
+    return out
+
+
+def _cosmos_values(kind):
+    """Cosmos DB for NoSQL / MongoDB / Table (how-to-integrate-cosmos-sql / -db / -table): with an identity the URL
+    of the account's listConnectionStrings, the ARM scope and the document endpoint; secret: the account's primary
+    connection string of the API (SQL ``AccountEndpoint=…``, ``mongodb://…``, the Table one)."""
+    def values(state, resource, auth_type, client_type):  # pylint: disable=unused-argument
+        from sandbox.arm import documentdb
+        name = resource["name"]
+        out = {"LISTCONNECTIONSTRINGURL": f"https://management.azure.com{resource['id']}/listConnectionStrings"
+                                          "?api-version=2021-04-15",
+               "SCOPE": "https://management.azure.com/.default",
+               "RESOURCEENDPOINT": f"https://{name}.documents.azure.com:443/"}
+        if auth_type == "secret":
+            strings = documentdb.connection_strings(name, documentdb.api_of(resource),
+                                                    state.meta_of(resource["id"]).get("keys") or {})
+            want = {"sql": "Sql", "mongo": "MongoDB", "table": "Table"}[kind]
+            out["CONNECTIONSTRING"] = next((c["connectionString"] for c in strings if c["type"] == want), "")
+        return out
+    return values
+
+
+def _redis_values(state, resource, auth_type, client_type):
+    """Azure Cache for Redis (how-to-integrate-redis-cache): the host; secret: the client library's connection
+    string (StackExchange.Redis for .NET, a ``rediss://`` URL for the others)."""
+    host = (resource.get("properties") or {}).get("hostName") or f"{resource['name']}.redis.cache.windows.net"
+    out = {"HOST": host}
+    if auth_type == "secret":
+        key = (state.meta_of(resource["id"]).get("keys") or {}).get("primaryKey", "")
+        out["CONNECTIONSTRING"] = f"{host}:6380,password={key},ssl=True,defaultDatabase=0" \
+            if client_type in ("dotnet", "dotnet-connectionstring") else f"rediss://:{key}@{host}:6380/0"
+    return out
+
+
+def _redis_enterprise_values(state, resource, auth_type, client_type):
+    """Azure Managed Redis / Redis Enterprise (how-to-integrate-redis-cache, the Enterprise tier): the database's
+    connection string on the cluster's host and the database's port (the cache tier's formats, at that port)."""
+    cluster = state.raw(resource["id"].rsplit("/databases/", 1)[0]) or {"properties": {}}
+    host = cluster["properties"].get("hostName") or ""
+    port = (resource.get("properties") or {}).get("port") or 10000
+    key = (state.meta_of(resource["id"]).get("keys") or {}).get("primaryKey", "")
+    conn = f"{host}:{port},password={key},ssl=True,defaultDatabase=0" \
+        if client_type in ("dotnet", "dotnet-connectionstring") else f"rediss://:{key}@{host}:{port}/0"
+    return {"CONNECTIONSTRING": conn}
+
+
+def _insights_values(state, resource, auth_type, client_type):  # pylint: disable=unused-argument
+    """Application Insights (how-to-integrate-app-insights): the component's connection string."""
+    return {"CONNECTION_STRING": (resource.get("properties") or {}).get("ConnectionString") or ""}
+
+
+def _identity_keys(primary, secret_keys):
+    return {"secret": secret_keys, "userAssignedIdentity": [primary, "CLIENTID"],
+            "servicePrincipalSecret": [primary, "CLIENTID", "CLIENTSECRET", "TENANTID"]}
+
+
+def more_targets(supported_auth):
+    """{lower-case full type of the target id: record} of the targets beyond storage and Key Vault."""
+    out = {
+        # how-to-integrate-service-bus; a real linker's configurations (UAMI): FULLYQUALIFIEDNAMESPACE, CLIENTID
+        "microsoft.servicebus/namespaces": {
+            "name": "servicebus", "prefix": "AZURE_SERVICEBUS", "kind": "messaging", "suffix": "",
+            "roles": ["Azure Service Bus Data Owner"], "auth": supported_auth, "values": _messaging_values,
+            "keys": _identity_keys("FULLYQUALIFIEDNAMESPACE", ["CONNECTIONSTRING"])},
+        # how-to-integrate-event-hubs
+        "microsoft.eventhub/namespaces": {
+            "name": "eventhub", "prefix": "AZURE_EVENTHUB", "kind": "messaging", "suffix": "",
+            "roles": ["Azure Event Hubs Data Owner"], "auth": supported_auth, "values": _messaging_values,
+            "keys": _identity_keys("FULLYQUALIFIEDNAMESPACE", ["CONNECTIONSTRING"])},
+        # how-to-integrate-app-configuration
+        "microsoft.appconfiguration/configurationstores": {
+            "name": "appconfig", "prefix": "AZURE_APPCONFIGURATION", "kind": "appconfig", "suffix": "",
+            "roles": ["App Configuration Data Reader"], "auth": supported_auth, "values": _appconfig_values,
+            "keys": _identity_keys("ENDPOINT", ["CONNECTIONSTRING"])},
+        # how-to-integrate-cognitive-services
+        "microsoft.cognitiveservices/accounts": {
+            "name": "cognitiveservices", "prefix": "AZURE_COGNITIVESERVICES", "kind": "cognitive", "suffix": "",
+            "roles": ["Cognitive Services User"], "auth": supported_auth, "values": _cognitive_values,
+            "keys": _identity_keys("ENDPOINT", ["ENDPOINT", "KEY"])},
+        # how-to-integrate-web-pubsub
+        "microsoft.signalrservice/webpubsub": {
+            "name": "webpubsub", "prefix": "AZURE_WEBPUBSUB", "kind": "webpubsub", "suffix": "",
+            "roles": ["SignalR/Web PubSub Contributor"], "auth": supported_auth, "values": _webpubsub_values,
+            "keys": _identity_keys("HOST", ["CONNECTIONSTRING"])},
+        # how-to-integrate-signalr
+        "microsoft.signalrservice/signalr": {
+            "name": "signalr", "prefix": "AZURE_SIGNALR", "kind": "signalr", "suffix": "",
+            "roles": ["SignalR Service Owner"], "auth": supported_auth, "values": _signalr_values,
+            "keys": {a: ["CONNECTIONSTRING"] for a in supported_auth}},
+    }
+    # how-to-integrate-redis-cache: secret for every client; workload identity (HOST, CLIENTID) where Microsoft
+    # Entra authentication is on. Service Connector gives the identity a Redis access policy, not an Azure role:
+    # the sandbox grants none (not emulated).
+    out["microsoft.cache/redis/databases"] = {
+        "name": "redis", "prefix": "AZURE_REDIS", "kind": "redis", "suffix": "", "depth": 1, "roles": [],
+        "pseudo_child": True,      # databases/0 names the cache's database 0: no ARM resource of its own
+        "auth": ("secret", "userAssignedIdentity"), "values": _redis_values,
+        "keys": {"secret": ["CONNECTIONSTRING"], "userAssignedIdentity": ["HOST", "CLIENTID"]}}
+    out["microsoft.cache/redisenterprise/databases"] = {
+        "name": "redis-enterprise", "prefix": "AZURE_REDIS", "kind": "redis", "suffix": "", "roles": [],
+        "auth": ("secret",), "values": _redis_enterprise_values, "keys": {"secret": ["CONNECTIONSTRING"]}}
+    # how-to-integrate-app-insights: secret only, one key for every client type
+    out["microsoft.insights/components"] = {
+        "name": "app-insights", "prefix": "APPLICATIONINSIGHTS", "kind": "insights", "suffix": "", "roles": [],
+        "auth": ("secret",), "values": _insights_values, "keys": {"secret": ["CONNECTION_STRING"]}}
+    cosmos_keys = {"secret": ["CONNECTIONSTRING"],
+                   "userAssignedIdentity": ["LISTCONNECTIONSTRINGURL", "SCOPE", "RESOURCEENDPOINT", "CLIENTID"],
+                   "servicePrincipalSecret": ["LISTCONNECTIONSTRINGURL", "SCOPE", "RESOURCEENDPOINT", "CLIENTID",
+                                              "CLIENTSECRET", "TENANTID"]}
+    for child, kind in (("sqldatabases", "sql"), ("mongodbdatabases", "mongo"), ("tables", "table")):
+        out[f"microsoft.documentdb/databaseaccounts/{child}"] = {
+            "name": f"cosmos-{kind}", "prefix": "AZURE_COSMOS", "kind": "cosmos", "suffix": "", "depth": 1,
+            "roles": ["DocumentDB Account Contributor"], "auth": supported_auth, "values": _cosmos_values(kind),
+            "keys": cosmos_keys}
+    return out

@@ -49,7 +49,7 @@ class FederatedCredential(Step):
             return [item(self.name, UPDATE, _FIC_TYPE, match.get("id"), match.get("name"), issuer=issuer,
                          subject=subj, audiences=[identity_ops.AUDIENCE], was=audiences, identity=ident["id"])]
         name = identity_ops.federated_credential_name(ns, issuer, subj) if issuer else None
-        rid = f"{ident['id']}/federatedIdentityCredentials/{name}" if name else None
+        rid = self._id(name) if name else None
         return [item(self.name, CREATE, _FIC_TYPE, rid, name or f"sc-{ns}-… {AFTER_CLUSTER_UPDATE}",
                      issuer=issuer or AFTER_CLUSTER_UPDATE, subject=subj, audiences=[identity_ops.AUDIENCE],
                      identity=ident["id"])]
@@ -58,9 +58,14 @@ class FederatedCredential(Step):
         return [("Microsoft.ManagedIdentity/userAssignedIdentities/federatedIdentityCredentials/write",
                  self.plan.identity()["id"])]
 
+    def _id(self, name):
+        """A credential's id, always built from the identity's id as its GET answers it (a listing's ids may spell
+        the resource group otherwise): the record says the same whichever way a run got there."""
+        return f"{self.plan.identity()['id']}/federatedIdentityCredentials/{name}"
+
     def in_place(self):
         match = self._match()
-        return {"federatedCredential": match["id"]} if match else {}
+        return {"federatedCredential": self._id(match["name"])} if match else {}
 
     def read_after_update(self):
         """The identity's credentials, listed again once the cluster update ended (someone may have added or
@@ -76,6 +81,7 @@ class FederatedCredential(Step):
         plan.note_planned(self.changes())      # its name and id follow from the issuer, known only now
         fid, how = identity_ops.ensure_federated_credential(plan.id_arm, plan.identity(), self._issuer(),
                                                             plan.spec.namespace, existing=existing)
+        fid = self._id(fid.split("/")[-1])
         made = [item(self.name, CREATE, "federatedIdentityCredentials", fid, fid.split("/")[-1])] \
             if how == "created" else []
         return {"federatedCredential": fid}, made

@@ -168,7 +168,8 @@ class Faults:
     it does to them: ``latency`` (seconds before the answer), ``hold`` (at most that many seconds: the request is
     held until the rule is removed, then goes on), ``status`` / ``code`` / ``message`` / ``headers`` (an error
     answer instead of the real one), ``bare`` (with ``status``: an empty body, as a proxy or load balancer may
-    answer), ``reset`` (the connection is dropped without an answer: a connection reset; after ``hold`` or
+    answer), ``body`` / ``content_type`` (with ``status``: that text as the answer, as a proxy's HTML page or JSON
+    cut short), ``reset`` (the connection is dropped without an answer: a connection reset; after ``hold`` or
     ``latency``, the request never reaches the service). ``hits`` counts the requests it applied to, ``held`` the
     ones it holds now."""
 
@@ -336,6 +337,10 @@ def serve(app, plane, log, faults, error_response, host="127.0.0.1", port=0, ssl
                     return
                 if fault and fault.get("status") and fault.get("bare"):
                     resp = Response(int(fault["status"]), None, headers=fault.get("headers"))
+                elif fault and fault.get("status") and fault.get("body") is not None:
+                    # what a proxy or a dropped connection may answer in the service's place: any text, any type
+                    resp = Response(int(fault["status"]), str(fault["body"]), headers=fault.get("headers"),
+                                    content_type=fault.get("content_type") or "application/json; charset=utf-8")
                 elif fault and fault.get("status"):
                     raise HttpError(int(fault["status"]), fault.get("code") or "InjectedFault",
                                     fault.get("message") or "Fault injected by the sandbox.",

@@ -105,6 +105,22 @@ def _parsed(text):
         return None
 
 
+def malformed(method, url, text, content_type=None):
+    """The error for an answer that is not what ARM sends (empty, cut short, an HTML page from a proxy): which call
+    and what came back, never the body itself (it may be anything)."""
+    from azure.cli.core.azclierror import AzureResponseError
+    text = text or ""
+    what = ("an empty body" if not text.strip() else
+            f"a {content_type.split(';')[0]} page" if content_type and "json" not in content_type.lower() else
+            "JSON that is cut short or not JSON")
+    return AzureResponseError(
+        f"Azure Resource Manager answered {method} {url.split('?')[0]} with {what} ({len(text)} bytes) where a JSON "
+        "object was expected: a proxy or a dropped connection may have cut or replaced the answer. Nothing more was "
+        "read or written after it.",
+        recommendation="Re-run the command (every step reads first: it goes on where this one stopped); if it "
+        "keeps happening, check the proxy between this machine and Azure (HTTPS_PROXY).")
+
+
 class Arm:
     """Generic ARM calls by resource id: what no shipped SDK does (each target with its api-version from targets.py,
     actions an SDK lacks). Management clients of the SDKs come from azext_aks_connection._client_factory."""
@@ -138,7 +154,11 @@ class Arm:
         text = response.text()
         if response.status_code >= 400:
             raise ArmError.of(response.status_code, text, response.headers, secret)
-        return response.status_code, _parsed(text), dict(response.headers)
+        parsed = _parsed(text)
+        # A read answers a JSON object; any answer with a body must be JSON (an empty one: a 202 or a 204).
+        if (text.strip() and parsed is None) or (method == "GET" and not isinstance(parsed, dict)):
+            raise malformed(method, url, text, response.headers.get("Content-Type"))
+        return response.status_code, parsed, dict(response.headers)
 
     def get(self, resource_id, api_version):
         return self.send("GET", resource_id, api_version)[1]
@@ -152,9 +172,14 @@ def sdk_call(cli_ctx, method, path, call, *args, **kwargs):
     ArmError (the same code, message and headers: what errors.arm_error and the retries read), no answer as
     connection_error (``method`` and ``path`` name the request). A listing: pass ``list`` of the pager as ``call``
     (its pages are fetched here)."""
-    from azure.core.exceptions import HttpResponseError, ServiceRequestError, ServiceResponseError
+    from azure.core.exceptions import (DecodeError, DeserializationError, HttpResponseError, ServiceRequestError,
+                                       ServiceResponseError)
     try:
         return call(*args, **kwargs)
+    except (DecodeError, DeserializationError) as exc:       # the answer is not the JSON the SDK expects
+        response = getattr(exc, "response", None)
+        raise malformed(method, path, response.text() if response is not None else "",
+                        response.headers.get("Content-Type") if response is not None else None) from None
     except HttpResponseError as exc:
         response = exc.response
         if response is None:

@@ -27,8 +27,15 @@ def get_cluster(cmd, cluster):
     except (ServiceRequestError, ServiceResponseError) as exc:
         from azext_aks_connection.provider.arm import connection_error
         raise connection_error(exc, "GET", cluster.id, cmd.cli_ctx) from None
+    try:
+        found = json.loads(raw) if raw.strip() else None
+    except ValueError:
+        found = None
+    if not isinstance(found, dict) or not found.get("id"):
+        from azext_aks_connection.provider.arm import malformed
+        raise malformed("GET", cluster.id, raw.decode("utf-8", "replace"))
     _remember(cmd, cluster, raw)
-    return json.loads(raw)
+    return found
 
 
 def _remember(cmd, cluster_ref, raw):

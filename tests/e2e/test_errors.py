@@ -6,6 +6,7 @@ M-E3 as a status) surface only from Microsoft's own sc-extension, which Service 
 installs — ``troubleshoot`` reads them there. The create path meets permissions (M-E4) and a busy cluster (M-E3),
 and needs no Microsoft.KubernetesConfiguration registration (M-E5)."""
 import os
+import re
 import threading
 import time
 
@@ -276,3 +277,21 @@ def test_debug_log_of_a_failed_create_carries_no_credential(sandbox, sbc):
     assert "Secret is invalid (injected)" in proc.stderr
     text = proc.stdout + proc.stderr
     assert "AccountKey=" not in text
+
+
+@pytest.mark.parametrize("answer", [{"bare": True}, {"body": "<html><body>502 Bad Gateway</body></html>",
+                                                      "content_type": "text/html"},
+                                    {"body": '{"id": "/subscriptions/00000000-0000-0000-'}])
+def test_a_malformed_answer_to_the_cluster_read_is_a_clear_error(az, sandbox, sbc, answer):
+    """A 200 that is not the cluster (empty, a proxy's HTML page, JSON cut short) names the call and what came
+    back, and suggests a re-run: never a traceback."""
+    cluster = new_cluster(sbc, "err-malformed")
+    sbc.add_fault(plane="arm", method="GET", path=re.escape(cluster["id"]) + "$", status=200, times=1, **answer)
+    try:
+        res = create(az, sandbox, cluster, "bad_answer")
+    finally:
+        sbc.clear_faults()
+    assert res.rc == 1, res
+    assert f"answered GET {cluster['id']} with " in res.log and "Re-run the command" in res.log, res.log
+    assert "Traceback" not in res.log and "JSONDecodeError" not in res.log
+    assert create(az, sandbox, cluster, "bad_answer").rc == 0

@@ -279,9 +279,11 @@ def test_debug_log_of_a_failed_create_carries_no_credential(sandbox, sbc):
     assert "AccountKey=" not in text
 
 
-@pytest.mark.parametrize("answer", [{"bare": True}, {"body": "<html><body>502 Bad Gateway</body></html>",
-                                                      "content_type": "text/html"},
-                                    {"body": '{"id": "/subscriptions/00000000-0000-0000-'}])
+MALFORMED = [{"bare": True}, {"body": "<html><body>502 Bad Gateway</body></html>", "content_type": "text/html"},
+             {"body": '{"id": "/subscriptions/00000000-0000-0000-'}]
+
+
+@pytest.mark.parametrize("answer", MALFORMED)
 def test_a_malformed_answer_to_the_cluster_read_is_a_clear_error(az, sandbox, sbc, answer):
     """A 200 that is not the cluster (empty, a proxy's HTML page, JSON cut short) names the call and what came
     back, and suggests a re-run: never a traceback."""

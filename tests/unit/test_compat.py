@@ -135,3 +135,19 @@ def test_the_arm_polling_delay_that_sdk_polling_overrides_is_asked_for():
     from azure.mgmt.core.polling.arm_polling import ARMPolling
     assert callable(getattr(ARMPolling, "_extract_delay", None))
     assert "_extract_delay" in inspect.getsource(LROBasePolling._delay)  # pylint: disable=protected-access
+
+
+def test_the_sdk_models_and_options_the_extension_relies_on_are_there():
+    """What sets the minimum azure-cli (azext_metadata.json): the SDKs it ships must have what provider/identity.py
+    and provider/cluster.py use. azure-mgmt-authorization 5.0.0b1 (azure-cli < 2.88) has no RoleAssignmentProperties;
+    azure-mgmt-containerservice < 41 (azure-cli < 2.85) takes no ``stream`` on managed_clusters.get."""
+    from azure.cli.core import get_default_cli
+    from azure.cli.core.profiles import ResourceType, get_sdk
+    cli = get_default_cli()
+    try:
+        model = get_sdk(cli, ResourceType.MGMT_AUTHORIZATION, "RoleAssignmentProperties", mod="models")
+    except ValueError as exc:           # azure-cli < 2.7x: an API profile per operation group
+        model = exc
+    assert isinstance(model, type), f"azure-mgmt-authorization has no RoleAssignmentProperties: {model}"
+    get = _container_service_client().managed_clusters.get
+    assert 'kwargs.pop("stream", False)' in inspect.getsource(inspect.unwrap(get))

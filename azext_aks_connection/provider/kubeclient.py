@@ -206,7 +206,7 @@ def plain(body):
     return body
 
 
-class KubeClient:  # pylint: disable=too-few-public-methods  # one verb (request) on a pool and its settings
+class KubeClient:
     """The API server of one cluster, from its kubeconfig: ``request(method, path, ...)`` returns the answer as a
     KubeObject (None when empty) and raises KubeApiError for an error answer, or the AzureConnectionError of
     kubereach.unreachable when the server cannot be reached. Every call has a timeout and the retries of
@@ -234,6 +234,12 @@ class KubeClient:  # pylint: disable=too-few-public-methods  # one verb (request
         self._pool = _pool(cluster, user)
         if user.get("token"):
             self._headers["Authorization"] = f"Bearer {user['token']}"
+
+    @staticmethod
+    def sanitize_for_serialization(obj):
+        """``obj`` (a KubeObject, a dict, a list) as JSON-ready data, a copy: the kubernetes ApiClient's method of
+        that name, which `show --manifest --objects` (custom.py) asks the client for."""
+        return json.loads(json.dumps(plain(obj)))
 
     def request(self, method, path, *, query=None, body=None, content_type="application/json", timeout=None,
                 retries=None, raw=False, _probing=False):

@@ -20,11 +20,10 @@ CLASSIFIERS = [
 ]
 
 # azure-cli already ships azure-mgmt-containerservice, -storage, -authorization, -msi and -resource. Microsoft's
-# sc-extension is only read (two plain ARM GETs), so no Microsoft.KubernetesConfiguration SDK is needed.
-# kubernetes: the range the tests run with (requirements-dev.txt pins the version CI installs).
-DEPENDENCIES = [
-    "kubernetes>=37.0.2,<38",
-]
+# sc-extension is only read (two plain ARM GETs), so no Microsoft.KubernetesConfiguration SDK is needed. The
+# Kubernetes API is spoken by the extension's own client on urllib3 (provider/kubeclient.py), which azure-cli ships:
+# the kubernetes package (and what it pulls in) was 150 MB of the install; it stays a test requirement only.
+DEPENDENCIES = []
 
 # A short long description, not README + HISTORY (41 KB): az reads the installed wheel's METADATA ~14 times in
 # every `az aks ...` command, built-in ones and help included (azure-cli's serviceconnector loader lists the

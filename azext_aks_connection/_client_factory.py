@@ -3,7 +3,7 @@
 Each is azure-cli's ``get_mgmt_service_client`` (multi-API profile, user agent, the redacting debug logger) with
 what all of ours share: the command's one credential per subscription (``provider/arm.login_credential``), the
 command's one connection pool per host with the timeouts and the retry policy (``provider/arm.client_kwargs``),
-and no silent provider auto-registration (``provider/arm.disable_auto_registration``, see
+and no silent provider auto-registration (``_compat.disable_auto_registration``, see
 provider/registration.py). A client is made once per command (kept on ``cli_ctx``, gone with it) and
 subscription: SDK clients are safe to share between threads.
 
@@ -16,7 +16,8 @@ _LOCK = threading.Lock()
 
 def _mgmt(cli_ctx, client_type, subscription_id=None, subscription_bound=True, api_version=None):
     from azure.cli.core.commands.client_factory import get_mgmt_service_client
-    from azext_aks_connection.provider.arm import client_kwargs, disable_auto_registration, login_credential
+    from azext_aks_connection._compat import disable_auto_registration
+    from azext_aks_connection.provider.arm import client_kwargs, login_credential
     credential, subscription_id = login_credential(cli_ctx, subscription_id)
     # Module and name: two clients of one name (azure-mgmt-rdbms' PostgreSQLManagementClient of flexible and single
     # servers) are two clients.
@@ -90,4 +91,5 @@ def arm_pipeline(cli_ctx, subscription_id):
     policies. The container service client's: every command reads its cluster with it (and azure-cli's own `az aks`
     loader has imported that SDK already), where azure-mgmt-resource's package imports all of its eight clients
     (~50 ms)."""
-    return cf_container_service(cli_ctx, subscription_id)._client  # pylint: disable=protected-access
+    from azext_aks_connection._compat import pipeline_client
+    return pipeline_client(cf_container_service(cli_ctx, subscription_id))

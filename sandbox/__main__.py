@@ -61,6 +61,10 @@ def env_vars(state):
         "REQUESTS_CA_BUNDLE": os.path.join(d, "bundle.pem"),
         "IDENTITY_ENDPOINT": state["armUrl"] + "/msi/token",
         "IDENTITY_HEADER": "sandbox",
+        # App Service's first managed identity API, which azure-cli up to 2.6x (msrestazure) uses: `make test-mincli`
+        "APPSETTING_WEBSITE_SITE_NAME": "sandbox",
+        "MSI_ENDPOINT": state["armUrl"] + "/msi/token",
+        "MSI_SECRET": "sandbox",
         "KUBECONFIG": os.path.join(d, "kubeconfig"),
     }
 

@@ -74,7 +74,9 @@ az aks connection validate -g "$ERG" -n "$ECLUSTER" --connection orders_blob -o 
 
 echo; echo "== the manifest a cluster would run: a Job that reads the Secret through envFrom"
 echo "   (the sandbox stores the Job but runs no pods: on a real cluster its log says 'connection string set: True')"
-cat > .sandbox/orders-job.yaml <<YAML
+# No file: the manifest goes to kubectl on stdin (the sandbox's state directory may be anywhere:
+# AKS_CONNECTION_SANDBOX_DIR).
+JOB=$(cat <<YAML
 apiVersion: batch/v1
 kind: Job
 metadata:
@@ -92,7 +94,9 @@ spec:
             - secretRef:
                 name: $SECRET
 YAML
-cat .sandbox/orders-job.yaml
-kubectl apply -f .sandbox/orders-job.yaml
+)
+printf '%s\n' "$JOB"
+printf '%s\n' "$JOB" | kubectl apply -f -
 kubectl get job orders-reader -n orders -o jsonpath='{.spec.template.spec.containers[0].envFrom}'; echo
-echo; echo "Done. The sandbox keeps running: 'eval \"\$(python -m sandbox env)\"' to use it, 'make down' to stop it."
+WHERE=${AKS_CONNECTION_SANDBOX_DIR:+ (with AKS_CONNECTION_SANDBOX_DIR=$AKS_CONNECTION_SANDBOX_DIR, as now)}
+echo; echo "Done. The sandbox keeps running: 'eval \"\$(python -m sandbox env)\"' to use it, 'make down' to stop it$WHERE."

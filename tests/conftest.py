@@ -28,6 +28,9 @@ EXT_DIR = os.path.join(TMP, "ext")
 BIN = os.path.dirname(sys.executable)
 AZ = os.path.join(BIN, "az")
 KUBECTL = os.path.join(BIN, "kubectl")
+# The sandbox's own Python: the tests' by default; `make test-mincli` runs az from a virtualenv of an older
+# azure-cli (without the packages the sandbox needs, such as azure-storage-blob) and the sandbox from .venv.
+SANDBOX_PYTHON = os.environ.get("AKS_CONNECTION_SANDBOX_PYTHON") or sys.executable
 # The sandbox's long-running operations in tests (its own default is 1 s, with retry-after-ms 200).
 TEST_LRO_SECONDS = 0.05
 TEST_RETRY_AFTER_MS = 50
@@ -98,7 +101,7 @@ def sandbox():
     """The running sandbox's state (ARM URL, CA, seeds); stopped by PID after the session."""
     state_dir = os.path.join(TMP, "sandbox")
     env = dict(os.environ, AKS_CONNECTION_SANDBOX_DIR=state_dir)
-    subprocess.run([sys.executable, "-m", "sandbox", "up", "--no-login"], cwd=REPO, env=env, check=True,
+    subprocess.run([SANDBOX_PYTHON, "-m", "sandbox", "up", "--no-login"], cwd=REPO, env=env, check=True,
                    stdout=subprocess.DEVNULL)
     from sandbox.__main__ import load_state, env_vars
     from sandbox.client import SandboxClient
@@ -113,7 +116,7 @@ def sandbox():
         os.environ["REQUESTS_CA_BUNDLE"] = state["ca"]
         yield state
     finally:
-        subprocess.run([sys.executable, "-m", "sandbox", "down"], cwd=REPO, env=env, check=False,
+        subprocess.run([SANDBOX_PYTHON, "-m", "sandbox", "down"], cwd=REPO, env=env, check=False,
                        stdout=subprocess.DEVNULL)
 
 

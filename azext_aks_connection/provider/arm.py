@@ -49,15 +49,9 @@ def client_kwargs(cli_ctx):
     host (``shared_transport``), the timeouts, and azure-core's retry policy that also retries the POST actions
     that only read (azure-core retries no POST after a timeout or a reset connection, and a POST only on
     500/503/504)."""
-    from azure.core.pipeline.policies import RetryPolicy
-
-    class _ReadActionsRetryPolicy(RetryPolicy):
-        def _is_method_retryable(self, settings, request, response=None):
-            if request.method.upper() == "POST" and _READ_ONLY_ACTION.search(urlparse(request.url).path):
-                return True
-            return super()._is_method_retryable(settings, request, response=response)
-
-    return dict(timeouts(cli_ctx), retry_policy=_ReadActionsRetryPolicy(), transport=shared_transport(cli_ctx))
+    from azext_aks_connection._compat import read_actions_retry_policy
+    return dict(timeouts(cli_ctx), retry_policy=read_actions_retry_policy(_READ_ONLY_ACTION),
+                transport=shared_transport(cli_ctx))
 
 
 def connection_error(exc, method, url, cli_ctx=None):
@@ -246,12 +240,13 @@ def shared_transport(cli_ctx):
     with _CREDENTIAL_LOCK:
         shared = cli_ctx.data.get("aks_connection_http_adapter")
         if shared is None:
-            from azure.cli.core._debug import change_ssl_cert_verification_track2
             from urllib3.util.retry import Retry
+            from azext_aks_connection._compat import one_context_adapter_class, ssl_verification
             # No retries here: azure-core's RetryPolicy retries (as RequestsTransport's own adapter).
-            shared = (_adapter_class()(pool_connections=4, pool_maxsize=POOL_MAXSIZE,
-                                       max_retries=Retry(total=False, redirect=False, raise_on_status=False)),
-                      change_ssl_cert_verification_track2())
+            shared = (one_context_adapter_class()(pool_connections=4, pool_maxsize=POOL_MAXSIZE,
+                                                  max_retries=Retry(total=False, redirect=False,
+                                                                    raise_on_status=False)),
+                      ssl_verification())
             cli_ctx.data["aks_connection_http_adapter"] = shared
     adapter, verify = shared
     session = requests.Session()
@@ -260,48 +255,6 @@ def shared_transport(cli_ctx):
     session.mount("http://", adapter)
     # The timeouts go to the transport: a client given a transport builds none, so its own timeout kwargs reach none.
     return RequestsTransport(session=session, session_owner=False, **verify, **timeouts(cli_ctx))
-
-
-_TLS_CONTEXTS = {}
-_TLS_LOCK = threading.Lock()
-
-
-def _tls_context(bundle):
-    """One client TLS context per CA bundle, for the process: the bundle (certifi's, or REQUESTS_CA_BUNDLE: some
-    150 certificates) parsed once. requests hands urllib3 the bundle's path, and urllib3 builds a context and parses
-    the file again for every new connection: 35-50 ms of CPU each on these machines, under the GIL, so the
-    concurrent reads of a create waited for each other's handshakes."""
-    with _TLS_LOCK:
-        context = _TLS_CONTEXTS.get(bundle)
-        if context is None:
-            from urllib3.util.ssl_ import create_urllib3_context
-            context = create_urllib3_context()          # CERT_REQUIRED, urllib3's protocol and cipher settings
-            context.load_verify_locations(cafile=bundle)
-            _TLS_CONTEXTS[bundle] = context
-        return context
-
-
-def _adapter_class():
-    """requests' HTTPAdapter with the CA bundle in one shared context (_tls_context) instead of a path per
-    connection, as requests documents for a custom context (build_connection_pool_key_attributes). Verification
-    is unchanged: the same bundle, the same hostname check (urllib3's); ``verify=False`` and client certificates
-    go requests' own way."""
-    from requests.adapters import DEFAULT_CA_BUNDLE_PATH, HTTPAdapter
-
-    class _OneContextAdapter(HTTPAdapter):
-        def build_connection_pool_key_attributes(self, request, verify, cert=None):
-            host, pool = super().build_connection_pool_key_attributes(request, verify, cert)
-            if verify and cert is None and host.get("scheme") == "https" and "ca_cert_dir" not in pool:
-                pool.pop("ca_certs", None)
-                pool["ssl_context"] = _tls_context(verify if isinstance(verify, str) else DEFAULT_CA_BUNDLE_PATH)
-            return host, pool
-
-        def cert_verify(self, conn, url, verify, cert):
-            super().cert_verify(conn, url, verify, cert)
-            if (getattr(conn, "conn_kw", None) or {}).get("ssl_context") in _TLS_CONTEXTS.values():
-                conn.ca_certs = None            # in the context already: not parsed again per connection
-
-    return _OneContextAdapter
 
 
 class _OneAtATime:
@@ -332,19 +285,3 @@ def _one_at_a_time(credential):
     return (_OneAtATimeInfo if hasattr(credential, "get_token_info") else _OneAtATime)(credential)
 
 
-def disable_auto_registration(client):
-    """Switch off azure-mgmt-core's silent provider auto-registration (a fixed 10 s sleep loop with no bound,
-    see provider/registration.py) on an SDK client or its ARMPipelineClient; returns ``client``."""
-    from azure.mgmt.core.policies import ARMAutoResourceProviderRegistrationPolicy
-    pipeline_client = getattr(client, "_client", client)
-    pipeline = getattr(pipeline_client, "_pipeline", None)
-    for policy in getattr(pipeline, "_impl_policies", None) or []:
-        if isinstance(policy, ARMAutoResourceProviderRegistrationPolicy):
-            policy.send = _pass_through(policy)
-    return client
-
-
-def _pass_through(policy):
-    def send(request):
-        return policy.next.send(request)
-    return send

@@ -1,13 +1,13 @@
 """Kubernetes writes: namespace and Secret, each read-compare-write so a re-run changes nothing.
 
-The calls go through kubeaccess.KubeClient (no kubernetes package): :func:`core_v1` gives the CoreV1Api methods
+The calls go through kubeclient.KubeClient (no kubernetes package): :func:`core_v1` gives the CoreV1Api methods
 used here and in the store, with the kubernetes client's names and arguments, answering KubeObjects and raising
-:data:`ApiException` (kubeaccess.KubeApiError: ``status``, ``reason``, ``body``)."""
+:data:`ApiException` (kubeclient.KubeApiError: ``status``, ``reason``, ``body``)."""
 import base64
 from urllib.parse import quote
 
 from azext_aks_connection.provider.errors import kube_error
-from azext_aks_connection.provider.kubeaccess import KubeApiError, KubeClient, api_errors
+from azext_aks_connection.provider.kubeclient import KubeApiError, api_errors
 
 MANAGED_BY = "aks-connection"
 LABELS = {"app.kubernetes.io/managed-by": MANAGED_BY}
@@ -70,11 +70,8 @@ class CoreV1:  # pylint: disable=too-few-public-methods  # its calls are _CALLS,
 
 
 def core_v1(api_client):
-    """CoreV1 on a KubeClient; the kubernetes client's CoreV1Api on anything else (a kubernetes ApiClient)."""
-    if isinstance(api_client, KubeClient):
-        return CoreV1(api_client)
-    from kubernetes import client
-    return client.CoreV1Api(api_client)
+    """CoreV1 on a KubeClient (kubeclient.py, the extension's one Kubernetes client)."""
+    return CoreV1(api_client)
 
 
 def _core(api_client):

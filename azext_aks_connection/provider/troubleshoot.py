@@ -19,9 +19,11 @@ listClusterUserCredential, a read).
 import base64
 import gzip
 import json
+from urllib.parse import quote
 
 from azext_aks_connection.provider import catalogue
 from azext_aks_connection.provider.arm import Arm, ArmError, rest, sdk_call
+from azext_aks_connection.provider.kubeclient import KubeApiError as ApiException
 
 SUCCESS, FAILURE, WARNING = "success", "failure", "warning"
 EXTENSION_NAME = catalogue.EXTENSION_NAME
@@ -33,6 +35,7 @@ BUSY = ("creating", "updating", "deleting", "upgrading", "scaling", "starting", 
         "canceling", "accepted", "running")
 PULL_REASONS = ("ErrImagePull", "ImagePullBackOff", "InvalidImageName", "ErrImageNeverPull")
 LOG_TAIL = 20
+CORE = f"/api/v1/namespaces/{NAMESPACE}"        # sc-system's objects of the core API group
 
 
 def finding(name, result, message, recommendation=None, diagnosis=None):
@@ -159,14 +162,15 @@ def _microsoft_extension_finding(name, ext, ctx):
 
 # --------------------------------------------------------------------------- cluster side
 
-def _core(api):
-    from kubernetes import client
-    return client.CoreV1Api(api)
+def _read(api, path, **query):
+    """GET ``path`` on the extension's Kubernetes client (kubeclient.KubeClient): a KubeObject, read with the
+    kubernetes client's field names; raises ApiException (KubeApiError) for an error answer."""
+    return api.request("GET", path, query={k: v for k, v in query.items() if v is not None} or None)
 
 
-def _batch(api):
-    from kubernetes import client
-    return client.BatchV1Api(api)
+def _items(api, plural, **query):
+    """The objects of a list in sc-system (no limit asked: the API server answers them all in one page)."""
+    return _read(api, f"{CORE}/{plural}", **query).items or []
 
 
 def _kube_failure(name, exc, what):
@@ -181,10 +185,9 @@ def _kube_failure(name, exc, what):
 
 
 def namespace_finding(api, ext):
-    from kubernetes.client.rest import ApiException
     name = f"Namespace {NAMESPACE}"
     try:
-        _core(api).read_namespace(NAMESPACE)
+        _read(api, CORE)
     except ApiException as exc:
         if exc.status != 404:
             return _kube_failure(name, exc, f"Reading namespace {NAMESPACE}"), False
@@ -208,10 +211,9 @@ def _release_info(secret):
 
 
 def helm_finding(api, ext, ctx):
-    from kubernetes.client.rest import ApiException
     name = f"Helm release {EXTENSION_NAME}"
     try:
-        secrets = _core(api).list_namespaced_secret(NAMESPACE, label_selector=f"owner=helm,name={EXTENSION_NAME}").items
+        secrets = _items(api, "secrets", labelSelector=f"owner=helm,name={EXTENSION_NAME}")
     except ApiException as exc:
         return _kube_failure(name, exc, f"Listing the Helm releases in {NAMESPACE}")
     if not secrets:
@@ -244,20 +246,18 @@ def _ext_text(ext):
         ((props.get("errorInfo") or {}).get("message") or "")
 
 
-def _events(core, name):
+def _events(api, name):
     try:
-        items = core.list_namespaced_event(NAMESPACE, field_selector=f"involvedObject.name={name}").items
+        items = _items(api, "events", fieldSelector=f"involvedObject.name={name}")
     except Exception:  # pylint: disable=broad-except
         return []
     return [e for e in items if e.type == "Warning"]
 
 
 def job_finding(api, ctx):
-    from kubernetes.client.rest import ApiException
     name = "Job sc-job"
-    core = _core(api)
     try:
-        job = _batch(api).read_namespaced_job("sc-job", NAMESPACE)
+        job = _read(api, f"/apis/batch/v1/namespaces/{NAMESPACE}/jobs/sc-job")
     except ApiException as exc:
         if exc.status == 404:
             return finding(name, SUCCESS, f"No Job sc-job in {NAMESPACE}: it ran and deleted itself, as it does on "
@@ -274,22 +274,23 @@ def job_finding(api, ctx):
     reason = failed_cond[0].reason if failed_cond else "Failed"
     parts = [f"Job sc-job in {NAMESPACE} failed ({reason})."]
     texts = [catalogue.redact(c.message or "") for c in failed_cond]
-    for event in _events(core, "sc-job"):
+    for event in _events(api, "sc-job"):
         texts.append(catalogue.redact(event.message or ""))
     try:
-        pods = core.list_namespaced_pod(NAMESPACE, label_selector="job-name=sc-job").items
+        pods = _items(api, "pods", labelSelector="job-name=sc-job")
     except ApiException:
         pods = []
     for pod in pods:
         try:
-            log = core.read_namespaced_pod_log(pod.metadata.name, NAMESPACE, tail_lines=LOG_TAIL) or ""
+            log = api.request("GET", f"{CORE}/pods/{quote(pod.metadata.name, safe='')}/log",
+                              query={"tailLines": LOG_TAIL}, raw=True) or ""
         except ApiException:
             log = ""
         lines = [catalogue.redact(line) for line in log.splitlines() if line.strip()]
         if lines:
             parts.append(f"Last log lines of pod {pod.metadata.name}: " + " | ".join(lines[-5:]))
             texts.append(catalogue.redact(log))
-        for event in _events(core, pod.metadata.name):
+        for event in _events(api, pod.metadata.name):
             texts.append(catalogue.redact(event.message or ""))
     # The most telling line: one the catalogue knows, from the logs first.
     for text in reversed(texts):
@@ -302,11 +303,9 @@ def job_finding(api, ctx):
 
 
 def image_pull_finding(api, ctx):
-    from kubernetes.client.rest import ApiException
     name = f"Image pulls in {NAMESPACE}"
-    core = _core(api)
     try:
-        pods = core.list_namespaced_pod(NAMESPACE).items
+        pods = _items(api, "pods")
     except ApiException as exc:
         if exc.status == 404:
             return finding(name, SUCCESS, f"No pods in {NAMESPACE}.")
@@ -321,7 +320,7 @@ def image_pull_finding(api, ctx):
     if not stuck:
         return finding(name, SUCCESS, f"No pod in {NAMESPACE} fails to pull its image.")
     pod, cs, waiting = stuck[0]
-    details = [e.message for e in _events(core, pod.metadata.name)
+    details = [e.message for e in _events(api, pod.metadata.name)
                if (e.message or "").startswith("Failed to pull image")]
     detail = catalogue.redact(details[-1] if details else (waiting.message or waiting.reason))
     diagnosis = catalogue.image_pull(cs.image, detail, ctx)

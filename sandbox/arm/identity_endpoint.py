@@ -16,6 +16,13 @@ MANAGEMENT_AUDIENCE = "https://management.core.windows.net/"
 
 def metadata(req, sb):
     base = base_url(req, sb)
+    if req.query.get("api-version") == "2015-01-01":
+        # The first format, which azure-cli up to 2.6x asks for (msrestazure's _populate_from_metadata_endpoint):
+        # a few endpoints under other names, as ARM still answers it.
+        return {"galleryEndpoint": base + "/gallery/", "graphEndpoint": "https://graph.windows.net/",
+                "portalEndpoint": base + "/portal/",
+                "authentication": {"loginEndpoint": base + "/", "audiences": [MANAGEMENT_AUDIENCE,
+                                                                              "https://management.azure.com/"]}}
     return {
         "name": "Sandbox",
         "portal": base + "/portal/",
@@ -83,13 +90,20 @@ def make_token(sb, resource, client_id=None, object_id=None, lifetime=3600):
 
 
 def msi_token(req, sb):
-    if not req.header("X-IDENTITY-HEADER"):
-        return Response(400, {"statusCode": 400, "message": "The X-IDENTITY-HEADER header is missing."})
+    """App Service's managed identity endpoint: api-version 2019-08-01 (IDENTITY_ENDPOINT, header
+    X-IDENTITY-HEADER: MSAL, azure-cli >= 2.7x) and the first one, 2017-09-01 (MSI_ENDPOINT, header ``secret``,
+    ``clientid``, ``expires_on`` as a date: msrestazure, azure-cli up to 2.6x), as App Service serves both."""
+    legacy = req.query.get("api-version") == "2017-09-01"
+    if not req.header("secret" if legacy else "X-IDENTITY-HEADER"):
+        header = "secret" if legacy else "X-IDENTITY-HEADER"
+        return Response(400, {"statusCode": 400, "message": f"The {header} header is missing."})
     resource = req.query.get("resource")
     if not resource:
         return Response(400, {"statusCode": 400, "message": "The resource query parameter is required."})
-    token, exp = make_token(sb, resource, client_id=req.query.get("client_id"),
-                            object_id=req.query.get("object_id"))
-    return Response(200, {"access_token": token, "expires_on": str(exp), "resource": resource,
-                          "token_type": "Bearer", "client_id": req.query.get("client_id") or sb.caller_client_id},
-                    {"Cache-Control": "no-store"})
+    client_id = req.query.get("clientid" if legacy else "client_id")
+    token, exp = make_token(sb, resource, client_id=client_id, object_id=None if legacy else req.query.get("object_id"))
+    expires_on = time.strftime("%m/%d/%Y %H:%M:%S +00:00", time.gmtime(exp)) if legacy else str(exp)
+    body = {"access_token": token, "expires_on": expires_on, "resource": resource, "token_type": "Bearer"}
+    if not legacy:
+        body["client_id"] = client_id or sb.caller_client_id
+    return Response(200, body, {"Cache-Control": "no-store"})

@@ -180,6 +180,35 @@ def test_failed_sc_job_shows_its_logs_events_and_the_fix(az, sandbox, sbc):
     assert writes(sbc, mark) == []
 
 
+def test_troubleshoot_reads_the_cluster_without_the_kubernetes_package(az, sandbox, sbc, tmp_path):
+    """One Kubernetes client: a real az process whose ``kubernetes`` package fails on import reads all of sc-system
+    (namespace, Helm release, Job, its pods, their logs and events) through the extension's own client."""
+    import json
+    import os
+    from tests.conftest import az_subprocess
+    stub = tmp_path / "stub" / "kubernetes"
+    stub.mkdir(parents=True)
+    (stub / "__init__.py").write_text("raise ImportError('the kubernetes package was imported')\n")
+    cluster = new_cluster(sbc, "ts-nokube")
+    rg, name = cluster["resourceGroup"], cluster["name"]
+    sbc.fail_extension_installs(rg, name, "Helm installation failed : Timed out waiting for resource readiness",
+                                scJob={"log": "2026-01-12T10:00:02Z error: something the catalogue knows not\n"})
+    try:
+        assert install_microsoft_extension(az, cluster) == "Failed"
+    finally:
+        sbc.clear_extension_failure(rg, name)
+    proc = az_subprocess("aks", "connection", "troubleshoot", "-g", rg, "-n", name, "-o", "json",
+                         env=dict(os.environ, PYTHONPATH=str(tmp_path / "stub")))
+    assert proc.returncode == 1, proc.stderr[-2000:]
+    assert "kubernetes package was imported" not in proc.stdout + proc.stderr
+    found = by_name(json.loads(proc.stdout))
+    assert [f for f in NAMES if f not in found] == []
+    assert found["Namespace sc-system"]["result"] == "success"
+    assert "Helm release sc-extension revision 1" in found["Helm release sc-extension"]["message"]
+    job = found["Job sc-job"]
+    assert "failed (BackoffLimitExceeded)" in job["message"] and "something the catalogue knows not" in job["message"]
+
+
 def test_credentials_in_sc_job_logs_are_never_shown(az, sandbox, sbc):
     """sc-job may log a connection string; troubleshoot shows the line with the credential replaced."""
     import base64

@@ -1,4 +1,4 @@
-"""The ARM connections' TLS (provider/arm.py _adapter_class): the CA bundle is parsed once per process into one
+"""The ARM connections' TLS (_compat.one_context_adapter_class): the CA bundle is parsed once per process into one
 shared context instead of once per new connection, and verification is what it was: a server whose certificate
 the bundle does not vouch for is refused, with or without that shared context."""
 import threading
@@ -7,7 +7,7 @@ import time
 import pytest
 import requests
 
-from azext_aks_connection.provider import arm
+from azext_aks_connection import _compat
 from sandbox.core import RequestLog, Faults, Response, make_tls, serve
 
 
@@ -29,7 +29,7 @@ def server(tmp_path_factory):
 
 def _session():
     session = requests.Session()
-    session.mount("https://", arm._adapter_class()(pool_maxsize=8))
+    session.mount("https://", _compat.one_context_adapter_class()(pool_maxsize=8))
     return session
 
 
@@ -48,7 +48,7 @@ def test_concurrent_connections_share_one_context_and_verify(server):
     for t in threads:
         t.join(20)
     assert not errors and answers == [200] * 4, (answers, errors)
-    context = arm._TLS_CONTEXTS[server["ca"]]
+    context = _compat._TLS_CONTEXTS[server["ca"]]
     pools = list(session.get_adapter(server["url"]).poolmanager.pools._container.values())
     assert len(pools) == 1, pools                                 # one pool for the host: one context, not per call
     assert pools[0].conn_kw["ssl_context"] is context and pools[0].ca_certs is None

@@ -41,10 +41,25 @@ def test_bodies_of_kubernetes_models_go_in_their_wire_form():
     ({"auth-provider": {"name": "azure"}}, {}, False),
     ({"token": "t"}, {"proxy-url": "http://proxy:3128"}, False),
     ({"token": "t"}, {"certificate-authority": "/some/file"}, False),
+    ({"token": "t"}, {"server": "http://example.invalid:8080"}, False),
 ])
-def test_what_is_not_spoken_here_goes_through_the_kubernetes_client(user, cluster, spoken):
+def test_what_is_not_spoken_here_is_refused_before_any_request(user, cluster, spoken):
+    """One Kubernetes client: a kubeconfig it does not speak is a clear error naming what, not a second client."""
+    from azure.cli.core.azclierror import AzureConnectionError
     cluster = dict({"server": "https://example.invalid:443"}, **cluster)
     assert kubeaccess._speaks(cluster, user) is spoken   # pylint: disable=protected-access
+    kubeconfig = {"current-context": "c", "contexts": [{"name": "c", "context": {"cluster": "k", "user": "u"}}],
+                  "clusters": [{"name": "k", "cluster": cluster}], "users": [{"name": "u", "user": user}]}
+    ref = type("Ref", (), {"name": "aks-odd", "resource_group": "rg", "id": None})()
+    if spoken:
+        assert kubeaccess.unspoken(cluster, user) == ""
+        return
+    with pytest.raises(AzureConnectionError) as err:
+        KubeClient(kubeconfig, ClusterContext(ref), (1, 1))
+    text = str(err.value)
+    assert "AKS cluster 'aks-odd'" in text and "does not support" in text, text
+    assert kubeaccess.unspoken(cluster, user) in text and kubeaccess.unspoken(cluster, user), text
+    assert "--engine service-connector" in err.value.recommendations[0]
 
 
 @pytest.fixture(scope="module")

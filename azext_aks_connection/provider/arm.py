@@ -283,5 +283,3 @@ class _OneAtATimeInfo(_OneAtATime):
 
 def _one_at_a_time(credential):
     return (_OneAtATimeInfo if hasattr(credential, "get_token_info") else _OneAtATime)(credential)
-
-

@@ -129,12 +129,21 @@ def test_requests_asks_the_adapter_for_its_pool_key_attributes():
 
 
 def test_the_arm_polling_delay_that_sdk_polling_overrides_is_asked_for():
-    """provider/arm.py sdk_polling overrides ARMPolling._extract_delay (its Backoff when an answer has no
+    """provider/retry.py sdk_polling overrides ARMPolling._extract_delay (its Backoff when an answer has no
     Retry-After): azure-core's polling loop must still ask it."""
     from azure.core.polling.base_polling import LROBasePolling
     from azure.mgmt.core.polling.arm_polling import ARMPolling
     assert callable(getattr(ARMPolling, "_extract_delay", None))
     assert "_extract_delay" in inspect.getsource(LROBasePolling._delay)  # pylint: disable=protected-access
+
+
+def test_the_polling_loop_that_sdk_polling_wait_first_overrides_polls_then_delays():
+    """provider/retry.py sdk_polling(wait_first=True) overrides LROBasePolling._poll to wait before its first poll
+    (the firewall writes): azure-core's loop must still be run by _poll, asking update_status and _delay."""
+    from azure.core.polling.base_polling import LROBasePolling
+    source = inspect.getsource(LROBasePolling._poll)  # pylint: disable=protected-access
+    assert "update_status" in source and "_delay" in source
+    assert "_poll" in inspect.getsource(LROBasePolling.run)
 
 
 def test_the_sdk_models_and_options_the_extension_relies_on_are_there():

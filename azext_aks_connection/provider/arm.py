@@ -99,16 +99,20 @@ def _parsed(text):
         return None
 
 
-def malformed(method, url, text, content_type=None):
-    """The error for an answer that is not what ARM sends (empty, cut short, an HTML page from a proxy): which call
-    and what came back, never the body itself (it may be anything)."""
+def malformed(method, url, text, content_type=None, who="Azure Resource Manager"):
+    """The error for an answer that is not what ``who`` sends (empty, cut short, an HTML page from a proxy): which
+    call and what came back, never the body itself (it may be anything)."""
     from azure.cli.core.azclierror import AzureResponseError
-    text = text or ""
-    what = ("an empty body" if not text.strip() else
-            f"a {content_type.split(';')[0]} page" if content_type and "json" not in content_type.lower() else
-            "JSON that is cut short or not JSON")
+    if text is None:        # not seen (the SDK read it): what it was is not known
+        what, text = "an answer that is not its JSON (empty, cut short or a page of another kind)", ""
+    elif not text.strip():
+        what = "an empty body"
+    elif content_type and "json" not in content_type.lower():
+        what = f"a {content_type.split(';')[0]} page ({len(text)} bytes)"
+    else:
+        what = f"JSON that is cut short or not JSON ({len(text)} bytes)"
     return AzureResponseError(
-        f"Azure Resource Manager answered {method} {url.split('?')[0]} with {what} ({len(text)} bytes) where a JSON "
+        f"{who} answered {method} {url.split('?')[0]} with {what} where a JSON "
         "object was expected: a proxy or a dropped connection may have cut or replaced the answer. Nothing more was "
         "read or written after it.",
         recommendation="Re-run the command (every step reads first: it goes on where this one stopped); if it "
@@ -141,8 +145,13 @@ class Arm:
             hdrs["Content-Type"] = "application/json"
         request = HttpRequest(method, url, headers=hdrs, data=data)
         from azure.core.exceptions import ServiceRequestError, ServiceResponseError
+        from azure.core.exceptions import DecodeError
         try:
             response = self._pipeline.send_request(request, logging_enable=not secret)
+        except DecodeError as exc:      # the pipeline's JSON decoding of an answer that says JSON and is not
+            answer = getattr(exc, "response", None)
+            raise malformed(method, url, answer.text() if answer is not None and not secret else "",
+                            answer.headers.get("Content-Type") if answer is not None else None) from None
         except (ServiceRequestError, ServiceResponseError) as exc:
             raise connection_error(exc, method, url, self.cli_ctx) from None
         text = response.text()
@@ -169,7 +178,7 @@ def sdk_call(cli_ctx, method, path, call, *args, **kwargs):
     from azure.core.exceptions import (DecodeError, DeserializationError, HttpResponseError, ServiceRequestError,
                                        ServiceResponseError)
     try:
-        return call(*args, **kwargs)
+        answer = call(*args, **kwargs)
     except (DecodeError, DeserializationError) as exc:       # the answer is not the JSON the SDK expects
         response = getattr(exc, "response", None)
         raise malformed(method, path, response.text() if response is not None else "",
@@ -182,6 +191,13 @@ def sdk_call(cli_ctx, method, path, call, *args, **kwargs):
         raise ArmError.of(response.status_code, response.text(), response.headers) from None
     except (ServiceRequestError, ServiceResponseError) as exc:
         raise connection_error(exc, method, path, cli_ctx) from None
+    except (AttributeError, TypeError, KeyError, ValueError):
+        # the SDK's own deserializer choking on an answer that is not the JSON it expects (empty, not JSON): the
+        # call is the SDK's alone, so this is its answer, not our code
+        raise malformed(method, path, None) from None
+    if answer is None and method in ("GET", "PUT"):
+        raise malformed(method, path, "")   # a read or a write answers the resource: an empty body deserializes None
+    return answer
 
 
 def rest(model):

@@ -156,7 +156,11 @@ def _put_cluster(client, cluster_ref, mc, progress, what, *, on_success=None):
     progress(f"Enabling {what} on AKS cluster '{cluster_ref.name}' (a cluster update; it can take minutes)")
     poller = client.begin_create_or_update(cluster_ref.resource_group, cluster_ref.name, mc,
                                            polling=sdk_polling(on_success=on_success), **condition)
-    return follow(poller, progress, tick=1).as_dict()
+    result = follow(poller, progress, tick=1)
+    if result is None:          # the final GET answered no cluster (an empty body)
+        from azext_aks_connection.provider.arm import malformed
+        raise malformed("GET", cluster_ref.id, "")
+    return result.as_dict()
 
 
 def ensure_features(cmd, cluster_ref, cluster, progress, *, workload_identity=False, kv_csi=False,
@@ -223,12 +227,18 @@ def _cluster_write(cmd, cluster_ref, what, attempt, *, reread=None, attempts, na
     """``attempt`` (a read and a PUT of the cluster) with retry.call: 412 (changed since the read) and 409 (busy)
     retried as ``attempts`` allows, at once (the next attempt reads again); the failure as arm_error (``what()``
     failed; ``named``: its fix lines name the cluster) or connection_error."""
-    from azure.core.exceptions import ServiceRequestError, ServiceResponseError
+    from azure.core.exceptions import DecodeError, DeserializationError, ServiceRequestError, ServiceResponseError
     from azext_aks_connection.provider import retry
     try:
         return retry.call(attempt, retryable=lambda exc: exc.status_code if isinstance(exc, HttpResponseError)
                           else None, attempts=attempts, reread=reread, backoff=retry.Backoff(first=0.0))
-    except HttpResponseError as exc:
+    except (DecodeError, DeserializationError, HttpResponseError) as exc:
+        if isinstance(exc, (DecodeError, DeserializationError)) or (getattr(exc, "status_code", None) or 0) < 400:
+            # a success status with an answer that is not the operation's JSON (empty, a proxy's page)
+            from azext_aks_connection.provider.arm import malformed
+            response = getattr(exc, "response", None)
+            raise malformed("PUT", cluster_ref.id, response.text() if response is not None else "",
+                            response.headers.get("Content-Type") if response is not None else None) from None
         from azext_aks_connection.provider.catalogue import Context      # the fix lines name the cluster
         raise arm_error(exc, what(), Context.of(cluster_ref) if named else None) from exc
     except (ServiceRequestError, ServiceResponseError) as exc:

@@ -105,7 +105,8 @@ class ClusterContext:  # pylint: disable=too-many-instance-attributes
             aad = (cluster_resource.get("properties") or {}).get("aadProfile") or {}
             self.entra = self.entra or bool(aad.get("managed"))
             self.azure_rbac = bool(aad.get("enableAzureRBAC"))
-            self.id = cluster_resource.get("id") or self.id
+            # the id as the user named the cluster (the fixes' scopes read as they typed it), else ARM's
+            self.id = self.id or cluster_resource.get("id")
         return self
 
     def cluster_resource(self):
@@ -273,7 +274,17 @@ class KubeClient:
             raise KubeApiError(answer.status, answer.reason, text, dict(answer.headers), self.aks)
         if raw:
             return text
-        return KubeObject(json.loads(text)) if text.strip() else None
+        try:
+            parsed = json.loads(text) if text.strip() else None
+        except ValueError:
+            parsed = None
+        if not isinstance(parsed, dict) and not (method == "DELETE" and not text.strip()):
+            # the API server answers every call with an object (a DELETE: the object or a Status): anything else
+            # is a proxy's page or an answer cut short
+            from azext_aks_connection.provider.arm import malformed
+            raise malformed(method, path, text, (answer.headers or {}).get("Content-Type"),
+                            who=f"The Kubernetes API server of AKS cluster '{getattr(self.aks, 'name', '?')}'")
+        return KubeObject(parsed) if parsed is not None else None
 
     def _send(self, method, url, data, headers, kwargs):
         return self._pool.request(method, url, body=data, headers=headers, **kwargs)

@@ -64,14 +64,23 @@ def api_client(cmd, cluster_ref, cluster_resource=None):
     from azure.core.exceptions import HttpResponseError
     from azext_aks_connection.provider.cluster import _client
     from azext_aks_connection.provider.errors import arm_error
+    from azure.core.exceptions import DecodeError, DeserializationError
+    from azext_aks_connection.provider.arm import malformed
     try:
+        # format=exec: an Entra ID cluster's kubeconfig with kubelogin's exec user (replaced below), not the azure
+        # auth-provider of older API versions' default, which no client runs any more
         creds = _client(cmd, cluster_ref.subscription).managed_clusters.list_cluster_user_credentials(
-            cluster_ref.resource_group, cluster_ref.name, logging_enable=False)
+            cluster_ref.resource_group, cluster_ref.name, format="exec", logging_enable=False)
+        # libyaml's safe loader when PyYAML has it (azure-cli's wheels do): 0.3 ms for a kubeconfig, not 5 ms
+        kubeconfig = yaml.load(creds.kubeconfigs[0].value.decode("utf-8"),
+                               Loader=getattr(yaml, "CSafeLoader", yaml.SafeLoader))
+        if not isinstance(kubeconfig, dict):
+            raise ValueError("not a kubeconfig")
+    except (DecodeError, DeserializationError, AttributeError, TypeError, IndexError, ValueError, yaml.YAMLError):
+        # an answer that is not the credentials (empty, a proxy's page): never shown, it may hold a credential
+        raise malformed("POST", f"{cluster_ref.id}/listClusterUserCredential", None) from None
     except HttpResponseError as exc:
         raise arm_error(exc, f"Getting the user credentials of AKS cluster '{cluster_ref.name}'") from exc
-    # libyaml's safe loader when PyYAML has it (azure-cli's wheels do): 0.3 ms for a kubeconfig, not 5 ms
-    kubeconfig = yaml.load(creds.kubeconfigs[0].value.decode("utf-8"),
-                           Loader=getattr(yaml, "CSafeLoader", yaml.SafeLoader))
     contexts = {c.get("name"): c.get("context") or {} for c in kubeconfig.get("contexts") or []}
     current = contexts.get(kubeconfig.get("current-context")) or next(iter(contexts.values()), {})
     clusters = {c.get("name"): c.get("cluster") or {} for c in kubeconfig.get("clusters") or []}

@@ -113,14 +113,19 @@ def api_server(sb, cluster, served_at):
     return served_at
 
 
-def exec_user(sb, cluster, admin):
+def exec_user(sb, cluster, admin, legacy=False):
     """The kubeconfig ``user`` entry lines (indented for ``- name: …``) when the cluster's user credentials are
-    Entra ID (kubelogin exec, as AKS returns them), else None."""
+    Entra ID (kubelogin exec, as AKS returns them with format=exec), else None. ``legacy``: the request named no
+    format: the ``azure`` auth-provider form of older API versions (that kubectl itself no longer runs)."""
     props = cluster.get("properties") or {}
     aad = props.get("aadProfile") or {}
     if admin or not aad.get("managed"):
         return None
     tenant = aad.get("tenantID") or sb.tenant_id
+    if legacy:
+        return ["  user:", "    auth-provider:", "      config:", f"        apiserver-id: {AKS_SERVER_APP}",
+                f"        client-id: {AKS_CLIENT_APP}", "        config-mode: '1'",
+                "        environment: AzurePublicCloud", f"        tenant-id: {tenant}", "      name: azure"]
     args = ["get-token", "--login", "devicecode", "--server-id", AKS_SERVER_APP, "--client-id", AKS_CLIENT_APP,
             "--tenant-id", tenant, "--environment", "AzurePublicCloud"]
     lines = ["  user:", "    exec:", "      apiVersion: client.authentication.k8s.io/v1beta1", "      args:"]

@@ -383,7 +383,7 @@ def _yaml(value):
     return s if re.fullmatch(r"[A-Za-z0-9_./:@+=-]+", s) and not s[0] in "-:@" else json.dumps(s)
 
 
-def kubeconfig(state, cluster, rg, admin=False):
+def kubeconfig(state, cluster, rg, admin=False, legacy=False):
     """The kubeconfig AKS hands out for the cluster's kind (see clusterkinds): a static token, or kubelogin's
     exec user for Entra ID; the sandbox's Kubernetes API, or the unreachable server of a private cluster or of
     authorized IP ranges that leave this machine out."""
@@ -403,7 +403,7 @@ def kubeconfig(state, cluster, rg, admin=False):
               f"    cluster: {_yaml(name)}", f"    user: {_yaml(user)}", f"  name: {_yaml(context)}",
               f"current-context: {_yaml(context)}", "kind: Config", "preferences: {}", "users:",
               f"- name: {_yaml(user)}"]
-    lines += clusterkinds.exec_user(sb, cluster, admin) or ["  user:", f"    token: {_yaml(sb.kube_token)}"]
+    lines += clusterkinds.exec_user(sb, cluster, admin, legacy) or ["  user:", f"    token: {_yaml(sb.kube_token)}"]
     return "\n".join(lines + [""])
 
 
@@ -660,7 +660,9 @@ class ManagedClusterHandler(common.ResourceHandler):
         if admin and res["properties"].get("disableLocalAccounts"):
             raise arm_error(400, "BadRequest", "Getting static credential is not allowed because this cluster is "
                                                "set to disable local accounts.")
-        text = kubeconfig(self.state, res, ref.resource_group, admin=admin)
+        # format=exec: kubelogin's exec user for Entra ID; no format: the legacy azure auth-provider form
+        legacy = (req.query.get("format") or "").lower() != "exec"
+        text = kubeconfig(self.state, res, ref.resource_group, admin=admin, legacy=legacy)
         return Response(200, {"kubeconfigs": [{"name": "clusterAdmin" if admin else "clusterUser",
                                                "value": base64.b64encode(text.encode()).decode()}]})
 

@@ -23,6 +23,13 @@ KINDS = {
     "5xx": {"status": 503, "code": "ServiceUnavailable", "message": "The service is temporarily unavailable."},
     "latency": {"latency": 1.6},
     "reset": {"reset": True},
+    # malformed answers (issue 25): what a proxy or a dropped connection answers in the service's place
+    "bare 200": {"status": 200, "bare": True},
+    "truncated JSON": {"status": 200, "body": '{"metadata": {"name": "x", "ann', "content_type": "application/json"},
+    "HTML page": {"status": 200, "body": "<html><body><h1>502 Bad Gateway</h1></body></html>",
+                  "content_type": "text/html"},
+    "wrong content type": {"status": 200, "body": "upstream connect error or disconnect/reset before headers",
+                           "content_type": "text/plain"},
 }
 SHORT_TIMEOUTS = {"AZURE_AKS_CONNECTION_ARM_TIMEOUT": "1", "AZURE_AKS_CONNECTION_KUBE_TIMEOUT": "1"}
 RAW = ("Traceback", "HTTPSConnectionPool", "urllib3", "Max retries exceeded", "RemoteDisconnected",

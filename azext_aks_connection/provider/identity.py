@@ -221,7 +221,7 @@ def ensure_federated_credential(arm, identity, issuer, namespace, existing=None)
         created = _write_credential(arm, "PUT", f"{base}/{name}",
                                     {"issuer": issuer, "subject": subj, "audiences": [AUDIENCE]})
     except ArmError as exc:
-        if exc.status_code == 400:
+        if exc.status_code == 400 and not _FIC_FULL.search(exc.error.message or ""):
             raise _refused_credential(exc, identity, name, issuer, subj) from exc
         raise arm_error(exc, f"Creating federated credential '{name}' on identity '{identity['name']}'" + (
             f" (an identity holds at most {MAX_FICS}: delete one it no longer needs, or pass another identity "
@@ -233,8 +233,8 @@ def _refused_credential(exc, identity, name, issuer, subj):
     """A 400 on the credential PUT: what Azure refused, what the credential holds, and what each part must be."""
     from azure.cli.core.azclierror import BadRequestError
     return BadRequestError(
-        f"Azure refused federated credential '{name}' on identity '{identity['name']}' ({exc.error.code}: "
-        f"{exc.error.message}). It trusts issuer {issuer} for subject {subj}, audience {AUDIENCE}.",
+        f"Azure refused federated credential '{name}' on identity '{identity['name']}': ({exc.error.code}) "
+        f"{exc.error.message} It trusts issuer {issuer} for subject {subj}, audience {AUDIENCE}.",
         recommendation="The issuer must be the cluster's OIDC issuer URL, as 'az aks show --query "
         "oidcIssuerProfile.issuerUrl' prints it (https); the subject system:serviceaccount:<namespace>:<service "
         "account>; the name 3-120 letters, digits, '-' or '_', starting with a letter or digit. Re-run this command "

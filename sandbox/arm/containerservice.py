@@ -383,6 +383,13 @@ def _yaml(value):
     return s if re.fullmatch(r"[A-Za-z0-9_./:@+=-]+", s) and not s[0] in "-:@" else json.dumps(s)
 
 
+def _version(text):
+    try:
+        return tuple(int(p) for p in str(text or "").split(".")[:2])
+    except ValueError:
+        return (99, 0)
+
+
 def kubeconfig(state, cluster, rg, admin=False, legacy=False):
     """The kubeconfig AKS hands out for the cluster's kind (see clusterkinds): a static token, or kubelogin's
     exec user for Entra ID; the sandbox's Kubernetes API, or the unreachable server of a private cluster or of
@@ -660,8 +667,10 @@ class ManagedClusterHandler(common.ResourceHandler):
         if admin and res["properties"].get("disableLocalAccounts"):
             raise arm_error(400, "BadRequest", "Getting static credential is not allowed because this cluster is "
                                                "set to disable local accounts.")
-        # format=exec: kubelogin's exec user for Entra ID; no format: the legacy azure auth-provider form
-        legacy = (req.query.get("format") or "").lower() != "exec"
+        # format=exec: kubelogin's exec user for Entra ID; no format: AKS's default, the exec form from Kubernetes
+        # 1.24 on, the legacy azure auth-provider form before it ("azure" when asked for)
+        fmt = (req.query.get("format") or "").lower()
+        legacy = fmt == "azure" or (not fmt and _version(res["properties"].get("kubernetesVersion")) < (1, 24))
         text = kubeconfig(self.state, res, ref.resource_group, admin=admin, legacy=legacy)
         return Response(200, {"kubeconfigs": [{"name": "clusterAdmin" if admin else "clusterUser",
                                                "value": base64.b64encode(text.encode()).decode()}]})

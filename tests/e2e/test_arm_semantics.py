@@ -157,8 +157,8 @@ def test_a_refused_credential_names_what_it_holds_and_what_each_part_must_be(az,
     finally:
         sbc.clear_faults()
     assert res.rc == 1, res
-    assert "Azure refused federated credential 'sc-" in res.log and "(BadRequest: Issuer URL must use the https " \
-           "scheme.)" in res.log, res.log
+    assert "Azure refused federated credential 'sc-" in res.log and "(BadRequest) Issuer URL must use the https " \
+           "scheme." in res.log, res.log
     assert "for subject system:serviceaccount:" in res.log and "oidcIssuerProfile.issuerUrl" in res.log
     assert "Traceback" not in res.log
 

@@ -59,6 +59,9 @@ def test_entra_id_cluster_create_list_show_delete(az, sandbox, sbc):
     assert status == 200 and "AZURE_STORAGEBLOB_CONNECTIONSTRING" in body["data"], body
     kube_calls = [e for e in sbc.requests(since=mark, plane="kube") if f"/clusters/{cluster['name']}/" in e["path"]]
     assert kube_calls and all(e["status"] != 401 for e in kube_calls), kube_calls
+    # the credentials asked for in the exec form (AKS's default form depends on the Kubernetes version)
+    creds = [e for e in sbc.requests(since=mark, plane="arm") if e["path"].endswith("/listClusterUserCredential")]
+    assert creds and all((e.get("query") or {}).get("format") == "exec" for e in creds), creds
 
     listed = az("aks", "connection", "list", "--source-id", cluster["id"], "-o", "json")
     assert listed.rc == 0, listed

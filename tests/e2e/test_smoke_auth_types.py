@@ -42,7 +42,9 @@ def test_the_azure_cli_is_the_one_this_run_is_for():
     expected = os.environ.get("AKS_CONNECTION_EXPECT_CLI")
     if expected:
         assert __version__ == expected, __version__
-    with open(os.path.join(os.path.dirname(t.__file__), "azext_metadata.json"), encoding="utf-8") as f:
+    import azext_aks_connection
+    with open(os.path.join(os.path.dirname(azext_aks_connection.__file__), "azext_metadata.json"),
+              encoding="utf-8") as f:
         minimum = json.load(f)["azext.minCliCoreVersion"]
     assert tuple(map(int, __version__.split("."))) >= tuple(map(int, minimum.split("."))), (__version__, minimum)
 

@@ -1,4 +1,8 @@
 #!/usr/bin/env python
+# --------------------------------------------------------------------------------------------
+# Copyright (c) Microsoft Corporation. All rights reserved.
+# Licensed under the MIT License. See License.txt in the project root for license information.
+# --------------------------------------------------------------------------------------------
 """The `aks-connection` Azure CLI extension: `az aks connection`, done client-side."""
 import os
 from setuptools import setup, find_packages

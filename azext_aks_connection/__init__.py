@@ -1,3 +1,7 @@
+# --------------------------------------------------------------------------------------------
+# Copyright (c) Microsoft Corporation. All rights reserved.
+# Licensed under the MIT License. See License.txt in the project root for license information.
+# --------------------------------------------------------------------------------------------
 """Command loader of `az aks connection`. Imports nothing heavy: no SDK, no kubernetes client."""
 from azure.cli.core import AzCommandsLoader
 

@@ -1,3 +1,7 @@
+# --------------------------------------------------------------------------------------------
+# Copyright (c) Microsoft Corporation. All rights reserved.
+# Licensed under the MIT License. See License.txt in the project root for license information.
+# --------------------------------------------------------------------------------------------
 """Every management client of the extension, built here and nowhere else (the azure-cli-extensions convention).
 
 Each is azure-cli's ``get_mgmt_service_client`` (multi-API profile, user agent, the redacting debug logger) with

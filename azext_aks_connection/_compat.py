@@ -1,3 +1,7 @@
+# --------------------------------------------------------------------------------------------
+# Copyright (c) Microsoft Corporation. All rights reserved.
+# Licensed under the MIT License. See License.txt in the project root for license information.
+# --------------------------------------------------------------------------------------------
 """Every use of an internal of azure-cli, azure-core / azure-mgmt-core or requests / urllib3: here and nowhere else.
 
 Each one is here because a measurement justified it (the docstrings say which), and each can stop applying on

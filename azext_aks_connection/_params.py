@@ -1,3 +1,7 @@
+# --------------------------------------------------------------------------------------------
+# Copyright (c) Microsoft Corporation. All rights reserved.
+# Licensed under the MIT License. See License.txt in the project root for license information.
+# --------------------------------------------------------------------------------------------
 """Arguments, with the built-in `az aks connection` names; per-target ones come from the target table."""
 from azext_aks_connection._validators import skip_builtin_validation
 from azext_aks_connection.targets import (AUTH_SECRET, AUTH_SERVICE_PRINCIPAL, AUTH_WORKLOAD_IDENTITY, TARGETS,

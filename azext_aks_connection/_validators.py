@@ -1,3 +1,7 @@
+# --------------------------------------------------------------------------------------------
+# Copyright (c) Microsoft Corporation. All rights reserved.
+# Licensed under the MIT License. See License.txt in the project root for license information.
+# --------------------------------------------------------------------------------------------
 """Input checks that run before anything is read or written in Azure or the cluster.
 
 Standard library + azclierror only, so a bad argument fails in milliseconds with the fix.

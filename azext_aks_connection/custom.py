@@ -1,3 +1,7 @@
+# --------------------------------------------------------------------------------------------
+# Copyright (c) Microsoft Corporation. All rights reserved.
+# Licensed under the MIT License. See License.txt in the project root for license information.
+# --------------------------------------------------------------------------------------------
 """Command implementations: parse arguments into a ConnectionSpec, call the provider layer,
 return the output dict. Everything that can be checked locally is checked before any call."""
 

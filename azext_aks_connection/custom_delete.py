@@ -1,3 +1,7 @@
+# --------------------------------------------------------------------------------------------
+# Copyright (c) Microsoft Corporation. All rights reserved.
+# Licensed under the MIT License. See License.txt in the project root for license information.
+# --------------------------------------------------------------------------------------------
 """`az aks connection delete`, and what a delete or an update leaves behind: the record removed (and with
 --cleanup what the connection made that no other connection uses), then what was done and what is left, each with
 the command that removes it."""

@@ -1,3 +1,7 @@
+# --------------------------------------------------------------------------------------------
+# Copyright (c) Microsoft Corporation. All rights reserved.
+# Licensed under the MIT License. See License.txt in the project root for license information.
+# --------------------------------------------------------------------------------------------
 """`az aks connection validate` and `az aks connection troubleshoot`: print every result, and exit
 non-zero when one of them is a failure (so CI can gate on it while a person reads the table)."""
 from knack.log import get_logger

@@ -1,3 +1,7 @@
+# --------------------------------------------------------------------------------------------
+# Copyright (c) Microsoft Corporation. All rights reserved.
+# Licensed under the MIT License. See License.txt in the project root for license information.
+# --------------------------------------------------------------------------------------------
 """A connection as data, and its two shapes: the record kept in the connection store (provider/store.py), and the
 LinkerResource JSON that the built-in `az aks connection` prints (flattened, as azure-cli prints SDK models).
 """

@@ -1,3 +1,7 @@
+# --------------------------------------------------------------------------------------------
+# Copyright (c) Microsoft Corporation. All rights reserved.
+# Licensed under the MIT License. See License.txt in the project root for license information.
+# --------------------------------------------------------------------------------------------
 """Arguments -> ConnectionSpec: every check a create or update makes before any request (the auth types' own
 argument parsing is theirs: auth/)."""
 import re

@@ -1,3 +1,7 @@
+# --------------------------------------------------------------------------------------------
+# Copyright (c) Microsoft Corporation. All rights reserved.
+# Licensed under the MIT License. See License.txt in the project root for license information.
+# --------------------------------------------------------------------------------------------
 """`make bench`: wall time against the lower bound for each scenario, with the goals of issue 16; see README.md.
 
 BENCH_RUNS (default 5): runs per figure (medians; interleaved: each round runs every scenario once, in a rotated

@@ -1,3 +1,7 @@
+# --------------------------------------------------------------------------------------------
+# Copyright (c) Microsoft Corporation. All rights reserved.
+# Licensed under the MIT License. See License.txt in the project root for license information.
+# --------------------------------------------------------------------------------------------
 """The calls of one `create storage-blob --secret` and one `--workload-identity` create on each seeded cluster kind
 (local-accounts, entra-id, private, authorized-ip-ranges), read from the sandbox's request log: `make calls`."""
 import os

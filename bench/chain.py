@@ -1,3 +1,7 @@
+# --------------------------------------------------------------------------------------------
+# Copyright (c) Microsoft Corporation. All rights reserved.
+# Licensed under the MIT License. See License.txt in the project root for license information.
+# --------------------------------------------------------------------------------------------
 """The longest dependent chain of one command, derived from the sandbox's request log (bench/README.md, "The lower
 bound", states the rules; this module is their only implementation).
 

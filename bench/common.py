@@ -1,3 +1,7 @@
+# --------------------------------------------------------------------------------------------
+# Copyright (c) Microsoft Corporation. All rights reserved.
+# Licensed under the MIT License. See License.txt in the project root for license information.
+# --------------------------------------------------------------------------------------------
 """What both bench scripts share: a sandbox of their own, az run as a user runs it, the request log as lines."""
 import contextlib
 import shutil

@@ -1,3 +1,7 @@
+# --------------------------------------------------------------------------------------------
+# Copyright (c) Microsoft Corporation. All rights reserved.
+# Licensed under the MIT License. See License.txt in the project root for license information.
+# --------------------------------------------------------------------------------------------
 """python -m sandbox up | down | env | seeds | status | serve
 
   up      start the sandbox in the background, seed it, log a private az config in to it, print

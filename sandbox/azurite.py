@@ -1,3 +1,7 @@
+# --------------------------------------------------------------------------------------------
+# Copyright (c) Microsoft Corporation. All rights reserved.
+# Licensed under the MIT License. See License.txt in the project root for license information.
+# --------------------------------------------------------------------------------------------
 """Azurite (npm `azurite`) as a child process: the data plane behind the sandbox's storage accounts.
 
 Accounts are fixed when Azurite starts (AZURITE_ACCOUNTS), so the sandbox decides its storage

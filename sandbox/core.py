@@ -1,3 +1,7 @@
+# --------------------------------------------------------------------------------------------
+# Copyright (c) Microsoft Corporation. All rights reserved.
+# Licensed under the MIT License. See License.txt in the project root for license information.
+# --------------------------------------------------------------------------------------------
 """Shared plumbing of the sandbox servers: requests, routing, TLS, request log, fault injection.
 
 Every plane (ARM, Kubernetes, token endpoint) is a plain callable ``app(Request) -> Response``

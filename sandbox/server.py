@@ -1,3 +1,7 @@
+# --------------------------------------------------------------------------------------------
+# Copyright (c) Microsoft Corporation. All rights reserved.
+# Licensed under the MIT License. See License.txt in the project root for license information.
+# --------------------------------------------------------------------------------------------
 """Assemble and run one sandbox: TLS, Kubernetes API, ARM (+ token endpoint + control), Azurite, seeds.
 
 Control endpoints on the ARM server (no auth; the sandbox is a local test bed):

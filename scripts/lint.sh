@@ -57,6 +57,8 @@ step() {  # step NAME COMMAND...: run, remember a failure, go on
     echo; echo "== $1"; shift
     "$@" || { echo "-- FAILED (rc $?)"; rc=1; }
 }
+step "license headers (azure-cli-extensions' azdev verify license: every Python file)" \
+    "$VENV/bin/python" scripts/license_headers.py --check
 step "linter_exclusions.yml is the one scripts/linter_exclusions.py writes" \
     "$VENV/bin/python" scripts/linter_exclusions.py --check linter_exclusions.yml
 step "azdev linter aks-connection (offline rule groups)" \
@@ -83,7 +85,7 @@ step "pylint sandbox (ext_pylintrc)" pylint sandbox "${OTHER_PYLINT[@]}" --disab
 # bench/ is a folder of scripts (no package): they import the sandbox from the top of the repository.
 step "pylint bench (ext_pylintrc)" env PYTHONPATH="$REPO" pylint bench/*.py "${OTHER_PYLINT[@]}"
 step "flake8 sandbox tests bench scripts (ext.flake8)" \
-    flake8 --statistics --config="$FLAKE8RC" sandbox tests bench scripts/linter_exclusions.py
+    flake8 --statistics --config="$FLAKE8RC" sandbox tests bench scripts/linter_exclusions.py scripts/license_headers.py
 echo
 if [ "$rc" = 0 ]; then echo "lint: PASSED"; else echo "lint: FAILED"; fi
 exit "$rc"

@@ -1,3 +1,7 @@
+# --------------------------------------------------------------------------------------------
+# Copyright (c) Microsoft Corporation. All rights reserved.
+# Licensed under the MIT License. See License.txt in the project root for license information.
+# --------------------------------------------------------------------------------------------
 """Writes linter_exclusions.yml (azdev linter's per-extension exclusions) from the target table.
 
 Every exclusion is one of the REASONS below, applied to the commands the target table generates; a new target

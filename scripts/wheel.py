@@ -1,3 +1,7 @@
+# --------------------------------------------------------------------------------------------
+# Copyright (c) Microsoft Corporation. All rights reserved.
+# Licensed under the MIT License. See License.txt in the project root for license information.
+# --------------------------------------------------------------------------------------------
 """Build the extension's wheel: `python scripts/wheel.py <dist dir>`. `make wheel`, the wheel test
 (tests/e2e/test_wheel_install.py) and the bench (bench/common.py) all build it this one way.
 

@@ -1,3 +1,7 @@
+# --------------------------------------------------------------------------------------------
+# Copyright (c) Microsoft Corporation. All rights reserved.
+# Licensed under the MIT License. See License.txt in the project root for license information.
+# --------------------------------------------------------------------------------------------
 """What an auth type adds to a connection's plan (its reads, its principal, its values and Kubernetes objects), how
 it is read back from a connection record, and how validate names it. One subclass per auth type, one module each."""
 from azext_aks_connection._validators import secret_name

@@ -1,3 +1,7 @@
+# --------------------------------------------------------------------------------------------
+# Copyright (c) Microsoft Corporation. All rights reserved.
+# Licensed under the MIT License. See License.txt in the project root for license information.
+# --------------------------------------------------------------------------------------------
 """``--enable-csi`` (Key Vault): the AKS azureKeyvaultSecretsProvider add-on's own identity reads the vault through
 the Secrets Store CSI driver; the add-on is turned on when off."""
 from azext_aks_connection.auth.base import Auth

@@ -1,3 +1,7 @@
+# --------------------------------------------------------------------------------------------
+# Copyright (c) Microsoft Corporation. All rights reserved.
+# Licensed under the MIT License. See License.txt in the project root for license information.
+# --------------------------------------------------------------------------------------------
 """``--secret``: the target's own key or connection string (or, for some targets, values the user gives)."""
 from azure.cli.core.azclierror import InvalidArgumentValueError, RequiredArgumentMissingError
 

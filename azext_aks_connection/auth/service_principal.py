@@ -1,3 +1,7 @@
+# --------------------------------------------------------------------------------------------
+# Copyright (c) Microsoft Corporation. All rights reserved.
+# Licensed under the MIT License. See License.txt in the project root for license information.
+# --------------------------------------------------------------------------------------------
 """``--service-principal client-id=… secret=… [object-id=…]``: the workload signs in as a service principal whose
 secret the Secret holds; with its object id, it gets the target's roles."""
 import re

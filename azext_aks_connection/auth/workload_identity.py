@@ -1,3 +1,7 @@
+# --------------------------------------------------------------------------------------------
+# Copyright (c) Microsoft Corporation. All rights reserved.
+# Licensed under the MIT License. See License.txt in the project root for license information.
+# --------------------------------------------------------------------------------------------
 """``--workload-identity <user-assigned identity id>``: the workload's ServiceAccount is trusted by the identity
 (a federated credential on the cluster's OIDC issuer), which gets the target's roles. validate's identity check
 lives here too: it is no step (nothing is written to the identity itself)."""

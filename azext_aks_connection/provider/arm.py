@@ -1,3 +1,7 @@
+# --------------------------------------------------------------------------------------------
+# Copyright (c) Microsoft Corporation. All rights reserved.
+# Licensed under the MIT License. See License.txt in the project root for license information.
+# --------------------------------------------------------------------------------------------
 """Generic ARM calls by resource id, for the targets of the table (each with its own api-version).
 
 Built on the pipeline azure-cli gives every management client (auth, retries, user agent, the

@@ -1,3 +1,7 @@
+# --------------------------------------------------------------------------------------------
+# Copyright (c) Microsoft Corporation. All rights reserved.
+# Licensed under the MIT License. See License.txt in the project root for license information.
+# --------------------------------------------------------------------------------------------
 """The seed's error catalogue (mission M-E1 … M-E5): each known failure message, what causes it, and the fix.
 
 Service Connector for AKS documents a dozen messages a user may meet; they surface in ARM error

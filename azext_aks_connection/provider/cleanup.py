@@ -1,3 +1,7 @@
+# --------------------------------------------------------------------------------------------
+# Copyright (c) Microsoft Corporation. All rights reserved.
+# Licensed under the MIT License. See License.txt in the project root for license information.
+# --------------------------------------------------------------------------------------------
 """What ``delete`` leaves or removes: everything a connection made, found from its record (what it made, and for a
 run that did not finish what it set out to make), or without a record from the connection-id annotation on
 Kubernetes objects. ``--cleanup`` removes what only this connection uses; what another connection still uses is

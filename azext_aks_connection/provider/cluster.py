@@ -1,3 +1,7 @@
+# --------------------------------------------------------------------------------------------
+# Copyright (c) Microsoft Corporation. All rights reserved.
+# Licensed under the MIT License. See License.txt in the project root for license information.
+# --------------------------------------------------------------------------------------------
 """The AKS side: read the managed cluster, get a Kubernetes client for it (user credentials,
 kept in memory: nothing is written to ~/.kube)."""
 from azure.core.exceptions import HttpResponseError

@@ -1,3 +1,7 @@
+# --------------------------------------------------------------------------------------------
+# Copyright (c) Microsoft Corporation. All rights reserved.
+# Licensed under the MIT License. See License.txt in the project root for license information.
+# --------------------------------------------------------------------------------------------
 """Turn what Azure and Kubernetes answer into azclierror exceptions that name the cause and the fix."""
 from azure.cli.core.azclierror import (AzureResponseError, BadRequestError, ForbiddenError,
                                        ResourceNotFoundError, UnauthorizedError, AzureConnectionError)

@@ -1,3 +1,7 @@
+# --------------------------------------------------------------------------------------------
+# Copyright (c) Microsoft Corporation. All rights reserved.
+# Licensed under the MIT License. See License.txt in the project root for license information.
+# --------------------------------------------------------------------------------------------
 """Why a connection is Failed, for `wait` and `show`: the failure's own message (what the record of an
 aks-connection connection holds, or what Microsoft's sc-extension reports for a Service Connector one), its cause and
 fix from the seed's catalogue when it is a known one, and the `troubleshoot` line of the cluster."""

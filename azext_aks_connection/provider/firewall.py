@@ -1,3 +1,7 @@
+# --------------------------------------------------------------------------------------------
+# Copyright (c) Microsoft Corporation. All rights reserved.
+# Licensed under the MIT License. See License.txt in the project root for license information.
+# --------------------------------------------------------------------------------------------
 """IP firewall rules on targets: admit the cluster's egress IPs, as Service Connector does for AKS.
 
 The generic part. What differs per family (how its firewall is read, written and named in a command) is its

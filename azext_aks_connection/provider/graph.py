@@ -1,3 +1,7 @@
+# --------------------------------------------------------------------------------------------
+# Copyright (c) Microsoft Corporation. All rights reserved.
+# Licensed under the MIT License. See License.txt in the project root for license information.
+# --------------------------------------------------------------------------------------------
 """Run a set of dependent calls, each as soon as what it needs has finished (no waves: the long cluster update
 starts the moment its own inputs are known). ``AKS_CONNECTION_SEQUENTIAL=1`` runs them one after the other in
 dependency order (bench/ compares the two)."""

@@ -1,3 +1,7 @@
+# --------------------------------------------------------------------------------------------
+# Copyright (c) Microsoft Corporation. All rights reserved.
+# Licensed under the MIT License. See License.txt in the project root for license information.
+# --------------------------------------------------------------------------------------------
 """The identity half of a connection: the user-assigned identity, its federated credential, role
 assignments on the target, and Key Vault access policies. Every step reads first and writes only
 what is missing, under deterministic names, so a re-run converges and never duplicates.

@@ -1,3 +1,7 @@
+# --------------------------------------------------------------------------------------------
+# Copyright (c) Microsoft Corporation. All rights reserved.
+# Licensed under the MIT License. See License.txt in the project root for license information.
+# --------------------------------------------------------------------------------------------
 """Kubernetes writes: namespace and Secret, each read-compare-write so a re-run changes nothing.
 
 The calls go through kubeclient.KubeClient (no kubernetes package): :func:`core_v1` gives the CoreV1Api methods

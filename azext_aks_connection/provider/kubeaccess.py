@@ -1,3 +1,7 @@
+# --------------------------------------------------------------------------------------------
+# Copyright (c) Microsoft Corporation. All rights reserved.
+# Licensed under the MIT License. See License.txt in the project root for license information.
+# --------------------------------------------------------------------------------------------
 """Real cluster access: a Kubernetes client for any AKS cluster, from the current `az login`. The names other
 modules use, from the modules that do each job:
 

@@ -1,3 +1,7 @@
+# --------------------------------------------------------------------------------------------
+# Copyright (c) Microsoft Corporation. All rights reserved.
+# Licensed under the MIT License. See License.txt in the project root for license information.
+# --------------------------------------------------------------------------------------------
 """The Kubernetes client of aks-connection: one cluster's API server over urllib3 (already loaded by azure-cli),
 answering KubeObjects (the JSON the API server sent, read with the kubernetes client's field names).
 

@@ -1,3 +1,7 @@
+# --------------------------------------------------------------------------------------------
+# Copyright (c) Microsoft Corporation. All rights reserved.
+# Licensed under the MIT License. See License.txt in the project root for license information.
+# --------------------------------------------------------------------------------------------
 """A cluster's credentials for the Kubernetes client: the cluster's user credentials (listClusterUserCredential,
 kept in memory, never logged nor written to disk). On an AKS-managed Entra ID cluster they are an exec of
 kubelogin; the exec user is replaced by a bearer token for the AKS server application (``--server-id`` of the exec

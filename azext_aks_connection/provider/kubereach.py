@@ -1,3 +1,7 @@
+# --------------------------------------------------------------------------------------------
+# Copyright (c) Microsoft Corporation. All rights reserved.
+# Licensed under the MIT License. See License.txt in the project root for license information.
+# --------------------------------------------------------------------------------------------
 """API servers out of reach: a user's words for a connection failure, the error that says why from the cluster's
 settings (private cluster, authorized IP ranges, stopped) and what to do, and :func:`reaching`: one GET /version
 (short timeout, no retry) before anything is written, alongside the first round of a command's requests."""

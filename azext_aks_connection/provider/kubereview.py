@@ -1,3 +1,7 @@
+# --------------------------------------------------------------------------------------------
+# Copyright (c) Microsoft Corporation. All rights reserved.
+# Licensed under the MIT License. See License.txt in the project root for license information.
+# --------------------------------------------------------------------------------------------
 """Permissions before a create writes anything: SelfSubjectAccessReviews for every verb it needs (:func:`preflight`,
 :func:`preflight_create`: in one round with the create's own reads), one error listing all denials; and the 403's
 fix (:func:`forbidden`): an Azure role and the exact `az role assignment create` on Azure RBAC clusters, else the

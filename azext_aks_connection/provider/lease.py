@@ -1,3 +1,7 @@
+# --------------------------------------------------------------------------------------------
+# Copyright (c) Microsoft Corporation. All rights reserved.
+# Licensed under the MIT License. See License.txt in the project root for license information.
+# --------------------------------------------------------------------------------------------
 """The intent of a run: the record (state Creating / Updating, with the plan's items) written right before the
 run's first write, under a lease renewed while the run lasts, and the record that says Failed when a step fails.
 

@@ -1,3 +1,7 @@
+# --------------------------------------------------------------------------------------------
+# Copyright (c) Microsoft Corporation. All rights reserved.
+# Licensed under the MIT License. See License.txt in the project root for license information.
+# --------------------------------------------------------------------------------------------
 """Microsoft's Service Connector connections on a cluster (``Microsoft.ServiceLinker/linkers``, children of the
 managed cluster), read through azure-mgmt-servicelinker (shipped with azure-cli), so that ``list``, ``show``,
 ``list-configuration``, ``validate`` and ``wait`` see the connections the portal or the built-in command made,

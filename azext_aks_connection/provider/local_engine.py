@@ -1,3 +1,7 @@
+# --------------------------------------------------------------------------------------------
+# Copyright (c) Microsoft Corporation. All rights reserved.
+# Licensed under the MIT License. See License.txt in the project root for license information.
+# --------------------------------------------------------------------------------------------
 """The local engine: a connection made from this az process, step by step (provider/plan.py), and recorded in the
 cluster (provider/store.py). ``--dry-run`` prints the same plan's diffs and writes nothing."""
 from azext_aks_connection.provider import graph

@@ -1,3 +1,7 @@
+# --------------------------------------------------------------------------------------------
+# Copyright (c) Microsoft Corporation. All rights reserved.
+# Licensed under the MIT License. See License.txt in the project root for license information.
+# --------------------------------------------------------------------------------------------
 """What the caller may do in Azure, asked before anything is written: one read of the permissions API
 (``{scope}/providers/Microsoft.Authorization/permissions``: the caller's effective actions there) per scope the
 plan writes, every action the plan's steps need checked against it, and one error naming each missing action, its

@@ -1,3 +1,7 @@
+# --------------------------------------------------------------------------------------------
+# Copyright (c) Microsoft Corporation. All rights reserved.
+# Licensed under the MIT License. See License.txt in the project root for license information.
+# --------------------------------------------------------------------------------------------
 """The plan of a connection: its steps (provider/steps/) built from the target record and the auth type's class
 (auth/), read together, checked, then applied, each as soon as what it needs is done (provider/graph.py):
 

@@ -1,3 +1,7 @@
+# --------------------------------------------------------------------------------------------
+# Copyright (c) Microsoft Corporation. All rights reserved.
+# Licensed under the MIT License. See License.txt in the project root for license information.
+# --------------------------------------------------------------------------------------------
 """The plan's reads: every read at once, each as soon as what it needs is there (provider/graph.py). create reads
 what it writes and reviews its access to the cluster; validate (the plan of a record) reads only what the record
 names, and keeps a read that failed for the step that needs it to explain."""

@@ -1,3 +1,7 @@
+# --------------------------------------------------------------------------------------------
+# Copyright (c) Microsoft Corporation. All rights reserved.
+# Licensed under the MIT License. See License.txt in the project root for license information.
+# --------------------------------------------------------------------------------------------
 """A connection's record as the local engine keeps it (provider/store.py holds it): its provisioning states, what
 it made (``provisioned.created``, what delete --cleanup may remove) and what an unfinished run set out to make."""
 import datetime

@@ -1,3 +1,7 @@
+# --------------------------------------------------------------------------------------------
+# Copyright (c) Microsoft Corporation. All rights reserved.
+# Licensed under the MIT License. See License.txt in the project root for license information.
+# --------------------------------------------------------------------------------------------
 """What create refuses before anything is written, from the records and objects its reads found: a name that
 would shadow a Service Connector connection, change another connection, share its Secret, or a connection another
 command is changing now."""

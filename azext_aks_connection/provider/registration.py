@@ -1,3 +1,7 @@
+# --------------------------------------------------------------------------------------------
+# Copyright (c) Microsoft Corporation. All rights reserved.
+# Licensed under the MIT License. See License.txt in the project root for license information.
+# --------------------------------------------------------------------------------------------
 """Resource provider registration, done in the open, and waits on a busy cluster.
 
 azure-mgmt-core puts ``ARMAutoResourceProviderRegistrationPolicy`` into the pipeline of every

@@ -1,3 +1,7 @@
+# --------------------------------------------------------------------------------------------
+# Copyright (c) Microsoft Corporation. All rights reserved.
+# Licensed under the MIT License. See License.txt in the project root for license information.
+# --------------------------------------------------------------------------------------------
 """One way to wait and one way to retry, for every call of the extension that waits or tries again.
 
 - Waiting, on one delay policy (:class:`Backoff`): the service's Retry-After when its last answer carried one,

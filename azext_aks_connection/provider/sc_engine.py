@@ -1,3 +1,7 @@
+# --------------------------------------------------------------------------------------------
+# Copyright (c) Microsoft Corporation. All rights reserved.
+# Licensed under the MIT License. See License.txt in the project root for license information.
+# --------------------------------------------------------------------------------------------
 """The Service Connector engine: a connection made by Microsoft's resource provider (``Microsoft.ServiceLinker/
 linkers`` on the cluster, azure-mgmt-servicelinker), with the body the built-in ``az aks connection create`` sends.
 Service Connector installs its ``sc-extension``, runs ``sc-job`` in ``sc-system`` and keeps the metadata.

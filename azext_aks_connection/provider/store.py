@@ -1,3 +1,7 @@
+# --------------------------------------------------------------------------------------------
+# Copyright (c) Microsoft Corporation. All rights reserved.
+# Licensed under the MIT License. See License.txt in the project root for license information.
+# --------------------------------------------------------------------------------------------
 """The connection store: one ConfigMap per connection in the cluster itself, in a namespace of the extension's own.
 
 Every AKS cluster has a Kubernetes API, so the store exists on every cluster with nothing to install (the

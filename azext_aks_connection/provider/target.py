@@ -1,3 +1,7 @@
+# --------------------------------------------------------------------------------------------
+# Copyright (c) Microsoft Corporation. All rights reserved.
+# Licensed under the MIT License. See License.txt in the project root for license information.
+# --------------------------------------------------------------------------------------------
 """Target operations driven by the target table: read the target, fetch its configuration values.
 
 The generic part. Each family's fetcher (``Target.family.fetch(arm, target, target_id, resource GET body,

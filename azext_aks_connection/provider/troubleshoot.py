@@ -1,3 +1,7 @@
+# --------------------------------------------------------------------------------------------
+# Copyright (c) Microsoft Corporation. All rights reserved.
+# Licensed under the MIT License. See License.txt in the project root for license information.
+# --------------------------------------------------------------------------------------------
 """`az aks connection troubleshoot`: the seed's troubleshooting guide (mission M-D), run for the user.
 
 Each step of the guide is one finding ``{name, result, message, recommendation}`` with result

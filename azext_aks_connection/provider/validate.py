@@ -1,3 +1,7 @@
+# --------------------------------------------------------------------------------------------
+# Copyright (c) Microsoft Corporation. All rights reserved.
+# Licensed under the MIT License. See License.txt in the project root for license information.
+# --------------------------------------------------------------------------------------------
 """`az aks connection validate`: the connection's plan, read as recorded, and each step's explain().
 
 The built-in command asks the Service Linker service, which for AKS "always returns success" for what is inside

@@ -1,3 +1,7 @@
+# --------------------------------------------------------------------------------------------
+# Copyright (c) Microsoft Corporation. All rights reserved.
+# Licensed under the MIT License. See License.txt in the project root for license information.
+# --------------------------------------------------------------------------------------------
 """THE table of targets: one record per Azure service a cluster can be connected to, one module per family.
 
 Pure data (standard library only): the loader builds commands, arguments and help from it, and the provider layer

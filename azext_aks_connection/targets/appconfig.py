@@ -1,3 +1,7 @@
+# --------------------------------------------------------------------------------------------
+# Copyright (c) Microsoft Corporation. All rights reserved.
+# Licensed under the MIT License. See License.txt in the project root for license information.
+# --------------------------------------------------------------------------------------------
 """App Configuration: the record and the family's behaviour.
 
 Values (``fetch``): endpoint | secret: connection_string (the first read-write access key's).

@@ -1,3 +1,7 @@
+# --------------------------------------------------------------------------------------------
+# Copyright (c) Microsoft Corporation. All rights reserved.
+# Licensed under the MIT License. See License.txt in the project root for license information.
+# --------------------------------------------------------------------------------------------
 """What every family module of the target table shares: the record (:class:`Target`), its configuration keys and
 name arguments, the key formatting, and :class:`Family`, the base of each family's behaviour class.
 

@@ -1,3 +1,7 @@
+# --------------------------------------------------------------------------------------------
+# Copyright (c) Microsoft Corporation. All rights reserved.
+# Licensed under the MIT License. See License.txt in the project root for license information.
+# --------------------------------------------------------------------------------------------
 """Azure AI services (Cognitive Services): the record and the family's behaviour.
 
 Values (``fetch``): endpoint | secret: key (listKeys key1).

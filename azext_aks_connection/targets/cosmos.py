@@ -1,3 +1,7 @@
+# --------------------------------------------------------------------------------------------
+# Copyright (c) Microsoft Corporation. All rights reserved.
+# Licensed under the MIT License. See License.txt in the project root for license information.
+# --------------------------------------------------------------------------------------------
 """Cosmos DB (NoSQL, MongoDB, Cassandra, Gremlin, Table): the records and the family's behaviour.
 
 Values (``fetch``): name, endpoint, list_connection_strings_url, list_keys_url, location_name, contact_point

@@ -1,3 +1,7 @@
+# --------------------------------------------------------------------------------------------
+# Copyright (c) Microsoft Corporation. All rights reserved.
+# Licensed under the MIT License. See License.txt in the project root for license information.
+# --------------------------------------------------------------------------------------------
 """Azure Database for PostgreSQL and MySQL (flexible and single server) and Azure SQL Database: the records and the
 family's behaviour. The user owns the secret: the user name and password come from ``--secret name=… secret=…``.
 

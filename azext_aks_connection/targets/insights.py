@@ -1,3 +1,7 @@
+# --------------------------------------------------------------------------------------------
+# Copyright (c) Microsoft Corporation. All rights reserved.
+# Licensed under the MIT License. See License.txt in the project root for license information.
+# --------------------------------------------------------------------------------------------
 """Application Insights: the record and the family's behaviour.
 
 Values (``fetch``): name | secret: connection_string, a property of the component (no keys API): returned for

@@ -1,3 +1,7 @@
+# --------------------------------------------------------------------------------------------
+# Copyright (c) Microsoft Corporation. All rights reserved.
+# Licensed under the MIT License. See License.txt in the project root for license information.
+# --------------------------------------------------------------------------------------------
 """Key Vault: the record and the family's behaviour.
 
 Values (``fetch``): name, endpoint, vault_tenant_id. A vault has no key to hand out: its endpoint and name are all

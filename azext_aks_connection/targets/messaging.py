@@ -1,3 +1,7 @@
+# --------------------------------------------------------------------------------------------
+# Copyright (c) Microsoft Corporation. All rights reserved.
+# Licensed under the MIT License. See License.txt in the project root for license information.
+# --------------------------------------------------------------------------------------------
 """Service Bus and Event Hubs: the records and the family's behaviour.
 
 Values (``fetch``): name, endpoint (the fully qualified namespace) | secret: connection_string (the

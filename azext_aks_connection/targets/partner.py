@@ -1,3 +1,7 @@
+# --------------------------------------------------------------------------------------------
+# Copyright (c) Microsoft Corporation. All rights reserved.
+# Licensed under the MIT License. See License.txt in the project root for license information.
+# --------------------------------------------------------------------------------------------
 """Partner services (Neon Serverless Postgres, MongoDB Atlas: Azure Marketplace resources; Apache Kafka on Confluent
 Cloud: not an Azure resource): the records and the family's behaviour. The user owns the secret.
 

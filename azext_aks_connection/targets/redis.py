@@ -1,3 +1,7 @@
+# --------------------------------------------------------------------------------------------
+# Copyright (c) Microsoft Corporation. All rights reserved.
+# Licensed under the MIT License. See License.txt in the project root for license information.
+# --------------------------------------------------------------------------------------------
 """Azure Cache for Redis and Redis Enterprise: the records and the family's behaviour.
 
 Values (``fetch``): redis: host, port (TLS) | secret: key; redis-enterprise: host, port, database ("0") | secret: key.

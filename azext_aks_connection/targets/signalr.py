@@ -1,3 +1,7 @@
+# --------------------------------------------------------------------------------------------
+# Copyright (c) Microsoft Corporation. All rights reserved.
+# Licensed under the MIT License. See License.txt in the project root for license information.
+# --------------------------------------------------------------------------------------------
 """SignalR Service and Web PubSub: the records and the family's behaviour.
 
 Values (``fetch``): host | secret: connection_string (the primary one: Endpoint=…;AccessKey=…;Version=1.0;).

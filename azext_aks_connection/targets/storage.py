@@ -1,3 +1,7 @@
+# --------------------------------------------------------------------------------------------
+# Copyright (c) Microsoft Corporation. All rights reserved.
+# Licensed under the MIT License. See License.txt in the project root for license information.
+# --------------------------------------------------------------------------------------------
 """Azure Storage (blob, queue, table, file): the records and the family's behaviour.
 
 Values (``fetch``): account_name, endpoint | secret: connection_string, account_key (listKeys of the account).

@@ -1,3 +1,7 @@
+# --------------------------------------------------------------------------------------------
+# Copyright (c) Microsoft Corporation. All rights reserved.
+# Licensed under the MIT License. See License.txt in the project root for license information.
+# --------------------------------------------------------------------------------------------
 """Azure Resource Manager emulator of the sandbox.
 
 One HTTPS app (:func:`build_arm_app`) serves, with real ARM wire shapes:

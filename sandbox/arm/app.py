@@ -1,3 +1,7 @@
+# --------------------------------------------------------------------------------------------
+# Copyright (c) Microsoft Corporation. All rights reserved.
+# Licensed under the MIT License. See License.txt in the project root for license information.
+# --------------------------------------------------------------------------------------------
 """The ARM HTTP app: routing, the checks ARM makes before a resource provider sees a request,
 and the generic resource dispatcher that hands requests to the registered type handlers."""
 import copy

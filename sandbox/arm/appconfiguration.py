@@ -1,3 +1,7 @@
+# --------------------------------------------------------------------------------------------
+# Copyright (c) Microsoft Corporation. All rights reserved.
+# Licensed under the MIT License. See License.txt in the project root for license information.
+# --------------------------------------------------------------------------------------------
 """Microsoft.AppConfiguration/configurationStores (the appconfig target): GET / list and listKeys.
 
   GET  configurationStores/{s}            properties.endpoint https://<name>.azconfig.io, disableLocalAuth,

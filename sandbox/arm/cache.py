@@ -1,3 +1,7 @@
+# --------------------------------------------------------------------------------------------
+# Copyright (c) Microsoft Corporation. All rights reserved.
+# Licensed under the MIT License. See License.txt in the project root for license information.
+# --------------------------------------------------------------------------------------------
 """Microsoft.Cache: Redis (the redis target) and redisEnterprise (the redis-enterprise target).
 
   GET    Redis/{c}                                  hostName <name>.redis.cache.windows.net, port 6379,

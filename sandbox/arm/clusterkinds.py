@@ -1,3 +1,7 @@
+# --------------------------------------------------------------------------------------------
+# Copyright (c) Microsoft Corporation. All rights reserved.
+# Licensed under the MIT License. See License.txt in the project root for license information.
+# --------------------------------------------------------------------------------------------
 """Managed clusters of each kind users meet, and what their kubeconfigs look like (as AKS hands them out).
 
   local-accounts        today's default: a static cluster-admin token in the kubeconfig

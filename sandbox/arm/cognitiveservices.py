@@ -1,3 +1,7 @@
+# --------------------------------------------------------------------------------------------
+# Copyright (c) Microsoft Corporation. All rights reserved.
+# Licensed under the MIT License. See License.txt in the project root for license information.
+# --------------------------------------------------------------------------------------------
 """Microsoft.CognitiveServices/accounts (the cognitiveservices target).
 
   GET   accounts/{a}            properties.endpoint https://<customSubDomainName>.cognitiveservices.azure.com/,

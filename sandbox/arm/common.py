@@ -1,3 +1,7 @@
+# --------------------------------------------------------------------------------------------
+# Copyright (c) Microsoft Corporation. All rights reserved.
+# Licensed under the MIT License. See License.txt in the project root for license information.
+# --------------------------------------------------------------------------------------------
 """Shared pieces of the ARM emulator: resource ids, ARM errors, api-version checks, systemData,
 the long-running-operation helper and the resource-type handler base classes.
 

@@ -1,3 +1,7 @@
+# --------------------------------------------------------------------------------------------
+# Copyright (c) Microsoft Corporation. All rights reserved.
+# Licensed under the MIT License. See License.txt in the project root for license information.
+# --------------------------------------------------------------------------------------------
 """Microsoft.ContainerService/managedClusters (AKS): GET/list, PUT and PATCH (tags) as LROs,
 DELETE, start/stop, list*Credential (kubeconfigs pointing at the sandbox Kubernetes API),
 and the read-only agentPools child."""

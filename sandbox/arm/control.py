@@ -1,3 +1,7 @@
+# --------------------------------------------------------------------------------------------
+# Copyright (c) Microsoft Corporation. All rights reserved.
+# Licensed under the MIT License. See License.txt in the project root for license information.
+# --------------------------------------------------------------------------------------------
 """Control endpoints of the ARM emulator (no auth, JSON), under ``/_sandbox/arm``.
 
   GET    /_sandbox/arm                                   this list

@@ -1,3 +1,7 @@
+# --------------------------------------------------------------------------------------------
+# Copyright (c) Microsoft Corporation. All rights reserved.
+# Licensed under the MIT License. See License.txt in the project root for license information.
+# --------------------------------------------------------------------------------------------
 """Microsoft.DBforPostgreSQL and Microsoft.DBforMySQL: flexible servers (postgres-flexible, mysql-flexible)
 and single servers (postgres, mysql), their databases and firewall rules.
 

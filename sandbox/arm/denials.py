@@ -1,3 +1,7 @@
+# --------------------------------------------------------------------------------------------
+# Copyright (c) Microsoft Corporation. All rights reserved.
+# Licensed under the MIT License. See License.txt in the project root for license information.
+# --------------------------------------------------------------------------------------------
 """Authorization faults of the ARM emulator: deny an action on a scope, answered as ARM does.
 
 The sandbox grants the signed-in caller everything. A test that needs a 403 adds a denial

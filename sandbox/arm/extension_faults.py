@@ -1,3 +1,7 @@
+# --------------------------------------------------------------------------------------------
+# Copyright (c) Microsoft Corporation. All rights reserved.
+# Licensed under the MIT License. See License.txt in the project root for license information.
+# --------------------------------------------------------------------------------------------
 """Why an extension install fails in the sandbox, and what the failure leaves in the cluster.
 
 Two kinds of causes, both set through the control endpoints (see ``control``):

@@ -1,3 +1,7 @@
+# --------------------------------------------------------------------------------------------
+# Copyright (c) Microsoft Corporation. All rights reserved.
+# Licensed under the MIT License. See License.txt in the project root for license information.
+# --------------------------------------------------------------------------------------------
 """Cloud metadata (``/metadata/endpoints``) and the App-Service-style managed identity token
 endpoint (``/msi/token``) that ``az login --identity`` uses with IDENTITY_ENDPOINT/IDENTITY_HEADER.
 

@@ -1,3 +1,7 @@
+# --------------------------------------------------------------------------------------------
+# Copyright (c) Microsoft Corporation. All rights reserved.
+# Licensed under the MIT License. See License.txt in the project root for license information.
+# --------------------------------------------------------------------------------------------
 """Microsoft.KeyVault/vaults: PUT/GET/PATCH/DELETE/list and
 ``PUT .../vaults/{name}/accessPolicies/{add|replace|remove}`` (the updateAccessPolicy operation).
 

@@ -1,3 +1,7 @@
+# --------------------------------------------------------------------------------------------
+# Copyright (c) Microsoft Corporation. All rights reserved.
+# Licensed under the MIT License. See License.txt in the project root for license information.
+# --------------------------------------------------------------------------------------------
 """Microsoft.KubernetesConfiguration/extensions at cluster scope (2023-05-01 shape).
 
 PUT = create/replace, an LRO (201 on create, 200 on replace, Azure-AsyncOperation at

@@ -1,3 +1,7 @@
+# --------------------------------------------------------------------------------------------
+# Copyright (c) Microsoft Corporation. All rights reserved.
+# Licensed under the MIT License. See License.txt in the project root for license information.
+# --------------------------------------------------------------------------------------------
 """Microsoft.ManagedIdentity: userAssignedIdentities (PUT/GET/PATCH/DELETE/list) and their
 federatedIdentityCredentials children (PUT/GET/DELETE/list).
 

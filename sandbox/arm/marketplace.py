@@ -1,3 +1,7 @@
+# --------------------------------------------------------------------------------------------
+# Copyright (c) Microsoft Corporation. All rights reserved.
+# Licensed under the MIT License. See License.txt in the project root for license information.
+# --------------------------------------------------------------------------------------------
 """Azure Native ISV (Marketplace) targets: Neon Serverless Postgres (Neon.Postgres) and MongoDB Atlas (MongoDB.Atlas).
 
 The app's secret is the user's (host / database / user / password for Neon, the cluster's connection string for

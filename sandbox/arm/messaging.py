@@ -1,3 +1,7 @@
+# --------------------------------------------------------------------------------------------
+# Copyright (c) Microsoft Corporation. All rights reserved.
+# Licensed under the MIT License. See License.txt in the project root for license information.
+# --------------------------------------------------------------------------------------------
 """Microsoft.ServiceBus and Microsoft.EventHub namespaces (the servicebus and eventhub targets); the two
 providers share their namespace, authorization-rule and network-rule-set shapes.
 

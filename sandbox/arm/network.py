@@ -1,3 +1,7 @@
+# --------------------------------------------------------------------------------------------
+# Copyright (c) Microsoft Corporation. All rights reserved.
+# Licensed under the MIT License. See License.txt in the project root for license information.
+# --------------------------------------------------------------------------------------------
 """Microsoft.Network: publicIPAddresses, natGateways, virtualNetworks and their subnets (GET / list only;
 seeded as clusters' egress: a load balancer's or managed NAT gateway's outbound IPs, or a user-assigned
 NAT gateway on the node subnet)."""

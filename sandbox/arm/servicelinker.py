@@ -1,3 +1,7 @@
+# --------------------------------------------------------------------------------------------
+# Copyright (c) Microsoft Corporation. All rights reserved.
+# Licensed under the MIT License. See License.txt in the project root for license information.
+# --------------------------------------------------------------------------------------------
 """Microsoft.ServiceLinker/linkers as a child of a managed cluster: Microsoft's Service Connector resource
 provider, with the wire behaviour of Microsoft's recordings (azure-cli serviceconnector tests
 ``test_kubernetes_*.yaml``; docs/reference-azcli-aks-connection.md §4-§7) and, behind it, what the service does.

@@ -1,3 +1,7 @@
+# --------------------------------------------------------------------------------------------
+# Copyright (c) Microsoft Corporation. All rights reserved.
+# Licensed under the MIT License. See License.txt in the project root for license information.
+# --------------------------------------------------------------------------------------------
 """More targets of the sandbox's Service Connector RP (sandbox/arm/servicelinker.py): what the service writes for
 each, per auth type. The sandbox's own table, from Microsoft's docs (MicrosoftDocs azure-docs
 ``articles/service-connector/how-to-integrate-*.md``: "Default environment variable names") and recordings, never

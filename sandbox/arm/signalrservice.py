@@ -1,3 +1,7 @@
+# --------------------------------------------------------------------------------------------
+# Copyright (c) Microsoft Corporation. All rights reserved.
+# Licensed under the MIT License. See License.txt in the project root for license information.
+# --------------------------------------------------------------------------------------------
 """Microsoft.SignalRService: SignalR (the signalr target) and WebPubSub (the webpubsub target).
 
   GET   {SignalR|WebPubSub}/{n}            hostName <name>.service.signalr.net | <name>.webpubsub.azure.com,

@@ -1,3 +1,7 @@
+# --------------------------------------------------------------------------------------------
+# Copyright (c) Microsoft Corporation. All rights reserved.
+# Licensed under the MIT License. See License.txt in the project root for license information.
+# --------------------------------------------------------------------------------------------
 """Microsoft.Sql (the sql target): servers, databases, firewallRules.
 
   GET    servers/{s}                        fullyQualifiedDomainName <name>.database.windows.net,

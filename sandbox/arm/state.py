@@ -1,3 +1,7 @@
+# --------------------------------------------------------------------------------------------
+# Copyright (c) Microsoft Corporation. All rights reserved.
+# Licensed under the MIT License. See License.txt in the project root for license information.
+# --------------------------------------------------------------------------------------------
 """ArmState: every ARM resource of a sandbox, keyed by lower-cased id, plus seeding helpers."""
 import copy
 import threading

@@ -1,3 +1,7 @@
+# --------------------------------------------------------------------------------------------
+# Copyright (c) Microsoft Corporation. All rights reserved.
+# Licensed under the MIT License. See License.txt in the project root for license information.
+# --------------------------------------------------------------------------------------------
 """Microsoft.Storage: storageAccounts (GET/list, PATCH, DELETE, listKeys, regenerateKey), the four
 ``*Services/default`` children and blob containers / file shares / queues / tables."""
 import base64

@@ -1,3 +1,7 @@
+# --------------------------------------------------------------------------------------------
+# Copyright (c) Microsoft Corporation. All rights reserved.
+# Licensed under the MIT License. See License.txt in the project root for license information.
+# --------------------------------------------------------------------------------------------
 """Shared pieces of the target providers: the Azure services ``az aks connection`` connects a cluster to
 (Service Bus, Cosmos DB, the database servers, ...).
 

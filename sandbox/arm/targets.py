@@ -1,3 +1,7 @@
+# --------------------------------------------------------------------------------------------
+# Copyright (c) Microsoft Corporation. All rights reserved.
+# Licensed under the MIT License. See License.txt in the project root for license information.
+# --------------------------------------------------------------------------------------------
 """One resource per Azure-resource-backed target of ``az aks connection``, by target name.
 
 ``TARGET_TEMPLATES`` are the target id templates of the built-in Service Connector

@@ -1,3 +1,7 @@
+# --------------------------------------------------------------------------------------------
+# Copyright (c) Microsoft Corporation. All rights reserved.
+# Licensed under the MIT License. See License.txt in the project root for license information.
+# --------------------------------------------------------------------------------------------
 """Kubernetes API emulator of the sandbox: one HTTPS server, many clusters.
 
 ``KubeRegistry`` holds one ``KubeStore`` per cluster; ``build_kube_app(registry, token)`` is the

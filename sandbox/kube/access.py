@@ -1,3 +1,7 @@
+# --------------------------------------------------------------------------------------------
+# Copyright (c) Microsoft Corporation. All rights reserved.
+# Licensed under the MIT License. See License.txt in the project root for license information.
+# --------------------------------------------------------------------------------------------
 """Who may call a cluster's Kubernetes API and what they may do: authentication and authorization, per the
 ARM cluster behind the Kubernetes store (read at every request, so a cluster update takes effect at once).
 

@@ -1,3 +1,7 @@
+# --------------------------------------------------------------------------------------------
+# Copyright (c) Microsoft Corporation. All rights reserved.
+# Licensed under the MIT License. See License.txt in the project root for license information.
+# --------------------------------------------------------------------------------------------
 """HTTP face of the Kubernetes emulator: URL layout, verbs, bearer auth, Status errors.
 
 Cluster ``key`` is served under ``/clusters/{key}`` (``/clusters/{key}/api/v1/namespaces/...``), so one

@@ -1,3 +1,7 @@
+# --------------------------------------------------------------------------------------------
+# Copyright (c) Microsoft Corporation. All rights reserved.
+# Licensed under the MIT License. See License.txt in the project root for license information.
+# --------------------------------------------------------------------------------------------
 """The three PATCH flavours of the Kubernetes API.
 
 - ``application/merge-patch+json``: RFC 7386 (null deletes, objects merge, everything else replaces).

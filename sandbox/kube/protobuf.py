@@ -1,3 +1,7 @@
+# --------------------------------------------------------------------------------------------
+# Copyright (c) Microsoft Corporation. All rights reserved.
+# Licensed under the MIT License. See License.txt in the project root for license information.
+# --------------------------------------------------------------------------------------------
 """Just enough of the Kubernetes protobuf encoding to read what ``kubectl create <kind>`` sends.
 
 kubectl's typed clients POST ``application/vnd.kubernetes.protobuf`` bodies (``kubectl create namespace``,

@@ -1,3 +1,7 @@
+# --------------------------------------------------------------------------------------------
+# Copyright (c) Microsoft Corporation. All rights reserved.
+# Licensed under the MIT License. See License.txt in the project root for license information.
+# --------------------------------------------------------------------------------------------
 """The resource types the Kubernetes emulator serves, and the validation / defaulting it applies.
 
 Only what the sandbox needs is modelled: object names (RFC 1123), Secret ``data`` / ``stringData``,

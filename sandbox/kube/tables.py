@@ -1,3 +1,7 @@
+# --------------------------------------------------------------------------------------------
+# Copyright (c) Microsoft Corporation. All rights reserved.
+# Licensed under the MIT License. See License.txt in the project root for license information.
+# --------------------------------------------------------------------------------------------
 """Server-side printing: the ``meta.k8s.io/v1`` ``Table`` that ``kubectl get`` asks for (``as=Table``).
 
 Columns follow the real printers (pkg/printers/internalversion) for the emulated kinds; only the default

@@ -1,3 +1,7 @@
+# --------------------------------------------------------------------------------------------
+# Copyright (c) Microsoft Corporation. All rights reserved.
+# Licensed under the MIT License. See License.txt in the project root for license information.
+# --------------------------------------------------------------------------------------------
 """The ARM operations aks-connection sends, one record each, with the facts Azure's public record gives for them.
 
 The list was derived from the sandbox's request log of one create (and delete) per target and auth type with the

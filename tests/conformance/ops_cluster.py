@@ -1,3 +1,7 @@
+# --------------------------------------------------------------------------------------------
+# Copyright (c) Microsoft Corporation. All rights reserved.
+# Licensed under the MIT License. See License.txt in the project root for license information.
+# --------------------------------------------------------------------------------------------
 """The operations on the cluster side: AKS, its extensions, Service Connector linkers, the identity and its
 federated credentials, role assignments, permissions, resource providers and the cluster's egress IP."""
 import uuid

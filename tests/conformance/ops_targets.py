@@ -1,3 +1,7 @@
+# --------------------------------------------------------------------------------------------
+# Copyright (c) Microsoft Corporation. All rights reserved.
+# Licensed under the MIT License. See License.txt in the project root for license information.
+# --------------------------------------------------------------------------------------------
 """The operations on the targets: reads of the resource and its keys, firewall rules, access policies, and the
 status polls of their long-running writes. Where other engineers move a REST call to an SDK call (storage network
 rules, SQL / PostgreSQL / MySQL firewall rules, Key Vault access policies, Redis access policy assignments), both

@@ -1,3 +1,7 @@
+# --------------------------------------------------------------------------------------------
+# Copyright (c) Microsoft Corporation. All rights reserved.
+# Licensed under the MIT License. See License.txt in the project root for license information.
+# --------------------------------------------------------------------------------------------
 """Every ARM operation aks-connection sends, answered by the sandbox as Azure answers it: the status code, the
 long-running-operation headers, the body keys the extension reads, and one refusal. The facts and where they come
 from are in ops_*.py (and README.md's table); one sandbox for the module, seeded as `python -m sandbox up` seeds."""

@@ -1,3 +1,7 @@
+# --------------------------------------------------------------------------------------------
+# Copyright (c) Microsoft Corporation. All rights reserved.
+# Licensed under the MIT License. See License.txt in the project root for license information.
+# --------------------------------------------------------------------------------------------
 """Several az commands in ONE real az process: ``python tests/e2e/az_batch.py < commands.json``.
 
 What ``python -m azure.cli`` (the ``az`` script) does for one command, done for each command of the JSON list

@@ -1,3 +1,7 @@
+# --------------------------------------------------------------------------------------------
+# Copyright (c) Microsoft Corporation. All rights reserved.
+# Licensed under the MIT License. See License.txt in the project root for license information.
+# --------------------------------------------------------------------------------------------
 """Shared pieces of the error / validate / troubleshoot end-to-end tests: a cluster of one's own to break,
 a create against it, and the request log read as a user would."""
 import base64

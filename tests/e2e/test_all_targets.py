@@ -1,3 +1,7 @@
+# --------------------------------------------------------------------------------------------
+# Copyright (c) Microsoft Corporation. All rights reserved.
+# Licensed under the MIT License. See License.txt in the project root for license information.
+# --------------------------------------------------------------------------------------------
 """Every target of the table, end to end against the sandbox: create with its default auth type (and with
 secret auth where the target offers both), list-configuration, delete. The Secret's keys are the table's
 keys for the client type; credential values are blank in every output."""

@@ -1,3 +1,7 @@
+# --------------------------------------------------------------------------------------------
+# Copyright (c) Microsoft Corporation. All rights reserved.
+# Licensed under the MIT License. See License.txt in the project root for license information.
+# --------------------------------------------------------------------------------------------
 """ARM semantics Azure really has, end to end: the cluster update reads right before its PUT and sends If-Match
 (a 412 reads again), federated credentials (concurrent writes, issuer + subject, the 20-credential limit),
 role assignments (RoleAssignmentExists, PrincipalNotFound), and --secret refused on targets whose keys are off."""

@@ -1,3 +1,7 @@
+# --------------------------------------------------------------------------------------------
+# Copyright (c) Microsoft Corporation. All rights reserved.
+# Licensed under the MIT License. See License.txt in the project root for license information.
+# --------------------------------------------------------------------------------------------
 """Checked by a client nobody here wrote: azure-cli's OWN built-in `az aks connection` (the serviceconnector core
 module, through azure-mgmt-servicelinker), with this extension NOT installed (a clean, empty AZURE_EXTENSION_DIR
 for that az process; same AZURE_CONFIG_DIR and sandbox login), against the sandbox's Service Connector resource

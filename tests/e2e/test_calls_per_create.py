@@ -1,3 +1,7 @@
+# --------------------------------------------------------------------------------------------
+# Copyright (c) Microsoft Corporation. All rights reserved.
+# Licensed under the MIT License. See License.txt in the project root for license information.
+# --------------------------------------------------------------------------------------------
 """What one create sends, read from the sandbox's request log: each namespace read once (the store's and the
 target's), the access reviews in one round with those reads and the create's reads of its own objects, no
 Kubernetes GET repeated, and the ARM requests over one connection pool (no more connections than requests in

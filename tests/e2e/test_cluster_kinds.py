@@ -1,3 +1,7 @@
+# --------------------------------------------------------------------------------------------
+# Copyright (c) Microsoft Corporation. All rights reserved.
+# Licensed under the MIT License. See License.txt in the project root for license information.
+# --------------------------------------------------------------------------------------------
 """Real cluster access, on every kind of cluster the sandbox seeds, with no kubelogin installed: an Entra ID
 cluster with Azure RBAC works from the current login; a missing Azure role, a private cluster, authorized IP
 ranges that leave this machine out, or a Kubernetes permission denied on a local-accounts cluster fail before

@@ -1,3 +1,7 @@
+# --------------------------------------------------------------------------------------------
+# Copyright (c) Microsoft Corporation. All rights reserved.
+# Licensed under the MIT License. See License.txt in the project root for license information.
+# --------------------------------------------------------------------------------------------
 """No credential in any output or log, --debug included, for every target that hands out a secret: a real az
 process creates the connection with --debug, then validates it (which reads the target's keys and the Secret
 again) with --debug. Every secret-looking part of every credential value the Secret holds (a key, a password,

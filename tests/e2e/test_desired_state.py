@@ -1,3 +1,7 @@
+# --------------------------------------------------------------------------------------------
+# Copyright (c) Microsoft Corporation. All rights reserved.
+# Licensed under the MIT License. See License.txt in the project root for license information.
+# --------------------------------------------------------------------------------------------
 """One model of a connection (issue 14) and nothing orphaned (issue 13): `create --dry-run` lists every step the
 create then performs and writes nothing; after the create it reports no change (exit 0); `delete --cleanup`
 removes what the connection made on both planes and keeps what another connection shares; a create that fails

@@ -1,3 +1,7 @@
+# --------------------------------------------------------------------------------------------
+# Copyright (c) Microsoft Corporation. All rights reserved.
+# Licensed under the MIT License. See License.txt in the project root for license information.
+# --------------------------------------------------------------------------------------------
 """Every message of the seed's error catalogue (mission M-E1 … M-E5), met where it surfaces, turned into an
 error or finding that names the cause and the fix; and nothing half-written behind it.
 

@@ -1,3 +1,7 @@
+# --------------------------------------------------------------------------------------------
+# Copyright (c) Microsoft Corporation. All rights reserved.
+# Licensed under the MIT License. See License.txt in the project root for license information.
+# --------------------------------------------------------------------------------------------
 """M-T2 through create: the cluster's egress IPs are admitted on the target's firewall, once; an egress
 change adds the new address; user-defined routing and --opt-out publicnetwork make no firewall write."""
 import uuid

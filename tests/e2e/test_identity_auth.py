@@ -1,3 +1,7 @@
+# --------------------------------------------------------------------------------------------
+# Copyright (c) Microsoft Corporation. All rights reserved.
+# Licensed under the MIT License. See License.txt in the project root for license information.
+# --------------------------------------------------------------------------------------------
 """Workload identity, service principal and Key Vault CSI, end to end against the sandbox.
 
 Tests that need a cluster in its first state (OIDC issuer, workload identity and the Key Vault add-on

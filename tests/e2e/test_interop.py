@@ -1,3 +1,7 @@
+# --------------------------------------------------------------------------------------------
+# Copyright (c) Microsoft Corporation. All rights reserved.
+# Licensed under the MIT License. See License.txt in the project root for license information.
+# --------------------------------------------------------------------------------------------
 """Interop (issue 12, reads): a cluster holding connections of both engines — Microsoft's Service Connector (made
 here by azure-cli's own built-in command, this extension not installed) and aks-connection's own — is seen whole
 by list, show, list-configuration and validate, each connection marked with its engine; a side that cannot be

@@ -1,3 +1,7 @@
+# --------------------------------------------------------------------------------------------
+# Copyright (c) Microsoft Corporation. All rights reserved.
+# Licensed under the MIT License. See License.txt in the project root for license information.
+# --------------------------------------------------------------------------------------------
 """Issue 13, item 6: every failure message says the cause and the fix, with the real names, only the hints that
 apply, and no status code that was never received. Each case is met through the sandbox's fault injection, as a user
 meets it, and asserts on what the user sees (exit code and the lines on the terminal)."""

@@ -1,3 +1,7 @@
+# --------------------------------------------------------------------------------------------
+# Copyright (c) Microsoft Corporation. All rights reserved.
+# Licensed under the MIT License. See License.txt in the project root for license information.
+# --------------------------------------------------------------------------------------------
 """Connection names and the life cycle around them, end to end against the sandbox: a name another connection's
 Secret would share, a name used for another target or namespace and a second spelling of a name are refused
 before anything is written; names are case-insensitive; delete names only what no other connection uses;

@@ -1,3 +1,7 @@
+# --------------------------------------------------------------------------------------------
+# Copyright (c) Microsoft Corporation. All rights reserved.
+# Licensed under the MIT License. See License.txt in the project root for license information.
+# --------------------------------------------------------------------------------------------
 """The pacing lane of `make test` (marker ``pacing``): a workload-identity create through a cluster update that takes
 20 s, as a real one takes minutes, with no Retry-After on the PUT nor on its operation status (Microsoft's recording
 acs/tests/latest/recordings/test_aks_update_with_oidc_issuer_enabled.yaml: Azure-AsyncOperation only; the update ran

@@ -1,3 +1,7 @@
+# --------------------------------------------------------------------------------------------
+# Copyright (c) Microsoft Corporation. All rights reserved.
+# Licensed under the MIT License. See License.txt in the project root for license information.
+# --------------------------------------------------------------------------------------------
 """The Azure permission preflight of the local engine (provider/permissions.py): before the first write, the
 permissions API of each scope the plan writes, and one error naming every missing action, its scope and a role
 that grants it. A Contributor cannot write role assignments (Microsoft.Authorization/*/Write is in its notActions):

@@ -1,3 +1,7 @@
+# --------------------------------------------------------------------------------------------
+# Copyright (c) Microsoft Corporation. All rights reserved.
+# Licensed under the MIT License. See License.txt in the project root for license information.
+# --------------------------------------------------------------------------------------------
 """Polls of long-running operations without Retry-After: real Azure operations do not always send it (Microsoft's
 recordings of the Service Connector RP send none), and azure-core then waits 30 s between polls (the SDK clients'
 default polling_interval). The extension polls at the service's Retry-After when it is sent and otherwise at a

@@ -1,3 +1,7 @@
+# --------------------------------------------------------------------------------------------
+# Copyright (c) Microsoft Corporation. All rights reserved.
+# Licensed under the MIT License. See License.txt in the project root for license information.
+# --------------------------------------------------------------------------------------------
 """The extension's ``--engine service-connector`` against the sandbox's Service Connector RP, one target of each
 family the RP emulates beyond storage and Key Vault (issue 24): the connection is made, the Secret the RP's sc-job
 writes holds exactly the keys list-configuration names, and delete removes the linker. The keys themselves are the

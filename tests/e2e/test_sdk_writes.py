@@ -1,3 +1,7 @@
+# --------------------------------------------------------------------------------------------
+# Copyright (c) Microsoft Corporation. All rights reserved.
+# Licensed under the MIT License. See License.txt in the project root for license information.
+# --------------------------------------------------------------------------------------------
 """The Key Vault access policy and Redis access policy assignment writes of provider/identity.py go through the
 SDKs azure-cli ships (azure-mgmt-keyvault, azure-mgmt-redis), in-process against the sandbox: what they did to the
 resources, and the requests the sandbox received (the SDK's paths and api-versions, each long-running write

@@ -1,3 +1,7 @@
+# --------------------------------------------------------------------------------------------
+# Copyright (c) Microsoft Corporation. All rights reserved.
+# Licensed under the MIT License. See License.txt in the project root for license information.
+# --------------------------------------------------------------------------------------------
 """The end-to-end smoke: create / show / validate / delete of each auth type (secret, workload identity, service
 principal, Key Vault CSI) against the sandbox. It runs in `make test` on the current azure-cli and in
 `make test-mincli` on the oldest azure-cli the extension declares (azext_metadata.json azext.minCliCoreVersion),

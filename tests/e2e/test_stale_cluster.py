@@ -1,3 +1,7 @@
+# --------------------------------------------------------------------------------------------
+# Copyright (c) Microsoft Corporation. All rights reserved.
+# Licensed under the MIT License. See License.txt in the project root for license information.
+# --------------------------------------------------------------------------------------------
 """After a wait, what the command depends on is read again (issue 13): a workload-identity create on a cluster
 whose OIDC issuer someone else is turning on right now waits for that update and uses the issuer it ends with."""
 import pytest

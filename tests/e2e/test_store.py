@@ -1,3 +1,7 @@
+# --------------------------------------------------------------------------------------------
+# Copyright (c) Microsoft Corporation. All rights reserved.
+# Licensed under the MIT License. See License.txt in the project root for license information.
+# --------------------------------------------------------------------------------------------
 """The connection store: one ConfigMap per connection in the cluster (provider/store.py), and Microsoft's
 sc-extension left alone."""
 import json

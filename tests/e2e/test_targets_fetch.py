@@ -1,3 +1,7 @@
+# --------------------------------------------------------------------------------------------
+# Copyright (c) Microsoft Corporation. All rights reserved.
+# Licensed under the MIT License. See License.txt in the project root for license information.
+# --------------------------------------------------------------------------------------------
 """Every Azure-resource-backed target's fetcher and every firewall mechanism, against the running sandbox,
 through provider/arm.Arm on the logged-in az (the same pipeline the commands use).
 

@@ -1,3 +1,7 @@
+# --------------------------------------------------------------------------------------------
+# Copyright (c) Microsoft Corporation. All rights reserved.
+# Licensed under the MIT License. See License.txt in the project root for license information.
+# --------------------------------------------------------------------------------------------
 """`az aks connection troubleshoot`: one finding per step of the seed's troubleshooting guide (M-D1, M-D2),
 each on a cluster of its own that the sandbox breaks the way real clusters break."""
 import pytest

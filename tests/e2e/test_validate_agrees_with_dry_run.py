@@ -1,3 +1,7 @@
+# --------------------------------------------------------------------------------------------
+# Copyright (c) Microsoft Corporation. All rights reserved.
+# Licensed under the MIT License. See License.txt in the project root for license information.
+# --------------------------------------------------------------------------------------------
 """`validate` and `update --dry-run` are two views of one plan (each step's explain() is made from its own diff,
 provider/steps/base.py): for every drift the validate tests plant, validate fails exactly the checks of what
 drifted (exit 1) AND the dry run of the connection's own update has changes pending (exit 2); then the update

@@ -1,3 +1,7 @@
+# --------------------------------------------------------------------------------------------
+# Copyright (c) Microsoft Corporation. All rights reserved.
+# Licensed under the MIT License. See License.txt in the project root for license information.
+# --------------------------------------------------------------------------------------------
 """`az aks connection validate`, firewall check: the target's IP firewall admits the cluster's CURRENT egress IPs.
 
 End to end: a storage account whose network rules deny by default, a connection that admitted the cluster's

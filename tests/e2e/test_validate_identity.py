@@ -1,3 +1,7 @@
+# --------------------------------------------------------------------------------------------
+# Copyright (c) Microsoft Corporation. All rights reserved.
+# Licensed under the MIT License. See License.txt in the project root for license information.
+# --------------------------------------------------------------------------------------------
 """`az aks connection validate`, identity checks: each broken the way it breaks in real life, then repaired by
 running the recommendation the check gives; and one healthy run per auth type where every check passes.
 

@@ -1,3 +1,7 @@
+# --------------------------------------------------------------------------------------------
+# Copyright (c) Microsoft Corporation. All rights reserved.
+# Licensed under the MIT License. See License.txt in the project root for license information.
+# --------------------------------------------------------------------------------------------
 """`az aks connection validate`, the values check on every kind of Secret: one whose values are partly the
 user's (a database login: its password is never recorded, so only its presence is checked), one with
 renamed keys (--customized-keys), a workload-identity one, and Confluent Cloud (an endpoint, not an ARM

@@ -1,3 +1,7 @@
+# --------------------------------------------------------------------------------------------
+# Copyright (c) Microsoft Corporation. All rights reserved.
+# Licensed under the MIT License. See License.txt in the project root for license information.
+# --------------------------------------------------------------------------------------------
 """The wheel as a user installs it: built from the sources as `make wheel` builds it, added with
 `az extension add --source` to an empty extension directory (its dependencies come from PyPI), then one
 create / show / validate / delete through that install against the sandbox. The other tests run the checkout

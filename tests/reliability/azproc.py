@@ -1,3 +1,7 @@
+# --------------------------------------------------------------------------------------------
+# Copyright (c) Microsoft Corporation. All rights reserved.
+# Licensed under the MIT License. See License.txt in the project root for license information.
+# --------------------------------------------------------------------------------------------
 """az processes that can be killed, at a fraction of the start-up cost of the `az` script.
 
 A *zygote* process imports azure-cli, this extension and the SDKs a command uses once, then forks one child per

@@ -1,3 +1,7 @@
+# --------------------------------------------------------------------------------------------
+# Copyright (c) Microsoft Corporation. All rights reserved.
+# Licensed under the MIT License. See License.txt in the project root for license information.
+# --------------------------------------------------------------------------------------------
 """Fixtures of the reliability suite (issue 13 item 8): counts, killable az processes, faults removed after each
 test, a Kubernetes reader for any cluster, and settings that are not what is tested here."""
 import os

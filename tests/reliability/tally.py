@@ -1,3 +1,7 @@
+# --------------------------------------------------------------------------------------------
+# Copyright (c) Microsoft Corporation. All rights reserved.
+# Licensed under the MIT License. See License.txt in the project root for license information.
+# --------------------------------------------------------------------------------------------
 """The reliability suite's counts, printed at the end of every run that ran any of it (pytest-xdist included).
 
 A test records what it tried through the ``tally`` fixture (tests/reliability/conftest.py); the records ride on the

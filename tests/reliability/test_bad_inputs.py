@@ -1,3 +1,7 @@
+# --------------------------------------------------------------------------------------------
+# Copyright (c) Microsoft Corporation. All rights reserved.
+# Licensed under the MIT License. See License.txt in the project root for license information.
+# --------------------------------------------------------------------------------------------
 """Bad inputs (issue 13 item 8), generated from a table over every target and the arguments of `create`: each must
 be refused with a non-zero exit code and a message that names the fix, before anything is written on either plane
 (the sandbox's request log shows no mutating call).

@@ -1,3 +1,7 @@
+# --------------------------------------------------------------------------------------------
+# Copyright (c) Microsoft Corporation. All rights reserved.
+# Licensed under the MIT License. See License.txt in the project root for license information.
+# --------------------------------------------------------------------------------------------
 """Concurrent writers (issue 13 item 8), each an az process of its own, with nothing lost — asserted on what is there
 afterwards: ten creates on one cluster; three clusters connected at once to one storage account whose firewall admits
 no network; update ∥ update of one connection; update ∥ delete."""

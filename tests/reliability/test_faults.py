@@ -1,3 +1,7 @@
+# --------------------------------------------------------------------------------------------
+# Copyright (c) Microsoft Corporation. All rights reserved.
+# Licensed under the MIT License. See License.txt in the project root for license information.
+# --------------------------------------------------------------------------------------------
 """Faults on every route of a workload-identity create, on both planes (issue 13 item 8): a 429, a 5xx, latency past
 the client's timeout and a connection reset, each once on its route. A create *converges* when it succeeds through
 the fault with the clean run's end state (same objects on both planes, none twice), or fails with a clear error

@@ -1,3 +1,7 @@
+# --------------------------------------------------------------------------------------------
+# Copyright (c) Microsoft Corporation. All rights reserved.
+# Licensed under the MIT License. See License.txt in the project root for license information.
+# --------------------------------------------------------------------------------------------
 """Kills (issue 13 item 8): an az process SIGKILLed while the sandbox holds its N-th mutating request (either plane),
 N = 1 … 10 of a workload-identity create that writes ten times (the cluster update, two role assignments, the
 firewall rule, the federated credential, the connection's namespace, ServiceAccount and Secret, the store's

@@ -1,3 +1,7 @@
+# --------------------------------------------------------------------------------------------
+# Copyright (c) Microsoft Corporation. All rights reserved.
+# Licensed under the MIT License. See License.txt in the project root for license information.
+# --------------------------------------------------------------------------------------------
 """A workload of its own for each reliability case, and its end state on both planes as a user would look at it.
 
 A *world*: a new cluster (OIDC issuer and workload identity off), a user-assigned identity of its own (an identity

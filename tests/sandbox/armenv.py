@@ -1,3 +1,7 @@
+# --------------------------------------------------------------------------------------------
+# Copyright (c) Microsoft Corporation. All rights reserved.
+# Licensed under the MIT License. See License.txt in the project root for license information.
+# --------------------------------------------------------------------------------------------
 """Shared set-up of the ARM emulator tests: one HTTPS server over a fresh ArmState, and the pieces the
 real SDK clients need to talk to it."""
 import contextlib

@@ -1,3 +1,7 @@
+# --------------------------------------------------------------------------------------------
+# Copyright (c) Microsoft Corporation. All rights reserved.
+# Licensed under the MIT License. See License.txt in the project root for license information.
+# --------------------------------------------------------------------------------------------
 """Where Azure refuses, the sandbox refuses in Azure's words (issue 24): api-versions a provider does not have,
 storage IP rules that are private or malformed, role assignments to a principal the directory does not know,
 federated credential names, and the lower-case ``/resourcegroups/`` of AKS and Managed Identity ids."""

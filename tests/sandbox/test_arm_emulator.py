@@ -1,3 +1,7 @@
+# --------------------------------------------------------------------------------------------
+# Copyright (c) Microsoft Corporation. All rights reserved.
+# Licensed under the MIT License. See License.txt in the project root for license information.
+# --------------------------------------------------------------------------------------------
 """The sandbox's ARM emulator, driven by the real Azure SDK clients (and once by a real `az`).
 
 One server for the module: a resource group with a managed cluster and a storage account.

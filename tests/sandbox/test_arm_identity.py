@@ -1,3 +1,7 @@
+# --------------------------------------------------------------------------------------------
+# Copyright (c) Microsoft Corporation. All rights reserved.
+# Licensed under the MIT License. See License.txt in the project root for license information.
+# --------------------------------------------------------------------------------------------
 """The sandbox's Microsoft.ManagedIdentity, Microsoft.Authorization and Microsoft.KeyVault emulation and the
 AKS add-on identity, driven by the real Azure SDK clients."""
 import uuid

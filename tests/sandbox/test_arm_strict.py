@@ -1,3 +1,7 @@
+# --------------------------------------------------------------------------------------------
+# Copyright (c) Microsoft Corporation. All rights reserved.
+# Licensed under the MIT License. See License.txt in the project root for license information.
+# --------------------------------------------------------------------------------------------
 """The sandbox as strict as Azure where the extension relies on it: managed-cluster PUT (replace, ETag,
 If-Match, read-only fields, agent pools), concurrent federated-credential writes, RoleAssignmentExists naming
 the existing assignment, a new identity's principal not replicated yet, listKeys on targets whose keys are off."""

@@ -1,3 +1,7 @@
+# --------------------------------------------------------------------------------------------
+# Copyright (c) Microsoft Corporation. All rights reserved.
+# Licensed under the MIT License. See License.txt in the project root for license information.
+# --------------------------------------------------------------------------------------------
 """The targets of `az aks connection` in the sandbox's ARM emulator, driven by the real Azure SDK clients (raw
 requests where azure-cli ships no client): each seeded resource, its keys, its firewall (a write shows up in a
 GET; a duplicate write changes nothing), ARM errors, and the cluster's egress shapes.

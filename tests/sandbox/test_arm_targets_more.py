@@ -1,3 +1,7 @@
+# --------------------------------------------------------------------------------------------
+# Copyright (c) Microsoft Corporation. All rights reserved.
+# Licensed under the MIT License. See License.txt in the project root for license information.
+# --------------------------------------------------------------------------------------------
 """More targets in the sandbox's ARM emulator: the Marketplace organizations (Neon.Postgres, MongoDB.Atlas; raw
 requests, azure-cli ships no client for them) and Azure Cache for Redis' Microsoft Entra data access (the
 built-in access policies, access policy assignments, ``aad-enabled``; the real azure-mgmt-redis client).

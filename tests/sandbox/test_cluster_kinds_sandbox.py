@@ -1,3 +1,7 @@
+# --------------------------------------------------------------------------------------------
+# Copyright (c) Microsoft Corporation. All rights reserved.
+# Licensed under the MIT License. See License.txt in the project root for license information.
+# --------------------------------------------------------------------------------------------
 """The seeded cluster kinds of the sandbox behave as AKS does: what listClusterUserCredential / AdminCredential
 return, who the Kubernetes API accepts (static token, Entra ID token for the AKS server application), how it
 authorizes (Azure role assignments on Azure RBAC clusters, control denials elsewhere), SelfSubjectAccessReviews,

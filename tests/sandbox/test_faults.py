@@ -1,3 +1,7 @@
+# --------------------------------------------------------------------------------------------
+# Copyright (c) Microsoft Corporation. All rights reserved.
+# Licensed under the MIT License. See License.txt in the project root for license information.
+# --------------------------------------------------------------------------------------------
 """The sandbox's fault injection (sandbox.core.Faults): what the reliability suite builds on — skip / mutating /
 any plane, a held request released by removing its rule, a connection reset, a bare error answer."""
 import http.client

@@ -1,3 +1,7 @@
+# --------------------------------------------------------------------------------------------
+# Copyright (c) Microsoft Corporation. All rights reserved.
+# Licensed under the MIT License. See License.txt in the project root for license information.
+# --------------------------------------------------------------------------------------------
 """The sandbox's HTTP servers cost a client what a real API server costs it, not more (sandbox/core.py _Server):
 
 - an answer arrives whole at once (TCP_NODELAY): with Nagle on, its body waited for the client's delayed ACK,

@@ -1,3 +1,7 @@
+# --------------------------------------------------------------------------------------------
+# Copyright (c) Microsoft Corporation. All rights reserved.
+# Licensed under the MIT License. See License.txt in the project root for license information.
+# --------------------------------------------------------------------------------------------
 """Where the Kubernetes API server refuses, the emulator refuses in its words (issue 24): a dryRun value other than
 All, label values outside the label alphabet or over 63 characters, Secrets / ConfigMaps over 1 MiB; and every
 written object carries metadata.managedFields naming its field manager."""

@@ -1,3 +1,7 @@
+# --------------------------------------------------------------------------------------------
+# Copyright (c) Microsoft Corporation. All rights reserved.
+# Licensed under the MIT License. See License.txt in the project root for license information.
+# --------------------------------------------------------------------------------------------
 """The Kubernetes API emulator (sandbox/kube), driven the way users drive a cluster: the official Python
 client and the real kubectl, over HTTPS, against a server started in this module."""
 import base64

@@ -1,3 +1,7 @@
+# --------------------------------------------------------------------------------------------
+# Copyright (c) Microsoft Corporation. All rights reserved.
+# Licensed under the MIT License. See License.txt in the project root for license information.
+# --------------------------------------------------------------------------------------------
 """Long-running operations paced as Azure paces them (issue 24): AKS's managed-cluster PUT and its operation status
 carry no Retry-After (as Microsoft's recordings show), other providers' operations do; each kind's duration is the
 sandbox's setting for that kind."""

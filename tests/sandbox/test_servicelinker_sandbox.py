@@ -1,3 +1,7 @@
+# --------------------------------------------------------------------------------------------
+# Copyright (c) Microsoft Corporation. All rights reserved.
+# Licensed under the MIT License. See License.txt in the project root for license information.
+# --------------------------------------------------------------------------------------------
 """The sandbox's Service Connector resource provider (sandbox/arm/servicelinker.py), driven by Microsoft's own SDK
 (azure-mgmt-servicelinker, as azure-cli ships it) and by raw requests: the wire behaviour of Microsoft's recordings
 (status codes, headers, shapes, operation-status URLs polled verbatim, no Retry-After unless switched on) and what

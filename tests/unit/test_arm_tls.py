@@ -1,3 +1,7 @@
+# --------------------------------------------------------------------------------------------
+# Copyright (c) Microsoft Corporation. All rights reserved.
+# Licensed under the MIT License. See License.txt in the project root for license information.
+# --------------------------------------------------------------------------------------------
 """The ARM connections' TLS (_compat.one_context_adapter_class): the CA bundle is parsed once per process into one
 shared context instead of once per new connection, and verification is what it was: a server whose certificate
 the bundle does not vouch for is refused, with or without that shared context."""

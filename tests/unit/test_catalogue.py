@@ -1,3 +1,7 @@
+# --------------------------------------------------------------------------------------------
+# Copyright (c) Microsoft Corporation. All rights reserved.
+# Licensed under the MIT License. See License.txt in the project root for license information.
+# --------------------------------------------------------------------------------------------
 """The error catalogue (M-E1 … M-E5) as data: every message of the seed maps to its cause and fix, whatever
 wraps it; ARM error bodies become the fitting azclierror."""
 import pytest

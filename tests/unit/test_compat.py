@@ -1,3 +1,7 @@
+# --------------------------------------------------------------------------------------------
+# Copyright (c) Microsoft Corporation. All rights reserved.
+# Licensed under the MIT License. See License.txt in the project root for license information.
+# --------------------------------------------------------------------------------------------
 """Each use of an azure-cli / azure-core / azure-mgmt-core / requests internal (azext_aks_connection/_compat.py)
 still applies on the installed versions. At run time one that no longer applies does nothing (a command must not
 fail for it); here it fails loudly. `make test` runs this on the current azure-cli, `make test-mincli` on the

@@ -1,3 +1,7 @@
+# --------------------------------------------------------------------------------------------
+# Copyright (c) Microsoft Corporation. All rights reserved.
+# Licensed under the MIT License. See License.txt in the project root for license information.
+# --------------------------------------------------------------------------------------------
 """provider/firewall.py against a fake ARM that keeps state: each mechanism adds a missing rule once, a second
 run writes nothing, targets open to all networks or closed to the public are left alone, long-running
 writes are polled at the service's Retry-After."""

@@ -1,3 +1,7 @@
+# --------------------------------------------------------------------------------------------
+# Copyright (c) Microsoft Corporation. All rights reserved.
+# Licensed under the MIT License. See License.txt in the project root for license information.
+# --------------------------------------------------------------------------------------------
 """The Kubernetes client of kubeaccess (no kubernetes package): what it sends and how it reads the answers, against
 a local HTTPS server that asks for a client certificate as AKS local-account clusters do."""
 import base64

@@ -1,3 +1,7 @@
+# --------------------------------------------------------------------------------------------
+# Copyright (c) Microsoft Corporation. All rights reserved.
+# Licensed under the MIT License. See License.txt in the project root for license information.
+# --------------------------------------------------------------------------------------------
 """provider/retry.py: the one retry helper (retry.call) and the one state poll (retry.poll), on a fake clock: which
 errors are retried, the Retry-After honoured before the backoff, the bounds (attempts, per kind, deadline), the
 re-read between tries, and the waits never past the deadline."""

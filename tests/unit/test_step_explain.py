@@ -1,3 +1,7 @@
+# --------------------------------------------------------------------------------------------
+# Copyright (c) Microsoft Corporation. All rights reserved.
+# Licensed under the MIT License. See License.txt in the project root for license information.
+# --------------------------------------------------------------------------------------------
 """validate's rows come from each step's own diff (provider/steps/base.py Step.explain): a row fails or warns exactly
 when changes() is not empty, a read that could not run is "Not checked", and --opt-out softens a failure to a
 warning. This is what makes validate and --dry-run agree by construction."""

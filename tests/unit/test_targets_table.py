@@ -1,3 +1,7 @@
+# --------------------------------------------------------------------------------------------
+# Copyright (c) Microsoft Corporation. All rights reserved.
+# Licensed under the MIT License. See License.txt in the project root for license information.
+# --------------------------------------------------------------------------------------------
 """The target table against the built-in's table, and every configuration key against what fills it:
 fetchers run on fake GET bodies through a fake ARM that records every call."""
 import re

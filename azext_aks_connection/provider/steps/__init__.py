@@ -1,3 +1,7 @@
+# --------------------------------------------------------------------------------------------
+# Copyright (c) Microsoft Corporation. All rights reserved.
+# Licensed under the MIT License. See License.txt in the project root for license information.
+# --------------------------------------------------------------------------------------------
 """What a connection needs, one step per thing (steps/base.py says what a step is):
 
     cluster.py      ClusterFeatures       OIDC issuer + workload identity, or the Key Vault CSI add-on

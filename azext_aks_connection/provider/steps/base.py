@@ -1,3 +1,7 @@
+# --------------------------------------------------------------------------------------------
+# Copyright (c) Microsoft Corporation. All rights reserved.
+# Licensed under the MIT License. See License.txt in the project root for license information.
+# --------------------------------------------------------------------------------------------
 """A step: one thing a connection needs, and the one place that knows it. Each step is data plus these verbs:
 
     read()      what is there now (run with the plan's other reads, before anything is written)

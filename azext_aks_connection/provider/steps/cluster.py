@@ -1,3 +1,7 @@
+# --------------------------------------------------------------------------------------------
+# Copyright (c) Microsoft Corporation. All rights reserved.
+# Licensed under the MIT License. See License.txt in the project root for license information.
+# --------------------------------------------------------------------------------------------
 """The cluster's features a connection needs: OIDC issuer + workload identity, or the Key Vault CSI add-on."""
 from azext_aks_connection.provider import cluster as cluster_ops
 from azext_aks_connection.provider.steps.base import Check, Step, UPDATE, fail, item, upper_first

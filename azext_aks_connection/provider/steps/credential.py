@@ -1,3 +1,7 @@
+# --------------------------------------------------------------------------------------------
+# Copyright (c) Microsoft Corporation. All rights reserved.
+# Licensed under the MIT License. See License.txt in the project root for license information.
+# --------------------------------------------------------------------------------------------
 """The federated identity credential: the workload identity trusts the cluster's OIDC issuer for the connection's
 ServiceAccount (subject system:serviceaccount:<namespace>:sc-account-<client id>, audience
 api://AzureADTokenExchange)."""

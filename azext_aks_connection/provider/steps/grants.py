@@ -1,3 +1,7 @@
+# --------------------------------------------------------------------------------------------
+# Copyright (c) Microsoft Corporation. All rights reserved.
+# Licensed under the MIT License. See License.txt in the project root for license information.
+# --------------------------------------------------------------------------------------------
 """Grants to the workload's principal on the target: Azure roles, a Key Vault access policy (a vault in
 access-policy mode ignores roles on its data), or Azure Cache for Redis data access (its own access policies)."""
 from azext_aks_connection.provider import identity as identity_ops

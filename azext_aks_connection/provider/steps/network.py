@@ -1,3 +1,7 @@
+# --------------------------------------------------------------------------------------------
+# Copyright (c) Microsoft Corporation. All rights reserved.
+# Licensed under the MIT License. See License.txt in the project root for license information.
+# --------------------------------------------------------------------------------------------
 """The target's IP firewall admits the cluster's egress IPs (M-T2). How each family's firewall is read, judged and
 written is the family's (provider/firewall.py dispatches to it)."""
 from knack.log import get_logger

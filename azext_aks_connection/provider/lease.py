@@ -57,7 +57,7 @@ def _lease(seconds):
     return {"until": records.now(seconds), "holder": _holder()}
 
 
-class Intent:
+class Intent:  # pylint: disable=too-many-instance-attributes  # the intent, where it is kept, and its lease's clock
     """What this run sets out to make, recorded once before its first write, then renewed until released."""
 
     def __init__(self, cmd, name, progress):

@@ -89,14 +89,14 @@ def apply(plan):
     try:
         applied = graph.run({x.name: (x.apply, _needs(plan, x, {y.name for y in todo})) for x in todo})
     except graph.NodeFailed as failure:
-        plan.release()
+        plan.intent.release()
         plan.intent.record_failure(failure)
         raise failure.error
     except KeyboardInterrupt:
-        plan.release()          # interrupted: the record says so, and a re-run can take over at once
+        plan.intent.release()          # interrupted: the record says so, and a re-run can take over at once
         plan.intent.record_failure(graph.NodeFailed("interrupted", KeyboardInterrupt("interrupted (Ctrl+C)"), {}))
         raise
-    plan.release()
+    plan.intent.release()
     return {x.name: applied.get(x.name) or (x.in_place(), []) for x in plan.steps}
 
 

@@ -179,9 +179,6 @@ class Plan:  # pylint: disable=too-many-instance-attributes  # the one model the
     def note_planned(self, items):
         self.intent.note_planned(items)
 
-    def release(self):
-        self.intent.release()
-
 
 def create(cmd, spec, progress, no_wait=False, dry_run=False):
     from azext_aks_connection.provider import local_engine

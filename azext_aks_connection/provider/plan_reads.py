@@ -90,7 +90,7 @@ def _needs_of(name):
 
 
 def _step_reader(plan, step):
-    def read():
+    def node():
         step.part = plan.applies(step.name)
         if not step.part:
             return
@@ -104,7 +104,7 @@ def _step_reader(plan, step):
             if not plan.validating:
                 raise
             step.read_error = exc
-    return read
+    return node
 
 
 def _read_values(plan):

@@ -76,8 +76,8 @@ def follow(poller, progress=None, tick=0.5):
     return poller.result()
 
 
-def sdk_polling(first=POLL_FIRST, cap=POLL_MAX, factor=POLL_FACTOR, on_success=None, lro_options=None,
-                wait_first=False):  # pylint: disable=too-many-arguments
+def sdk_polling(first=POLL_FIRST, cap=POLL_MAX, factor=POLL_FACTOR, on_success=None, lro_options=None, *,
+                wait_first=False):
     """A polling method for an SDK ``begin_*`` call (``polling=sdk_polling()``): azure-mgmt-core's ARMPolling,
     which waits the Retry-After of each answer when there is one (azure-core reads it before its own interval),
     with the Backoff schedule in place of its fixed ``polling_interval`` when there is none.

@@ -90,8 +90,9 @@ class Step:
 
     @classmethod
     def remove(cls, arm, entry, target):
-        """delete --cleanup: remove one item this step made (absent already: fine)."""
-        raise NotImplementedError(cls.name)
+        """delete --cleanup: remove one item this step made (absent already: fine). The steps in REMOVERS have one;
+        what the others make is removed by its own means (Kubernetes objects by their connection-id annotation,
+        firewall rules by firewall.remove_rules, cluster features by cluster.disable_features)."""
 
     # ---- validate
     def explain(self):
@@ -110,8 +111,10 @@ class Step:
             return [row_of_error(exc)] * len(self.checks)
 
     def describe(self, changes):
-        """[Row] per check for a non-empty diff (a step with one check returns one row)."""
-        raise NotImplementedError
+        """[Row] per check for a non-empty diff (a step with one check returns one row): each step says what its
+        changes mean for a pod; by default, the changes themselves."""
+        pending = ", ".join(f"{c['action']} {c['resource']} {c['name']}" for c in changes)
+        return [fail(f"Not in place: {pending}.", None, "ChangesPending")] * len(self.checks)
 
     def caveat(self):
         """[Row] per check when nothing would change: ok, or a warning about what cannot be checked."""

@@ -84,6 +84,10 @@ class SandboxClient:
         return self.call("POST", "/_sandbox/kube/denials", {"cluster": cluster_id, "verb": verb, "resource": resource,
                                                             "namespace": namespace, "group": group})["id"]
 
+    def set_namespace_termination(self, seconds):
+        """A deleted namespace stays Terminating ``seconds`` (its content gone, creates in it refused), then goes."""
+        return self.call("PUT", "/_sandbox/kube/namespace-termination", {"seconds": seconds})
+
     def clear_kube_denials(self):
         self.call("DELETE", "/_sandbox/kube/denials")
 

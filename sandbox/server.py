@@ -32,6 +32,7 @@ Control endpoints on the ARM server (no auth; the sandbox is a local test bed):
                                                "group"}: the cluster's API server denies it (403, and
                                                SelfSubjectAccessReviews say allowed: false) -> {"id": n}
   DELETE /_sandbox/kube/denials[?id=n]         remove one or all
+  PUT /_sandbox/kube/namespace-termination     {"seconds": s}: a deleted namespace stays Terminating that long
   ...    /_sandbox/arm/...                     resource-provider controls (see sandbox/arm)
 """
 import base64
@@ -140,6 +141,12 @@ def control_app(sb, arm_app, seeds):
         if req.method == "GET":
             return Response(200, {"value": sb.kube_access.denials()})
         return Response(201, {"id": sb.kube_access.add_denial(req.json({}))})
+
+    @r.route("PUT", "/_sandbox/kube/namespace-termination")
+    def namespace_termination(req):
+        from sandbox.kube import store as kube_store
+        kube_store.NAMESPACE_TERMINATION["seconds"] = float(req.json({}).get("seconds") or 0)
+        return Response(200, dict(kube_store.NAMESPACE_TERMINATION))
 
     @r.route("DELETE", "/_sandbox/kube/denials")
     def clear_kube_denials(req):

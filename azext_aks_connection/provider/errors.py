@@ -62,6 +62,16 @@ def arm_error(exc, what, ctx=None):
     return diagnosed(text, message, code, ctx, default)
 
 
+def terminating_error(namespace, what=None):
+    """A namespace being deleted (Terminating): nothing can be created in it until it is gone."""
+    from azure.cli.core.azclierror import ValidationError
+    return ValidationError(
+        (f"{what} failed: n" if what else "N") + f"amespace '{namespace}' is being deleted (Terminating): Kubernetes "
+        "removes its content and refuses anything new in it until it is gone.",
+        recommendation=f"Wait until it is gone ('kubectl get namespace {namespace}' answers NotFound), then re-run: "
+        "the command makes the namespace again. Or pass another --kube-namespace.")
+
+
 def kube_error(exc, what):
     """A kubernetes ApiException raised while doing ``what``, as an azclierror."""
     import json
@@ -73,6 +83,8 @@ def kube_error(exc, what):
     except (TypeError, ValueError, AttributeError):
         pass
     text = f"{what} failed in the cluster: ({reason}) {message or exc}"
+    if status == 403 and "because it is being terminated" in (message or ""):
+        return terminating_error((message or "").rsplit("in namespace ", 1)[-1].split(" ")[0], what)
     if status == 403:     # names the fix: an Azure role on Azure RBAC clusters, else the Kubernetes RBAC
         from azext_aks_connection.provider.kubeaccess import forbidden_from_status
         return forbidden_from_status(exc, what, message or str(exc))

@@ -78,8 +78,11 @@ def _namespace_exists(api, namespace):
     """True / False, or None when it cannot be read (403: not known); the client remembers the answer."""
     from urllib.parse import quote
     try:
-        api.request("GET", f"/api/v1/namespaces/{quote(namespace, safe='')}")
+        found = api.request("GET", f"/api/v1/namespaces/{quote(namespace, safe='')}")
         exists = True
+        if ((found.to_dict() if found is not None else {}).get("status") or {}).get("phase") == "Terminating":
+            from azext_aks_connection.provider.errors import terminating_error
+            raise terminating_error(namespace)      # before anything is written
     except api_errors() as exc:
         if exc.status != 404:
             return None     # not readable (403): not known

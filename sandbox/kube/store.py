@@ -62,6 +62,11 @@ def _fields(value):
     return {}
 
 
+# How long a deleted namespace stays Terminating before it is gone (PUT /_sandbox/kube/namespace-termination);
+# 0: gone at once.
+NAMESPACE_TERMINATION = {"seconds": 0.0}
+
+
 def managed_fields(obj, manager, operation, previous=None):
     """``metadata.managedFields`` after a write by ``manager``: its entry (operation Update, FieldsV1 of what the
     object holds, the time) replaces its earlier one; other managers' entries stay. A simplification of
@@ -167,6 +172,10 @@ class KubeStore:
         if not isinstance(meta, dict):
             meta = obj["metadata"] = {}
         namespace = self._scope(rt, namespace, meta)
+        if rt.namespaced and self._terminating(namespace):
+            raise HttpError(403, "Forbidden", f'{rt.resource} "{meta.get("name") or ""}" is forbidden: unable to '
+                            f"create new content in namespace {namespace} because it is being terminated",
+                            details={"name": meta.get("name"), "kind": rt.resource})
         if not meta.get("name") and meta.get("generateName"):
             meta["name"] = meta["generateName"] + "".join(random.choices("bcdfghjklmnpqrstvwxz2456789", k=5))
         if from_api:
@@ -283,6 +292,16 @@ class KubeStore:
             current["status"] = status
             return self.replace(resource, namespace, name, current, subresource="status")
 
+    def _terminating(self, namespace):
+        ns = self._objects["namespaces"].get((None, namespace)) if namespace else None
+        return bool(ns and (ns.get("status") or {}).get("phase") == "Terminating")
+
+    def _finish_termination(self, name):
+        with self._lock:
+            ns = self._objects["namespaces"].get((None, name))
+            if ns is not None and (ns.get("status") or {}).get("phase") == "Terminating":
+                del self._objects["namespaces"][(None, name)]
+
     def delete(self, resource, namespace, name, *, propagation=None, dry_run=False, preconditions=None):
         """Remove an object; returns it (with deletionTimestamp set), or None if there was none.
 
@@ -307,7 +326,16 @@ class KubeStore:
             if dry_run:
                 return gone
             gone["metadata"]["resourceVersion"] = self._bump()
-            del self._objects[resource][key]
+            if resource == "namespaces" and NAMESPACE_TERMINATION["seconds"] > 0:
+                # as the API server does: the namespace stays, Terminating, while its content goes; then it is gone
+                if (old.get("status") or {}).get("phase") == "Terminating":
+                    return gone
+                self._objects[resource][key] = gone
+                timer = threading.Timer(NAMESPACE_TERMINATION["seconds"], self._finish_termination, (name,))
+                timer.daemon = True
+                timer.start()
+            else:
+                del self._objects[resource][key]
             if resource == "namespaces":
                 for objects in self._objects.values():
                     for k in [k for k in objects if k[0] == name]:

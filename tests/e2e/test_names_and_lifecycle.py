@@ -261,3 +261,33 @@ def test_the_same_no_wait_update_twice_writes_the_record_once(az, sandbox, sbc):
                    "--interval", "1").rc == 0
     finally:
         sbc.set_lro(default=before)
+
+
+def test_a_namespace_being_deleted_is_refused_before_any_write_and_made_again_once_gone(az, sandbox, sbc, tmp_path):
+    """A deleted namespace stays Terminating while its content goes (the API server refuses anything new in it):
+    a create into it fails before any write, naming the cause and the fix; once it is gone, the create makes it
+    again. A write that meets the termination after the checks says the same, not a raw 403."""
+    import time
+    from tests.e2e.helpers import kube_for
+    cluster = new_cluster(sbc, "nsterm")
+    assert create(az, sandbox, cluster, "term_blob", namespace="leaving").rc == 0
+    core, _ = kube_for(az, cluster, tmp_path)
+    sbc.set_namespace_termination(3)
+    try:
+        core.delete_namespace("leaving")
+        assert core.read_namespace("leaving").status.phase == "Terminating"
+        mark = sbc.mark()
+        res = create(az, sandbox, cluster, "term_blob2", namespace="leaving")
+        assert res.rc == 1, res
+        assert "Namespace 'leaving' is being deleted (Terminating)" in res.log and "kubectl get namespace leaving" \
+            in res.log, res.log
+        assert "Traceback" not in res.log and writes(sbc, mark) == []
+        deadline = time.monotonic() + 15
+        while time.monotonic() < deadline and any(n.metadata.name == "leaving"
+                                                  for n in core.list_namespace().items):
+            time.sleep(0.2)
+    finally:
+        sbc.set_namespace_termination(0)
+    again = create(az, sandbox, cluster, "term_blob2", namespace="leaving")
+    assert again.rc == 0, again
+    assert core.read_namespace("leaving").status.phase == "Active"

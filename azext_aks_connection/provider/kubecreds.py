@@ -16,6 +16,12 @@ from azext_aks_connection.provider.kubeclient import ClusterContext, KubeClient,
 AKS_SERVER_APP = "6dae42f8-4368-4678-94ff-3960e28e3630"
 
 
+def _kubelogin_arg(user, name):
+    """The value of kubelogin's ``name`` argument (--tenant-id, …) in an exec user, or None."""
+    args = [str(a) for a in (((user or {}).get("exec") or {}).get("args") or [])]
+    return next((args[i + 1] for i, a in enumerate(args[:-1]) if a == name), None)
+
+
 def _kubelogin_server_id(user):
     """The --server-id of a kubelogin exec user; None when the user is not one."""
     exec_cfg = (user or {}).get("exec") or {}
@@ -31,11 +37,31 @@ def _kubelogin_server_id(user):
     return AKS_SERVER_APP
 
 
-def entra_token(cmd, cluster_ref, server_app=AKS_SERVER_APP):
-    """An access token for the AKS server application from the current az login (never prompts)."""
+def _tenant_of_subscription(cmd, subscription):
+    from azure.cli.core._profile import Profile
+    try:
+        return (Profile(cli_ctx=cmd.cli_ctx).get_subscription(subscription).get("tenantId") or "").lower()
+    except Exception:  # pylint: disable=broad-except  # not a subscription of this login: not known
+        return ""
+
+
+def entra_token(cmd, cluster_ref, server_app=AKS_SERVER_APP, tenant=None):
+    """An access token for the AKS server application from the current az login (never prompts). ``tenant``: the
+    cluster's Entra ID tenant (the exec's --tenant-id), asked for by name when it is not the subscription's."""
     from azure.cli.core._profile import Profile
     from azure.cli.core.azclierror import AuthenticationError
     profile = Profile(cli_ctx=cmd.cli_ctx)
+    subscription = getattr(cluster_ref, "subscription", None)
+    if tenant and tenant.lower() != _tenant_of_subscription(cmd, subscription):
+        try:
+            return profile.get_raw_token(resource=server_app, tenant=tenant)[0][1]
+        except Exception as exc:  # pylint: disable=broad-except
+            raise AuthenticationError(
+                f"AKS cluster '{cluster_ref.name}' trusts Entra ID tenant {tenant}, not the tenant of its "
+                f"subscription, and the current login cannot get a token in that tenant for its API server "
+                f"(application {server_app}): {exc}",
+                recommendation=f"Sign in with an account of tenant {tenant} (a user or a service principal: a managed "
+                f"identity has tokens of its own tenant only): az login --tenant {tenant}") from None
     try:
         try:
             raw = profile.get_raw_token(resource=server_app, subscription=getattr(cluster_ref, "subscription", None))
@@ -95,7 +121,8 @@ def api_client(cmd, cluster_ref, cluster_resource=None):
             continue
         server_app = _kubelogin_server_id(entry.get("user"))
         if server_app:
-            token = entra_token(cmd, cluster_ref, server_app)
+            tenant = _kubelogin_arg(entry.get("user"), "--tenant-id")
+            token = entra_token(cmd, cluster_ref, server_app, tenant=tenant)
             entry["user"] = {"token": token}
             ctx.entra = True
             ctx.principal = token_claims(token).get("oid")

@@ -5,6 +5,8 @@
 """Managed clusters of each kind users meet, and what their kubeconfigs look like (as AKS hands them out).
 
   local-accounts        today's default: a static cluster-admin token in the kubeconfig
+  entra-id-other-tenant the same, its Entra ID another tenant's than the subscription's (aadProfile.tenantID): its
+                        API takes only tokens of that tenant
   entra-id              AKS-managed Entra ID with Azure RBAC for Kubernetes, local accounts disabled:
                         listClusterUserCredential returns kubelogin's exec kubeconfig (devicecode, server
                         application 6dae42f8-…, client application 80faf920-…); admin credentials refused; the
@@ -27,7 +29,9 @@ import threading
 
 AKS_SERVER_APP = "6dae42f8-4368-4678-94ff-3960e28e3630"
 AKS_CLIENT_APP = "80faf920-1908-4b52-b5ef-a8e7bedfc67a"
-KINDS = ("local-accounts", "entra-id", "private", "authorized-ip-ranges")
+KINDS = ("local-accounts", "entra-id", "entra-id-other-tenant", "private", "authorized-ip-ranges")
+# The tenant of the "entra-id-other-tenant" kind: its Entra ID is another tenant's than the subscription's
+OTHER_TENANT = "72f988bf-0000-4000-8000-00000000abcd"
 CALLER_ROLE = "Azure Kubernetes Service RBAC Cluster Admin"
 # Documentation ranges (RFC 5737): never this machine.
 EXCLUDED_RANGES = ["203.0.113.0/24", "198.51.100.7/32"]
@@ -41,8 +45,9 @@ def overrides(sb, kind):
     """The managed-cluster properties that make a default cluster one of ``kind``."""
     if kind == "local-accounts":
         return {}
-    if kind == "entra-id":
-        return {"aadProfile": {"managed": True, "enableAzureRBAC": True, "tenantID": sb.tenant_id,
+    if kind in ("entra-id", "entra-id-other-tenant"):
+        tenant = sb.tenant_id if kind == "entra-id" else OTHER_TENANT
+        return {"aadProfile": {"managed": True, "enableAzureRBAC": True, "tenantID": tenant,
                                "adminGroupObjectIDs": None},
                 "disableLocalAccounts": True}
     if kind == "private":

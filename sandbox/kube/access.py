@@ -192,8 +192,10 @@ class KubeAccess:
             token = given[7:].strip()
             issued = getattr(self.sb, "issued_tokens", {}).get(token)
             claims = _claims(token) if issued else None
+            tenant = ((props.get("aadProfile") or {}).get("tenantID") or "").lower()
             if claims and str(claims.get("aud", "")).lower().removeprefix("spn:") == AKS_SERVER_APP and \
-                    int(claims.get("exp") or 0) > time.time():
+                    int(claims.get("exp") or 0) > time.time() and \
+                    (not tenant or str(claims.get("tid") or tenant).lower() == tenant):
                 return Principal("aad", claims.get("upn") or claims.get("oid"), claims.get("oid"))
         raise HttpError(401, "Unauthorized", "Unauthorized")
 

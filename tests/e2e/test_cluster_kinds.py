@@ -132,6 +132,21 @@ def test_entra_id_without_azure_role_names_the_role_and_writes_nothing(az, sandb
     assert writes(sbc, mark) == []
 
 
+def test_entra_id_of_another_tenant_asks_that_tenant_and_says_how_to_sign_in(az, sandbox, sbc):
+    """A cluster whose Entra ID is another tenant's than its subscription's: the API server's token is asked in
+    that tenant (the exec's --tenant-id), not the subscription's; a login that cannot get one there (a managed
+    identity has its own tenant only) is a clear error naming the tenant and the sign-in, before any write."""
+    from sandbox.arm.clusterkinds import OTHER_TENANT
+    cluster = sbc.new_cluster("aks-xtenant-" + uuid.uuid4().hex[:6], "sandbox-rg", kind="entra-id-other-tenant")
+    mark = sbc.mark()
+    res = create(az, sandbox, cluster, "xt_blob")
+    assert res.rc == 1, res
+    no_traceback(res)
+    assert f"trusts Entra ID tenant {OTHER_TENANT}, not the tenant of its subscription" in res.log, res.log
+    assert f"az login --tenant {OTHER_TENANT}" in res.log
+    assert writes(sbc, mark) == []
+
+
 @pytest.mark.parametrize("kind,words", [
     ("private", ["is a private cluster", "private address", "--engine service-connector"]),
     ("authorized-ip-ranges", ["authorized IP ranges (203.0.113.0/24, 198.51.100.7/32)",

@@ -84,6 +84,10 @@ class SandboxClient:
         return self.call("POST", "/_sandbox/kube/denials", {"cluster": cluster_id, "verb": verb, "resource": resource,
                                                             "namespace": namespace, "group": group})["id"]
 
+    def set_paging(self, size):
+        """ARM lists answered ``size`` items a page, each with the nextLink of the next (0: one page)."""
+        return self.arm("PUT", "paging", {"size": size})
+
     def set_namespace_termination(self, seconds):
         """A deleted namespace stays Terminating ``seconds`` (its content gone, creates in it refused), then goes."""
         return self.call("PUT", "/_sandbox/kube/namespace-termination", {"seconds": seconds})

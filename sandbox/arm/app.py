@@ -16,6 +16,27 @@ from sandbox.core import HttpError, Response, Router
 OPERATION_SEGMENTS = {"operations", "operationresults", "operationstatuses", "asyncoperations", "azureasyncoperation"}
 
 
+
+# Lists answered a page at a time (PUT /_sandbox/arm/paging {"size": n}; 0: one page), each with the nextLink of
+# the next one (a $skiptoken), as ARM pages long lists: a client that reads the first page only misses the rest.
+PAGING = {"size": 0}
+
+
+def paged(req, resp, sb):
+    size = PAGING["size"]
+    body = getattr(resp, "body", None)
+    if not size or getattr(resp, "status", None) != 200 or not isinstance(body, dict) or \
+            not isinstance(body.get("value"), list):
+        return resp
+    from urllib.parse import urlencode
+    skip = int(req.query.get("$skiptoken") or 0)
+    page = dict(body, value=body["value"][skip:skip + size])
+    page.pop("nextLink", None)
+    if skip + size < len(body["value"]):
+        query = dict(req.query, **{"$skiptoken": str(skip + size)})
+        page["nextLink"] = f"{common.base_url(req, sb)}{req.path}?{urlencode(query, safe='$')}"
+    return Response(200, page, headers=resp.headers)
+
 def arm_error_response(err, req):
     """ARM error body ``{"error": {"code", "message"[, "details"]}}`` with ARM's request-id headers."""
     resp = Response(err.status, None if req is not None and req.method == "HEAD"
@@ -158,7 +179,7 @@ def build_arm_app(sb):
                 if not handler.list_by_subscription:
                     raise common.invalid_resource_type(type_path(full), ns, req.api_version)
                 items = matching(full, lambda r: not r.scope_is_resource and len(r.types) == 1)
-            return handler.list(req, items)
+            return paged(req, handler.list(req, items), state.sb)
 
         if mode == "list-children":
             if req.method != "GET":
@@ -168,9 +189,9 @@ def build_arm_app(sb):
                                 f"Failed to perform 'read' on resource(s) of type '{type_path(full)}', because "
                                 f"the parent resource '{ref.id}' could not be found.")
             if hasattr(handler, "list_children"):
-                return handler.list_children(req, ref.id)
+                return paged(req, handler.list_children(req, ref.id), state.sb)
             items = matching(full, lambda r: (r.parent_id or "").lower() == ref.id.lower())
-            return handler.list(req, items)
+            return paged(req, handler.list(req, items), state.sb)
 
         if len(ref.types) > 1 and state.raw(ref.parent_id) is None:
             op = {"GET": "read", "HEAD": "read", "DELETE": "delete", "POST": "action"}.get(req.method, "write")

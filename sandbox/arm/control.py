@@ -36,6 +36,8 @@
                                                           "mcr.microsoft.com"]}: the cluster cannot reach
                                                          these hosts (chart download / image pulls fail)
   DELETE /_sandbox/arm/clusters/{rg}/{name}/blocked-hosts  nothing blocked
+  PUT    /_sandbox/arm/paging                            {"size": n}: every ARM list answered n items a page, with
+                                                         the nextLink of the next (0: one page)
   GET|POST /_sandbox/arm/denials                         {"action": "Microsoft.Storage/storageAccounts/
                                                           listKeys/action", "scope": "<id prefix>"}: 403
                                                          AuthorizationFailed for it (see denials.py)
@@ -161,6 +163,13 @@ def build_router(state):
             hosts = [] if req.method == "DELETE" else common.json_body(req).get("blocked") or []
             extension_faults.set_egress_blocked(state, cid, hosts)
         return Response(200, {"id": cid, "blocked": extension_faults.egress_blocked(state, cid)})
+
+    @r.route(["GET", "PUT"], base + r"/paging")
+    def paging(req):
+        from sandbox.arm import app as arm_app
+        if req.method == "PUT":
+            arm_app.PAGING["size"] = int(req.json({}).get("size") or 0)
+        return Response(200, dict(arm_app.PAGING))
 
     @r.route(["GET", "POST", "PUT", "DELETE"], base + r"/denials")
     def denial_rules(req):

@@ -16,7 +16,6 @@ from sandbox.core import HttpError, Response, Router
 OPERATION_SEGMENTS = {"operations", "operationresults", "operationstatuses", "asyncoperations", "azureasyncoperation"}
 
 
-
 # Lists answered a page at a time (PUT /_sandbox/arm/paging {"size": n}; 0: one page), each with the nextLink of
 # the next one (a $skiptoken), as ARM pages long lists: a client that reads the first page only misses the rest.
 PAGING = {"size": 0}
@@ -36,6 +35,7 @@ def paged(req, resp, sb):
         query = dict(req.query, **{"$skiptoken": str(skip + size)})
         page["nextLink"] = f"{common.base_url(req, sb)}{req.path}?{urlencode(query, safe='$')}"
     return Response(200, page, headers=resp.headers)
+
 
 def arm_error_response(err, req):
     """ARM error body ``{"error": {"code", "message"[, "details"]}}`` with ARM's request-id headers."""

@@ -287,7 +287,10 @@ class _OneAtATime:
 
     def get_token(self, *scopes, **kwargs):
         with self._lock:
-            return self._inner.get_token(*scopes, **kwargs)
+            try:
+                return self._inner.get_token(*scopes, **kwargs)
+            except Exception as exc:  # pylint: disable=broad-except  # said in words below, whatever raised it
+                raise token_error(exc, scopes) from None
 
     def __getattr__(self, name):        # get_auxiliary_tokens and anything else the SDK asks for
         return getattr(self._inner, name)
@@ -298,7 +301,25 @@ class _OneAtATimeInfo(_OneAtATime):
 
     def get_token_info(self, *scopes, options=None):
         with self._lock:
-            return self._inner.get_token_info(*scopes, options=options)
+            try:
+                return self._inner.get_token_info(*scopes, options=options)
+            except Exception as exc:  # pylint: disable=broad-except  # said in words below, whatever raised it
+                raise token_error(exc, scopes) from None
+
+
+def token_error(exc, scopes):
+    """A failure to get an access token from the current login, in words: what was asked for, what the token
+    endpoint said (azure-cli's own text can be 'None, None'), and how to sign in again."""
+    from azure.cli.core.azclierror import AuthenticationError
+    said = " ".join(str(getattr(exc, "error_msg", None) or exc).split())
+    if not said or said.replace("None", "").strip(" ,.") == "":
+        said = "it gave no reason (the token endpoint failed)"
+    return AuthenticationError(
+        f"Getting an access token for {', '.join(scopes) or 'Azure'} from the current login failed: {said}. Nothing "
+        "was written after it.",
+        recommendation="Sign in again: az login (a managed identity: az login --identity; a service principal: az "
+        "login --service-principal ...). If it keeps failing, the token endpoint is (for a managed identity: this "
+        "machine's identity endpoint): retry in a few minutes.")
 
 
 def _one_at_a_time(credential):

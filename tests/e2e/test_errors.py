@@ -301,3 +301,22 @@ def test_a_malformed_answer_to_the_cluster_read_is_a_clear_error(az, sandbox, sb
     assert f"answered GET {cluster['id']} with " in res.log and "Re-run the command" in res.log, res.log
     assert "Traceback" not in res.log and "JSONDecodeError" not in res.log
     assert create(az, sandbox, cluster, "bad_answer").rc == 0
+
+
+def test_a_failing_token_endpoint_is_named_with_the_sign_in_fix(az, sandbox, sbc):  # az: logged in
+    """The login's token endpoint answers 500 (a managed identity's endpoint down): what failed and the az login
+    fix, never azure-cli's bare 'None, None'; nothing written."""
+    from tests.conftest import az_subprocess
+    cluster = new_cluster(sbc, "err-token")
+    s = sandbox["seeds"]["storage"]["storage-blob"]
+    sbc.add_fault(plane="arm", path=r"^/msi/token", status=500, code="InternalServerError", message="down")
+    mark = sbc.mark()
+    try:
+        proc = az_subprocess("aks", "connection", "create", "storage-blob", "--source-id", cluster["id"], "--tg",
+                             s["resourceGroup"], "--account", s["account"], "--connection", "tok", "--secret")
+    finally:
+        sbc.clear_faults()
+    assert proc.returncode == 1, proc.stderr[-2000:]
+    assert "Getting an access token for https://management" in proc.stderr and "az login --identity" in proc.stderr
+    assert "None, None" not in proc.stderr and "Traceback" not in proc.stderr
+    assert [e for e in sbc.requests(since=mark) if e["mutating"]] == []

@@ -72,6 +72,13 @@ def terminating_error(namespace, what=None):
         "the command makes the namespace again. Or pass another --kube-namespace.")
 
 
+def _forbidden(exc, what, message):
+    if "because it is being terminated" in (message or ""):     # not a permission: the namespace is going
+        return terminating_error((message or "").rsplit("in namespace ", 1)[-1].split(" ")[0], what)
+    from azext_aks_connection.provider.kubeaccess import forbidden_from_status
+    return forbidden_from_status(exc, what, message or str(exc))
+
+
 def kube_error(exc, what):
     """A kubernetes ApiException raised while doing ``what``, as an azclierror."""
     import json
@@ -83,11 +90,8 @@ def kube_error(exc, what):
     except (TypeError, ValueError, AttributeError):
         pass
     text = f"{what} failed in the cluster: ({reason}) {message or exc}"
-    if status == 403 and "because it is being terminated" in (message or ""):
-        return terminating_error((message or "").rsplit("in namespace ", 1)[-1].split(" ")[0], what)
     if status == 403:     # names the fix: an Azure role on Azure RBAC clusters, else the Kubernetes RBAC
-        from azext_aks_connection.provider.kubeaccess import forbidden_from_status
-        return forbidden_from_status(exc, what, message or str(exc))
+        return _forbidden(exc, what, message)
     if status == 401:
         return UnauthorizedError(text, recommendation="Your cluster credentials were refused; check "
                                  "'az aks get-credentials' works for this cluster.")

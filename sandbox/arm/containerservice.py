@@ -22,10 +22,11 @@ NODE_IMAGE = "AKSUbuntu-2204gen2containerd-202505.14.0"
 # The versions ARM routes to the provider (any other: 400 NoRegisteredProviderFound, sandbox/arm/targetkit.py):
 # the stable and preview folders of azure-rest-api-specs specification/containerservice/resource-manager/
 # Microsoft.ContainerService/aks (its readme.md lists them, 2017-08-31 .. 2024-01-01), the later stable ones, and
-# 2026-06-01 and 2026-04-01, the versions the azure-mgmt-containerservice shipped with azure-cli 2.91 and 2.88 (the
-# oldest the extension declares) send.
-API_VERSIONS = ["2026-06-01", "2026-04-01", "2025-10-01", "2025-07-01", "2025-05-01", "2025-03-01", "2025-01-01", "2024-10-01",
-                "2024-09-01", "2024-08-01", "2024-07-01", "2024-06-01", "2024-05-01", "2024-02-01", "2024-01-01"] + \
+# 2026-06-01 and 2026-04-01, the versions the azure-mgmt-containerservice shipped with azure-cli 2.91 and 2.88
+# (the oldest the extension declares) send.
+API_VERSIONS = ["2026-06-01", "2026-04-01", "2025-10-01", "2025-07-01", "2025-05-01", "2025-03-01", "2025-01-01",
+                "2024-10-01", "2024-09-01", "2024-08-01", "2024-07-01", "2024-06-01", "2024-05-01", "2024-02-01",
+                "2024-01-01"] + \
     [f"2023-{m:02d}-01" for m in range(11, 0, -1)] + [f"2023-{m:02d}-02-preview" for m in range(11, 0, -1)] + \
     ["2022-11-01", "2022-11-02-preview", "2022-10-02-preview", "2022-09-01", "2022-09-02-preview",
      "2022-08-03-preview", "2022-08-02-preview", "2022-07-01", "2022-07-02-preview", "2022-06-01",

@@ -41,6 +41,10 @@ def reason_of(exc, timeout=None):  # pylint: disable=too-many-return-statements 
     return str(exc)
 
 
+def _nothing(ctx):
+    return " Nothing was changed." if getattr(ctx, "writes", True) else ""
+
+
 def unreachable(ctx, reason):
     """The AzureConnectionError for an API server that cannot be reached: why, from the cluster's settings,
     and what to do, with the real names."""
@@ -55,7 +59,7 @@ def unreachable(ctx, reason):
     if access.get("enablePrivateCluster"):
         return AzureConnectionError(
             f"{where} is a private cluster: its API server {server} has only a private address in the cluster's "
-            f"virtual network, and it cannot be reached from here ({reason}). Nothing was changed.",
+            f"virtual network, and it cannot be reached from here ({reason}).{_nothing(ctx)}",
             recommendation="Run the command from a machine with a network path to the cluster's virtual network "
             "(a VM in it or in a peered network, a VPN or ExpressRoute, or a private endpoint to the API server), "
             f"{engine}.")
@@ -64,14 +68,14 @@ def unreachable(ctx, reason):
         listed = ",".join(ranges)
         return AzureConnectionError(
             f"{where} accepts API server connections only from its authorized IP ranges ({', '.join(ranges)}), and "
-            f"{server} cannot be reached from here ({reason}): this machine's address is probably not in them. "
-            "Nothing was changed.",
+            f"{server} cannot be reached from here ({reason}): this machine's address is probably not in them."
+            f"{_nothing(ctx)}",
             recommendation=f"Add this machine's public IP address to the ranges (the list is replaced: keep the "
             f"existing ones): az aks update -g {ctx.resource_group} -n {ctx.name} --api-server-authorized-ip-ranges "
             f"{listed},<your public IP>/32 ; or run the command from a network inside those ranges, {engine}.")
     if ((props.get("powerState") or {}).get("code") or "").lower() == "stopped":
         return AzureConnectionError(
-            f"{where} is stopped: its API server {server} does not answer ({reason}). Nothing was changed.",
+            f"{where} is stopped: its API server {server} does not answer ({reason}).{_nothing(ctx)}",
             recommendation=f"Start it first: az aks start -g {ctx.resource_group} -n {ctx.name}")
     return AzureConnectionError(
         f"Cannot reach the API server {server} of {where}: {reason}.",

@@ -94,12 +94,17 @@ class ServicePrincipalAuth(Auth):
         return {"clientId": spec.auth_info["client_id"], "principalId": spec.auth_info.get("object_id")}
 
     @classmethod
-    def linker_auth(cls, spec, models, identity=None, roles=None):
+    def refuse_without_object_id(cls, spec):
+        """Service Connector grants the roles itself: it needs the object id (checked before any request)."""
         if not spec.auth_info.get("object_id"):
             raise RequiredArgumentMissingError(
                 "Service Connector needs the service principal's object id (authInfo.principalId).",
                 recommendation="Add object-id=<object id> to --service-principal (az ad sp show --id <appId> --query "
                 "id -o tsv).")
+
+    @classmethod
+    def linker_auth(cls, spec, models, identity=None, roles=None):
+        cls.refuse_without_object_id(spec)
         return models.ServicePrincipalSecretAuthInfo(client_id=spec.auth_info["client_id"],
                                                      principal_id=spec.auth_info.get("object_id"),
                                                      secret=spec.auth_info["client_secret"], roles=roles)

@@ -100,8 +100,7 @@ class ClusterContext:  # pylint: disable=too-many-instance-attributes
         self.cmd = cmd
         # a command that writes (create, update, delete): its errors say nothing was changed; a read's do not
         command = str((getattr(getattr(cmd, "cli_ctx", None), "data", None) or {}).get("command") or "")
-        self.writes = not command or command.split()[-1] in ("create", "update", "delete") or \
-            " create " in f" {command} " or " update " in f" {command} "
+        self.writes = not command or bool({"create", "update", "delete"} & set(command.split()))
         self.entra = False
         self.azure_rbac = None          # None: not known (the cluster was not read)
         self.principal = None           # the object id the API server sees (Entra ID token)

@@ -65,9 +65,8 @@ def create(cmd, spec, progress, no_wait=False):
     from azext_aks_connection.provider.errors import arm_error
     refuse_name(spec.name)
     if spec.auth == t.AUTH_SERVICE_PRINCIPAL:
-        from azure.mgmt.servicelinker import models
         from azext_aks_connection.auth.service_principal import ServicePrincipalAuth
-        ServicePrincipalAuth.linker_auth(spec, models)     # the object id it needs, before any request
+        ServicePrincipalAuth.refuse_without_object_id(spec)      # before any request
     progress("Reading the cluster, the target and the identity")
     cluster = cluster_ops.get_cluster(cmd, spec.cluster)
     identity = None

@@ -320,3 +320,17 @@ def test_a_failing_token_endpoint_is_named_with_the_sign_in_fix(az, sandbox, sbc
     assert "Getting an access token for https://management" in proc.stderr and "az login --identity" in proc.stderr
     assert "None, None" not in proc.stderr and "Traceback" not in proc.stderr
     assert [e for e in sbc.requests(since=mark) if e["mutating"]] == []
+
+
+def test_service_connector_refuses_a_service_principal_without_its_object_id_before_any_request(az, sandbox, sbc):
+    cluster = new_cluster(sbc, "err-spobj")
+    s = sandbox["seeds"]["storage"]["storage-blob"]
+    mark = sbc.mark()
+    res = run(az, "aks", "connection", "create", "storage-blob", "--source-id", cluster["id"], "--tg",
+              s["resourceGroup"], "--account", s["account"], "--connection", "sp_noobj", "--engine",
+              "service-connector", "--service-principal", "client-id=00000000-0000-0000-0000-00000000abcd",
+              "secret=not-a-real-one")
+    assert res.rc not in (0, None), res
+    assert "Service Connector needs the service principal's object id" in res.log, res.log
+    assert "not-a-real-one" not in res.log
+    assert [e for e in sbc.requests(since=mark) if e["mutating"]] == []

@@ -10,8 +10,6 @@ from azure.cli.core.azclierror import (InvalidArgumentValueError, RequiredArgume
 from knack.log import get_logger
 
 from azext_aks_connection import _validators as v
-from azext_aks_connection import auth as auth_types
-from azext_aks_connection import spec as spec_args
 from azext_aks_connection import targets as t
 
 logger = get_logger(__name__)
@@ -119,6 +117,8 @@ def connection_create(cmd, *, client_type=None, connection_name=None,  # pylint:
                       workload_identity_auth_info=None, service_principal_auth_info=None, enable_csi=None,
                       roles=None, customized_keys=None, opt_out_list=None, no_wait=False, engine=None,
                       dry_run=False, break_lease=False, **target_names):
+    # Imported here: az imports this module to describe every command on `az aks connection -h`.
+    from azext_aks_connection import spec as spec_args
     target = _target_of(cmd)
     engine = _engine(cmd, engine)
     _refuse_dry_run(engine, dry_run)
@@ -180,6 +180,7 @@ def connection_update(cmd, *, client_type=None, connection_name=None,  # pylint:
             recommendation="For example: --client-type python, or an auth argument such as --secret.")
     if scope:
         v.validate_namespace(scope)
+    from azext_aks_connection import auth as auth_types, spec as spec_args
     from azext_aks_connection.provider import linkers
     cluster_ref, record, engine = _find(cmd, resource_group_name, cluster, connection_name, connection_id)
     if engine == linkers.ENGINE_SERVICE_CONNECTOR:

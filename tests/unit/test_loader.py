@@ -23,7 +23,9 @@ except SystemExit:
     pass
 heavy = sorted(m for m in sys.modules if m.startswith(("kubernetes", "azure.mgmt.kubernetesconfiguration",
                "azure.mgmt.containerservice", "azure.mgmt.storage", "azure.storage",
-               "azure.cli.command_modules.serviceconnector._params")))
+               "azure.cli.command_modules.serviceconnector._params",
+               # az imports each command's module to describe it; the create machinery stays out of help.
+               "azext_aks_connection.auth", "azext_aks_connection.provider", "azext_aks_connection.spec")))
 print(json.dumps(heavy), file=sys.__stderr__)
 """
 

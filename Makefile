@@ -6,7 +6,7 @@ AZURITE_VERSION := 3.35.0
 export AZURE_CORE_COLLECT_TELEMETRY := false
 export PIP_DISABLE_PIP_VERSION_CHECK := 1
 
-.PHONY: demo test test-pacing test-fast test-mincli venv mincli-venv tools wheel bench bench-quick calls clean down lint lint-venv \
+.PHONY: demo test test-pacing test-fast test-mincli venv mincli-venv tools wheel bench bench-quick bench-ab calls clean down lint lint-venv \
         linter-exclusions
 
 $(BIN)/.installed: requirements-dev.txt setup.py
@@ -104,6 +104,10 @@ bench: venv tools
 
 bench-quick: venv tools
 	BENCH_RUNS=1 BENCH_LROS=1 $(BIN)/python bench/bench.py
+
+# This tree's extension against the one of a git revision, interleaved in one sandbox: `make bench-ab REV=b76da37`.
+bench-ab: venv tools
+	$(BIN)/python bench/ab.py $(REV)
 
 calls: venv tools
 	$(BIN)/python bench/calls_per_cluster_kind.py

@@ -106,6 +106,21 @@ LINKER_PROPERTIES = ("authInfo", "clientType", "configurationInfo", "publicNetwo
                      "targetService", "vNetSolution", "provisioningState")
 
 
+def import_linker_model_meanwhile():
+    """Import the SDK model to_linker prints with on a thread of its own: a create spends most of its time waiting
+    on the network, and the import (tens of ms of CPU) then costs no wall time. Not a daemon: it never is cut off
+    mid-import at exit. to_linker's own import waits for it (the import lock), so nothing can see it half done."""
+    import importlib
+    import threading
+
+    def load():
+        try:
+            importlib.import_module("azure.mgmt.servicelinker.models")
+        except Exception:  # pylint: disable=broad-except  # to_linker imports it again and says what failed
+            pass
+    threading.Thread(target=load, name="aks-connection-import", daemon=False).start()
+
+
 def to_linker(record, cluster, provisioning_state=None):
     """The LinkerResource JSON a Service Connector linker prints: the record as azure.mgmt.servicelinker's model,
     serialized as azure-cli prints SDK models (both engines print one shape, in step with the SDK), plus

@@ -150,19 +150,33 @@ def _wi_create(az, sandbox, cluster, name):
                "--workload-identity", identity, "-o", "json")
 
 
+def _release_after_reads(sbc, cluster, mark, reads, bound=60.0):
+    """Set the cluster Succeeded once the sandbox has answered ``reads`` GETs of it since ``mark`` (or after
+    ``bound`` seconds: the test then fails on its messages, not by hanging)."""
+    deadline = time.monotonic() + bound
+    while time.monotonic() < deadline:
+        seen = [e for e in sbc.requests(since=mark) if e["method"] == "GET" and e["path"] == cluster["id"]]
+        if len(seen) >= reads:
+            break
+        time.sleep(0.05)        # polling the sandbox's request log, not waiting for a result
+    sbc.release_cluster(cluster["resourceGroup"], cluster["name"])
+
+
 def test_updating_cluster_is_waited_for_before_its_update(az, sandbox, sbc):
     """M-E3: a workload-identity create must update the cluster (OIDC issuer): while another operation runs on it,
     the update waits (progress in the open, growing intervals), then goes on."""
     cluster = new_cluster(sbc, "err-updwi")
     rg, name = cluster["resourceGroup"], cluster["name"]
     sbc.set_cluster_state(rg, name, "Updating")
-    timer = threading.Timer(2.5, sbc.release_cluster, (rg, name))
-    timer.start()
     mark = sbc.mark()
+    # Released once the create has read the busy cluster twice (its wait has begun), not after a fixed time: on a
+    # busy machine a timer can fire before the create's first read, and the create then never sees it busy.
+    releaser = threading.Thread(target=_release_after_reads, args=(sbc, cluster, mark, 2))
+    releaser.start()
     try:
         res = _wi_create(az, sandbox, cluster, "updwi_blob")
     finally:
-        timer.join()
+        releaser.join()
     assert res.rc == 0, res
     assert f"AKS cluster '{name}' is Updating: another operation runs on it" in res.log
     assert f"AKS cluster '{name}' is Succeeded: going on." in res.log

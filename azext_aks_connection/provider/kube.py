@@ -140,7 +140,7 @@ def _converge(kind, namespace, name, *, read, create, desired_update, known=_UNR
     Returns "created", "updated" or "unchanged".
 
     Why retry.call and not the kubernetes client's retry: the writes go through our light client
-    (provider/kubeaccess.KubeClient), which exists so that a create never imports the kubernetes package
+    (provider/kubeclient.KubeClient), which exists so that a create never imports the kubernetes package
     (~1.4 s); kubernetes.utils.retry_on_conflict (client-go's RetryOnConflict) lives in that package, retries
     every 409 alike after a blocking sleep, and cannot do what a 409 means here: read again, or refuse
     (``exclusive``), or make a namespace deleted meanwhile again."""

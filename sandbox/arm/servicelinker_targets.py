@@ -13,6 +13,10 @@ holding keys / roles; ``depth``: instead, the first ``depth`` levels of the targ
 ``values(state, resource, auth_type, client_type) -> {key suffix: value}`` and ``keys`` ({authType: [key suffixes
 in order]}). ``CLIENTID``, ``TENANTID`` and ``CLIENTSECRET`` are filled by the RP.
 """
+from sandbox.arm import common
+
+SUPPORTED_AUTH = ("secret", "userAssignedIdentity", "servicePrincipalSecret")
+CREDENTIAL_NAMES = ("CONNECTIONSTRING", "CLIENTSECRET", "ACCOUNTKEY", "account-key")
 
 
 def _messaging_values(state, resource, auth_type, client_type):  # pylint: disable=unused-argument
@@ -185,3 +189,93 @@ def more_targets(supported_auth):
             "roles": ["DocumentDB Account Contributor"], "auth": supported_auth, "values": _cosmos_values(kind),
             "keys": cosmos_keys}
     return out
+
+
+def _storage_values(service):
+    def values(state, resource, auth_type, client_type):
+        props = resource.get("properties") or {}
+        endpoint = (props.get("primaryEndpoints") or {}).get(service) or \
+            f"https://{resource['name']}.{service}.core.windows.net/"
+        out = {"RESOURCEENDPOINT": endpoint, "_endpoint": endpoint}
+        if auth_type == "secret":
+            key = ((state.meta_of(resource["id"]).get("keys") or [{}])[0]).get("value") or ""
+            if endpoint.startswith(f"https://{resource['name']}.{service}.core.windows.net"):
+                conn = (f"DefaultEndpointsProtocol=https;AccountName={resource['name']};AccountKey={key};"
+                        "EndpointSuffix=core.windows.net")
+            else:      # Azurite / a sovereign cloud: name the endpoint
+                scheme = "http" if endpoint.startswith("http://") else "https"
+                conn = (f"DefaultEndpointsProtocol={scheme};AccountName={resource['name']};AccountKey={key};"
+                        f"{service.capitalize()}Endpoint={endpoint}")
+            out.update(CONNECTIONSTRING=conn, _account=resource["name"], _key=key)
+        return out
+    return values
+
+
+def _vault_values(state, resource, auth_type, client_type):  # pylint: disable=unused-argument
+    uri = (resource.get("properties") or {}).get("vaultUri") or f"https://{resource['name']}.vault.azure.net/"
+    return {"RESOURCEENDPOINT": uri, "SCOPE": "https://management.azure.com/.default"}
+
+
+def _springboot_blob(v):
+    return [("azure.storage.account-name", v["_account"]), ("azure.storage.account-key", v["_key"]),
+            ("azure.storage.blob-endpoint", v["_endpoint"]),
+            ("spring.cloud.azure.storage.blob.account-name", v["_account"]),
+            ("spring.cloud.azure.storage.blob.account-key", v["_key"]),
+            ("spring.cloud.azure.storage.blob.endpoint", v["_endpoint"])]
+
+
+def _storage_target(name, service, roles, auth):
+    return {"name": name, "prefix": f"AZURE_STORAGE{service.upper()}", "kind": "storage", "roles": roles,
+            "auth": auth, "suffix": f"/{service}Services/default", "values": _storage_values(service),
+            # key order per auth type (reference §6)
+            "keys": {"secret": ["CONNECTIONSTRING"], "userAssignedIdentity": ["RESOURCEENDPOINT", "CLIENTID"],
+                     "servicePrincipalSecret": ["RESOURCEENDPOINT", "CLIENTID", "CLIENTSECRET", "TENANTID"]}}
+
+
+# lower-case full type of the target id -> what Service Connector does for it. The sandbox's own table, from
+# Microsoft's docs and recordings, never from the extension's (so that the two can disagree).
+TARGETS = {
+    "microsoft.storage/storageaccounts/blobservices": dict(
+        _storage_target("storage-blob", "blob", ["Storage Blob Data Contributor"], SUPPORTED_AUTH),
+        springboot=_springboot_blob),
+    "microsoft.storage/storageaccounts/queueservices":
+        _storage_target("storage-queue", "queue", ["Storage Queue Data Contributor"], SUPPORTED_AUTH),
+    "microsoft.storage/storageaccounts/tableservices":
+        _storage_target("storage-table", "table", ["Storage Table Data Contributor"], SUPPORTED_AUTH),
+    "microsoft.storage/storageaccounts/fileservices":
+        _storage_target("storage-file", "file", [], ("secret",)),
+    "microsoft.keyvault/vaults": {
+        "name": "keyvault", "prefix": "AZURE_KEYVAULT", "kind": "keyvault", "suffix": "",
+        "roles": ["Key Vault Secrets User", "Key Vault Certificate User"],
+        "auth": ("userAssignedIdentity", "servicePrincipalSecret"), "values": _vault_values,
+        "keys": {"userAssignedIdentity": ["SCOPE", "RESOURCEENDPOINT", "CLIENTID"],
+                 "csi": ["RESOURCEENDPOINT", "CLIENTID", "SCOPE"],
+                 "servicePrincipalSecret": ["RESOURCEENDPOINT", "CLIENTID", "CLIENTSECRET", "TENANTID"]}},
+}
+TARGETS.update(more_targets(SUPPORTED_AUTH))
+
+
+def target_of(target_id):
+    """(spec, ARM id of the resource holding keys / roles / firewall) of a target id, or (None, None)."""
+    ref = common.parse_path(target_id or "")
+    if ref is None or not ref.is_resource:
+        return None, None
+    spec = TARGETS.get(ref.full_type.lower())
+    if spec is None:
+        return None, None
+    if spec.get("depth"):      # a child target (a Cosmos DB database): keys and roles are its account's
+        return spec, common.ResourceRef(ref.subscription, ref.resource_group, ref.scope, ref.namespace,
+                                        ref.types[:spec["depth"]], ref.names[:spec["depth"]], None).id
+    rid = ref.id[:-len(spec["suffix"])] if spec["suffix"] and ref.id.lower().endswith(spec["suffix"].lower()) \
+        else ref.id
+    return spec, rid
+
+
+def emulated_targets():
+    return sorted(t["name"] for t in TARGETS.values())
+
+
+def is_credential(name):
+    """A configuration whose value is a credential: list-configuration answers "" for it (Service Connector for
+    AKS); its default name's last part says so."""
+    return name.split("_")[-1] in CREDENTIAL_NAMES or name.endswith("account-key")

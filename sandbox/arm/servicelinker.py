@@ -42,7 +42,8 @@ What a linker PUT does (docs "how-to-use-service-connector-in-aks", reference §
   ``azure.workload.identity/client-id`` / ``tenant-id``.
 * Key Vault CSI (``resourceProperties.connectAsKubernetesCsiDriver``): the ``azureKeyvaultSecretsProvider``
   add-on turned on; its identity is the one granted and named (AZURE_KEYVAULT_CLIENTID); no ServiceAccount.
-* the target's default roles for the principal on the target resource (the storage account, the vault),
+* the target's default roles for the principal on the target resource (the storage account, the vault; a Redis
+  cache gets Microsoft Entra authentication and a "Data Owner" access policy assignment instead),
   unless an assignment of that role at that scope exists; an access-policy vault gets an access policy instead;
   ``authInfo.roles`` overrides; ``authMode: optOutAllAuth`` skips roles, credentials and cluster changes.
 * a firewall rule for each of the cluster's egress IPs on a target whose network rules deny by default (storage
@@ -74,8 +75,8 @@ import time
 from sandbox.arm import common
 from sandbox.arm.common import arm_error, iso, new_guid, system_data
 from sandbox.arm.servicelinker_extension import ExtensionDriver
-from sandbox.arm.servicelinker_provision import Provisioner, is_csi
-from sandbox.arm.servicelinker_targets import emulated_targets, target_of
+from sandbox.arm.servicelinker_provision import SECRET_KEY, Provisioner, is_csi
+from sandbox.arm.servicelinker_targets import emulated_targets, target_of_service
 from sandbox.core import HttpError, Response
 
 NS = "Microsoft.ServiceLinker"
@@ -222,19 +223,19 @@ class LinkerHandler(Provisioner, ExtensionDriver, common.ResourceHandler):
         if not isinstance(props, dict):
             raise arm_error(400, "BadRequest", "The request content was invalid: 'properties' is required.")
         target = props.get("targetService") or {}
-        if target.get("type") != "AzureResource" or not target.get("id"):
-            raise arm_error(400, "SandboxNotEmulated",
-                            f"The sandbox's Service Connector emulates AzureResource targets only "
-                            f"({', '.join(emulated_targets())}); targetService {json.dumps(target)} is not "
-                            "emulated.")
-        spec, resource_id = target_of(target["id"])
+        spec, resource_id = target_of_service(target)
         if spec is None:
             raise arm_error(400, "SandboxNotEmulated",
-                            f"The sandbox's Service Connector emulates the targets {', '.join(emulated_targets())}; "
-                            f"'{target['id']}' is not emulated.")
-        missing_child = self.state.raw(target["id"]) is None and not spec.get("pseudo_child")
-        if missing_child or self.state.raw(resource_id) is None:
-            raise arm_error(400, "BadRequest", f"The target resource '{target['id']}' does not exist.")
+                            f"The sandbox's Service Connector emulates the targets {', '.join(emulated_targets())} "
+                            f"(AzureResource, ConfluentBootstrapServer, ConfluentSchemaRegistry); targetService "
+                            f"{json.dumps(target)} is not emulated.")
+        if spec.get("no_resource"):
+            if not target.get("endpoint"):
+                raise arm_error(400, "BadRequest", f"targetService.endpoint is required for {target.get('type')}.")
+        elif not spec.get("unchecked"):       # the partners' ids are the built-in's placeholders: not read
+            missing_child = self.state.raw(target["id"]) is None and not spec.get("pseudo_child")
+            if missing_child or self.state.raw(resource_id) is None:
+                raise arm_error(400, "BadRequest", f"The target resource '{target['id']}' does not exist.")
         auth = props.get("authInfo") or {}
         auth_type = auth.get("authType")
         if auth_type in ("systemAssignedIdentity", "userAccount"):
@@ -244,7 +245,13 @@ class LinkerHandler(Provisioner, ExtensionDriver, common.ResourceHandler):
         if auth_type not in spec["auth"] and not (is_csi(props) and auth_type == "userAssignedIdentity"):
             raise arm_error(400, "SandboxNotEmulated", f"Auth type '{auth_type}' for target {spec['name']} is not "
                                                        f"emulated (emulated: {', '.join(spec['auth'])}).")
-        if auth_type == "secret" and (auth.get("secretInfo") or auth.get("name")):
+        if auth_type == "secret" and spec.get("user_secret"):
+            info = auth.get("secretInfo") or {}
+            if not auth.get("name") or info.get("secretType") != "rawValue" or not info.get("value"):
+                raise arm_error(400, "BadRequest", f"Secret auth to {spec['name']} takes the user's credential: "
+                                                   "authInfo.name and authInfo.secretInfo {\"secretType\": "
+                                                   "\"rawValue\", \"value\": ...} are required.")
+        elif auth_type == "secret" and (auth.get("secretInfo") or auth.get("name")):
             raise arm_error(400, "SandboxNotEmulated", "A secret given in authInfo is not emulated for "
                                                        f"{spec['name']}: send {{\"authType\": \"secret\"}}.")
         if auth_type == "userAssignedIdentity" and not is_csi(props) and not auth.get("clientId"):
@@ -268,8 +275,8 @@ class LinkerHandler(Provisioner, ExtensionDriver, common.ResourceHandler):
         auth_in = copy.deepcopy(p.get("authInfo") or {})
         auth_type = auth_in.get("authType")
         auth = {"authType": auth_type, "authMode": auth_in.get("authMode")}
-        if auth_type == "secret":
-            auth.update(name=None, secretInfo=None)
+        if auth_type == "secret":      # the user's secret is kept apart (SECRET_KEY), never answered
+            auth.update(name=auth_in.get("name"), secretInfo=None)
         elif auth_type == "userAssignedIdentity":
             auth.update(subscriptionId=auth_in.get("subscriptionId"), clientId=auth_in.get("clientId"),
                         roles=auth_in.get("roles"), userName=auth_in.get("userName"),
@@ -284,7 +291,8 @@ class LinkerHandler(Provisioner, ExtensionDriver, common.ResourceHandler):
         return {
             "provisioningState": "Accepted",
             "targetService": {"id": target["id"], "resourceProperties": copy.deepcopy(target.get("resourceProperties")),
-                              "type": "AzureResource"},
+                              "type": "AzureResource"} if target.get("type") == "AzureResource" else
+                             {"type": target["type"], "endpoint": target.get("endpoint")},
             "authInfo": auth,
             "vNetSolution": copy.deepcopy(p.get("vNetSolution")),
             "clientType": p.get("clientType") or "none",
@@ -314,6 +322,8 @@ class LinkerHandler(Provisioner, ExtensionDriver, common.ResourceHandler):
                    "properties": self._linker_props(body),
                    "etag": f'"{new_guid()[:8]}-0000-0100-0000-{os.urandom(4).hex()}0000"'}
             self.state.store(res)
+            secret = ((body["properties"].get("authInfo") or {}).get("secretInfo") or {}).get("value")
+            self.state.meta_of(ref.id)[SECRET_KEY] = secret if spec.get("user_secret") else None
             start_error, wait = self._drive_extension(ref, res)
             rid = ref.id
 
@@ -377,7 +387,9 @@ class LinkerHandler(Provisioner, ExtensionDriver, common.ResourceHandler):
                     return {"code": "ResourceNotFound", "message": f"The linker '{ref.name}' was not found."}
                 props = cur["properties"]
                 auth_type = props["authInfo"]["authType"]
-                exists = self.state.raw(props["targetService"]["id"]) is not None
+                spec, _ = target_of_service(props["targetService"])
+                exists = bool(spec and (spec.get("no_resource") or spec.get("unchecked"))) or \
+                    self.state.raw(props["targetService"].get("id")) is not None
                 items = [("Target resource existence validated.", exists),
                          ("Target service firewall validated.", True),
                          ("Configured connection information validated.", True)]
@@ -388,7 +400,7 @@ class LinkerHandler(Provisioner, ExtensionDriver, common.ResourceHandler):
                            for n, ok in items]
                 for d, (_, ok) in zip(details, items):
                     if not ok:
-                        d.update(errorMessage=f"The target resource '{props['targetService']['id']}' is not found.",
+                        d.update(errorMessage=f"The target resource '{props['targetService'].get('id')}' is not found.",
                                  errorCode="TargetResourceNotFound")
                 available = all(ok for _, ok in items)
                 ended = iso()

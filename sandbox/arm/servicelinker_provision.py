@@ -9,13 +9,16 @@ policy), the firewall, and the Secret / ServiceAccount sc-job writes; and the co
 (the targets' table: servicelinker_targets.py).
 """
 import base64
+import hashlib
 import re
 
 from sandbox.arm import authorization, common, containerservice, managedidentity
 from sandbox.arm.common import arm_error, system_data
-from sandbox.arm.servicelinker_targets import is_credential, target_of
+from sandbox.arm.servicelinker_targets import is_credential, target_of_service
 
 AUDIENCE = "api://AzureADTokenExchange"
+ACCESS_POLICY_ASSIGNMENT = "Microsoft.Cache/Redis/accessPolicyAssignments"
+SECRET_KEY = "secretValue"      # where the RP keeps a linker's user-given secret (meta of the linker, never answered)
 CSI_ADDON = "azureKeyvaultSecretsProvider"
 DNS_SUBDOMAIN_RE = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$")
 
@@ -124,6 +127,9 @@ class Provisioner:  # pylint: disable=no-member,too-few-public-methods
                 policies.append({"tenantId": tenant_id, "objectId": principal_id, "permissions": {
                     "keys": [], "secrets": ["get", "list"], "certificates": ["get", "list"]}})
             return
+        if spec.get("redis_access"):
+            self._redis_access(spec, resource, principal_id, auth.get("clientId"))
+            return
         roles = auth.get("roles") or spec["roles"]
         existing = authorization.list_assignments(self.state, principal_id)
         for role in roles:
@@ -134,6 +140,28 @@ class Provisioner:  # pylint: disable=no-member,too-few-public-methods
                    authorization.role_guid(a["properties"]["roleDefinitionId"]) == guid for a in existing):
                 continue
             authorization.seed_assignment(self.state, resource["id"], principal_id, role)
+
+    def _redis_access(self, spec, cache, principal_id, client_id):
+        """Azure Cache for Redis takes no Azure role for data access: Service Connector turns Microsoft Entra
+        authentication on (``redisConfiguration.aad-enabled``) and assigns the identity the cache's built-in
+        "Data Owner" access policy (MicrosoftDocs azure-docs how-to-integrate-redis-cache.md, Microsoft Entra
+        authentication; learn.microsoft.com/azure/azure-cache-for-redis/cache-azure-active-directory-for-
+        authentication). A cache holds one assignment per principal: an existing one is kept. The assignment's
+        name and alias Service Connector uses are not documented: ``sc-<hash>`` and the client id here."""
+        config = cache.setdefault("properties", {}).setdefault("redisConfiguration", {})
+        if str(config.get("aad-enabled", "")).lower() != "true":
+            config["aad-enabled"] = "true"
+        assignments = [r for r in self.state.under(cache["id"])
+                       if r.get("type", "").lower() == ACCESS_POLICY_ASSIGNMENT.lower()]
+        if any(str((a.get("properties") or {}).get("objectId", "")).lower() == principal_id.lower()
+               for a in assignments):
+            return
+        name = "sc-" + hashlib.sha256(f"{cache['id'].lower()}|{principal_id.lower()}".encode()).hexdigest()[:20]
+        self.state.store({"id": f"{cache['id']}/accessPolicyAssignments/{name}", "name": name,
+                          "type": ACCESS_POLICY_ASSIGNMENT,
+                          "properties": {"accessPolicyName": spec["redis_access"], "objectId": principal_id,
+                                         "objectIdAlias": client_id or principal_id,
+                                         "provisioningState": "Succeeded"}})
 
     def _open_firewall(self, linker, spec, resource, cluster_id):
         if (linker["properties"].get("publicNetworkSolution") or {}).get("action") == "optOut":
@@ -153,11 +181,11 @@ class Provisioner:  # pylint: disable=no-member,too-few-public-methods
     def configurations(self, linker, spec=None, client_id=None, tenant_id=None):
         """[(name, value, is_credential)] of the linker, in Service Connector's order and names."""
         props = linker["properties"]
-        spec = spec or target_of(props["targetService"]["id"])[0]
+        found, rid = target_of_service(props["targetService"])
+        spec = spec or found
         if spec is None or (props.get("configurationInfo") or {}).get("action") == "optOut":
             return []
-        _, rid = target_of(props["targetService"]["id"])
-        resource = self.state.raw(rid) or {"id": rid, "name": rid.rsplit("/", 1)[-1], "properties": {}}
+        resource = self.state.raw(rid) or {"id": rid or "", "name": (rid or "").rsplit("/", 1)[-1], "properties": {}}
         auth = props["authInfo"]
         auth_type = auth["authType"]
         if client_id is None and auth_type == "userAssignedIdentity" and is_csi(props):
@@ -165,7 +193,9 @@ class Provisioner:  # pylint: disable=no-member,too-few-public-methods
             addon = next((v for k, v in (cluster["properties"].get("addonProfiles") or {}).items()
                           if k.lower() == CSI_ADDON.lower()), None) or {}
             client_id = (addon.get("identity") or {}).get("clientId") or ""
-        values = spec["values"](self.state, resource, auth_type, props.get("clientType"))
+        link = {"props": props, "user": auth.get("name"),
+                "password": self.state.meta_of(linker["id"]).get(SECRET_KEY) or ""}
+        values = spec["values"](self.state, resource, auth_type, props.get("clientType"), link)
         values.update(CLIENTID=client_id or auth.get("clientId") or "", TENANTID=tenant_id or self.sb.tenant_id,
                       CLIENTSECRET=auth.get("secret") or "")
         for k, v in list(values.items()):      # values that name the identity (SignalR's connection string)
@@ -174,12 +204,13 @@ class Provisioner:  # pylint: disable=no-member,too-few-public-methods
                     "{CLIENTSECRET}", values["CLIENTSECRET"]).replace("{TENANTID}", values["TENANTID"])
         if auth_type == "secret" and props.get("clientType") == "springBoot" and spec.get("springboot"):
             pairs = spec["springboot"](values)
+        elif spec.get("pairs"):      # keys per client type (the databases, the partners)
+            pairs = spec["pairs"](spec, values, props.get("clientType"), auth_type)
         else:
             order = spec["keys"]["csi" if is_csi(props) else auth_type]
             pairs = [(f"{spec['prefix']}_{k}", values[k]) for k in order]
         custom = (props.get("configurationInfo") or {}).get("customizedKeys") or {}
-        out = [(custom.get(n, n), v, is_credential(n))
-               for n, v in pairs]
+        out = [(custom.get(n, n), v, is_credential(n)) for n, v in pairs]
         for k, v in ((props.get("configurationInfo") or {}).get("additionalConfigurations") or {}).items():
             out.append((k, v, False))
         return out
@@ -191,9 +222,9 @@ class Provisioner:  # pylint: disable=no-member,too-few-public-methods
         if cluster is None:
             raise arm_error(404, "ResourceNotFound", f"The cluster '{ref.scope}' was not found.")
         props = linker["properties"]
-        _, rid = target_of(props["targetService"]["id"])
+        _, rid = target_of_service(props["targetService"])
         resource = self.state.raw(rid)
-        if resource is None:
+        if resource is None and not (spec.get("no_resource") or spec.get("unchecked")):
             raise arm_error(400, "BadRequest", f"The target resource '{props['targetService']['id']}' does not exist.")
         client_id, principal_id, ident = self._principal(linker, cluster)
         tenant_id = (ident or {}).get("properties", {}).get("tenantId") or self.sb.tenant_id
@@ -202,7 +233,8 @@ class Provisioner:  # pylint: disable=no-member,too-few-public-methods
                 self._federate(linker, cluster, ident)
             if principal_id:
                 self._grant(linker, spec, resource, principal_id, tenant_id)
-        self._open_firewall(linker, spec, resource, ref.scope)
+        if resource is not None:
+            self._open_firewall(linker, spec, resource, ref.scope)
         configs = self.configurations(linker, spec, client_id, tenant_id)
         names = self._kube_names(linker)
         for kind, value in (("Secret", names["secret"]), ("ServiceAccount", names.get("serviceAccount"))):

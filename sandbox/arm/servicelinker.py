@@ -43,7 +43,8 @@ What a linker PUT does (docs "how-to-use-service-connector-in-aks", reference §
 * Key Vault CSI (``resourceProperties.connectAsKubernetesCsiDriver``): the ``azureKeyvaultSecretsProvider``
   add-on turned on; its identity is the one granted and named (AZURE_KEYVAULT_CLIENTID); no ServiceAccount.
 * the target's default roles for the principal on the target resource (the storage account, the vault; a Redis
-  cache gets Microsoft Entra authentication and a "Data Owner" access policy assignment instead),
+  cache with Microsoft Entra authentication on gets a "Data Owner" access policy assignment instead, one without
+  is refused at PUT),
   unless an assignment of that role at that scope exists; an access-policy vault gets an access policy instead;
   ``authInfo.roles`` overrides; ``authMode: optOutAllAuth`` skips roles, credentials and cluster changes.
 * a firewall rule for each of the cluster's egress IPs on a target whose network rules deny by default (storage
@@ -94,6 +95,11 @@ SETTINGS_KEY = "_sandbox/servicelinker"
 
 
 # --------------------------------------------------------------------------- module API
+
+def _entra_on(cache):
+    config = ((cache or {}).get("properties") or {}).get("redisConfiguration") or {}
+    return str(config.get("aad-enabled", "")).lower() == "true"
+
 
 def register(registry):
     registry.add(LinkerHandler)
@@ -260,6 +266,10 @@ class LinkerHandler(Provisioner, ExtensionDriver, common.ResourceHandler):
         if auth_type == "servicePrincipalSecret" and not (auth.get("clientId") and auth.get("principalId")):
             raise arm_error(400, "BadRequest", "authInfo.clientId and principalId are required for "
                                                "servicePrincipalSecret.")
+        if spec.get("redis_access") and auth_type != "secret" and not _entra_on(self.state.raw(resource_id)):
+            raise arm_error(400, "BadRequest", "Microsoft Entra authentication is not enabled on the Redis cache "
+                                               f"'{resource_id.rsplit('/', 1)[-1]}': enable it first (az redis "
+                                               "update --set redisConfiguration.aad-enabled=true), or use secret.")
         if (props.get("secretStore") or {}).get("keyVaultId"):
             raise arm_error(400, "BadRequest", "Service Connector does not support secrets from Key Vault for "
                                                "AKS (secretStore.keyVaultId).")

@@ -142,15 +142,13 @@ class Provisioner:  # pylint: disable=no-member,too-few-public-methods
             authorization.seed_assignment(self.state, resource["id"], principal_id, role)
 
     def _redis_access(self, spec, cache, principal_id, client_id):
-        """Azure Cache for Redis takes no Azure role for data access: Service Connector turns Microsoft Entra
-        authentication on (``redisConfiguration.aad-enabled``) and assigns the identity the cache's built-in
-        "Data Owner" access policy (MicrosoftDocs azure-docs how-to-integrate-redis-cache.md, Microsoft Entra
-        authentication; learn.microsoft.com/azure/azure-cache-for-redis/cache-azure-active-directory-for-
-        authentication). A cache holds one assignment per principal: an existing one is kept. The assignment's
+        """Azure Cache for Redis takes no Azure role for data access: Service Connector assigns the identity the
+        cache's built-in "Data Owner" access policy (MicrosoftDocs azure-docs how-to-integrate-redis-cache.md,
+        Microsoft Entra authentication; cache-azure-active-directory-for-authentication.md). It does not turn
+        Microsoft Entra authentication on: the built-in refuses first ("Please enable Microsoft Entra
+        Authentication on your Redis first", serviceconnector ``_validators.py``) and the RP refuses the PUT
+        (servicelinker.py). A cache holds one assignment per principal: an existing one is kept. The assignment's
         name and alias Service Connector uses are not documented: ``sc-<hash>`` and the client id here."""
-        config = cache.setdefault("properties", {}).setdefault("redisConfiguration", {})
-        if str(config.get("aad-enabled", "")).lower() != "true":
-            config["aad-enabled"] = "true"
         assignments = [r for r in self.state.under(cache["id"])
                        if r.get("type", "").lower() == ACCESS_POLICY_ASSIGNMENT.lower()]
         if any(str((a.get("properties") or {}).get("objectId", "")).lower() == principal_id.lower()

@@ -476,8 +476,6 @@ MORE = [
     ("cosmos-mongo", "secret", {"AZURE_COSMOS_CONNECTIONSTRING": "mongodb://sandbox-cosmos-mongo:*"}),
     # how-to-integrate-redis-cache (python: a rediss:// URL), how-to-integrate-app-insights
     ("redis", "secret", {"AZURE_REDIS_CONNECTIONSTRING": "rediss://:*"}),
-    ("redis", "userAssignedIdentity", {"AZURE_REDIS_HOST": "sandbox-redis.redis.cache.windows.net",
-                                       "AZURE_REDIS_CLIENTID": "{client}"}),
     ("app-insights", "secret", {"APPLICATIONINSIGHTS_CONNECTION_STRING": "InstrumentationKey=*"}),
     ("redis-enterprise", "secret", {"AZURE_REDIS_CONNECTIONSTRING": "rediss://:*"}),
     ("cosmos-table", "secret", {"AZURE_COSMOS_CONNECTIONSTRING": "DefaultEndpointsProtocol=https;AccountName="
@@ -642,18 +640,28 @@ def test_cosmos_cassandra_and_gremlin_write_the_documented_keys(env, target, aut
     test_more_targets_write_the_documented_keys(env, target, auth, expected)
 
 
-def test_redis_workload_identity_gets_entra_auth_and_a_data_owner_access_policy(env):
-    """how-to-integrate-redis-cache (Microsoft Entra): no Azure role; the cache's Entra authentication on and the
-    "Data Owner" access policy assigned to the identity, once."""
+def test_redis_workload_identity_gets_a_data_owner_access_policy(env):
+    """how-to-integrate-redis-cache (Microsoft Entra): no Azure role but the cache's "Data Owner" access policy
+    assigned to the identity, once; a cache without Microsoft Entra authentication is refused (the built-in refuses
+    it first: "Please enable Microsoft Entra Authentication on your Redis first")."""
     ident = new_identity(env)
     client_id, principal = ident["properties"]["clientId"], ident["properties"]["principalId"]
-    for _ in range(2):
-        assert _keys_of(env, "redis", "userAssignedIdentity", client_id) == {
-            "AZURE_REDIS_HOST": "sandbox-redis.redis.cache.windows.net", "AZURE_REDIS_CLIENTID": client_id}
     cache_id = env.targets["redis"].rsplit("/databases/", 1)[0]
-    cache = raw(env, "GET", cache_id, api_version="2024-03-01").json()
-    assert cache["properties"]["redisConfiguration"]["aad-enabled"] == "true"
-    listed = raw(env, "GET", f"{cache_id}/accessPolicyAssignments", api_version="2024-03-01").json()["value"]
-    mine = [a["properties"] for a in listed if a["properties"]["objectId"] == principal]
-    assert [(a["accessPolicyName"], a["provisioningState"]) for a in mine] == [("Data Owner", "Succeeded")]
-    assert env.sb.arm.role_assignments(principal) == []
+    config = env.sb.arm.raw(cache_id)["properties"]["redisConfiguration"]
+    assert config["aad-enabled"] == "false"
+    cluster = new_cluster(env)
+    r = raw(env, "PUT", f"{cluster['id']}/{SL}/conn", {"properties": {
+        "targetService": {"type": "AzureResource", "id": env.targets["redis"]}, "scope": "default",
+        "authInfo": {"authType": "userAssignedIdentity", "clientId": client_id, "subscriptionId": env.sub}}})
+    assert r.status_code == 400 and "Microsoft Entra authentication is not enabled" in r.json()["error"]["message"]
+    config["aad-enabled"] = "true"
+    try:
+        for _ in range(2):
+            assert _keys_of(env, "redis", "userAssignedIdentity", client_id) == {
+                "AZURE_REDIS_HOST": "sandbox-redis.redis.cache.windows.net", "AZURE_REDIS_CLIENTID": client_id}
+        listed = raw(env, "GET", f"{cache_id}/accessPolicyAssignments", api_version="2024-03-01").json()["value"]
+        mine = [a["properties"] for a in listed if a["properties"]["objectId"] == principal]
+        assert [(a["accessPolicyName"], a["provisioningState"]) for a in mine] == [("Data Owner", "Succeeded")]
+        assert env.sb.arm.role_assignments(principal) == []
+    finally:
+        config["aad-enabled"] = "false"

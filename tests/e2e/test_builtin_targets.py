@@ -77,9 +77,10 @@ json.dump(results, open(sys.argv[2], "w"))
 
 
 def xdist_group_of(item):
-    """make test: each group has a cluster of its own: the groups may run on different workers."""
+    """make test: each group of targets has a cluster of its own, and so have the engine comparisons (one part):
+    the parts may run on different workers."""
     params = getattr(item, "callspec", None)
-    return params.params["group"] if params else "rest"
+    return params.params.get("group", "engine") if params else "rest"
 
 
 def _create_args(sandbox, target, auth):
@@ -174,3 +175,95 @@ def test_builtin_create_show_list_configuration_delete_for_every_target(
             if dict(GROUPS[group])[target] == "sp" or target in USER_SECRET:
                 # the secret the user gave reaches the Secret (and no output)
                 assert credentials, (target, sorted(secret))
+
+
+# --------------------------------------------------------------------------- the extension's Service Connector engine
+
+# One target of every family, with the auth type the comparison uses (storage-blob with workload identity:
+# tests/e2e/test_interop.py test_engine_service_connector_reaches_the_builtins_end_state).
+FAMILIES = [("keyvault", "sp"), ("servicebus", "wi"), ("appconfig", "secret"), ("cognitiveservices", "sp"),
+            ("webpubsub", "wi"), ("cosmos-cassandra", "secret"), ("redis", "secret"), ("app-insights", "secret"),
+            ("postgres-flexible", "secret"), ("mongodb-atlas", "secret"), ("neon-postgres", "secret"),
+            ("confluent-cloud", "secret")]
+NEON_HOST = "ep-sandbox.eastus2.azure.neon.tech"
+ATLAS = f"mongodb+srv://app:{PASSWORD}@cluster0.abcde.mongodb.net/"
+
+
+def _family_args(sandbox, target, auth, engine):
+    """The same connection's arguments for the built-in and for the extension (each spells its target its way:
+    the built-in fills in its placeholder ids for the partners, the extension takes the seeded resource)."""
+    seeds = sandbox["seeds"]
+    if target == "confluent-cloud":
+        return ["--bootstrap-server", BOOTSTRAP, "--kafka-key", "kafkakey", "--kafka-secret", PASSWORD,
+                "--schema-registry", REGISTRY, "--schema-key", "schemakey", "--schema-secret", PASSWORD]
+    if target == "neon-postgres":
+        where = ["--target-id", seeds["targets"][target]] if engine == "extension" else []
+        return where + ["--server", NEON_HOST, "--database", "orders", "--secret", "name=sandboxadmin",
+                        f"secret={PASSWORD}"]
+    if target == "mongodb-atlas":
+        parts = seeds["targets"][target].split("/")
+        where = ["--target-id", seeds["targets"][target]] if engine == "extension" else \
+            ["--tg", parts[4], "--server", parts[-1]]
+        return where + ["--secret", f"secret={ATLAS}"]
+    return _create_args(sandbox, target, auth)
+
+
+@pytest.fixture(scope="module")
+def builtin_made(az, sbc, sandbox, tmp_path_factory):
+    """The built-in's connection of every family on one cluster, made in one az process."""
+    seconds = sbc.set_lro()["lroSeconds"]
+    before = {k: seconds.get(k, seconds.get("default", 1.0)) for k in ("linkers", "validateLinker", "extensions")}
+    sbc.set_lro(linkers=0.2, validateLinker=0.1, extensions=0.2)
+    retry_after = sbc.set_servicelinker_retry_after(1)
+    try:
+        cluster = dict(new_cluster(sbc, "bi-fam"), resourceGroup="sandbox-rg")
+        results = _run_builtin([["aks", "connection", "create", target, "--source-id", cluster["id"], "--connection",
+                                 f"fam_{target.replace('-', '_')}", "--client-type", CLIENT.get(target, "python"),
+                                 "--kube-namespace", "fam", "-o", "json",
+                                 *_family_args(sandbox, target, auth, "builtin")] for target, auth in FAMILIES],
+                               tmp_path_factory.mktemp("builtin-families"))
+        assert [(r["args"][3], r["rc"]) for r in results] == [(t, 0) for t, _ in FAMILIES], \
+            [r["log"][-800:] for r in results if r["rc"]]
+        yield cluster
+    finally:
+        sbc.set_servicelinker_retry_after(retry_after)
+        sbc.set_lro(**before)
+
+
+@pytest.fixture(scope="module")
+def engine_cluster(sbc):
+    return dict(new_cluster(sbc, "sc-fam"), resourceGroup="sandbox-rg")
+
+
+def _view(az, core, cluster, name):
+    """What a user sees of a Service Connector connection: the linker (as show prints it, the cluster-specific
+    ids dropped) and the Secret sc-job wrote."""
+    shown = az("aks", "connection", "show", "--id", f"{cluster['id']}/providers/Microsoft.ServiceLinker/linkers/"
+               f"{name}", "-o", "json")
+    assert shown.rc == 0, shown
+    out = shown.json
+    target = dict(out["targetService"])
+    if (target.get("id") or "").startswith("/subscriptions/aaaabbbb-"):
+        target.pop("id")          # the built-in's placeholder id of a partner: the extension names the real one
+    return {"linker": {"authInfo": out["authInfo"], "clientType": out["clientType"], "scope": out["scope"],
+                       "targetType": target.get("type"), "kubernetesResourceName": out["kubernetesResourceName"],
+                       "engine": out["engine"]},
+            "secret": secret_values(core, "fam", out["kubernetesResourceName"]["secret"])}
+
+
+@pytest.mark.parametrize("target, auth", FAMILIES, ids=[t for t, _ in FAMILIES])
+def test_engine_service_connector_reaches_the_builtins_end_state_for_every_family(
+        az, sandbox, tmp_path, builtin_made, engine_cluster, target, auth):  # pylint: disable=redefined-outer-name
+    """The same connection made by the built-in on one cluster and by --engine service-connector on another: the same
+    linker (auth, client type, scope, target type), the same Secret (keys and values)."""
+    conn = f"fam_{target.replace('-', '_')}"
+    made = az("aks", "connection", "create", target, "--source-id", engine_cluster["id"], "--connection", conn,
+              "--client-type", CLIENT.get(target, "python"), "--kube-namespace", "fam", "--engine",
+              "service-connector", "-o", "json", *_family_args(sandbox, target, auth, "extension"))
+    assert made.rc == 0, made
+    assert PASSWORD not in made.out + made.log
+    names = _linkers(target, conn)
+    for name in names:
+        theirs = _view(az, kube_for(az, builtin_made, tmp_path)[0], builtin_made, name)
+        ours = _view(az, kube_for(az, engine_cluster, tmp_path)[0], engine_cluster, name)
+        assert ours == theirs, name

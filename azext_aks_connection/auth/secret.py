@@ -48,9 +48,13 @@ class SecretAuth(Auth):
 
     @classmethod
     def linker_auth(cls, spec, models, identity=None, roles=None):
+        # The user's values are kept by field (user, password, connection_string): --secret's name= / secret= are
+        # their keys. MongoDB Atlas takes no user name: the built-in sends "NA" (serviceconnector action.py).
         values = spec.auth_info.get("user_values") or {}
-        return models.SecretAuthInfo(name=values.get("name"), secret_info=models.ValueSecretInfo(
-            value=values["secret"]) if values.get("secret") else None)
+        given = {u.key: values.get(u.field) for u in spec.target.user_values if u.option == "--secret"}
+        name = "NA" if spec.target.name == "mongodb-atlas" else given.get("name")
+        return models.SecretAuthInfo(name=name, secret_info=models.ValueSecretInfo(
+            value=given["secret"]) if given.get("secret") else None)
 
     @classmethod
     def fix_args(cls, target, record):

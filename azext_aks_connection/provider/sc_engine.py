@@ -21,22 +21,36 @@ PROVIDERS = ("Microsoft.ServiceLinker", "Microsoft.KubernetesConfiguration")
 POLLING_INTERVAL = 1        # seconds, when the service sends no Retry-After
 
 
-def linker_body(spec, identity=None):
-    """The LinkerResource the built-in sends for AKS (reference-azcli-aks-connection.md §4)."""
+def linker_body(spec, identity=None, schema_registry=False):
+    """The LinkerResource the built-in sends for AKS (reference-azcli-aks-connection.md §4). Confluent Cloud has
+    no ARM resource: the built-in's ``connection_create_kafka`` sends a ConfluentBootstrapServer linker (the Kafka
+    key and secret) and, ``schema_registry``, a ConfluentSchemaRegistry one (the registry's key and secret)."""
     from azure.mgmt.servicelinker import models
     properties = None
     if spec.auth == t.AUTH_CSI:
         properties = models.AzureKeyVaultProperties(connect_as_kubernetes_csi_driver=True)
-    target = models.AzureResource(id=spec.target_id, resource_properties=properties)
     from azext_aks_connection.auth import AUTH_CLASSES
     auth = AUTH_CLASSES[spec.auth].linker_auth(spec, models, identity=identity,
                                                roles=list(spec.roles) if spec.roles else None)
+    user = spec.auth_info.get("user_values") or {}
+    if spec.target.service_type == "ConfluentBootstrapServer":
+        target = models.ConfluentSchemaRegistry(endpoint=user.get("schema_registry")) if schema_registry else \
+            models.ConfluentBootstrapServer(endpoint=spec.target_id)
+        field = "schema" if schema_registry else "kafka"
+        auth = models.SecretAuthInfo(name=user.get(f"{field}_key"),
+                                     secret_info=models.ValueSecretInfo(value=user.get(f"{field}_secret")))
+    else:
+        target = models.AzureResource(id=spec.target_id, resource_properties=properties)
     if "auth" in spec.opt_out:
         auth.auth_mode = "optOutAllAuth"
     configuration = None
-    if spec.customized_keys or "configinfo" in spec.opt_out:
+    # Neon: the host and database the built-in sends as connection string properties (custom.py)
+    neon = {"Database": user.get("database"), "Server": user.get("host")} if spec.target.name == "neon-postgres" \
+        else None
+    if spec.customized_keys or "configinfo" in spec.opt_out or neon:
         configuration = models.ConfigurationInfo(customized_keys=dict(spec.customized_keys) or None,
-                                                 action="optOut" if "configinfo" in spec.opt_out else None)
+                                                 action="optOut" if "configinfo" in spec.opt_out else None,
+                                                 additional_connection_string_properties=neon)
     network = models.PublicNetworkSolution(action="optOut") if "publicnetwork" in spec.opt_out else None
     return models.LinkerResource(target_service=target, auth_info=auth, client_type=spec.client_type,
                                  scope=spec.namespace, configuration_info=configuration,
@@ -93,6 +107,12 @@ def create(cmd, spec, progress, no_wait=False):
         if no_wait:
             return linkers.get_linker(cmd, spec.cluster, spec.name)
         result = follow(poller, progress)
+        if spec.target.service_type == "ConfluentBootstrapServer":     # and the schema registry's, as the built-in
+            progress(f"{what}: the schema registry's connection '{spec.name}_schema'")
+            follow(client.linker.begin_create_or_update(spec.cluster.id, f"{spec.name}_schema",
+                                                        linker_body(spec, identity, schema_registry=True),
+                                                        polling_interval=POLLING_INTERVAL, logging_enable=False),
+                   progress)
     except HttpResponseError as exc:
         raise _failure(cmd, spec, exc, what, arm_error=arm_error, catalogue=catalogue) from exc
     return linkers.to_output(result)

@@ -77,6 +77,32 @@ def fic_body(subject):
 
 LINKER_BODY = {"properties": {"targetService": {"type": "AzureResource"}, "authInfo": {"authType": "secret"},
                               "clientType": "none", "scope": "default"}}
+# No recording of these linkers was found: the body is the built-in's (azure-cli serviceconnector custom.py
+# connection_create / connection_create_kafka, action.py AddSecretAuthInfo), the shapes servicelinker.json's.
+USER_SECRET_SOURCE = ("none: no recording of a database or partner linker found; checked against Azure/azure-cli "
+                      "src/azure-cli/azure/cli/command_modules/serviceconnector/custom.py (the body the built-in sends)"
+                      " and Azure/azure-rest-api-specs specification/servicelinker/resource-manager/"
+                      "Microsoft.ServiceLinker/preview/2024-07-01-preview/servicelinker.json (SecretAuthInfo, "
+                      "ValueSecretInfo, ConfluentBootstrapServer)")
+
+
+def _secret(name):
+    return {"authType": "secret", "name": name, "secretInfo": {"secretType": "rawValue", "value": "conformance-pw"}}
+
+
+def user_secret_linker(env):
+    env.linker_done()
+    return {"body": {"properties": {"targetService": {"type": "AzureResource",
+                                                      "id": env.seeds["targets"]["postgres-flexible"]},
+                                    "authInfo": _secret("sandboxadmin"), "clientType": "python", "scope": "default"}}}
+
+
+def confluent_linker(env):
+    env.linker_done()
+    return {"body": {"properties": {"targetService": {"type": "ConfluentBootstrapServer",
+                                                      "endpoint": "pkc-x.eastus.azure.confluent.cloud:9092"},
+                                    "authInfo": _secret("kafkakey"), "clientType": "python", "scope": "default"}}}
+
 
 OPS = [
     Op("GET managedClusters", "GET", cluster, "2026-06-01", 200, None,
@@ -113,6 +139,19 @@ OPS = [
        ("PUT", linker, NOWHERE, LINKER_BODY, 400, "NoRegisteredProviderFound"), LINKER_REC,
        body="linker", setup=lambda env: env.linker_done(),
        what="201 + azure-asyncoperation only (no Retry-After); an api-version it lacks: 400"),
+    Op("PUT linkers, the user's secret (databases, partners)", "PUT", sibling(linker, "conformance_pg"),
+       "2024-07-01-preview", 201, "async", ["properties.provisioningState", "properties.authInfo.name"],
+       ("PUT", sibling(linker, "conformance_pg"), NOWHERE, "ctx:body", 400, "NoRegisteredProviderFound"),
+       USER_SECRET_SOURCE, body="ctx:body", setup=user_secret_linker,
+       what="201 + azure-asyncoperation only; authInfo.name kept, the secret never answered; an api-version it "
+            "lacks: 400"),
+    Op("PUT linkers, Confluent (no target id)", "PUT", sibling(linker, "conformance_kafka"), "2024-07-01-preview",
+       201, "async", ["properties.provisioningState", "properties.targetService.type",
+                      "properties.targetService.endpoint"],
+       ("PUT", sibling(linker, "conformance_kafka"), NOWHERE, "ctx:body", 400, "NoRegisteredProviderFound"),
+       USER_SECRET_SOURCE, body="ctx:body", setup=confluent_linker,
+       what="201 + azure-asyncoperation only; targetService {type: ConfluentBootstrapServer, endpoint}; an "
+            "api-version it lacks: 400"),
     Op("GET linker operation status", "GET", lambda env, ctx: ctx["url"], None, 200, "silent",
        ["status", "startTime"], None, LINKER_REC, setup=linker_operation,
        what="{id, name, resourceId, status, startTime}, no Retry-After (refusal: none the extension can meet)"),

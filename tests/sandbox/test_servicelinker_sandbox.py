@@ -235,7 +235,8 @@ def test_refusals(env):
     r = raw(env, "PUT", f"{cluster['id']}/{SL}/has-hyphen", blob_body(env, {"authType": "secret"}))
     assert r.status_code == 400 and "periods ('.'), and underscores ('_')" in r.json()["error"]["message"]
     body = blob_body(env, {"authType": "secret"})
-    body["properties"]["targetService"]["id"] = env.targets["cosmos-cassandra"]      # not emulated
+    body["properties"]["targetService"]["id"] = env.targets["storage-blob"].split("/providers/")[0] + \
+        "/providers/Microsoft.Web/sites/app1"      # not a target of AKS: not emulated
     r = raw(env, "PUT", f"{cluster['id']}/{SL}/cosmos", body)
     assert r.status_code == 400 and r.json()["error"]["code"] == "SandboxNotEmulated"
     assert "storage-blob" in r.json()["error"]["message"]
@@ -475,8 +476,6 @@ MORE = [
     ("cosmos-mongo", "secret", {"AZURE_COSMOS_CONNECTIONSTRING": "mongodb://sandbox-cosmos-mongo:*"}),
     # how-to-integrate-redis-cache (python: a rediss:// URL), how-to-integrate-app-insights
     ("redis", "secret", {"AZURE_REDIS_CONNECTIONSTRING": "rediss://:*"}),
-    ("redis", "userAssignedIdentity", {"AZURE_REDIS_HOST": "sandbox-redis.redis.cache.windows.net",
-                                       "AZURE_REDIS_CLIENTID": "{client}"}),
     ("app-insights", "secret", {"APPLICATIONINSIGHTS_CONNECTION_STRING": "InstrumentationKey=*"}),
     ("redis-enterprise", "secret", {"AZURE_REDIS_CONNECTIONSTRING": "rediss://:*"}),
     ("cosmos-table", "secret", {"AZURE_COSMOS_CONNECTIONSTRING": "DefaultEndpointsProtocol=https;AccountName="
@@ -495,3 +494,174 @@ def test_more_targets_write_the_documented_keys(env, target, auth, expected):
             assert got[key].startswith(want[:-1]) and len(got[key]) > len(want), (key, got[key])
         else:
             assert got[key] == want, (key, got[key])
+
+
+# --------------------------------------------------------------------------- the targets whose secret is the user's
+
+PW = "Pw-" + uuid.uuid4().hex          # the user's password: in the Secret, nowhere else
+
+
+def _user_linker(env, target_service, client_type, name="sandboxadmin", secret=PW, extra=None, linker="conn"):
+    """A secret linker with the user's credential, as the built-in sends it; (cluster, the Secret's data)."""
+    cluster = new_cluster(env)
+    body = {"properties": {"targetService": target_service, "clientType": client_type, "scope": "default",
+                           "authInfo": {"authType": "secret", "name": name,
+                                        "secretInfo": {"secretType": "rawValue", "value": secret}},
+                           "configurationInfo": extra or {}}}
+    r = raw(env, "PUT", f"{cluster['id']}/{SL}/{linker}", body)
+    assert r.status_code == 201, r.text
+    assert PW not in r.text
+    assert poll(env, r.headers["Azure-AsyncOperation"])[-1].json()["status"] == "Succeeded"
+    return cluster, secret_data(store_of(env, cluster), "default", f"sc-{linker.replace('_', '')}-secret")
+
+
+def _host(env, target):
+    server = env.targets[target].split("/")[8]
+    return raw(env, "GET", env.targets[target].rsplit("/databases/", 1)[0], api_version={
+        "postgres": "2017-12-01", "postgres-flexible": "2024-08-01", "mysql": "2017-12-01",
+        "mysql-flexible": "2023-12-30", "sql": "2023-08-01"}[target]).json()["properties"].get(
+        "fullyQualifiedDomainName") or server
+
+
+USER_SECRET = [
+    # how-to-integrate-postgres: per client type
+    ("postgres-flexible", "python", lambda h: {
+        "AZURE_POSTGRESQL_CONNECTIONSTRING": f"dbname=orders host={h} port=5432 sslmode=require user=sandboxadmin "
+                                             f"password={PW}"}),
+    ("postgres", "dotnet", lambda h: {    # single server: the login is user@server
+        "AZURE_POSTGRESQL_CONNECTIONSTRING": f"Server={h};Database=orders;Port=5432;Ssl Mode=Require;User Id="
+                                             f"sandboxadmin@{h.split('.')[0]};Password={PW};"}),
+    ("postgres-flexible", "springBoot", lambda h: {
+        "spring.datasource.url": f"jdbc:postgresql://{h}:5432/orders?sslmode=require",
+        "spring.datasource.username": "sandboxadmin", "spring.datasource.password": PW}),
+    # how-to-integrate-mysql
+    ("mysql-flexible", "nodejs", lambda h: {
+        "AZURE_MYSQL_HOST": h, "AZURE_MYSQL_USER": "sandboxadmin", "AZURE_MYSQL_PASSWORD": PW,
+        "AZURE_MYSQL_DATABASE": "orders", "AZURE_MYSQL_PORT": "3306", "AZURE_MYSQL_SSL": "true"}),
+    ("mysql", "java", lambda h: {
+        "AZURE_MYSQL_CONNECTIONSTRING": f"jdbc:mysql://{h}:3306/orders?sslmode=required&user=sandboxadmin@"
+                                        f"{h.split('.')[0]}&password={PW}"}),
+    # how-to-integrate-sql-database
+    ("sql", "python", lambda h: {
+        "AZURE_SQL_SERVER": h, "AZURE_SQL_PORT": "1433", "AZURE_SQL_DATABASE": "orders",
+        "AZURE_SQL_USER": "sandboxadmin", "AZURE_SQL_PASSWORD": PW}),
+    ("sql", "go", lambda h: {
+        "AZURE_SQL_CONNECTIONSTRING": f"server={h};port=1433;database=orders;user id=sandboxadmin;password={PW};"}),
+]
+
+
+@pytest.mark.parametrize("target, client, expected", USER_SECRET, ids=[f"{t}-{c}" for t, c, _ in USER_SECRET])
+def test_databases_write_the_users_credential_per_client_type(env, target, client, expected):
+    cluster, data = _user_linker(env, {"type": "AzureResource", "id": env.targets[target]}, client)
+    assert data == expected(_host(env, target))
+    client_ = sdk(env)
+    configs = client_.linker.list_configurations(cluster["id"], "conn").configurations
+    assert sorted(c.name for c in configs) == sorted(data)
+    assert all(c.value == "" for c in configs if c.name.endswith(("PASSWORD", "CONNECTIONSTRING", ".password")))
+    shown = raw(env, "GET", f"{cluster['id']}/{SL}/conn")
+    assert PW not in shown.text
+    assert shown.json()["properties"]["authInfo"] == {"authType": "secret", "authMode": None, "name": "sandboxadmin",
+                                                      "secretInfo": None}
+
+
+def test_a_database_without_the_users_credential_is_refused(env):
+    cluster = new_cluster(env)
+    r = raw(env, "PUT", f"{cluster['id']}/{SL}/conn", {"properties": {
+        "targetService": {"type": "AzureResource", "id": env.targets["postgres-flexible"]},
+        "authInfo": {"authType": "secret"}, "clientType": "python", "scope": "default"}})
+    assert r.status_code == 400 and "authInfo.name and authInfo.secretInfo" in r.json()["error"]["message"], r.text
+    r = raw(env, "PUT", f"{cluster['id']}/{SL}/conn", {"properties": {
+        "targetService": {"type": "AzureResource", "id": env.targets["sql"]},
+        "authInfo": {"authType": "userAssignedIdentity", "clientId": str(uuid.uuid4())}, "scope": "default"}})
+    assert r.status_code == 400 and r.json()["error"]["code"] == "SandboxNotEmulated", r.text
+
+
+PLACEHOLDER = "/subscriptions/aaaabbbb-0000-cccc-1111-dddd2222eeee/resourceGroups/"
+
+
+def test_partners_neon_atlas_and_confluent_as_the_builtin_sends_them(env):
+    # neon-postgres: the built-in's fixed placeholder id; the host and database in the connection string properties
+    _, data = _user_linker(env, {"type": "AzureResource", "id": PLACEHOLDER + "testrg/providers/Neon.Postgres/"
+                                 "organizations/neontest"}, "django",
+                           extra={"additionalConnectionStringProperties": {"Server": "ep-x.eastus2.azure.neon.tech",
+                                                                           "Database": "orders"}})
+    assert data == {"AZURE_POSTGRESQL_NAME": "orders", "AZURE_POSTGRESQL_HOST": "ep-x.eastus2.azure.neon.tech",
+                    "AZURE_POSTGRESQL_USER": "sandboxadmin", "AZURE_POSTGRESQL_PASSWORD": PW}
+    # mongodb-atlas: name "NA", the connection string as the secret
+    atlas = f"mongodb+srv://app:{PW}@cluster0.abcde.mongodb.net/"
+    for client, key in (("python", "AZURE_MONGODB_CONNECTIONSTRING"), ("springBoot", "spring.data.mongodb.uri")):
+        _, data = _user_linker(env, {"type": "AzureResource", "id": PLACEHOLDER + "rg/providers/MongoDB.Atlas/"
+                                     "organizations/atlas1"}, client, name="NA", secret=atlas)
+        assert data == {key: atlas}
+    # confluent-cloud: the bootstrap server's linker and the schema registry's
+    boot = "pkc-x.eastus.azure.confluent.cloud:9092"
+    cluster, data = _user_linker(env, {"type": "ConfluentBootstrapServer", "endpoint": boot}, "python",
+                                 name="kafkakey", linker="kafka")
+    assert data == {"AZURE_CONFLUENTCLOUDKAFKA_BOOTSTRAPSERVER": boot,
+                    "AZURE_CONFLUENTCLOUDKAFKA_KAFKASASLCONFIG": "org.apache.kafka.common.security.plain."
+                    f"PlainLoginModule required username='kafkakey' password='{PW}';"}
+    shown = raw(env, "GET", f"{cluster['id']}/{SL}/kafka").json()
+    assert shown["properties"]["targetService"] == {"type": "ConfluentBootstrapServer", "endpoint": boot}
+    registry = "https://psrc-x.eastus.azure.confluent.cloud"
+    _, data = _user_linker(env, {"type": "ConfluentSchemaRegistry", "endpoint": registry}, "springBoot",
+                           name="schemakey", linker="kafka_schema")
+    assert data == {"spring.kafka.properties.schema.registry.url": registry,
+                    "spring.kafka.properties.schema.registry.basic.auth.user.info": f"schemakey:{PW}"}
+
+
+COSMOS_KEYS = [
+    # how-to-integrate-cosmos-cassandra / -gremlin
+    ("cosmos-cassandra", "secret", {
+        "AZURE_COSMOS_CONTACTPOINT": "sandbox-cosmos-cassandra.cassandra.cosmos.azure.com",
+        "AZURE_COSMOS_KEYSPACE": "orders", "AZURE_COSMOS_PORT": "10350",
+        "AZURE_COSMOS_USERNAME": "sandbox-cosmos-cassandra", "AZURE_COSMOS_PASSWORD": "*"}),
+    ("cosmos-cassandra", "userAssignedIdentity", {
+        "AZURE_COSMOS_LISTKEYURL": "https://management.azure.com/subscriptions/*",
+        "AZURE_COSMOS_SCOPE": "https://management.azure.com/.default",
+        "AZURE_COSMOS_RESOURCEENDPOINT": "https://sandbox-cosmos-cassandra.documents.azure.com:443/",
+        "AZURE_COSMOS_CONTACTPOINT": "sandbox-cosmos-cassandra.cassandra.cosmos.azure.com",
+        "AZURE_COSMOS_KEYSPACE": "orders", "AZURE_COSMOS_PORT": "10350",
+        "AZURE_COSMOS_USERNAME": "sandbox-cosmos-cassandra", "AZURE_COSMOS_CLIENTID": "{client}"}),
+    ("cosmos-gremlin", "servicePrincipalSecret", {
+        "AZURE_COSMOS_LISTKEYURL": "https://management.azure.com/subscriptions/*",
+        "AZURE_COSMOS_SCOPE": "https://management.azure.com/.default",
+        "AZURE_COSMOS_RESOURCEENDPOINT": "https://sandbox-cosmos-gremlin.documents.azure.com:443/",
+        "AZURE_COSMOS_HOSTNAME": "sandbox-cosmos-gremlin.gremlin.cosmos.azure.com", "AZURE_COSMOS_PORT": "443",
+        "AZURE_COSMOS_USERNAME": "/dbs/orders/colls/orders", "AZURE_COSMOS_CLIENTID": "{client}",
+        "AZURE_COSMOS_CLIENTSECRET": "sp-secret-value", "AZURE_COSMOS_TENANTID": "*"}),
+    ("cosmos-gremlin", "secret", {
+        "AZURE_COSMOS_HOSTNAME": "sandbox-cosmos-gremlin.gremlin.cosmos.azure.com", "AZURE_COSMOS_PORT": "443",
+        "AZURE_COSMOS_USERNAME": "/dbs/orders/colls/orders", "AZURE_COSMOS_PASSWORD": "*"}),
+]
+
+
+@pytest.mark.parametrize("target, auth, expected", COSMOS_KEYS, ids=[f"{t}-{a}" for t, a, _ in COSMOS_KEYS])
+def test_cosmos_cassandra_and_gremlin_write_the_documented_keys(env, target, auth, expected):
+    test_more_targets_write_the_documented_keys(env, target, auth, expected)
+
+
+def test_redis_workload_identity_gets_a_data_owner_access_policy(env):
+    """how-to-integrate-redis-cache (Microsoft Entra): no Azure role but the cache's "Data Owner" access policy
+    assigned to the identity, once; a cache without Microsoft Entra authentication is refused (the built-in refuses
+    it first: "Please enable Microsoft Entra Authentication on your Redis first")."""
+    ident = new_identity(env)
+    client_id, principal = ident["properties"]["clientId"], ident["properties"]["principalId"]
+    cache_id = env.targets["redis"].rsplit("/databases/", 1)[0]
+    config = env.sb.arm.raw(cache_id)["properties"]["redisConfiguration"]
+    assert config["aad-enabled"] == "false"
+    cluster = new_cluster(env)
+    r = raw(env, "PUT", f"{cluster['id']}/{SL}/conn", {"properties": {
+        "targetService": {"type": "AzureResource", "id": env.targets["redis"]}, "scope": "default",
+        "authInfo": {"authType": "userAssignedIdentity", "clientId": client_id, "subscriptionId": env.sub}}})
+    assert r.status_code == 400 and "Microsoft Entra authentication is not enabled" in r.json()["error"]["message"]
+    config["aad-enabled"] = "true"
+    try:
+        for _ in range(2):
+            assert _keys_of(env, "redis", "userAssignedIdentity", client_id) == {
+                "AZURE_REDIS_HOST": "sandbox-redis.redis.cache.windows.net", "AZURE_REDIS_CLIENTID": client_id}
+        listed = raw(env, "GET", f"{cache_id}/accessPolicyAssignments", api_version="2024-03-01").json()["value"]
+        mine = [a["properties"] for a in listed if a["properties"]["objectId"] == principal]
+        assert [(a["accessPolicyName"], a["provisioningState"]) for a in mine] == [("Data Owner", "Succeeded")]
+        assert env.sb.arm.role_assignments(principal) == []
+    finally:
+        config["aad-enabled"] = "false"

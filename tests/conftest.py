@@ -61,6 +61,7 @@ sys.path.insert(0, REPO)
 # xdist hands groups out in collection order, and a long one that starts last sets the end of the run.
 _LONGEST_FIRST = {f: i for i, f in enumerate([
     "tests/e2e/test_builtin_cli.py",                  # 62: the built-in's 30 s poll without Retry-After, once
+    "tests/e2e/test_builtin_targets.py",              # 40-80 per group, 4 groups: the built-in on all 27 targets
     "tests/e2e/test_pacing_lane.py",                  # 28: the pacing lane, a 20 s cluster update (marker pacing)
     "tests/e2e/test_store.py",                        # 59
     "tests/e2e/test_interop.py",                      # 54

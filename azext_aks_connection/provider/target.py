@@ -38,6 +38,11 @@ def get_target(arm, target, target_id):
     rid = resource_id(target, target_id)
     if rid is None:
         return {}
+    from azext_aks_connection.provider import shared       # apply: read once per process
+    return shared.cached(arm.cli_ctx, ("target", target_id.lower()), lambda: _get_target(arm, target, target_id, rid))
+
+
+def _get_target(arm, target, target_id, rid):
     try:  # raw: a generic call by id with the target's api-version (the table's), as every target read here
         body = arm.send("GET", rid, target.api_version, secret=target.secret_in_resource)[1]
     except ArmError as exc:

@@ -47,6 +47,8 @@ def test_apply_converges_many_connections_on_two_clusters_with_both_engines(az, 
              "namespace": "orders", "clientType": "python", "auth": "secret"},
             {"cluster": one["id"], "name": "orders_wi", "target": "storage-blob", "targetId": _blob(sandbox),
              "namespace": "orders", "auth": "workload-identity", "identity": identity["id"]},
+            {"cluster": one["id"], "name": "orders_kv", "target": "keyvault",
+             "targetId": sandbox["seeds"]["keyvaults"]["rbac"], "namespace": "orders", "auth": "csi"},
             {"cluster": two["name"], "resourceGroup": "sandbox-rg", "name": "billing_blob", "target": "storage-blob",
              "targetId": _blob(sandbox), "namespace": "billing", "auth": "secret"},
             {"cluster": two["id"], "name": "sc_blob", "target": "storage-blob", "targetId": _blob(sandbox),
@@ -60,10 +62,16 @@ def test_apply_converges_many_connections_on_two_clusters_with_both_engines(az, 
         made = _apply(az, path)
         assert made.rc == 0, made
         assert _results(made) == {(one["name"], "orders_blob"): "created", (one["name"], "orders_wi"): "created",
-                                  (two["name"], "billing_blob"): "created", (two["name"], "sc_blob"): "created"}
-        # one cluster update for cluster one (workload identity), none for cluster two
-        puts = [w for w in writes(sbc, mark) if w[0] == "PUT" and w[1].lower().endswith(one["name"])]
-        assert len(puts) == 1, puts
+                                  (one["name"], "orders_kv"): "created", (two["name"], "billing_blob"): "created",
+                                  (two["name"], "sc_blob"): "created"}
+        # one cluster update for cluster one (workload identity and the Key Vault add-on at once), none for two;
+        # one GET of each cluster and of the target
+        puts = [w for w in writes(sbc, mark) if w[0] == "PUT" and "/managedclusters/" in w[1].lower()
+                and w[1].lower().rsplit("/", 2)[-2] == "managedclusters"]
+        assert [p[1].rsplit("/", 1)[-1] for p in puts] == [one["name"]], puts
+        shown = run(az, "aks", "show", "-g", "sandbox-rg", "-n", one["name"], "-o", "json").json
+        assert shown["securityProfile"]["workloadIdentity"]["enabled"] is True
+        assert shown["addonProfiles"]["azureKeyvaultSecretsProvider"]["enabled"] is True
         core_one, _ = kube_for(az, one, tmp_path)
         core_two, _ = kube_for(az, two, tmp_path)
         secret = core_one.read_namespaced_secret("sc-ordersblob-secret", "orders")
@@ -76,6 +84,13 @@ def test_apply_converges_many_connections_on_two_clusters_with_both_engines(az, 
         assert again.rc == 0, again
         assert set(_results(again).values()) == {"unchanged"}, again.json
         assert writes(sbc, mark) == []
+        # one process, shared reads: each cluster read once, its credentials asked for once, the target read once
+        seen = [(e["method"], e["path"].lower()) for e in sbc.requests(since=mark)]
+        for c in (one, two):
+            assert seen.count(("GET", c["id"].lower())) == 1, [x for x in seen if c["name"] in x[1]]
+            assert seen.count(("POST", c["id"].lower() + "/listclusterusercredential")) == 1
+        account = _blob(sandbox).lower().rsplit("/blobservices/", 1)[0]
+        assert seen.count(("GET", account)) == 1, [x for x in seen if x[1] == account]
         quiet = _apply(az, path, "--dry-run")
         assert quiet.rc == 0, quiet
         table = run(az, "aks", "connection", "apply", "--file", path, "--dry-run", "-o", "table")

@@ -65,7 +65,8 @@ def load(path):
         raise FileError(f"--file {path}: cannot read the file ({exc.strerror}).",
                         recommendation="Pass the path of a YAML or JSON connections file.") from None
     try:
-        root = yaml.compose(text, Loader=yaml.SafeLoader)
+        # libyaml's loader when PyYAML has it (azure-cli's wheels do): its nodes carry the line marks too
+        root = yaml.compose(text, Loader=getattr(yaml, "CSafeLoader", yaml.SafeLoader))
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         line = mark.line + 1 if mark else 1

@@ -4,7 +4,7 @@
 # --------------------------------------------------------------------------------------------
 """`make bench` (second part) / `make bench-apply`: the scale goals of issue 27 (connections as code), in one run:
 
-* apply of 12 connections (6 --secret, 6 --workload-identity on one identity, each in a namespace of its own) on
+* apply of 12 connections (6 --secret, 6 --workload-identity on one identity, in 10 namespaces) on
   a fresh cluster, against one `create --workload-identity` on a fresh cluster: goal ratio <= 2;
 * the re-apply of those 12 (nothing to change), against one no-op create (a re-run): goal ratio <= 1.3;
 * calls per connection and bytes for N = 1, 12, 50 connections (half --secret, half --workload-identity).
@@ -41,13 +41,14 @@ class ApplyBench:
         return self.sbc.new_identity("sandbox-rg", f"bench-wi-{uuid.uuid4().hex[:6]}")["id"]
 
     def file_of(self, cluster, n, identity):
-        """N connections on ``cluster``: the first half --secret, the rest --workload-identity on ``identity``."""
+        """N connections on ``cluster``: the first half --secret, the rest --workload-identity on ``identity``, spread
+        over 10 namespaces (one federated credential per namespace: an identity holds at most 20)."""
         import yaml
         secrets = (n + 1) // 2
         entries = []
         for i in range(n):
             entry = {"cluster": cluster["id"], "name": f"c{i}", "target": "storage-blob", "targetId": self.blob,
-                     "namespace": f"ns{i}"}
+                     "namespace": f"ns{i % 10}"}     # 10 namespaces: an identity holds at most 20 credentials
             entry.update({"auth": "secret"} if i < secrets else {"auth": "workload-identity", "identity": identity})
             entries.append(entry)
         path = os.path.join(self.tmp, f"{cluster['name']}.yaml")
@@ -56,8 +57,14 @@ class ApplyBench:
         return path
 
     def apply(self, path):
-        return run_az(self.env, ["aks", "connection", "apply", "--file", path, "-o", "none", "--only-show-errors"],
-                      self.sbc)
+        import json
+        run = run_az(self.env, ["aks", "connection", "apply", "--file", path, "-o", "json", "--only-show-errors"],
+                     self.sbc, check=False)
+        if run.rc:
+            failed = [r for r in json.loads(run.out or "[]") if r["result"] == "failed"]
+            raise SystemExit(f"apply of {path} failed ({run.rc}): " + json.dumps(failed, indent=1)[:3000] +
+                             run.err[-2000:])
+        return run
 
     def create_wi(self):
         cluster = self._cluster("bench-wi1")

@@ -20,7 +20,7 @@ from azext_aks_connection import targets as t
 
 logger = get_logger(__name__)
 
-WORKERS = 6         # connections in flight at once (each has its own concurrent reads: provider/graph.py)
+WORKERS = 12        # connections in flight at once (each has its own concurrent reads: provider/graph.py)
 
 CREATED, UPDATED, UNCHANGED, DELETED, FAILED = "created", "updated", "unchanged", "deleted", "failed"
 WOULD = {CREATED: "would create", UPDATED: "would update", DELETED: "would delete"}
@@ -63,7 +63,7 @@ def run(cmd, items, *, dry_run, progress):
     by_cluster = {}
     for it in items:
         by_cluster.setdefault(it.spec.cluster.id.lower(), []).append(it)
-    with shared.sharing(cmd.cli_ctx), _quiet_pools():
+    with shared.sharing(), _quiet_pools():
         with ThreadPoolExecutor(max_workers=min(WORKERS, max(len(items), 1))) as pool:
             features = {cid: pool.submit(_cluster_features, cmd, group, dry_run, progress)
                         for cid, group in by_cluster.items()}
@@ -139,7 +139,7 @@ def _cluster_features(cmd, group, dry_run, progress):
         turning = cluster_ops.missing_features(cluster, wi, csi) or ["what its connections need"]
         progress(f"{ref.name}: turning on " + " and ".join(turning) + " (one cluster update)")
         after = cluster_ops.ensure_features(cmd, ref, cluster, progress, workload_identity=wi, kv_csi=csi)
-        shared.remember(cmd.cli_ctx, ("cluster", ref.id.lower()), after)
+        shared.remember(("cluster", ref.id.lower()), after)
     except Exception as exc:  # pylint: disable=broad-except  # each connection that needs it reports it
         return exc
     return None

@@ -54,7 +54,7 @@ def _authz(arm, scope):
 def get_identity(arm, identity_id):
     """{id, name, client_id, principal_id, tenant_id} of a user-assigned identity."""
     from azext_aks_connection.provider import shared       # apply: read once per process
-    return shared.cached(arm.cli_ctx, ("identity", identity_id.lower()), lambda: _get_identity(arm, identity_id))
+    return shared.cached(("identity", identity_id.lower()), lambda: _get_identity(arm, identity_id))
 
 
 def _get_identity(arm, identity_id):
@@ -368,7 +368,14 @@ def _covers(assignment_scope, scope):
 
 
 def assignments_of(arm, scope, principal_id):
-    """The principal's role assignments that apply at ``scope`` (there and above)."""
+    """The principal's role assignments that apply at ``scope`` (there and above); listed once per process when
+    reads are shared (apply: assignment names are deterministic, a second writer of one finds it made)."""
+    from azext_aks_connection.provider import shared
+    return shared.cached(("assignments", scope.lower(), principal_id.lower()),
+                         lambda: _assignments_of(arm, scope, principal_id))
+
+
+def _assignments_of(arm, scope, principal_id):
     pages = _authz(arm, scope).role_assignments.list_for_scope(scope, filter=f"principalId eq '{principal_id}'")
     try:
         return [rest(a) for a in sdk_call(arm.cli_ctx, "GET", f"{scope}{AUTHZ}/roleAssignments", list, pages)]

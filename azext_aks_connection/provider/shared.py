@@ -10,7 +10,7 @@ import contextlib
 import copy
 import threading
 
-KEY = "aks_connection_shared"
+_ACTIVE = []        # the Shared of the command running (one per process: az runs one command)
 
 
 class Shared:
@@ -33,6 +33,10 @@ class Shared:
             self._values[key] = value
             return value
 
+    def has(self, key):
+        with self._lock:
+            return key in self._values
+
     def put(self, key, value):
         with self._lock:
             self._values[key] = value
@@ -43,30 +47,36 @@ class Shared:
 
 
 @contextlib.contextmanager
-def sharing(cli_ctx):
+def sharing():
     """Share reads across the plans run inside the block."""
-    shared = cli_ctx.data.get(KEY)
-    own = shared is None
+    own = not _ACTIVE
     if own:
-        shared = cli_ctx.data[KEY] = Shared()
+        _ACTIVE.append(Shared())
     try:
-        yield shared
+        yield _ACTIVE[0]
     finally:
         if own:
-            cli_ctx.data.pop(KEY, None)
+            _ACTIVE.clear()
 
 
-def cached(cli_ctx, key, read, *, mutable=True):
+def cached(key, read, *, mutable=True):
     """``read()``, or what it answered for ``key`` earlier in this process when sharing is on. ``mutable``: the
     caller gets its own copy (a plan may change what it was given)."""
-    shared = cli_ctx.data.get(KEY) if cli_ctx is not None else None
-    if shared is None:
+    if not _ACTIVE:
         return read()
-    value = shared.get(key, read)
+    value = _ACTIVE[0].get(key, read)
     return copy.deepcopy(value) if mutable else value
 
 
-def remember(cli_ctx, key, value):
-    shared = cli_ctx.data.get(KEY)
-    if shared is not None:
-        shared.put(key, value)
+def active():
+    return bool(_ACTIVE)
+
+
+def known(key):
+    """Whether ``key`` was answered already (sharing on)."""
+    return bool(_ACTIVE) and _ACTIVE[0].has(key)
+
+
+def remember(key, value):
+    if _ACTIVE:
+        _ACTIVE[0].put(key, value)

@@ -123,11 +123,31 @@ def _load(cmd, path, clusters):
         for entry in entries:
             spec, engine = spec_of(cmd, path, entry)
             items.append(Item(spec, engine, source=entry))
+        _refuse_too_many_credentials(path, items)
         if clusters:
             items = _limit(path, items, clusters)
     except AzCLIError as exc:
         _refuse_file(exc)
     return items
+
+
+def _refuse_too_many_credentials(path, items):
+    """Each (cluster, namespace) of a workload identity's connections is one federated credential on it, and an
+    identity holds at most 20 (Microsoft Entra): a file that needs more on one identity is refused before any
+    request, not failed half-way."""
+    from azext_aks_connection.provider.identity import MAX_FICS
+    needs = {}
+    for it in items:
+        if it.engine == "local" and it.spec.auth == t.AUTH_WORKLOAD_IDENTITY and "auth" not in it.spec.opt_out:
+            needs.setdefault(it.spec.auth_info["identity_id"].lower(), {}).setdefault(
+                (it.spec.cluster.id.lower(), it.spec.namespace), it)
+    for identity, subjects in needs.items():
+        if len(subjects) > MAX_FICS:
+            first = list(subjects.values())[MAX_FICS]
+            raise first.source.error(
+                path, "identity", f"identity {identity.split('/')[-1]} would need {len(subjects)} federated "
+                f"credentials (one per cluster and namespace of its connections): an identity holds at most "
+                f"{MAX_FICS}.", "Spread those connections over more identities, or over fewer namespaces.")
 
 
 def _limit(path, items, clusters):

@@ -240,3 +240,44 @@ def test_cluster_limits_the_run_to_those_clusters(az, sbc, sandbox, tmp_path):
     assert _names(az, one) == [] and _names(az, two) == ["blob"]
     unknown = _apply(az, path, "--cluster", "nope")
     assert unknown.rc == 2 and "not a cluster of" in unknown.log, unknown
+
+
+def test_service_principal_secrets_come_from_a_file_or_the_environment_and_never_show(az, sbc, sandbox, tmp_path,
+                                                                                      monkeypatch):
+    """servicePrincipal.secretFile (relative to the file) and secretEnv: the Secret holds them; no output, log or
+    export does."""
+    import uuid
+    cluster = _cluster(sbc, "apply-sp")
+    in_file, in_env = "F-" + uuid.uuid4().hex, "E-" + uuid.uuid4().hex
+    (tmp_path / "sp.secret").write_text(in_file + "\n")
+    monkeypatch.setenv("APPLY_TEST_SP_SECRET", in_env)
+    sp = {"auth": "service-principal", "target": "storage-blob", "targetId": _blob(sandbox), "cluster": cluster["id"]}
+    path = _write(tmp_path, [
+        dict(sp, name="sp_file", servicePrincipal={"clientId": str(uuid.uuid4()), "secretFile": "sp.secret"}),
+        dict(sp, name="sp_env", servicePrincipal={"clientId": str(uuid.uuid4()), "secretEnv": "APPLY_TEST_SP_SECRET"}),
+    ])
+    made = _apply(az, path)
+    assert made.rc == 0, made
+    assert set(_results(made).values()) == {"created"}, made.json
+    core, _ = kube_for(az, cluster, tmp_path)
+    from tests.e2e.helpers import secret_values
+    assert secret_values(core, "default", "sc-spfile-secret")["AZURE_STORAGEBLOB_CLIENTSECRET"] == in_file
+    assert secret_values(core, "default", "sc-spenv-secret")["AZURE_STORAGEBLOB_CLIENTSECRET"] == in_env
+    exported = run(az, "aks", "connection", "export", "--source-id", cluster["id"], "-o", "json")
+    assert exported.rc == 0, exported
+    assert all(set(c["servicePrincipal"]) == {"clientId", "secretEnv"} for c in exported.json["connections"])
+    for res in (made, exported, _apply(az, path, "--dry-run")):
+        assert in_file not in res.out + res.log and in_env not in res.out + res.log
+
+
+def test_more_federated_credentials_than_an_identity_holds_are_refused_before_any_request(az, sbc, sandbox,
+                                                                                          tmp_path):
+    identity = sandbox["seeds"]["identities"]["sandbox-identity"]
+    path = _write(tmp_path, [{"cluster": sandbox["seeds"]["cluster"]["id"], "name": f"wi{i}", "target": "storage-blob",
+                              "targetId": _blob(sandbox), "namespace": f"ns{i}", "auth": "workload-identity",
+                              "identity": identity} for i in range(21)])
+    mark = sbc.mark()
+    res = _apply(az, path)
+    assert res.rc == 2, res
+    assert "would need 21 federated credentials" in res.log and "connections[20].identity" in res.log, res.log
+    assert sbc.requests(since=mark) == []

@@ -63,14 +63,20 @@ def run(cmd, items, *, dry_run, progress):
     by_cluster = {}
     for it in items:
         by_cluster.setdefault(it.spec.cluster.id.lower(), []).append(it)
+    progress(f"{'Planning' if dry_run else 'Applying'} {len(items)} connection(s) on {len(by_cluster)} cluster(s)")
     with shared.sharing(), _quiet_pools():
         with ThreadPoolExecutor(max_workers=min(WORKERS, max(len(items), 1))) as pool:
             features = {cid: pool.submit(_cluster_features, cmd, group, dry_run, progress)
                         for cid, group in by_cluster.items()}
             futures = [pool.submit(_after, features[it.spec.cluster.id.lower()], _one, cmd, it, dry_run, progress)
                        for it in items]
-            for f in futures:
-                f.result()
+            try:
+                for f in futures:
+                    f.result()
+            except KeyboardInterrupt:
+                # Ctrl+C: no connection starts any more; those under way finish (each records what it made)
+                pool.shutdown(wait=False, cancel_futures=True)
+                raise
     return [it.result for it in items]
 
 

@@ -219,6 +219,8 @@ def test_export_then_apply_changes_nothing(az, sbc, sandbox, tmp_path):
         assert by["wi_blob"]["customizedKeys"] == {"AZURE_STORAGEBLOB_CLIENTID": "BLOB_ID"}
         as_json = run(az, "aks", "connection", "export", "--source-id", cluster["id"], "-o", "json")
         assert as_json.rc == 0 and as_json.json == doc, as_json
+        table = run(az, "aks", "connection", "export", "--source-id", cluster["id"], "-o", "table")
+        assert table.rc == 0 and "service-connector" in table.out and "wi_blob" in table.out, table
         mark = sbc.mark()
         plan = _apply(az, str(out), "--dry-run")
         assert plan.rc == 0, plan

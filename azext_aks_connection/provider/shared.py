@@ -24,8 +24,8 @@ class Shared:
 
     def get(self, key, read):
         with self._lock:
-            lock = self._locks.setdefault(key, threading.Lock())
-        with lock:
+            key_lock = self._locks.setdefault(key, threading.Lock())
+        with key_lock:
             if key in self._values:
                 self.hits += 1
                 return self._values[key]
@@ -66,6 +66,16 @@ def cached(key, read, *, mutable=True):
         return read()
     value = _ACTIVE[0].get(key, read)
     return copy.deepcopy(value) if mutable else value
+
+
+_LOCKS = {}
+_LOCKS_LOCK = threading.Lock()
+
+
+def lock(key):
+    """A lock of this process for ``key``: the writers of one thing take turns (apply runs plans concurrently)."""
+    with _LOCKS_LOCK:
+        return _LOCKS.setdefault(key, threading.Lock())
 
 
 def active():

@@ -283,3 +283,30 @@ def test_more_federated_credentials_than_an_identity_holds_are_refused_before_an
     assert res.rc == 2, res
     assert "would need 21 federated credentials" in res.log and "connections[20].identity" in res.log, res.log
     assert sbc.requests(since=mark) == []
+
+
+def test_connections_to_one_closed_target_admit_the_cluster_once(az, sbc, sandbox, tmp_path):
+    """Six connections to one storage account that admits no network, on one cluster: one firewall write admits
+    the cluster's egress IP once, every connection is made, and the re-apply writes nothing."""
+    import uuid
+    account = sbc.new_storage_account("sandbox-data-rg", "ap" + uuid.uuid4().hex[:10])
+    closed = az("rest", "--method", "patch", "--url", account["id"] + "?api-version=2023-05-01", "--body",
+                '{"properties": {"networkAcls": {"defaultAction": "Deny", "bypass": "AzureServices", "ipRules": []}}}')
+    assert closed.rc == 0, closed
+    cluster = _cluster(sbc, "apply-fw")
+    path = _write(tmp_path, [{"cluster": cluster["id"], "name": f"fw{i}", "target": "storage-blob",
+                              "targetId": account["id"] + "/blobServices/default", "namespace": f"ns{i}",
+                              "auth": "secret"} for i in range(6)])
+    mark = sbc.mark()
+    made = _apply(az, path)
+    assert made.rc == 0, made
+    assert set(_results(made).values()) == {"created"}, made.json
+    rules = az("rest", "--method", "get", "--url", account["id"] + "?api-version=2023-05-01").json
+    ips = [r["value"] for r in rules["properties"]["networkAcls"]["ipRules"]]
+    assert len(ips) == len(set(ips)) == 1, ips
+    account_writes = [w for w in writes(sbc, mark) if w[1].lower().split("?")[0] == account["id"].lower()]
+    assert len(account_writes) == 1, account_writes           # the writers took turns: the others found it there
+    mark = sbc.mark()
+    again = _apply(az, path)
+    assert again.rc == 0 and set(_results(again).values()) == {"unchanged"}, again.json
+    assert writes(sbc, mark) == []

@@ -310,3 +310,10 @@ def test_connections_to_one_closed_target_admit_the_cluster_once(az, sbc, sandbo
     again = _apply(az, path)
     assert again.rc == 0 and set(_results(again).values()) == {"unchanged"}, again.json
     assert writes(sbc, mark) == []
+
+
+def test_a_missing_file_is_refused_before_any_request(az, sbc, tmp_path):
+    mark = sbc.mark()
+    res = _apply(az, str(tmp_path / "nope.yaml"))
+    assert res.rc == 2 and "cannot read the file" in res.log and "Traceback" not in res.log, res
+    assert sbc.requests(since=mark) == []

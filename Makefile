@@ -6,7 +6,8 @@ AZURITE_VERSION := 3.35.0
 export AZURE_CORE_COLLECT_TELEMETRY := false
 export PIP_DISABLE_PIP_VERSION_CHECK := 1
 
-.PHONY: demo test test-pacing test-fast test-mincli venv mincli-venv tools wheel bench bench-quick bench-ab calls clean down lint lint-venv \
+.PHONY: demo test test-pacing test-fast test-mincli venv mincli-venv tools wheel bench bench-quick bench-ab bench-apply calls clean \
+        down lint lint-venv \
         linter-exclusions
 
 $(BIN)/.installed: requirements-dev.txt setup.py
@@ -98,9 +99,14 @@ test-fast: venv tools
 	$(BIN)/python -m pytest tests/unit tests/sandbox tests/e2e/test_storage_blob_secret.py $(TEST_XDIST)
 
 # Wall time against the lower bound, per scenario, with the goals of issue 16 (bench/README.md; ~7 min on 2
-# cores). `make bench-quick`: one run per figure, LRO 1 s only (~2 min): for a look, not for the goal figures.
+# cores), then the goals of issue 27 (apply of many connections, ~3 min). `make bench-quick`: one run per figure,
+# LRO 1 s only (~2 min): for a look, not for the goal figures. `make bench-apply`: the apply scenarios alone.
 bench: venv tools
 	$(BIN)/python bench/bench.py
+	$(BIN)/python bench/apply_bench.py
+
+bench-apply: venv tools
+	$(BIN)/python bench/apply_bench.py
 
 bench-quick: venv tools
 	BENCH_RUNS=1 BENCH_LROS=1 $(BIN)/python bench/bench.py

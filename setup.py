@@ -50,5 +50,5 @@ setup(
     classifiers=CLASSIFIERS,
     packages=find_packages(include=["azext_aks_connection", "azext_aks_connection.*"]),
     install_requires=DEPENDENCIES,
-    package_data={"azext_aks_connection": ["azext_metadata.json"]},
+    package_data={"azext_aks_connection": ["azext_metadata.json", "schema/connections.schema.json"]},
 )

@@ -112,3 +112,16 @@ def transform_validation_table(result):
 
 def transform_troubleshoot_table(result):
     return _table(result, "message", "Message")
+
+
+def transform_export_table(result):
+    """export: one row per connection of the file."""
+    return [OrderedDict([("Name", c["name"]), ("Namespace", c.get("namespace", "default")), ("Target", c["target"]),
+                         ("Auth", c.get("auth") or ""), ("Engine", c.get("engine", "local"))])
+            for c in (result or {}).get("connections") or []]
+
+
+def transform_apply_table(result):
+    """apply: one row per connection; a failure's fix shortened (-o json: the error and fix whole)."""
+    return [OrderedDict([("Name", r["name"]), ("Cluster", r["cluster"]), ("Result", r["result"]),
+                         ("Fix", _short(r.get("fix") or r.get("error") or "", 60))]) for r in result or []]

@@ -287,6 +287,44 @@ def _create_help(target):
     return _CREATE.format(display=target.display, auth_text=" ".join(texts), examples="".join(examples))
 
 
+helps["aks connection apply"] = f"""
+type: command
+short-summary: Converge the connections a file names (connections as code), on one or many clusters.
+long-summary: >
+    The file (YAML or JSON) lists connections under 'connections:', each with cluster (a resource id, or a name
+    with resourceGroup), name, target (a 'create' sub-command), targetId, and optionally namespace, clientType,
+    auth (secret | workload-identity | service-principal | csi), identity, servicePrincipal (clientId, objectId,
+    secretFile or secretEnv: never an inline secret), roles, customizedKeys, optOut and engine (local |
+    service-connector). The whole file is checked before any request, each error with its line and key.
+    Each connection is made as 'create' makes it; one result per connection (created, updated, unchanged,
+    deleted, failed with its error and fix). Exit code 1 when any failed (the others still converge; a re-run
+    picks up where it stopped); with --dry-run, 2 when anything would change, 0 when nothing would.
+    One process: each cluster, credential, target and identity is read once, each cluster updated at most once
+    (every feature its connections need), connections applied concurrently.
+examples:
+  - name: Print what would change, and change nothing (exit code 2 when anything would).
+    text: az aks connection apply --file connections.yaml --dry-run
+  - name: Apply the file, one row per connection.
+    text: az aks connection apply --file connections.yaml -o table
+  - name: Apply only the connections of one cluster of the file (one CI job per cluster).
+    text: az aks connection apply --file connections.yaml --cluster {CLUSTER}
+  - name: Also delete the connections of the file's clusters that the file does not name, without a prompt.
+    text: az aks connection apply --file connections.yaml --prune --yes
+"""
+
+helps["aks connection export"] = f"""
+type: command
+short-summary: Write a cluster's connections (both engines) as a connections file for 'apply'.
+long-summary: >
+    Applying the export changes nothing. It never holds a secret: a service principal's secret is named by
+    secretEnv (set that variable, or replace it with secretFile, before applying it).
+examples:
+  - name: Export a cluster's connections to a file.
+    text: az aks connection export -g ClusterRG -n MyCluster --file connections.yaml
+  - name: Print them as JSON.
+    text: az aks connection export --source-id {CLUSTER} -o json
+"""
+
 helps["aks connection update"] = """
 type: group
 short-summary: Update a connection between an AKS cluster and a target resource.

@@ -39,8 +39,9 @@ def load_arguments(self, command):
 
     # Registered per command (not once for the group): the built-in registers validators at the
     # command's own scope, and the most specific scope wins.
-    for scope in [c for c in ["list", "show", "delete", "list-configuration", "wait", "validate", "troubleshoot"]
-                    + [verb + " " + name for name in TARGETS for verb in ("create", "update")] if wanted(c)]:
+    scopes = ["list", "show", "delete", "list-configuration", "wait", "validate", "troubleshoot", "export"] + \
+        [verb + " " + name for name in TARGETS for verb in ("create", "update")]
+    for scope in [c for c in scopes if wanted(c)]:
         with self.argument_context("aks connection " + scope) as c:
             # A command takes the cluster either with --source-id (list, troubleshoot, create) or with the
             # connection's --id (the others): each help names only the option its command has.
@@ -106,6 +107,8 @@ def load_arguments(self, command):
                    "remove anything, 0 otherwise.")
         c.argument("break_lease", **OWN, options_list=["--break-lease"], arg_type=get_three_state_flag(),
                    help=BREAK_LEASE_HELP)
+
+    _apply_args(self, wanted, get_three_state_flag)
 
     with self.argument_context("aks connection list-support-types") as c:
         c.argument("target_type", **OWN, options_list=["--target-type", "-t"], arg_type=get_enum_type(sorted(TARGETS)),
@@ -226,3 +229,28 @@ def _connection_args(c, target, get_enum_type, get_three_state_flag):
                "changes are pending.")
     c.argument("break_lease", **OWN, options_list=["--break-lease"], arg_type=get_three_state_flag(),
                help=BREAK_LEASE_HELP)
+
+
+def _apply_args(self, wanted, get_three_state_flag):
+    """apply and export: the connections file."""
+    if wanted("apply"):
+        with self.argument_context("aks connection apply") as c:
+            c.argument("file_path", **OWN, options_list=["--file", "-f"],
+                       help="The connections file (YAML or JSON; its format: README 'Connections as code', its "
+                       "JSON Schema: schema/connections.schema.json in the extension).")
+            c.argument("dry_run", **OWN, options_list=["--dry-run"], arg_type=get_three_state_flag(),
+                       help="Print the plan of every connection and write nothing. Exit code 0 when nothing would "
+                       "change, 2 when anything would.")
+            c.argument("prune", **OWN, options_list=["--prune"], arg_type=get_three_state_flag(),
+                       help="Also delete the connections, of the engines the file uses, on the clusters the file "
+                       "names that the file does not name (asks first; --yes does not). Never a cluster the file "
+                       "does not name.")
+            c.argument("clusters", **OWN, options_list=["--cluster"], nargs="+",
+                       help="Only the connections of these clusters of the file (resource ids or names): one CI job "
+                       "per cluster.")
+            c.argument("yes", **OWN, options_list=["--yes", "-y"], action="store_true",
+                       help="Do not ask before --prune deletes.")
+    if wanted("export"):
+        with self.argument_context("aks connection export") as c:
+            c.argument("file_path", **OWN, options_list=["--file", "-f"],
+                       help="Write the connections file there (.json: JSON, else YAML) instead of printing it.")

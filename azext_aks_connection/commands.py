@@ -5,14 +5,16 @@
 """Command table: `create <target>` is generated from the target table."""
 from azure.cli.core.commands import CliCommandType
 
-from azext_aks_connection._format import (transform_connection_table, transform_connections_table,
-                                          transform_configurations_table, transform_support_types_table,
-                                          transform_troubleshoot_table, transform_validation_table)
+from azext_aks_connection._format import (transform_apply_table, transform_export_table, transform_connection_table,
+                                          transform_connections_table, transform_configurations_table,
+                                          transform_support_types_table, transform_troubleshoot_table,
+                                          transform_validation_table)
 from azext_aks_connection.targets import TARGETS
 
 
 DIAGNOSE = CliCommandType(operations_tmpl="azext_aks_connection.custom_diagnose#{}")
 DELETE = CliCommandType(operations_tmpl="azext_aks_connection.custom_delete#{}")
+APPLY = CliCommandType(operations_tmpl="azext_aks_connection.custom_apply#{}")
 
 
 def load_command_table(self, _):
@@ -34,6 +36,10 @@ def load_command_table(self, _):
                          table_transformer=transform_validation_table)
         g.custom_command("troubleshoot", "connection_troubleshoot", custom_command_type=DIAGNOSE,
                          table_transformer=transform_troubleshoot_table)
+        g.custom_command("apply", "connection_apply", custom_command_type=APPLY,
+                         table_transformer=transform_apply_table)
+        g.custom_command("export", "connection_export", custom_command_type=APPLY,
+                         table_transformer=transform_export_table)
 
     with self.command_group("aks connection create", is_preview=True) as g:
         for name, target in TARGETS.items():

@@ -17,12 +17,18 @@ def _client(cmd, subscription_id):
 def get_cluster(cmd, cluster):
     """The managed cluster as a dict (REST shape): the SDK's GET, its answer taken as the JSON it is (``stream``).
     Made into the SDK's model it cost every command ~20 ms on its critical path (the first model of a kind in a
-    process builds its field tables); only a cluster update needs the model, and makes it (_recall)."""
+    process builds its field tables); only a cluster update needs the model, and makes it (_recall). Read once
+    per process when reads are shared (apply: provider/shared.py)."""
+    from azext_aks_connection.provider import shared
+    return shared.cached(("cluster", cluster.id.lower()), lambda: _get_cluster(cmd, cluster))
+
+
+def _get_cluster(cmd, cluster):
     import json
     from azure.core.exceptions import ServiceRequestError, ServiceResponseError
     try:
         answer = _client(cmd, cluster.subscription).managed_clusters.get(cluster.resource_group, cluster.name,
-                                                                        stream=True)
+                                                                         stream=True)
         raw = b"".join(answer)
     except HttpResponseError as exc:
         from azext_aks_connection.provider.catalogue import Context
@@ -64,8 +70,8 @@ def _recall(cmd, cluster_ref, current):
 def kube_api(cmd, cluster):
     """A kubernetes ApiClient for the cluster, from its user credentials (never logged): Entra ID clusters get a
     token from the current login, every call has a timeout and transient failures are retried (kubeaccess.py)."""
-    from azext_aks_connection.provider import kubeaccess
-    return kubeaccess.api_client(cmd, cluster)
+    from azext_aks_connection.provider import kubeaccess, shared
+    return shared.cached(("kube", cluster.id.lower()), lambda: kubeaccess.api_client(cmd, cluster), mutable=False)
 
 
 KV_ADDON = "azureKeyvaultSecretsProvider"
@@ -255,7 +261,13 @@ PUBLIC_IP_API = "2024-05-01"
 
 def egress_ips(arm, cluster):
     """The cluster's outbound public IPs: ([ip, ...], note). ``note`` says what could not be known (user-defined
-    routing, an IP prefix, an unreadable address) so the caller can tell the user what was and was not done."""
+    routing, an IP prefix, an unreadable address) so the caller can tell the user what was and was not done. Read
+    once per process when reads are shared (apply)."""
+    from azext_aks_connection.provider import shared
+    return shared.cached(("egress", (cluster.get("id") or "").lower()), lambda: _egress_ips(arm, cluster))
+
+
+def _egress_ips(arm, cluster):
     from azext_aks_connection.provider.arm import ArmError
     props = (cluster.get("properties") or {})
     net = props.get("networkProfile") or {}

@@ -321,7 +321,14 @@ def _admit(arm, target, resource_id, resource_body, ips):
 
 
 def ensure_rules(arm, target, resource_id, resource_body, ips):
-    """Admit ``ips`` (the cluster's egress IPs) on the target by its mechanism; see the module docstring."""
+    """Admit ``ips`` (the cluster's egress IPs) on the target by its mechanism; see the module docstring. The
+    writers of one target in this process take turns (apply): the next one finds the rule there, and writes nothing."""
+    from azext_aks_connection.provider import shared
+    with shared.lock(("firewall", (resource_id or "").lower())):
+        return _ensure_rules(arm, target, resource_id, resource_body, ips)
+
+
+def _ensure_rules(arm, target, resource_id, resource_body, ips):
     addresses = _ipv4s(ips)
     if not addresses:
         return result(skipped_reason="The cluster has no public egress IPv4 address to admit.")

@@ -15,6 +15,7 @@ azure-mgmt-redis, at those SDKs' api-versions. Retries: retry.call (a credential
 the identity, a principal not replicated yet).
 """
 import re
+import threading
 import uuid
 
 from azure.cli.core.azclierror import InvalidArgumentValueError, ResourceNotFoundError
@@ -52,6 +53,11 @@ def _authz(arm, scope):
 
 def get_identity(arm, identity_id):
     """{id, name, client_id, principal_id, tenant_id} of a user-assigned identity."""
+    from azext_aks_connection.provider import shared       # apply: read once per process
+    return shared.cached(("identity", identity_id.lower()), lambda: _get_identity(arm, identity_id))
+
+
+def _get_identity(arm, identity_id):
     sub, rg, name = _id_parts(identity_id)
     try:
         body = rest(sdk_call(arm.cli_ctx, "GET", identity_id, _msi(arm, identity_id).user_assigned_identities.get,
@@ -214,6 +220,28 @@ def ensure_federated_credential(arm, identity, issuer, namespace, existing=None)
             f"The cluster has no OIDC issuer URL yet: no federated credential was written on identity "
             f"'{identity['name']}'.", recommendation="Re-run this command when the cluster's update has ended "
             "(az aks show --query oidcIssuerProfile shows its issuerUrl).")
+    # Azure refuses concurrent credential writes on one identity: this process's writers take turns (apply runs
+    # plans concurrently); one that waited for another lists the credentials again.
+    lock = _fic_lock(identity["id"])
+    if not lock.acquire(blocking=False):
+        lock.acquire()          # pylint: disable=consider-using-with  # released below
+        existing = None
+    try:
+        return _ensure_credential(arm, identity, issuer, namespace, existing)
+    finally:
+        lock.release()
+
+
+_FIC_LOCKS = {}
+_FIC_LOCKS_LOCK = threading.Lock()
+
+
+def _fic_lock(identity_id):
+    with _FIC_LOCKS_LOCK:
+        return _FIC_LOCKS.setdefault(identity_id.lower(), threading.Lock())
+
+
+def _ensure_credential(arm, identity, issuer, namespace, existing):
     subj = subject(namespace, identity["client_id"])
     base = identity["id"] + "/federatedIdentityCredentials"
     match = _matching(list_federated_credentials(arm, identity) if existing is None else existing, issuer, subj)
@@ -340,7 +368,14 @@ def _covers(assignment_scope, scope):
 
 
 def assignments_of(arm, scope, principal_id):
-    """The principal's role assignments that apply at ``scope`` (there and above)."""
+    """The principal's role assignments that apply at ``scope`` (there and above); listed once per process when
+    reads are shared (apply: assignment names are deterministic, a second writer of one finds it made)."""
+    from azext_aks_connection.provider import shared
+    return shared.cached(("assignments", scope.lower(), principal_id.lower()),
+                         lambda: _assignments_of(arm, scope, principal_id))
+
+
+def _assignments_of(arm, scope, principal_id):
     pages = _authz(arm, scope).role_assignments.list_for_scope(scope, filter=f"principalId eq '{principal_id}'")
     try:
         return [rest(a) for a in sdk_call(arm.cli_ctx, "GET", f"{scope}{AUTHZ}/roleAssignments", list, pages)]

@@ -126,11 +126,16 @@ def reaching(api, cluster_ref, cluster_resource=None):
     requests connect with its connect timeout and no second try (KubeClient._while_probing): a server out of reach
     fails the block with the probe's error, as soon as the probe would have; one that answers the probe has a
     request that could not connect made again."""
+    from azext_aks_connection.provider import shared
     ctx = _context_for(api, cluster_ref, cluster_resource)
+    if shared.known(("reached", id(api))):      # apply: another plan's requests reached it in this process
+        yield
+        return
     probe = _Probe(_probe_timeout(api))
     api._probe = probe      # pylint: disable=protected-access  # the client's own state, set by its module
     threading.Thread(target=_run_probe, args=(api, probe, ctx.name), daemon=True).start()
     try:
         yield
+        shared.remember(("reached", id(api)), True)     # the block's answers came: it is reached
     finally:
         api._probe = None   # pylint: disable=protected-access  # the block's answers proved the server reachable

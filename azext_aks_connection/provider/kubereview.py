@@ -32,6 +32,12 @@ def create_checks(store_namespace, namespace, namespace_exists, service_account,
 
 
 def _review(api, check):
+    """(check, allowed, reason); the same review is made once per process when reads are shared (apply)."""
+    from azext_aks_connection.provider import shared
+    return shared.cached(("review", id(api), tuple(check)), lambda: _review_now(api, check), mutable=False)
+
+
+def _review_now(api, check):
     verb, resource, namespace = check[:3]
     group = check[3] if len(check) > 3 else ""
     attributes = {"verb": verb, "resource": resource, "group": group}
@@ -75,8 +81,13 @@ def preflight(api, cluster_ref, cluster_resource, checks, *, unreadable_namespac
 
 
 def _namespace_exists(api, namespace):
-    """True / False, or None when it cannot be read (403: not known); the client remembers the answer."""
+    """True / False, or None when it cannot be read (403: not known); the client remembers the answer. A namespace
+    seen in this process (apply) is not read again: it exists (one being deleted was refused then)."""
     from urllib.parse import quote
+    from azext_aks_connection.provider import shared
+    if shared.known(("namespace", id(api), namespace)):
+        api.known_namespaces[namespace] = True
+        return True
     try:
         found = api.request("GET", f"/api/v1/namespaces/{quote(namespace, safe='')}")
         exists = True
@@ -88,6 +99,8 @@ def _namespace_exists(api, namespace):
             return None     # not readable (403): not known
         exists = False
     api.known_namespaces[namespace] = exists
+    if exists:
+        shared.remember(("namespace", id(api), namespace), True)
     return exists
 
 

@@ -82,12 +82,25 @@ def list_linkers(cmd, cluster):
 def get_linker(cmd, cluster, name):
     """The linker's output, or None when there is none of that name (or Service Connector cannot be read:
     then Unavailable)."""
+    from azext_aks_connection.provider import shared
+    if shared.active():         # apply: the cluster's linkers listed once, each connection's found in the list
+        listed = shared.cached(("linkers", cluster.id.lower()), lambda: _listed_or_error(cmd, cluster))
+        if isinstance(listed, Unavailable):
+            raise listed
+        return next((lk for lk in listed if (lk.get("name") or "").lower() == name.lower()), None)
     try:
         return to_output(client(cmd, cluster.subscription).linker.get(cluster.id, name))
     except HttpResponseError as exc:
         if exc.status_code == 404:
             return None
         raise Unavailable(_why(exc, cluster)) from exc
+
+
+def _listed_or_error(cmd, cluster):
+    try:
+        return list_linkers(cmd, cluster)
+    except Unavailable as exc:
+        return exc
 
 
 def list_configurations(cmd, cluster, name):

@@ -38,6 +38,11 @@ def get_target(arm, target, target_id):
     rid = resource_id(target, target_id)
     if rid is None:
         return {}
+    from azext_aks_connection.provider import shared       # apply: read once per process
+    return shared.cached(("target", target_id.lower()), lambda: _get_target(arm, target, target_id, rid))
+
+
+def _get_target(arm, target, target_id, rid):
     try:  # raw: a generic call by id with the target's api-version (the table's), as every target read here
         body = arm.send("GET", rid, target.api_version, secret=target.secret_in_resource)[1]
     except ArmError as exc:
@@ -121,8 +126,10 @@ def id_fields(target, target_id):
 def fetch_values(arm, target, target_id, resource, with_secret=True):
     """{field: value} for every field the target's configuration keys may use: the target id's fields,
     then what its family's fetcher reads (it wins on a clash)."""
+    from azext_aks_connection.provider import shared       # apply: the target's keys read once per process
     values = id_fields(target, target_id)
     if with_secret:
         refuse_key_auth_disabled(target, resource)
-    values.update(target.family.fetch(arm, target, target_id, resource, with_secret))
+    values.update(shared.cached(("values", target.name, target_id.lower(), bool(with_secret)),
+                                lambda: target.family.fetch(arm, target, target_id, resource, with_secret)))
     return values

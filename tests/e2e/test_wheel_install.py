@@ -76,6 +76,7 @@ def test_the_wheel_installs_into_an_empty_extension_directory(installed, wheel):
     package = os.path.join(ext["path"], "azext_aks_connection")
     assert os.path.isdir(package) and not os.path.islink(package)      # a copy from the wheel, not the checkout
     assert os.path.isfile(os.path.join(package, "azext_metadata.json"))
+    assert os.path.isfile(os.path.join(package, "schema", "connections.schema.json"))   # for editors and CI linting
     # No run-time dependency beyond azure-cli's own: no kubernetes package (one Kubernetes client, the extension's),
     # no azure-* SDK azure-cli does not ship. The whole install stays small.
     names = os.listdir(ext["path"])

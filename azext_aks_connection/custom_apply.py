@@ -12,7 +12,6 @@ from knack.log import get_logger
 
 from azext_aks_connection import _validators as v
 from azext_aks_connection import connfile
-from azext_aks_connection import spec as spec_args
 from azext_aks_connection import targets as t
 
 logger = get_logger(__name__)
@@ -59,6 +58,7 @@ def _auth_args(entry):
 def spec_of(cmd, path, entry):
     """The ConnectionSpec of a file entry, built as connection_create builds it from its arguments; (spec,
     engine). Every check here is local: nothing is requested."""
+    from azext_aks_connection import spec as spec_args      # not on the help path (az imports this module there)
     from azure.cli.core.azclierror import AzCLIError
     from azext_aks_connection.custom import _refuse_store_namespace
     try:

@@ -171,7 +171,12 @@ class Arm:
         return self.send("GET", resource_id, api_version)[1]
 
     def post(self, resource_id, action, api_version, body=None, secret=False):
-        return self.send("POST", resource_id + "/" + action, api_version, body=body, secret=secret)[1]
+        """An action whose answer is read (listKeys, listConnectionStrings): a JSON object, else malformed (a bare
+        200 would read as no keys at all, and fail later without naming the call)."""
+        answer = self.send("POST", resource_id + "/" + action, api_version, body=body, secret=secret)[1]
+        if not isinstance(answer, dict):
+            raise malformed("POST", resource_id + "/" + action, "" if answer is None else None)
+        return answer
 
 
 def sdk_call(cli_ctx, method, path, call, *args, **kwargs):
@@ -199,8 +204,10 @@ def sdk_call(cli_ctx, method, path, call, *args, **kwargs):
         # the SDK's own deserializer choking on an answer that is not the JSON it expects (empty, not JSON): the
         # call is the SDK's alone, so this is its answer, not our code
         raise malformed(method, path, None) from None
-    if answer is None and method in ("GET", "PUT"):
-        raise malformed(method, path, "")   # a read or a write answers the resource: an empty body deserializes None
+    # a read or a write answers the resource: an empty body deserializes None (also as the first of a ``cls`` that
+    # pairs the answer with its headers)
+    if method in ("GET", "PUT") and (answer is None or (isinstance(answer, tuple) and answer and answer[0] is None)):
+        raise malformed(method, path, "")
     return answer
 
 

@@ -29,6 +29,7 @@ import time
 POLL_FIRST = 0.5            # seconds
 POLL_FACTOR = 1.25
 POLL_MAX = 5.0
+MALFORMED_POLLS = 3         # answers in a row to a poll that are not its JSON before the wait fails (sdk_polling)
 
 
 def retry_after(headers, default=1.0):
@@ -77,7 +78,7 @@ def follow(poller, progress=None, tick=0.5):
 
 
 def sdk_polling(first=POLL_FIRST, cap=POLL_MAX, factor=POLL_FACTOR, on_success=None, lro_options=None, *,
-                wait_first=False):
+                wait_first=False, **operation_config):
     """A polling method for an SDK ``begin_*`` call (``polling=sdk_polling()``): azure-mgmt-core's ARMPolling,
     which waits the Retry-After of each answer when there is one (azure-core reads it before its own interval),
     with the Backoff schedule in place of its fixed ``polling_interval`` when there is none.
@@ -86,7 +87,12 @@ def sdk_polling(first=POLL_FIRST, cap=POLL_MAX, factor=POLL_FACTOR, on_success=N
     resource: what waits for the operation's end, not for that GET, can start alongside it. ``lro_options``: the
     operation's own (``{"final-state-via": …}``, as its SDK method gives its default ARMPolling). ``wait_first``:
     also wait the first answer's Retry-After before the first poll (azure-core asks once at once, then waits), as
-    :func:`poll` does with ``first``."""
+    :func:`poll` does with ``first``. ``operation_config``: what each poll request takes (``logging_enable``).
+
+    A poll is a read: an answer that is not the operation's JSON (empty, cut short, a proxy's page) is polled again,
+    up to MALFORMED_POLLS answers in a row, rather than ending the wait (the operation goes on regardless)."""
+    from azure.core.exceptions import DecodeError
+    from azure.core.polling.base_polling import BadResponse
     from azure.mgmt.core.polling.arm_polling import ARMPolling
 
     class _BackoffARMPolling(ARMPolling):
@@ -96,7 +102,14 @@ def sdk_polling(first=POLL_FIRST, cap=POLL_MAX, factor=POLL_FACTOR, on_success=N
             return delay
 
         def update_status(self):
-            super().update_status()
+            for left in range(MALFORMED_POLLS - 1, -1, -1):
+                try:
+                    super().update_status()
+                    break
+                except (BadResponse, DecodeError):
+                    if not left:
+                        raise
+                    self._delay()
             if on_success is not None and (self.status() or "").lower() == "succeeded":
                 on_success()
 
@@ -105,7 +118,7 @@ def sdk_polling(first=POLL_FIRST, cap=POLL_MAX, factor=POLL_FACTOR, on_success=N
                 self._delay()
             super()._poll()
 
-    return _BackoffARMPolling(timeout=first, lro_options=lro_options)
+    return _BackoffARMPolling(timeout=first, lro_options=lro_options, **operation_config)
 
 
 class Pending:  # pylint: disable=too-few-public-methods  # a value: what a poll step saw

@@ -19,6 +19,9 @@ logger = get_logger(__name__)
 
 PROVIDERS = ("Microsoft.ServiceLinker", "Microsoft.KubernetesConfiguration")
 POLLING_INTERVAL = 1        # seconds, when the service sends no Retry-After
+# the linker PUT's polling: every POLLING_INTERVAL (Retry-After first), as the SDK's own ARMPolling of it
+POLLING = {"first": POLLING_INTERVAL, "cap": POLLING_INTERVAL, "factor": 1.0,
+           "lro_options": {"final-state-via": "azure-async-operation"}}
 
 
 def linker_body(spec, identity=None, schema_registry=False):
@@ -72,9 +75,8 @@ def refuse_name(name):
 
 def create(cmd, spec, progress, no_wait=False):
     """PUT the linker and follow it; returns the linker's output (provider/linkers.py)."""
-    from azure.core.exceptions import HttpResponseError
-    from azext_aks_connection.provider.retry import follow
-    from azext_aks_connection.provider import catalogue, cluster as cluster_ops, linkers, registration
+    from azure.core.exceptions import DeserializationError, HttpResponseError
+    from azext_aks_connection.provider import catalogue, cluster as cluster_ops, linkers, registration, retry
     from azext_aks_connection.provider.arm import Arm
     from azext_aks_connection.provider.errors import arm_error
     refuse_name(spec.name)
@@ -102,20 +104,40 @@ def create(cmd, spec, progress, no_wait=False):
     progress(f"{what} (Service Connector installs sc-extension with a cluster's first connection)")
     try:
         # The body may carry a credential (a service principal's secret, a database password): never logged.
-        poller = client.linker.begin_create_or_update(spec.cluster.id, spec.name, body,
-                                                      polling_interval=POLLING_INTERVAL, logging_enable=False)
+        poller = client.linker.begin_create_or_update(spec.cluster.id, spec.name, body, logging_enable=False,
+                                                      polling=retry.sdk_polling(**POLLING, logging_enable=False))
         if no_wait:
             return linkers.get_linker(cmd, spec.cluster, spec.name)
-        result = follow(poller, progress)
+        result = retry.follow(poller, progress)
         if spec.target.service_type == "ConfluentBootstrapServer":     # and the schema registry's, as the built-in
             progress(f"{what}: the schema registry's connection '{spec.name}_schema'")
-            follow(client.linker.begin_create_or_update(spec.cluster.id, f"{spec.name}_schema",
-                                                        linker_body(spec, identity, schema_registry=True),
-                                                        polling_interval=POLLING_INTERVAL, logging_enable=False),
-                   progress)
-    except HttpResponseError as exc:
-        raise _failure(cmd, spec, exc, what, arm_error=arm_error, catalogue=catalogue) from exc
+            schema = retry.follow(client.linker.begin_create_or_update(
+                spec.cluster.id, f"{spec.name}_schema", linker_body(spec, identity, schema_registry=True),
+                logging_enable=False, polling=retry.sdk_polling(**POLLING, logging_enable=False)), progress)
+            if schema is None:      # that operation's final GET of the linker answered no body
+                raise _not_json(None, spec)
+    except (DeserializationError, HttpResponseError) as exc:
+        raise _not_json(exc, spec) or _failure(cmd, spec, exc, what, arm_error=arm_error, catalogue=catalogue) \
+            from exc
+    if result is None:              # the operation's final GET of the linker answered no body
+        raise _not_json(None, spec)
     return linkers.to_output(result)
+
+
+def _not_json(exc, spec):
+    """The error for an answer of the linker's PUT, of its polls (past their retries: retry.sdk_polling) or of its
+    final GET that is not the JSON due (empty, cut short, a proxy's page): no failure of the linker's to explain,
+    the call named (arm.malformed). None for any other error (exc: an HttpResponseError with the linker's error)."""
+    from azure.core.exceptions import DecodeError, HttpResponseError
+    from azure.core.polling.base_polling import BadResponse
+    from azext_aks_connection.provider.arm import malformed
+    if isinstance(exc, HttpResponseError) and not isinstance(exc, DecodeError) and \
+            not isinstance(exc.__cause__, BadResponse):
+        return None
+    request = getattr(getattr(exc, "response", None), "request", None)
+    return malformed(request.method if request is not None else "GET",
+                     request.url if request is not None else
+                     f"{spec.cluster.id}/providers/Microsoft.ServiceLinker/linkers/{spec.name}", None if exc else "")
 
 
 def delete(cmd, cluster_ref, name, progress, no_wait=False):

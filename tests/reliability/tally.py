@@ -70,6 +70,39 @@ def _faults(write):
         write(f"    NOT CONVERGED: {r['plane']} {r['route']} {r['kind']}: {r['outcome']}: {r['why']}")
 
 
+def _malformed(write):
+    """Malformed answers over the routes of a create of each auth type (tests/reliability/test_malformed.py): per
+    create, (route, malformation) tried and held, the routes that did not hold named, and the family's time."""
+    rows = _by("malformed")
+    if not rows:
+        return
+    times = _by("malformed-time")
+    held = [r for r in rows if r["held"]]
+    write(f"malformed answers (bare 200, truncated JSON, HTML page, wrong content type) over every route of a create "
+          f"of each auth type: {len(rows)} tried, {len(held)} held "
+          f"({sum(r['outcome'] == 'succeeded' for r in rows)} succeeded through it, "
+          f"{sum(r['outcome'] == 'clear error, re-run converged' for r in rows)} failed clearly and the re-run "
+          f"converged); {sum(t['creates'] for t in times)} faulted creates in {sum(t['seconds'] for t in times):.0f} s")
+    for scenario in sorted({r["scenario"] for r in rows}):
+        mine = [r for r in rows if r["scenario"] == scenario]
+        routes = {(r["plane"], r["route"]) for r in mine}
+        write(f"    {scenario}: {len(mine)} tried on {len(routes)} routes "
+              f"({sum(r['plane'] == 'arm' for r in mine)} ARM, {sum(r['plane'] == 'kube' for r in mine)} Kubernetes), "
+              f"{sum(r['held'] for r in mine)} held")
+    kinds = sorted({r["kind"] for r in rows})
+    cells = {(r["scenario"], r["plane"], r["route"], r["kind"]): r for r in rows}
+    width = max(len(f"{r['plane']} {r['route']}") for r in rows) + 2
+    for scenario in sorted({r["scenario"] for r in rows}):
+        write(f"    {scenario}: " + " " * (width - len(scenario)) + "".join(k.ljust(20) for k in kinds))
+        for plane, route in sorted({(r["plane"], r["route"]) for r in rows if r["scenario"] == scenario}):
+            write("      " + f"{plane} {route}".ljust(width) + "".join(
+                ({"succeeded": "ok", "clear error, re-run converged": "err+rerun"}.get(
+                    cells[(scenario, plane, route, k)]["outcome"], "NO") if (scenario, plane, route, k) in cells
+                 else "-").ljust(20) for k in kinds))
+    for r in [r for r in rows if not r["held"]]:
+        write(f"    NOT HELD: {r['scenario']}: {r['plane']} {r['route']} {r['kind']}: {r['outcome']}: {r['why']}")
+
+
 def _kills(write):
     rows = _by("kill")
     if not rows:
@@ -108,6 +141,6 @@ def pytest_terminal_summary(terminalreporter):
     if not _RECORDS:
         return
     write = terminalreporter.write_line
-    terminalreporter.section("reliability suite (issue 13 item 8): counts")
-    for part in (_bad_inputs, _faults, _kills, _killed_visible, _concurrency):
+    terminalreporter.section("reliability suite (issue 13 item 8, issue 25): counts")
+    for part in (_bad_inputs, _faults, _malformed, _kills, _killed_visible, _concurrency):
         part(write)

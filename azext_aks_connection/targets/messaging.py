@@ -10,9 +10,10 @@ RootManageSharedAccessKey rule's primary connection string: the rule every names
 Network rule: the namespace's child {namespace}/networkRuleSets/default {defaultAction, ipRules [{ipMask, action}],
 virtualNetworkRules, publicNetworkAccess, trustedServiceAccessEnabled}, replaced whole (PUT); IPv4 only; Service
 Bus: Premium only; Event Hubs: not on Basic; zero IP and VNet rules leave the namespace open even with defaultAction
-Deny. Source: "Configure IP firewall rules for Azure Service Bus" (learn.microsoft.com/azure/service-bus-messaging/
-service-bus-ip-filtering), "Azure Event Hubs Firewall Rules" (learn.microsoft.com/azure/event-hubs/
-event-hubs-ip-filtering); reference-network.md S9-S12.
+Deny. A node subnet with the Microsoft.ServiceBus / Microsoft.EventHub service endpoint reaches the namespace from
+private addresses, which no IP rule matches (reference-network.md S4). Source: "Configure IP firewall rules for Azure
+Service Bus" (learn.microsoft.com/azure/service-bus-messaging/service-bus-ip-filtering), "Azure Event Hubs Firewall
+Rules" (learn.microsoft.com/azure/event-hubs/event-hubs-ip-filtering); reference-network.md S9-S12.
 """
 from urllib.parse import urlparse
 
@@ -44,6 +45,10 @@ class Messaging(Family):
     @property
     def source(self):
         return self.name
+
+    @property
+    def service_endpoint(self):
+        return "Microsoft.ServiceBus" if self.variant == "servicebus" else "Microsoft.EventHub"
 
     def fetch(self, arm, target, target_id, resource, with_secret):
         name = resource["name"]

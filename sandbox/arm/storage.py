@@ -171,6 +171,26 @@ def seed_account(state, resource_group, name, keys, endpoints, location, contain
         return res
 
 
+def check_vnet_rules(state, acls):
+    """A virtual network rule names an existing subnet with the Microsoft.Storage (or .Global) service endpoint, or
+    the write is refused (the message Azure gives: terraform-provider-azurerm#16547, azure-docs#44267)."""
+    from sandbox.arm import network
+    for rule in acls.get("virtualNetworkRules") or []:
+        sid = str(rule.get("id") or "")
+        endpoints = network.subnet_endpoints(state, sid)
+        vnet, _, subnet = sid.rpartition("/subnets/")
+        if endpoints is None:   # the code Azure gives here is not recorded: the shape of the one below
+            raise arm_error(400, "NetworkAclsValidationFailure",
+                            f"Validation of network acls failure: SubnetsNotFound:Subnet {subnet} of virtual network "
+                            f"{vnet} was not found.")
+        if not {"microsoft.storage", "microsoft.storage.global"} & {str(e).lower() for e in endpoints}:
+            raise arm_error(400, "NetworkAclsValidationFailure",
+                            f"Validation of network acls failure: SubnetsHaveNoServiceEndpointsConfigured:Subnets "
+                            f"{subnet} of virtual network {vnet} do not have ServiceEndpoints for Microsoft.Storage "
+                            "resources configured. Add Microsoft.Storage to subnet's ServiceEndpoints collection "
+                            "before trying to ACL Microsoft.Storage resources to these subnets..")
+
+
 class StorageAccountHandler(common.ResourceHandler):
     type_name = ACCOUNT_TYPE
     methods = frozenset({"GET", "PATCH", "DELETE"})
@@ -191,6 +211,7 @@ class StorageAccountHandler(common.ResourceHandler):
                 if k == "networkAcls":
                     v = normalise_acls(v)
                     check_ip_rules(v)
+                    check_vnet_rules(self.state, v)
                 res["properties"][k] = v
             res["systemData"] = system_data(req, self.sb, res.get("systemData"))
             return Response(200, self.render(res, req))

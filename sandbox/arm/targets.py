@@ -47,6 +47,9 @@ TARGET_TEMPLATES = {
     "webpubsub": _P + "Microsoft.SignalRService/WebPubSub/{webpubsub}",
 }
 NO_ARM_RESOURCE = ("confluent-cloud",)
+# A region other than the sandbox's own (sandbox/context.py LOCATION, where its clusters are): a target seeded here
+# is reached over the cluster's public egress address (Azure Storage ignores IP rules from its own region).
+OTHER_REGION = "westus2"
 
 # The name fields of each template, in order, and the default child names (the first field is the
 # resource's own name, given to seed_target).

@@ -14,6 +14,7 @@ import uuid
 
 import pytest
 
+from sandbox.arm.targets import OTHER_REGION
 # pylint: disable-next=unused-import  # pytest fixtures: a test names them as arguments
 from tests.e2e.helpers import quick_extensions, run, secret_values  # noqa: F401 (a fixture)
 from tests.e2e.test_validate_identity import (FEATURES, FIC, FIREWALL, IDENT, PERMS, SA, SECRET, VALUES,
@@ -77,8 +78,9 @@ def _deny_all(az, account):
 
 @pytest.fixture
 def closed_account(az, sbc):
-    """A storage account of this test's own that admits no network."""
-    created = sbc.new_storage_account("sandbox-data-rg", "ag" + uuid.uuid4().hex[:10])
+    """A storage account of this test's own that admits no network, in another region than the cluster's (Azure
+    Storage ignores IP rules for requests from its own region)."""
+    created = sbc.new_storage_account("sandbox-data-rg", "ag" + uuid.uuid4().hex[:10], location=OTHER_REGION)
     _deny_all(az, created)
     return created
 

@@ -92,8 +92,10 @@ def seed_target(state, target, resource_group, name, location=None, **children):
                      "table": "tables/" + fields["table"]}[api]
             documentdb.seed_child(state, account["id"], child)
     elif target in ("eventhub", "servicebus"):
+        # Service Bus: Premium, the tier whose firewall takes IP rules (a Standard one is seeded by tests that
+        # need it: messaging.seed_namespace)
         messaging.seed_namespace(state, "Microsoft.EventHub" if target == "eventhub" else "Microsoft.ServiceBus",
-                                 resource_group, name, location)
+                                 resource_group, name, location, sku="Standard" if target == "eventhub" else "Premium")
     elif target == "keyvault":
         if state.get(tid) is None:
             keyvault.seed_vault(state, resource_group, name, True, location, None)

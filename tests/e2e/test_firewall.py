@@ -265,3 +265,24 @@ def test_a_service_endpoint_on_the_node_subnet_makes_ip_rules_useless(az, sbc, s
     res = run(az, *args)
     assert res.rc == 0, res
     assert "Added firewall rule(s) for" in res.log
+
+
+def test_a_caller_who_may_not_join_the_subnet_is_refused_before_any_write(
+        az, sbc, fresh_cluster, same_region_account):
+    """A virtual network rule needs joinViaServiceEndpoint on the subnet (Azure: LinkedAuthorizationFailed): the
+    permission preflight names it, with a role that grants it, before anything is written."""
+    cluster = fresh_cluster
+    subnet = sbc.set_node_subnet(cluster["resourceGroup"], cluster["name"], ["Microsoft.Storage"])["subnetId"]
+    action = "Microsoft.Network/virtualNetworks/subnets/joinViaServiceEndpoint/action"
+    rule = sbc.deny(action, subnet)
+    try:
+        mark = sbc.mark()
+        res = run(az, "aks", "connection", "create", "storage-blob", "-g", cluster["resourceGroup"], "-n",
+                  cluster["name"], "--target-id", same_region_account["id"] + "/blobServices/default",
+                  "--connection", "fw_join", "--secret", "-o", "json")
+        assert res.rc != 0, res
+        assert action in res.log and subnet in res.log and "Network Contributor" in res.log, res.log
+        assert writes(sbc, mark) == []
+    finally:
+        sbc.call("DELETE", f"/_sandbox/arm/denials?id={rule}")
+    assert _vnet_rules(az, same_region_account["id"]) == []

@@ -239,7 +239,8 @@ def list_adder(arm, target, resource_id, props, new_list):
     """``Rules.add`` of a list-valued family: ``new_list(ips)`` (the list read, with rules for ``ips``) written."""
     def add(ips):
         _write_list(arm, target, resource_id, props, new_list(ips),
-                    what=f"Adding firewall rules for {', '.join(ips)} to {target.display} '{resource_id.split('/')[-1]}'")
+                    what=f"Adding firewall rules for {', '.join(ips)} to {target.display} "
+                         f"'{resource_id.split('/')[-1]}'")
     return add
 
 
@@ -403,7 +404,8 @@ def remove_rules(arm, target, resource_id, ips):
         if len(keep) == len(rules):
             return list(ips)        # none (left) of ours: done
         _write_list(arm, target, resource_id, props, keep,
-                    what=f"Removing firewall rules for {', '.join(ips)} from {target.display} '{resource_id.split('/')[-1]}'")
+                    what=f"Removing firewall rules for {', '.join(ips)} from {target.display} "
+                         f"'{resource_id.split('/')[-1]}'")
         # Read back at once; found there again after that, another writer put them back: the jittered backoff
         # spreads the writers out.
         raise retry.Again(delay=0 if attempt == 0 else None)

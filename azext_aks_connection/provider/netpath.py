@@ -21,6 +21,9 @@ VNet: agentPoolProfiles[].vnetSubnetID) are admitted by a virtual network rule e
 endpoint on the subnet (Azure refuses the rule without it: SubnetsHaveNoServiceEndpointsConfigured). Otherwise the
 connection cannot be made to work by a rule this tool writes: create refuses before any write, validate fails the
 firewall check, both with the cause and the ways out.
+
+Not modelled: a regional Microsoft.Storage endpoint also serves the region's pair (Microsoft's docs); a subnet with it
+and an account in the paired region is judged as another region (an IP rule), which that endpoint would bypass.
 """
 import collections
 

@@ -86,6 +86,18 @@ def test_seeds_name_every_target_by_the_builtin_template(env):
     assert env.seeds["databaseLogins"]["postgres-flexible"] == "sandboxadmin"
 
 
+def test_targets_are_seeded_in_the_clusters_region_and_in_another(env):
+    """Azure Storage ignores IP rules for requests from its own region: the seed has targets in both."""
+    here = _get(env, env.seeds["cluster"]["id"], "2024-05-01")["location"]
+    other = env.seeds["otherRegion"]
+    assert other["region"] == target_table.OTHER_REGION != here
+    for target, tid in other["targets"].items():
+        rid = tid.split("/blobServices/")[0]
+        assert _get(env, rid, VERSION[target.split("-")[0]])["location"] == other["region"], target
+        assert _get(env, env.targets[target].split("/blobServices/")[0], VERSION[target.split("-")[0]])[
+            "location"] == here
+
+
 VERSION = {"app-insights": "2020-02-02", "appconfig": "2023-03-01", "cognitiveservices": "2023-05-01",
            "cosmos": "2024-08-15", "eventhub": "2024-01-01", "servicebus": "2021-11-01", "keyvault": "2023-07-01",
            "mysql": "2017-12-01", "postgres": "2017-12-01", "mysql-flexible": "2023-12-30",

@@ -32,8 +32,10 @@ from azext_aks_connection.targets.base import id_parts
 SUBNET_API = "2024-05-01"       # Microsoft.Network (as provider/cluster.py reads public IPs and NAT gateways)
 
 # subnets: the subnet ids to admit with a virtual network rule; ips_work: whether egress-IP rules admit anything;
-# blocked: why no rule this tool writes can admit the pods (None: something can); fix: the ways out; code: validate's.
-Path = collections.namedtuple("Path", "subnets ips_work blocked fix code", defaults=((), True, None, None, None))
+# blocked: why no rule this tool writes can admit the pods (None: something can); fix: the ways out; code: validate's;
+# unknown: what could not be read (a node subnet), so the rule's effect is not proven.
+Path = collections.namedtuple("Path", "subnets ips_work blocked fix code unknown",
+                              defaults=((), True, None, None, None, None))
 
 
 def is_subnet(entry):
@@ -94,11 +96,14 @@ def judge(family, target, target_body, cluster, subnets):
     if family.same_region_private and same_region:
         return _same_region(family, target, name, here, subnets)
     carried = [s for s in subnets if s.get("endpoints") is not None and _endpoint_applies(family, s, same_region)]
+    unread = [f"{s['id'].split('/')[-1]} ({s['error']})" for s in subnets if s.get("endpoints") is None]
+    unknown = (f"could not read the node subnet(s) {', '.join(unread)}: whether a {family.service_endpoint} service "
+               "endpoint there takes the pods' requests past the IP rules is not known") if unread else None
     if not carried:
-        return Path()
+        return Path(unknown=unknown)
     if family.vnet_rules:
         # The endpoint's subnets are admitted by a virtual network rule; the others still leave by the egress IP.
-        return Path([s["id"] for s in carried], len(carried) < len(subnets))
+        return Path([s["id"] for s in carried], len(carried) < len(subnets), unknown=unknown)
     names = ", ".join(s["id"].split("/")[-1] for s in carried)
     return Path(blocked=(
         f"The node subnet(s) {names} of the cluster have the {family.service_endpoint} service endpoint: the pods' "

@@ -286,3 +286,23 @@ def test_a_caller_who_may_not_join_the_subnet_is_refused_before_any_write(
     finally:
         sbc.call("DELETE", f"/_sandbox/arm/denials?id={rule}")
     assert _vnet_rules(az, same_region_account["id"]) == []
+
+
+def test_an_unreadable_node_subnet_is_said_not_proven(az, sbc, fresh_cluster, closed_account):
+    """Another region: the egress IP is admitted; but the node subnet cannot be read (no read right on the VNet),
+    so whether a Storage service endpoint there bypasses that rule is not known: create says so, validate warns."""
+    cluster = fresh_cluster
+    subnet = sbc.set_node_subnet(cluster["resourceGroup"], cluster["name"], [])["subnetId"]
+    rule = sbc.deny("Microsoft.Network/virtualNetworks/subnets/read", subnet)
+    try:
+        res = run(az, "aks", "connection", "create", "storage-blob", "-g", cluster["resourceGroup"], "-n",
+                  cluster["name"], "--target-id", closed_account["id"] + "/blobServices/default",
+                  "--connection", "fw_unread", "--secret", "-o", "json")
+        assert res.rc == 0, res
+        assert "could not read the node subnet(s) nodes (AuthorizationFailed)" in res.log, res.log
+        val = run(az, "aks", "connection", "validate", "--id",
+                  cluster["id"] + "/providers/Microsoft.ServiceLinker/linkers/fw_unread", "-o", "json")
+        item = {r["name"]: r for r in val.json}["Target firewall"]
+        assert (val.rc, item["result"], item["errorCode"]) == (0, "warning", "SubnetUnreadable"), val
+    finally:
+        sbc.call("DELETE", f"/_sandbox/arm/denials?id={rule}")

@@ -31,6 +31,7 @@ class Firewall(Step):
             if family.service_endpoint or family.same_region_private else []
         path = netpath.judge(family, plan.target, plan.found["target"], plan.found["cluster"], subnets)
         ips, note = cluster_ops.egress_ips(cluster_arm, plan.found["cluster"]) if path.ips_work else ([], None)
+        note = "; ".join(n for n in (note, path.unknown) if n) or None
         if path.blocked:
             ips = []        # no rule of ours can admit the pods: none is judged, none is added
         ips = ips + list(path.subnets)      # what is admitted: the egress IPs and / or the node subnets
@@ -137,6 +138,8 @@ class Firewall(Step):
             return [warn(f"Not checked: {verdict['reason']}", None, "NoIpRules")]
         if verdict.get("state") == firewall.CLOSED:
             return [warn(f"Not checked: {verdict['reason']}", None, "PublicAccessDisabled")]
+        if self.current["path"].unknown:
+            return [warn(f"Not checked: {self.current['path'].unknown}.", None, "SubnetUnreadable")]
         if not ipv4:
             return [warn(f"Not checked: the egress IP of AKS cluster '{self.plan.spec.cluster.name}' is not known "
                          f"({self.current['note']}).",

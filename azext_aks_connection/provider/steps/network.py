@@ -134,10 +134,9 @@ class Firewall(Step):
         ipv4 = [ip for ip in self.current["ips"] if ":" not in ip]
         if verdict.get("state") == firewall.OPEN:
             return [ok(f"The {display} admits all networks ({verdict['reason']}).")]
-        if verdict.get("state") == firewall.NO_RULES:
-            return [warn(f"Not checked: {verdict['reason']}", None, "NoIpRules")]
-        if verdict.get("state") == firewall.CLOSED:
-            return [warn(f"Not checked: {verdict['reason']}", None, "PublicAccessDisabled")]
+        unchecked = {firewall.NO_RULES: "NoIpRules", firewall.CLOSED: "PublicAccessDisabled"}.get(verdict.get("state"))
+        if unchecked:
+            return [warn(f"Not checked: {verdict['reason']}", None, unchecked)]
         if self.current["path"].unknown:
             return [warn(f"Not checked: {self.current['path'].unknown}.", None, "SubnetUnreadable")]
         if not ipv4:

@@ -67,6 +67,19 @@ def node_subnets(arm, cluster):
     return out
 
 
+def read(arm, target, target_body, cluster):
+    """The :class:`Path` of the cluster's pods to the target (the node subnets read only where it matters)."""
+    family = target.family
+    subnets = node_subnets(arm, cluster) if family.service_endpoint or family.same_region_private else []
+    return judge(family, target, target_body, cluster, subnets)
+
+
+def blocking(path, verdict):
+    """``path`` when no rule of ours can open it and the target's rules decide (an open target admits the pods)."""
+    from azext_aks_connection.provider.firewall import CHECKED
+    return path if path is not None and path.blocked and verdict.get("state") == CHECKED else None
+
+
 def _endpoint_applies(family, subnet, same_region):
     """Whether the subnet's service endpoint carries its requests to a target of ``family`` (in its region when
     ``same_region``)."""

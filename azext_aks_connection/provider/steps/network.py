@@ -15,7 +15,7 @@ logger = get_logger(__name__)
 
 
 class Firewall(Step):
-    # pylint: disable=unsubscriptable-object  # current: {ips, note, verdict}, set by read() before any other verb
+    # pylint: disable=unsubscriptable-object  # current: {ips, note, verdict, path}, set by read() before any other verb
     name = "firewall"
     read_needs = ("cluster", "target")
     checks = (Check("Target firewall",
@@ -25,15 +25,13 @@ class Firewall(Step):
     def read(self):
         from azext_aks_connection.provider import firewall, netpath
         from azext_aks_connection.provider.arm import Arm
-        plan, family = self.plan, self.plan.target.family
+        plan = self.plan
         cluster_arm = Arm(plan.cmd.cli_ctx, subscription_id=plan.spec.cluster.subscription)
-        subnets = netpath.node_subnets(cluster_arm, plan.found["cluster"]) \
-            if family.service_endpoint or family.same_region_private else []
-        path = netpath.judge(family, plan.target, plan.found["target"], plan.found["cluster"], subnets)
-        ips, note = cluster_ops.egress_ips(cluster_arm, plan.found["cluster"]) if path.ips_work else ([], None)
+        path = netpath.read(cluster_arm, plan.target, plan.found["target"], plan.found["cluster"])
+        # no rule of ours can admit the pods (blocked): none is judged, none is added
+        ips, note = cluster_ops.egress_ips(cluster_arm, plan.found["cluster"]) \
+            if path.ips_work and not path.blocked else ([], None)
         note = "; ".join(n for n in (note, path.unknown) if n) or None
-        if path.blocked:
-            ips = []        # no rule of ours can admit the pods: none is judged, none is added
         ips = ips + list(path.subnets)      # what is admitted: the egress IPs and / or the node subnets
         # validate judges a firewall with no known egress too (it may have no IP rules at all)
         verdict = firewall.admits(plan.arm, plan.target, plan.scope, plan.found["target"], ips) \
@@ -41,11 +39,8 @@ class Firewall(Step):
         return {"ips": ips, "note": note, "verdict": verdict, "path": path}
 
     def _blocked(self):
-        """The path no rule of ours can open, where the target's rules decide (an open target admits the pods)."""
-        from azext_aks_connection.provider import firewall
-        path = (self.current or {}).get("path")
-        return path if path is not None and path.blocked and \
-            self._verdict().get("state") == firewall.CHECKED else None
+        from azext_aks_connection.provider import netpath
+        return netpath.blocking(self.current["path"], self._verdict())
 
     def refuse(self):
         """create, --dry-run: refused before any write when no rule this tool writes can admit the pods."""

@@ -173,7 +173,8 @@ def _flat_linker(record, cluster, provisioning_state):
 
 def _public_network(record):
     """publicNetworkSolution: the opt-out, and the egress IPs the target's firewall admits for this connection."""
-    admitted = (record.get("provisioned") or {}).get("firewall")
+    admitted = [a for a in (record.get("provisioned") or {}).get("firewall") or []
+                if not a.startswith("/subscriptions/")]     # node subnets: virtual network rules, no IP range
     if not record.get("publicNetworkSolution") and not admitted:
         return None
     out = dict({"action": None, "deleteOrUpdateBehavior": None, "firewallRules": None},

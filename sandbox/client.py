@@ -148,8 +148,17 @@ class SandboxClient:
         """A user-assigned identity of one's own (principal replicated): {"id", "principalId", "clientId", ...}."""
         return self.arm("POST", "identities", {"resourceGroup": resource_group, "name": name})
 
-    def new_storage_account(self, resource_group, name):
-        return self.arm("POST", "storage-accounts", {"resourceGroup": resource_group, "name": name})
+    def new_storage_account(self, resource_group, name, location=None):
+        """A storage account of its own, in ``location`` (None: the sandbox's region, where its clusters are; Azure
+        Storage ignores IP rules for requests from its own region)."""
+        return self.arm("POST", "storage-accounts", {"resourceGroup": resource_group, "name": name,
+                                                     "location": location})
+
+    def set_node_subnet(self, resource_group, name, service_endpoints=(), managed=False):
+        """The cluster's node pools on a subnet of the user's own VNet with ``service_endpoints``
+        ("Microsoft.Storage", ...); ``managed``: back on the AKS-managed VNet. Returns {"subnetId", ...}."""
+        return self.arm("PUT", f"clusters/{resource_group}/{name}/node-subnet",
+                        {"serviceEndpoints": list(service_endpoints), "managed": managed})
 
     # Microsoft's Service Connector resource provider (sandbox/arm/servicelinker.py)
     def set_servicelinker_retry_after(self, seconds):

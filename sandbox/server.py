@@ -201,12 +201,18 @@ def seed(sb, azurite_endpoints, storage_keys):
         targets[f"storage-{svc}"] = sb.arm.add_target(f"storage-{svc}", TARGET_RG, STORAGE_ACCOUNT)
     for target, name in TARGET_NAMES.items():
         targets[target] = sb.arm.add_target(target, TARGET_RG, name)
+    # Targets in another region than the clusters': reached over the cluster's egress IP (Azure Storage ignores IP
+    # rules for requests from its own region).
+    from sandbox.arm.targets import OTHER_REGION
+    other = {t: sb.arm.add_target(t, TARGET_RG, name, location=OTHER_REGION)
+             for t, name in (("storage-blob", STORAGE_ACCOUNT + "west"), ("keyvault", KEYVAULT_RBAC + "-west"))}
     return {
         "subscription": sub,
         "tenant": sb.tenant_id,
         "cluster": {"resourceGroup": CLUSTER_RG, "name": CLUSTER_NAME, "id": cluster["id"]},
         "clusters": clusters,
         "targets": dict(sorted(targets.items())),
+        "otherRegion": {"region": OTHER_REGION, "targets": other},
         "databaseLogins": {t: "sandboxadmin" for t in ("mysql", "mysql-flexible", "postgres", "postgres-flexible",
                                                        "sql")},
         # What a user copies from the partner's portal for the targets whose secret is the user's.

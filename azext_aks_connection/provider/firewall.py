@@ -65,6 +65,9 @@ def rule_name(ip):
 def _ipv4s(ips):
     out = []
     for ip in ips or ():
+        if str(ip).startswith("/subscriptions/"):      # a node subnet, admitted by a virtual network rule
+            out.append(str(ip))
+            continue
         addr = ipaddress.ip_address(str(ip).split("/", maxsplit=1)[0].strip())
         if addr.version == 4 and str(addr) not in out:
             out.append(str(addr))
@@ -221,7 +224,7 @@ def _ip_rules(family, props):
     """(the object holding the ipRules list, a copy of the list) of a list-valued family, in ``props`` read."""
     holder = family.rule_list.holder
     container = dict(props.get(holder) or {}) if holder else props
-    return container, list(container.get("ipRules") or [])
+    return container, family.listed_rules(container)
 
 
 ip_rules = _ip_rules
@@ -236,7 +239,8 @@ def list_adder(arm, target, resource_id, props, new_list):
     """``Rules.add`` of a list-valued family: ``new_list(ips)`` (the list read, with rules for ``ips``) written."""
     def add(ips):
         _write_list(arm, target, resource_id, props, new_list(ips),
-                    what=f"Adding IP rules {', '.join(ips)} to {target.display} '{resource_id.split('/')[-1]}'")
+                    what=f"Adding firewall rules for {', '.join(ips)} to {target.display} "
+                         f"'{resource_id.split('/')[-1]}'")
     return add
 
 
@@ -386,7 +390,7 @@ def _confirm(arm, target, resource_id, addresses, outcome, *, write_seconds):
 
 def _ours(value, ip):
     """An IP rule entry that names exactly ``ip`` (bare or /32): the kind this extension writes."""
-    return str(value or "").strip() in (ip, f"{ip}/32")
+    return str(value or "").strip().lower() in (ip.lower(), f"{ip}/32")
 
 
 def remove_rules(arm, target, resource_id, ips):
@@ -403,11 +407,12 @@ def remove_rules(arm, target, resource_id, ips):
     def remove(attempt):
         props = _props(_get(arm, resource_id + suffix, target.api_version, f"Reading the {target.display}"))
         rules = _ip_rules(kind, props)[1]
-        keep = [r for r in rules if not any(_ours(r.get(value_key), ip) for ip in ips)]
+        keep = [r for r in rules if not any(_ours(r.get(value_key) or r.get("id"), ip) for ip in ips)]
         if len(keep) == len(rules):
             return list(ips)        # none (left) of ours: done
         _write_list(arm, target, resource_id, props, keep,
-                    what=f"Removing IP rules {', '.join(ips)} from {target.display} '{resource_id.split('/')[-1]}'")
+                    what=f"Removing firewall rules for {', '.join(ips)} from {target.display} "
+                         f"'{resource_id.split('/')[-1]}'")
         # Read back at once; found there again after that, another writer put them back: the jittered backoff
         # spreads the writers out.
         raise retry.Again(delay=0 if attempt == 0 else None)

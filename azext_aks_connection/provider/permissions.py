@@ -28,6 +28,7 @@ ROLES = {
     "microsoft.servicelinker/linkers/write": "Contributor",
     "microsoft.kubernetesconfiguration/extensions/write": "Kubernetes Extension Contributor",
     "microsoft.storage/storageaccounts/listkeys/action": "Storage Account Key Operator Service Role",
+    "microsoft.network/virtualnetworks/subnets/joinviaserviceendpoint/action": "Network Contributor",
 }
 ROLES_BY_NAMESPACE = {"microsoft.storage": "Storage Account Contributor", "microsoft.keyvault": "Key Vault Contributor",
                       "microsoft.sql": "SQL Server Contributor", "microsoft.cache": "Redis Cache Contributor",

@@ -4,7 +4,7 @@
 # --------------------------------------------------------------------------------------------
 """What create refuses before anything is written, from the records and objects its reads found: a name that
 would shadow a Service Connector connection, change another connection, share its Secret, or a connection another
-command is changing now."""
+command is changing now; a target firewall no rule of ours can open."""
 from knack.log import get_logger
 
 from azext_aks_connection._validators import secret_name
@@ -120,6 +120,9 @@ def refuse_all(plan):
         raise store_ops.deleted_error(spec.name)    # an update of a connection deleted meanwhile: nothing written
     refuse_leased(store.find(spec.name), take_over=spec.break_lease)
     refuse_conflicts(spec, store.records)
+    firewall = plan.step("firewall")
+    if firewall is not None:
+        firewall.refuse()       # no rule this tool writes can admit the pods (provider/netpath.py)
     if plan.write_config:
         from azext_aks_connection.provider import kube as kube_ops
         kube_ops.refuse_foreign_secret(plan.found["secret"], spec.namespace)

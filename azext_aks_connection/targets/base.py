@@ -169,6 +169,14 @@ class Family:
     rule_list = None            # a RuleList: its IP rules are one list, written whole
     per_address = False         # its IP rules are one named rule per address
     reads_target_id = False     # its fetcher reads the target id's child itself (get_target does not)
+    # What admits a pod (provider/netpath.py): the service endpoint of the service (on a node subnet it makes the
+    # pods' requests arrive from private addresses: IP rules stop matching); whether that endpoint serves its own
+    # region only; whether same-region requests arrive from private addresses anyway (Storage); whether the family
+    # writes virtual network rules for the node subnets.
+    service_endpoint = None
+    endpoint_regional = False
+    same_region_private = False
+    vnet_rules = False
 
     def __init__(self, variant=None, no_ip_rules=None):
         self.variant = variant
@@ -197,6 +205,10 @@ class Family:
         body = {holder: dict(read.get(holder) or {}, ipRules=rules)} if holder else {"ipRules": rules}
         fw().send(arm, "PATCH", resource_id, target.api_version, {"properties": body}, what,
                   poll_resource=(resource_id, target.api_version))
+
+    def listed_rules(self, container):
+        """The entries of a list-valued firewall, as read and as written back whole (``write_rules``)."""
+        return list(container.get("ipRules") or [])
 
     def remove_rules(self, arm, target, resource_id, ips):  # pylint: disable=unused-argument
         """A per-address firewall: delete the rules this extension named for ``ips``; the addresses removed."""

@@ -8,7 +8,9 @@ Values (``fetch``): endpoint | secret: key (listKeys key1).
 
 Network rule: the account's properties.networkAcls.ipRules [{value}] with defaultAction Deny (PATCH of the account);
 RFC1918, /31 and /32 refused (a single address is written bare); IPv4 only; up to 100 rules. An older revision of
-the docs said same-region requests are not matched by IP rules; the current one does not: unproven. Source:
+the docs said same-region requests are not matched by IP rules; the current one does not: unproven. A node subnet
+with the Microsoft.CognitiveServices service endpoint reaches the account from private addresses, which no IP rule
+matches (reference-network.md S4). Source:
 "Configure Azure AI services virtual networks" (learn.microsoft.com/azure/ai-services/
 cognitive-services-virtual-networks); reference-network.md S21.
 """
@@ -28,6 +30,7 @@ class Cognitive(Family):
     firewall = "cognitive"
     key_auth = ("disableLocalAuth", True, "local auth is disabled")
     rule_list = RuleList("", "networkAcls", "value")
+    service_endpoint = "Microsoft.CognitiveServices"
 
     def fetch(self, arm, target, target_id, resource, with_secret):
         return ops().endpoint_and_key(arm, target, target_id, resource, with_secret,

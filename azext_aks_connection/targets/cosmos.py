@@ -34,6 +34,7 @@ class Cosmos(Family):
     firewall = "cosmos"
     key_auth = ("disableLocalAuth", True, "local (key) authentication is disabled")
     rule_list = RuleList("", None, "ipAddressOrRange")
+    service_endpoint = "Microsoft.AzureCosmosDB"
 
     def fetch(self, arm, target, target_id, resource, with_secret):
         """The API endpoints are the account's DNS name under the API's zone in the account's cloud

@@ -9,7 +9,11 @@ Values (``fetch``): host (the server's fully qualified domain name).
 
 Network rule: child resources {server}/firewallRules/{name} {startIpAddress, endIpAddress}, one per address
 (long-running on PostgreSQL / MySQL, synchronous on SQL); 0.0.0.0-0.0.0.0 is "allow Azure services" (every Azure
-address). Only public-access servers have them: a VNet-integrated flexible server has no public endpoint. Source:
+address). Only public-access servers have them: a VNet-integrated flexible server has no public endpoint. A node
+subnet with the Microsoft.Sql service endpoint (SQL Database, single servers; it serves the subnet's own region)
+reaches the server from private addresses, which no IP rule matches; flexible servers have no service endpoint.
+No same-region exception is documented (unconfirmed). Source: "Virtual Network service endpoints"
+(learn.microsoft.com/azure/virtual-network/virtual-network-service-endpoints-overview),
 "Firewall rules in Azure Database for PostgreSQL - Flexible Server" (learn.microsoft.com/azure/postgresql/
 flexible-server/concepts-firewall-rules), MySQL flexible "Connectivity and networking concepts", "IP firewall rules -
 Azure SQL Database" (learn.microsoft.com/azure/azure-sql/database/firewall-configure); reference-network.md S13-S15.
@@ -48,10 +52,16 @@ class DatabaseServer(Family):
     name = "database-server"
     firewall = "server-rules"
     per_address = True
+    endpoint_regional = True        # Microsoft.Sql serves the subnet's own region only
 
     @property
     def source(self):
         return self.name
+
+    @property
+    def service_endpoint(self):
+        """Azure SQL and the single servers: Microsoft.Sql; flexible servers have no service endpoint."""
+        return None if self.variant.endswith("-flexible") else "Microsoft.Sql"
 
     def fetch(self, arm, target, target_id, resource, with_secret):
         return {"host": props(resource).get("fullyQualifiedDomainName") or

@@ -8,8 +8,12 @@ Values (``fetch``): name, endpoint, vault_tenant_id. A vault has no key to hand 
 a client needs besides an identity (no secret auth).
 
 Network rule: the vault's properties.networkAcls.ipRules [{value: "1.2.3.4/32"}] with defaultAction Deny (data
-plane only); RFC1918 ranges and IPv6 are refused. Source: "Configure Azure Key Vault firewalls and virtual
-networks" (learn.microsoft.com/azure/key-vault/general/network-security); reference-network.md S5-S7.
+plane only); RFC1918 ranges and IPv6 are refused. No same-region exception is documented (azure-docs#88450 asks;
+unconfirmed): the egress IP is taken to be admitted. A node subnet with the Microsoft.KeyVault service endpoint
+reaches the vault from private addresses, which no IP rule matches (virtual network rules do). Source: "Configure
+Azure Key Vault firewalls and virtual networks" (learn.microsoft.com/azure/key-vault/general/network-security),
+"Virtual Network service endpoints" (learn.microsoft.com/azure/virtual-network/
+virtual-network-service-endpoints-overview); reference-network.md S4-S7, S24.
 """
 from azext_aks_connection.targets.base import (AUTH_CSI, AUTH_SERVICE_PRINCIPAL, AUTH_WORKLOAD_IDENTITY,
                                                MANAGEMENT_SCOPE, ConfigKey, Family, NameArg, RuleList, Target, fw,
@@ -28,6 +32,7 @@ class KeyVault(Family):
     name = "keyvault"
     firewall = "keyvault"
     rule_list = RuleList("", "networkAcls", "value")
+    service_endpoint = "Microsoft.KeyVault"
 
     def fetch(self, arm, target, target_id, resource, with_secret):
         props = resource.get("properties") or {}

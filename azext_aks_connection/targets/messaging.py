@@ -10,9 +10,12 @@ RootManageSharedAccessKey rule's primary connection string: the rule every names
 Network rule: the namespace's child {namespace}/networkRuleSets/default {defaultAction, ipRules [{ipMask, action}],
 virtualNetworkRules, publicNetworkAccess, trustedServiceAccessEnabled}, replaced whole (PUT); IPv4 only; Service
 Bus: Premium only; Event Hubs: not on Basic; zero IP and VNet rules leave the namespace open even with defaultAction
-Deny. Source: "Configure IP firewall rules for Azure Service Bus" (learn.microsoft.com/azure/service-bus-messaging/
-service-bus-ip-filtering), "Azure Event Hubs Firewall Rules" (learn.microsoft.com/azure/event-hubs/
-event-hubs-ip-filtering); reference-network.md S9-S12.
+Deny. A node subnet with the Microsoft.ServiceBus / Microsoft.EventHub service endpoint reaches the namespace from
+private addresses, which no IP rule matches (reference-network.md S4). A namespace of a tier without IP rules
+(Service Bus Basic / Standard, Event Hubs Basic) says so, and no rule is added or claimed. Source: "Configure IP
+firewall rules for Azure Service Bus" (learn.microsoft.com/azure/service-bus-messaging/service-bus-ip-filtering),
+"Azure Event Hubs Firewall Rules" (learn.microsoft.com/azure/event-hubs/event-hubs-ip-filtering); reference-network.md
+S9-S12.
 """
 from urllib.parse import urlparse
 
@@ -45,6 +48,10 @@ class Messaging(Family):
     def source(self):
         return self.name
 
+    @property
+    def service_endpoint(self):
+        return "Microsoft.ServiceBus" if self.variant == "servicebus" else "Microsoft.EventHub"
+
     def fetch(self, arm, target, target_id, resource, with_secret):
         name = resource["name"]
         sb_endpoint = props(resource).get("serviceBusEndpoint") or f"https://{name}.servicebus.windows.net:443/"
@@ -56,8 +63,17 @@ class Messaging(Family):
         return values
 
     def read_firewall(self, arm, target, resource_id, resource_body):
-        """The namespace's one network rule set, read from ARM (not the namespace body) and replaced whole (PUT)."""
+        """The namespace's one network rule set, read from ARM (not the namespace body) and replaced whole (PUT); a
+        tier without IP rules says so (no rule set is read: there is nothing to judge)."""
         f = fw()
+        tier = str((resource_body.get("sku") or {}).get("tier") or "")
+        if f.disabled(props(resource_body).get("publicNetworkAccess")):
+            return f.Rules(f.CLOSED, f.public_disabled(target))
+        if tier and (tier.lower() != "premium" if self.variant == "servicebus" else tier.lower() == "basic"):
+            return f.Rules(f.NO_RULES, (
+                f"The {target.display} namespace '{resource_body.get('name')}' is on the {tier} tier, which has no IP "
+                f"rules ({'Premium only' if self.variant == 'servicebus' else 'Standard and above'}): it admits "
+                "every network unless its public access is disabled; no rule is added or claimed."))
         rule_set = props(f.get(arm, resource_id + self.rule_list.path, target.api_version,
                                f"Reading the network rules of namespace '{resource_body.get('name')}'"))
         if f.disabled(rule_set.get("publicNetworkAccess"), props(resource_body).get("publicNetworkAccess")):

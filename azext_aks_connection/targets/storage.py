@@ -8,10 +8,16 @@ Values (``fetch``): account_name, endpoint | secret: connection_string, account_
 
 Network rule: the account's properties.networkAcls.ipRules [{value, action: "Allow"}] with defaultAction Deny;
 /31 and /32 prefixes are refused (a single address is written bare), as are RFC1918 ranges and IPv6. Requests from
-the account's own region use private Azure addresses: an egress-IP rule admits a cluster in another region only,
-and not once its subnet has a Microsoft.Storage service endpoint. Source: "Configure Azure Storage firewalls and
-virtual networks" (learn.microsoft.com/azure/storage/common/storage-network-security), the storageAccounts
-template reference (IPRule); reference-network.md S1-S4, S7.
+the account's own region use private Azure addresses ("IP network rules have no effect on requests that originate
+from the same Azure region as the storage account"): an egress-IP rule admits a cluster in another region only, and
+not once its subnet has a Microsoft.Storage service endpoint (Microsoft.Storage.Global: for every region). What
+admits a node subnet is networkAcls.virtualNetworkRules [{id: subnet, action: "Allow"}], which Azure accepts only
+for a subnet with the endpoint (400 NetworkAclsValidationFailure SubnetsHaveNoServiceEndpointsConfigured); it
+needs Microsoft.Network/virtualNetworks/subnets/joinViaServiceEndpoint/action on the subnet. Same region on the
+AKS-managed VNet: no rule admits the pods (a private endpoint does). Source: "Configure Azure Storage firewalls and
+virtual networks" (learn.microsoft.com/azure/storage/common/storage-network-security), "Virtual Network service
+endpoints" (learn.microsoft.com/azure/virtual-network/virtual-network-service-endpoints-overview), the
+storageAccounts template reference (IPRule, VirtualNetworkRule); reference-network.md S1-S4, S7.
 """
 from azext_aks_connection.targets.base import (AUTH_SECRET, AUTH_SERVICE_PRINCIPAL, AUTH_WORKLOAD_IDENTITY,
                                                CLIENT_TYPES_STORAGE, IDENTITY_AUTHS, ConfigKey, Family, NameArg,
@@ -32,6 +38,10 @@ class Storage(Family):
     firewall = "storage"
     key_auth = ("allowSharedKeyAccess", False, "shared key access is disabled")
     rule_list = RuleList("", "networkAcls", "value")
+    service_endpoint = "Microsoft.Storage"
+    endpoint_regional = True
+    same_region_private = True
+    vnet_rules = True
 
     def fetch(self, arm, target, target_id, resource, with_secret):
         service = self.variant
@@ -51,7 +61,24 @@ class Storage(Family):
         return values
 
     def read_firewall(self, arm, target, resource_id, resource_body):
-        return fw().acl_rules(arm, target, resource_id, resource_body, lambda ip: ip, {"action": "Allow"})
+        """The IP rules, and the virtual network rules: a node subnet (its id) is admitted by a rule naming it."""
+        f = fw()
+        rules = f.acl_rules(arm, target, resource_id, resource_body, lambda ip: ip, {"action": "Allow"})
+        if rules.admitted is None:
+            return rules
+        listed = f.ip_rules(self, props(resource_body))[1]
+        subnets = {str(r.get("id") or "").lower() for r in listed if r.get("id")}
+
+        def admitted(entry):
+            return entry.lower() in subnets if entry.startswith("/subscriptions/") else rules.admitted(entry)
+        return rules._replace(admitted=admitted, add=f.list_adder(
+            arm, target, resource_id, props(resource_body), lambda entries: listed + [
+                {"id": e, "action": "Allow"} if e.startswith("/subscriptions/") else {"value": e, "action": "Allow"}
+                for e in entries]))
+
+    def listed_rules(self, container):
+        """ipRules, then virtualNetworkRules (``write_rules`` tells them apart by their ``id``)."""
+        return list(container.get("ipRules") or []) + list(container.get("virtualNetworkRules") or [])
 
     # pylint: disable-next=too-many-positional-arguments  # Family.write_rules's signature
     def write_rules(self, arm, target, resource_id, read, rules, what):
@@ -61,14 +88,17 @@ class Storage(Family):
         client = fw().sdk_client(arm, "azure.mgmt.storage:StorageManagementClient", resource_id,
                                  api_version=target.api_version)
         _, group, name = id_parts(resource_id)
-        rule_set = NetworkRuleSet(dict(read.get("networkAcls") or {}, ipRules=rules))   # unknown fields kept as read
+        acls = dict(read.get("networkAcls") or {}, ipRules=[r for r in rules if not r.get("id")])  # unknown fields
+        if "virtualNetworkRules" in acls or any(r.get("id") for r in rules):                    # kept as read
+            acls["virtualNetworkRules"] = [r for r in rules if r.get("id")]
+        rule_set = NetworkRuleSet(acls)
         fw().sdk_write(arm, what, "PATCH", resource_id, lambda: client.storage_accounts.update(
             group, name, StorageAccountUpdateParameters(network_rule_set=rule_set)))
 
     def rule_command(self, target, resource_id, ip, resource_body=None):
         sub, group, name = id_parts(resource_id)
-        return f"az storage account network-rule add --subscription {sub} -g {group} --account-name {name} " \
-               f"--ip-address {ip}"
+        what = f"--subnet {ip}" if ip.startswith("/subscriptions/") else f"--ip-address {ip}"
+        return f"az storage account network-rule add --subscription {sub} -g {group} --account-name {name} {what}"
 
 
 _STORAGE_ACCOUNT = "/subscriptions/{subscription}/resourceGroups/{target_resource_group}" \

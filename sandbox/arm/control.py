@@ -28,6 +28,10 @@
                                                          "userDefinedRouting", "ips": ["20.1.2.3", ...]}:
                                                          reshape the egress and/or change its addresses
                                                          (ips default to the current ones)
+  PUT    /_sandbox/arm/clusters/{rg}/{name}/node-subnet {"serviceEndpoints": ["Microsoft.Storage", ...]}: the
+                                                         node pools on a subnet of the user's own VNet with
+                                                         these service endpoints; {"managed": true}: back on
+                                                         the AKS-managed VNet
   PUT    /_sandbox/arm/clusters/{rg}/{name}/node-taints  {"taints": ["CriticalAddonsOnly=true:NoSchedule"]}:
                                                          every node pool gets these taints (all pools
                                                          CriticalAddonsOnly: extension installs fail)
@@ -42,8 +46,10 @@
                                                           listKeys/action", "scope": "<id prefix>"}: 403
                                                          AuthorizationFailed for it (see denials.py)
   DELETE /_sandbox/arm/denials[?id=n]                    remove one or all
-  POST   /_sandbox/arm/storage-accounts                  {"resourceGroup", "name"}: a storage account of
-                                                         its own (random keys, not served by Azurite)
+  POST   /_sandbox/arm/storage-accounts                  {"resourceGroup", "name", "location"}: a storage
+                                                         account of its own (random keys, not served by
+                                                         Azurite), in ``location`` (default: the sandbox's
+                                                         region, where its clusters are)
   POST   /_sandbox/arm/identities                        {"resourceGroup", "name"}: a user-assigned identity
                                                          of its own, its principal replicated already (as
                                                          the seeded one)
@@ -150,6 +156,15 @@ def build_router(state):
         except ValueError as exc:
             raise arm_error(400, "InvalidRequestContent", str(exc)) from exc
 
+    @r.route(["PUT", "POST"], base + r"/clusters/([^/]+)/([^/]+)/node-subnet")
+    def node_subnet(req, rg, name):
+        cluster_or_404(rg, name)
+        body = common.json_body(req)
+        services = body.get("serviceEndpoints") or []
+        if not isinstance(services, list) or not all(isinstance(s, str) and s for s in services):
+            raise arm_error(400, "InvalidRequestContent", "serviceEndpoints must be a list of service names.")
+        return Response(200, state.set_cluster_node_subnet(rg, name, services, bool(body.get("managed"))))
+
     @r.route(["PUT", "POST", "DELETE"], base + r"/clusters/([^/]+)/([^/]+)/node-taints")
     def node_taints(req, rg, name):
         cid = cluster_or_404(rg, name)
@@ -190,8 +205,8 @@ def build_router(state):
         if not rg or not name:
             raise arm_error(400, "InvalidRequestContent", "Give resourceGroup and name.")
         endpoints = {svc: f"https://{name}.{svc}.core.windows.net/" for svc in ("blob", "queue", "table", "file")}
-        res = state.add_storage_account(rg, name, None, endpoints)
-        return Response(201, {"id": res["id"], "resourceGroup": rg, "name": name})
+        res = state.add_storage_account(rg, name, None, endpoints, location=body.get("location"))
+        return Response(201, {"id": res["id"], "resourceGroup": rg, "name": name, "location": res["location"]})
 
     @r.route("GET", base + r"/role-assignments")
     def role_assignments(req):

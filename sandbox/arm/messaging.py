@@ -90,6 +90,13 @@ def _rule_set_props(props, public_network_access):
     return out
 
 
+def tier_has_rules(namespace_id, tier):
+    """Whether a namespace of ``tier`` takes IP / VNet rules: Service Bus Premium; Event Hubs any tier but Basic."""
+    if "/microsoft.servicebus/" in namespace_id.lower():
+        return tier.lower() == "premium"
+    return tier.lower() != "basic"
+
+
 class NamespaceHandler(targetkit.TargetHandler):
     type_name = "Microsoft.ServiceBus/namespaces"
 
@@ -132,6 +139,12 @@ class NetworkRuleSetHandler(targetkit.TargetHandler):
         with self.state.lock:
             ns = self.state.raw(ref.parent_id)
             res = self.require(ref)
+            tier = str((ns.get("sku") or {}).get("tier") or "")
+            if (props.get("ipRules") or props.get("virtualNetworkRules")) and not tier_has_rules(ref.parent_id, tier):
+                # Service Bus: IP and VNet rules on Premium only; Event Hubs: not on Basic (reference-network.md S9,
+                # S11). The code and wording Azure answers with are not recorded: a 400 naming the tier.
+                raise arm_error(400, "BadRequest", f"IP rules and virtual network rules are not supported on the "
+                                                   f"{tier} tier of this namespace.")
             new = _rule_set_props(props, ns["properties"].get("publicNetworkAccess") or "Enabled")
             if new != res["properties"]:
                 res["properties"] = new

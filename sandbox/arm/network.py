@@ -4,7 +4,10 @@
 # --------------------------------------------------------------------------------------------
 """Microsoft.Network: publicIPAddresses, natGateways, virtualNetworks and their subnets (GET / list only;
 seeded as clusters' egress: a load balancer's or managed NAT gateway's outbound IPs, or a user-assigned
-NAT gateway on the node subnet)."""
+NAT gateway on the node subnet; and as a cluster's own node subnet (a BYO VNet), with the service endpoints a test
+gives it: :func:`set_node_subnet`)."""
+import copy
+
 from sandbox.arm import common
 from sandbox.arm.common import stable_guid, system_data
 
@@ -97,3 +100,48 @@ def seed_virtual_network(state, resource_group, name, subnet, address_prefix="10
             "virtualNetworkPeerings": [], "enableDdosProtection": False})
         state.store(vnet)
         return state.store(sub)
+
+
+def _endpoint(service, location):
+    """A subnet's serviceEndpoints entry as ARM returns it: a regional endpoint serves the subnet's region (Azure
+    adds its pair), a ``.Global`` one every region ("*")."""
+    return {"service": service, "locations": ["*"] if service.lower().endswith(".global") else [location],
+            "provisioningState": "Succeeded"}
+
+
+def set_node_subnet(state, cluster_id, service_endpoints=(), managed=False):
+    """The cluster's node pools on a subnet of the user's own VNet (``<cluster>-vnet``/``nodes`` in the cluster's
+    resource group, or the subnet they name already) with ``service_endpoints``; ``managed``: back on the AKS-managed
+    VNet (no vnetSubnetID). Returns {"id", "subnetId", "serviceEndpoints"}."""
+    with state.lock:
+        res = state.raw(cluster_id)
+        if res is None:
+            raise KeyError(cluster_id)
+        pools = res["properties"].get("agentPoolProfiles") or []
+        if managed:
+            for pool in pools:
+                pool.pop("vnetSubnetID", None)
+            return {"id": res["id"], "subnetId": None, "serviceEndpoints": []}
+        sid = next((p["vnetSubnetID"] for p in pools if p.get("vnetSubnetID")), None)
+        subnet = state.raw(sid) if sid else None
+        if subnet is None:
+            rg = common.parse_path(cluster_id).resource_group
+            subnet = seed_virtual_network(state, rg, f"{res['name']}-vnet", "nodes", location=res["location"])
+            subnet = state.raw(subnet["id"])
+        subnet["properties"]["serviceEndpoints"] = [_endpoint(s, res["location"]) for s in service_endpoints]
+        vnet = state.raw(subnet["id"].rsplit("/subnets/", 1)[0])
+        for entry in (vnet or {}).get("properties", {}).get("subnets") or []:
+            if entry.get("id", "").lower() == subnet["id"].lower():
+                entry["properties"]["serviceEndpoints"] = copy.deepcopy(subnet["properties"]["serviceEndpoints"])
+        for pool in pools:
+            pool["vnetSubnetID"] = subnet["id"]
+        return {"id": res["id"], "subnetId": subnet["id"],
+                "serviceEndpoints": [e["service"] for e in subnet["properties"]["serviceEndpoints"]]}
+
+
+def subnet_endpoints(state, subnet_id):
+    """The services of a subnet's service endpoints (None: no such subnet)."""
+    subnet = state.raw(subnet_id)
+    if subnet is None:
+        return None
+    return [e.get("service") for e in (subnet.get("properties") or {}).get("serviceEndpoints") or []]

@@ -158,6 +158,11 @@ class ArmState:
         egress with ``ips`` (see :func:`containerservice.set_egress`); returns :meth:`cluster_egress`."""
         return containerservice.set_egress(self, self.cluster_id(resource_group, name), outbound_type, ips)
 
+    def set_cluster_node_subnet(self, resource_group, name, service_endpoints=(), managed=False):
+        """The cluster's node pools on a subnet of the user's own VNet with ``service_endpoints``, or (``managed``)
+        back on the AKS-managed VNet (see :func:`network.set_node_subnet`)."""
+        return network.set_node_subnet(self, self.cluster_id(resource_group, name), service_endpoints, managed)
+
     def cluster_egress(self, resource_group, name):
         """{"id", "outboundType", "publicIpIds", "ips"} of a cluster."""
         return containerservice.egress(self, self.cluster_id(resource_group, name))

@@ -171,6 +171,38 @@ def seed_account(state, resource_group, name, keys, endpoints, location, contain
         return res
 
 
+JOIN = "Microsoft.Network/virtualNetworks/subnets/joinViaServiceEndpoint/action"
+
+
+def check_vnet_rules(state, req, acls, before):
+    """A virtual network rule names an existing subnet with the Microsoft.Storage (or .Global) service endpoint, or
+    the write is refused (the message Azure gives: terraform-provider-azurerm#16547, azure-docs#44267); a rule added
+    by a caller who may not join the subnet (``JOIN`` denied there) is ARM's 403 LinkedAuthorizationFailed."""
+    from sandbox.arm import network
+    known = {str(r.get("id") or "").lower() for r in (before or {}).get("virtualNetworkRules") or []}
+    for rule in acls.get("virtualNetworkRules") or []:
+        sid = str(rule.get("id") or "")
+        denials = getattr(state, "denials", None)
+        if sid.lower() not in known and denials is not None and denials.denied(JOIN, sid):
+            who, _ = common.caller_of(req, state.sb)
+            raise arm_error(403, "LinkedAuthorizationFailed",
+                            f"The client '{who}' has permission to perform action '{ACCOUNT_TYPE}/write' on scope "
+                            f"'{req.path.split('?')[0]}'; however, it does not have permission to perform action "
+                            f"'{JOIN}' on the linked scope(s) '{sid}' or the linked scope(s) are invalid.")
+        endpoints = network.subnet_endpoints(state, sid)
+        vnet, _, subnet = sid.rpartition("/subnets/")
+        if endpoints is None:   # the code Azure gives here is not recorded: the shape of the one below
+            raise arm_error(400, "NetworkAclsValidationFailure",
+                            f"Validation of network acls failure: SubnetsNotFound:Subnet {subnet} of virtual network "
+                            f"{vnet} was not found.")
+        if not {"microsoft.storage", "microsoft.storage.global"} & {str(e).lower() for e in endpoints}:
+            raise arm_error(400, "NetworkAclsValidationFailure",
+                            f"Validation of network acls failure: SubnetsHaveNoServiceEndpointsConfigured:Subnets "
+                            f"{subnet} of virtual network {vnet} do not have ServiceEndpoints for Microsoft.Storage "
+                            "resources configured. Add Microsoft.Storage to subnet's ServiceEndpoints collection "
+                            "before trying to ACL Microsoft.Storage resources to these subnets..")
+
+
 class StorageAccountHandler(common.ResourceHandler):
     type_name = ACCOUNT_TYPE
     methods = frozenset({"GET", "PATCH", "DELETE"})
@@ -191,6 +223,7 @@ class StorageAccountHandler(common.ResourceHandler):
                 if k == "networkAcls":
                     v = normalise_acls(v)
                     check_ip_rules(v)
+                    check_vnet_rules(self.state, req, v, res["properties"].get("networkAcls"))
                 res["properties"][k] = v
             res["systemData"] = system_data(req, self.sb, res.get("systemData"))
             return Response(200, self.render(res, req))

@@ -47,6 +47,9 @@ TARGET_TEMPLATES = {
     "webpubsub": _P + "Microsoft.SignalRService/WebPubSub/{webpubsub}",
 }
 NO_ARM_RESOURCE = ("confluent-cloud",)
+# A region other than the sandbox's own (sandbox/context.py LOCATION, where its clusters are): a target seeded here
+# is reached over the cluster's public egress address (Azure Storage ignores IP rules from its own region).
+OTHER_REGION = "westus2"
 
 # The name fields of each template, in order, and the default child names (the first field is the
 # resource's own name, given to seed_target).
@@ -89,8 +92,10 @@ def seed_target(state, target, resource_group, name, location=None, **children):
                      "table": "tables/" + fields["table"]}[api]
             documentdb.seed_child(state, account["id"], child)
     elif target in ("eventhub", "servicebus"):
+        # Service Bus: Premium, the tier whose firewall takes IP rules (a Standard one is seeded by tests that
+        # need it: messaging.seed_namespace)
         messaging.seed_namespace(state, "Microsoft.EventHub" if target == "eventhub" else "Microsoft.ServiceBus",
-                                 resource_group, name, location)
+                                 resource_group, name, location, sku="Standard" if target == "eventhub" else "Premium")
     elif target == "keyvault":
         if state.get(tid) is None:
             keyvault.seed_vault(state, resource_group, name, True, location, None)

@@ -10,6 +10,7 @@ import uuid
 
 import pytest
 
+from sandbox.arm.targets import OTHER_REGION
 from tests.e2e.helpers import run, writes
 
 pytestmark = pytest.mark.e2e
@@ -28,8 +29,9 @@ def identity(az):
 
 @pytest.fixture
 def closed_account(az, sbc):
-    """A storage account of this test's own that admits no network (defaultAction Deny)."""
-    created = sbc.new_storage_account("sandbox-data-rg", "ds" + uuid.uuid4().hex[:10])
+    """A storage account of this test's own that admits no network (defaultAction Deny), in another region than
+    the cluster's (Azure Storage ignores IP rules for requests from its own region)."""
+    created = sbc.new_storage_account("sandbox-data-rg", "ds" + uuid.uuid4().hex[:10], location=OTHER_REGION)
     res = az("rest", "--method", "patch", "--url", created["id"] + "?api-version=2023-05-01", "--body",
              '{"properties": {"networkAcls": {"defaultAction": "Deny", "bypass": "AzureServices", "ipRules": []}}}')
     assert res.rc == 0, res

@@ -14,6 +14,7 @@ import uuid
 
 import pytest
 
+from sandbox.arm.targets import OTHER_REGION
 # pylint: disable-next=unused-import  # pytest fixtures: a test names them as arguments
 from tests.e2e.helpers import quick_extensions, run, secret_values  # noqa: F401 (a fixture)
 from tests.e2e.test_validate_identity import (FEATURES, FIC, FIREWALL, IDENT, PERMS, SA, SECRET, VALUES,
@@ -77,8 +78,9 @@ def _deny_all(az, account):
 
 @pytest.fixture
 def closed_account(az, sbc):
-    """A storage account of this test's own that admits no network."""
-    created = sbc.new_storage_account("sandbox-data-rg", "ag" + uuid.uuid4().hex[:10])
+    """A storage account of this test's own that admits no network, in another region than the cluster's (Azure
+    Storage ignores IP rules for requests from its own region)."""
+    created = sbc.new_storage_account("sandbox-data-rg", "ag" + uuid.uuid4().hex[:10], location=OTHER_REGION)
     _deny_all(az, created)
     return created
 
@@ -187,3 +189,29 @@ def test_key_vault_csi_in_access_policy_mode(az, sandbox, sbc, fresh_cluster):
         "identity": dict(addon, clientId=client, objectId=principal)}}}})
     agree(az, cluster, "keyvault", "ag_csi", "Key Vault add-on identity replaced",
           {VALUES: "ConfigurationDrift", PERMS: "AccessPolicyMissing"})
+
+
+def test_virtual_network_rule_of_a_same_region_account(az, sbc, fresh_cluster):
+    """Storage in the cluster's region, node pools on a subnet of the user's VNet with the Microsoft.Storage endpoint:
+    the connection's rule is a virtual network rule; removed, validate fails and the dry run lists it; the update
+    writes it back. The subnet loses its endpoint: both refuse (validate fails with the cause, the dry run exits 1
+    with the same words)."""
+    cluster = fresh_cluster
+    subnet = sbc.set_node_subnet(cluster["resourceGroup"], cluster["name"], ["Microsoft.Storage"])["subnetId"]
+    account = sbc.new_storage_account("sandbox-data-rg", "ag" + uuid.uuid4().hex[:10])
+    _deny_all(az, account)
+    _create(az, cluster, "storage-blob", "ag_vnet", "--target-id", account["id"] + "/blobServices/default",
+            "--secret")
+    agree(az, cluster, "storage-blob", "ag_vnet", "clean", {})
+    _raw_patch(sbc, account["id"], {"properties": {"networkAcls": {"virtualNetworkRules": []}}})
+    checks = _validate(az, cluster, "ag_vnet")
+    assert f"node subnet(s) {subnet}" in {r["name"]: r for r in checks.json}[FIREWALL]["errorMessage"]
+    agree(az, cluster, "storage-blob", "ag_vnet", "virtual network rule removed", {FIREWALL: "FirewallRuleMissing"})
+
+    sbc.set_node_subnet(cluster["resourceGroup"], cluster["name"], [])
+    checks = _validate(az, cluster, "ag_vnet")
+    item = {r["name"]: r for r in checks.json}[FIREWALL]
+    assert (checks.rc, item["errorCode"]) == (1, "ServiceEndpointMissing"), checks
+    plan = run(az, "aks", "connection", "update", "storage-blob", "--id", conn_id(cluster, "ag_vnet"),
+               "--client-type", "none", "--dry-run", "-o", "json")
+    assert plan.rc == 1 and item["errorMessage"] in plan.log.replace("\n", " "), (item, plan.log)

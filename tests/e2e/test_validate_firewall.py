@@ -20,6 +20,7 @@ import pytest
 
 from azext_aks_connection import targets as t
 from azext_aks_connection.provider import firewall
+from sandbox.arm.targets import OTHER_REGION
 # pylint: disable-next=unused-import  # pytest fixtures: a test names them as arguments
 from tests.e2e.helpers import by_name, create, new_cluster, quick_extensions, run, writes  # noqa: F401 (a fixture)
 # pylint: disable-next=unused-import  # pytest fixtures: a test names them as arguments
@@ -54,9 +55,10 @@ def firewall_item(res):
 
 @pytest.fixture
 def denying_account(sbc):
-    """A storage account of its own whose network rules deny every address not listed."""
+    """A storage account of its own whose network rules deny every address not listed, in another region than the
+    cluster's (Azure Storage ignores IP rules for requests from its own region)."""
     name = "fw" + uuid.uuid4().hex[:10]
-    made = sbc.new_storage_account("sandbox-data-rg", name)
+    made = sbc.new_storage_account("sandbox-data-rg", name, location=OTHER_REGION)
     sbc.arm("PATCH", "resource?id=" + made["id"], {"properties": {"networkAcls": {"defaultAction": "Deny"}}})
     return {"name": name, "id": made["id"]}
 

@@ -86,6 +86,18 @@ def test_seeds_name_every_target_by_the_builtin_template(env):
     assert env.seeds["databaseLogins"]["postgres-flexible"] == "sandboxadmin"
 
 
+def test_targets_are_seeded_in_the_clusters_region_and_in_another(env):
+    """Azure Storage ignores IP rules for requests from its own region: the seed has targets in both."""
+    here = _get(env, env.seeds["cluster"]["id"], "2024-05-01")["location"]
+    other = env.seeds["otherRegion"]
+    assert other["region"] == target_table.OTHER_REGION != here
+    for target, tid in other["targets"].items():
+        rid = tid.split("/blobServices/")[0]
+        assert _get(env, rid, VERSION[target.split("-")[0]])["location"] == other["region"], target
+        assert _get(env, env.targets[target].split("/blobServices/")[0], VERSION[target.split("-")[0]])[
+            "location"] == here
+
+
 VERSION = {"app-insights": "2020-02-02", "appconfig": "2023-03-01", "cognitiveservices": "2023-05-01",
            "cosmos": "2024-08-15", "eventhub": "2024-01-01", "servicebus": "2021-11-01", "keyvault": "2023-07-01",
            "mysql": "2017-12-01", "postgres": "2017-12-01", "mysql-flexible": "2023-12-30",
@@ -150,7 +162,9 @@ def test_messaging_namespace_keys_and_network_rule_set(env, target):
     name = NAMES[target]
     ns = client.namespaces.get(RG, name)
     assert ns.service_bus_endpoint == f"https://{name}.servicebus.windows.net:443/"
-    assert ns.status == "Active" and ns.provisioning_state == "Succeeded" and ns.sku.name == "Standard"
+    # the seeded Service Bus namespace is Premium: the tier whose firewall takes IP rules
+    assert ns.status == "Active" and ns.provisioning_state == "Succeeded" and \
+        ns.sku.name == ("Premium" if target == "servicebus" else "Standard")
     assert ns.id == env.targets[target]
     assert [r.name for r in client.namespaces.list_authorization_rules(RG, name)] == ["RootManageSharedAccessKey"]
     keys = client.namespaces.list_keys(RG, name, "RootManageSharedAccessKey")
@@ -179,6 +193,19 @@ def test_messaging_namespace_keys_and_network_rule_set(env, target):
     assert [r.name for r in getattr(listed, "value", None) or listed] == ["default"]
     # put the namespace back as seeded for other tests
     client.namespaces.create_or_update_network_rule_set(RG, name, NetworkRuleSet(default_action="Allow"))
+
+
+@pytest.mark.parametrize("provider, tier", [("Microsoft.ServiceBus", "Standard"), ("Microsoft.EventHub", "Basic")])
+def test_a_namespace_tier_without_ip_rules_refuses_them(env, provider, tier):
+    from sandbox.arm import messaging
+    ns = messaging.seed_namespace(env.sb.arm, provider, RG, f"tier{tier.lower()}{provider[10:14].lower()}", sku=tier)
+    api = messaging.PROVIDERS[provider][1]
+    r = raw(env, "PUT", ns["id"] + "/networkRuleSets/default", {"properties": {
+        "defaultAction": "Deny", "ipRules": [{"ipMask": EGRESS, "action": "Allow"}]}}, api_version=api)
+    assert r.status_code == 400 and f"{tier} tier" in r.json()["error"]["message"], r.text
+    r = raw(env, "PUT", ns["id"] + "/networkRuleSets/default", {"properties": {"defaultAction": "Allow"}},
+            api_version=api)
+    assert r.status_code == 200, r.text       # a rule set without rules is fine on every tier
 
 
 # --------------------------------------------------------------------------- Cosmos DB
@@ -472,6 +499,32 @@ def test_storage_service_targets_and_endpoints(env):
     r = raw(env, "PATCH", env.targets["storage-file"].split("/fileServices")[0],
             {"properties": {"networkAcls": {"ipRules": [{"value": EGRESS + "/32"}]}}}, api_version="2023-05-01")
     assert r.status_code == 400 and r.json()["error"]["code"] == "NetworkAclsValidationFailure"
+
+
+def test_storage_virtual_network_rule_needs_the_subnets_service_endpoint(env):
+    """A virtual network rule for the cluster's node subnet: refused (as Azure refuses it) while the subnet lacks the
+    Microsoft.Storage service endpoint; accepted once it has it. The subnet reads back its endpoints."""
+    sandbox = SandboxClient({"armUrl": env.sb.arm_url, "ca": env.ca})
+    account = env.targets["storage-file"].split("/fileServices")[0]
+    subnet = sandbox.set_node_subnet(CLUSTER_RG, CLUSTER, ["Microsoft.KeyVault"])["subnetId"]
+    try:
+        body = {"properties": {"networkAcls": {"virtualNetworkRules": [{"id": subnet, "action": "Allow"}]}}}
+        r = raw(env, "PATCH", account, body, api_version="2023-05-01")
+        assert r.status_code == 400 and "SubnetsHaveNoServiceEndpointsConfigured" in r.json()["error"]["message"]
+        assert "Add Microsoft.Storage to subnet's ServiceEndpoints collection" in r.json()["error"]["message"]
+        sandbox.set_node_subnet(CLUSTER_RG, CLUSTER, ["Microsoft.KeyVault", "Microsoft.Storage"])
+        endpoints = _get(env, subnet)["properties"]["serviceEndpoints"]
+        assert [(e["service"], e["locations"]) for e in endpoints] == [
+            ("Microsoft.KeyVault", ["eastus"]), ("Microsoft.Storage", ["eastus"])]
+        r = raw(env, "PATCH", account, body, api_version="2023-05-01")
+        assert r.status_code == 200, r.text
+        assert [v["id"] for v in r.json()["properties"]["networkAcls"]["virtualNetworkRules"]] == [subnet]
+        missing = {"properties": {"networkAcls": {"virtualNetworkRules": [{"id": subnet + "x"}]}}}
+        assert raw(env, "PATCH", account, missing, api_version="2023-05-01").status_code == 400
+    finally:
+        raw(env, "PATCH", account, {"properties": {"networkAcls": {"virtualNetworkRules": []}}},
+            api_version="2023-05-01")
+        sandbox.set_node_subnet(CLUSTER_RG, CLUSTER, managed=True)
 
 
 def test_key_vault_ip_rules_read_back_as_ranges(env):

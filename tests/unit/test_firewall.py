@@ -195,6 +195,21 @@ def test_messaging_default_allow_is_all_networks():
     assert "admits all networks" in out["skipped_reason"] and arm.writes() == []
 
 
+@pytest.mark.parametrize("name, namespace, tier", [
+    ("servicebus", "Microsoft.ServiceBus", "Standard"), ("servicebus", "Microsoft.ServiceBus", "Basic"),
+    ("eventhub", "Microsoft.EventHub", "Basic")])
+def test_a_namespace_tier_without_ip_rules_is_a_statement_not_a_claim(name, namespace, tier):
+    """Service Bus has IP rules on Premium only, Event Hubs not on Basic: even with defaultAction Deny in its rule
+    set, such a namespace gets no rule and no verdict of admitted addresses, but a statement of why."""
+    ns = f"/subscriptions/s/resourceGroups/rg/providers/{namespace}/namespaces/ns"
+    arm = StatefulArm({ns: {"name": "ns", "sku": {"name": tier, "tier": tier}, "properties": {}},
+                       ns + "/networkRuleSets/default": {"properties": {"defaultAction": "Deny", "ipRules": []}}})
+    seen = firewall.admits(arm, t.TARGETS[name], ns, arm.get(ns, "v"), IPS)
+    assert seen["state"] == firewall.NO_RULES and not seen["admitted"] and f"{tier} tier" in seen["reason"]
+    out = firewall.ensure_rules(arm, t.TARGETS[name], ns, arm.get(ns, "v"), IPS)
+    assert not out["added"] and "no rule is added or claimed" in out["skipped_reason"] and not arm.writes()
+
+
 def test_server_rules_one_named_rule_per_address_polled_at_retry_after(no_waiting):
     pg = "/subscriptions/s/resourceGroups/rg/providers/Microsoft.DBforPostgreSQL/flexibleServers/pg"
     arm = StatefulArm({pg: {"name": "pg", "properties": {"network": {"publicNetworkAccess": "Enabled"}}},

@@ -2,8 +2,10 @@
 # Copyright (c) Microsoft Corporation. All rights reserved.
 # Licensed under the MIT License. See License.txt in the project root for license information.
 # --------------------------------------------------------------------------------------------
-"""The target's IP firewall admits the cluster's egress IPs (M-T2). How each family's firewall is read, judged and
-written is the family's (provider/firewall.py dispatches to it)."""
+"""The target's firewall admits the cluster's traffic (M-T2): its egress IPs, or (where the requests arrive from the
+node subnets' private addresses: provider/netpath.py) a virtual network rule per node subnet. How each family's
+firewall is read, judged and written is the family's (provider/firewall.py dispatches to it); where no rule this
+tool writes can admit the pods, create refuses before any write and validate fails, with the same words."""
 from knack.log import get_logger
 
 from azext_aks_connection.provider import cluster as cluster_ops
@@ -13,7 +15,7 @@ logger = get_logger(__name__)
 
 
 class Firewall(Step):
-    # pylint: disable=unsubscriptable-object  # current: {ips, note, verdict}, set by read() before any other verb
+    # pylint: disable=unsubscriptable-object  # current: {ips, note, verdict, path}, set by read() before any other verb
     name = "firewall"
     read_needs = ("cluster", "target")
     checks = (Check("Target firewall",
@@ -21,15 +23,29 @@ class Firewall(Step):
                     "publicnetwork)."),)
 
     def read(self):
-        from azext_aks_connection.provider import firewall
+        from azext_aks_connection.provider import firewall, netpath
         from azext_aks_connection.provider.arm import Arm
         plan = self.plan
         cluster_arm = Arm(plan.cmd.cli_ctx, subscription_id=plan.spec.cluster.subscription)
-        ips, note = cluster_ops.egress_ips(cluster_arm, plan.found["cluster"])
+        path = netpath.read(cluster_arm, plan.target, plan.found["target"], plan.found["cluster"])
+        # no rule of ours can admit the pods (blocked): none is judged, none is added
+        ips, note = cluster_ops.egress_ips(cluster_arm, plan.found["cluster"]) \
+            if path.ips_work and not path.blocked else ([], None)
+        note = "; ".join(n for n in (note, path.unknown) if n) or None
+        ips = ips + list(path.subnets)      # what is admitted: the egress IPs and / or the node subnets
         # validate judges a firewall with no known egress too (it may have no IP rules at all)
         verdict = firewall.admits(plan.arm, plan.target, plan.scope, plan.found["target"], ips) \
-            if ips or plan.validating else None
-        return {"ips": ips, "note": note, "verdict": verdict}
+            if ips or plan.validating or path.blocked else None
+        return {"ips": ips, "note": note, "verdict": verdict, "path": path}
+
+    def _blocked(self):
+        from azext_aks_connection.provider import netpath
+        return netpath.blocking(self.current["path"], self._verdict())
+
+    def refuse(self):
+        """create, --dry-run: refused before any write when no rule this tool writes can admit the pods."""
+        from azext_aks_connection.provider import netpath
+        netpath.refuse(self._blocked())
 
     def _verdict(self):
         return self.current["verdict"] or {}
@@ -50,18 +66,22 @@ class Firewall(Step):
                      self.plan.found["target"].get("name"), admit=missing, **extra)]
 
     def pending(self):
-        return bool(self._missing()) or not self.current["ips"]    # no IP: apply says so
+        # no IP: apply says so (but where no rule can admit, create refused, or the target is open)
+        return bool(self._missing()) or not (self.current["ips"] or self.current["path"].blocked)
 
     def permissions(self):
         """The write of the target's rules: a named rule per address (firewallRules), a rule set of its own
-        (networkRuleSets), or the resource itself."""
+        (networkRuleSets), or the resource itself; a virtual network rule also joins the subnet through its service
+        endpoint (Microsoft.Network/virtualNetworks/subnets/joinViaServiceEndpoint/action on the subnet)."""
         target = self.plan.target
         if not target.resource_type:
             return []
         family = target.family
         path = family.rule_list.path.strip("/") if family.rule_list else ""
         child = "/firewallRules" if family.per_address else ("/" + path.split("/")[0] if path else "")
-        return [(f"{target.resource_type}{child}/write", self.plan.scope)]
+        joins = [("Microsoft.Network/virtualNetworks/subnets/joinViaServiceEndpoint/action", subnet)
+                 for subnet in self._missing() if subnet.startswith("/subscriptions/")]
+        return [(f"{target.resource_type}{child}/write", self.plan.scope)] + joins
 
     def in_place(self):
         admitted = self._verdict().get("admitted") or []
@@ -86,10 +106,10 @@ class Firewall(Step):
                            "cluster's egress address yourself, or pass --opt-out publicnetwork to skip this step.",
                            display, note)
             return {"added": [], "present": [], "skipped_reason": note}
-        plan.progress(f"Admitting the cluster's egress IP(s) {', '.join(ips)} on the {display}")
+        plan.progress(f"Admitting the cluster's {named(ips)} on the {display}")
         outcome = firewall.ensure_rules(plan.arm, plan.target, plan.scope, plan.found["target"], ips)
         if outcome.get("added"):
-            logger.warning("Added firewall rule(s) for %s on the %s.", ", ".join(outcome["added"]), display)
+            logger.warning("Added firewall rule(s) for %s on the %s.", named(outcome["added"], bare=True), display)
         elif outcome.get("skipped_reason"):
             logger.info("Firewall: %s", outcome["skipped_reason"])
         if note:
@@ -103,13 +123,17 @@ class Firewall(Step):
     def caveat(self):
         from azext_aks_connection.provider import firewall
         verdict, display = self._verdict(), self.plan.target.display
+        blocked = self._blocked()
+        if blocked:
+            return [fail(blocked.blocked, blocked.fix, blocked.code)]
         ipv4 = [ip for ip in self.current["ips"] if ":" not in ip]
         if verdict.get("state") == firewall.OPEN:
             return [ok(f"The {display} admits all networks ({verdict['reason']}).")]
-        if verdict.get("state") == firewall.NO_RULES:
-            return [warn(f"Not checked: {verdict['reason']}", None, "NoIpRules")]
-        if verdict.get("state") == firewall.CLOSED:
-            return [warn(f"Not checked: {verdict['reason']}", None, "PublicAccessDisabled")]
+        unchecked = {firewall.NO_RULES: "NoIpRules", firewall.CLOSED: "PublicAccessDisabled"}.get(verdict.get("state"))
+        if unchecked:
+            return [warn(f"Not checked: {verdict['reason']}", None, unchecked)]
+        if self.current["path"].unknown:
+            return [warn(f"Not checked: {self.current['path'].unknown}.", None, "SubnetUnreadable")]
         if not ipv4:
             return [warn(f"Not checked: the egress IP of AKS cluster '{self.plan.spec.cluster.name}' is not known "
                          f"({self.current['note']}).",
@@ -128,8 +152,8 @@ class Firewall(Step):
                          f"Re-apply the connection: {plan.fix.update_command()}", "FirewallRuleMissing")]
         recorded = ((plan.record or {}).get("provisioned") or {}).get("firewall") or []
         stale = sorted(set(recorded) - set(self.current["ips"]))
-        text = (f"The {display} '{name}' does not admit the cluster's egress IP(s) {', '.join(missing)}: "
-                "connections from the cluster are refused.")
+        text = f"The {display} '{name}' does not admit the cluster's {named(missing)}: connections from the " \
+            "cluster are refused."
         if stale:
             text += (f" The rule(s) this connection added for {', '.join(stale)} are stale: AKS cluster "
                      f"'{plan.spec.cluster.name}' no longer sends traffic from there (its egress changed).")
@@ -142,3 +166,12 @@ class Firewall(Step):
             fix = f"Re-apply the connection (it adds the missing rule, nothing else): {plan.fix.update_command()}" + \
                 (f"; or add the rule yourself: {by_hand}" if by_hand else "")
         return [fail(text, fix, "FirewallRuleStale" if stale else "FirewallRuleMissing")]
+
+
+def named(entries, bare=False):
+    """What a rule admits, in words: the egress IP(s), and / or the node subnet(s) (a virtual network rule each)."""
+    ips = [e for e in entries if not e.startswith("/subscriptions/")]
+    subnets = [e for e in entries if e.startswith("/subscriptions/")]
+    parts = ([", ".join(ips) if bare else f"egress IP(s) {', '.join(ips)}"] if ips else []) + \
+        ([f"node subnet(s) {', '.join(subnets)} (virtual network rule)"] if subnets else [])
+    return "; ".join(parts)

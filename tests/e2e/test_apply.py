@@ -289,7 +289,9 @@ def test_connections_to_one_closed_target_admit_the_cluster_once(az, sbc, sandbo
     """Six connections to one storage account that admits no network, on one cluster: one firewall write admits
     the cluster's egress IP once, every connection is made, and the re-apply writes nothing."""
     import uuid
-    account = sbc.new_storage_account("sandbox-data-rg", "ap" + uuid.uuid4().hex[:10])
+    from sandbox.arm.targets import OTHER_REGION
+    # in another region: a same-region account ignores IP rules (Azure Storage), and create refuses it
+    account = sbc.new_storage_account("sandbox-data-rg", "ap" + uuid.uuid4().hex[:10], location=OTHER_REGION)
     closed = az("rest", "--method", "patch", "--url", account["id"] + "?api-version=2023-05-01", "--body",
                 '{"properties": {"networkAcls": {"defaultAction": "Deny", "bypass": "AzureServices", "ipRules": []}}}')
     assert closed.rc == 0, closed

@@ -21,6 +21,8 @@ import re
 import uuid
 from urllib.parse import quote
 
+from sandbox.arm.targets import OTHER_REGION
+
 RG = "sandbox-rg"
 DATA_RG = "sandbox-data-rg"
 ROLES = ("Storage Blob Data Contributor", "Storage Blob Data Reader")
@@ -32,7 +34,10 @@ def new_world(sbc, tag, firewall=True):
     suffix = uuid.uuid4().hex[:8]
     cluster = sbc.new_cluster(f"{tag}-{suffix}", RG)
     identity = sbc.new_identity(RG, f"id-{tag}-{suffix}")
-    account = sbc.new_storage_account(DATA_RG, f"st{suffix}{uuid.uuid4().hex[:4]}")
+    # In another region than the cluster: Azure Storage ignores IP rules for requests from its own region, so a
+    # closed account there admits the cluster by its egress IP (a same-region one is refused before any write).
+    account = sbc.new_storage_account(DATA_RG, f"st{suffix}{uuid.uuid4().hex[:4]}",
+                                      location=OTHER_REGION if firewall else None)
     if firewall:
         sbc.arm("PATCH", "resource?id=" + quote(account["id"], safe=""),
                 {"properties": {"networkAcls": {"defaultAction": "Deny", "bypass": "AzureServices", "ipRules": []}}})

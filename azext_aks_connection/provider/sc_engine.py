@@ -111,17 +111,23 @@ def create(cmd, spec, progress, no_wait=False):
         result = retry.follow(poller, progress)
         if spec.target.service_type == "ConfluentBootstrapServer":     # and the schema registry's, as the built-in
             progress(f"{what}: the schema registry's connection '{spec.name}_schema'")
-            schema = retry.follow(client.linker.begin_create_or_update(
-                spec.cluster.id, f"{spec.name}_schema", linker_body(spec, identity, schema_registry=True),
-                logging_enable=False, polling=retry.sdk_polling(**POLLING, logging_enable=False)), progress)
-            if schema is None:      # that operation's final GET of the linker answered no body
-                raise _not_json(None, spec)
+            _create_schema_registry(client, spec, identity, progress)
     except (DeserializationError, HttpResponseError) as exc:
         raise _not_json(exc, spec) or _failure(cmd, spec, exc, what, arm_error=arm_error, catalogue=catalogue) \
             from exc
     if result is None:              # the operation's final GET of the linker answered no body
         raise _not_json(None, spec)
     return linkers.to_output(result)
+
+
+def _create_schema_registry(client, spec, identity, progress):
+    """Confluent Cloud's second linker, ``<name>_schema`` (ConfluentSchemaRegistry), as the built-in makes it."""
+    from azext_aks_connection.provider import retry
+    schema = retry.follow(client.linker.begin_create_or_update(
+        spec.cluster.id, f"{spec.name}_schema", linker_body(spec, identity, schema_registry=True),
+        logging_enable=False, polling=retry.sdk_polling(**POLLING, logging_enable=False)), progress)
+    if schema is None:      # that operation's final GET of the linker answered no body
+        raise _not_json(None, spec)
 
 
 def _not_json(exc, spec):

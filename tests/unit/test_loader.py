@@ -31,7 +31,8 @@ print(json.dumps(heavy), file=sys.__stderr__)
 
 
 COMMANDS = ["list", "show", "delete", "list-configuration", "list-support-types", "wait", "validate",
-            "troubleshoot", "apply", "export"] + [f"{verb} {name}" for name in sorted(TARGETS) for verb in ("create", "update")]
+            "troubleshoot", "apply", "export"] + [f"{verb} {name}" for name in sorted(TARGETS)
+                                                  for verb in ("create", "update")]
 
 
 def _modules_after(*args, extension=True):
@@ -50,7 +51,8 @@ def _modules_after(*args, extension=True):
 
 @pytest.mark.parametrize("args", [("aks", "connection", "-h"), ("aks", "connection", "create", "storage-blob", "-h"),
                                   ("aks", "connection", "list", "-h"), ("aks", "connection", "validate", "-h"),
-                                  ("aks", "connection", "troubleshoot", "-h"), ("aks", "connection", "apply", "-h")])
+                                  ("aks", "connection", "troubleshoot", "-h"),
+                                  ("aks", "connection", "apply", "-h")])
 def test_help_imports_no_sdk(args):
     """Whatever the built-in `az aks` loader imports anyway, the extension adds no SDK to it."""
     with_ext = _modules_after(*args)

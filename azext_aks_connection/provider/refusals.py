@@ -16,6 +16,9 @@ logger = get_logger(__name__)
 
 def refuse_shadowing(spec, linker):
     """A connection name is unique across both engines: a local connection never shadows a Service Connector one."""
+    from azure.cli.core.azclierror import AzCLIError
+    if isinstance(linker, AzCLIError):
+        raise linker    # an answer that tells nothing (arm.malformed): the check cannot be skipped on it
     if not isinstance(linker, dict):
         return          # none of that name, or Service Connector unreadable (not registered: it has none)
     from azure.cli.core.azclierror import InvalidArgumentValueError

@@ -291,6 +291,10 @@ BUGS = {
     # provider/retry.py sdk_polling: a poll answering no body ended the wait ("does not contain a body", the
     # linker's failure and troubleshoot advice) while the operation went on, and the re-run met its 409
     "linker poll bare": ("service-connector engine", "GET", "/operationStatuses/[^/]+", "bare 200", "through"),
+    # provider/linkers.py get_linker: a local create's read of a Service Connector connection of its name answering
+    # no body or a page was taken for "none": the check that it shadows no such connection silently skipped
+    "local create linker read bare": ("secret storage-blob", "GET", "/linkers/{connection}", "bare 200", "error"),
+    "local create linker read HTML": ("service-principal", "GET", "/linkers/{connection}", "HTML page", "error"),
 }
 
 

@@ -209,4 +209,22 @@ OPS = [
        None, ["properties.ipAddress"], missing(sibling(egress_ip, "no-such-ip")),
        ex("network/resource-manager/Microsoft.Network/stable/2024-05-01/examples/PublicIpAddressGet.json"),
        what="properties.ipAddress; a missing one: 404"),
+    Op("GET virtualNetworks/subnets (node pools' own subnet)", "GET", lambda env, ctx: ctx["subnetId"], "2024-05-01",
+       200, None, ["properties.serviceEndpoints.0.service", "properties.serviceEndpoints.0.provisioningState"],
+       missing(lambda env, ctx: ctx["subnetId"].rsplit("/virtualNetworks/", 1)[0] + "/virtualNetworks/no-such-vnet"
+               "/subnets/nodes", code="ParentResourceNotFound"),
+       ex("network/resource-manager/Microsoft.Network/stable/2024-05-01/examples/SubnetGet.json"),
+       setup=lambda env: node_subnet(env, "local-accounts", ["Microsoft.Storage"]),
+       what="properties.serviceEndpoints[{service, provisioningState}]; a subnet of a missing VNet: 404 "
+            "ParentResourceNotFound"),
 ]
+
+
+def node_subnet(env, kind, endpoints):
+    """The node pools of a seeded cluster on a subnet of the user's own VNet with ``endpoints`` (the sandbox's
+    control API); {"subnetId", ...}."""
+    c = env.seeds["clusters"][kind]
+    got = env.call("PUT", f"/_sandbox/arm/clusters/{c['resourceGroup']}/{c['name']}/node-subnet", None,
+                   {"serviceEndpoints": endpoints})
+    assert got.status_code == 200, got.text
+    return got.json()

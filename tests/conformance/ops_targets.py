@@ -41,6 +41,20 @@ def acls(*ips):
                                            "ipRules": [{"value": ip, "action": "Allow"} for ip in ips]}}}
 
 
+def vnet_rules(subnet_id):
+    return {"properties": {"networkAcls": {"defaultAction": "Allow", "bypass": "AzureServices", "ipRules": [],
+                                           "virtualNetworkRules": [{"id": subnet_id, "action": "Allow"}]}}}
+
+
+def vnet_rule_bodies(env):
+    """A rule for a node subnet with the Microsoft.Storage endpoint (the body) and one for a subnet without it (the
+    refusal): two seeded clusters' node pools on subnets of the user's own VNet."""
+    from tests.conformance.ops_cluster import node_subnet
+    other = next(k for k in sorted(env.seeds["clusters"]) if k != "local-accounts")
+    return {"body": vnet_rules(node_subnet(env, "local-accounts", ["Microsoft.Storage"])["subnetId"]),
+            "refused": vnet_rules(node_subnet(env, other, [])["subnetId"])}
+
+
 def fw(ip):
     return {"properties": {"startIpAddress": ip, "endIpAddress": ip}}
 
@@ -100,6 +114,13 @@ OPS = [
        ("PATCH", account, "2025-08-01", acls("not-an-ip"), 400, "InvalidValuesForRequestParameters"),
        ex(ST + "StorageAccountUpdate.json") + "; the SDK's api-version 2025-08-01", body=acls("20.30.40.51"),
        what="as the REST form, at azure-mgmt-storage's api-version"),
+    Op("PATCH storageAccounts virtualNetworkRules", "PATCH", account, "2025-08-01", 200, None,
+       ["properties.networkAcls.virtualNetworkRules.0.id"],
+       ("PATCH", account, "2025-08-01", "ctx:refused", 400, "NetworkAclsValidationFailure"),
+       ex(ST + "StorageAccountUpdate.json") + " (networkAcls.virtualNetworkRules); the refusal: Azure's "
+       "answer quoted in Azure/azure-cli#32434 and hashicorp/terraform-provider-azurerm#16547",
+       body="ctx:body", setup=lambda env: vnet_rule_bodies(env),
+       what="200 with the rule; a subnet without the Microsoft.Storage endpoint: 400 NetworkAclsValidationFailure"),
     # ---------------------------------------------------------------- Key Vault
     Op("GET vaults", "GET", vault, "2023-07-01", 200, None,
        ["properties.vaultUri", "properties.tenantId", "properties.enableRbacAuthorization"], bad_version(vault),

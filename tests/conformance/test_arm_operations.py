@@ -78,8 +78,8 @@ def _dig(body, dotted):
 
 
 def _body(env, spec, ctx):
-    if spec == "ctx:body":
-        return ctx["body"]
+    if spec in ("ctx:body", "ctx:refused"):
+        return ctx[spec.split(":")[1]]
     if spec == "linker":
         return env.linker_body
     return spec

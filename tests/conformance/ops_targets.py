@@ -119,7 +119,7 @@ OPS = [
        ("PATCH", account, "2025-08-01", "ctx:refused", 400, "NetworkAclsValidationFailure"),
        ex(ST + "StorageAccountUpdate.json") + " (networkAcls.virtualNetworkRules); the refusal: Azure's "
        "answer quoted in Azure/azure-cli#32434 and hashicorp/terraform-provider-azurerm#16547",
-       body="ctx:body", setup=lambda env: vnet_rule_bodies(env),
+       body="ctx:body", setup=vnet_rule_bodies,
        what="200 with the rule; a subnet without the Microsoft.Storage endpoint: 400 NetworkAclsValidationFailure"),
     # ---------------------------------------------------------------- Key Vault
     Op("GET vaults", "GET", vault, "2023-07-01", 200, None,

@@ -128,7 +128,7 @@ def _cluster_features(cmd, group, dry_run, progress):
     """One cluster update turning on every feature the cluster's connections need; None, or the error."""
     if dry_run:
         return None
-    needs = [_features_of(it) for it in group]
+    needs = [_features_of(it) for it in _viable([it for it in group if any(_features_of(it))], cmd)]
     wi, csi = any(n[0] for n in needs), any(n[1] for n in needs)
     if not (wi or csi):
         return None
@@ -149,6 +149,28 @@ def _cluster_features(cmd, group, dry_run, progress):
     except Exception as exc:  # pylint: disable=broad-except  # each connection that needs it reports it
         return exc
     return None
+
+
+def _viable(items, cmd):
+    """The items whose plan passes every check made before a write (their --dry-run: reads, refusals, the Azure
+    permission preflight; nothing written): only these may turn a cluster feature on. One that is refused fails
+    with its own error in _one, as its create would, and turns on nothing (the OIDC issuer cannot be turned off)."""
+    from azext_aks_connection.provider import local_engine
+
+    def quiet(message=None):    # its result line says enough
+        return message
+    quiet.end = lambda: None
+
+    def passes(item):
+        try:
+            local_engine.create(cmd, item.spec, quiet, dry_run=True)
+            return True
+        except Exception:  # pylint: disable=broad-except  # _one reports it, with its cause and fix
+            return False
+    if not items:
+        return []
+    with ThreadPoolExecutor(max_workers=min(WORKERS, len(items))) as pool:
+        return [it for it, ok in zip(items, pool.map(passes, items)) if ok]
 
 
 def _one(cmd, item, dry_run, progress):

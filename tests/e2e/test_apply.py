@@ -319,3 +319,26 @@ def test_a_missing_file_is_refused_before_any_request(az, sbc, tmp_path):
     res = _apply(az, str(tmp_path / "nope.yaml"))
     assert res.rc == 2 and "cannot read the file" in res.log and "Traceback" not in res.log, res
     assert sbc.requests(since=mark) == []
+
+
+def test_a_refused_connection_turns_no_cluster_feature_on(az, sbc, sandbox, tmp_path):
+    """The one workload-identity connection of a fresh cluster cannot be made (the caller may not write role
+    assignments on the target): it fails with the permission named, and the cluster update that only it needed is
+    not made (turning the OIDC issuer on cannot be undone) — as a create refuses it before any write."""
+    cluster = _cluster(sbc, "apply-refused")
+    identity = new_identity(az, "apply-refused")
+    account = _blob(sandbox).split("/blobServices/")[0]
+    path = _write(tmp_path, [{"cluster": cluster["id"], "name": "denied_wi", "target": "storage-blob",
+                              "targetId": _blob(sandbox), "auth": "workload-identity", "identity": identity["id"]}])
+    rule = sbc.deny("Microsoft.Authorization/roleAssignments/write", account)
+    mark = sbc.mark()
+    try:
+        res = _apply(az, path)
+    finally:
+        sbc.arm("DELETE", f"denials?id={rule}")
+    assert res.rc == 1, res
+    row = res.json[0]
+    assert row["result"] == "failed" and "Microsoft.Authorization/roleAssignments/write" in row["error"], row
+    assert writes(sbc, mark) == [], writes(sbc, mark)
+    shown = run(az, "aks", "show", "-g", "sandbox-rg", "-n", cluster["name"], "-o", "json").json
+    assert not (shown.get("oidcIssuerProfile") or {}).get("enabled"), shown.get("oidcIssuerProfile")

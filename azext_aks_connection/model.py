@@ -106,19 +106,26 @@ LINKER_PROPERTIES = ("authInfo", "clientType", "configurationInfo", "publicNetwo
                      "targetService", "vNetSolution", "provisioningState")
 
 
-def import_linker_model_meanwhile():
-    """Import the SDK model to_linker prints with on a thread of its own: a create spends most of its time waiting
-    on the network, and the import (tens of ms of CPU) then costs no wall time. Not a daemon: it never is cut off
-    mid-import at exit. to_linker's own import waits for it (the import lock), so nothing can see it half done."""
+def import_meanwhile(*modules):
+    """Import ``modules`` (SDK modules a command needs later) on a thread of its own: a command spends most of its
+    time waiting on the network, and the imports (tens of ms of CPU each) then cost no wall time. Not a daemon: it
+    never is cut off mid-import at exit. A later import of the same module waits for it (the import lock), so
+    nothing can see one half done."""
     import importlib
     import threading
 
     def load():
-        try:
-            importlib.import_module("azure.mgmt.servicelinker.models")
-        except Exception:  # pylint: disable=broad-except  # to_linker imports it again and says what failed
-            pass
+        for name in modules:
+            try:
+                importlib.import_module(name)
+            except Exception:  # pylint: disable=broad-except  # the code that needs it imports it again and says why
+                pass
     threading.Thread(target=load, name="aks-connection-import", daemon=False).start()
+
+
+def import_linker_model_meanwhile():
+    """The SDK model to_linker prints a create's output with."""
+    import_meanwhile("azure.mgmt.servicelinker.models")
 
 
 def to_linker(record, cluster, provisioning_state=None):

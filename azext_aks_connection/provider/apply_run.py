@@ -64,6 +64,9 @@ def run(cmd, items, *, dry_run, progress):
     for it in items:
         by_cluster.setdefault(it.spec.cluster.id.lower(), []).append(it)
     progress(f"{'Planning' if dry_run else 'Applying'} {len(items)} connection(s) on {len(by_cluster)} cluster(s)")
+    if any(any(_features_of(it)) for it in items):      # their identity and role reads need these SDKs
+        from azext_aks_connection.model import import_meanwhile
+        import_meanwhile("azure.mgmt.authorization", "azure.mgmt.msi")
     with shared.sharing(), _quiet_pools():
         with ThreadPoolExecutor(max_workers=min(WORKERS, max(len(items), 1))) as pool:
             features = {cid: pool.submit(_cluster_features, cmd, group, dry_run, progress)
@@ -128,17 +131,19 @@ def _cluster_features(cmd, group, dry_run, progress):
     """One cluster update turning on every feature the cluster's connections need; None, or the error."""
     if dry_run:
         return None
-    needs = [_features_of(it) for it in _viable([it for it in group if any(_features_of(it))], cmd)]
-    wi, csi = any(n[0] for n in needs), any(n[1] for n in needs)
-    if not (wi or csi):
+    needing = [it for it in group if any(_features_of(it))]
+    if not needing:
         return None
     from azext_aks_connection.provider import cluster as cluster_ops, permissions, shared
     ref = group[0].spec.cluster
     try:
         cluster = cluster_ops.get_cluster(cmd, ref)
-        if not cluster_ops.missing_features(cluster, wi, csi) and \
-                not cluster_ops.outputs_pending(cluster, wi, csi):
+        if _wanted(cluster, needing) is None:       # all on already: no plan is checked here
             return None
+        wanted = _wanted(cluster, _viable(needing, cmd))
+        if wanted is None:
+            return None
+        wi, csi = wanted
         permissions.refuse_missing(cmd.cli_ctx, [("Microsoft.ContainerService/managedClusters/write", ref.id)],
                                    what=f"turn on what the connections of AKS cluster '{ref.name}' need",
                                    subscription=ref.subscription)
@@ -149,6 +154,16 @@ def _cluster_features(cmd, group, dry_run, progress):
     except Exception as exc:  # pylint: disable=broad-except  # each connection that needs it reports it
         return exc
     return None
+
+
+def _wanted(cluster, items):
+    """(workload identity, Key Vault CSI add-on) to turn on for ``items`` on ``cluster``; None when nothing is."""
+    from azext_aks_connection.provider import cluster as cluster_ops
+    wi, csi = (any(_features_of(it)[i] for it in items) for i in (0, 1))
+    if not (wi or csi) or not cluster_ops.missing_features(cluster, wi, csi) and \
+            not cluster_ops.outputs_pending(cluster, wi, csi):
+        return None
+    return wi, csi
 
 
 def _viable(items, cmd):

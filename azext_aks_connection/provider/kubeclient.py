@@ -35,7 +35,7 @@ RETRY_STATUSES = (429, 500, 502, 503, 504)
 BACKOFF_FACTOR = 0.5
 BACKOFF_MAX = 5.0
 RETRY_AFTER_CAP = 10.0                  # a Retry-After longer than this is waited for this long only
-POOL_MAXSIZE = 16                       # connections kept open to the API server
+POOL_MAXSIZE = 48                       # connections kept open to the API server (apply: 12 plans share one)
 
 
 # --------------------------------------------------------------------------- configuration

@@ -18,7 +18,7 @@ import sys
 import tempfile
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from common import REPO, run_az, sandbox_session  # noqa: E402  pylint: disable=wrong-import-position
+from common import REPO, install_wheel, run_az, sandbox_session  # noqa: E402  pylint: disable=wrong-import-position
 
 RUNS = max(1, int(os.environ.get("BENCH_RUNS", "5")))
 ARM_LATENCY, KUBE_LATENCY = 0.05, 0.02          # as bench.py: a stand-in for a network
@@ -28,20 +28,13 @@ QUIET = ["-o", "none", "--only-show-errors"]
 def install_revision(rev, ext_root):
     """The extension of ``rev`` built and installed as bench/common.install_wheel installs the working tree's."""
     src = tempfile.mkdtemp(prefix="aksconn-ab-src-")
-    dist = tempfile.mkdtemp(prefix="aksconn-ab-dist-")
     try:
         archive = subprocess.run(["git", "-C", REPO, "archive", rev], check=True, capture_output=True,
                                  timeout=120).stdout
         subprocess.run(["tar", "-x", "-C", src], input=archive, check=True, timeout=120)
-        subprocess.run([sys.executable, os.path.join(src, "scripts", "wheel.py"), dist], check=True,
-                       stdout=subprocess.DEVNULL, timeout=600)
-        wheel = os.path.join(dist, next(f for f in os.listdir(dist) if f.endswith(".whl")))
-        subprocess.run([sys.executable, "-m", "pip", "install", "-q", "--no-deps", "--no-index", "--target",
-                        os.path.join(ext_root, "aks-connection"), wheel], check=True, stdout=subprocess.DEVNULL,
-                       env=dict(os.environ, PIP_DISABLE_PIP_VERSION_CHECK="1"), timeout=600)
+        install_wheel(ext_root, repo=src)
     finally:
         shutil.rmtree(src, ignore_errors=True)
-        shutil.rmtree(dist, ignore_errors=True)
 
 
 class Side:  # pylint: disable=too-few-public-methods  # one version's environment and prepared cluster

@@ -34,15 +34,15 @@ def call_lines(calls):
     return out
 
 
-def install_wheel(ext_root):
+def install_wheel(ext_root, repo=REPO):
     """The extension as a user has it: the wheel built from the sources as `make wheel` builds it
     (scripts/wheel.py; the build fetches setuptools, as there), installed into ``ext_root``/aks-connection as
     `az extension add` installs it (pip install --target, bytecode compiled; --no-deps --no-index: its dependencies
     are in this venv). So its dist-info is the real one: az reads that metadata ~14 times in every `az aks`
-    command."""
+    command. ``repo``: the sources of another checkout (bench/ab.py: a revision's)."""
     dist = tempfile.mkdtemp(prefix="aksconn-wheel-")
     try:
-        subprocess.run([sys.executable, os.path.join(REPO, "scripts", "wheel.py"), dist], check=True,
+        subprocess.run([sys.executable, os.path.join(repo, "scripts", "wheel.py"), dist], check=True,
                        stdout=subprocess.DEVNULL, timeout=600)
         wheel = os.path.join(dist, next(f for f in os.listdir(dist) if f.endswith(".whl")))
         subprocess.run([sys.executable, "-m", "pip", "install", "-q", "--no-deps", "--no-index", "--target",

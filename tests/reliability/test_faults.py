@@ -94,26 +94,33 @@ def _error_line(text):
     return next((line for line in text.splitlines() if line.startswith("ERROR:")), text.strip()[-300:])
 
 
-def _attempt(zygote, sbc, kube_reader, ref, kind, routes):
-    """One create (an az process: what it prints is what a user sees) in a world of its own with ``kind`` on each
-    of ``routes``, once each. Returns (the routes it reached, outcome, why)."""
-    world = new_world(sbc, "flt")
-    rules = {}
-    for plane, method, route in routes:
-        rules[(plane, method, route)] = sbc.add_fault(plane=plane, method=method, path=route_regex(route, world),
-                                                      times=1, **KINDS[kind])
+def faulted_run(sbc, world, routes, fault, regex, run):
+    """``run()`` with ``fault`` (add_fault's arguments) on each of ``routes`` ((plane, method, route)), once each, a
+    route matched by ``regex(route, world)``. Returns (its result, the routes it met, in the order it met them: a
+    failed create stopped at or after the last)."""
+    rules = {(plane, method, route): sbc.add_fault(plane=plane, method=method, path=regex(route, world), times=1,
+                                                   **fault)
+             for plane, method, route in routes}
     mark = sbc.mark()
     try:
-        res = zygote.run(create_args(world), env=SHORT_TIMEOUTS if kind == "latency" else None, timeout=240)
+        res = run()
         hit = [r for r, rule in rules.items() if (sbc.fault(rule) or {}).get("hits")]
     finally:
         for rule in rules.values():
             sbc.remove_fault(rule)
     quiesce(sbc)                  # a request held by latency lands after the client gave up on it
     log = sbc.requests(since=mark)
-    first = {r: next((e["seq"] for e in log if e["method"] == r[1] and re.search(route_regex(r[2], world), e["path"])),
-                     0) for r in hit}
-    hit.sort(key=first.get)       # in the order they were met: a failed create stopped at (or after) the last
+    first = {r: next((e["seq"] for e in log if e["method"] == r[1] and re.search(regex(r[2], world), e["path"])), 0)
+             for r in hit}
+    return res, sorted(hit, key=first.get)
+
+
+def _attempt(zygote, sbc, kube_reader, ref, kind, routes):
+    """One create (an az process: what it prints is what a user sees) in a world of its own with ``kind`` on each
+    of ``routes``, once each. Returns (the routes it reached, outcome, why)."""
+    world = new_world(sbc, "flt")
+    res, hit = faulted_run(sbc, world, routes, KINDS[kind], route_regex, lambda: zygote.run(
+        create_args(world), env=SHORT_TIMEOUTS if kind == "latency" else None, timeout=240))
     outcome, why = None, ""
     if res.returncode == 0:
         snap = snapshot(sbc, kube_reader, world)

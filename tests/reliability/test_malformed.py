@@ -29,7 +29,7 @@ import pytest
 
 from tests.reliability.conftest import quiesce
 from tests.reliability import test_faults
-from tests.reliability.test_faults import KINDS as ALL_KINDS, RAW
+from tests.reliability.test_faults import KINDS as ALL_KINDS, RAW, _error_line
 from tests.reliability.world import arm_state, conn_id, create_args, kube_state, new_world, _raw
 
 pytestmark = pytest.mark.e2e
@@ -196,32 +196,14 @@ def _named(err, hit, world):
                  and any(re.search(route_regex(r[2], world), c) for c in candidates)), None)
 
 
-def _error_line(text):
-    return next((line for line in text.splitlines() if line.startswith("ERROR:")), text.strip()[-300:])
-
-
 def _attempt(ctx, kind, routes):
     """One create (an az process: what it prints is what a user sees) in a world of its own with the malformation
     ``kind`` on each of ``routes``, once each; the re-run without it when it fails. (routes met in the order met,
     the route the error names or None, outcome, why)."""
     sbc, scenario = ctx["sbc"], ctx["scenario"]
     world = new_world(sbc, "mal")
-    rules = {}
-    for plane, method, route in routes:
-        rules[(plane, method, route)] = sbc.add_fault(plane=plane, method=method, path=route_regex(route, world),
-                                                      times=1, **KINDS[kind])
-    mark = sbc.mark()
-    try:
-        res = ctx["zygote"].run(_args(ctx["sandbox"], world, scenario), timeout=240)
-        hit = [r for r, rule in rules.items() if (sbc.fault(rule) or {}).get("hits")]
-    finally:
-        for rule in rules.values():
-            sbc.remove_fault(rule)
-    quiesce(sbc)
-    log = sbc.requests(since=mark)
-    first = {r: next((e["seq"] for e in log if e["method"] == r[1] and re.search(route_regex(r[2], world), e["path"])),
-                     0) for r in hit}
-    hit.sort(key=first.get)
+    res, hit = test_faults.faulted_run(sbc, world, routes, KINDS[kind], route_regex, lambda: ctx["zygote"].run(
+        _args(ctx["sandbox"], world, scenario), timeout=240))
     text, named = res.out + res.err, _named(res.err, hit, world)
     if res.returncode == 0:
         if snapshot(sbc, ctx["kube_reader"], world) == ctx["reference"]["snapshot"]:

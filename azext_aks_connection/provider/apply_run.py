@@ -166,19 +166,23 @@ def _wanted(cluster, items):
     return wi, csi
 
 
+def _silent(message=None):
+    """The per-step progress of one connection of the run: its result line says enough."""
+    return message
+
+
+_silent.end = lambda: None
+
+
 def _viable(items, cmd):
     """The items whose plan passes every check made before a write (their --dry-run: reads, refusals, the Azure
     permission preflight; nothing written): only these may turn a cluster feature on. One that is refused fails
     with its own error in _one, as its create would, and turns on nothing (the OIDC issuer cannot be turned off)."""
     from azext_aks_connection.provider import local_engine
 
-    def quiet(message=None):    # its result line says enough
-        return message
-    quiet.end = lambda: None
-
     def passes(item):
         try:
-            local_engine.create(cmd, item.spec, quiet, dry_run=True)
+            local_engine.create(cmd, item.spec, _silent, dry_run=True)
             return True
         except Exception:  # pylint: disable=broad-except  # _one reports it, with its cause and fix
             return False
@@ -191,15 +195,11 @@ def _viable(items, cmd):
 def _one(cmd, item, dry_run, progress):
     """Converge one connection through the engine a create uses; never raises: the row says what happened."""
     spec = item.spec
-
-    def say(message=None):      # the per-step progress of one connection: its result line says enough
-        return message
-    say.end = lambda: None
     try:
         if item.engine == "local":
-            result, plan = _local(cmd, spec, dry_run, say)
+            result, plan = _local(cmd, spec, dry_run, _silent)
         else:
-            result, plan = _service_connector(cmd, spec, dry_run, say)
+            result, plan = _service_connector(cmd, spec, dry_run, _silent)
         item.row(WOULD.get(result, result) if dry_run else result, plan=plan)
     except Exception as exc:  # pylint: disable=broad-except  # one connection's failure; the others go on
         logger.debug("connection %s failed", spec.name, exc_info=True)

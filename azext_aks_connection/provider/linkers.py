@@ -89,18 +89,17 @@ def get_linker(cmd, cluster, name):
             raise listed
         return next((lk for lk in listed if (lk.get("name") or "").lower() == name.lower()), None)
     from azure.core.exceptions import DecodeError, DeserializationError
+    from azext_aks_connection.provider.arm import malformed
     url = f"{cluster.id}/providers/Microsoft.ServiceLinker/linkers/{name}"
     try:
         answer = client(cmd, cluster.subscription).linker.get(cluster.id, name)
     except (DecodeError, DeserializationError) as exc:      # a proxy's page, a cut answer: not "no connection"
-        from azext_aks_connection.provider.arm import malformed
         raise malformed("GET", url, None) from exc
     except HttpResponseError as exc:
         if exc.status_code == 404:
             return None
         raise Unavailable(_why(exc, cluster)) from exc
     if answer is None:          # a 200 with no body: whether the connection exists is not known
-        from azext_aks_connection.provider.arm import malformed
         raise malformed("GET", url, "")
     return to_output(answer)
 

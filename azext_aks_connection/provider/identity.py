@@ -143,7 +143,12 @@ def _id_parts(identity_id):
     return parts[2], parts[4], parts[-1]
 
 
-def list_federated_credentials(arm, identity):
+def list_federated_credentials(arm, identity, shared=False):
+    """The identity's credentials. ``shared``: under apply, one listing for the plans that read the identity
+    together (a credential write drops it: _write_credential)."""
+    from azext_aks_connection.provider import shared as shared_reads
+    if shared:
+        return shared_reads.cached(_fics_key(identity["id"]), lambda: list_federated_credentials(arm, identity))
     _, rg, name = _id_parts(identity["id"])
     pages = _msi(arm, identity["id"]).federated_identity_credentials.list(rg, name)
     try:
@@ -151,6 +156,10 @@ def list_federated_credentials(arm, identity):
                                           list, pages)]
     except ArmError as exc:
         raise arm_error(exc, f"Listing the federated credentials of identity '{identity['name']}'") from exc
+
+
+def _fics_key(identity_id):
+    return ("federatedCredentials", identity_id.lower())
 
 
 def _matching(existing, issuer, subj):
@@ -286,12 +295,16 @@ def _write_credential(arm, method, credential_id, properties=None):
         call, args = credentials.create_or_update, (rg, identity_name, name, model(**properties))
     else:
         call, args = credentials.delete, (rg, identity_name, name)
-    # Retry-After when Azure sends one, else "full jitter" (0.1-1 times 0.5 s doubling to 4 s): writers that
-    # collided spread out instead of colliding again.
-    return retry.call(lambda _: rest(sdk_call(arm.cli_ctx, method, credential_id, call, *args)),
-                      retryable=lambda exc: isinstance(exc, ArmError) and exc.status_code == 409 and
-                      exc.error.code == FIC_CONCURRENT, seconds=FIC_WRITE_SECONDS,
-                      backoff=retry.Backoff(first=0.5, factor=2.0, cap=4.0, jitter=(0.1, 1.0)))
+    from azext_aks_connection.provider import shared
+    try:
+        # Retry-After when Azure sends one, else "full jitter" (0.1-1 times 0.5 s doubling to 4 s): writers that
+        # collided spread out instead of colliding again.
+        return retry.call(lambda _: rest(sdk_call(arm.cli_ctx, method, credential_id, call, *args)),
+                          retryable=lambda exc: isinstance(exc, ArmError) and exc.status_code == 409 and
+                          exc.error.code == FIC_CONCURRENT, seconds=FIC_WRITE_SECONDS,
+                          backoff=retry.Backoff(first=0.5, factor=2.0, cap=4.0, jitter=(0.1, 1.0)))
+    finally:
+        shared.forget(_fics_key(credential_id.rsplit("/", 2)[0]))     # a plan reading the identity next lists again
 
 
 def delete_federated_credential(arm, credential_id):

@@ -128,20 +128,25 @@ def _own_results(futures, reads):
     return found, denied, failed
 
 
+# pylint: disable-next=too-many-locals  # one round: namespaces, own reads and reviews side by side
 def preflight_create(api, cluster_ref, cluster_resource, store_namespace, namespace, *, secret=True,
-                     service_account=False, reads=None):
+                     service_account=False, reads=None, defer=False):
     """:func:`preflight` with :func:`create_checks`, in one round: the namespaces' existence is read while every
     review runs, creating namespaces among them (its answer counts only when a namespace is missing).
 
     ``reads``: {name: (fn, (verb, resource, namespace))}, the create's own reads of its objects (its record, its
     Secret, its ServiceAccount), made in the same round. Their answers prove the right to read (the API server
     authorizes a GET before it looks for the object: 200 and 404 are both proof), so those verbs get no review,
-    and a 403 joins the denials of the one error. Returns {name: fn()}."""
+    and a 403 joins the denials of the one error. Returns {name: fn()}.
+
+    ``defer``: the reviews are not made in this round; the answer's "review" is the function that makes them (and
+    raises the one error), for the caller to call before its first write, if it writes. A denied read still fails
+    here, with every denial."""
     from azext_aks_connection.provider.graph import pool as thread_pool
     reads = reads or {}
     proven = {tuple(check) for _, check in reads.values()}
-    every = _needed(create_checks(store_namespace, namespace, False, service_account, store_exists=False,
-                                  secret=secret), proven, reads)
+    every = [] if defer else _needed(create_checks(store_namespace, namespace, False, service_account,
+                                                   store_exists=False, secret=secret), proven, reads)
     namespaces = list(dict.fromkeys([store_namespace, namespace]))
     with thread_pool(min(REVIEW_WORKERS, len(every) + len(namespaces) + len(reads))) as pool:
         ns_reads = [pool.submit(_namespace_exists, api, ns) for ns in namespaces]
@@ -154,9 +159,14 @@ def preflight_create(api, cluster_ref, cluster_resource, store_namespace, namesp
     wanted = _needed(create_checks(store_namespace, namespace, ns_exists is not False, service_account,
                                    store_exists=store_exists is not False, secret=secret), proven, reads)
     keep = set(tuple(c) for c in wanted)
-    preflight(api, cluster_ref, cluster_resource, wanted + [c for c, _, _ in denied_reads],
-              unreadable_namespaces=[ns for ns in namespaces if exists[ns] is None],
-              results=[r for r in results if r[0] in keep] + denied_reads)
+
+    def review(made=None):
+        preflight(api, cluster_ref, cluster_resource, wanted + [c for c, _, _ in denied_reads],
+                  unreadable_namespaces=[ns for ns in namespaces if exists[ns] is None], results=made)
+    if defer and not denied_reads:
+        found["review"] = review
+    else:
+        review(None if defer else [r for r in results if r[0] in keep] + denied_reads)
     if failed is not None:
         raise failed
     return found

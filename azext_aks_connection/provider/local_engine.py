@@ -26,16 +26,21 @@ def create(cmd, spec, progress, no_wait=False, dry_run=False):  # pylint: disabl
     spec.previous = existing
     spec.others = lambda: store.others(spec.name)      # listed only if a caller needs them
     if dry_run:
-        return dry_run_output(plan, existing), None
+        output = dry_run_output(plan, existing)
+        if output["pendingChanges"]:
+            review_access(plan)
+        return output, None
     base = carried(existing, plan)
     if not any(x.pending() for x in plan.steps):
         record = records.new_record(plan, existing, SUCCEEDED, merge_provisioned(
             base, [x.in_place() for x in plan.steps] + [plan.auth.provisioned()], []))
         if existing and same(existing, record):
             return existing, SUCCEEDED        # nothing to change: no write at all
+        review_access(plan)
         progress(f"Recording the connection in namespace {store.namespace}")
         store.put(record)
         return record, SUCCEEDED
+    review_access(plan)
     # The intent, written right before the first write: what this run sets out to make, for a re-run and delete
     # to find.
     plan.intent.store = store
@@ -48,6 +53,14 @@ def create(cmd, spec, progress, no_wait=False, dry_run=False):  # pylint: disabl
     progress(f"Recording the connection in namespace {store.namespace}")
     store.put(record)
     return record, SUCCEEDED
+
+
+def review_access(plan):
+    """The Kubernetes access reviews left for a plan that writes (apply: plan_reads._check_access), made now:
+    before its first write, and for --dry-run when it would write."""
+    review = (plan.found.get("access") or {}).pop("review", None)
+    if review is not None:
+        review()
 
 
 def refuse_missing_permissions(plan):

@@ -124,9 +124,11 @@ def _read_roles(plan):
 def _check_access(plan):
     """The API server answers, and we may write what we write (SelfSubjectAccessReviews), with the reads of
     the connection's own objects in the same round: {"store": Store, "secret": V1Secret | None, "account":
-    V1ServiceAccount | None (workload identity, once the identity is known)}."""
+    V1ServiceAccount | None (workload identity, once the identity is known)}. Under apply (reads shared: many
+    plans, and on a re-run most write nothing) the reviews wait for a plan that writes: "review", called by
+    local_engine.review_access."""
     from azext_aks_connection.provider import kube as kube_ops
-    from azext_aks_connection.provider import kubeaccess
+    from azext_aks_connection.provider import kubeaccess, shared
     kube, ref, cluster, spec = plan.found["kube"], plan.spec.cluster, plan.found["cluster"], plan.spec
     ns, wi = spec.namespace, spec.auth == t.AUTH_WORKLOAD_IDENTITY
     reads = {"store": (lambda: store_ops.Store.read_one(kube, plan.store_namespace, spec.name),
@@ -138,4 +140,5 @@ def _check_access(plan):
                             ("get", "serviceaccounts", ns))
     with kubeaccess.reaching(kube, ref, cluster):
         return kubeaccess.preflight_create(kube, ref, cluster, plan.store_namespace, ns,
-                                           secret=plan.write_config, service_account=wi, reads=reads)
+                                           secret=plan.write_config, service_account=wi, reads=reads,
+                                           defer=shared.active())

@@ -90,3 +90,9 @@ def known(key):
 def remember(key, value):
     if _ACTIVE:
         _ACTIVE[0].put(key, value)
+
+
+def forget(key):
+    """``key`` is read again by the next plan that asks (what it read was just written)."""
+    if _ACTIVE:
+        _ACTIVE[0].forget(key)

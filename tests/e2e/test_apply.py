@@ -342,3 +342,52 @@ def test_a_refused_connection_turns_no_cluster_feature_on(az, sbc, sandbox, tmp_
     assert writes(sbc, mark) == [], writes(sbc, mark)
     shown = run(az, "aks", "show", "-g", "sandbox-rg", "-n", cluster["name"], "-o", "json").json
     assert not (shown.get("oidcIssuerProfile") or {}).get("enabled"), shown.get("oidcIssuerProfile")
+
+
+def test_a_plan_that_writes_is_reviewed_first_and_a_reapply_asks_no_review(az, sbc, sandbox, tmp_path):
+    """The Kubernetes access reviews of an apply are made for the connections that write, before their first write:
+    one the caller may not write fails with the verb and namespace named and nothing of it written, the others are
+    made; a re-apply that writes nothing asks the API server no review at all."""
+    cluster = _cluster(sbc, "apply-review")
+    path = _write(tmp_path, [
+        {"cluster": cluster["id"], "name": f"c{i}", "target": "storage-blob", "targetId": _blob(sandbox),
+         "namespace": "denied" if i == 2 else "fine", "auth": "secret"} for i in range(3)])
+    sbc.deny_kube(cluster["id"], "create", "secrets", "denied")
+    mark = sbc.mark()
+    try:
+        refused = _apply(az, path)
+    finally:
+        sbc.clear_kube_denials()
+    assert refused.rc == 1, refused
+    rows = {r["name"]: r for r in refused.json}
+    assert rows["c0"]["result"] == rows["c1"]["result"] == "created", rows
+    assert rows["c2"]["result"] == "failed" and "create secrets in namespace 'denied'" in rows["c2"]["error"], rows
+    assert "kubectl create role" in rows["c2"]["fix"], rows["c2"]
+    made = [w for w in writes(sbc, mark) if "selfsubjectaccessreviews" not in w[1]]
+    assert not [w for w in made if "/namespaces/denied" in w[1] or "conn-c2-" in w[1]], made
+    again = _apply(az, path)
+    assert again.rc == 0 and _results(again)[(cluster["name"], "c2")] == "created", again
+    mark = sbc.mark()
+    quiet = _apply(az, path)
+    assert quiet.rc == 0 and set(_results(quiet).values()) == {"unchanged"}, quiet
+    seen = sbc.requests(since=mark)
+    assert [e["path"] for e in seen if "selfsubjectaccessreviews" in e["path"] or e["mutating"]] == []
+
+
+def test_a_reapply_lists_an_identitys_federated_credentials_once(az, sbc, sandbox, tmp_path):
+    """Workload-identity connections in three namespaces on one identity: the re-apply reads the identity's
+    credentials once, not once per connection."""
+    cluster = _cluster(sbc, "apply-fics")
+    identity = new_identity(az, "apply-fics")
+    path = _write(tmp_path, [
+        {"cluster": cluster["id"], "name": f"w{i}", "target": "storage-blob", "targetId": _blob(sandbox),
+         "namespace": f"ns{i}", "auth": "workload-identity", "identity": identity["id"]} for i in range(3)])
+    made = _apply(az, path)
+    assert made.rc == 0 and set(_results(made).values()) == {"created"}, made
+    mark = sbc.mark()
+    again = _apply(az, path)
+    assert again.rc == 0 and set(_results(again).values()) == {"unchanged"}, again
+    lists = [e for e in sbc.requests(since=mark) if e["method"] == "GET" and
+             e["path"].split("?")[0].lower().endswith(identity["id"].lower() + "/federatedidentitycredentials")]
+    assert len(lists) == 1, [e["path"] for e in lists]
+    assert writes(sbc, mark) == []

@@ -29,7 +29,7 @@ class FederatedCredential(Step):
     def read(self):
         plan = self.plan
         identity_ops.refuse_cluster_identity(plan.found["cluster"], plan.given_identity())
-        return identity_ops.list_federated_credentials(plan.id_arm, plan.identity())
+        return identity_ops.list_federated_credentials(plan.id_arm, plan.identity(), shared=True)
 
     def _issuer(self):
         return cluster_ops.issuer_of(self.plan.cluster)

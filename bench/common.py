@@ -89,15 +89,25 @@ class Run:  # pylint: disable=too-few-public-methods,too-many-instance-attribute
         self.cpu = cpu              # user + system CPU seconds of the process: far less swayed by a busy machine
 
 
+def outside_checkout(env):
+    """Where az runs: the directory holding the extension directory, not the checkout. az starts as ``python -m
+    azure.cli``, which puts the working directory first on sys.path, ahead of the extension directory az appends:
+    run from the checkout, ``import azext_aks_connection`` took the sources there (compiled afresh in every run),
+    not the wheel installed in AZURE_EXTENSION_DIR."""
+    where = os.path.dirname(env.get("AZURE_EXTENSION_DIR") or "") or tempfile.gettempdir()
+    assert not os.path.exists(os.path.join(where, "azext_aks_connection")), where
+    return where
+
+
 def run_az(env, args, sbc=None, check=True):
-    """``az <args>`` in a process of its own, timed from spawn to exit; with ``sbc`` the request log of the run and
-    the sandbox operations that started during it."""
+    """``az <args>`` in a process of its own (run from outside_checkout), timed from spawn to exit; with ``sbc`` the
+    request log of the run and the sandbox operations that started during it."""
     mark = sbc.mark() if sbc is not None else None
     with tempfile.TemporaryFile() as out, tempfile.TemporaryFile() as err:
         began = time.time()
         t0 = time.perf_counter()
         proc = subprocess.Popen([AZ, *args], env=env, stdout=out, stderr=err,  # pylint: disable=consider-using-with
-                                stdin=subprocess.DEVNULL)
+                                stdin=subprocess.DEVNULL, cwd=outside_checkout(env))
         _, status, usage = os.wait4(proc.pid, 0)
         wall = time.perf_counter() - t0
         ended = time.time()

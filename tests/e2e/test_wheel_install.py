@@ -60,9 +60,11 @@ def installed(wheel, az, tmp_path_factory):
     return ext_dir
 
 
-def az_wheel(ext_dir, *args):
-    return subprocess.run([AZ, *args], capture_output=True, text=True, check=False, timeout=300,
-                          env=dict(os.environ, AZURE_EXTENSION_DIR=ext_dir))
+def az_wheel(ext_dir, *args, **env):
+    """az with the wheel's install, run from the extension directory: az starts as ``python -m azure.cli``, which
+    puts its working directory first on sys.path, so run from the checkout it imports the checkout's sources."""
+    return subprocess.run([AZ, *args], capture_output=True, text=True, check=False, timeout=300, cwd=ext_dir,
+                          env=dict(os.environ, AZURE_EXTENSION_DIR=ext_dir, **env))
 
 
 def test_the_wheel_installs_into_an_empty_extension_directory(installed, wheel):
@@ -83,6 +85,18 @@ def test_the_wheel_installs_into_an_empty_extension_directory(installed, wheel):
     assert [n for n in names if n.endswith(".dist-info")] == [f"aks_connection-{ext['version']}.dist-info"], names
     size = sum(os.path.getsize(os.path.join(d, f)) for d, _, files in os.walk(installed) for f in files)
     assert size < MAX_INSTALL_BYTES, size
+
+
+
+def test_the_code_az_runs_is_the_wheels(installed):
+    """What az imports for `az aks connection` is the installed copy, not the checkout's (so the tests below try
+    the wheel)."""
+    ran = az_wheel(installed, "aks", "connection", "apply", "--file", "missing.yaml", PYTHONVERBOSE="1")
+    assert ran.returncode == 2, ran.stderr[-3000:]
+    imported = [line for line in ran.stderr.splitlines() if "azext_aks_connection/__init__.py" in line]
+    assert imported, ran.stderr[-3000:]
+    assert all(os.path.join(installed, "aks-connection", "azext_aks_connection") in line for line in imported), \
+        imported
 
 
 def test_the_installed_metadata_is_small(installed):

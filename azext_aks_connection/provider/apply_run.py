@@ -67,12 +67,15 @@ def run(cmd, items, *, dry_run, progress):
     if any(any(_features_of(it)) for it in items):      # their identity and role reads need these SDKs
         from azext_aks_connection.model import import_meanwhile
         import_meanwhile("azure.mgmt.authorization", "azure.mgmt.msi")
+    # The connections that need no cluster feature first: they run while the cluster updates run (one thread
+    # each), and those that need one wait for their cluster's without keeping them from a thread.
+    ordered = sorted(items, key=lambda it: any(_features_of(it)))
     with shared.sharing(), _quiet_pools():
-        with ThreadPoolExecutor(max_workers=min(WORKERS, max(len(items), 1))) as pool:
+        with ThreadPoolExecutor(max_workers=min(WORKERS, max(len(items), 1)) + len(by_cluster)) as pool:
             features = {cid: pool.submit(_cluster_features, cmd, group, dry_run, progress)
                         for cid, group in by_cluster.items()}
             futures = [pool.submit(_after, features[it.spec.cluster.id.lower()], _one, cmd, it, dry_run, progress)
-                       for it in items]
+                       for it in ordered]
             try:
                 for f in futures:
                     f.result()
@@ -108,11 +111,14 @@ def _quiet_pools():
 
 
 def _after(feature_future, fn, *args):
-    """``fn(*args)`` once its cluster's update is over; that update's failure is every connection's failure that
-    needs it."""
-    failure = feature_future.result()
+    """``fn(*args)`` once its cluster's update is over, for a connection that needs a feature it turns on (the
+    others start at once); that update's failure is every connection's failure that needs it."""
     item = args[1]
-    if failure is not None and _features_of(item) != (False, False):
+    if _features_of(item) == (False, False):
+        fn(*args)
+        return
+    failure = feature_future.result()
+    if failure is not None:
         item.row(FAILED, error=failure)
         args[3](f"{item.spec.cluster.name}/{item.spec.name}: {FAILED}")
         return

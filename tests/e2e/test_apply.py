@@ -391,3 +391,28 @@ def test_a_reapply_lists_an_identitys_federated_credentials_once(az, sbc, sandbo
              e["path"].split("?")[0].lower().endswith(identity["id"].lower() + "/federatedidentitycredentials")]
     assert len(lists) == 1, [e["path"] for e in lists]
     assert writes(sbc, mark) == []
+
+
+def test_a_connection_needing_no_cluster_feature_does_not_wait_for_the_cluster_update(az, sbc, sandbox, tmp_path):
+    """A workload-identity connection turns the OIDC issuer on (a long cluster update); the --secret connection
+    beside it needs nothing of that update: its Secret is written while the update is still running."""
+    cluster = _cluster(sbc, "apply-nowait")
+    identity = new_identity(az, "apply-nowait")
+    path = _write(tmp_path, [
+        {"cluster": cluster["id"], "name": "plain", "target": "storage-blob", "targetId": _blob(sandbox),
+         "namespace": "plain", "auth": "secret"},
+        {"cluster": cluster["id"], "name": "federated", "target": "storage-blob", "targetId": _blob(sandbox),
+         "namespace": "fed", "auth": "workload-identity", "identity": identity["id"]}])
+    sbc.set_lro(default=2.0)
+    try:
+        mark = sbc.mark()
+        made = _apply(az, path)
+    finally:
+        sbc.set_lro(default=1.0)
+    assert made.rc == 0 and set(_results(made).values()) == {"created"}, made
+    seen = [(e["method"], e["path"]) for e in sbc.requests(since=mark)]
+    assert [p for m, p in seen if m == "PUT" and p.lower().split("?")[0].endswith(
+        "/managedclusters/" + cluster["name"].lower())], seen            # the update was made
+    polled = max(i for i, (m, p) in enumerate(seen) if m == "GET" and "/operations/" in p.lower())
+    secret = next(i for i, (m, p) in enumerate(seen) if m == "POST" and p.endswith("/namespaces/plain/secrets"))
+    assert secret < polled, "\n".join(f"{m} {p[-90:]}" for m, p in seen)

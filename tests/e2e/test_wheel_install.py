@@ -87,7 +87,6 @@ def test_the_wheel_installs_into_an_empty_extension_directory(installed, wheel):
     assert size < MAX_INSTALL_BYTES, size
 
 
-
 def test_the_code_az_runs_is_the_wheels(installed):
     """What az imports for `az aks connection` is the installed copy, not the checkout's (so the tests below try
     the wheel)."""

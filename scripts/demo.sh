@@ -17,7 +17,10 @@ RG=$(seed 'd["cluster"]["resourceGroup"]'); CLUSTER=$(seed 'd["cluster"]["name"]
 TRG=$(seed 'd["storage"]["storage-blob"]["resourceGroup"]'); ACCOUNT=$(seed 'd["storage"]["storage-blob"]["account"]')
 CONTAINER=$(seed 'd["storage"]["storage-blob"]["container"]')
 
-WHEEL=$(ls dist/aks_connection-*.whl)
+WHEEL=$(realpath "$(ls dist/aks_connection-*.whl)")
+# az starts as `python -m azure.cli`, which imports from the working directory first: run from the checkout it would
+# take the checkout's azext_aks_connection, not the wheel installed below.
+cd /
 echo; echo "== az extension add --upgrade --source $WHEEL --yes   (each 'make wheel' build has its own version)"
 az extension add --upgrade --source "$WHEEL" --yes -o none --only-show-errors
 az extension list --query "[?name=='aks-connection'].{name:name, version:version}" -o tsv

@@ -40,10 +40,10 @@ def _progress(cmd):
 
 
 def _apply(cmd, spec, no_wait, dry_run=False):
-    from azext_aks_connection.model import configurations_output, import_linker_model_meanwhile, to_linker
-    from azext_aks_connection.provider import local_engine
+    from azext_aks_connection.model import configurations_output, to_linker
+    from azext_aks_connection.provider import graph, local_engine
     if not dry_run:
-        import_linker_model_meanwhile()
+        graph.prefetch("azure.mgmt.servicelinker.models")      # the model to_linker prints the output with
     progress = _progress(cmd)
     try:
         record, state = local_engine.create(cmd, spec, progress, no_wait=no_wait, dry_run=dry_run)

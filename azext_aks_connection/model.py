@@ -106,28 +106,6 @@ LINKER_PROPERTIES = ("authInfo", "clientType", "configurationInfo", "publicNetwo
                      "targetService", "vNetSolution", "provisioningState")
 
 
-def import_meanwhile(*modules):
-    """Import ``modules`` (SDK modules a command needs later) on a thread of its own: a command spends most of its
-    time waiting on the network, and the imports (tens of ms of CPU each) then cost no wall time. Not a daemon: it
-    never is cut off mid-import at exit. A later import of the same module waits for it (the import lock), so
-    nothing can see one half done."""
-    import importlib
-    import threading
-
-    def load():
-        for name in modules:
-            try:
-                importlib.import_module(name)
-            except Exception:  # pylint: disable=broad-except  # the code that needs it imports it again and says why
-                pass
-    threading.Thread(target=load, name="aks-connection-import", daemon=False).start()
-
-
-def import_linker_model_meanwhile():
-    """The SDK model to_linker prints a create's output with."""
-    import_meanwhile("azure.mgmt.servicelinker.models")
-
-
 def to_linker(record, cluster, provisioning_state=None):
     """The LinkerResource JSON a Service Connector linker prints: the record as azure.mgmt.servicelinker's model,
     serialized as azure-cli prints SDK models (both engines print one shape, in step with the SDK), plus

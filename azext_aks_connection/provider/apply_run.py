@@ -65,8 +65,8 @@ def run(cmd, items, *, dry_run, progress):
         by_cluster.setdefault(it.spec.cluster.id.lower(), []).append(it)
     progress(f"{'Planning' if dry_run else 'Applying'} {len(items)} connection(s) on {len(by_cluster)} cluster(s)")
     if any(any(_features_of(it)) for it in items):      # their identity and role reads need these SDKs
-        from azext_aks_connection.model import import_meanwhile
-        import_meanwhile("azure.mgmt.authorization", "azure.mgmt.msi")
+        from azext_aks_connection.provider.graph import prefetch
+        prefetch("azure.mgmt.authorization", "azure.mgmt.msi")
     # The connections that need no cluster feature first: they run while the cluster updates run (one thread
     # each), and those that need one wait for their cluster's without keeping them from a thread.
     ordered = sorted(items, key=lambda it: any(_features_of(it)))

@@ -33,12 +33,20 @@ def pool(workers):
 
 
 def prefetch(*modules):
-    """Import ``modules`` in a daemon thread (start): an SDK a later step needs is imported while the command waits
-    on its first answers (azure-mgmt-authorization: ~0.1 s of import, else paid when the roles are read, on the
-    critical path). A failure stays in the future no one asks: the step that needs the module imports it and says
-    why."""
+    """Import ``modules`` (SDK modules a command needs later) on a thread of its own: a command spends most of its
+    time waiting on the network, and the imports (tens of ms of CPU each: azure-mgmt-authorization ~0.1 s, else paid
+    when the roles are read, on the critical path) then cost no wall time. Not a daemon: it never is cut off
+    mid-import at exit. A later import of the same module waits for it (the import lock), so nothing can see one
+    half done. A module that fails is skipped: the code that needs it imports it again and says why."""
     import importlib
-    start(lambda: [importlib.import_module(name) for name in modules])
+
+    def load():
+        for name in modules:
+            try:
+                importlib.import_module(name)
+            except Exception:  # pylint: disable=broad-except  # said where the module is needed
+                pass
+    threading.Thread(target=load, name="aks-connection-import", daemon=False).start()
 
 
 def start(fn):
